@@ -1,0 +1,32 @@
+/// Small helpers that wrap TorchSharp's F# warts once (scalars, dtype conversions, backticked names),
+/// so the rest of the core reads like the mathematics.
+module Snn.Tensors
+
+open TorchSharp
+
+type Tensor = torch.Tensor
+
+/// The value of a one-element tensor as a float.
+let toFloat (t: Tensor) : float = t.ToDouble()
+
+/// The value of a one-element tensor as a float32.
+let toFloat32 (t: Tensor) : float32 = t.ToSingle()
+
+/// A float32 scalar tensor.
+let scalar (value: float32) : Tensor = torch.tensor (value)
+
+/// A float32 tensor with the given values, shaped as given.
+let ofArray (shape: int64[]) (values: float32[]) : Tensor = torch.tensor(values).reshape (shape)
+
+/// The values of a tensor, flattened in row-major order, as float32.
+let toArray (t: Tensor) : float32[] =
+    use flat = t.detach().reshape(-1L).``to``(torch.float32).cpu ()
+    flat.data<float32>().ToArray ()
+
+/// The values of a tensor as int64, flattened in row-major order.
+let toInt64Array (t: Tensor) : int64[] =
+    use flat = t.detach().reshape(-1L).``to``(torch.int64).cpu ()
+    flat.data<int64>().ToArray ()
+
+/// The shape of a tensor as an array.
+let shape (t: Tensor) : int64[] = t.shape
