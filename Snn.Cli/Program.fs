@@ -1,0 +1,28 @@
+/// The `snn` command-line tool.
+module Snn.Cli.Program
+
+open Argu
+
+/// Subcommands of `snn`.
+type Command =
+    | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainCommand.TrainArgs>
+
+    interface IArgParserTemplate with
+        member c.Usage =
+            match c with
+            | Train _ -> "train the fully connected LIF network on the built-in moving-patterns event dataset"
+
+[<EntryPoint>]
+let main argv =
+    let parser = ArgumentParser.Create<Command>(programName = "snn")
+    try
+        let results = parser.ParseCommandLine (argv, raiseOnUsage = true)
+        match results.GetSubCommand () with
+        | Train args -> TrainCommand.run args
+    with
+    | :? ArguParseException as e ->
+        eprintfn "%s" e.Message
+        if e.ErrorCode = ErrorCode.HelpText then 0 else 2
+    | :? System.ArgumentException as e ->
+        eprintfn "snn: %s" e.Message
+        2

@@ -1,0 +1,62 @@
+/// Event streams from event cameras and their integration into frames.
+namespace Snn.Data
+
+open System
+open TorchSharp
+open Snn.Tensors
+
+/// Events of an event camera (a DVS), stored as parallel arrays sorted by time.
+/// x ∈ [0, Width), y ∈ [0, Height), t in microseconds, polarity true = ON (brighter), false = OFF.
+type CameraEvents =
+    { /// Sensor width in pixels.
+      Width: int
+      /// Sensor height in pixels.
+      Height: int
+      /// Column of each event.
+      X: int16[]
+      /// Row of each event.
+      Y: int16[]
+      /// Timestamp of each event in microseconds, non-decreasing.
+      T: int64[]
+      /// Polarity of each event: true = ON, false = OFF.
+      P: bool[] }
+
+    /// The number of events.
+    member e.Count = e.T.Length
+
+/// Functions on camera event streams.
+[<RequireQualifiedAccess>]
+module Events =
+
+    /// Checks that the arrays agree in length, coordinates lie on the sensor and time does not decrease;
+    /// raises InvalidDataException naming the first offending event.
+    let validate (events: CameraEvents) : CameraEvents =
+        let n = events.T.Length
+        if events.Width <= 0 || events.Height <= 0 then
+            invalidArg "events" $"sensor size must be positive, got {events.Width}x{events.Height}"
+        if events.X.Length <> n || events.Y.Length <> n || events.P.Length <> n then
+            invalidArg "events" $"X, Y, T, P must have the same length, got {events.X.Length}, {events.Y.Length}, {n}, {events.P.Length}"
+        for i in 0 .. n - 1 do
+            if int events.X.[i] < 0 || int events.X.[i] >= events.Width || int events.Y.[i] < 0 || int events.Y.[i] >= events.Height then
+                raise (IO.InvalidDataException($"event {i}: ({events.X.[i]}, {events.Y.[i]}) lies outside the {events.Width}x{events.Height} sensor"))
+            if i > 0 && events.T.[i] < events.T.[i - 1] then
+                raise (IO.InvalidDataException($"event {i}: timestamp {events.T.[i]} us is earlier than the previous one ({events.T.[i - 1]} us)"))
+        events
+
+    /// Integrates events into `frames` frames of equal duration over [tStart, tEnd) microseconds (SpikingJelly's
+    /// `split_by='time'`): frame f counts the events with tStart + f·Δ ≤ t < tStart + (f+1)·Δ, Δ = (tEnd - tStart)/frames.
+    /// Result: float32 counts [frames; 2; Height; Width], channel 0 = OFF, channel 1 = ON.
+    let toFramesByTime (frames: int) (tStart: int64) (tEnd: int64) (events: CameraEvents) : Tensor =
+        if frames <= 0 then invalidArg "frames" $"must be > 0, got {frames}"
+        if tEnd <= tStart then invalidArg "tEnd" $"must be later than tStart ({tStart} us), got {tEnd} us"
+        let plane = events.Height * events.Width
+        let counts = Array.zeroCreate<float32> (frames * 2 * plane)
+        let span = float (tEnd - tStart)
+        for i in 0 .. events.Count - 1 do
+            let t = events.T.[i]
+            if t >= tStart && t < tEnd then
+                let f = min (frames - 1) (int (float (t - tStart) / span * float frames))
+                let c = if events.P.[i] then 1 else 0
+                let index = ((f * 2 + c) * events.Height + int events.Y.[i]) * events.Width + int events.X.[i]
+                counts.[index] <- counts.[index] + 1.0f
+        torch.tensor(counts).reshape ([| int64 frames; 2L; int64 events.Height; int64 events.Width |])
