@@ -64,9 +64,11 @@ let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples:
 
 /// Trains `model` with Adam on the cross-entropy of output spike counts (output spikes [T; B; C]), shuffling
 /// the training samples [N; T; ...] by seed each epoch; reports each epoch and, via `onBatch`, each batch.
-let fit (model: torch.nn.Module<Tensor, Tensor>) (settings: Settings)
-        (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
-        (onBatch: BatchProgress -> unit) (onEpoch: EpochReport -> unit) : EpochReport list =
+/// `cancellation` is checked before every batch (OperationCanceledException; the model keeps the last step).
+let fitCancellable (model: torch.nn.Module<Tensor, Tensor>) (settings: Settings)
+                   (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
+                   (onBatch: BatchProgress -> unit) (onEpoch: EpochReport -> unit)
+                   (cancellation: Threading.CancellationToken) : EpochReport list =
     validate settings
     let n = trainSamples.shape.[0]
     if n <> trainLabels.shape.[0] then invalidArg "trainLabels" $"has {trainLabels.shape.[0]} entries for {n} samples"
@@ -81,6 +83,7 @@ let fit (model: torch.nn.Module<Tensor, Tensor>) (settings: Settings)
         let mutable lossSum = 0.0
         let mutable hits = 0
         for b in 0 .. batches - 1 do
+            cancellation.ThrowIfCancellationRequested ()
             use scope = torch.NewDisposeScope ()
             let indices = order.[b * settings.BatchSize .. min (int n) ((b + 1) * settings.BatchSize) - 1]
             let labels = trainLabels.index_select (0L, torch.tensor indices)
@@ -100,3 +103,9 @@ let fit (model: torch.nn.Module<Tensor, Tensor>) (settings: Settings)
               ElapsedSeconds = clock.Elapsed.TotalSeconds }
         onEpoch report
         yield report ]
+
+/// `fitCancellable` without cancellation.
+let fit (model: torch.nn.Module<Tensor, Tensor>) (settings: Settings)
+        (train: Tensor * Tensor) (test: Tensor * Tensor)
+        (onBatch: BatchProgress -> unit) (onEpoch: EpochReport -> unit) : EpochReport list =
+    fitCancellable model settings train test onBatch onEpoch Threading.CancellationToken.None
