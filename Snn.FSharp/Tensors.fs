@@ -23,6 +23,11 @@ let toArray (t: Tensor) : float32[] =
     use flat = t.detach().reshape(-1L).``to``(torch.float32).cpu ()
     flat.data<float32>().ToArray ()
 
+/// The values of a tensor, flattened in row-major order, as float (float64).
+let toFloat64Array (t: Tensor) : float[] =
+    use flat = t.detach().reshape(-1L).``to``(torch.float64).cpu ()
+    flat.data<float>().ToArray ()
+
 /// The values of a tensor as int64, flattened in row-major order.
 let toInt64Array (t: Tensor) : int64[] =
     use flat = t.detach().reshape(-1L).``to``(torch.int64).cpu ()

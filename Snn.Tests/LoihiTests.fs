@@ -1,0 +1,52 @@
+/// Lava's own test vectors for the bit-accurate CUBA-LIF model (docs/loihi.md §1).
+module Snn.Tests.LoihiTests
+
+open Expecto
+open Snn.Loihi
+
+let private single (p: CubaLifParameters) (inputs: int16 list) =
+    let states, spikes = CubaLif.run p 1 [| for a in inputs -> [| a |] |]
+    states |> Array.map (fun s -> int s.U.[0], int s.V.[0]), spikes |> Array.map (fun z -> z.[0])
+
+let tests =
+    testList "Loihi CUBA-LIF (bit-accurate)" [
+        test "du = 2047 halves the current each step" {
+            let p = { CubaLifParameters.Default with Du = 2047; Dv = 0; Vth = 256 }
+            let trace, _ = single p (128s :: List.replicate 7 0s)
+            Expect.equal (trace |> Array.map fst) [| 8192; 4096; 2048; 1024; 512; 256; 128; 64 |] "u"
+        }
+        test "dv = 2048 shows the hidden +1 on the current decay" {
+            let p = { CubaLifParameters.Default with Du = 0; Dv = 2048; Vth = 100000 }
+            let trace, _ = single p (128s :: List.replicate 7 0s)
+            Expect.equal (trace |> Array.map snd) [| 8192; 12286; 14331; 15351; 15859; 16111; 16235; 16295 |] "v"
+        }
+        test "bias integrates and spikes strictly above vth << 6" {
+            let p = { CubaLifParameters.Default with BiasMant = 2; BiasExp = 6; Vth = 8 }
+            let trace, spikes = single p (List.replicate 10 0s)
+            Expect.equal (trace |> Array.map snd |> Array.take 4) [| 128; 256; 384; 512 |] "v"
+            Expect.equal [ for t in 0 .. 9 do if spikes.[t] then yield t + 1 ] [ 5; 10 ] "spikes at t = 5 and 10"
+        }
+        test "the largest bias" {
+            let p = { CubaLifParameters.Default with BiasMant = 4095; BiasExp = 5; Vth = 131071 }
+            let trace, _ = single p [ 0s ]
+            Expect.equal (snd trace.[0]) 131040 "4095 << 5"
+        }
+        test "threshold comparison is strict" {
+            let p = { CubaLifParameters.Default with Du = 4095; Dv = 4095; Vth = 100 }
+            let trace, spikes = single p [ 100s ]
+            Expect.equal (snd trace.[0], spikes.[0]) (6400, false) "w = 100: v = 6400, no spike"
+            let _, spikes = single p [ 101s ]
+            Expect.isTrue spikes.[0] "w = 101: v = 6464 spikes"
+        }
+        test "24-bit wrap and saturation" {
+            Expect.equal (FixedPoint.wrap24 (1L <<< 23)) (1L <<< 23) "+2^23 survives"
+            Expect.equal (FixedPoint.wrap24 ((1L <<< 23) + 1L)) (-(1L <<< 23) + 1L) "above 2^23 wraps"
+            Expect.equal (FixedPoint.wrap24 (-(1L <<< 23))) (1L <<< 23) "-2^23 becomes +2^23"
+            Expect.equal (FixedPoint.saturate24 (1L <<< 30)) ((1L <<< 23) - 1L) "saturates high"
+            Expect.equal (FixedPoint.rtz -5000L) -1L "truncation toward zero for negatives"
+        }
+        test "out-of-range fields are named" {
+            let e = Expect.throwsC (fun () -> CubaLif.validate { CubaLifParameters.Default with Du = 4096 } |> ignore) id
+            Expect.stringContains e.Message "Du" "names Du"
+        }
+    ]
