@@ -1,0 +1,13 @@
+module Snn.PropertyTests.Main
+
+open Expecto
+
+[<EntryPoint>]
+let main argv =
+    printfn "property seed: %d (set SNN_PROPERTY_SEED=%d to replay this run)" Generators.seed Generators.seed
+    testList "Snn properties" [
+        MembraneProperties.tests
+        SurrogateProperties.tests
+        DiffProperties.tests
+    ]
+    |> Snn.Testing.Runner.run argv
