@@ -15,10 +15,14 @@ public sealed class DenseSnn : nn.Module<Tensor, Tensor>
     /// <param name="hidden">Hidden LIF neurons.</param>
     /// <param name="outputs">Output LIF neurons (one per class).</param>
     /// <param name="neuron">Neuron parameters of both LIF layers; <c>null</c> means the defaults.</param>
-    /// <exception cref="System.ArgumentException">A size is not positive or a neuron parameter is out of range.</exception>
-    public DenseSnn(int inputs, int hidden, int outputs, LifParameters? neuron = null) : base("DenseSnn")
+    /// <param name="weightGain">
+    /// Scale of the default Linear initialisation (uniform in ±1/√fan_in); a gain of 2-8 wakes up networks whose sparse
+    /// binary inputs leave them silent at the default scale.
+    /// </param>
+    /// <exception cref="System.ArgumentException">A size or the gain is not positive, or a neuron parameter is out of range.</exception>
+    public DenseSnn(int inputs, int hidden, int outputs, LifParameters? neuron = null, double weightGain = 1.0) : base("DenseSnn")
     {
-        _core = new Snn.Modules.DenseSnn(inputs, hidden, outputs, (neuron ?? new LifParameters()).ToCore());
+        _core = new Snn.Modules.DenseSnn(inputs, hidden, outputs, (neuron ?? new LifParameters()).ToCore(), weightGain);
         register_module("core", _core);
     }
 

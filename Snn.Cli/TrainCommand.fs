@@ -21,13 +21,14 @@ type TrainArgs =
     | Hidden of int
     | Tau_Mem of float
     | Threads of int
+    | Weight_Gain of float
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Epochs _ -> "passes over the training set (default 12)"
             | Batch_Size _ -> "samples per step (default 32)"
-            | Learning_Rate _ -> "Adam learning rate (default 0.002)"
+            | Learning_Rate _ -> "Adam learning rate (default 0.005)"
             | Seed _ -> "seed of data, weights and shuffling (default 0)"
             | Train_Samples _ -> "training samples (default 3000)"
             | Test_Samples _ -> "test samples (default 1000)"
@@ -35,6 +36,7 @@ type TrainArgs =
             | Hidden _ -> "hidden LIF neurons (default 128)"
             | Tau_Mem _ -> "membrane time constant in ms (default 20)"
             | Threads _ -> "intra-op threads (default: all cores)"
+            | Weight_Gain _ -> "scale of the default weight initialisation (default 4)"
 
 /// Redraws a progress bar in place on a terminal; silent when the output is redirected (logs stay readable).
 let private progressBar (epoch: int, done': int, total: int, loss: float) =
@@ -57,12 +59,12 @@ let run (args: ParseResults<TrainArgs>) : int =
     let binDt = float settings.DurationUs / 1000.0 / float frames
     let neuron = { LifParameters.Default with TauMem = args.GetResult (Tau_Mem, 20.0); Dt = binDt }
     let inputs = int train.Frames.shape.[2]
-    use model = new DenseSnn(inputs, args.GetResult (Hidden, 128), MovingPatterns.classNames.Length, neuron)
+    use model = new DenseSnn(inputs, args.GetResult (Hidden, 128), MovingPatterns.classNames.Length, neuron, args.GetResult (Weight_Gain, 4.0))
     let training =
         { Training.Settings.Default with
             Epochs = args.GetResult (Epochs, 12)
             BatchSize = args.GetResult (Batch_Size, 32)
-            LearningRate = args.GetResult (Learning_Rate, 2e-3)
+            LearningRate = args.GetResult (Learning_Rate, 5e-3)
             Seed = seed }
     let reports =
         Training.fit model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
