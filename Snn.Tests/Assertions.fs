@@ -1,6 +1,8 @@
 /// Numeric assertions shared by the example tests.
 module Snn.Tests.Assertions
 
+open System
+open System.IO
 open Expecto
 open Snn.Tensors
 
@@ -19,3 +21,17 @@ let shaped (shape: int64[]) (data: float[]) : Tensor = TorchSharp.torch.tensor(d
 
 /// A float32 tensor of the given shape from row-major values.
 let shaped32 (shape: int64[]) (data: float32[]) : Tensor = TorchSharp.torch.tensor(data).reshape shape
+
+/// The repository root: the nearest ancestor of the test binary that holds paket.dependencies.
+let repositoryRoot : string =
+    let rec up (dir: DirectoryInfo) =
+        if isNull dir then failwith "no ancestor of the test binary holds paket.dependencies"
+        elif File.Exists (Path.Combine (dir.FullName, "paket.dependencies")) then dir.FullName
+        else up dir.Parent
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+/// A file of the shared fixtures written by other tools (`../shared/fixtures/` beside the repository).
+let fixture (relativePath: string) : string =
+    let path = Path.GetFullPath (Path.Combine (repositoryRoot, "..", "shared", "fixtures", relativePath))
+    if not (File.Exists path) then failtestf "fixture %s is missing (the shared folder must sit beside the repository)" path
+    path

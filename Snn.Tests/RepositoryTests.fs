@@ -11,13 +11,7 @@ open System.Xml.Linq
 open Expecto
 open Microsoft.FSharp.Core
 
-/// The repository root: the nearest ancestor of the test binary that holds paket.dependencies.
-let private root =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "no ancestor of the test binary holds paket.dependencies"
-        elif File.Exists (Path.Combine (dir.FullName, "paket.dependencies")) then dir.FullName
-        else up dir.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
+let private root = Snn.Tests.Assertions.repositoryRoot
 
 let private trackedFiles () =
     let info = ProcessStartInfo ("git", "ls-files -z", WorkingDirectory = root, RedirectStandardOutput = true)
