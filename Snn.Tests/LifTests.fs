@@ -21,7 +21,7 @@ let private softTrace =
 let private softSpikes = [| 0.; 0.; 0.; 0.; 0.; 1.; 0.; 0.; 0.; 0.; 1.; 0. |]
 
 let private trace (p: LifParameters) (input: float) (steps: int) =
-    let mutable state = { V = torch.zeros ([| 1L |], dtype = torch.float64) }
+    let mutable state = Lif.initialState p (torch.zeros ([| 1L |], dtype = torch.float64))
     [| for _ in 1 .. steps do
         let s, z = Lif.step p state (torch.tensor [| input |])
         state <- s

@@ -8,6 +8,7 @@ let private all =
         DiffTests.tests
         SurrogateTests.tests
         LifTests.tests
+        NeuronTests.tests
         LossMetricTests.tests
         DataTests.tests
         NpyTests.tests

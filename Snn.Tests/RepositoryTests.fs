@@ -48,7 +48,9 @@ let private undocumented (assembly: Assembly) =
         m.IsDefined (typeof<Runtime.CompilerServices.CompilerGeneratedAttribute>, false)
         || (isUnionCase m && m.MemberType = MemberTypes.Method)
     let hasDoc (prefix: string) (fullName: string) =
-        documented |> Set.exists (fun d -> d = prefix + fullName || d.StartsWith (prefix + fullName + "("))
+        // Generic methods carry their arity: M:Name``1(...).
+        documented |> Set.exists (fun d ->
+            d = prefix + fullName || d.StartsWith (prefix + fullName + "(") || d.StartsWith (prefix + fullName + "``"))
     // F# unions with field-less cases get a generated nested class `Tags` of constants.
     let generatedType (t: Type) = t.IsNested && t.Name = "Tags"
     [ for t in assembly.GetExportedTypes () |> Array.filter (generatedType >> not) do

@@ -1,0 +1,156 @@
+/// Example tests of the neuron models beyond LIF: hand-computed trajectories, documented firing patterns,
+/// modulation, gradients and parameter checks.
+module Snn.Tests.NeuronTests
+
+open System
+open Expecto
+open TorchSharp
+open Snn
+open Snn.Neurons
+open Snn.Tests.Assertions
+
+/// A constant input of `value` for `steps` steps and one neuron: [T; 1; 1] in float64.
+let private constant (steps: int) (value: float) = torch.zeros ([| int64 steps; 1L; 1L |], dtype = torch.float64) + value
+
+/// Times (step indices) at which the single neuron of spikes [T; 1; 1] fired.
+let private spikeTimes (spikes: torch.Tensor) =
+    values spikes |> Array.indexed |> Array.filter (fun (_, z) -> z > 0.5) |> Array.map fst
+
+let private intervals (times: int[]) = times |> Array.pairwise |> Array.map (fun (a, b) -> b - a)
+
+let tests =
+    testList "Neurons" [
+        test "IF integrates without leak and soft reset keeps the remainder" {
+            let p = { IfParameters.Default with Reset = Soft }
+            let spikes, final = If.unrollWith Modulation.None p None (constant 14 0.25)
+            Expect.equal (spikeTimes spikes) [| 3; 7; 11 |] "0.25 per step reaches 1 at steps 4, 8, 12"
+            allClose 1e-12 [| 0.5 |] (values final.V) "after 14 steps: 3.5 - 3 thresholds"
+        }
+        test "PLIF: the initial weight stands for the initial time constant and follows SpikingJelly's update" {
+            let p = { PlifParameters.Default with InitialTau = 4.0 }
+            let w = torch.tensor (Plif.initialWeight p, dtype = torch.float64)
+            allClose 1e-12 [| 4.0 |] (values (Plif.tau p w)) "tau"
+            let spikes = Plif.unroll p w (constant 3 2.0)
+            // v1 = 2/4 = 0.5, v2 = 0.5 + (2 - 0.5)/4 = 0.875, v3 = 0.875 + (2 - 0.875)/4 = 1.15625 → spike.
+            Expect.equal (spikeTimes spikes) [| 2 |] "fires on the third step"
+            let g = Diff.grad (fun w -> (Plif.unroll p w (constant 6 2.0)).sum ()) w
+            Expect.isTrue (abs (g.ToDouble ()) > 0.0) "the time constant receives a gradient"
+        }
+        test "CuLIF follows the hand-computed current and potential" {
+            // α = e^{-0.2}, β = e^{-0.1}, x = 1: i = 1, 1.8187, 2.4891, 3.0379; v = 0.09516, 0.25918, 0.47138, 0.71561.
+            let p = { CuLifParameters.Default with VThreshold = 10.0 }
+            let mutable s = CuLif.initialState p (torch.zeros ([| 1L |], dtype = torch.float64))
+            let trace =
+                [| for _ in 1 .. 4 do
+                    let s', _ = CuLif.step p s (torch.ones ([| 1L |], dtype = torch.float64))
+                    s <- s'
+                    yield s'.I.ToDouble (), s'.V.ToDouble () |]
+            allClose 1e-9 [| 1.0; 1.818730753078; 2.489050799114; 3.037862435208 |] (Array.map fst trace) "i"
+            allClose 1e-9 [| 0.095162581964; 0.259181779318; 0.471381872684; 0.715614789574 |] (Array.map snd trace) "v"
+        }
+        test "PCuLIF with the initial weights equals CuLIF" {
+            let p = CuLifParameters.Default
+            let a, b = CuLif.initialWeights p
+            let x = torch.rand ([| 20L; 2L; 5L |], dtype = torch.float64) * 3.0
+            let fixedRun = CuLif.unroll p x
+            let learned = CuLif.unrollParametric Modulation.None p (torch.tensor (a, dtype = torch.float64)) (torch.tensor (b, dtype = torch.float64)) x
+            allClose 0.0 (values fixedRun) (values learned) "same spikes"
+        }
+        test "an adaptive threshold rises after every spike and lengthens the intervals" {
+            let p = { AdaptiveThresholdParameters.Default with Increment = 0.3 }
+            let spikes, final = AdaptiveThreshold.unrollWith Modulation.None p (constant 200 3.0)
+            let gaps = intervals (spikeTimes spikes)
+            Expect.isGreaterThan gaps.Length 3 "fires repeatedly"
+            Expect.isGreaterThan (Array.last gaps) gaps.[0] "adaptation lengthens the inter-spike interval"
+            Expect.isGreaterThan (final.Threshold.ToDouble ()) 1.0 "the threshold stays raised under firing"
+        }
+        test "AdLIF's spike-triggered adaptation lowers the firing rate" {
+            let adapting = { AdLifParameters.Default with A = 0.0; B = 2.0 }
+            let plain = { adapting with B = 0.0 }
+            let count p = (AdLif.unroll p (constant 300 3.0)).sum().ToDouble ()
+            Expect.isLessThan (count adapting) (count plain) "adaptation reduces the spike count"
+            Expect.isGreaterThan (count adapting) 0.0 "but the neuron still fires"
+        }
+        test "quadratic and exponential IF are silent for a weak input and fire for a strong one" {
+            for p in [ NonlinearIfParameters.DefaultQuadratic; NonlinearIfParameters.DefaultExponential ] do
+                let weak = NonlinearIf.unroll p (constant 2000 1.0)
+                let strong = NonlinearIf.unroll p (constant 2000 30.0)
+                Expect.equal (weak.sum().ToDouble ()) 0.0 $"{p.Shape}: weak input"
+                Expect.isGreaterThan (strong.sum().ToDouble ()) 2.0 $"{p.Shape}: strong input fires repeatedly"
+        }
+        test "Izhikevich RS adapts its inter-spike interval, FS does not" {
+            // dt = 0.25 ms so that the 1-step timing jitter stays small against the intervals.
+            let run name = spikeTimes (Izhikevich.unroll { Izhikevich.preset name with Dt = 0.25; Substeps = 1 } (constant 2000 10.0))
+            let rs = intervals (run "RS") |> Array.map float
+            let fs = intervals (run "FS") |> Array.map float
+            Expect.isGreaterThan rs.Length 3 "RS fires"
+            Expect.isGreaterThan fs.Length rs.Length "FS fires faster"
+            Expect.isGreaterThan (Array.last rs / rs.[0]) 1.5 $"RS intervals lengthen: %A{rs}"
+            let fsTail = fs.[2..]
+            Expect.isLessThan ((Array.max fsTail - Array.min fsTail) / Array.average fsTail) 0.2 $"FS intervals stay constant: %A{fs}"
+        }
+        test "Izhikevich bounded rate respects the minimum interval" {
+            let p = { Izhikevich.preset "FS" with MinInterval = 15.0 }
+            let gaps = intervals (spikeTimes (Izhikevich.unroll p (constant 400 30.0)))
+            Expect.isGreaterThan gaps.Length 3 "fires"
+            Expect.isGreaterThanOrEqual (Array.min gaps) 15 "no interval below 15 ms"
+        }
+        test "Izhikevich is differentiable: the spike count has a gradient with respect to the current" {
+            let g = Diff.grad (fun x -> (Izhikevich.unroll (Izhikevich.preset "RS") x).sum ()) (constant 100 10.0)
+            Expect.isTrue (values g |> Array.forall Double.IsFinite) "finite"
+            Expect.isGreaterThan (values g |> Array.sum) 0.0 "more current, more spikes"
+        }
+        test "Hodgkin-Huxley rests near -65 mV, is silent below rheobase and fires repeatedly above it" {
+            let p = HodgkinHuxleyParameters.Default
+            let _, rest = HodgkinHuxley.run Modulation.None p (fun _ _ -> ()) (constant 500 0.0)
+            Expect.floatClose { absolute = 1.0; relative = 0.0 } (rest.V.ToDouble ()) -65.0 "resting potential"
+            let below = HodgkinHuxley.unroll p (constant 1000 2.0)
+            Expect.equal (below.sum().ToDouble ()) 0.0 "2 µA/cm² is below rheobase"
+            let above = spikeTimes (HodgkinHuxley.unroll p (constant 1000 10.0))
+            Expect.isGreaterThan above.Length 4 "10 µA/cm² fires repeatedly over 100 ms"
+        }
+        test "Hodgkin-Huxley is differentiable through its continuous dynamics" {
+            let g = Diff.grad (fun x -> (HodgkinHuxley.unroll HodgkinHuxleyParameters.Default x).sum ()) (constant 300 10.0)
+            Expect.isTrue (values g |> Array.forall Double.IsFinite) "finite gradients"
+            Expect.isTrue (values g |> Array.exists (fun v -> v <> 0.0)) "non-zero gradients"
+        }
+        test "a per-sample threshold tensor changes the spikes without touching anything else" {
+            let p = { LifParameters.Default with TauMem = 5.0 }
+            let x = torch.zeros ([| 50L; 2L; 1L |], dtype = torch.float64) + 2.0
+            let thresholds = (torch.tensor [| 1.0; 1.8 |]).reshape (2L, 1L)
+            let spikes, _ = Lif.unrollWith (Modulation.WithThreshold thresholds) p None x
+            let counts = values (spikes.sum (0L))
+            Expect.isGreaterThan counts.[0] counts.[1] "the higher threshold fires less"
+            let low, _ = Lif.unrollWith Modulation.None p None x
+            allClose 0.0 [| counts.[0] |] [| (values (low.sum (0L))).[0] |] "threshold 1 equals the parameter threshold"
+        }
+        test "an external current is the same as adding it to the input" {
+            let p = CuLifParameters.Default
+            let x = torch.rand ([| 30L; 3L; 4L |], dtype = torch.float64)
+            let current = torch.tensor (0.7, dtype = torch.float64)
+            let modulated, _ = CuLif.unrollWith (Modulation.WithCurrent current) p x
+            allClose 0.0 (values (CuLif.unroll p (x + current))) (values modulated) "I_ext"
+        }
+        test "refractory neurons hold their potential and stay silent" {
+            let p = { LifParameters.Default with RefractorySteps = 3; TauMem = 2.0 }
+            let spikes = Lif.unroll p (constant 30 5.0)
+            let gaps = intervals (spikeTimes spikes)
+            Expect.isTrue (gaps |> Array.forall (fun g -> g >= 4)) $"at least 3 silent steps after each spike: %A{gaps}"
+        }
+        test "bad parameters and inputs name the offending parameter" {
+            let named (f: unit -> unit) (name: string) =
+                let e = Expect.throwsC f id
+                Expect.isTrue (e :? ArgumentException) $"{name}: ArgumentException"
+                Expect.stringContains e.Message name $"names {name}"
+            named (fun () -> Lif.validate { LifParameters.Default with Dt = 0.0 } |> ignore) "Dt"
+            named (fun () -> CuLif.validate { CuLifParameters.Default with TauSyn = -1.0 } |> ignore) "TauSyn"
+            named (fun () -> Plif.validate { PlifParameters.Default with InitialTau = 0.5 } |> ignore) "InitialTau"
+            named (fun () -> AdLif.validate { AdLifParameters.Default with B = 5.0 } |> ignore) "B"
+            named (fun () -> Izhikevich.preset "XY" |> ignore) "XY"
+            named (fun () -> HodgkinHuxley.validate { HodgkinHuxleyParameters.Default with Dt = 1.0 } |> ignore) "Dt"
+            named (fun () -> NonlinearIf.validate { NonlinearIfParameters.DefaultQuadratic with Shape = Quadratic (0.04, -80.0) } |> ignore) "vCritical"
+            let state = Lif.initialState LifParameters.Default (torch.zeros ([| 2L; 3L |]))
+            named (fun () -> Neuron.checkInput "input" (Some state.V) (torch.zeros ([| 2L; 4L |]))) "input"
+            named (fun () -> Neuron.checkInput "input" None (torch.tensor [| nan |])) "input"
+        }
+    ]
