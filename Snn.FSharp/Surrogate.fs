@@ -92,6 +92,13 @@ module Surrogate =
         | SlayerExp (_, scale) -> scale = 1.0
         | _ -> true
 
+    /// negative(x) for x < 0 and positive(x) for x ≥ 0, written so that autograd sees only the selected branch at
+    /// every element (its first and second derivatives are exact at 0, and the other branch never overflows).
+    let private piecewise (x: Tensor) (negative: Tensor -> Tensor) (positive: Tensor -> Tensor) : Tensor =
+        let below = x.lt (torch.zeros_like x)
+        let zero = torch.zeros_like x
+        torch.where (below, negative (torch.where (below, x, zero)), positive (torch.where (below, zero, x)))
+
     /// The primitive g(x) of the family: differentiable, non-decreasing, from 0 to ∫ g'.
     let primitive (surrogate: Surrogate) (x: Tensor) : Tensor =
         match surrogate with
@@ -99,8 +106,8 @@ module Surrogate =
         | ATan alpha -> torch.atan (x * (Math.PI / 2.0 * alpha)) / Math.PI + 0.5
         | FastSigmoid alpha -> x * alpha / ((x.abs () * alpha + 1.0) * 2.0) + 0.5
         | SuperSpike beta ->
-            // ∫_{-∞}^{x} (1 + β|s|)^{-2} ds = (1/β) (1 + sign(x) (1 - 1/(1 + β|x|))).
-            (torch.sign x * (1.0 - 1.0 / (x.abs () * beta + 1.0)) + 1.0) / beta
+            // ∫_{-∞}^{x} (1 + β|s|)^{-2} ds = 1/(β(1 - βx)) for x < 0 and (2 - 1/(1 + βx))/β for x ≥ 0.
+            piecewise x (fun n -> 1.0 / ((1.0 - n * beta) * beta)) (fun p -> (2.0 - 1.0 / (p * beta + 1.0)) / beta)
         | Triangle w ->
             let u = (x / w).clamp_min(-1.0).clamp_max (1.0)
             // ∫ max(0, 1 - |s|/w)/w ds = 1/2 + u - u|u|/2 with u = clamp(x/w, -1, 1).
@@ -108,9 +115,10 @@ module Surrogate =
         | Rectangle w -> (x / w + 0.5).clamp_min(0.0).clamp_max (1.0)
         | Gaussian sigma -> (torch.erf (x / (sigma * Math.Sqrt 2.0)) + 1.0) / 2.0
         | PiecewiseExp alpha ->
-            // 1/2 e^{αx} for x < 0 and 1 - 1/2 e^{-αx} for x ≥ 0, i.e. 1/2 + sign(x)(1 - e^{-α|x|})/2.
-            torch.sign x * (1.0 - torch.exp (x.abs () * -alpha)) / 2.0 + 0.5
-        | SlayerExp (tau, scale) -> (torch.sign x * (1.0 - torch.exp (x.abs () / -tau)) / 2.0 + 0.5) * scale
+            // 1/2 e^{αx} for x < 0 and 1 - 1/2 e^{-αx} for x ≥ 0.
+            piecewise x (fun n -> torch.exp (n * alpha) * 0.5) (fun p -> 1.0 - torch.exp (p * -alpha) * 0.5)
+        | SlayerExp (tau, scale) ->
+            piecewise x (fun n -> torch.exp (n / tau) * (0.5 * scale)) (fun p -> (1.0 - torch.exp (p / -tau) * 0.5) * scale)
         | Asgl (LogisticRamp, width, _) -> torch.sigmoid (x / width)
         | Asgl (LinearRamp, width, _) -> (x / width + 0.5).clamp_min(0.0).clamp_max (1.0)
 
