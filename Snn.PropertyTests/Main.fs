@@ -8,6 +8,7 @@ let main argv =
     testList "Snn properties" [
         MembraneProperties.tests
         SurrogateProperties.tests
+        NeuronProperties.tests
         DiffProperties.tests
     ]
     |> Snn.Testing.Runner.run argv
