@@ -7,6 +7,7 @@ open Expecto
 open TorchSharp
 open Snn
 open Snn.Neurons
+open Snn.Modules
 open Snn.Tests.Assertions
 
 /// A constant input of `value` for `steps` steps and one neuron: [T; 1; 1] in float64.
@@ -136,6 +137,33 @@ let tests =
             let spikes = Lif.unroll p (constant 30 5.0)
             let gaps = intervals (spikeTimes spikes)
             Expect.isTrue (gaps |> Array.forall (fun g -> g >= 4)) $"at least 3 silent steps after each spike: %A{gaps}"
+        }
+        test "a PLIF layer learns its time constant; PCuLIF layers expose their decays as trainable parameters" {
+            use plif = new PlifLayer("plif", { PlifParameters.Default with InitialTau = 4.0 }, [| 3L |])
+            let before = values plif.Tau
+            let optimizer = torch.optim.SGD (plif.parameters (), 0.5)
+            let x = torch.rand ([| 10L; 2L; 3L |]) * 2.0f
+            for _ in 1 .. 5 do
+                optimizer.zero_grad ()
+                Diff.backward ((plif.forward x).sum ())
+                optimizer.step () |> ignore
+            Expect.notEqual (values plif.Tau) before "τ moved"
+            Expect.isTrue (values plif.Tau |> Array.forall (fun tau -> tau > 1.0)) "τ stays above one step"
+            use fixedLayer = new CuLifLayer("culif", CuLifParameters.Default)
+            use learned = new CuLifLayer("pculif", CuLifParameters.Default, true, [| 3L |])
+            let trainable (m: torch.nn.Module) = m.parameters () |> Seq.filter (fun p -> p.requires_grad) |> Seq.length
+            Expect.equal (trainable fixedLayer, trainable learned) (0, 2) "CuLIF none, PCuLIF α and β"
+        }
+        test "a layer's threshold can be switched between runs without touching its weights" {
+            use layer = new ModulatedLifLayer("lif", { LifParameters.Default with TauMem = 5.0 })
+            let x = torch.zeros ([| 40L; 1L; 1L |]) + 1.5f
+            let count () = (layer.forward x).sum().ToDouble ()
+            let baseline = count ()
+            layer.SetThreshold (torch.tensor 1.4f)
+            let raised = count ()
+            layer.ClearModulation ()
+            Expect.isLessThan raised baseline "a higher threshold fires less"
+            Expect.equal (count ()) baseline "clearing restores the parameter threshold"
         }
         test "bad parameters and inputs name the offending parameter" {
             let named (f: unit -> unit) (name: string) =

@@ -1,0 +1,131 @@
+/// TorchSharp modules for every neuron model: each holds its parameters (and, for PLIF / PCuLIF, the trainable
+/// time-constant weights) and calls the pure functions of `Snn.Neurons`. Every layer starts from rest on each call,
+/// so nothing needs resetting between batches, and carries a `Modulation` (threshold tensor, external current) that
+/// can change between runs without touching any weight (TM-SNN / EC-SNN of thesis ch. 4).
+/// Input and output are time-first, [T; B; ...].
+namespace Snn.Modules
+
+open System
+open TorchSharp
+open Snn
+open Snn.Neurons
+open Snn.Tensors
+
+/// The base of the neuron layers: a module from input currents [T; B; ...] to spikes [T; B; ...] with a mutable
+/// per-run modulation.
+[<AbstractClass>]
+type NeuronLayer(name: string) =
+    inherit torch.nn.Module<Tensor, Tensor>(name)
+
+    /// The threshold / external-current modulation applied on the next forward passes (default: none).
+    member val Modulation = Modulation.None with get, set
+
+    /// Sets a threshold tensor (scalar, per neuron, per sample) for the following runs.
+    member this.SetThreshold (threshold: Tensor) = this.Modulation <- { this.Modulation with Threshold = Some threshold }
+
+    /// Sets an external current for the following runs.
+    member this.SetExternalCurrent (current: Tensor) = this.Modulation <- { this.Modulation with ExternalCurrent = Some current }
+
+    /// Removes any modulation.
+    member this.ClearModulation () = this.Modulation <- Modulation.None
+
+/// Integrate-and-fire neurons.
+type IfLayer(name: string, neuron: IfParameters) =
+    inherit NeuronLayer(name)
+    let neuron = If.validate neuron
+    /// The neuron parameters.
+    member _.Neuron = neuron
+    /// Spikes [T; B; ...] for input currents [T; B; ...].
+    override this.forward (input: Tensor) = fst (If.unrollWith this.Modulation neuron None input)
+
+/// LIF neurons under a modulation (`LifLayer` is the plain form used by DenseSnn).
+type ModulatedLifLayer(name: string, neuron: LifParameters) =
+    inherit NeuronLayer(name)
+    let neuron = Lif.validate neuron
+    /// The neuron parameters.
+    member _.Neuron = neuron
+    /// Spikes [T; B; ...] for input currents [T; B; ...].
+    override this.forward (input: Tensor) = fst (Lif.unrollWith this.Modulation neuron None input)
+
+/// Parametric LIF neurons with a trainable time constant: one weight w (shape [] or the neuron shape).
+type PlifLayer(name: string, neuron: PlifParameters, shape: int64[]) as this =
+    inherit NeuronLayer(name)
+    let neuron = Plif.validate neuron
+    let w = torch.nn.Parameter (torch.zeros (shape, dtype = torch.float32) + Plif.initialWeight neuron)
+    do this.register_parameter ("w", w)
+    /// One time constant for the whole layer.
+    new(name: string, neuron: PlifParameters) = new PlifLayer(name, neuron, [||])
+    /// The neuron parameters.
+    member _.Neuron = neuron
+    /// The trainable weight w, τ = dt/σ(w).
+    member _.Weight : Tensor = w
+    /// The current membrane time constants in ms.
+    member _.Tau : Tensor = Plif.tau neuron (w.detach ())
+    /// Spikes [T; B; ...] for input currents [T; B; ...].
+    override this.forward (input: Tensor) = Plif.unrollWith this.Modulation neuron w input
+
+/// Current-based LIF neurons; with `trainable` the decays α, β are learned (PCuLIF) with shape `shape`.
+type CuLifLayer(name: string, neuron: CuLifParameters, trainable: bool, shape: int64[]) as this =
+    inherit NeuronLayer(name)
+    let neuron = CuLif.validate neuron
+    let a0, b0 = CuLif.initialWeights neuron
+    let a = torch.nn.Parameter (torch.zeros (shape, dtype = torch.float32) + a0, requires_grad = trainable)
+    let b = torch.nn.Parameter (torch.zeros (shape, dtype = torch.float32) + b0, requires_grad = trainable)
+    do
+        this.register_parameter ("a", a)
+        this.register_parameter ("b", b)
+    /// Fixed time constants (CuLIF).
+    new(name: string, neuron: CuLifParameters) = new CuLifLayer(name, neuron, false, [||])
+    /// The neuron parameters.
+    member _.Neuron = neuron
+    /// Whether α and β are trained.
+    member _.Trainable = trainable
+    /// Spikes [T; B; ...] for input currents [T; B; ...].
+    override this.forward (input: Tensor) =
+        if trainable then CuLif.unrollParametric this.Modulation neuron a b input
+        else fst (CuLif.unrollWith this.Modulation neuron input)
+
+/// LIF neurons with an adaptive threshold.
+type AdaptiveThresholdLayer(name: string, neuron: AdaptiveThresholdParameters) =
+    inherit NeuronLayer(name)
+    let neuron = AdaptiveThreshold.validate neuron
+    /// The neuron parameters.
+    member _.Neuron = neuron
+    /// Spikes [T; B; ...] for input currents [T; B; ...].
+    override this.forward (input: Tensor) = fst (AdaptiveThreshold.unrollWith this.Modulation neuron input)
+
+/// Adaptive LIF (AdLIF) neurons.
+type AdLifLayer(name: string, neuron: AdLifParameters) =
+    inherit NeuronLayer(name)
+    let neuron = AdLif.validate neuron
+    /// The neuron parameters.
+    member _.Neuron = neuron
+    /// Spikes [T; B; ...] for input currents [T; B; ...].
+    override this.forward (input: Tensor) = fst (AdLif.unrollWith this.Modulation neuron input)
+
+/// Quadratic or exponential IF neurons.
+type NonlinearIfLayer(name: string, neuron: NonlinearIfParameters) =
+    inherit NeuronLayer(name)
+    let neuron = NonlinearIf.validate neuron
+    /// The neuron parameters.
+    member _.Neuron = neuron
+    /// Spikes [T; B; ...] for input currents [T; B; ...].
+    override this.forward (input: Tensor) = fst (NonlinearIf.run this.Modulation neuron (fun _ _ -> ()) input)
+
+/// Izhikevich neurons, differentiable through surrogate spikes and resets.
+type IzhikevichLayer(name: string, neuron: IzhikevichParameters) =
+    inherit NeuronLayer(name)
+    let neuron = Izhikevich.validate neuron
+    /// The neuron parameters.
+    member _.Neuron = neuron
+    /// Spikes [T; B; ...] for input currents [T; B; ...] (pA-like units of Izhikevich 2003).
+    override this.forward (input: Tensor) = fst (Izhikevich.run this.Modulation neuron (fun _ _ -> ()) input)
+
+/// Hodgkin-Huxley neurons, differentiable through their continuous dynamics.
+type HodgkinHuxleyLayer(name: string, neuron: HodgkinHuxleyParameters) =
+    inherit NeuronLayer(name)
+    let neuron = HodgkinHuxley.validate neuron
+    /// The neuron parameters.
+    member _.Neuron = neuron
+    /// Spikes [T; B; ...] for injected currents [T; B; ...] in µA/cm².
+    override this.forward (input: Tensor) = fst (HodgkinHuxley.run this.Modulation neuron (fun _ _ -> ()) input)
