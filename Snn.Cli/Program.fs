@@ -6,11 +6,13 @@ open Argu
 /// Subcommands of `snn`.
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainCommand.TrainArgs>
+    | [<CliPrefix(CliPrefix.None)>] Simulate of ParseResults<SimulateCommand.SimulateArgs>
 
     interface IArgParserTemplate with
         member c.Usage =
             match c with
             | Train _ -> "train the fully connected LIF network on the built-in moving-patterns event dataset"
+            | Simulate _ -> "simulate one neuron of a model on an input and print its trace as CSV"
 
 [<EntryPoint>]
 let main argv =
@@ -19,10 +21,14 @@ let main argv =
         let results = parser.ParseCommandLine (argv, raiseOnUsage = true)
         match results.GetSubCommand () with
         | Train args -> TrainCommand.run args
+        | Simulate args -> SimulateCommand.run args
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message
         if e.ErrorCode = ErrorCode.HelpText then 0 else 2
     | :? System.ArgumentException as e ->
+        eprintfn "snn: %s" e.Message
+        2
+    | :? System.IO.InvalidDataException as e ->
         eprintfn "snn: %s" e.Message
         2

@@ -14,6 +14,7 @@ let private all =
         NpyTests.tests
         TrainingTests.tests
         LoihiTests.tests
+        CliTests.tests
         RepositoryTests.tests
     ]
 
