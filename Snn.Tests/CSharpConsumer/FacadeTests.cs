@@ -79,6 +79,56 @@ public class FacadeTests
             Trainer.Fit(model, new TrainingSettings(Epochs: 1), train, test, cancellationToken: cancelled.Token));
     }
 
+    [Fact]
+    public void EveryNeuronModelRunsAsALayerAndFiresForAStrongInput()
+    {
+        using var scope = NewDisposeScope();
+        var layers = new (NeuronLayer Layer, double Input, int Steps)[]
+        {
+            (NeuronLayer.If(), 0.5, 20),
+            (NeuronLayer.Lif(new LifParameters(RefractorySteps: 2)), 3.0, 20),
+            (NeuronLayer.Plif(new PlifParameters(InitialTau: 4.0), 3), 3.0, 20),
+            (NeuronLayer.CuLif(new CuLifParameters(), trainable: true, 3), 3.0, 20),
+            (NeuronLayer.AdaptiveThreshold(), 3.0, 40),
+            (NeuronLayer.AdLif(), 3.0, 60),
+            (NeuronLayer.NonlinearIf(NonlinearIfParameters.Exponential()), 30.0, 1000),
+            (NeuronLayer.Izhikevich(IzhikevichParameters.Preset("FS")), 10.0, 100),
+            (NeuronLayer.HodgkinHuxley(), 10.0, 300),
+        };
+        foreach (var (layer, input, steps) in layers)
+        {
+            var spikes = layer.forward(full(new long[] { steps, 2, 3 }, input, dtype: float64));
+            Assert.Equal(new long[] { steps, 2, 3 }, spikes.shape);
+            Assert.True(spikes.sum().item<double>() > 0, $"{layer.GetName()} fires");
+            layer.Dispose();
+        }
+    }
+
+    [Fact]
+    public void ThresholdModulationChangesSpikesWithoutTouchingWeights()
+    {
+        using var layer = NeuronLayer.Lif(new LifParameters(TauMem: 5.0));
+        var x = full(new long[] { 40, 1, 1 }, 1.5, dtype: float64);
+        var baseline = layer.forward(x).sum().item<double>();
+        layer.SetThreshold(tensor(1.4));
+        Assert.True(layer.forward(x).sum().item<double>() < baseline);
+        layer.ClearModulation();
+        Assert.Equal(baseline, layer.forward(x).sum().item<double>());
+    }
+
+    [Fact]
+    public void SurrogateFactoriesValidateTheirOwnParameters()
+    {
+        Assert.Equal(4.0, Surrogate.Sigmoid(4.0).Alpha);
+        Assert.ThrowsAny<ArgumentException>(() => Surrogate.Triangle(halfWidth: 0));
+        Assert.ThrowsAny<ArgumentException>(() => Surrogate.SlayerExp(tau: 1, scale: -1));
+        Assert.ThrowsAny<ArgumentException>(() => Surrogate.Asgl(tensor(0.5), noise: 2.0));
+        Assert.Equal(0.05, AsglSurrogate.NoiseAt(0.2, 0.5, new[] { 10, 20 }, 25), 12);
+        var lif = new LifParameters(Surrogate: Surrogate.Gaussian(0.3)).Validate();
+        Assert.IsType<GaussianSurrogate>(lif.Surrogate);
+        Assert.Contains("FS", IzhikevichParameters.PresetNames);
+    }
+
     /// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
     private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
     {

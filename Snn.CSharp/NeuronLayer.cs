@@ -1,0 +1,93 @@
+using static TorchSharp.torch;
+
+namespace Snn.CSharp;
+
+/// <summary>
+/// A population of spiking neurons of any model as a TorchSharp module: spikes [T, B, ...] from input currents
+/// [T, B, ...], from rest on every call. The threshold and an external current can be changed between runs without
+/// touching any weight (threshold-modulated and external-current networks). Create layers with the static factories.
+/// </summary>
+/// <remarks>Tensor ownership: forward returns fresh tensors and never disposes its input.</remarks>
+public sealed class NeuronLayer : nn.Module<Tensor, Tensor>
+{
+    private readonly global::Snn.Modules.NeuronLayer _core;
+
+    private NeuronLayer(global::Snn.Modules.NeuronLayer core) : base(core.GetName())
+    {
+        _core = core;
+        register_module("core", core);
+    }
+
+    /// <summary>Integrate-and-fire neurons.</summary>
+    /// <param name="parameters">Parameters; <c>null</c> means the defaults.</param>
+    /// <returns>The layer.</returns>
+    public static NeuronLayer If(IfParameters? parameters = null) =>
+        new(new global::Snn.Modules.IfLayer("if", (parameters ?? new IfParameters()).ToCore()));
+
+    /// <summary>Leaky integrate-and-fire neurons.</summary>
+    /// <param name="parameters">Parameters; <c>null</c> means the defaults.</param>
+    /// <returns>The layer.</returns>
+    public static NeuronLayer Lif(LifParameters? parameters = null) =>
+        new(new global::Snn.Modules.ModulatedLifLayer("lif", (parameters ?? new LifParameters()).ToCore()));
+
+    /// <summary>Parametric LIF neurons with a trainable time constant per layer or per neuron.</summary>
+    /// <param name="parameters">Parameters; <c>null</c> means the defaults.</param>
+    /// <param name="shape">Shape of the time-constant weight: empty for one per layer, or the neuron shape.</param>
+    /// <returns>The layer; its parameter "core.w" is trained with the weights.</returns>
+    public static NeuronLayer Plif(PlifParameters? parameters = null, params long[] shape) =>
+        new(new global::Snn.Modules.PlifLayer("plif", (parameters ?? new PlifParameters()).ToCore(), shape));
+
+    /// <summary>Current-based LIF neurons; with <paramref name="trainable"/> the decays are learned (PCuLIF).</summary>
+    /// <param name="parameters">Parameters; <c>null</c> means the defaults.</param>
+    /// <param name="trainable">Learn α and β.</param>
+    /// <param name="shape">Shape of the learned decays: empty for one per layer, or the neuron shape.</param>
+    /// <returns>The layer.</returns>
+    public static NeuronLayer CuLif(CuLifParameters? parameters = null, bool trainable = false, params long[] shape) =>
+        new(new global::Snn.Modules.CuLifLayer("culif", (parameters ?? new CuLifParameters()).ToCore(), trainable, shape));
+
+    /// <summary>LIF neurons with an adaptive threshold.</summary>
+    /// <param name="parameters">Parameters; <c>null</c> means the defaults.</param>
+    /// <returns>The layer.</returns>
+    public static NeuronLayer AdaptiveThreshold(AdaptiveThresholdParameters? parameters = null) =>
+        new(new global::Snn.Modules.AdaptiveThresholdLayer("alif", (parameters ?? new AdaptiveThresholdParameters()).ToCore()));
+
+    /// <summary>Adaptive LIF (AdLIF) neurons.</summary>
+    /// <param name="parameters">Parameters; <c>null</c> means the defaults.</param>
+    /// <returns>The layer.</returns>
+    public static NeuronLayer AdLif(AdLifParameters? parameters = null) =>
+        new(new global::Snn.Modules.AdLifLayer("adlif", (parameters ?? new AdLifParameters()).ToCore()));
+
+    /// <summary>Quadratic or exponential IF neurons.</summary>
+    /// <param name="parameters">Parameters from <see cref="NonlinearIfParameters.Quadratic"/> or <see cref="NonlinearIfParameters.Exponential"/>.</param>
+    /// <returns>The layer.</returns>
+    public static NeuronLayer NonlinearIf(NonlinearIfParameters parameters) =>
+        new(new global::Snn.Modules.NonlinearIfLayer("nonlinear-if", (parameters ?? throw new System.ArgumentNullException(nameof(parameters))).Value));
+
+    /// <summary>Izhikevich neurons (differentiable through surrogate spikes and resets).</summary>
+    /// <param name="parameters">Parameters; <c>null</c> means regular spiking (RS).</param>
+    /// <returns>The layer.</returns>
+    public static NeuronLayer Izhikevich(IzhikevichParameters? parameters = null) =>
+        new(new global::Snn.Modules.IzhikevichLayer("izhikevich", (parameters ?? new IzhikevichParameters()).ToCore()));
+
+    /// <summary>Hodgkin-Huxley neurons; inputs are injected currents in µA/cm².</summary>
+    /// <param name="parameters">Parameters; <c>null</c> means the defaults.</param>
+    /// <returns>The layer.</returns>
+    public static NeuronLayer HodgkinHuxley(HodgkinHuxleyParameters? parameters = null) =>
+        new(new global::Snn.Modules.HodgkinHuxleyLayer("hh", (parameters ?? new HodgkinHuxleyParameters()).ToCore()));
+
+    /// <summary>Uses <paramref name="threshold"/> (scalar, per neuron, per sample) instead of the parameter threshold.</summary>
+    /// <param name="threshold">A tensor broadcastable to the neuron state [B, ...].</param>
+    public void SetThreshold(Tensor threshold) => _core.SetThreshold(threshold);
+
+    /// <summary>Adds <paramref name="current"/> to the input of every step.</summary>
+    /// <param name="current">A tensor broadcastable to the neuron state [B, ...].</param>
+    public void SetExternalCurrent(Tensor current) => _core.SetExternalCurrent(current);
+
+    /// <summary>Removes the threshold and current modulation.</summary>
+    public void ClearModulation() => _core.ClearModulation();
+
+    /// <summary>Runs the neurons from rest over time dimension 0.</summary>
+    /// <param name="input">Input currents, time-first [T, B, ...].</param>
+    /// <returns>Spikes, time-first, the shape of the input.</returns>
+    public override Tensor forward(Tensor input) => _core.forward(input);
+}
