@@ -13,6 +13,7 @@ let private all =
         NpyTests.tests
         TrainingTests.tests
         LoihiTests.tests
+        LoihiNetxTests.tests
         RepositoryTests.tests
     ]
 
