@@ -56,12 +56,12 @@ type H5Node =
 [<RequireQualifiedAccess>]
 module Hdf5Tree =
 
-    /// An enumeration PureHDF writes as an HDF5 enum over int8, with h5py's boolean member names.
+    /// An enumeration PureHDF writes as an HDF5 enum over uint8 (h5py uses int8; both read as booleans), with h5py's boolean member names.
     type GradedFlag =
         /// false
-        | FALSE = 0y
+        | FALSE = 0uy
         /// true
-        | TRUE = 1y
+        | TRUE = 1uy
 
     let private invalid (file: string) (key: string) (message: string) =
         raise (InvalidDataException ($"{file}: {key}: {message}"))

@@ -196,3 +196,169 @@ let read (path: string) : Network =
     if layers.Count = 0 then invalid path "layer" "holds no layers"
     try Network.validate { Layers = layers.ToArray () }
     with :? ArgumentException as e -> invalid path "layer" e.Message
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validator rules (docs/loihi.md §3), applied to the file's tree so that they also catch what the reader would
+// silently coerce. Every violation is reported, not just the first.
+
+let private numbersOf (node: H5Node) (name: string) : float[] option =
+    match Hdf5Tree.tryChild name node with
+    | Some (Dataset { Values = Strings _ }) -> None
+    | Some (Dataset d) -> Some d.Values.AsFloats
+    | _ -> None
+
+/// Lists every violation of the NetX rules in a file's tree, each naming the key: iDecay, vDecay in [0, 4096];
+/// vThMant in [0, 131071] or 262143; weights integral, within [-256, 255] and, for mixed sign, even in [-256, 254];
+/// no all-zero weight matrix (Lava's loader crashes on it); delays integral in [0, 62]; bias integral within 13 bits;
+/// prod(shape) equal to the weight rows.
+let violations (root: H5Node) : string list =
+    [ match Hdf5Tree.tryChild "layer" root with
+      | Some (Group layers) ->
+          for KeyValue (name, layer) in layers do
+              let key = $"layer/{name}"
+              let kind =
+                  match Hdf5Tree.tryChild "type" layer with
+                  | Some (Dataset { Values = Strings [| s |] }) -> s.Trim ()
+                  | _ -> ""
+              if kind = "" then yield $"{key}/type: missing"
+              match Hdf5Tree.tryChild "neuron" layer with
+              | Some n ->
+                  let scalarField f lo hi extra =
+                      [ match numbersOf n f with
+                        | Some [| v |] ->
+                            if v <> Math.Round v then yield $"{key}/neuron/{f}: {v} is not an integer"
+                            elif (v < lo || v > hi) && not (extra v) then yield $"{key}/neuron/{f}: {v} lies outside [{lo}, {hi}]"
+                        | Some _ -> yield $"{key}/neuron/{f}: expected one value"
+                        | None -> yield $"{key}/neuron/{f}: missing" ]
+                  yield! scalarField "iDecay" 0.0 4096.0 (fun _ -> false)
+                  yield! scalarField "vDecay" 0.0 4096.0 (fun _ -> false)
+                  yield! scalarField "vThMant" 0.0 131071.0 (fun v -> v = float neverSpikes)
+              | None -> if kind = "input" || kind = "conv" then yield $"{key}/neuron: missing"
+              if kind <> "input" then
+                  for wName in [ "weight"; "weight_rec" ] do
+                      match numbersOf layer wName with
+                      | Some w ->
+                          let nonIntegral = w |> Array.tryFindIndex (fun x -> x <> Math.Round x)
+                          match nonIntegral with
+                          | Some i -> yield $"{key}/{wName}[{i}]: {w.[i]} is not an integer"
+                          | None -> ()
+                          if w.Length > 0 && w |> Array.forall ((=) 0.0) then
+                              yield $"{key}/{wName}: all weights are zero (Lava's loader cannot build such a layer)"
+                          let mixed = (w |> Array.exists (fun x -> x < 0.0)) && (w |> Array.exists (fun x -> x > 0.0))
+                          let hi = if mixed then 254.0 else 255.0
+                          match w |> Array.tryFindIndex (fun x -> x < -256.0 || x > hi) with
+                          | Some i -> yield $"{key}/{wName}[{i}]: {w.[i]} lies outside [-256, {hi}]"
+                          | None -> ()
+                          if mixed then
+                              match w |> Array.tryFindIndex (fun x -> x = Math.Round x && (int64 x) % 2L <> 0L) with
+                              | Some i -> yield $"{key}/{wName}[{i}]: {w.[i]} is odd; mixed-sign weights must be even"
+                              | None -> ()
+                          if wName = "weight" then
+                              match numbersOf layer "shape", Hdf5Tree.tryChild "weight" layer with
+                              | Some shape, Some (Dataset d) when d.Shape.Length > 0 ->
+                                  let neurons = shape |> Array.fold (*) 1.0
+                                  if float d.Shape.[0] * (if kind = "conv" then shape.[1..] |> Array.fold (*) 1.0 else 1.0) <> neurons then
+                                      yield $"{key}/weight: {d.Shape.[0]} rows do not fit shape %A{shape} ({neurons} neurons)"
+                              | _ -> ()
+                      | None -> if wName = "weight" && (kind = "dense" || kind = "conv" || kind = "dense_rec") then yield $"{key}/weight: missing"
+                  match numbersOf layer "bias" with
+                  | Some b ->
+                      match b |> Array.tryFindIndex (fun x -> x <> Math.Round x || x < -4096.0 || x > 4095.0) with
+                      | Some i -> yield $"{key}/bias[{i}]: {b.[i]} is not an integer within 13 bits [-4096, 4095]"
+                      | None -> ()
+                  | None -> ()
+                  match numbersOf layer "delay" with
+                  | Some d ->
+                      match d |> Array.tryFindIndex (fun x -> x <> Math.Round x || x < 0.0 || x > 62.0) with
+                      | Some i -> yield $"{key}/delay[{i}]: {d.[i]} is not an integer in [0, 62]"
+                      | None -> ()
+                  | None -> ()
+      | _ -> yield "layer: the group is missing" ]
+
+/// Validates a NetX file; returns every violation (empty when the file is valid). Unreadable files raise
+/// InvalidDataException naming the file.
+let validateFile (path: string) : string list = violations (Hdf5Tree.read path)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writing: the same layout lava-dl's exporter writes (int64 scalars and shapes, float32 weights and biases,
+// neuron type CUBA, refDelay 1, gradedSpike FALSE).
+
+let private f32 (shape: int64[]) (values: int[]) = Dataset { Shape = shape; Values = Float32s (values |> Array.map float32) }
+let private i64 (values: int[]) = Dataset (Hdf5Tree.vector (Int64s (values |> Array.map int64)))
+let private i64Scalar (value: int) = Dataset (Hdf5Tree.scalar (Int64s [| int64 value |]))
+let private str1 (value: string) = Dataset (Hdf5Tree.vector (Strings [| value |]))
+
+/// The per-channel bias of a (C, H, W) layer when every channel is uniform, else the per-neuron bias.
+let private compactBias (shape: int[]) (bias: int[]) : int[] =
+    let perChannel = bias.Length / shape.[0]
+    let uniform = Array.init shape.[0] (fun c -> bias.[c * perChannel .. (c + 1) * perChannel - 1] |> Array.distinct |> Array.length = 1) |> Array.forall id
+    if shape.Length = 3 && uniform then Array.init shape.[0] (fun c -> bias.[c * perChannel]) else bias
+
+/// The NetX tree of a network. Raises ArgumentException when the network cannot be expressed: a bias exponent
+/// other than 6 (the loader fixes it), a weight exponent, a bias on the input layer (NetX's input `bias` is an
+/// input transform), or a layer that breaks the validator rules (e.g. all-zero weights).
+let toTree (network: Network) : H5Node =
+    let network = Network.validate network
+    let layerNode (i: int) (layer: Layer) : H5Node =
+        let fail message = raise (ArgumentException ($"layer {i} ('{layer.Name}'): {message}", "network"))
+        if layer.Neurons.BiasExp <> 6 then fail $"bias exponent {layer.Neurons.BiasExp}; NetX files imply 6"
+        if layer.WeightExp <> 0 then fail $"weight exponent {layer.WeightExp}; NetX stores weight mantissas only"
+        let p = layer.Neurons
+        let neuron =
+            Group (Map.ofList [
+                "type", Dataset (Hdf5Tree.scalar (Strings [| "CUBA" |]))
+                "iDecay", i64Scalar (p.Du + 1)
+                "vDecay", i64Scalar p.Dv
+                "vThMant", i64Scalar p.Vth
+                "refDelay", i64Scalar 1
+                "gradedSpike", Dataset (Hdf5Tree.scalar (Bools [| false |])) ])
+        let common =
+            [ "shape", i64 layer.Shape
+              "neuron", neuron ]
+        let biasEntry () =
+            let b = compactBias layer.Shape p.BiasMant
+            if b |> Array.forall ((=) 0) then [] else [ "bias", f32 [| int64 b.Length |] b ]
+        let delayEntry () =
+            match layer.Delays with
+            | Some d -> [ "delay", f32 [| int64 d.Length |] d ]
+            | None -> []
+        let entries =
+            match layer.Incoming with
+            | None ->
+                if p.BiasMant |> Array.exists ((<>) 0) then fail "the input layer has a bias; NetX has no place for input neuron biases"
+                [ "type", str1 "input" ] @ common
+            | Some (Dense (inputs, w)) ->
+                let n = layer.Count
+                let kind = if layer.Recurrent.IsSome then "dense_rec" else "dense"
+                [ "type", str1 kind
+                  "weight", f32 [| int64 n; int64 inputs |] w
+                  "inFeatures", i64Scalar inputs
+                  "outFeatures", i64Scalar n ]
+                @ (match layer.Recurrent with Some r -> [ "weight_rec", f32 [| int64 n; int64 n |] r ] | None -> [])
+                @ common @ biasEntry () @ delayEntry ()
+            | Some (Conv (g, w)) ->
+                [ "type", str1 "conv"
+                  "weight", f32 [| int64 g.OutChannels; int64 (g.InChannels / g.Groups); int64 g.KernelHeight; int64 g.KernelWidth |] w
+                  "inChannels", i64Scalar g.InChannels
+                  "outChannels", i64Scalar g.OutChannels
+                  "kernelSize", i64 [| g.KernelHeight; g.KernelWidth |]
+                  "stride", i64 [| g.StrideH; g.StrideW |]
+                  "padding", i64 [| g.PaddingH; g.PaddingW |]
+                  "dilation", i64 [| g.DilationH; g.DilationW |]
+                  "groups", i64Scalar g.Groups ]
+                @ common @ biasEntry () @ delayEntry ()
+        Group (Map.ofList entries)
+    let layers = ResizeArray<string * H5Node> ()
+    network.Layers
+    |> Array.iteri (fun i layer ->
+        // A dense layer after a (C, H, W) layer is preceded by a flatten layer, as lava-dl writes it.
+        if i > 0 && layer.Shape.Length = 1 && network.Layers.[i - 1].Shape.Length = 3 then
+            layers.Add (string layers.Count, Group (Map.ofList [ "type", str1 "flatten" ]))
+        layers.Add (string layers.Count, layerNode i layer))
+    let tree = Group (Map.ofList [ "layer", Group (Map.ofSeq layers) ])
+    match violations tree with
+    | [] -> tree
+    | problems -> raise (ArgumentException ("the network breaks NetX rules: " + String.Join ("; ", problems), "network"))
+
+/// Writes a network as a NetX file (temporary name, then renamed); see `toTree` for what is refused.
+let write (path: string) (network: Network) : unit = Hdf5Tree.write path (toTree network)
