@@ -14,6 +14,7 @@ let private all =
         TrainingTests.tests
         LoihiTests.tests
         LoihiNetxTests.tests
+        LoihiNirTests.tests
         RepositoryTests.tests
     ]
 
