@@ -136,4 +136,22 @@ let tests =
                 Expect.stringContains e.Message "layer/2/type" "names the key"
             finally File.Delete path
         }
+        test "profiling counts SynOps as spikes x fan-out, estimates energy and refuses what does not fit" {
+            let net = Netx.read (fixture "lava-netx/tiny.net")
+            let result = tinynetRun net
+            let p = Profiler.profile ChipConstants.Loihi1 net result (Some 17)
+            let fan = FanOut.ofConnection net.Layers.[1].Incoming.Value
+            let expected =
+                result.Spikes.[0] |> Array.sumBy (fun row -> row |> Array.indexed |> Array.sumBy (fun (i, s) -> if s then int64 (fan.Offsets.[i + 1] - fan.Offsets.[i]) else 0L))
+            Expect.equal p.Layers.[0].SynOps expected "layer 0 SynOps"
+            Expect.isEmpty p.Refusals "tiny.net fits Loihi 1"
+            Expect.isGreaterThan p.EnergyPerStep 0.0 "energy"
+            Expect.stringContains (Profiler.report (Profiler.profile ChipConstants.Loihi2 net result (Some 17))) "extrapolated" "Loihi 2 figures are marked"
+            let wide : Network =
+                { Layers =
+                    [| { Name = "in"; Shape = [| 5000 |]; Neurons = { Du = 0; Dv = 0; Vth = 1; BiasExp = 0; BiasMant = Array.zeroCreate 5000 }; Incoming = None; WeightExp = 0; Delays = None; Recurrent = None }
+                       { Name = "out"; Shape = [| 2 |]; Neurons = { Du = 0; Dv = 0; Vth = 1; BiasExp = 0; BiasMant = Array.zeroCreate 2 }; Incoming = Some (Dense (5000, Array.create 10000 2)); WeightExp = 0; Delays = None; Recurrent = None } |] }
+            let q = Profiler.profile ChipConstants.Loihi1 wide (Emulator.run wide NetworkBias (RunOptions.For 2)) None
+            Expect.exists q.Refusals (fun r -> r.Contains "4096 input axons per core") "refusal with its reason"
+        }
     ]
