@@ -7,12 +7,14 @@ open Argu
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainCommand.TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Simulate of ParseResults<SimulateCommand.SimulateArgs>
+    | [<CliPrefix(CliPrefix.None)>] Loihi of ParseResults<LoihiCommand.LoihiArgs>
 
     interface IArgParserTemplate with
         member c.Usage =
             match c with
             | Train _ -> "train the fully connected LIF network on the built-in moving-patterns event dataset"
             | Simulate _ -> "simulate one neuron of a model on an input and print its trace as CSV"
+            | Loihi _ -> "import, export, run, profile or validate NetX and NIR networks on the bit-accurate Loihi emulator"
 
 [<EntryPoint>]
 let main argv =
@@ -22,6 +24,7 @@ let main argv =
         match results.GetSubCommand () with
         | Train args -> TrainCommand.run args
         | Simulate args -> SimulateCommand.run args
+        | Loihi args -> LoihiCommand.run args
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message

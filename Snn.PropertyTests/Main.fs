@@ -10,5 +10,6 @@ let main argv =
         SurrogateProperties.tests
         NeuronProperties.tests
         DiffProperties.tests
+        LoihiProperties.tests
     ]
     |> Snn.Testing.Runner.run argv

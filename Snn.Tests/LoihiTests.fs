@@ -49,4 +49,27 @@ let tests =
             let e = Expect.throwsC (fun () -> CubaLif.validate { CubaLifParameters.Default with Du = 4096 } |> ignore) id
             Expect.stringContains e.Message "Du" "names Du"
         }
+        test "quantization follows lava-dl's mapping and reports every clipped value" {
+            let w, clips = Quantization.weights "weight" 1.0 [| 0.5; -0.51; 10.0; -10.0; 1.0 / 64.0 |]
+            Expect.equal w [| 32; -32; 254; -256; 0 |] "even mantissas w·64 (1/64 rounds half to even: 0)"
+            Expect.equal (clips |> List.map (fun c -> c.Key)) [ "weight[2]"; "weight[3]" ] "clipped entries"
+            Expect.equal (Quantization.decay "iDecay" 0.25) (1024, []) "round(4096·decay)"
+            Expect.equal (fst (Quantization.decay "vDecay" 1.5)) 4096 "clamped"
+            Expect.equal (Quantization.threshold "vThMant" 2.0 1.3) (166, []) "floor(scale·threshold·64)"
+        }
+        test "threshold modulation: one network, different per-layer thresholds, same weights" {
+            let layer name inputs weights vth : Layer =
+                { Name = name; Shape = [| 2 |]; Neurons = { Du = 4095; Dv = 0; Vth = vth; BiasExp = 0; BiasMant = [| 0; 0 |] }
+                  Incoming = Some (Dense (inputs, weights)); WeightExp = 0; Delays = None; Recurrent = None }
+            let net =
+                { Layers = [| { layer "in" 1 [||] 0 with Incoming = None }; layer "h" 2 [| 100; 0; 0; 50 |] 60 |] }
+            let drive = InputSpikes (Array.init 12 (fun _ -> [| true; true |]))
+            let count (r: RunResult) = r.Spikes.[1] |> Array.map (Array.sumBy (fun s -> if s then 1 else 0)) |> Array.sum
+            let base' = Emulator.run net drive (RunOptions.For 12)
+            let same = Emulator.run net drive { RunOptions.For 12 with Thresholds = Some [| 0; 60 |] }
+            let higher = Emulator.run net drive { RunOptions.For 12 with Thresholds = Some [| 0; 200 |] }
+            Expect.equal (count same) (count base') "the network's own thresholds"
+            Expect.isLessThan (count higher) (count base') "a higher threshold spikes less"
+            Expect.equal net.Layers.[1].Incoming (Some (Dense (2, [| 100; 0; 0; 50 |]))) "weights untouched"
+        }
     ]

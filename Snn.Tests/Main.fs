@@ -15,6 +15,8 @@ let private all =
         TrainingTests.tests
         LoihiTests.tests
         CliTests.tests
+        LoihiNetxTests.tests
+        LoihiNirTests.tests
         RepositoryTests.tests
     ]
 

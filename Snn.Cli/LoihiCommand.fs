@@ -1,0 +1,148 @@
+/// `snn loihi import|export|run|profile|validate`: NetX and NIR files, the bit-accurate emulator and its profile.
+module Snn.Cli.LoihiCommand
+
+open System
+open System.IO
+open Argu
+open Snn.Data
+open Snn.Loihi
+
+/// Options shared by the subcommands that read a network.
+type FileArgs =
+    | [<MainCommand; ExactlyOnce>] Network of path: string
+    | Output of path: string
+    | Input of path: string
+    | Steps of int
+    | Reset_Interval of int
+    | Loihi2
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Network _ -> "a NetX (.net/.h5) or NIR (.nir) file"
+            | Output _ -> "export: the file to write; run: the folder for <layer>_u.npy, _v.npy, _spikes.npy"
+            | Input _ -> ".npy input: input-layer bias mantissas (one per neuron, (C, H, W) order) or spike trains (neurons..., T), time last"
+            | Steps _ -> "steps to run (default 100)"
+            | Reset_Interval _ -> "zero u and v every this many steps (per-layer phase as in Lava's NetX test)"
+            | Loihi2 -> "profile with the Loihi 2 figures (extrapolated) instead of Loihi 1"
+
+/// Subcommands of `snn loihi`.
+type LoihiArgs =
+    | [<CliPrefix(CliPrefix.None)>] Import of ParseResults<FileArgs>
+    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<FileArgs>
+    | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<FileArgs>
+    | [<CliPrefix(CliPrefix.None)>] Profile of ParseResults<FileArgs>
+    | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<FileArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Import _ -> "read a NetX or NIR file and print its layers or nodes"
+            | Export _ -> "read a NetX or NIR file and write it again in the same format (--output)"
+            | Run _ -> "run a NetX network bit-accurately (or a NIR graph in float) and write every layer's u, v and spikes"
+            | Profile _ -> "run a NetX network and print spikes, SynOps, energy, time per step and the core mapping"
+            | Validate _ -> "check a NetX file against the validator rules; exits 1 listing every violation"
+
+let private isNir (path: string) = Path.GetExtension(path).ToLowerInvariant () = ".nir"
+
+let private describe (net: Snn.Loihi.Network) =
+    for l in net.Layers do
+        let kind = match l.Incoming with None -> "input" | Some (Dense _) -> "dense" | Some (Conv _) -> "conv"
+        let p = l.Neurons
+        printfn "layer %-4s %-6s shape %-14s du %4d dv %4d vth %6d bias_exp %d delays %b" l.Name kind (String.Join ("x", l.Shape)) p.Du p.Dv p.Vth p.BiasExp l.Delays.IsSome
+
+/// Reads the --input file as an input drive for `count` input neurons and `steps` steps.
+let private drive (args: ParseResults<FileArgs>) (count: int) (steps: int) : InputDrive =
+    match args.TryGetResult Input with
+    | None -> NetworkBias
+    | Some path ->
+        let a = Npy.read path
+        if a.Count = count then InputBias (a.Values |> Array.map int)
+        else
+            let frames = if a.Shape.Length = 0 then 0 else int a.Shape.[a.Shape.Length - 1]
+            if frames = 0 || a.Count / frames <> count then
+                raise (InvalidDataException ($"{path}: shape %A{a.Shape} is neither {count} biases nor ({count} neurons, T) spike trains"))
+            InputSpikes (Array.init steps (fun t -> Array.init count (fun i -> t < frames && a.Values.[i * frames + t] > 0.0)))
+
+let private options (args: ParseResults<FileArgs>) record =
+    { RunOptions.For (args.GetResult (Steps, 100)) with ResetInterval = args.TryGetResult Reset_Interval; RecordState = record }
+
+let private writeLayer (folder: string) (name: string) (suffix: string) (shape: int[]) (steps: int) (value: int -> int -> float) (descr: string) =
+    let n = shape |> Array.fold (*) 1
+    let data = Array.init (n * steps) (fun k -> value (k % steps) (k / steps))
+    Npy.write (Path.Combine (folder, $"layer{name}_{suffix}.npy")) descr (Array.append (shape |> Array.map int64) [| int64 steps |]) data
+
+/// Runs the subcommand; returns the process exit code.
+let private dispatch (args: ParseResults<LoihiArgs>) : int =
+    match args.GetSubCommand () with
+    | Import a ->
+        let path = a.GetResult Network
+        if isNir path then
+            let doc = Nir.read path
+            printfn "NIR %s" doc.Version
+            for KeyValue (name, node) in doc.Graph.Nodes do printfn "node %-10s %s" name node.Type
+            for (s, t) in doc.Graph.Edges do printfn "edge %s -> %s" s t
+        else describe (Netx.read path)
+        0
+    | Export a ->
+        let path = a.GetResult Network
+        let output = a.GetResult Output
+        if isNir path then Nir.write output (Nir.read path) else Netx.write output (Netx.read path)
+        printfn "wrote %s" output
+        0
+    | Validate a ->
+        let problems = Netx.validateFile (a.GetResult Network)
+        for p in problems do eprintfn "%s" p
+        if problems.IsEmpty then printfn "valid"; 0 else 1
+    | Run a ->
+        let path = a.GetResult Network
+        let folder = a.GetResult (Output, ".")
+        Directory.CreateDirectory folder |> ignore
+        let steps = a.GetResult (Steps, 100)
+        if isNir path then
+            let doc = Nir.read path
+            let inputs = doc.Graph.Nodes |> Map.filter (fun _ n -> n.Type = "Input") |> Map.toList
+            let width = match inputs with [ _, n ] -> int (Nir.field n "shape" [| 1.0 |] |> Array.fold (*) 1.0) | _ -> failwith "the NIR graph needs exactly one Input node"
+            let input =
+                match a.TryGetResult Input with
+                | Some p ->
+                    let arr = Npy.read p
+                    let frames = int arr.Shape.[arr.Shape.Length - 1]
+                    Array.init steps (fun t -> Array.init width (fun i -> if t < frames then arr.Values.[i * frames + t] else 0.0))
+                | None -> Array.init steps (fun _ -> Array.zeroCreate width)
+            let traces = Nir.simulate doc.Graph 1e-4 steps input
+            for KeyValue (name, tr) in traces do
+                let n = if tr.Output.Length = 0 then 0 else tr.Output.[0].Length
+                writeLayer folder name "out" [| n |] steps (fun t i -> tr.Output.[t].[i]) "<f8"
+                if tr.Voltage.Length > 0 && tr.Voltage.[0].Length > 0 then
+                    writeLayer folder name "v" [| n |] steps (fun t i -> tr.Voltage.[t].[i]) "<f8"
+            printfn "simulated %d steps of dt = 0.1 ms; wrote %d nodes to %s" steps traces.Count folder
+        else
+            let net = Netx.read path
+            let result = Emulator.run net (drive a net.Layers.[0].Count steps) (options a true)
+            net.Layers
+            |> Array.iteri (fun l layer ->
+                writeLayer folder layer.Name "u" layer.Shape steps (fun t i -> float result.U.Value.[l].[t].[i]) "<i4"
+                writeLayer folder layer.Name "v" layer.Shape steps (fun t i -> float result.V.Value.[l].[t].[i]) "<i4"
+                writeLayer folder layer.Name "spikes" layer.Shape steps (fun t i -> if result.Spikes.[l].[t].[i] then 1.0 else 0.0) "|u1"
+                printfn "layer %s: %d spikes" layer.Name (result.Activity.[l].Spikes |> Array.sum))
+            printfn "wrote u, v and spikes (neurons..., T) of %d layers to %s" net.Layers.Length folder
+        0
+    | Profile a ->
+        let net = Netx.read (a.GetResult Network)
+        let steps = a.GetResult (Steps, 100)
+        let clock = Diagnostics.Stopwatch.StartNew ()
+        let result = Emulator.run net (drive a net.Layers.[0].Count steps) (options a false)
+        let elapsed = clock.Elapsed.TotalMilliseconds
+        let chip = if a.Contains Loihi2 then ChipConstants.Loihi2 else ChipConstants.Loihi1
+        let p = Profiler.profile chip net result (a.TryGetResult Reset_Interval)
+        printfn "%s" (Profiler.report p)
+        printfn "emulator: %d steps in %.1f ms (%.1f us per step)" steps elapsed (1000.0 * elapsed / float (max 1 steps))
+        if p.Refusals.IsEmpty then 0 else 1
+
+/// Runs the command; returns the process exit code (2 for unreadable files, naming the file and key).
+let run (args: ParseResults<LoihiArgs>) : int =
+    try dispatch args
+    with :? InvalidDataException as e ->
+        eprintfn "snn: %s" e.Message
+        2
