@@ -9,6 +9,7 @@ let private all =
         SurrogateTests.tests
         LifTests.tests
         NeuronTests.tests
+        DynamicsTests.tests
         LossMetricTests.tests
         DataTests.tests
         NpyTests.tests

@@ -1,0 +1,235 @@
+/// Fused multi-step kernels: the whole IF / LIF recurrence over T steps as one autograd node whose forward and
+/// backward loop over time on raw float32 memory (parallel over neurons), instead of ~6 small tensor operations per
+/// step. The pure `Lif.step` stays the reference; tests check that spikes and gradients agree.
+///
+/// Forward, per neuron (β the decay, c the input gain: LIF exact c = 1 - β, Euler β = 1 - dt/τ, c = dt/τ; IF β = c = 1):
+///
+///     h_t = v_rest + β (v_{t-1} - v_rest) + c x_t;   z_t = H(h_t - θ);   v_t = R(h_t, z_t)
+///
+/// Backward through time, with δ_t = ∂L/∂v_t flowing from the future (δ_T = 0) and s'(·) the surrogate derivative:
+///
+///     ∂L/∂h_t = δ_t ∂R/∂h + (∂L/∂z_t + δ_t ∂R/∂z) s'(h_t - θ)
+///     ∂L/∂x_t = c ∂L/∂h_t,   δ_{t-1} = β ∂L/∂h_t
+///     hard reset: ∂R/∂h = 1 - z, ∂R/∂z = v_reset - h;  soft: ∂R/∂h = 1, ∂R/∂z = -θ;  none: 1, 0
+///     (∂R/∂z = 0 when the reset is detached).
+///
+/// Only h is saved for the backward pass (z is recomputed from it). The backward pass is not itself differentiable:
+/// double backward (Hessian-vector products, implicit hypergradients) must use the reference `Lif.unroll`.
+/// Tensors are time-first, [T; B; ...].
+namespace Snn
+
+#nowarn "9"
+
+open System
+open System.Threading.Tasks
+open Microsoft.FSharp.NativeInterop
+open TorchSharp
+open Snn.Neurons
+open Snn.Tensors
+
+/// Which implementation runs a neuron recurrence over time.
+type Kernel =
+    /// The pure per-step functions of `Snn.Neurons` (supports every option and double backward).
+    | Reference
+    /// The fused multi-step kernel (float32, IF/LIF without refractory period or conductance input).
+    | Fused
+
+/// The constants of one fused IF/LIF recurrence.
+type FusedLifSpec =
+    { /// Decay β of one step.
+      Beta: float32
+      /// Input gain c.
+      Gain: float32
+      /// Resting potential (and initial potential).
+      VRest: float32
+      /// Threshold θ.
+      Threshold: float32
+      /// Potential after a hard reset.
+      VReset: float32
+      /// Reset rule.
+      Reset: ResetMode
+      /// Whether the reset is detached from the gradient.
+      DetachReset: bool
+      /// Surrogate of the spike function.
+      Surrogate: Surrogate }
+
+/// Scalar forms of the surrogate derivatives for the fused kernels.
+module internal ScalarSurrogate =
+
+    /// s'(x) in float32 for families with scalar parameters; None for ASGL (tensor width).
+    let derivative (s: Surrogate) : (float32 -> float32) option =
+        match s with
+        | Sigmoid alpha ->
+            let a = float32 alpha
+            Some (fun x -> let e = 1.0f / (1.0f + MathF.Exp (-a * x)) in a * e * (1.0f - e))
+        | ATan alpha ->
+            let k = float32 (Math.PI / 2.0 * alpha)
+            let half = float32 (alpha / 2.0)
+            Some (fun x -> let z = k * x in half / (1.0f + z * z))
+        | FastSigmoid alpha ->
+            let a = float32 alpha
+            Some (fun x -> let d = 1.0f + a * abs x in a / (2.0f * d * d))
+        | SuperSpike beta ->
+            let b = float32 beta
+            Some (fun x -> let d = 1.0f + b * abs x in 1.0f / (d * d))
+        | Triangle w ->
+            let w = float32 w
+            Some (fun x -> max 0.0f (1.0f - abs x / w) / w)
+        | Rectangle w ->
+            let w = float32 w
+            Some (fun x -> if abs x < w / 2.0f then 1.0f / w else 0.0f)
+        | Gaussian sigma ->
+            let s = float32 sigma
+            let norm = float32 (1.0 / (sigma * Math.Sqrt (2.0 * Math.PI)))
+            Some (fun x -> norm * MathF.Exp (-x * x / (2.0f * s * s)))
+        | PiecewiseExp alpha ->
+            let a = float32 alpha
+            Some (fun x -> a / 2.0f * MathF.Exp (-a * abs x))
+        | SlayerExp (tau, scale) ->
+            let t = float32 tau
+            let k = float32 (scale / (2.0 * tau))
+            Some (fun x -> k * MathF.Exp (-abs x / t))
+        | Asgl _ -> None
+
+/// The raw loops of the fused IF/LIF kernel over [T; N] float32 buffers.
+module internal LifKernel =
+
+    /// Neurons per parallel work item: large enough to amortise scheduling, small enough to balance two cores.
+    let private chunk = 16384
+
+    /// The address of a contiguous CPU tensor's storage (native memory, which the GC never moves).
+    let private address (t: Tensor) : nativeint =
+        use p = fixed t.bytes
+        NativePtr.toNativeInt p
+
+    /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N].
+    let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) =
+        let xp, hp, zp = address x, address h, address z
+        let total = steps * neurons
+        let chunks = (neurons + chunk - 1) / chunk
+        Parallel.For (0, chunks, fun c ->
+            let xs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> xp), total)
+            let hs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> hp), total)
+            let zs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> zp), total)
+            let j0 = c * chunk
+            let j1 = min neurons (j0 + chunk)
+            let v = Array.create (j1 - j0) spec.VRest
+            for t in 0 .. steps - 1 do
+                let row = t * neurons
+                for j in j0 .. j1 - 1 do
+                    let k = row + j
+                    let hk = spec.VRest + spec.Beta * (v.[j - j0] - spec.VRest) + spec.Gain * xs.[k]
+                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
+                    hs.[k] <- hk
+                    zs.[k] <- zk
+                    v.[j - j0] <-
+                        match spec.Reset with
+                        | Hard -> hk * (1.0f - zk) + spec.VReset * zk
+                        | Soft -> hk - spec.Threshold * zk
+                        | NoReset -> hk) |> ignore
+
+    /// Backward: from ∂L/∂z [T; N] and the saved h [T; N], writes ∂L/∂x [T; N].
+    let backward (spec: FusedLifSpec) (derivative: float32 -> float32) (steps: int) (neurons: int)
+                 (gradZ: Tensor) (h: Tensor) (gradX: Tensor) =
+        let gp, hp, xp = address gradZ, address h, address gradX
+        let total = steps * neurons
+        let chunks = (neurons + chunk - 1) / chunk
+        Parallel.For (0, chunks, fun c ->
+            let gs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> gp), total)
+            let hs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> hp), total)
+            let xs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> xp), total)
+            let j0 = c * chunk
+            let j1 = min neurons (j0 + chunk)
+            let delta = Array.zeroCreate<float32> (j1 - j0)
+            for t in steps - 1 .. -1 .. 0 do
+                let row = t * neurons
+                for j in j0 .. j1 - 1 do
+                    let k = row + j
+                    let hk = hs.[k]
+                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
+                    let d = delta.[j - j0]
+                    let dvdh, dvdz =
+                        match spec.Reset with
+                        | Hard -> 1.0f - zk, (if spec.DetachReset then 0.0f else spec.VReset - hk)
+                        | Soft -> 1.0f, (if spec.DetachReset then 0.0f else -spec.Threshold)
+                        | NoReset -> 1.0f, 0.0f
+                    let dh = d * dvdh + (gs.[k] + d * dvdz) * derivative (hk - spec.Threshold)
+                    xs.[k] <- spec.Gain * dh
+                    delta.[j - j0] <- spec.Beta * dh) |> ignore
+
+/// The fused IF/LIF recurrence as a TorchSharp autograd function: apply (x [T; ...] float32 contiguous, spec).
+type FusedLifFunction() =
+    inherit torch.autograd.SingleTensorFunction<FusedLifFunction>()
+
+    /// The autograd node's name.
+    override _.Name = "SnnFusedLif"
+
+    /// Runs the recurrence; saves h for the backward pass.
+    override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
+        let x = vars.[0] :?> Tensor
+        let spec = vars.[1] :?> FusedLifSpec
+        let steps = int x.shape.[0]
+        let neurons = int (x.numel () / int64 steps)
+        let xc = x.detach().contiguous ()
+        let h = torch.empty_like xc
+        let z = torch.empty_like xc
+        LifKernel.forward spec steps neurons xc h z
+        ctx.save_for_backward (Collections.Generic.List [ h ])
+        ctx.save_data ("spec", box spec)
+        z
+
+    /// Back-propagates through time from ∂L/∂z to ∂L/∂x.
+    override _.backward (ctx: torch.autograd.AutogradContext, gradZ: Tensor) : Collections.Generic.List<Tensor> =
+        let h = ctx.get_saved_variables().[0]
+        let spec = ctx.get_data "spec" :?> FusedLifSpec
+        let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
+        let steps = int h.shape.[0]
+        let neurons = int (h.numel () / int64 steps)
+        let g = gradZ.contiguous ()
+        let gradX = torch.empty_like h
+        LifKernel.backward spec derivative steps neurons g h gradX
+        // One gradient per argument of apply: the spec gets none.
+        Collections.Generic.List [ gradX; null ]
+
+/// Running neuron recurrences with a chosen kernel.
+[<RequireQualifiedAccess>]
+module Dynamics =
+
+    /// The fused spec of LIF parameters, or why the fused kernel cannot run them.
+    let lifSpec (p: LifParameters) : Result<FusedLifSpec, string> =
+        if p.RefractorySteps <> 0 then Error "a refractory period"
+        elif p.Coupling <> Direct then Error "conductance input"
+        elif (ScalarSurrogate.derivative p.Surrogate).IsNone then Error "the ASGL surrogate"
+        else
+            let beta = Lif.decay p
+            let gain = match p.Scheme with ExactExponential -> 1.0 - beta | ForwardEuler -> p.Dt / p.TauMem
+            Ok { Beta = float32 beta; Gain = float32 gain; VRest = float32 p.VRest; Threshold = float32 p.VThreshold
+                 VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset; Surrogate = p.Surrogate }
+
+    /// The fused spec of IF parameters (β = c = 1, starting from v_reset).
+    let ifSpec (p: IfParameters) : Result<FusedLifSpec, string> =
+        if (ScalarSurrogate.derivative p.Surrogate).IsNone then Error "the ASGL surrogate"
+        else
+            Ok { Beta = 1.0f; Gain = 1.0f; VRest = float32 p.VReset; Threshold = float32 p.VThreshold
+                 VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset; Surrogate = p.Surrogate }
+
+    /// Runs a fused spec over inputs [T; B; ...] (float32); spikes [T; B; ...].
+    let runFused (spec: FusedLifSpec) (inputs: Tensor) : Tensor =
+        if isNull (box inputs) || inputs.dim () < 1 || inputs.shape.[0] = 0L then
+            invalidArg "inputs" "must have a non-empty time dimension 0 ([T; B; ...])"
+        if inputs.dtype <> torch.float32 then invalidArg "inputs" $"the fused kernel runs float32 tensors, got {inputs.dtype}"
+        if inputs.device_type <> DeviceType.CPU then invalidArg "inputs" "the fused kernel runs on the CPU"
+        FusedLifFunction.apply (inputs, box spec)
+
+    /// LIF spikes [T; B; ...] from rest with the chosen kernel; `Fused` falls back to the reference when the
+    /// parameters or dtype need it (refractory period, conductance input, ASGL, non-float32 input).
+    let lif (kernel: Kernel) (p: LifParameters) (inputs: Tensor) : Tensor =
+        match kernel, lifSpec p with
+        | Fused, Ok spec when inputs.dtype = torch.float32 && inputs.device_type = DeviceType.CPU -> runFused spec inputs
+        | _ -> Lif.unroll p inputs
+
+    /// IF spikes [T; B; ...] from v_reset with the chosen kernel (falls back like `lif`).
+    let ifNeuron (kernel: Kernel) (p: IfParameters) (inputs: Tensor) : Tensor =
+        match kernel, ifSpec p with
+        | Fused, Ok spec when inputs.dtype = torch.float32 && inputs.device_type = DeviceType.CPU -> runFused spec inputs
+        | _ -> If.unroll p inputs
