@@ -10,6 +10,7 @@ let private all =
         LifTests.tests
         LossMetricTests.tests
         DataTests.tests
+        DataReaderTests.tests
         NpyTests.tests
         TrainingTests.tests
         LoihiTests.tests
