@@ -11,6 +11,7 @@ let private all =
         LossMetricTests.tests
         DataTests.tests
         DataReaderTests.tests
+        DataFuzzTests.tests
         NpyTests.tests
         TrainingTests.tests
         LoihiTests.tests

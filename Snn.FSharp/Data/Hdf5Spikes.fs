@@ -22,6 +22,12 @@ module internal Hdf5Spikes =
         | :? OperationCanceledException -> reraise ()
         | e -> invalidObject file objectPath $"malformed HDF5 ({e.GetType().Name}: {e.Message})"
 
+    let private gate = obj ()
+
+    /// Runs a whole HDF5 read under one process-wide lock. Parsing corrupt files on several threads at once made
+    /// PureHDF 2.2 hang in our fuzz tests (one thread at a time never did), so reads are serialised.
+    let serialized (read: unit -> 'a) : 'a = lock gate read
+
     /// Opens an HDF5 file from a stream (left open). Raises InvalidDataException when it is not HDF5.
     let openStream (file: string) (stream: Stream) : NativeFile =
         guarded file "/" (fun () -> H5File.Open (stream, true, H5ReadOptions ()))

@@ -79,9 +79,10 @@ module Idx =
                 let d = BinaryPrimitives.ReadUInt32BigEndian (ReadOnlySpan (dimBytes, 4 * k, 4))
                 if d > uint32 Int32.MaxValue then Malformed.at file (int64 (4 + 4 * k)) $"dimension {k} is {d}, too large"
                 int d)
-        let declared = shape |> Array.fold (fun acc d -> acc * decimal d) (decimal size)
+        // In floating point: 255 dimensions of 2^31 overflow every integer type (and give +infinity here).
+        let declared = shape |> Array.fold (fun acc d -> acc * float d) (float size)
         let dataStart = int64 (4 + 4 * rank)
-        if declared > decimal Array.MaxLength then
+        if declared > float Array.MaxLength then
             Malformed.at file dataStart $"the shape %A{shape} declares {declared} bytes, more than one array can hold"
         let expected = int declared
         // Grow the buffer with the data actually present; allocate the full size only once it has been seen.

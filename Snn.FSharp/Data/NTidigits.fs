@@ -37,6 +37,7 @@ let digitOf (c: char) : int option =
 /// InvalidDataException naming the file and the HDF5 object for a malformed file or sample id.
 let readStream (file: string) (train: bool) (stream: Stream) : Utterance[] =
     let split = if train then "train" else "test"
+    Hdf5Spikes.serialized <| fun () ->
     use h5 = Hdf5Spikes.openStream file stream
     let dataset = Hdf5Spikes.dataset file stream.Length h5
     let ids = Hdf5Spikes.readStrings file $"{split}_labels" (dataset $"{split}_labels")

@@ -18,6 +18,7 @@ let channels = 700
 /// errors. Raises InvalidDataException naming the file and the HDF5 object for any malformation: not HDF5,
 /// missing datasets, row counts that disagree, times that are not seconds ≥ 0, channels outside 0..699.
 let readStream (file: string) (stream: Stream) : AudioSample[] =
+    Hdf5Spikes.serialized <| fun () ->
     use h5 = Hdf5Spikes.openStream file stream
     let dataset = Hdf5Spikes.dataset file stream.Length h5
     let times = Hdf5Spikes.readSequences file "spikes/times" (dataset "spikes/times")
