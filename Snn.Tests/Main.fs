@@ -12,6 +12,7 @@ let private all =
         DataTests.tests
         DataReaderTests.tests
         DataFuzzTests.tests
+        DataFrameTests.tests
         NpyTests.tests
         TrainingTests.tests
         LoihiTests.tests
