@@ -6,11 +6,13 @@ open Argu
 /// Subcommands of `snn`.
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainCommand.TrainArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataCommand.DataArgs>
 
     interface IArgParserTemplate with
         member c.Usage =
             match c with
             | Train _ -> "train the fully connected LIF network on the built-in moving-patterns event dataset"
+            | Data _ -> "decode neuromorphic dataset files: dump events as CSV, write integrated frames as .npy"
 
 [<EntryPoint>]
 let main argv =
@@ -19,6 +21,7 @@ let main argv =
         let results = parser.ParseCommandLine (argv, raiseOnUsage = true)
         match results.GetSubCommand () with
         | Train args -> TrainCommand.run args
+        | Data args -> DataCommand.run args
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message

@@ -13,6 +13,7 @@ let private all =
         DataReaderTests.tests
         DataFuzzTests.tests
         DataFrameTests.tests
+        DataCliTests.tests
         NpyTests.tests
         TrainingTests.tests
         LoihiTests.tests
