@@ -9,5 +9,6 @@ let main argv =
         MembraneProperties.tests
         SurrogateProperties.tests
         DiffProperties.tests
+        DataProperties.tests
     ]
     |> Snn.Testing.Runner.run argv
