@@ -145,12 +145,14 @@ let tests =
             Expect.equal (b.Inputs.[2L, 0L] |> Snn.Tests.Assertions.values) [| 7.0; 8.0; 9.0 |] "sample 2's last step"
             Expect.equal (Snn.Tensors.toInt64Array b.Labels) [| 2L; 0L |] "labels"
         }
-        test "prefetch yields the same items in order, in the background, and passes errors on" {
-            let items = Dataset.prefetch 3 (seq { for i in 1 .. 50 -> i * i }) |> Seq.toList
-            Expect.equal items [ for i in 1 .. 50 -> i * i ] "same order"
-            let failing = seq { yield 1; failwith "boom" }
+        test "prefetch yields the same batches in order, in the background, and passes errors on" {
+            let load i = { Shape = [| 1L; 1L |]; Data = [| float32 i |] }, i % 3
+            let items = Dataset.prefetch 3 (Dataset.batches 2 load [| 0 .. 49 |]) |> Seq.map (fun b -> b.Indices) |> Seq.toList
+            Expect.equal items [ for k in 0 .. 24 -> [| 2 * k; 2 * k + 1 |] ] "same order"
+            let failing = Dataset.batches 1 (fun i -> if i = 3 then failwith "boom" else load i) [| 0 .. 5 |]
             Expect.throws (fun () -> Dataset.prefetch 2 failing |> Seq.toList |> ignore) "the error reaches the consumer"
-            Expect.equal (Dataset.prefetch 1 (Seq.initInfinite id) |> Seq.take 5 |> Seq.toList) [ 0 .. 4 ] "early exit stops"
+            let endless = Dataset.batches 1 load (Seq.initInfinite id |> Seq.take 100_000 |> Seq.toArray)
+            Expect.equal (Dataset.prefetch 1 endless |> Seq.take 5 |> Seq.map (fun b -> b.Indices.[0]) |> Seq.toList) [ 0 .. 4 ] "early exit stops"
         }
         test "DVS emulator: a static image gives no events; a moving edge gives symmetric ON/OFF events" {
             let still = { DvsEmulator.Settings.Default with Amplitude = 0.0 }

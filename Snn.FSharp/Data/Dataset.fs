@@ -77,10 +77,8 @@ module Dataset =
             let inputs, mask = pad (loaded |> Array.map fst)
             { Inputs = inputs; Labels = torch.tensor (loaded |> Array.map (snd >> int64)); Mask = mask; Indices = chunk })
 
-    /// Enumerates `source` on a background task, keeping up to `depth` items ready, so that loading the next batch
-    /// overlaps with training on the current one. Exceptions of the source are rethrown to the consumer; leaving the
-    /// enumeration early stops the background task.
-    let prefetch (depth: int) (source: seq<'T>) : seq<'T> =
+    /// The generic prefetcher behind `prefetch`.
+    let internal prefetchAny (depth: int) (source: seq<'T>) : seq<'T> =
         if depth <= 0 then invalidArg "depth" $"must be > 0, got {depth}"
         seq {
             use queue = new BlockingCollection<Choice<'T, exn>> (depth)
@@ -105,3 +103,8 @@ module Dataset =
                 cancel.Cancel ()
                 try producer.Wait () with _ -> ()
         }
+
+    /// Enumerates `batches` on a background task, keeping up to `depth` batches ready, so that loading the next batch
+    /// overlaps with training on the current one. Exceptions of the source are rethrown to the consumer (wrapped in
+    /// an AggregateException); leaving the enumeration early stops the background task.
+    let prefetch (depth: int) (batches: seq<Batch>) : seq<Batch> = prefetchAny depth batches
