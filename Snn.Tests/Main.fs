@@ -12,6 +12,10 @@ let private all =
         DynamicsTests.tests
         LossMetricTests.tests
         DataTests.tests
+        DataReaderTests.tests
+        DataFuzzTests.tests
+        DataFrameTests.tests
+        DataCliTests.tests
         NpyTests.tests
         TrainingTests.tests
         LoihiTests.tests
