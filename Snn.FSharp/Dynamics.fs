@@ -2,7 +2,8 @@
 /// backward loop over time on raw float32 memory (parallel over neurons), instead of ~6 small tensor operations per
 /// step. The pure `Lif.step` stays the reference; tests check that spikes and gradients agree.
 ///
-/// Forward, per neuron (β the decay, c the input gain: LIF exact c = 1 - β, Euler β = 1 - dt/τ, c = dt/τ; IF β = c = 1):
+/// Forward, per neuron (β the decay, c the input gain: LIF exact c = 1 - β, Euler β = 1 - dt/τ, c = dt/τ; IF β = c = 1;
+/// each charge is evaluated in the reference's operation order, see `Charge`):
 ///
 ///     h_t = v_rest + β (v_{t-1} - v_rest) + c x_t;   z_t = H(h_t - θ);   v_t = R(h_t, z_t)
 ///
@@ -34,11 +35,23 @@ type Kernel =
     /// The fused multi-step kernel (float32, IF/LIF without refractory period or conductance input).
     | Fused
 
+/// How a fused recurrence charges the membrane, written in the same operation order as the reference step so
+/// that both round identically in float32.
+type Charge =
+    /// Exact leak: h = ((v - v_rest)·β + x·c) + v_rest.
+    | ExactLeak
+    /// Forward Euler with k = dt/τ: h = v + ((v - v_rest)·(-1) + x)·k.
+    | EulerLeak of k: float32
+    /// Perfect integration (IF): h = v + x.
+    | Integrate
+
 /// The constants of one fused IF/LIF recurrence.
 type FusedLifSpec =
-    { /// Decay β of one step.
+    { /// How the membrane is charged.
+      Charge: Charge
+      /// Decay β of one step (∂h/∂v).
       Beta: float32
-      /// Input gain c.
+      /// Input gain c (∂h/∂x).
       Gain: float32
       /// Resting potential (and initial potential).
       VRest: float32
@@ -118,7 +131,12 @@ module internal LifKernel =
                 let row = t * neurons
                 for j in j0 .. j1 - 1 do
                     let k = row + j
-                    let hk = spec.VRest + spec.Beta * (v.[j - j0] - spec.VRest) + spec.Gain * xs.[k]
+                    let vk = v.[j - j0]
+                    let hk =
+                        match spec.Charge with
+                        | ExactLeak -> ((vk - spec.VRest) * spec.Beta + xs.[k] * spec.Gain) + spec.VRest
+                        | EulerLeak step -> vk + ((vk - spec.VRest) * -1.0f + xs.[k]) * step
+                        | Integrate -> vk + xs.[k]
                     let zk = if hk >= spec.Threshold then 1.0f else 0.0f
                     hs.[k] <- hk
                     zs.[k] <- zk
@@ -202,15 +220,18 @@ module Dynamics =
         elif (ScalarSurrogate.derivative p.Surrogate).IsNone then Error "the ASGL surrogate"
         else
             let beta = Lif.decay p
-            let gain = match p.Scheme with ExactExponential -> 1.0 - beta | ForwardEuler -> p.Dt / p.TauMem
-            Ok { Beta = float32 beta; Gain = float32 gain; VRest = float32 p.VRest; Threshold = float32 p.VThreshold
+            let charge, gain =
+                match p.Scheme with
+                | ExactExponential -> ExactLeak, 1.0 - beta
+                | ForwardEuler -> EulerLeak (float32 (p.Dt / p.TauMem)), p.Dt / p.TauMem
+            Ok { Charge = charge; Beta = float32 beta; Gain = float32 gain; VRest = float32 p.VRest; Threshold = float32 p.VThreshold
                  VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset; Surrogate = p.Surrogate }
 
     /// The fused spec of IF parameters (β = c = 1, starting from v_reset).
     let ifSpec (p: IfParameters) : Result<FusedLifSpec, string> =
         if (ScalarSurrogate.derivative p.Surrogate).IsNone then Error "the ASGL surrogate"
         else
-            Ok { Beta = 1.0f; Gain = 1.0f; VRest = float32 p.VReset; Threshold = float32 p.VThreshold
+            Ok { Charge = Integrate; Beta = 1.0f; Gain = 1.0f; VRest = float32 p.VReset; Threshold = float32 p.VThreshold
                  VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset; Surrogate = p.Surrogate }
 
     /// Runs a fused spec over inputs [T; B; ...] (float32); spikes [T; B; ...].

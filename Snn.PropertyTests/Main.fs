@@ -9,6 +9,7 @@ let main argv =
         MembraneProperties.tests
         SurrogateProperties.tests
         NeuronProperties.tests
+        NeuronProperties.fusedTests
         DiffProperties.tests
         LoihiProperties.tests
         DataProperties.tests
