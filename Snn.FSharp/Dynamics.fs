@@ -1,4 +1,4 @@
-/// Fused multi-step kernels: the whole IF / LIF recurrence over T steps as one autograd node whose forward and
+/// Fused multi-step kernels: the whole IF / LIF / CuLIF recurrence over T steps as one autograd node whose forward and
 /// backward loop over time on raw float32 memory (parallel over neurons), instead of ~6 small tensor operations per
 /// step. The pure `Lif.step` stays the reference; tests check that spikes and gradients agree.
 ///
@@ -209,6 +209,119 @@ type FusedLifFunction() =
         // One gradient per argument of apply: the spec gets none.
         Collections.Generic.List [ gradX; null ]
 
+/// The raw loops of the fused current-based LIF kernel (see `CuLif`): per neuron
+///
+///     i_t = α i_{t-1} + x_t;   h_t = ((v_{t-1} - v_rest)·β + i_t·(1 - β)) + v_rest;   z_t, v_t as for LIF
+///
+/// and backward, with δv and δi flowing from the future (both 0 after the last step):
+///
+///     ∂L/∂h_t as for LIF;   ∂L/∂i_t = (1 - β) ∂L/∂h_t + α δi_{t+1};   ∂L/∂x_t = ∂L/∂i_t;   δv_{t-1} = β ∂L/∂h_t
+module internal CuLifKernel =
+
+    let private chunk = 16384
+
+    let private address (t: Tensor) : nativeint =
+        use p = fixed t.bytes
+        NativePtr.toNativeInt p
+
+    let private view (p: nativeint) (length: int) =
+        Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> p), length)
+
+    /// Forward: writes h [T; N] and the spikes z [T; N]; `alpha` is the current decay (the current itself is not
+    /// needed by the backward pass, so it stays in a per-chunk buffer).
+    let forward (spec: FusedLifSpec) (alpha: float32) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) =
+        let xp, hp, zp = address x, address h, address z
+        let total = steps * neurons
+        Parallel.For (0, (neurons + chunk - 1) / chunk, fun c ->
+            let xs = view xp total
+            let hs = view hp total
+            let zs = view zp total
+            let j0 = c * chunk
+            let j1 = min neurons (j0 + chunk)
+            let v = Array.create (j1 - j0) spec.VRest
+            let current = Array.zeroCreate<float32> (j1 - j0)
+            for t in 0 .. steps - 1 do
+                let row = t * neurons
+                for j in j0 .. j1 - 1 do
+                    let k = row + j
+                    let ik = current.[j - j0] * alpha + xs.[k]
+                    let hk = ((v.[j - j0] - spec.VRest) * spec.Beta + ik * spec.Gain) + spec.VRest
+                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
+                    current.[j - j0] <- ik
+                    hs.[k] <- hk
+                    zs.[k] <- zk
+                    v.[j - j0] <-
+                        match spec.Reset with
+                        | Hard -> hk * (1.0f - zk) + spec.VReset * zk
+                        | Soft -> hk - spec.Threshold * zk
+                        | NoReset -> hk) |> ignore
+
+    /// Backward: from ∂L/∂z and the saved h, writes ∂L/∂x.
+    let backward (spec: FusedLifSpec) (alpha: float32) (derivative: float32 -> float32) (steps: int) (neurons: int)
+                 (gradZ: Tensor) (h: Tensor) (gradX: Tensor) =
+        let gp, hp, xp = address gradZ, address h, address gradX
+        let total = steps * neurons
+        Parallel.For (0, (neurons + chunk - 1) / chunk, fun c ->
+            let gs = view gp total
+            let hs = view hp total
+            let xs = view xp total
+            let j0 = c * chunk
+            let j1 = min neurons (j0 + chunk)
+            let deltaV = Array.zeroCreate<float32> (j1 - j0)
+            let deltaI = Array.zeroCreate<float32> (j1 - j0)
+            for t in steps - 1 .. -1 .. 0 do
+                let row = t * neurons
+                for j in j0 .. j1 - 1 do
+                    let k = row + j
+                    let hk = hs.[k]
+                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
+                    let d = deltaV.[j - j0]
+                    let dvdh, dvdz =
+                        match spec.Reset with
+                        | Hard -> 1.0f - zk, (if spec.DetachReset then 0.0f else spec.VReset - hk)
+                        | Soft -> 1.0f, (if spec.DetachReset then 0.0f else -spec.Threshold)
+                        | NoReset -> 1.0f, 0.0f
+                    let dh = d * dvdh + (gs.[k] + d * dvdz) * derivative (hk - spec.Threshold)
+                    let di = spec.Gain * dh + alpha * deltaI.[j - j0]
+                    xs.[k] <- di
+                    deltaI.[j - j0] <- di
+                    deltaV.[j - j0] <- spec.Beta * dh) |> ignore
+
+/// The fused current-based LIF recurrence as a TorchSharp autograd function: apply (x [T; ...] float32, spec, α).
+type FusedCuLifFunction() =
+    inherit torch.autograd.SingleTensorFunction<FusedCuLifFunction>()
+
+    /// The autograd node's name.
+    override _.Name = "SnnFusedCuLif"
+
+    /// Runs the recurrence; saves h for the backward pass.
+    override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
+        let x = vars.[0] :?> Tensor
+        let spec = vars.[1] :?> FusedLifSpec
+        let alpha = vars.[2] :?> float32
+        let steps = int x.shape.[0]
+        let neurons = int (x.numel () / int64 steps)
+        let xc = x.detach().contiguous ()
+        let h, z = torch.empty_like xc, torch.empty_like xc
+        CuLifKernel.forward spec alpha steps neurons xc h z
+        ctx.save_for_backward (Collections.Generic.List [ h ])
+        ctx.save_data ("spec", box spec)
+        ctx.save_data ("alpha", box alpha)
+        z
+
+    /// Back-propagates through time from ∂L/∂z to ∂L/∂x.
+    override _.backward (ctx: torch.autograd.AutogradContext, gradZ: Tensor) : Collections.Generic.List<Tensor> =
+        let h = ctx.get_saved_variables().[0]
+        let spec = ctx.get_data "spec" :?> FusedLifSpec
+        let alpha = ctx.get_data "alpha" :?> float32
+        let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
+        let steps = int h.shape.[0]
+        let neurons = int (h.numel () / int64 steps)
+        let gradX = torch.empty_like h
+        CuLifKernel.backward spec alpha derivative steps neurons (gradZ.contiguous ()) h gradX
+        // One gradient per argument of apply: the spec and α get none.
+        Collections.Generic.List [ gradX; null; null ]
+
 /// Running neuron recurrences with a chosen kernel.
 [<RequireQualifiedAccess>]
 module Dynamics =
@@ -248,6 +361,18 @@ module Dynamics =
         match kernel, lifSpec p with
         | Fused, Ok spec when inputs.dtype = torch.float32 && inputs.device_type = DeviceType.CPU -> runFused spec inputs
         | _ -> Lif.unroll p inputs
+
+    /// CuLIF spikes [T; B; ...] from rest with the chosen kernel (fixed time constants; falls back like `lif`).
+    let cuLif (kernel: Kernel) (p: CuLifParameters) (inputs: Tensor) : Tensor =
+        match kernel, ScalarSurrogate.derivative p.Surrogate with
+        | Fused, Some _ when inputs.dtype = torch.float32 && inputs.device_type = DeviceType.CPU && inputs.dim () >= 1 && inputs.shape.[0] > 0L ->
+            let alpha, beta = CuLif.decays p
+            let spec =
+                { Charge = ExactLeak; Beta = float32 beta; Gain = float32 (1.0 - beta); VRest = float32 p.VRest
+                  Threshold = float32 p.VThreshold; VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset
+                  Surrogate = p.Surrogate }
+            FusedCuLifFunction.apply (inputs, box spec, box (float32 alpha))
+        | _ -> CuLif.unroll p inputs
 
     /// IF spikes [T; B; ...] from v_reset with the chosen kernel (falls back like `lif`).
     let ifNeuron (kernel: Kernel) (p: IfParameters) (inputs: Tensor) : Tensor =

@@ -40,6 +40,11 @@ let tests =
                 let p = { LifParameters.Default with Surrogate = surrogate; Reset = Soft }
                 agree "LIF" (Lif.unroll p) (Dynamics.lif Fused p) (inputs 2L)
             }
+        for reset in [ Hard; Soft; NoReset ] do
+            test $"CuLIF {reset}" {
+                let p = { CuLifParameters.Default with Reset = reset; VThreshold = 2.0; DetachReset = (reset = Hard) }
+                agree "CuLIF" (CuLif.unroll p) (Dynamics.cuLif Fused p) (inputs 5L)
+            }
         test "IF with soft reset" {
             let p = { IfParameters.Default with Reset = Soft }
             agree "IF" (If.unroll p) (Dynamics.ifNeuron Fused p) (inputs 3L * 0.5f)
