@@ -1,4 +1,4 @@
-/// Fused multi-step kernels: the whole IF / LIF / CuLIF recurrence over T steps as one autograd node whose forward and
+/// Fused multi-step kernels: the whole IF / LIF / CuLIF / PLIF recurrence over T steps as one autograd node whose forward and
 /// backward loop over time on raw float32 memory (parallel over neurons), instead of ~6 small tensor operations per
 /// step. The pure `Lif.step` stays the reference; tests check that spikes and gradients agree.
 ///
@@ -322,6 +322,126 @@ type FusedCuLifFunction() =
         // One gradient per argument of apply: the spec and α get none.
         Collections.Generic.List [ gradX; null; null ]
 
+/// The raw loops of the fused PLIF kernel (see `Plif`), with k = σ(w) per neuron (w scalar or one per neuron of
+/// the trailing dimensions):
+///
+///     h_t = v_{t-1} + (x_t - (v_{t-1} - v_rest))·k;   z_t, v_t as for LIF
+///     ∂L/∂h_t as for LIF;   ∂L/∂x_t = k ∂L/∂h_t;   δv_{t-1} = (1 - k) ∂L/∂h_t;
+///     ∂L/∂k = Σ_t ∂L/∂h_t (x_t - (v_{t-1} - v_rest)),   ∂L/∂w = ∂L/∂k · k (1 - k)
+///
+/// v_{t-1} is recomputed from the saved h_{t-1} by the reset rule, so only x and h are kept.
+module internal PlifKernel =
+
+    let private chunk = 16384
+
+    let private address (t: Tensor) : nativeint =
+        use p = fixed t.bytes
+        NativePtr.toNativeInt p
+
+    let private view (p: nativeint) (length: int) =
+        Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> p), length)
+
+    let private reset (spec: FusedLifSpec) (h: float32) =
+        let z = if h >= spec.Threshold then 1.0f else 0.0f
+        match spec.Reset with
+        | Hard -> h * (1.0f - z) + spec.VReset * z
+        | Soft -> h - spec.Threshold * z
+        | NoReset -> h
+
+    /// Forward: writes h and z [T; N]; k holds σ(w) per weight, neuron j uses k[j mod k.Length].
+    let forward (spec: FusedLifSpec) (k: float32[]) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) =
+        let xp, hp, zp = address x, address h, address z
+        let total = steps * neurons
+        Parallel.For (0, (neurons + chunk - 1) / chunk, fun c ->
+            let xs = view xp total
+            let hs = view hp total
+            let zs = view zp total
+            let j0 = c * chunk
+            let j1 = min neurons (j0 + chunk)
+            let v = Array.create (j1 - j0) spec.VRest
+            for t in 0 .. steps - 1 do
+                let row = t * neurons
+                for j in j0 .. j1 - 1 do
+                    let idx = row + j
+                    let vk = v.[j - j0]
+                    let hk = vk + (xs.[idx] - (vk - spec.VRest)) * k.[j % k.Length]
+                    hs.[idx] <- hk
+                    zs.[idx] <- (if hk >= spec.Threshold then 1.0f else 0.0f)
+                    v.[j - j0] <- reset spec hk) |> ignore
+
+    /// Backward: writes ∂L/∂x [T; N] and returns ∂L/∂k per weight (summed over the neurons sharing it).
+    let backward (spec: FusedLifSpec) (k: float32[]) (derivative: float32 -> float32) (steps: int) (neurons: int)
+                 (gradZ: Tensor) (x: Tensor) (h: Tensor) (gradX: Tensor) : float[] =
+        let gp, xp, hp, op = address gradZ, address x, address h, address gradX
+        let total = steps * neurons
+        let chunks = (neurons + chunk - 1) / chunk
+        let partial = Array.init chunks (fun _ -> Array.zeroCreate<float> k.Length)
+        Parallel.For (0, chunks, fun c ->
+            let gs = view gp total
+            let xs = view xp total
+            let hs = view hp total
+            let os = view op total
+            let j0 = c * chunk
+            let j1 = min neurons (j0 + chunk)
+            let delta = Array.zeroCreate<float32> (j1 - j0)
+            let gradK = partial.[c]
+            for t in steps - 1 .. -1 .. 0 do
+                let row = t * neurons
+                for j in j0 .. j1 - 1 do
+                    let idx = row + j
+                    let hk = hs.[idx]
+                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
+                    let d = delta.[j - j0]
+                    let dvdh, dvdz =
+                        match spec.Reset with
+                        | Hard -> 1.0f - zk, (if spec.DetachReset then 0.0f else spec.VReset - hk)
+                        | Soft -> 1.0f, (if spec.DetachReset then 0.0f else -spec.Threshold)
+                        | NoReset -> 1.0f, 0.0f
+                    let dh = d * dvdh + (gs.[idx] + d * dvdz) * derivative (hk - spec.Threshold)
+                    let kj = k.[j % k.Length]
+                    let previous = if t = 0 then spec.VRest else reset spec hs.[idx - neurons]
+                    gradK.[j % k.Length] <- gradK.[j % k.Length] + float (dh * (xs.[idx] - (previous - spec.VRest)))
+                    os.[idx] <- kj * dh
+                    delta.[j - j0] <- (1.0f - kj) * dh) |> ignore
+        Array.init k.Length (fun i -> partial |> Array.sumBy (fun p -> p.[i]))
+
+/// The fused PLIF recurrence as a TorchSharp autograd function: apply (x [T; ...] float32, w, spec); gradients for
+/// x and for the time-constant weight w.
+type FusedPlifFunction() =
+    inherit torch.autograd.SingleTensorFunction<FusedPlifFunction>()
+
+    /// The autograd node's name.
+    override _.Name = "SnnFusedPlif"
+
+    /// Runs the recurrence; saves x, h and w for the backward pass.
+    override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
+        let x = vars.[0] :?> Tensor
+        let w = vars.[1] :?> Tensor
+        let spec = vars.[2] :?> FusedLifSpec
+        let steps = int x.shape.[0]
+        let neurons = int (x.numel () / int64 steps)
+        let xc = x.detach().contiguous ()
+        let k = Tensors.toArray (torch.sigmoid (w.detach ()))
+        let h, z = torch.empty_like xc, torch.empty_like xc
+        PlifKernel.forward spec k steps neurons xc h z
+        ctx.save_for_backward (Collections.Generic.List [ xc; h; w.detach () ])
+        ctx.save_data ("spec", box spec)
+        z
+
+    /// Back-propagates through time to x and w.
+    override _.backward (ctx: torch.autograd.AutogradContext, gradZ: Tensor) : Collections.Generic.List<Tensor> =
+        let saved = ctx.get_saved_variables ()
+        let x, h, w = saved.[0], saved.[1], saved.[2]
+        let spec = ctx.get_data "spec" :?> FusedLifSpec
+        let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
+        let k = Tensors.toArray (torch.sigmoid w)
+        let steps = int h.shape.[0]
+        let neurons = int (h.numel () / int64 steps)
+        let gradX = torch.empty_like h
+        let gradK = PlifKernel.backward spec k derivative steps neurons (gradZ.contiguous ()) x h gradX
+        let gradW = Array.map2 (fun (g: float) (kk: float32) -> float32 (g * float kk * (1.0 - float kk))) gradK k
+        Collections.Generic.List [ gradX; torch.tensor(gradW).reshape(w.shape).``to`` (w.dtype); null ]
+
 /// Running neuron recurrences with a chosen kernel.
 [<RequireQualifiedAccess>]
 module Dynamics =
@@ -373,6 +493,19 @@ module Dynamics =
                   Surrogate = p.Surrogate }
             FusedCuLifFunction.apply (inputs, box spec, box (float32 alpha))
         | _ -> CuLif.unroll p inputs
+
+    /// PLIF spikes [T; B; ...] from rest with weight w (scalar, or one per neuron of the trailing dimensions) and
+    /// the chosen kernel (falls back like `lif`, also for other shapes of w).
+    let plif (kernel: Kernel) (p: PlifParameters) (w: Tensor) (inputs: Tensor) : Tensor =
+        let dims, wDims = int (inputs.dim ()), int (w.dim ())
+        let fits = wDims = 0 || (wDims < dims - 1 && inputs.shape.[dims - wDims ..] = w.shape)
+        match kernel, ScalarSurrogate.derivative p.Surrogate with
+        | Fused, Some _ when fits && inputs.dtype = torch.float32 && w.dtype = torch.float32 && inputs.device_type = DeviceType.CPU && inputs.dim () >= 1 && inputs.shape.[0] > 0L ->
+            let spec =
+                { Charge = ExactLeak; Beta = 0.0f; Gain = 0.0f; VRest = float32 p.VRest; Threshold = float32 p.VThreshold
+                  VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset; Surrogate = p.Surrogate }
+            FusedPlifFunction.apply (inputs, w, box spec)
+        | _ -> Plif.unroll p w inputs
 
     /// IF spikes [T; B; ...] from v_reset with the chosen kernel (falls back like `lif`).
     let ifNeuron (kernel: Kernel) (p: IfParameters) (inputs: Tensor) : Tensor =

@@ -45,6 +45,26 @@ let tests =
                 let p = { CuLifParameters.Default with Reset = reset; VThreshold = 2.0; DetachReset = (reset = Hard) }
                 agree "CuLIF" (CuLif.unroll p) (Dynamics.cuLif Fused p) (inputs 5L)
             }
+        for shape in [ [||]; [| 50L |] ] do
+            for reset in [ Hard; Soft ] do
+                test $"PLIF {reset}, weight shape %A{shape}: spikes and gradients for x and w" {
+                    let p = { PlifParameters.Default with InitialTau = 3.0; Reset = reset }
+                    let w0 = torch.zeros (shape) + float32 (Plif.initialWeight p)
+                    let x = inputs 6L
+                    let weights = (torch.rand (x.shape, generator = new torch.Generator (9UL))) - 0.5f
+                    let run kernel =
+                        let w = w0.detach().requires_grad_ true
+                        let leaf = x.detach().requires_grad_ true
+                        let z = Dynamics.plif kernel p w leaf
+                        Diff.backward ((z * weights).sum ())
+                        values z, values leaf.grad, values w.grad
+                    let zr, gxr, gwr = run Reference
+                    let zf, gxf, gwf = run Fused
+                    Expect.equal zf zr "spikes"
+                    allClose 1e-5 gxr gxf "∂/∂x"
+                    allClose 1e-4 gwr gwf "∂/∂w"
+                    Expect.isTrue (gwr |> Array.exists (fun g -> abs g > 1e-3)) "w receives a real gradient"
+                }
         test "IF with soft reset" {
             let p = { IfParameters.Default with Reset = Soft }
             agree "IF" (If.unroll p) (Dynamics.ifNeuron Fused p) (inputs 3L * 0.5f)
