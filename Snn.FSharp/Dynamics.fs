@@ -104,16 +104,46 @@ module internal ScalarSurrogate =
             Some (fun x -> k * MathF.Exp (-abs x / t))
         | Asgl _ -> None
 
+/// Raw-memory helpers and the reset rule shared by the fused kernels (float32, per neuron).
+module internal Raw =
+
+    /// Neurons per parallel work item: large enough to amortise scheduling, small enough to balance two cores.
+    let chunk = 16384
+
+    /// The address of a contiguous CPU tensor's storage (native memory, which the GC never moves).
+    let address (t: Tensor) : nativeint =
+        use p = fixed t.bytes
+        NativePtr.toNativeInt p
+
+    /// A span over `length` float32 values at `p`.
+    let view (p: nativeint) (length: int) =
+        Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> p), length)
+
+    /// The spike of a charged potential: 1 if h ≥ θ else 0.
+    let inline spike (spec: FusedLifSpec) (h: float32) = if h >= spec.Threshold then 1.0f else 0.0f
+
+    /// The potential after the reset rule, v = R(h, z).
+    let inline reset (spec: FusedLifSpec) (h: float32) (z: float32) =
+        match spec.Reset with
+        | Hard -> h * (1.0f - z) + spec.VReset * z
+        | Soft -> h - spec.Threshold * z
+        | NoReset -> h
+
+    /// ∂L/∂h from the gradient δ of the potential after the step, ∂L/∂z and the surrogate derivative:
+    /// δ ∂R/∂h + (∂L/∂z + δ ∂R/∂z) s'(h - θ), with ∂R/∂z = 0 for a detached reset.
+    let inline chargeGradient (spec: FusedLifSpec) (derivative: float32 -> float32) (h: float32) (delta: float32) (gradZ: float32) =
+        let z = spike spec h
+        let dvdh, dvdz =
+            match spec.Reset with
+            | Hard -> 1.0f - z, (if spec.DetachReset then 0.0f else spec.VReset - h)
+            | Soft -> 1.0f, (if spec.DetachReset then 0.0f else -spec.Threshold)
+            | NoReset -> 1.0f, 0.0f
+        delta * dvdh + (gradZ + delta * dvdz) * derivative (h - spec.Threshold)
+
 /// The raw loops of the fused IF/LIF kernel over [T; N] float32 buffers.
 module internal LifKernel =
 
-    /// Neurons per parallel work item: large enough to amortise scheduling, small enough to balance two cores.
-    let private chunk = 16384
-
-    /// The address of a contiguous CPU tensor's storage (native memory, which the GC never moves).
-    let private address (t: Tensor) : nativeint =
-        use p = fixed t.bytes
-        NativePtr.toNativeInt p
+    open Raw
 
     /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N].
     let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) =
@@ -121,9 +151,9 @@ module internal LifKernel =
         let total = steps * neurons
         let chunks = (neurons + chunk - 1) / chunk
         Parallel.For (0, chunks, fun c ->
-            let xs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> xp), total)
-            let hs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> hp), total)
-            let zs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> zp), total)
+            let xs = view xp total
+            let hs = view hp total
+            let zs = view zp total
             let j0 = c * chunk
             let j1 = min neurons (j0 + chunk)
             let v = Array.create (j1 - j0) spec.VRest
@@ -137,14 +167,10 @@ module internal LifKernel =
                         | ExactLeak -> ((vk - spec.VRest) * spec.Beta + xs.[k] * spec.Gain) + spec.VRest
                         | EulerLeak step -> vk + ((vk - spec.VRest) * -1.0f + xs.[k]) * step
                         | Integrate -> vk + xs.[k]
-                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
+                    let zk = spike spec hk
                     hs.[k] <- hk
                     zs.[k] <- zk
-                    v.[j - j0] <-
-                        match spec.Reset with
-                        | Hard -> hk * (1.0f - zk) + spec.VReset * zk
-                        | Soft -> hk - spec.Threshold * zk
-                        | NoReset -> hk) |> ignore
+                    v.[j - j0] <- reset spec hk zk) |> ignore
 
     /// Backward: from ∂L/∂z [T; N] and the saved h [T; N], writes ∂L/∂x [T; N].
     let backward (spec: FusedLifSpec) (derivative: float32 -> float32) (steps: int) (neurons: int)
@@ -153,9 +179,9 @@ module internal LifKernel =
         let total = steps * neurons
         let chunks = (neurons + chunk - 1) / chunk
         Parallel.For (0, chunks, fun c ->
-            let gs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> gp), total)
-            let hs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> hp), total)
-            let xs = Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> xp), total)
+            let gs = view gp total
+            let hs = view hp total
+            let xs = view xp total
             let j0 = c * chunk
             let j1 = min neurons (j0 + chunk)
             let delta = Array.zeroCreate<float32> (j1 - j0)
@@ -164,14 +190,7 @@ module internal LifKernel =
                 for j in j0 .. j1 - 1 do
                     let k = row + j
                     let hk = hs.[k]
-                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
-                    let d = delta.[j - j0]
-                    let dvdh, dvdz =
-                        match spec.Reset with
-                        | Hard -> 1.0f - zk, (if spec.DetachReset then 0.0f else spec.VReset - hk)
-                        | Soft -> 1.0f, (if spec.DetachReset then 0.0f else -spec.Threshold)
-                        | NoReset -> 1.0f, 0.0f
-                    let dh = d * dvdh + (gs.[k] + d * dvdz) * derivative (hk - spec.Threshold)
+                    let dh = chargeGradient spec derivative hk delta.[j - j0] gs.[k]
                     xs.[k] <- spec.Gain * dh
                     delta.[j - j0] <- spec.Beta * dh) |> ignore
 
@@ -218,14 +237,7 @@ type FusedLifFunction() =
 ///     ∂L/∂h_t as for LIF;   ∂L/∂i_t = (1 - β) ∂L/∂h_t + α δi_{t+1};   ∂L/∂x_t = ∂L/∂i_t;   δv_{t-1} = β ∂L/∂h_t
 module internal CuLifKernel =
 
-    let private chunk = 16384
-
-    let private address (t: Tensor) : nativeint =
-        use p = fixed t.bytes
-        NativePtr.toNativeInt p
-
-    let private view (p: nativeint) (length: int) =
-        Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> p), length)
+    open Raw
 
     /// Forward: writes h [T; N] and the spikes z [T; N]; `alpha` is the current decay (the current itself is not
     /// needed by the backward pass, so it stays in a per-chunk buffer).
@@ -246,15 +258,11 @@ module internal CuLifKernel =
                     let k = row + j
                     let ik = current.[j - j0] * alpha + xs.[k]
                     let hk = ((v.[j - j0] - spec.VRest) * spec.Beta + ik * spec.Gain) + spec.VRest
-                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
+                    let zk = spike spec hk
                     current.[j - j0] <- ik
                     hs.[k] <- hk
                     zs.[k] <- zk
-                    v.[j - j0] <-
-                        match spec.Reset with
-                        | Hard -> hk * (1.0f - zk) + spec.VReset * zk
-                        | Soft -> hk - spec.Threshold * zk
-                        | NoReset -> hk) |> ignore
+                    v.[j - j0] <- reset spec hk zk) |> ignore
 
     /// Backward: from ∂L/∂z and the saved h, writes ∂L/∂x.
     let backward (spec: FusedLifSpec) (alpha: float32) (derivative: float32 -> float32) (steps: int) (neurons: int)
@@ -274,14 +282,7 @@ module internal CuLifKernel =
                 for j in j0 .. j1 - 1 do
                     let k = row + j
                     let hk = hs.[k]
-                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
-                    let d = deltaV.[j - j0]
-                    let dvdh, dvdz =
-                        match spec.Reset with
-                        | Hard -> 1.0f - zk, (if spec.DetachReset then 0.0f else spec.VReset - hk)
-                        | Soft -> 1.0f, (if spec.DetachReset then 0.0f else -spec.Threshold)
-                        | NoReset -> 1.0f, 0.0f
-                    let dh = d * dvdh + (gs.[k] + d * dvdz) * derivative (hk - spec.Threshold)
+                    let dh = chargeGradient spec derivative hk deltaV.[j - j0] gs.[k]
                     let di = spec.Gain * dh + alpha * deltaI.[j - j0]
                     xs.[k] <- di
                     deltaI.[j - j0] <- di
@@ -332,21 +333,7 @@ type FusedCuLifFunction() =
 /// v_{t-1} is recomputed from the saved h_{t-1} by the reset rule, so only x and h are kept.
 module internal PlifKernel =
 
-    let private chunk = 16384
-
-    let private address (t: Tensor) : nativeint =
-        use p = fixed t.bytes
-        NativePtr.toNativeInt p
-
-    let private view (p: nativeint) (length: int) =
-        Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> p), length)
-
-    let private reset (spec: FusedLifSpec) (h: float32) =
-        let z = if h >= spec.Threshold then 1.0f else 0.0f
-        match spec.Reset with
-        | Hard -> h * (1.0f - z) + spec.VReset * z
-        | Soft -> h - spec.Threshold * z
-        | NoReset -> h
+    open Raw
 
     /// Forward: writes h and z [T; N]; k holds σ(w) per weight, neuron j uses k[j mod k.Length].
     let forward (spec: FusedLifSpec) (k: float32[]) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) =
@@ -365,9 +352,10 @@ module internal PlifKernel =
                     let idx = row + j
                     let vk = v.[j - j0]
                     let hk = vk + (xs.[idx] - (vk - spec.VRest)) * k.[j % k.Length]
+                    let zk = spike spec hk
                     hs.[idx] <- hk
-                    zs.[idx] <- (if hk >= spec.Threshold then 1.0f else 0.0f)
-                    v.[j - j0] <- reset spec hk) |> ignore
+                    zs.[idx] <- zk
+                    v.[j - j0] <- reset spec hk zk) |> ignore
 
     /// Backward: writes ∂L/∂x [T; N] and returns ∂L/∂k per weight (summed over the neurons sharing it).
     let backward (spec: FusedLifSpec) (k: float32[]) (derivative: float32 -> float32) (steps: int) (neurons: int)
@@ -390,16 +378,9 @@ module internal PlifKernel =
                 for j in j0 .. j1 - 1 do
                     let idx = row + j
                     let hk = hs.[idx]
-                    let zk = if hk >= spec.Threshold then 1.0f else 0.0f
-                    let d = delta.[j - j0]
-                    let dvdh, dvdz =
-                        match spec.Reset with
-                        | Hard -> 1.0f - zk, (if spec.DetachReset then 0.0f else spec.VReset - hk)
-                        | Soft -> 1.0f, (if spec.DetachReset then 0.0f else -spec.Threshold)
-                        | NoReset -> 1.0f, 0.0f
-                    let dh = d * dvdh + (gs.[idx] + d * dvdz) * derivative (hk - spec.Threshold)
+                    let dh = chargeGradient spec derivative hk delta.[j - j0] gs.[idx]
                     let kj = k.[j % k.Length]
-                    let previous = if t = 0 then spec.VRest else reset spec hs.[idx - neurons]
+                    let previous = if t = 0 then spec.VRest else (let hp = hs.[idx - neurons] in reset spec hp (spike spec hp))
                     gradK.[j % k.Length] <- gradK.[j % k.Length] + float (dh * (xs.[idx] - (previous - spec.VRest)))
                     os.[idx] <- kj * dh
                     delta.[j - j0] <- (1.0f - kj) * dh) |> ignore
