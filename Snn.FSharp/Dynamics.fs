@@ -380,7 +380,7 @@ module internal PlifKernel =
                     let hk = hs.[idx]
                     let dh = chargeGradient spec derivative hk delta.[j - j0] gs.[idx]
                     let kj = k.[j % k.Length]
-                    let previous = if t = 0 then spec.VRest else (let hp = hs.[idx - neurons] in reset spec hp (spike spec hp))
+                    let previous = if t = 0 then spec.VRest else (let hPrevious = hs.[idx - neurons] in reset spec hPrevious (spike spec hPrevious))
                     gradK.[j % k.Length] <- gradK.[j % k.Length] + float (dh * (xs.[idx] - (previous - spec.VRest)))
                     os.[idx] <- kj * dh
                     delta.[j - j0] <- (1.0f - kj) * dh) |> ignore
