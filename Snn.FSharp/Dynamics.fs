@@ -454,6 +454,7 @@ module Dynamics =
             invalidArg "inputs" "must have a non-empty time dimension 0 ([T; B; ...])"
         if inputs.dtype <> torch.float32 then invalidArg "inputs" $"the fused kernel runs float32 tensors, got {inputs.dtype}"
         if inputs.device_type <> DeviceType.CPU then invalidArg "inputs" "the fused kernel runs on the CPU"
+        Neuron.checkInput "inputs" None inputs
         FusedLifFunction.apply (inputs, box spec)
 
     /// LIF spikes [T; B; ...] from rest with the chosen kernel; `Fused` falls back to the reference when the
@@ -472,6 +473,7 @@ module Dynamics =
                 { Charge = ExactLeak; Beta = float32 beta; Gain = float32 (1.0 - beta); VRest = float32 p.VRest
                   Threshold = float32 p.VThreshold; VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset
                   Surrogate = p.Surrogate }
+            Neuron.checkInput "inputs" None inputs
             FusedCuLifFunction.apply (inputs, box spec, box (float32 alpha))
         | _ -> CuLif.unroll p inputs
 
@@ -485,6 +487,7 @@ module Dynamics =
             let spec =
                 { Charge = ExactLeak; Beta = 0.0f; Gain = 0.0f; VRest = float32 p.VRest; Threshold = float32 p.VThreshold
                   VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset; Surrogate = p.Surrogate }
+            Neuron.checkInput "inputs" None inputs
             FusedPlifFunction.apply (inputs, w, box spec)
         | _ -> Plif.unroll p w inputs
 

@@ -191,5 +191,8 @@ let tests =
             let state = Lif.initialState LifParameters.Default (torch.zeros ([| 2L; 3L |]))
             named (fun () -> Neuron.checkInput "input" (Some state.V) (torch.zeros ([| 2L; 4L |]))) "input"
             named (fun () -> Neuron.checkInput "input" None (torch.tensor [| nan |])) "input"
+            named (fun () -> Lif.unroll LifParameters.Default (torch.tensor([| 1.0; nan |]).reshape (2L, 1L)) |> ignore) "inputs"
+            named (fun () -> CuLif.unroll CuLifParameters.Default (torch.tensor([| nan |]).reshape (1L, 1L)) |> ignore) "inputs"
+            named (fun () -> Lif.unrollFrom LifParameters.Default (Some state) (torch.zeros ([| 5L; 2L; 4L |])) |> ignore) "state"
         }
     ]
