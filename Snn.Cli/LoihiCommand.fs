@@ -102,7 +102,10 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
         if isNir path then
             let doc = Nir.read path
             let inputs = doc.Graph.Nodes |> Map.filter (fun _ n -> n.Type = "Input") |> Map.toList
-            let width = match inputs with [ _, n ] -> int (Nir.field n "shape" [| 1.0 |] |> Array.fold (*) 1.0) | _ -> failwith "the NIR graph needs exactly one Input node"
+            let width =
+                match inputs with
+                | [ _, n ] -> int (Nir.field n "shape" [| 1.0 |] |> Array.fold (*) 1.0)
+                | _ -> raise (InvalidDataException ($"{path}: node: the graph needs exactly one Input node, found {inputs.Length}"))
             let input =
                 match a.TryGetResult Input with
                 | Some p ->
@@ -143,6 +146,11 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
 /// Runs the command; returns the process exit code (2 for unreadable files, naming the file and key).
 let run (args: ParseResults<LoihiArgs>) : int =
     try dispatch args
-    with :? InvalidDataException as e ->
+    with
+    | :? InvalidDataException as e ->
+        eprintfn "snn: %s" e.Message
+        2
+    | :? FileNotFoundException as e ->
+        // A missing file is a usage error like an unreadable one, not a crash.
         eprintfn "snn: %s" e.Message
         2

@@ -17,6 +17,7 @@ let private all =
         CliTests.tests
         LoihiNetxTests.tests
         LoihiNirTests.tests
+        LoihiCliTests.tests
         RepositoryTests.tests
     ]
 
