@@ -18,6 +18,8 @@ let private all =
         LoihiNetxTests.tests
         LoihiNirTests.tests
         LoihiCliTests.tests
+        LoihiQuantizationTests.tests
+        LoihiNirMappingTests.tests
         RepositoryTests.tests
     ]
 
