@@ -15,11 +15,14 @@ public sealed class LoihiNetwork
 {
     private readonly global::Snn.Loihi.Network _core;
     private readonly global::Snn.Loihi.QuantizedNetwork? _quantized;
+    private readonly global::Snn.Loihi.Netx.Extras _extras;
 
-    private LoihiNetwork(global::Snn.Loihi.Network core, global::Snn.Loihi.QuantizedNetwork? quantized)
+    private LoihiNetwork(global::Snn.Loihi.Network core, global::Snn.Loihi.QuantizedNetwork? quantized, global::Snn.Loihi.Netx.Extras? extras = null)
     {
         _core = core;
         _quantized = quantized;
+        // What a NetX source held beyond the network (legacy neuron fields, the input transform) is written back.
+        _extras = extras ?? global::Snn.Loihi.Netx.Extras.None;
     }
 
     /// <summary>Reads a lava-dl NetX (HDF5) file as Lava's loader maps it (du = iDecay - 1, dv = vDecay,
@@ -28,8 +31,11 @@ public sealed class LoihiNetwork
     /// <returns>The network.</returns>
     /// <exception cref="System.IO.InvalidDataException">The file breaks the format; the message names the file and key.</exception>
     /// <exception cref="System.IO.FileNotFoundException">The file does not exist.</exception>
-    public static LoihiNetwork LoadNetx(string path) =>
-        new(global::Snn.Loihi.Netx.read(path ?? throw new ArgumentNullException(nameof(path))), null);
+    public static LoihiNetwork LoadNetx(string path)
+    {
+        var document = global::Snn.Loihi.Netx.readDocument(path ?? throw new ArgumentNullException(nameof(path)));
+        return new(document.Network, null, document.Extras);
+    }
 
     /// <summary>
     /// Reads a NIR file whose graph is a chain Input → (Affine | Linear | Conv2d) → (CubaLIF | LIF | IF) → … → Output
@@ -60,11 +66,14 @@ public sealed class LoihiNetwork
     public static IReadOnlyList<string> ValidateNetx(string path) =>
         global::Snn.Loihi.Netx.validateFile(path ?? throw new ArgumentNullException(nameof(path))).ToList();
 
-    /// <summary>Writes the network as a NetX file (under a temporary name, then renamed).</summary>
+    /// <summary>Writes the network as a NetX file (under a temporary name, then renamed), with layer types as
+    /// lava-dl writes them (fixed-length 10-byte strings) and, for a network read from NetX, the source's neuron
+    /// fields (e.g. legacy LOIHI groups) and input transform.</summary>
     /// <param name="path">The file to write.</param>
     /// <exception cref="ArgumentException">NetX cannot express the network (a bias exponent other than 6, a weight
     /// exponent, an input-layer bias, an all-zero weight matrix).</exception>
-    public void SaveNetx(string path) => global::Snn.Loihi.Netx.write(path ?? throw new ArgumentNullException(nameof(path)), _core);
+    public void SaveNetx(string path) =>
+        global::Snn.Loihi.Netx.writeDocument(path ?? throw new ArgumentNullException(nameof(path)), new global::Snn.Loihi.Netx.Document(_core, _extras));
 
     /// <summary>Writes the network as a NIR file for a step of <paramref name="dt"/> seconds: every layer becomes
     /// a Linear or Conv2d node and a CubaLIF node with τ_syn = dt/((du+1)/4096), τ_mem = dt/(dv/4096), weights =

@@ -87,7 +87,8 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
     | Export a ->
         let path = a.GetResult Network
         let output = a.GetResult Output
-        if isNir path then Nir.write output (Nir.read path) else Netx.write output (Netx.read path)
+        // readDocument keeps what the network does not carry (legacy neuron fields, the input transform).
+        if isNir path then Nir.write output (Nir.read path) else Netx.writeDocument output (Netx.readDocument path)
         printfn "wrote %s" output
         0
     | Validate a ->

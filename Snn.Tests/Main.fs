@@ -20,6 +20,7 @@ let private all =
         LoihiCliTests.tests
         LoihiQuantizationTests.tests
         LoihiNirMappingTests.tests
+        LoihiNetxExportTests.tests
         RepositoryTests.tests
     ]
 
