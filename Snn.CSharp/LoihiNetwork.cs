@@ -16,6 +16,7 @@ public sealed class LoihiNetwork
     private readonly global::Snn.Loihi.Network _core;
     private readonly global::Snn.Loihi.QuantizedNetwork? _quantized;
     private readonly global::Snn.Loihi.Netx.Extras _extras;
+    private IReadOnlyList<LoihiLayerInfo>? _layers;
 
     private LoihiNetwork(global::Snn.Loihi.Network core, global::Snn.Loihi.QuantizedNetwork? quantized, global::Snn.Loihi.Netx.Extras? extras = null)
     {
@@ -87,7 +88,8 @@ public sealed class LoihiNetwork
 
     /// <summary>The layers, input layer first.</summary>
     public IReadOnlyList<LoihiLayerInfo> Layers =>
-        _core.Layers.Select(l =>
+        // Counting synapses builds fan-out tables: do it once per (immutable) network.
+        _layers ??= _core.Layers.Select(l =>
         {
             var kind = l.Incoming is null ? "input" : l.Incoming.Value.IsDense ? "dense" : "conv";
             var synapses = l.Incoming is null ? 0 : global::Snn.Loihi.FanOutModule.ofConnection(l.Incoming.Value).SynapseCount;

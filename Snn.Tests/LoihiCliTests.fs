@@ -78,6 +78,24 @@ let tests =
                 Expect.equal (Nir.read nir) (Nir.read (fixture "nir/lif_norse.nir")) "same document"
                 Expect.isFalse (File.Exists (nir + ".tmp")) "no temporary file left behind")
         }
+        test "export converts NIR to NetX through the quantizer and NetX to NIR, and asks for --dt" {
+            inTemporaryFolder (fun folder ->
+                let netx = Path.Combine (folder, "lif.net")
+                let code, _, err = snn [ "loihi"; "export"; fixture "nir/lif_norse.nir"; "--output"; netx ]
+                Expect.equal code 2 "exit code without --dt"
+                Expect.stringContains err "--dt" "says what is missing"
+                let code, out, err = snn [ "loihi"; "export"; fixture "nir/lif_norse.nir"; "--output"; netx; "--dt"; "1e-4" ]
+                Expect.equal code 0 $"exit code ({err})"
+                Expect.stringContains out "no value was clipped" "prints the clip report"
+                Expect.isEmpty (Netx.validateFile netx) "a valid NetX file"
+                let layer = (Netx.read netx).Layers.[1]
+                Expect.equal (layer.Neurons.Du, layer.Neurons.Dv) (4095, 164) "LIF with tau 2.5 ms at dt 0.1 ms"
+                let nir = Path.Combine (folder, "tiny.nir")
+                let code, _, err = snn [ "loihi"; "export"; fixture "lava-netx/tiny.net"; "--output"; nir; "--dt"; "1e-3" ]
+                Expect.equal code 0 $"exit code ({err})"
+                Expect.equal ((Nir.read nir).Graph.Nodes |> Map.toList |> List.map (fun (_, n) -> n.Type) |> List.countBy id |> List.sort)
+                    [ "Conv2d", 2; "CubaLIF", 2; "Input", 1; "Output", 1 ] "two conv layers as Conv2d + CubaLIF")
+        }
         test "run on tiny.net writes u, v and spikes as .npy and the output spikes equal Lava's" {
             inTemporaryFolder (fun folder ->
                 let bias = Path.Combine (folder, "bias.npy")
