@@ -15,6 +15,7 @@ type FileArgs =
     | Steps of int
     | Reset_Interval of int
     | Loihi2
+    | Dt of seconds: float
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -25,6 +26,7 @@ type FileArgs =
             | Steps _ -> "steps to run (default 100)"
             | Reset_Interval _ -> "zero u and v every this many steps (per-layer phase as in Lava's NetX test)"
             | Loihi2 -> "profile with the Loihi 2 figures (extrapolated) instead of Loihi 1"
+            | Dt _ -> "step in seconds: for NIR <-> NetX conversion (required there) and NIR float runs (default 1e-4)"
 
 /// Subcommands of `snn loihi`.
 type LoihiArgs =
@@ -38,7 +40,7 @@ type LoihiArgs =
         member a.Usage =
             match a with
             | Import _ -> "read a NetX or NIR file and print its layers or nodes"
-            | Export _ -> "read a NetX or NIR file and write it again in the same format (--output)"
+            | Export _ -> "write a NetX or NIR file again (--output); a .nir output of a NetX file or a .net/.h5 output of a NIR file converts, quantizing with lava-dl's mapping (needs --dt)"
             | Run _ -> "run a NetX network bit-accurately (or a NIR graph in float) and write every layer's u, v and spikes"
             | Profile _ -> "run a NetX network and print spikes, SynOps, energy, time per step and the core mapping"
             | Validate _ -> "check a NetX file against the validator rules; exits 1 listing every violation"
@@ -87,7 +89,19 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
     | Export a ->
         let path = a.GetResult Network
         let output = a.GetResult Output
-        if isNir path then Nir.write output (Nir.read path) else Netx.write output (Netx.read path)
+        let dt () =
+            match a.TryGetResult Dt with
+            | Some dt -> dt
+            | None -> raise (ArgumentException ("--dt is required to convert between NIR and NetX (NIR time constants are in seconds)", "dt"))
+        match isNir path, isNir output with
+        | true, true -> Nir.write output (Nir.read path)
+        | true, false ->
+            let q = NirMapping.toLoihi (dt ()) None (Nir.read path).Graph
+            Netx.write output q.Network
+            printfn "%s" (NetworkQuantizer.report q)
+        | false, true -> Nir.write output (NirMapping.ofNetwork (dt ()) (Netx.read path))
+        // readDocument keeps what the network does not carry (legacy neuron fields, the input transform).
+        | false, false -> Netx.writeDocument output (Netx.readDocument path)
         printfn "wrote %s" output
         0
     | Validate a ->
@@ -102,7 +116,10 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
         if isNir path then
             let doc = Nir.read path
             let inputs = doc.Graph.Nodes |> Map.filter (fun _ n -> n.Type = "Input") |> Map.toList
-            let width = match inputs with [ _, n ] -> int (Nir.field n "shape" [| 1.0 |] |> Array.fold (*) 1.0) | _ -> failwith "the NIR graph needs exactly one Input node"
+            let width =
+                match inputs with
+                | [ _, n ] -> int (Nir.field n "shape" [| 1.0 |] |> Array.fold (*) 1.0)
+                | _ -> raise (InvalidDataException ($"{path}: node: the graph needs exactly one Input node, found {inputs.Length}"))
             let input =
                 match a.TryGetResult Input with
                 | Some p ->
@@ -110,13 +127,14 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
                     let frames = int arr.Shape.[arr.Shape.Length - 1]
                     Array.init steps (fun t -> Array.init width (fun i -> if t < frames then arr.Values.[i * frames + t] else 0.0))
                 | None -> Array.init steps (fun _ -> Array.zeroCreate width)
-            let traces = Nir.simulate doc.Graph 1e-4 steps input
+            let dt = a.GetResult (Dt, 1e-4)
+            let traces = Nir.simulate doc.Graph dt steps input
             for KeyValue (name, tr) in traces do
                 let n = if tr.Output.Length = 0 then 0 else tr.Output.[0].Length
                 writeLayer folder name "out" [| n |] steps (fun t i -> tr.Output.[t].[i]) "<f8"
                 if tr.Voltage.Length > 0 && tr.Voltage.[0].Length > 0 then
                     writeLayer folder name "v" [| n |] steps (fun t i -> tr.Voltage.[t].[i]) "<f8"
-            printfn "simulated %d steps of dt = 0.1 ms; wrote %d nodes to %s" steps traces.Count folder
+            printfn "simulated %d steps of dt = %g s; wrote %d nodes to %s" steps dt traces.Count folder
         else
             let net = Netx.read path
             let result = Emulator.run net (drive a net.Layers.[0].Count steps) (options a true)
@@ -143,6 +161,11 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
 /// Runs the command; returns the process exit code (2 for unreadable files, naming the file and key).
 let run (args: ParseResults<LoihiArgs>) : int =
     try dispatch args
-    with :? InvalidDataException as e ->
+    with
+    | :? InvalidDataException as e ->
+        eprintfn "snn: %s" e.Message
+        2
+    | :? FileNotFoundException as e ->
+        // A missing file is a usage error like an unreadable one, not a crash.
         eprintfn "snn: %s" e.Message
         2

@@ -92,9 +92,9 @@ let private broadcastBias (file: string) (key: string) (shape: int[]) (bias: int
     |> Array.iteri (fun i b -> if b < -4096 || b > 4095 then invalid file $"{key}[{i}]" $"{b} does not fit the 13-bit bias mantissa [-4096, 4095]")
     expanded
 
-/// Reads a NetX file into a network. Raises InvalidDataException naming the file and the offending key.
-let read (path: string) : Network =
-    let root = Hdf5Tree.read path
+/// Reads the tree of a NetX file (read from `path`) into a network. Raises InvalidDataException naming the file and
+/// the offending key.
+let ofTree (path: string) (root: H5Node) : Network =
     let layerGroup =
         match Hdf5Tree.tryChild "layer" root with
         | Some (Group g) -> g
@@ -197,6 +197,63 @@ let read (path: string) : Network =
     try Network.validate { Layers = layers.ToArray () }
     with :? ArgumentException as e -> invalid path "layer" e.Message
 
+/// Reads a NetX file into a network. Raises InvalidDataException naming the file and the offending key.
+let read (path: string) : Network = ofTree path (Hdf5Tree.read path)
+
+/// What a NetX file holds beyond its `Network`, kept so that a network read and written back keeps it: per layer
+/// (by layer name, which is the file's layer index), the neuron group's fields other than iDecay, vDecay and
+/// vThMant (the neuron `type`, e.g. legacy `LOIHI`, `refDelay`, `gradedSpike`, and the legacy `wgtExp`, `theta`,
+/// `tauRho`, `scaleRho`), and the input layer's `weight` and `bias` (an input transform the emulator does not run).
+type Extras =
+    { /// Neuron fields by layer name, with their stored element types.
+      Neuron: Map<string, Map<string, H5Node>>
+      /// The input layer's transform datasets (`weight`, `bias`) by key.
+      InputTransform: Map<string, H5Node>
+      /// Names of conv layers whose weight carried a trailing axis of 1 (older lava-dl files store slayer's 5-D
+      /// (out, in, kH, kW, 1) kernel; current lava-dl drops the last axis).
+      TrailingWeightAxis: Set<string> }
+
+    /// No extras: the writer's defaults (neuron type CUBA, refDelay 1, gradedSpike FALSE, no input transform,
+    /// 4-D conv weights).
+    static member None = { Neuron = Map.empty; InputTransform = Map.empty; TrailingWeightAxis = Set.empty }
+
+/// A network with the extras of the file it came from.
+type Document =
+    { /// The network.
+      Network: Network
+      /// What else the file held.
+      Extras: Extras }
+
+/// The neuron fields the network itself carries; everything else in a neuron group is an extra.
+let private dynamicNeuronFields = set [ "iDecay"; "vDecay"; "vThMant" ]
+
+/// Reads a NetX file with its extras (see `Extras`). Raises InvalidDataException as `read` does.
+let readDocument (path: string) : Document =
+    let root = Hdf5Tree.read path
+    let network = ofTree path root
+    let layers = match Hdf5Tree.tryChild "layer" root with Some (Group g) -> g | _ -> Map.empty
+    let neuron =
+        layers
+        |> Map.toSeq
+        |> Seq.choose (fun (name, layer) ->
+            match Hdf5Tree.tryChild "neuron" layer with
+            | Some (Group fields) -> Some (name, fields |> Map.filter (fun k _ -> not (dynamicNeuronFields.Contains k)))
+            | _ -> None)
+        |> Map.ofSeq
+    let inputTransform =
+        match layers |> Map.tryFind network.Layers.[0].Name with
+        | Some (Group g) -> g |> Map.filter (fun k _ -> k = "weight" || k = "bias")
+        | _ -> Map.empty
+    let trailing =
+        layers
+        |> Map.filter (fun _ layer ->
+            match Hdf5Tree.tryChild "weight" layer with
+            | Some (Dataset d) -> d.Shape.Length = 5 && d.Shape.[4] = 1L
+            | _ -> false)
+        |> Map.keys
+        |> Set.ofSeq
+    { Network = network; Extras = { Neuron = neuron; InputTransform = inputTransform; TrailingWeightAxis = trailing } }
+
 // ---------------------------------------------------------------------------------------------------------------
 // Validator rules (docs/loihi.md §3), applied to the file's tree so that they also catch what the reader would
 // silently coerce. Every violation is reported, not just the first.
@@ -294,24 +351,30 @@ let private compactBias (shape: int[]) (bias: int[]) : int[] =
     let uniform = Array.init shape.[0] (fun c -> bias.[c * perChannel .. (c + 1) * perChannel - 1] |> Array.distinct |> Array.length = 1) |> Array.forall id
     if shape.Length = 3 && uniform then Array.init shape.[0] (fun c -> bias.[c * perChannel]) else bias
 
-/// The NetX tree of a network. Raises ArgumentException when the network cannot be expressed: a bias exponent
-/// other than 6 (the loader fixes it), a weight exponent, a bias on the input layer (NetX's input `bias` is an
-/// input transform), or a layer that breaks the validator rules (e.g. all-zero weights).
-let toTree (network: Network) : H5Node =
+/// `toTree` with the extras of a source file: neuron fields other than iDecay, vDecay, vThMant are written as the
+/// source had them (a legacy LOIHI group stays LOIHI with wgtExp, theta, tauRho, scaleRho and no gradedSpike), and
+/// the input layer keeps its transform.
+let toTreeWith (extras: Extras) (network: Network) : H5Node =
     let network = Network.validate network
     let layerNode (i: int) (layer: Layer) : H5Node =
         let fail message = raise (ArgumentException ($"layer {i} ('{layer.Name}'): {message}", "network"))
         if layer.Neurons.BiasExp <> 6 then fail $"bias exponent {layer.Neurons.BiasExp}; NetX files imply 6"
         if layer.WeightExp <> 0 then fail $"weight exponent {layer.WeightExp}; NetX stores weight mantissas only"
         let p = layer.Neurons
+        let descriptive =
+            match extras.Neuron.TryFind layer.Name with
+            | Some fields -> fields
+            | None ->
+                Map.ofList [
+                    "type", Dataset (Hdf5Tree.scalar (Strings [| "CUBA" |]))
+                    "refDelay", i64Scalar 1
+                    "gradedSpike", Dataset (Hdf5Tree.scalar (Bools [| false |])) ]
         let neuron =
-            Group (Map.ofList [
-                "type", Dataset (Hdf5Tree.scalar (Strings [| "CUBA" |]))
-                "iDecay", i64Scalar (p.Du + 1)
-                "vDecay", i64Scalar p.Dv
-                "vThMant", i64Scalar p.Vth
-                "refDelay", i64Scalar 1
-                "gradedSpike", Dataset (Hdf5Tree.scalar (Bools [| false |])) ])
+            descriptive
+            |> Map.add "iDecay" (i64Scalar (p.Du + 1))
+            |> Map.add "vDecay" (i64Scalar p.Dv)
+            |> Map.add "vThMant" (i64Scalar p.Vth)
+            |> Group
         let common =
             [ "shape", i64 layer.Shape
               "neuron", neuron ]
@@ -326,7 +389,7 @@ let toTree (network: Network) : H5Node =
             match layer.Incoming with
             | None ->
                 if p.BiasMant |> Array.exists ((<>) 0) then fail "the input layer has a bias; NetX has no place for input neuron biases"
-                [ "type", str1 "input" ] @ common
+                [ "type", str1 "input" ] @ common @ (extras.InputTransform |> Map.toList)
             | Some (Dense (inputs, w)) ->
                 let n = layer.Count
                 let kind = if layer.Recurrent.IsSome then "dense_rec" else "dense"
@@ -338,7 +401,8 @@ let toTree (network: Network) : H5Node =
                 @ common @ biasEntry () @ delayEntry ()
             | Some (Conv (g, w)) ->
                 [ "type", str1 "conv"
-                  "weight", f32 [| int64 g.OutChannels; int64 (g.InChannels / g.Groups); int64 g.KernelHeight; int64 g.KernelWidth |] w
+                  "weight", f32 [| yield! [ int64 g.OutChannels; int64 (g.InChannels / g.Groups); int64 g.KernelHeight; int64 g.KernelWidth ]
+                                   if extras.TrailingWeightAxis.Contains layer.Name then yield 1L |] w
                   "inChannels", i64Scalar g.InChannels
                   "outChannels", i64Scalar g.OutChannels
                   "kernelSize", i64 [| g.KernelHeight; g.KernelWidth |]
@@ -353,12 +417,28 @@ let toTree (network: Network) : H5Node =
     |> Array.iteri (fun i layer ->
         // A dense layer after a (C, H, W) layer is preceded by a flatten layer, as lava-dl writes it.
         if i > 0 && layer.Shape.Length = 1 && network.Layers.[i - 1].Shape.Length = 3 then
-            layers.Add (string layers.Count, Group (Map.ofList [ "type", str1 "flatten" ]))
+            let flattened = [| network.Layers.[i - 1].Count; 1; 1 |]
+            layers.Add (string layers.Count, Group (Map.ofList [ "type", str1 "flatten"; "shape", i64 flattened ]))
         layers.Add (string layers.Count, layerNode i layer))
     let tree = Group (Map.ofList [ "layer", Group (Map.ofSeq layers) ])
     match violations tree with
     | [] -> tree
     | problems -> raise (ArgumentException ("the network breaks NetX rules: " + String.Join ("; ", problems), "network"))
 
+/// The NetX tree of a network with the writer's defaults (neuron type CUBA, refDelay 1, gradedSpike FALSE).
+/// Raises ArgumentException when the network cannot be expressed: a bias exponent other than 6 (the loader fixes
+/// it), a weight exponent, a bias on the input layer (NetX's input `bias` is an input transform), or a layer that
+/// breaks the validator rules (e.g. all-zero weights).
+let toTree (network: Network) : H5Node = toTreeWith Extras.None network
+
+/// lava-dl writes layer types with numpy's 'S10' (fixed-length, NUL-padded, 10 bytes).
+let private typeWidth = 10
+
+/// Writes a network with the extras of its source file (temporary name, then renamed). Strings are written as
+/// lava-dl writes the layer `type`, fixed-length 10-byte ASCII; lava-dl's reader decodes fixed and variable-length
+/// strings alike, so the neuron `type` (variable-length in lava-dl's files) reads the same.
+let writeDocument (path: string) (document: Document) : unit =
+    Hdf5Tree.writeFixedStrings typeWidth path (toTreeWith document.Extras document.Network)
+
 /// Writes a network as a NetX file (temporary name, then renamed); see `toTree` for what is refused.
-let write (path: string) (network: Network) : unit = Hdf5Tree.write path (toTree network)
+let write (path: string) (network: Network) : unit = writeDocument path { Network = network; Extras = Extras.None }

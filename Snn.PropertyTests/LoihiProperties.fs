@@ -72,6 +72,26 @@ let tests =
                 let inV x = abs x <= (1 <<< 23) - 1
                 result.U.Value.[1] |> Array.forall (Array.forall inU) && result.V.Value.[1] |> Array.forall (Array.forall inV))
 
+        // When every float value is representable (weights multiples of 2/64, bias and threshold multiples of 1/64,
+        // a current that decays fully and a voltage that decays fully or not at all), the float network's sums are
+        // exact dyadic numbers and the emulator's integers are those numbers x 4096: spikes must agree exactly.
+        testPropertyWithConfig config "a float network of representable values and its quantized emulation spike identically" <|
+            Prop.forAll (Arb.fromGen (gen {
+                let! halves = Gen.arrayOfLength 15 (Gen.choose (-128, 127))
+                let! bias = Gen.arrayOfLength 3 (Gen.choose (-20, 20))
+                let! vth = Gen.choose (1, 400)
+                let! voltageDecay = Gen.elements [ 0.0; 1.0 ]
+                let! spikes = spikeTrains 30 5
+                return halves, bias, vth, voltageDecay, spikes })) (fun (halves, bias, vth, voltageDecay, spikes) ->
+                let floatNet : FloatNetwork =
+                    { Layers =
+                        [| { Name = "in"; Shape = [| 5 |]; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0; Bias = Array.zeroCreate 5 }
+                           { Name = "out"; Shape = [| 3 |]; Incoming = Some (FloatDense (5, halves |> Array.map (fun k -> float (2 * k) / 64.0)))
+                             CurrentDecay = 1.0; VoltageDecay = voltageDecay; Threshold = float vth / 64.0; Bias = bias |> Array.map (fun b -> float b / 64.0) } |] }
+                let q = NetworkQuantizer.quantize (Some [| 1.0; 1.0 |]) floatNet
+                q.Clips.IsEmpty
+                && FloatNetwork.simulate floatNet spikes 30 None = (Emulator.run q.Network (InputSpikes spikes) (RunOptions.For 30)).Spikes)
+
         testPropertyWithConfig config "every layer adds exactly one step of latency" <|
             Prop.forAll (Arb.fromGen (Gen.zip (Gen.choose (1, 6)) (Gen.choose (0, 8)))) (fun (depth, start) ->
                 // Each neuron relays: one input spike (weight 254, a = 254 << 6) exceeds vth << 6 = 64 at once.

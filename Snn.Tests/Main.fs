@@ -22,6 +22,10 @@ let private all =
         CliTests.tests
         LoihiNetxTests.tests
         LoihiNirTests.tests
+        LoihiCliTests.tests
+        LoihiQuantizationTests.tests
+        LoihiNirMappingTests.tests
+        LoihiNetxExportTests.tests
         RepositoryTests.tests
     ]
 
