@@ -99,14 +99,16 @@ let tests =
 
         testPropertyWithConfig { config with maxTest = 30 } "Euler converges to the analytic solution as dt -> 0 (first order); exact integration is exact" <|
             Prop.forAll (Gen.zip (floatIn 2.0 50.0) (floatIn -2.0 2.0) |> Arb.fromGen) (fun (tau, x) ->
-                // Error at t = 10 ms of the sub-threshold response to a constant input, for dt = 1, 0.5, 0.25 ms.
+                // Largest error over [0, 10 ms] of the sub-threshold response to a constant input, for dt = 1, 0.5,
+                // 0.25 ms: first order, so halving dt must shrink it, and quartering it at least halves it (the
+                // asymptotic factor 4 is not reached when dt/τ is large).
                 let errorAt scheme dt =
                     let steps = int (round (10.0 / dt))
                     let p = { LifParameters.Default with TauMem = tau; Dt = dt; Scheme = scheme; Reset = NoReset; VThreshold = 1e6 }
-                    let v = (potentials p (torch.zeros ([| int64 steps; 1L; 4L |], dtype = torch.float64) + x)).[int64 (steps - 1)]
-                    abs ((v.[0L, 0L]).ToDouble () - x * (1.0 - Math.Exp (-10.0 / tau)))
+                    let v = values ((potentials p (torch.zeros ([| int64 steps; 1L; 4L |], dtype = torch.float64) + x)).select(1L, 0L).select (1L, 0L))
+                    v |> Array.mapi (fun k vk -> abs (vk - x * (1.0 - Math.Exp (-float (k + 1) * dt / tau)))) |> Array.max
                 let e1, e2, e4 = errorAt ForwardEuler 1.0, errorAt ForwardEuler 0.5, errorAt ForwardEuler 0.25
-                errorAt ExactExponential 1.0 <= 1e-12 && (abs x < 1e-6 || (e2 < e1 && e4 < e2 && e4 <= e1 / 3.0)))
+                errorAt ExactExponential 1.0 <= 1e-12 && (abs x < 1e-6 || (e2 < e1 && e4 < e2 && e4 <= e1 / 2.0)))
     ]
 
 /// The fused kernel against the reference for random parameters and inputs: spikes equal, gradients within 1e-5.
