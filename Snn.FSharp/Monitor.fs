@@ -14,7 +14,9 @@ open Snn.Tensors
 ///
 /// Membrane potentials are recomputed from the recorded input with the layer's own pure step function (the same
 /// code the layer runs), under no_grad, after the layer has produced its output; the layer's computation and its
-/// graph are never touched. Supported for membranes: LIF (`LifLayer`, `ModulatedLifLayer`), IF and PLIF layers.
+/// graph are never touched. TorchSharp runs hooks only when a module is invoked through `call`; the containers of
+/// `Snn.Modules` (DenseSnn, TimeDistributed, SpikingSequential, the ch. 3 models) invoke their children that way.
+/// Supported for membranes: LIF (`LifLayer`, `ModulatedLifLayer`), IF and PLIF layers.
 type SpikeMonitor(layers: (string * torch.nn.Module<Tensor, Tensor>)[], recordMembrane: bool) =
     let spikes = Dictionary<string, List<Tensor>>()
     let membranes = Dictionary<string, List<Tensor>>()
@@ -43,6 +45,7 @@ type SpikeMonitor(layers: (string * torch.nn.Module<Tensor, Tensor>)[], recordMe
                 if spikes.ContainsKey name then invalidArg "layers" $"names layer '{name}' twice"
                 spikes.[name] <- List<Tensor>()
                 if recordMembrane then membranes.[name] <- List<Tensor>()
+    let mutable disposed = false
     let handles =
         [ for name, layer in layers ->
             layer.register_forward_hook (Func<torch.nn.Module<Tensor, Tensor>, Tensor, Tensor, Tensor>(fun m input output ->
@@ -94,7 +97,9 @@ type SpikeMonitor(layers: (string * torch.nn.Module<Tensor, Tensor>)[], recordMe
 
     /// Detaches the hooks and frees the recordings.
     member this.Dispose () =
-        for h in handles do h.remove ()
+        if not disposed then
+            disposed <- true
+            for h in handles do h.remove ()
         this.Clear ()
 
     interface IDisposable with

@@ -40,7 +40,7 @@ type VggFeatureBlock(inChannels: int, layers: int, channels: int, neuron: PlifPa
             invalidArg "x" $"must be [T; B; {inChannels}; H; W], got shape %A{x.shape}"
         if x.shape.[3] < pown 2L layers || x.shape.[4] < pown 2L layers then
             invalidArg "x" $"is {x.shape.[3]}×{x.shape.[4]}, too small for {layers} 2×2 poolings"
-        body.forward x
+        body.call x
 
 /// An MLP block of PLIF neurons: for each pair of consecutive sizes, Linear (over T·B) → PLIF, with shared-mask
 /// dropout `dropout` before every Linear except the first (thesis ch. 3 uses 0.5). Input [T; B; sizes.[0]] →
@@ -65,7 +65,7 @@ type MlpBlock(sizes: int[], neuron: PlifParameters, dropout: float) as this =
     override _.forward (x: Tensor) : Tensor =
         if x.dim () <> 3 || x.shape.[2] <> int64 sizes.[0] then
             invalidArg "x" $"must be [T; B; {sizes.[0]}], got shape %A{x.shape}"
-        body.forward x
+        body.call x
 
 /// The thesis ch. 3 classifier: VGG feature block → flatten → MLP (F → F/4 → classes·votes, dropout 0.5) →
 /// average voting over groups of `votes` output neurons. Input [T; B; C_in; H; W] → votes [T; B; classes] (each
@@ -97,4 +97,4 @@ type VggSnn(inChannels: int, height: int, width: int, featureLayers: int, channe
 
     /// Votes [T; B; classes] for input [T; B; C_in; H; W].
     override _.forward (x: Tensor) : Tensor =
-        x |> features.forward |> flatten.forward |> classifier.forward |> voting.forward
+        x |> features.call |> flatten.call |> classifier.call |> voting.call

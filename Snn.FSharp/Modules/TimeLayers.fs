@@ -111,7 +111,8 @@ type ThresholdDependentBatchNorm(name: string, channels: int, alpha: float, vThr
 
 /// Runs layers in order over time-first tensors [T; B; ...]. Consecutive stateless layers (plain TorchSharp
 /// layers: Linear, Conv2d, BatchNorm, pooling, ...) are run once over the merged [T·B; ...] batch; time-aware
-/// layers (neuron layers, `TimeModule`s, `TimeDistributed`, nested containers) get the whole sequence.
+/// layers (neuron layers, `TimeModule`s, `TimeDistributed`, nested containers) get the whole sequence. Layers are
+/// invoked through `call`, so forward hooks (monitors) see them.
 type SpikingSequential(name: string, layers: torch.nn.Module<Tensor, Tensor>[]) as this =
     inherit torch.nn.Module<Tensor, Tensor>(name)
     do
@@ -137,12 +138,12 @@ type SpikingSequential(name: string, layers: torch.nn.Module<Tensor, Tensor>[]) 
         let mutable i = 0
         while i < layers.Length do
             if SpikingSequential.IsTimeAware layers.[i] then
-                y <- layers.[i].forward y
+                y <- layers.[i].call y
                 i <- i + 1
             else
                 let mutable merged = y.flatten (0L, 1L)
                 while i < layers.Length && not (SpikingSequential.IsTimeAware layers.[i]) do
-                    merged <- layers.[i].forward merged
+                    merged <- layers.[i].call merged
                     i <- i + 1
                 y <- merged.unflatten (0L, [| t; b |])
         y
