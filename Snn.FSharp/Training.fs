@@ -294,6 +294,21 @@ let createOptimizer (kind: OptimizerKind) (learningRate: float) (model: torch.nn
     | AdamW decay -> torch.optim.AdamW (model.parameters (), learningRate, weight_decay = decay)
     | Sgd (momentum, nesterov) -> torch.optim.SGD (model.parameters (), learningRate, momentum = momentum, nesterov = nesterov)
 
+/// The global L2 norm of the gradients, ‖g‖ = √(Σ_p ‖∂L/∂p‖²), measured before clipping; with a bound c and
+/// ‖g‖ > c every gradient is scaled by c/‖g‖ so the clipped norm is c.
+let clipGradients (maxNorm: float option) (model: torch.nn.Module) : float =
+    use _ = torch.no_grad ()
+    let grads =
+        model.parameters ()
+        |> Seq.choose (fun p -> let g = p.grad in if isNull (box g) || g.Handle = IntPtr.Zero then None else Some g)
+        |> Seq.toArray
+    let norm = grads |> Array.sumBy (fun g -> use s = g.square().sum () in s.ToDouble ()) |> sqrt
+    match maxNorm with
+    | Some c when norm > c ->
+        for g in grads do g.mul_ (torch.tensor (c / norm, dtype = g.dtype)) |> ignore
+    | _ -> ()
+    norm
+
 let private setLearningRate (optimizer: torch.optim.Optimizer) (rate: float) =
     for group in optimizer.ParamGroups do group.LearningRate <- rate
 
@@ -344,9 +359,7 @@ let train (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
             let loss = settings.Loss output labels
             if isNull (box loss) || loss.numel () <> 1L then invalidOp "the Loss function must return a scalar tensor"
             Diff.backward loss
-            let parameters = model.parameters () |> Seq.filter (fun p -> p.requires_grad) |> Seq.toArray
-            // clip_grad_norm_ returns the norm before clipping; infinity disables the clip but still measures.
-            normSum <- normSum + torch.nn.utils.clip_grad_norm_ (parameters, defaultArg settings.ClipGradientNorm Double.PositiveInfinity, 2.0)
+            normSum <- normSum + clipGradients settings.ClipGradientNorm model
             optimizer.step () |> ignore
             lossSum <- lossSum + loss.ToDouble ()
             hits <- hits + Metrics.correct (Loss.spikeCounts (output.detach ())) labels
