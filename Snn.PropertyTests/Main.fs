@@ -11,5 +11,6 @@ let main argv =
         NeuronProperties.tests
         DiffProperties.tests
         LoihiProperties.tests
+        LossProperties.tests
     ]
     |> Snn.Testing.Runner.run argv
