@@ -59,6 +59,11 @@ type SpikeMonitor(layers: (string * torch.nn.Module<Tensor, Tensor>)[], recordMe
     /// A monitor of spikes only.
     new(layers: (string * torch.nn.Module<Tensor, Tensor>)[]) = new SpikeMonitor(layers, false)
 
+    /// A monitor of the named layers (the .NET-friendly form: name → layer).
+    new(layers: IReadOnlyDictionary<string, torch.nn.Module<Tensor, Tensor>>, recordMembrane: bool) =
+        if isNull layers then nullArg "layers"
+        new SpikeMonitor(layers |> Seq.map (fun kv -> kv.Key, kv.Value) |> Seq.toArray, recordMembrane)
+
     /// The monitored layer names.
     member _.Names : string[] = layers |> Array.map fst
 
