@@ -88,6 +88,18 @@ let tests =
             finally
                 Directory.Delete (dir, true)
         }
+        test "live tensors do not grow with the number of steps (clipping and schedule included)" {
+            let live () = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+            let leftAlive epochs =
+                let before = live ()
+                use m = model ()
+                run { Training.TrainerSettings.Default with Epochs = epochs; BatchSize = 32; Optimizer = Training.AdamW 0.01
+                                                            Schedule = Training.Cosine 0.0; ClipGradientNorm = Some 1.0 } m |> ignore
+                live () - before
+            let short = leftAlive 1
+            let long = leftAlive 4
+            Expect.isLessThanOrEqual long short $"after 3 steps {short} tensors stayed alive, after 12 steps {long}"
+        }
         test "bad settings raise ArgumentException naming the setting" {
             use m = model ()
             let named name settings =
