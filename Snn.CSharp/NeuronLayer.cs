@@ -83,6 +83,16 @@ public sealed class NeuronLayer : nn.Module<Tensor, Tensor>
     /// <param name="current">A tensor broadcastable to the neuron state [B, ...].</param>
     public void SetExternalCurrent(Tensor current) => _core.SetExternalCurrent(current);
 
+    /// <summary>
+    /// Whether IF / LIF / PLIF / CuLIF layers run the fused multi-step kernel (same spikes and gradients, much faster,
+    /// but no double backward) instead of the per-step reference; modulated runs always use the reference.
+    /// </summary>
+    public bool Fused
+    {
+        get => _core.Kernel.IsFused;
+        set => _core.Kernel = value ? global::Snn.Kernel.Fused : global::Snn.Kernel.Reference;
+    }
+
     /// <summary>Removes the threshold and current modulation.</summary>
     public void ClearModulation() => _core.ClearModulation();
 

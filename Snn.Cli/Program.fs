@@ -8,6 +8,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainCommand.TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Simulate of ParseResults<SimulateCommand.SimulateArgs>
     | [<CliPrefix(CliPrefix.None)>] Loihi of ParseResults<LoihiCommand.LoihiArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataCommand.DataArgs>
 
     interface IArgParserTemplate with
         member c.Usage =
@@ -15,6 +16,7 @@ type Command =
             | Train _ -> "train the fully connected LIF network on the built-in moving-patterns event dataset"
             | Simulate _ -> "simulate one neuron of a model on an input and print its trace as CSV"
             | Loihi _ -> "import, export, run, profile or validate NetX and NIR networks on the bit-accurate Loihi emulator"
+            | Data _ -> "decode neuromorphic dataset files: dump events as CSV, write integrated frames as .npy"
 
 [<EntryPoint>]
 let main argv =
@@ -25,6 +27,7 @@ let main argv =
         | Train args -> TrainCommand.run args
         | Simulate args -> SimulateCommand.run args
         | Loihi args -> LoihiCommand.run args
+        | Data args -> DataCommand.run args
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message

@@ -22,6 +22,7 @@ type TrainArgs =
     | Tau_Mem of float
     | Threads of int
     | Weight_Gain of float
+    | Kernel of name: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -37,6 +38,7 @@ type TrainArgs =
             | Tau_Mem _ -> "membrane time constant in ms (default 20)"
             | Threads _ -> "intra-op threads (default: all cores)"
             | Weight_Gain _ -> "scale of the default weight initialisation (default 4)"
+            | Kernel _ -> "fused (default) or reference: how the LIF recurrence runs"
 
 /// Redraws a progress bar in place on a terminal; silent when the output is redirected (logs stay readable).
 let private progressBar (epoch: int, done': int, total: int, loss: float) =
@@ -59,7 +61,12 @@ let run (args: ParseResults<TrainArgs>) : int =
     let binDt = float settings.DurationUs / 1000.0 / float frames
     let neuron = { LifParameters.Default with TauMem = args.GetResult (Tau_Mem, 20.0); Dt = binDt }
     let inputs = int train.Frames.shape.[2]
-    use model = new DenseSnn(inputs, args.GetResult (Hidden, 128), MovingPatterns.classNames.Length, neuron, args.GetResult (Weight_Gain, 4.0))
+    let kernel =
+        match (args.GetResult (Kernel, "fused")).ToLowerInvariant () with
+        | "fused" -> Fused
+        | "reference" -> Reference
+        | other -> invalidArg "kernel" $"'{other}' is neither fused nor reference"
+    use model = new DenseSnn(inputs, args.GetResult (Hidden, 128), MovingPatterns.classNames.Length, neuron, args.GetResult (Weight_Gain, 4.0), kernel)
     let training =
         { Training.Settings.Default with
             Epochs = args.GetResult (Epochs, 12)

@@ -9,8 +9,10 @@ let main argv =
         MembraneProperties.tests
         SurrogateProperties.tests
         NeuronProperties.tests
+        NeuronProperties.fusedTests
         DiffProperties.tests
         LoihiProperties.tests
+        DataProperties.tests
         LossProperties.tests
     ]
     |> Snn.Testing.Runner.run argv

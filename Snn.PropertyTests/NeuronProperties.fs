@@ -108,3 +108,27 @@ let tests =
                 let e1, e2, e4 = errorAt ForwardEuler 1.0, errorAt ForwardEuler 0.5, errorAt ForwardEuler 0.25
                 errorAt ExactExponential 1.0 <= 1e-12 && (abs x < 1e-6 || (e2 < e1 && e4 < e2 && e4 <= e1 / 3.0)))
     ]
+
+/// The fused kernel against the reference for random parameters and inputs: spikes equal, gradients within 1e-5.
+let fusedTests =
+    let cases =
+        gen {
+            let! p, steps, seed = lifCases.Generator
+            let! reset = Gen.elements [ Hard; Soft; NoReset ]
+            let! detach = Gen.elements [ false; true ]
+            let! scheme = Gen.elements [ ExactExponential; ForwardEuler ]
+            let p = { p with Reset = reset; DetachReset = detach; Scheme = scheme; Dt = min p.Dt p.TauMem }
+            return p, steps, seed
+        } |> Arb.fromGen
+    testPropertyWithConfig { config with maxTest = 60 } "the fused LIF kernel equals the pure step (values and gradients)" <|
+        Prop.forAll cases (fun (p, steps, seed) ->
+            let x = (randomInput seed steps 4.0).``to`` torch.float32
+            let weights = torch.rand (x.shape, generator = new torch.Generator (uint64 seed + 1UL))
+            let run kernel =
+                let leaf = x.detach().requires_grad_ true
+                let z = Dynamics.lif kernel p leaf
+                Diff.backward ((z * weights).sum ())
+                values z, values leaf.grad
+            let zr, gr = run Reference
+            let zf, gf = run Fused
+            zr = zf && Array.forall2 (fun a b -> abs (a - b) <= 1e-5 * (1.0 + abs a)) gr gf)

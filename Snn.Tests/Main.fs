@@ -9,8 +9,13 @@ let private all =
         SurrogateTests.tests
         LifTests.tests
         NeuronTests.tests
+        DynamicsTests.tests
         LossMetricTests.tests
         DataTests.tests
+        DataReaderTests.tests
+        DataFuzzTests.tests
+        DataFrameTests.tests
+        DataCliTests.tests
         NpyTests.tests
         TrainingTests.tests
         LossTests.tests

@@ -154,6 +154,17 @@ let tests =
             let trainable (m: torch.nn.Module) = m.parameters () |> Seq.filter (fun p -> p.requires_grad) |> Seq.length
             Expect.equal (trainable fixedLayer, trainable learned) (0, 2) "CuLIF none, PCuLIF α and β"
         }
+        test "layers give the same spikes with the fused kernel as with the reference" {
+            let x = torch.rand ([| 20L; 4L; 6L |]) * 3.0f
+            let layers : NeuronLayer list =
+                [ new PlifLayer("plif", PlifParameters.Default, [| 6L |]); new ModulatedLifLayer("lif", LifParameters.Default)
+                  new CuLifLayer("culif", CuLifParameters.Default); new IfLayer("if", IfParameters.Default) ]
+            for layer in layers do
+                let reference = values (layer.forward x)
+                layer.Kernel <- Fused
+                Expect.equal (values (layer.forward x)) reference $"{layer.GetName ()}"
+                Expect.isGreaterThan (Array.sum reference) 0.0 "the input makes neurons fire"
+        }
         test "a layer's threshold can be switched between runs without touching its weights" {
             use layer = new ModulatedLifLayer("lif", { LifParameters.Default with TauMem = 5.0 })
             let x = torch.zeros ([| 40L; 1L; 1L |]) + 1.5f
@@ -180,5 +191,8 @@ let tests =
             let state = Lif.initialState LifParameters.Default (torch.zeros ([| 2L; 3L |]))
             named (fun () -> Neuron.checkInput "input" (Some state.V) (torch.zeros ([| 2L; 4L |]))) "input"
             named (fun () -> Neuron.checkInput "input" None (torch.tensor [| nan |])) "input"
+            named (fun () -> Lif.unroll LifParameters.Default (torch.tensor([| 1.0; nan |]).reshape (2L, 1L)) |> ignore) "inputs"
+            named (fun () -> CuLif.unroll CuLifParameters.Default (torch.tensor([| nan |]).reshape (1L, 1L)) |> ignore) "inputs"
+            named (fun () -> Lif.unrollFrom LifParameters.Default (Some state) (torch.zeros ([| 5L; 2L; 4L |])) |> ignore) "state"
         }
     ]

@@ -61,4 +61,9 @@ let tests =
             Expect.stringContains e.Message path "names the file"
             Expect.stringContains e.Message $"byte {dataStart}:" "names the offset of the data"
         }
+        test "an absurd declared shape is reported, not overflowed" {
+            let path = handMade "<f8" false "(4611686018427387904, 4611686018427387904)" (Array.zeroCreate 16)
+            let e = Expect.throwsC (fun () -> Npy.read path |> ignore) id
+            Expect.isTrue (e :? InvalidDataException) $"InvalidDataException, got {e.GetType().Name}"
+        }
     ]

@@ -24,6 +24,33 @@ type CameraEvents =
     /// The number of events.
     member e.Count = e.T.Length
 
+/// Events of a silicon cochlea or of a spike-encoded audio front end (SHD, SSC, N-TIDIGITS), stored as parallel
+/// arrays sorted by time. Channel ∈ [0, Channels), t in microseconds.
+type AudioEvents =
+    { /// Number of frequency channels of the sensor (700 for SHD/SSC, 64 for N-TIDIGITS).
+      Channels: int
+      /// Channel of each event.
+      Channel: int16[]
+      /// Timestamp of each event in microseconds, non-decreasing.
+      T: int64[] }
+
+    /// The number of events.
+    member e.Count = e.T.Length
+
+/// A labelled camera recording (one sample of a dataset).
+type CameraSample =
+    { /// The events of the sample.
+      Events: CameraEvents
+      /// Class index, 0-based.
+      Label: int }
+
+/// A labelled audio recording (one sample of a dataset).
+type AudioSample =
+    { /// The events of the sample.
+      Events: AudioEvents
+      /// Class index, 0-based.
+      Label: int }
+
 /// Functions on camera event streams.
 [<RequireQualifiedAccess>]
 module Events =
@@ -42,6 +69,60 @@ module Events =
             if i > 0 && events.T.[i] < events.T.[i - 1] then
                 raise (IO.InvalidDataException($"event {i}: timestamp {events.T.[i]} us is earlier than the previous one ({events.T.[i - 1]} us)"))
         events
+
+    /// Checks that the arrays agree in length, channels lie in [0, Channels) and time does not decrease;
+    /// raises InvalidDataException naming the first offending event.
+    let validateAudio (events: AudioEvents) : AudioEvents =
+        let n = events.T.Length
+        if events.Channels <= 0 then invalidArg "events" $"the channel count must be positive, got {events.Channels}"
+        if events.Channel.Length <> n then
+            invalidArg "events" $"Channel and T must have the same length, got {events.Channel.Length} and {n}"
+        for i in 0 .. n - 1 do
+            if int events.Channel.[i] < 0 || int events.Channel.[i] >= events.Channels then
+                raise (IO.InvalidDataException($"event {i}: channel {events.Channel.[i]} lies outside [0, {events.Channels})"))
+            if i > 0 && events.T.[i] < events.T.[i - 1] then
+                raise (IO.InvalidDataException($"event {i}: timestamp {events.T.[i]} us is earlier than the previous one ({events.T.[i - 1]} us)"))
+        events
+
+    /// Returns the events in time order; a stable sort keeps the file order of simultaneous events. Readers call it
+    /// because a few recordings store events slightly out of order, and every consumer here assumes sorted time.
+    let sortByTime (events: CameraEvents) : CameraEvents =
+        let mutable sorted = true
+        for i in 1 .. events.T.Length - 1 do
+            if events.T.[i] < events.T.[i - 1] then sorted <- false
+        if sorted then events
+        else
+            let order = Array.init events.T.Length id |> Array.sortWith (fun a b -> compare (events.T.[a], a) (events.T.[b], b))
+            { events with
+                X = order |> Array.map (fun i -> events.X.[i])
+                Y = order |> Array.map (fun i -> events.Y.[i])
+                T = order |> Array.map (fun i -> events.T.[i])
+                P = order |> Array.map (fun i -> events.P.[i]) }
+
+    /// Audio events in time order (stable, see `sortByTime`).
+    let sortAudioByTime (events: AudioEvents) : AudioEvents =
+        let mutable sorted = true
+        for i in 1 .. events.T.Length - 1 do
+            if events.T.[i] < events.T.[i - 1] then sorted <- false
+        if sorted then events
+        else
+            let order = Array.init events.T.Length id |> Array.sortWith (fun a b -> compare (events.T.[a], a) (events.T.[b], b))
+            { events with
+                Channel = order |> Array.map (fun i -> events.Channel.[i])
+                T = order |> Array.map (fun i -> events.T.[i]) }
+
+    /// The events with index in [start, stop) (a view copied into new arrays).
+    let slice (start: int) (stop: int) (events: CameraEvents) : CameraEvents =
+        { events with
+            X = events.X.[start .. stop - 1]; Y = events.Y.[start .. stop - 1]
+            T = events.T.[start .. stop - 1]; P = events.P.[start .. stop - 1] }
+
+    /// Keeps the events for which `keep i` is true (i is the event index), preserving order.
+    let filteri (keep: int -> bool) (events: CameraEvents) : CameraEvents =
+        let chosen = Array.init events.Count id |> Array.filter keep
+        { events with
+            X = chosen |> Array.map (fun i -> events.X.[i]); Y = chosen |> Array.map (fun i -> events.Y.[i])
+            T = chosen |> Array.map (fun i -> events.T.[i]); P = chosen |> Array.map (fun i -> events.P.[i]) }
 
     /// Integrates events into `frames` frames of equal duration over [tStart, tEnd) microseconds (SpikingJelly's
     /// `split_by='time'`): frame f counts the events with tStart + f·Δ ≤ t < tStart + (f+1)·Δ, Δ = (tEnd - tStart)/frames.

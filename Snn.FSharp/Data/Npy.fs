@@ -80,9 +80,15 @@ module Npy =
         let descr, fortran, shape = parseHeader path (int64 headerStart) header
         let size, decode = decoder path (int64 headerStart) descr
         let dataStart = headerStart + headerLength
-        let count = shape |> Array.fold (fun acc d -> acc * d) 1L
-        if count * int64 size > int64 (bytes.Length - dataStart) then
-            invalid path (int64 dataStart) $"shape %A{shape} of {descr} needs {count * int64 size} bytes but {bytes.Length - dataStart} follow the header"
+        // Multiply with an overflow check: an absurd declared shape must be reported, not wrap around.
+        let available = int64 (bytes.Length - dataStart)
+        let count =
+            shape |> Array.fold (fun acc d ->
+                if d <> 0L && acc > available / d then
+                    invalid path (int64 dataStart) $"shape %A{shape} of {descr} needs more than the {available} bytes that follow the header"
+                acc * d) 1L
+        if count * int64 size > available then
+            invalid path (int64 dataStart) $"shape %A{shape} of {descr} needs {count * int64 size} bytes but {available} follow the header"
         let raw = Array.init (int count) (fun i -> decode bytes (dataStart + i * size))
         let values =
             if not fortran || shape.Length < 2 then raw
@@ -124,7 +130,7 @@ module Npy =
             | "|u1" | "|b1" -> fun v -> [| byte v |]
             | other -> invalidArg "descr" $"unsupported dtype '{other}' (supported: <f4 <f8 <i4 <i8 |u1 |b1)"
         let header = headerBytes descr shape
-        let temporary = path + ".tmp"
+        let temporary = $"{path}.{Guid.NewGuid ():N}.tmp" // unique: concurrent writers of one path never collide
         do
             use stream = File.Create temporary
             stream.Write (magic, 0, magic.Length)

@@ -4,6 +4,7 @@ namespace Snn.Modules
 
 open System
 open TorchSharp
+open Snn
 open Snn.Neurons
 open Snn.Tensors
 
@@ -25,15 +26,23 @@ type TimeDistributed(name: string, inner: torch.nn.Module<Tensor, Tensor>) as th
 
 /// A population of LIF neurons over time: spikes [T; B; ...] from input currents [T; B; ...], starting at rest on
 /// every call (state is explicit, so nothing needs resetting between batches).
-type LifLayer(name: string, neuron: LifParameters) =
+/// `kernel` chooses the fused multi-step kernel or the reference per-step functions (which also support double
+/// backward); both give the same spikes and gradients.
+type LifLayer(name: string, neuron: LifParameters, kernel: Kernel) =
     inherit torch.nn.Module<Tensor, Tensor>(name)
     let neuron = Lif.validate neuron
+
+    /// A layer run by the reference per-step functions.
+    new(name: string, neuron: LifParameters) = new LifLayer(name, neuron, Reference)
 
     /// The neuron parameters.
     member _.Neuron = neuron
 
+    /// The kernel that runs the recurrence.
+    member _.Kernel = kernel
+
     /// Runs the neurons from rest over time dimension 0 of the input currents.
-    override _.forward (input: Tensor) : Tensor = Lif.unroll neuron input
+    override _.forward (input: Tensor) : Tensor = Dynamics.lif kernel neuron input
 
 /// Weight initialisation for spiking layers.
 [<RequireQualifiedAccess>]
@@ -51,8 +60,8 @@ module Init =
 
 /// A fully connected spiking network: Linear → LIF → Linear → LIF, each Linear run over the merged [T·B] batch.
 /// Input [T; B; inputs] (e.g. flattened event frames), output spikes [T; B; outputs]. `weightGain` scales the
-/// default initialisation of both Linear layers.
-type DenseSnn(inputs: int, hidden: int, outputs: int, neuron: LifParameters, weightGain: float) as this =
+/// default initialisation of both Linear layers; `kernel` runs the LIF recurrences (see `LifLayer`).
+type DenseSnn(inputs: int, hidden: int, outputs: int, neuron: LifParameters, weightGain: float, kernel: Kernel) as this =
     inherit torch.nn.Module<Tensor, Tensor>("DenseSnn")
     do
         if inputs <= 0 then invalidArg "inputs" $"must be > 0, got {inputs}"
@@ -61,17 +70,21 @@ type DenseSnn(inputs: int, hidden: int, outputs: int, neuron: LifParameters, wei
         if not (weightGain > 0.0) || Double.IsInfinity weightGain then
             invalidArg "weightGain" $"must be a finite number > 0, got {weightGain}"
     let fc1 = new TimeDistributed("fc1", Init.scaledLinear inputs hidden weightGain)
-    let lif1 = new LifLayer("lif1", neuron)
+    let lif1 = new LifLayer("lif1", neuron, kernel)
     let fc2 = new TimeDistributed("fc2", Init.scaledLinear hidden outputs weightGain)
-    let lif2 = new LifLayer("lif2", neuron)
+    let lif2 = new LifLayer("lif2", neuron, kernel)
     do
         this.register_module ("fc1", fc1)
         this.register_module ("lif1", lif1)
         this.register_module ("fc2", fc2)
         this.register_module ("lif2", lif2)
 
-    /// The network with the default initialisation scale (weightGain = 1).
-    new(inputs: int, hidden: int, outputs: int, neuron: LifParameters) = new DenseSnn(inputs, hidden, outputs, neuron, 1.0)
+    /// The network with the default initialisation scale (weightGain = 1) and the reference kernel.
+    new(inputs: int, hidden: int, outputs: int, neuron: LifParameters) = new DenseSnn(inputs, hidden, outputs, neuron, 1.0, Reference)
+
+    /// The network with the reference kernel.
+    new(inputs: int, hidden: int, outputs: int, neuron: LifParameters, weightGain: float) =
+        new DenseSnn(inputs, hidden, outputs, neuron, weightGain, Reference)
 
     /// Output spikes [T; B; outputs] for input [T; B; inputs].
     override _.forward (x: Tensor) : Tensor =

@@ -20,6 +20,16 @@ type NeuronLayer(name: string) =
     /// The threshold / external-current modulation applied on the next forward passes (default: none).
     member val Modulation = Modulation.None with get, set
 
+    /// The kernel of the IF / LIF / PLIF / CuLIF recurrences (default `Reference`, which supports double backward);
+    /// a modulated run always uses the reference.
+    member val Kernel = Reference with get, set
+
+    /// The kernel for the next run: the chosen one without modulation, the reference with it.
+    member this.EffectiveKernel =
+        match this.Modulation with
+        | { Threshold = None; ExternalCurrent = None } -> this.Kernel
+        | _ -> Reference
+
     /// Sets a threshold tensor (scalar, per neuron, per sample) for the following runs.
     member this.SetThreshold (threshold: Tensor) = this.Modulation <- { this.Modulation with Threshold = Some threshold }
 
@@ -36,7 +46,10 @@ type IfLayer(name: string, neuron: IfParameters) =
     /// The neuron parameters.
     member _.Neuron = neuron
     /// Spikes [T; B; ...] for input currents [T; B; ...].
-    override this.forward (input: Tensor) = fst (If.unrollWith this.Modulation neuron None input)
+    override this.forward (input: Tensor) =
+        match this.EffectiveKernel with
+        | Fused -> Dynamics.ifNeuron Fused neuron input
+        | Reference -> fst (If.unrollWith this.Modulation neuron None input)
 
 /// LIF neurons under a modulation (`LifLayer` is the plain form used by DenseSnn).
 type ModulatedLifLayer(name: string, neuron: LifParameters) =
@@ -45,7 +58,10 @@ type ModulatedLifLayer(name: string, neuron: LifParameters) =
     /// The neuron parameters.
     member _.Neuron = neuron
     /// Spikes [T; B; ...] for input currents [T; B; ...].
-    override this.forward (input: Tensor) = fst (Lif.unrollWith this.Modulation neuron None input)
+    override this.forward (input: Tensor) =
+        match this.EffectiveKernel with
+        | Fused -> Dynamics.lif Fused neuron input
+        | Reference -> fst (Lif.unrollWith this.Modulation neuron None input)
 
 /// Parametric LIF neurons with a trainable time constant: one weight w (shape [] or the neuron shape).
 type PlifLayer(name: string, neuron: PlifParameters, shape: int64[]) as this =
@@ -62,7 +78,10 @@ type PlifLayer(name: string, neuron: PlifParameters, shape: int64[]) as this =
     /// The current membrane time constants in ms.
     member _.Tau : Tensor = Plif.tau neuron (w.detach ())
     /// Spikes [T; B; ...] for input currents [T; B; ...].
-    override this.forward (input: Tensor) = Plif.unrollWith this.Modulation neuron w input
+    override this.forward (input: Tensor) =
+        match this.EffectiveKernel with
+        | Fused -> Dynamics.plif Fused neuron w input
+        | Reference -> Plif.unrollWith this.Modulation neuron w input
 
 /// Current-based LIF neurons; with `trainable` the decays α, β are learned (PCuLIF) with shape `shape`.
 type CuLifLayer(name: string, neuron: CuLifParameters, trainable: bool, shape: int64[]) as this =
@@ -83,7 +102,10 @@ type CuLifLayer(name: string, neuron: CuLifParameters, trainable: bool, shape: i
     /// Spikes [T; B; ...] for input currents [T; B; ...].
     override this.forward (input: Tensor) =
         if trainable then CuLif.unrollParametric this.Modulation neuron a b input
-        else fst (CuLif.unrollWith this.Modulation neuron input)
+        else
+            match this.EffectiveKernel with
+            | Fused -> Dynamics.cuLif Fused neuron input
+            | Reference -> fst (CuLif.unrollWith this.Modulation neuron input)
 
 /// LIF neurons with an adaptive threshold.
 type AdaptiveThresholdLayer(name: string, neuron: AdaptiveThresholdParameters) =

@@ -123,6 +123,8 @@ module Neuron =
         if inputs.dim () < 1 then invalidArg "inputs" "must have a time dimension 0 ([T; B; ...])"
         let steps = int inputs.shape.[0]
         if steps = 0 then invalidArg "inputs" "has no time steps (dimension 0 is empty)"
+        // One reduction per run: a NaN would otherwise silently poison every later step and gradient.
+        checkInput "inputs" None inputs
         let mutable s = state
         let spikes = Array.zeroCreate steps
         for t in 0 .. steps - 1 do

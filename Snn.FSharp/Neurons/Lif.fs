@@ -116,7 +116,13 @@ module Lif =
     let unrollWith (m: Modulation) (p: LifParameters) (state: LifState option) (inputs: Tensor) : Tensor * LifState =
         if isNull (box inputs) || inputs.dim () < 1 then invalidArg "inputs" "must have a time dimension 0 ([T; B; ...])"
         if inputs.shape.[0] = 0L then invalidArg "inputs" "has no time steps (dimension 0 is empty)"
-        let s0 = match state with Some s -> s | None -> initialState p inputs.[0]
+        let s0 =
+            match state with
+            | Some s ->
+                if s.V.shape <> inputs.shape.[1..] then
+                    invalidArg "state" $"has shape %A{s.V.shape} but one step of the inputs has shape %A{inputs.shape.[1..]}"
+                s
+            | None -> initialState p inputs.[0]
         Neuron.run (stepWith m p) s0 inputs
 
     /// Runs the neuron from `state` (None = rest) over time dimension 0 of `inputs`; spikes and final state.
