@@ -13,5 +13,6 @@ let main argv =
         DiffProperties.tests
         LoihiProperties.tests
         DataProperties.tests
+        LossProperties.tests
     ]
     |> Snn.Testing.Runner.run argv

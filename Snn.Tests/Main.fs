@@ -18,6 +18,12 @@ let private all =
         DataCliTests.tests
         NpyTests.tests
         TrainingTests.tests
+        LossTests.tests
+        EncodingTests.tests
+        MetricTests.tests
+        LayerTests.tests
+        MonitorTests.tests
+        TrainerTests.tests
         LoihiTests.tests
         CliTests.tests
         LoihiNetxTests.tests

@@ -21,7 +21,7 @@ type TimeDistributed(name: string, inner: torch.nn.Module<Tensor, Tensor>) as th
     override _.forward (x: Tensor) : Tensor =
         if x.dim () < 2 then invalidArg "x" $"must be time-first [T; B; ...], got shape %A{x.shape}"
         let t, b = x.shape.[0], x.shape.[1]
-        let y = inner.forward (x.flatten (0L, 1L))
+        let y = inner.call (x.flatten (0L, 1L))
         y.unflatten (0L, [| t; b |])
 
 /// A population of LIF neurons over time: spikes [T; B; ...] from input currents [T; B; ...], starting at rest on
@@ -88,4 +88,5 @@ type DenseSnn(inputs: int, hidden: int, outputs: int, neuron: LifParameters, wei
 
     /// Output spikes [T; B; outputs] for input [T; B; inputs].
     override _.forward (x: Tensor) : Tensor =
-        x |> fc1.forward |> lif1.forward |> fc2.forward |> lif2.forward
+        // `call` (not `forward`) runs the children's hooks, so monitors see them.
+        x |> fc1.call |> lif1.call |> fc2.call |> lif2.call
