@@ -50,6 +50,8 @@ let private progressBar (epoch: int, done': int, total: int, loss: float) =
 /// Runs the command; returns the process exit code.
 let run (args: ParseResults<TrainArgs>) : int =
     args.TryGetResult Threads |> Option.iter torch.set_num_threads
+    // Training allocates the same large activations every step: keep freed memory instead of re-mapping it.
+    Allocator.keepFreedMemory () |> ignore
     let seed = args.GetResult (Seed, 0)
     let frames = args.GetResult (Frames, 20)
     let settings = MovingPatterns.Settings.Default

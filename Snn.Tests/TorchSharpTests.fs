@@ -13,6 +13,9 @@ let tests =
             use c = a.matmul b
             allClose 0.0 [| 19.0; 22.0; 43.0; 50.0 |] (values c) "[[1,2],[3,4]] x [[5,6],[7,8]]"
         }
+        test "glibc accepts the allocator policy that keeps freed memory in the process" {
+            Expect.isTrue (Snn.Allocator.keepFreedMemory ()) "mallopt(M_MMAP_MAX, 0) and mallopt(M_TRIM_THRESHOLD, max)"
+        }
         test "autograd computes a gradient" {
             use x = torch.tensor([| 2.0f |]).requires_grad_ true
             use y = (x * x).sum ()

@@ -26,5 +26,6 @@ let peakResidentMb () : float option =
     if File.Exists status then
         File.ReadLines status
         |> Seq.tryFind (fun line -> line.StartsWith "VmHWM:")
-        |> Option.map (fun line -> float (line.Split (' ', StringSplitOptions.RemoveEmptyEntries)).[1] / 1024.0)
+        // "VmHWM:\t  417000 kB": split on tabs and spaces (large values leave no space after the tab).
+        |> Option.map (fun line -> float (line.Split ([| ' '; '\t' |], StringSplitOptions.RemoveEmptyEntries)).[1] / 1024.0)
     else None

@@ -1,0 +1,27 @@
+/// The process's memory-allocator policy for training loops.
+///
+/// glibc returns freed blocks over 32 MB to the system and maps them again on the next allocation; on the virtual
+/// machines this project runs on, touching freshly mapped memory costs about 1.5 ms per MB, so a training step that
+/// allocates a few hundred MB of activations pays more for page faults than for arithmetic (docs/performance.md).
+/// Keeping freed memory in the process (the effect of MALLOC_MMAP_MAX_=0 and a huge MALLOC_TRIM_THRESHOLD_) removes
+/// that cost at the price of a resident set that does not shrink between steps.
+[<RequireQualifiedAccess>]
+module Snn.Allocator
+
+open System
+open System.Runtime.InteropServices
+
+module private Native =
+    [<DllImport("libc", EntryPoint = "mallopt")>]
+    extern int mallopt(int parameter, int value)
+
+/// glibc's M_TRIM_THRESHOLD and M_MMAP_MAX parameter numbers (malloc.h).
+let private trimThreshold, mmapMax = -1, -4
+
+/// Keeps freed heap memory in the process (no mmap for large blocks, no trimming); returns whether the C library
+/// accepted it (false on systems without glibc, where nothing changes).
+let keepFreedMemory () : bool =
+    if not (OperatingSystem.IsLinux ()) then false
+    else
+        try Native.mallopt (mmapMax, 0) = 1 && Native.mallopt (trimThreshold, Int32.MaxValue) = 1
+        with :? DllNotFoundException | :? EntryPointNotFoundException -> false
