@@ -35,3 +35,16 @@ let fixture (relativePath: string) : string =
     let path = Path.GetFullPath (Path.Combine (repositoryRoot, "..", "shared", "fixtures", relativePath))
     if not (File.Exists path) then failtestf "fixture %s is missing (the shared folder must sit beside the repository)" path
     path
+
+/// Runs the `snn` command line in-process with `args`; returns (exit code, standard output, standard error).
+let runSnn (args: string list) : int * string * string =
+    let out, err = new StringWriter (), new StringWriter ()
+    let oldOut, oldErr = Console.Out, Console.Error
+    Console.SetOut out
+    Console.SetError err
+    try
+        let code = Snn.Cli.Program.main (Array.ofList args)
+        code, out.ToString (), err.ToString ()
+    finally
+        Console.SetOut oldOut
+        Console.SetError oldErr

@@ -5,19 +5,10 @@ open System
 open System.IO
 open System.Globalization
 open Expecto
+open Snn.Tests.Assertions
 
-/// Runs `snn` with `args`; returns (exit code, standard output, standard error).
-let private snn (args: string list) =
-    let out, err = new StringWriter (), new StringWriter ()
-    let oldOut, oldErr = Console.Out, Console.Error
-    Console.SetOut out
-    Console.SetError err
-    try
-        let code = Snn.Cli.Program.main (Array.ofList args)
-        code, out.ToString (), err.ToString ()
-    finally
-        Console.SetOut oldOut
-        Console.SetError oldErr
+/// Runs `snn` in-process (see `Assertions.runSnn`).
+let private snn (args: string list) = runSnn args
 
 let private rows (csv: string) =
     csv.Split ('\n', StringSplitOptions.RemoveEmptyEntries)

@@ -9,18 +9,8 @@ open Snn.Data
 open Snn.Loihi
 open Snn.Tests.Assertions
 
-/// Runs `snn` with `args`; returns (exit code, standard output, standard error).
-let private snn (args: string list) =
-    let out, err = new StringWriter (), new StringWriter ()
-    let oldOut, oldErr = Console.Out, Console.Error
-    Console.SetOut out
-    Console.SetError err
-    try
-        let code = Snn.Cli.Program.main (Array.ofList args)
-        code, out.ToString (), err.ToString ()
-    finally
-        Console.SetOut oldOut
-        Console.SetError oldErr
+/// Runs `snn` in-process (see `Assertions.runSnn`).
+let private snn (args: string list) = runSnn args
 
 /// A fresh temporary folder, deleted with everything in it after `body`.
 let private inTemporaryFolder (body: string -> unit) =
