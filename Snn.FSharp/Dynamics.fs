@@ -119,6 +119,11 @@ module internal Raw =
     let view (p: nativeint) (length: int) =
         Span<float32> (NativePtr.toVoidPtr (NativePtr.ofNativeInt<float32> p), length)
 
+    /// Steps T and neurons per step of a time-first tensor [T; ...].
+    let layout (t: Tensor) : int * int =
+        let steps = int t.shape.[0]
+        steps, int (t.numel () / int64 steps)
+
     /// The spike of a charged potential: 1 if h ≥ θ else 0.
     let inline spike (spec: FusedLifSpec) (h: float32) = if h >= spec.Threshold then 1.0f else 0.0f
 
@@ -205,8 +210,7 @@ type FusedLifFunction() =
     override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
         let x = vars.[0] :?> Tensor
         let spec = vars.[1] :?> FusedLifSpec
-        let steps = int x.shape.[0]
-        let neurons = int (x.numel () / int64 steps)
+        let steps, neurons = Raw.layout x
         let xc = x.detach().contiguous ()
         let h = torch.empty_like xc
         let z = torch.empty_like xc
@@ -220,8 +224,7 @@ type FusedLifFunction() =
         let h = ctx.get_saved_variables().[0]
         let spec = ctx.get_data "spec" :?> FusedLifSpec
         let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
-        let steps = int h.shape.[0]
-        let neurons = int (h.numel () / int64 steps)
+        let steps, neurons = Raw.layout h
         let g = gradZ.contiguous ()
         let gradX = torch.empty_like h
         LifKernel.backward spec derivative steps neurons g h gradX
@@ -300,8 +303,7 @@ type FusedCuLifFunction() =
         let x = vars.[0] :?> Tensor
         let spec = vars.[1] :?> FusedLifSpec
         let alpha = vars.[2] :?> float32
-        let steps = int x.shape.[0]
-        let neurons = int (x.numel () / int64 steps)
+        let steps, neurons = Raw.layout x
         let xc = x.detach().contiguous ()
         let h, z = torch.empty_like xc, torch.empty_like xc
         CuLifKernel.forward spec alpha steps neurons xc h z
@@ -316,8 +318,7 @@ type FusedCuLifFunction() =
         let spec = ctx.get_data "spec" :?> FusedLifSpec
         let alpha = ctx.get_data "alpha" :?> float32
         let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
-        let steps = int h.shape.[0]
-        let neurons = int (h.numel () / int64 steps)
+        let steps, neurons = Raw.layout h
         let gradX = torch.empty_like h
         CuLifKernel.backward spec alpha derivative steps neurons (gradZ.contiguous ()) h gradX
         // One gradient per argument of apply: the spec and α get none.
@@ -399,8 +400,7 @@ type FusedPlifFunction() =
         let x = vars.[0] :?> Tensor
         let w = vars.[1] :?> Tensor
         let spec = vars.[2] :?> FusedLifSpec
-        let steps = int x.shape.[0]
-        let neurons = int (x.numel () / int64 steps)
+        let steps, neurons = Raw.layout x
         let xc = x.detach().contiguous ()
         let k = Tensors.toArray (torch.sigmoid (w.detach ()))
         let h, z = torch.empty_like xc, torch.empty_like xc
@@ -416,8 +416,7 @@ type FusedPlifFunction() =
         let spec = ctx.get_data "spec" :?> FusedLifSpec
         let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
         let k = Tensors.toArray (torch.sigmoid w)
-        let steps = int h.shape.[0]
-        let neurons = int (h.numel () / int64 steps)
+        let steps, neurons = Raw.layout h
         let gradX = torch.empty_like h
         let gradK = PlifKernel.backward spec k derivative steps neurons (gradZ.contiguous ()) x h gradX
         let gradW = Array.map2 (fun (g: float) (kk: float32) -> float32 (g * float kk * (1.0 - float kk))) gradK k

@@ -84,15 +84,20 @@ module Events =
                 raise (IO.InvalidDataException($"event {i}: timestamp {events.T.[i]} us is earlier than the previous one ({events.T.[i - 1]} us)"))
         events
 
+    /// The stable time order of timestamps (ties keep their index order), or None when they are already sorted.
+    let private stableTimeOrder (t: int64[]) : int[] option =
+        let mutable sorted = true
+        for i in 1 .. t.Length - 1 do
+            if t.[i] < t.[i - 1] then sorted <- false
+        if sorted then None
+        else Some (Array.init t.Length id |> Array.sortWith (fun a b -> compare (t.[a], a) (t.[b], b)))
+
     /// Returns the events in time order; a stable sort keeps the file order of simultaneous events. Readers call it
     /// because a few recordings store events slightly out of order, and every consumer here assumes sorted time.
     let sortByTime (events: CameraEvents) : CameraEvents =
-        let mutable sorted = true
-        for i in 1 .. events.T.Length - 1 do
-            if events.T.[i] < events.T.[i - 1] then sorted <- false
-        if sorted then events
-        else
-            let order = Array.init events.T.Length id |> Array.sortWith (fun a b -> compare (events.T.[a], a) (events.T.[b], b))
+        match stableTimeOrder events.T with
+        | None -> events
+        | Some order ->
             { events with
                 X = order |> Array.map (fun i -> events.X.[i])
                 Y = order |> Array.map (fun i -> events.Y.[i])
@@ -101,12 +106,9 @@ module Events =
 
     /// Audio events in time order (stable, see `sortByTime`).
     let sortAudioByTime (events: AudioEvents) : AudioEvents =
-        let mutable sorted = true
-        for i in 1 .. events.T.Length - 1 do
-            if events.T.[i] < events.T.[i - 1] then sorted <- false
-        if sorted then events
-        else
-            let order = Array.init events.T.Length id |> Array.sortWith (fun a b -> compare (events.T.[a], a) (events.T.[b], b))
+        match stableTimeOrder events.T with
+        | None -> events
+        | Some order ->
             { events with
                 Channel = order |> Array.map (fun i -> events.Channel.[i])
                 T = order |> Array.map (fun i -> events.T.[i]) }
