@@ -9,6 +9,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Simulate of ParseResults<SimulateCommand.SimulateArgs>
     | [<CliPrefix(CliPrefix.None)>] Loihi of ParseResults<LoihiCommand.LoihiArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataCommand.DataArgs>
+    | [<CliPrefix(CliPrefix.None)>] Experiment of ParseResults<ExperimentCommand.ExperimentArgs>
 
     interface IArgParserTemplate with
         member c.Usage =
@@ -17,6 +18,7 @@ type Command =
             | Simulate _ -> "simulate one neuron of a model on an input and print its trace as CSV"
             | Loihi _ -> "import, export, run, profile or validate NetX and NIR networks on the bit-accurate Loihi emulator"
             | Data _ -> "decode neuromorphic dataset files: dump events as CSV, write integrated frames as .npy"
+            | Experiment _ -> "run the thesis experiment tables over several seeds; write them as JSON and Markdown"
 
 [<EntryPoint>]
 let main argv =
@@ -28,6 +30,7 @@ let main argv =
         | Simulate args -> SimulateCommand.run args
         | Loihi args -> LoihiCommand.run args
         | Data args -> DataCommand.run args
+        | Experiment args -> ExperimentCommand.run args
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message

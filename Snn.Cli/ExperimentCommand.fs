@@ -1,0 +1,62 @@
+/// `snn experiment`: runs the structure of the thesis's experiment tables over several seeds and writes each table
+/// as JSON and Markdown. Each suite lives in its own file and is listed in `suites`.
+module Snn.Cli.ExperimentCommand
+
+open System
+open System.IO
+open Argu
+open Snn
+open Snn.Cli.ExperimentOptions
+
+/// Options of `snn experiment`.
+type ExperimentArgs =
+    | [<Mandatory>] Suite of name: string
+    | Quick
+    | Seeds of list: string
+    | Out of directory: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Suite _ -> "which tables to run (see the list below), or 'all'"
+            | Quick -> "a run small enough for a test instead of the full one"
+            | Seeds _ -> "comma-separated seeds (default 0,1,2; quick mode: 0,1)"
+            | Out _ -> "output directory for the JSON and Markdown tables (default ./experiments)"
+
+/// The suites: name, what it runs, and the runner returning its tables (already written to disk by the caller).
+let suites : (string * string * (SuiteOptions -> Experiment.Table list)) list =
+    []
+
+let private parseSeeds (text: string) =
+    text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+    |> Array.map (fun s ->
+        match Int32.TryParse s with
+        | true, v -> v
+        | _ -> invalidArg "seeds" $"'{s}' is not an integer seed")
+    |> List.ofArray
+
+/// Runs the chosen suites and writes their tables; returns the process exit code.
+let run (args: ParseResults<ExperimentArgs>) : int =
+    let quick = args.Contains Quick
+    let seeds =
+        match args.TryGetResult Seeds with
+        | Some text -> parseSeeds text
+        | None -> if quick then [ 0; 1 ] else [ 0; 1; 2 ]
+    if seeds.IsEmpty then invalidArg "seeds" "lists no seed"
+    let directory = args.GetResult (Out, defaultValue = "experiments")
+    let name = args.GetResult Suite
+    let chosen =
+        if name = "all" then suites
+        else
+            match suites |> List.filter (fun (n, _, _) -> n = name) with
+            | [] ->
+                let known = String.Join (", ", suites |> List.map (fun (n, d, _) -> $"{n} ({d})"))
+                invalidArg "suite" $"'{name}' is not a suite; known: {known}, all"
+            | found -> found
+    let options = { Quick = quick; Seeds = seeds; OutputDirectory = directory; Log = fun line -> printfn "%s" line }
+    for suiteName, _, runSuite in chosen do
+        for table in runSuite options do
+            let json, markdown = Experiment.write (Path.Combine (directory, suiteName)) table
+            printfn "%s" (Experiment.toMarkdown table)
+            printfn $"wrote {json} and {markdown}"
+    0
