@@ -31,7 +31,8 @@ let private depth = new ThreadLocal<int>(fun () -> 0)
 /// Scalar outputs whose graph was freed by a gradient computation without retain_graph.
 let private freed = ConditionalWeakTable<Tensor, obj>()
 
-let private isUndefined (t: Tensor) = isNull (box t) || t.Handle = IntPtr.Zero
+/// An undefined gradient (the output does not depend on that input): a null tensor or one with an empty handle.
+let private isUndefined (t: Tensor) = isNull (box t) || t.IsInvalid
 
 let private checkDifferentiable (name: string) (output: Tensor) =
     if isNull (box output) then nullArg name

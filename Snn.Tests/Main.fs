@@ -32,6 +32,7 @@ let private all =
         LoihiQuantizationTests.tests
         LoihiNirMappingTests.tests
         LoihiNetxExportTests.tests
+        HypergradientTests.tests
         RepositoryTests.tests
     ]
 

@@ -1,0 +1,84 @@
+/// Bilevel training by implicit hypergradients (AuxiLearn's procedure, thesis § 3.4.3): the weights W take ordinary
+/// optimiser steps on the training loss L_T(W, φ); every `Interval` steps the hyperparameters φ (a learned loss
+/// combiner, per-task thresholds, ...) take one step along the implicit hypergradient of an outer loss L_V measured on
+/// an auxiliary split the weights never train on (see `Hypergradient`).
+[<RequireQualifiedAccess>]
+module Snn.Bilevel
+
+open System
+open TorchSharp
+open Snn.Tensors
+
+/// Settings of the hyperparameter updates.
+type Settings =
+    { /// Inverse-Hessian approximation of the hypergradient.
+      Inverse: Hypergradient.InverseHessian
+      /// A hyper step after every `Interval` weight steps (≥ 1).
+      Interval: int
+      /// Adam learning rate of the hyperparameters.
+      HyperLearningRate: float }
+
+    /// 3-term Neumann series (α = 0.1), a hyper step every 20 weight steps, hyper learning rate 1e-3.
+    static member Default = { Inverse = Hypergradient.InverseHessian.Default; Interval = 20; HyperLearningRate = 1e-3 }
+
+/// What one call of `Trainer.Step` did.
+type StepReport =
+    { /// Training loss L_T before the weight step.
+      TrainLoss: float
+      /// Outer loss L_V when a hyper step was taken.
+      OuterLoss: float option
+      /// Euclidean norm of the hypergradient when a hyper step was taken.
+      HypergradientNorm: float option }
+
+/// Runs the bilevel loop over the given tensors. `weights` are updated by `weightOptimizer`; `hyperparameters` by an
+/// internal Adam (hence `Parameter`s, e.g. a combiner's `parameters ()`). The two sets must be disjoint and every
+/// tensor must require grad.
+type Trainer(weights: Tensor[], hyperparameters: TorchSharp.Modules.Parameter[], weightOptimizer: torch.optim.Optimizer, settings: Settings) =
+    do
+        if isNull weights || weights.Length = 0 then invalidArg "weights" "needs at least one tensor"
+        if isNull hyperparameters || hyperparameters.Length = 0 then invalidArg "hyperparameters" "needs at least one tensor"
+        if settings.Interval < 1 then invalidArg "Interval" $"must be ≥ 1, got {settings.Interval}"
+        if not (settings.HyperLearningRate > 0.0) then invalidArg "HyperLearningRate" $"must be > 0, got {settings.HyperLearningRate}"
+        settings.Inverse.Validate ()
+        let handles = weights |> Array.map (fun w -> w.Handle) |> Set.ofArray
+        if hyperparameters |> Array.exists (fun (h: TorchSharp.Modules.Parameter) -> handles.Contains h.Handle) then
+            invalidArg "hyperparameters" "shares a tensor with the weights; the two levels must be disjoint"
+    let hyperOptimizer = torch.optim.Adam (hyperparameters :> seq<TorchSharp.Modules.Parameter>, settings.HyperLearningRate)
+    let hyperTensors = hyperparameters |> Array.map (fun p -> p :> Tensor)
+    let mutable steps = 0
+
+    /// Weight steps taken so far.
+    member _.Steps = steps
+
+    /// The settings.
+    member _.Settings = settings
+
+    /// One weight step on `trainLoss ()`; then, every `Interval` steps, one hyper step: the hypergradient of
+    /// `outerLoss ()` (on the auxiliary split) through a fresh `trainLoss ()` at the updated weights.
+    member t.Step (trainLoss: unit -> Tensor, outerLoss: unit -> Tensor) : StepReport =
+        let value =
+            use scope = torch.NewDisposeScope ()
+            weightOptimizer.zero_grad ()
+            let loss = trainLoss ()
+            Diff.backward loss
+            weightOptimizer.step () |> ignore
+            loss.ToDouble ()
+        steps <- steps + 1
+        if steps % settings.Interval = 0 then
+            let outer, norm = t.HyperStep (trainLoss, outerLoss)
+            { TrainLoss = value; OuterLoss = Some outer; HypergradientNorm = Some norm }
+        else { TrainLoss = value; OuterLoss = None; HypergradientNorm = None }
+
+    /// One hyper step now: returns (L_V, ‖dL_V/dφ‖). The weights' stored gradients are not touched.
+    member _.HyperStep (trainLoss: unit -> Tensor, outerLoss: unit -> Tensor) : float * float =
+        use scope = torch.NewDisposeScope ()
+        let outer = outerLoss ()
+        let outerValue = outer.ToDouble ()
+        let g = Hypergradient.ofLosses settings.Inverse (trainLoss ()) outer weights hyperTensors
+        let norm = sqrt (Hypergradient.dot g g)
+        hyperOptimizer.zero_grad ()
+        // Loads g into φ.grad: ∂/∂φ Σ ⟨φ, g⟩ = g.
+        let surrogate = Array.fold2 (fun (acc: Tensor) (p: Tensor) (gi: Tensor) -> acc + (p * gi).sum ()) (torch.zeros ([||])) hyperTensors g
+        surrogate.backward ()
+        hyperOptimizer.step () |> ignore
+        outerValue, norm
