@@ -14,5 +14,6 @@ let main argv =
         LoihiProperties.tests
         DataProperties.tests
         LossProperties.tests
+        HypergradientProperties.tests
     ]
     |> Snn.Testing.Runner.run argv
