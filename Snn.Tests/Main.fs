@@ -33,6 +33,7 @@ let private all =
         LoihiNirMappingTests.tests
         LoihiNetxExportTests.tests
         HypergradientTests.tests
+        BilevelTests.tests
         RepositoryTests.tests
     ]
 
