@@ -213,7 +213,7 @@ let private confusion = array2D [ [ 5; 1; 0 ]; [ 2; 7; 1 ]; [ 0; 0; 9 ] ]
 let private size = { Width = 640; Height = 420 }
 
 let tests =
-    testList "Snn.Report" [
+    testList "Report" [
         test "a spike raster PNG is a valid image of the stated size with the spikes drawn; the SVG carries the title" {
             inTemporaryFolder (fun folder ->
                 use s = spikes 30 2 40
