@@ -45,7 +45,7 @@ let plot (title: string) (spikes: torch.Tensor) (sample: int) : PlotModel =
     model.Axes.Add x
     model.Axes.Add y
     // Marks shrink with density so that neighbouring spikes stay distinguishable.
-    let size = Math.Clamp (240.0 / float (max steps neurons), 0.8, 4.0)
+    let size = Math.Clamp (240.0 / float (max steps neurons), 1.5, 4.0)
     let series = ScatterSeries (MarkerType = MarkerType.Square, MarkerSize = size, MarkerFill = OxyColors.Black)
     for (t, n) in marks do series.Points.Add (ScatterPoint (float t, float n))
     model.Series.Add series
