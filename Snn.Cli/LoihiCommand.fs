@@ -16,6 +16,8 @@ type FileArgs =
     | Reset_Interval of int
     | Loihi2
     | Dt of seconds: float
+    | Png of path: string
+    | Threshold_Scales of scales: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -27,6 +29,8 @@ type FileArgs =
             | Reset_Interval _ -> "zero u and v every this many steps (per-layer phase as in Lava's NetX test)"
             | Loihi2 -> "profile with the Loihi 2 figures (extrapolated) instead of Loihi 1"
             | Dt _ -> "step in seconds: for NIR <-> NetX conversion (required there) and NIR float runs (default 1e-4)"
+            | Png _ -> "profile: write the chart of SynOps per layer and per threshold scale to this PNG (or .svg) file"
+            | Threshold_Scales _ -> "profile: comma-separated factors for every layer's threshold, one run each (default 1), e.g. 1,2,4"
 
 /// Subcommands of `snn loihi`.
 type LoihiArgs =
@@ -73,6 +77,18 @@ let private writeLayer (folder: string) (name: string) (suffix: string) (shape: 
     let n = shape |> Array.fold (*) 1
     let data = Array.init (n * steps) (fun k -> value (k % steps) (k / steps))
     Npy.write (Path.Combine (folder, $"layer{name}_{suffix}.npy")) descr (Array.append (shape |> Array.map int64) [| int64 steps |]) data
+
+/// The --threshold-scales list ("1,2,4"): finite factors > 0; [1] when absent.
+let private thresholdScales (text: string option) : float[] =
+    match text with
+    | None -> [| 1.0 |]
+    | Some t ->
+        t.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+        |> Array.map (fun s ->
+            match Double.TryParse (s, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
+            | true, v when Double.IsFinite v && v > 0.0 -> v
+            | _ -> raise (ArgumentException ($"'{s}' is not a finite number > 0", "threshold-scales")))
+        |> fun scales -> if scales.Length = 0 then raise (ArgumentException ("lists no scale", "threshold-scales")) else scales
 
 /// Runs the subcommand; returns the process exit code.
 let private dispatch (args: ParseResults<LoihiArgs>) : int =
@@ -149,14 +165,24 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
     | Profile a ->
         let net = Netx.read (a.GetResult Network)
         let steps = a.GetResult (Steps, 100)
-        let clock = Diagnostics.Stopwatch.StartNew ()
-        let result = Emulator.run net (drive a net.Layers.[0].Count steps) (options a false)
-        let elapsed = clock.Elapsed.TotalMilliseconds
         let chip = if a.Contains Loihi2 then ChipConstants.Loihi2 else ChipConstants.Loihi1
-        let p = Profiler.profile chip net result (a.TryGetResult Reset_Interval)
-        printfn "%s" (Profiler.report p)
-        printfn "emulator: %d steps in %.1f ms (%.1f us per step)" steps elapsed (1000.0 * elapsed / float (max 1 steps))
-        if p.Refusals.IsEmpty then 0 else 1
+        let scales = thresholdScales (a.TryGetResult Threshold_Scales)
+        let runs =
+            scales
+            |> Array.map (fun scale ->
+                let thresholds = if scale = 1.0 then None else Some (ProfilePlot.scaledThresholds net scale)
+                let clock = Diagnostics.Stopwatch.StartNew ()
+                let result = Emulator.run net (drive a net.Layers.[0].Count steps) { options a false with Thresholds = thresholds }
+                let elapsed = clock.Elapsed.TotalMilliseconds
+                let p = Profiler.profile chip net result (a.TryGetResult Reset_Interval)
+                if scales.Length > 1 then printfn "threshold scale %g:" scale
+                printfn "%s" (Profiler.report p)
+                printfn "emulator: %d steps in %.1f ms (%.1f us per step)" steps elapsed (1000.0 * elapsed / float (max 1 steps))
+                scale, p)
+        a.TryGetResult Png |> Option.iter (fun path ->
+            ProfilePlot.write path Snn.Report.PlotSize.Default runs
+            printfn "wrote %s" path)
+        if runs |> Array.forall (fun (_, p) -> p.Refusals.IsEmpty) then 0 else 1
 
 /// Runs the command; returns the process exit code (2 for unreadable files, naming the file and key).
 let run (args: ParseResults<LoihiArgs>) : int =

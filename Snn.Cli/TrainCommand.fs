@@ -23,6 +23,7 @@ type TrainArgs =
     | Threads of int
     | Weight_Gain of float
     | Kernel of name: string
+    | Report of folder: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -39,6 +40,7 @@ type TrainArgs =
             | Threads _ -> "intra-op threads (default: all cores)"
             | Weight_Gain _ -> "scale of the default weight initialisation (default 4)"
             | Kernel _ -> "fused (default) or reference: how the LIF recurrence runs"
+            | Report _ -> "write history.json, TensorBoard events (tensorboard/) and PNG plots (curves, confusion matrix, spike rasters, firing-rate maps) to this folder"
 
 /// Redraws a progress bar in place on a terminal; silent when the output is redirected (logs stay readable).
 let private progressBar (epoch: int, done': int, total: int, loss: float) =
@@ -75,10 +77,18 @@ let run (args: ParseResults<TrainArgs>) : int =
             BatchSize = args.GetResult (Batch_Size, 32)
             LearningRate = args.GetResult (Learning_Rate, 5e-3)
             Seed = seed }
+    let reportFolder = args.TryGetResult Report
+    let norms = TrainReport.GradientNorms ()
+    let onBatch ((epoch, _, _, _) as progress) =
+        if reportFolder.IsSome then norms.Record epoch model
+        progressBar progress
     let reports =
-        Training.fit model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
+        Training.fit model training (train.Frames, train.Labels) (test.Frames, test.Labels) onBatch (fun r ->
             if not Console.IsOutputRedirected then Console.WriteLine ()
             printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%%, test accuracy {100.0 * r.TestAccuracy:F1}%%, {r.ElapsedSeconds:F1} s")
     let last = List.last reports
     printfn $"test accuracy: {100.0 * last.TestAccuracy:F2}%% after {last.Epoch} epochs; wall time {clock.Elapsed.TotalSeconds:F1} s"
+    reportFolder |> Option.iter (fun folder ->
+        let written = TrainReport.write folder model (TrainReport.history training.LearningRate norms reports) test settings
+        printfn $"report: {written.Length} files in {folder}")
     0

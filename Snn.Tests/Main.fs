@@ -35,6 +35,7 @@ let private all =
         HypergradientTests.tests
         BilevelTests.tests
         RepositoryTests.tests
+        ReportTests.tests
     ]
 
 [<EntryPoint>]

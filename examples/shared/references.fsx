@@ -3,6 +3,12 @@
 // libLibTorchSharp.so has had the libstdc++ fix of Directory.Build.targets applied.
 #r "../../Snn.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Snn.Cli/bin/Release/net10.0/Snn.FSharp.dll"
+// Plots (Snn.Report): OxyPlot's model types, rendered to PNG by SkiaSharp. Snn.Report registers a native-library
+// resolver for SkiaSharp and HarfBuzzSharp that finds runtimes/<rid>/native beside these assemblies, so scripts need
+// no NativeLibrary.Load for them.
+#r "../../Snn.Cli/bin/Release/net10.0/OxyPlot.dll"
+#r "../../Snn.Cli/bin/Release/net10.0/OxyPlot.SkiaSharp.dll"
+#r "../../Snn.Cli/bin/Release/net10.0/SkiaSharp.dll"
 
 open System.IO
 open System.Runtime.InteropServices
