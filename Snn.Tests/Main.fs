@@ -33,6 +33,8 @@ let private all =
         LoihiNirMappingTests.tests
         LoihiNetxExportTests.tests
         RepositoryTests.tests
+        AsglModelTests.tests
+        MembraneMonitorTests.tests
     ]
 
 [<EntryPoint>]
