@@ -35,6 +35,8 @@ let private all =
         RepositoryTests.tests
         AsglModelTests.tests
         MembraneMonitorTests.tests
+        ConfigTests.tests
+        DatasetTrainingTests.tests
     ]
 
 [<EntryPoint>]

@@ -11,27 +11,27 @@ open Snn.Neurons
 open Snn.Tensors
 open Snn.Tests.Assertions
 
-/// Every neuron layer type with an input scale that makes it fire within 40 steps.
-let private layers () : (string * NeuronLayer * float) list =
-    [ "if", new IfLayer("if", IfParameters.Default), 0.4
-      "lif", new ModulatedLifLayer("lif", LifParameters.Default), 3.0
-      "plif", new PlifLayer("plif", PlifParameters.Default, [| 3L |]), 3.0
-      "culif", new CuLifLayer("culif", CuLifParameters.Default), 1.0
-      "pculif", new CuLifLayer("pculif", CuLifParameters.Default, true, [| 3L |]), 1.0
-      "alif", new AdaptiveThresholdLayer("alif", AdaptiveThresholdParameters.Default), 3.0
-      "adlif", new AdLifLayer("adlif", AdLifParameters.Default), 3.0
-      "qif", new NonlinearIfLayer("qif", NonlinearIfParameters.DefaultQuadratic), 100.0
-      "eif", new NonlinearIfLayer("eif", NonlinearIfParameters.DefaultExponential), 100.0
-      "izhikevich", new IzhikevichLayer("izhikevich", Izhikevich.preset "RS"), 20.0
-      "hh", new HodgkinHuxleyLayer("hh", HodgkinHuxleyParameters.Default), 15.0 ]
+/// Every neuron layer type with an input scale and a number of steps that make it fire.
+let private layers () : (string * NeuronLayer * float * int64) list =
+    [ "if", new IfLayer("if", IfParameters.Default), 0.4, 40L
+      "lif", new ModulatedLifLayer("lif", LifParameters.Default), 3.0, 40L
+      "plif", new PlifLayer("plif", PlifParameters.Default, [| 3L |]), 3.0, 40L
+      "culif", new CuLifLayer("culif", CuLifParameters.Default), 1.0, 40L
+      "pculif", new CuLifLayer("pculif", CuLifParameters.Default, true, [| 3L |]), 1.0, 40L
+      "alif", new AdaptiveThresholdLayer("alif", AdaptiveThresholdParameters.Default), 3.0, 40L
+      "adlif", new AdLifLayer("adlif", AdLifParameters.Default), 3.0, 40L
+      "qif", new NonlinearIfLayer("qif", { NonlinearIfParameters.DefaultQuadratic with Dt = 1.0 }), 60.0, 60L
+      "eif", new NonlinearIfLayer("eif", { NonlinearIfParameters.DefaultExponential with Dt = 1.0 }), 60.0, 60L
+      "izhikevich", new IzhikevichLayer("izhikevich", Izhikevich.preset "RS"), 20.0, 40L
+      "hh", new HodgkinHuxleyLayer("hh", { HodgkinHuxleyParameters.Default with Dt = 0.25 }), 15.0, 30L ]
 
 let tests =
     testList "MembraneMonitor" [
         test "every neuron layer: identical outputs and gradients with a recording monitor, membranes [T; B; N]" {
-            for name, layer, scale in layers () do
+            for name, layer, scale, steps in layers () do
                 torch.manual_seed 21L |> ignore
-                let x = torch.rand ([| 40L; 2L; 3L |], dtype = torch.float32) * scale
-                let weights = torch.linspace(1.0, 2.0, 40L).reshape ([| 40L; 1L; 1L |])
+                let x = torch.rand ([| steps; 2L; 3L |], dtype = torch.float32) * scale
+                let weights = torch.linspace(1.0, 2.0, steps).reshape ([| steps; 1L; 1L |])
                 let run () =
                     let y = layer.call x
                     let g = Diff.grad (fun (input: Tensor) -> (layer.call input * weights).sum ()) x
@@ -43,7 +43,7 @@ let tests =
                 Expect.equal grad plainGrad $"{name}: input gradients unchanged"
                 let recorded = monitor.Membranes name
                 Expect.isGreaterThanOrEqual recorded.Length 1 $"{name}: recorded"
-                Expect.equal recorded.[0].shape [| 40L; 2L; 3L |] $"{name}: membrane [T; B; N]"
+                Expect.equal recorded.[0].shape [| steps; 2L; 3L |] $"{name}: membrane [T; B; N]"
                 Expect.isTrue (values recorded.[0] |> Array.forall Double.IsFinite) $"{name}: finite"
                 Expect.isFalse recorded.[0].requires_grad $"{name}: detached"
                 Expect.isGreaterThan (Array.sum out) 0.0 $"{name}: the layer fired, so resets are part of the trace"
