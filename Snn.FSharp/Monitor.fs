@@ -17,16 +17,20 @@ open Snn.Tensors
 /// graph are never touched. TorchSharp runs hooks only when a module is invoked through `call`; the containers of
 /// `Snn.Modules` (DenseSnn, TimeDistributed, SpikingSequential, the ch. 3 models) invoke their children that way.
 /// Membranes are recorded for `LifLayer` and every `NeuronLayer` (IF, LIF, PLIF, CuLIF / PCuLIF, adaptive threshold,
-/// AdLIF, QIF / EIF, Izhikevich, Hodgkin-Huxley) through its `Membrane` member.
+/// AdLIF, QIF / EIF, Izhikevich, Hodgkin-Huxley) through its `Membrane` member, also when the monitored module
+/// is a wrapper that forwards to such a layer registered as its child "core" (the layers of the C# facade).
 type SpikeMonitor(layers: (string * torch.nn.Module<Tensor, Tensor>)[], recordMembrane: bool) =
     let spikes = Dictionary<string, List<Tensor>>()
     let membranes = Dictionary<string, List<Tensor>>()
     let keep (t: Tensor) = t.detach().clone().DetachFromDisposeScope ()
-    let membraneOf (layer: torch.nn.Module<Tensor, Tensor>) (input: Tensor) : Tensor option =
+    let rec membraneOf (layer: torch.nn.Module) (input: Tensor) : Tensor option =
         match layer with
         | :? LifLayer as l -> Some (MembraneTrace.record (Lif.step l.Neuron) (Lif.initialState l.Neuron) (fun s -> s.V) input)
         | :? NeuronLayer as l -> Some (l.Membrane input)
-        | _ -> None
+        | wrapper ->
+            // A facade module that forwards to a neuron layer registered as its child "core" (the C# layers).
+            wrapper.named_children ()
+            |> Seq.tryPick (fun struct (name, child) -> if name = "core" then membraneOf child input else None)
     do
             if isNull layers || layers.Length = 0 then invalidArg "layers" "needs at least one (name, layer) pair"
             for name, layer in layers do
