@@ -53,6 +53,7 @@ type FramesArgs =
     | Denoise_Us of int64
     | Refractory_Us of int64
     | Bin_Us of int64
+    | Cache of dir: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -70,6 +71,7 @@ type FramesArgs =
             | Denoise_Us _ -> "camera: background-activity filter window in microseconds"
             | Refractory_Us _ -> "camera: refractory filter period in microseconds"
             | Bin_Us _ -> "audio: time bin in microseconds (default 1000)"
+            | Cache _ -> "reuse the frames integrated earlier with the same file and options from this folder (written on a miss)"
 
 /// Subcommands of `snn data`.
 type DataArgs =
@@ -185,11 +187,23 @@ let runWith (args: ParseResults<DataArgs>) (out: TextWriter) : int =
             dump d out
             0
         | Frames f ->
-            let stack = frames f
+            let stack, origin =
+                match f.TryGetResult Cache with
+                | None -> frames f, ""
+                | Some folder ->
+                    // The key holds the source file (path, size, time stamp) and every option that shapes the frames.
+                    let options =
+                        f.GetAllResults ()
+                        |> List.filter (function Out _ | Cache _ | FramesArgs.Path _ -> false | _ -> true)
+                        |> List.map (sprintf "%A")
+                        |> List.sort
+                    let key = FrameCache.key "snn data frames" (f.GetResult FramesArgs.Path) (String.Join (" ", options))
+                    let hit = File.Exists (FrameCache.pathOf folder key)
+                    FrameCache.getOrCreate folder key (fun () -> frames f), (if hit then " from the cache" else ", cached")
             let path = f.GetResult Out
             Npy.write path "<f4" stack.Shape (stack.Data |> Array.map float)
             let shape = String.Join ("; ", stack.Shape)
-            out.WriteLine $"{path}: frames [{shape}] (float32)"
+            out.WriteLine $"{path}: frames [{shape}] (float32){origin}"
             0
     with
     | :? InvalidDataException as e ->

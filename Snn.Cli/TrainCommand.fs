@@ -24,6 +24,9 @@ type TrainArgs =
     | Weight_Gain of float
     | Kernel of name: string
     | Report of folder: string
+    | Config of path: string
+    | Set of assignment: string
+    | Print_Config
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -41,6 +44,9 @@ type TrainArgs =
             | Weight_Gain _ -> "scale of the default weight initialisation (default 4)"
             | Kernel _ -> "fused (default) or reference: how the LIF recurrence runs"
             | Report _ -> "write history.json, TensorBoard events (tensorboard/) and PNG plots (curves, confusion matrix, spike rasters, firing-rate maps) to this folder"
+            | Config _ -> "an experiment configuration (.json, or .yaml/.yml in the nested key: value subset); flags and --set override it"
+            | Set _ -> "override one configuration key, e.g. --set optimizer.lr=1e-3 (repeatable; applied last)"
+            | Print_Config -> "print the effective configuration as JSON and exit without training"
 
 /// Redraws a progress bar in place on a terminal; silent when the output is redirected (logs stay readable).
 let private progressBar (epoch: int, done': int, total: int, loss: float) =
@@ -49,46 +55,64 @@ let private progressBar (epoch: int, done': int, total: int, loss: float) =
     if not Console.IsOutputRedirected then
         Console.Write ($"\repoch {epoch,3} [{String('#', filled)}{String('.', width - filled)}] {done'}/{total} loss {loss:F4}")
 
-/// Runs the command; returns the process exit code.
-let run (args: ParseResults<TrainArgs>) : int =
-    args.TryGetResult Threads |> Option.iter torch.set_num_threads
+/// The configuration layer of the options given as flags (each with the flag as its source).
+let private flagLayer (args: ParseResults<TrainArgs>) : Map<string, ConfigEntry> =
+    let entry (flag: string) (value: ConfigValue) = { Value = value; Source = flag }
+    [ args.TryGetResult Epochs |> Option.map (fun v -> "epochs", entry "--epochs" (Integer (int64 v)))
+      args.TryGetResult Batch_Size |> Option.map (fun v -> "batch_size", entry "--batch-size" (Integer (int64 v)))
+      args.TryGetResult Learning_Rate |> Option.map (fun v -> "optimizer.lr", entry "--learning-rate" (Real v))
+      args.TryGetResult Seed |> Option.map (fun v -> "seed", entry "--seed" (Integer (int64 v)))
+      args.TryGetResult Train_Samples |> Option.map (fun v -> "data.train_samples", entry "--train-samples" (Integer (int64 v)))
+      args.TryGetResult Test_Samples |> Option.map (fun v -> "data.test_samples", entry "--test-samples" (Integer (int64 v)))
+      args.TryGetResult Frames |> Option.map (fun v -> "data.frames", entry "--frames" (Integer (int64 v)))
+      args.TryGetResult Hidden |> Option.map (fun v -> "model.hidden", entry "--hidden" (Integer (int64 v)))
+      args.TryGetResult Tau_Mem |> Option.map (fun v -> "neuron.tau_mem", entry "--tau-mem" (Real v))
+      args.TryGetResult Threads |> Option.map (fun v -> "threads", entry "--threads" (Integer (int64 v)))
+      args.TryGetResult Weight_Gain |> Option.map (fun v -> "model.weight_gain", entry "--weight-gain" (Real v))
+      args.TryGetResult Kernel |> Option.map (fun v -> "model.kernel", entry "--kernel" (Text v)) ]
+    |> List.choose id
+    |> Map.ofList
+
+/// Trains as the effective configuration says; returns the process exit code.
+let private trainWith (config: Map<string, ConfigEntry>) : int =
+    let training = TrainConfig.trainerSettings config
+    Snn.Config.optionalInteger config "threads" |> Option.iter torch.set_num_threads
     // Training allocates the same large activations every step: keep freed memory instead of re-mapping it.
     Allocator.keepFreedMemory () |> ignore
-    let seed = args.GetResult (Seed, 0)
-    let frames = args.GetResult (Frames, 20)
+    let seed = training.Seed
+    let frames = Snn.Config.integer config "data.frames"
     let settings = MovingPatterns.Settings.Default
     let clock = Diagnostics.Stopwatch.StartNew ()
     let train, test =
-        MovingPatterns.trainTest settings frames seed (args.GetResult (Train_Samples, 3000)) (args.GetResult (Test_Samples, 1000))
+        MovingPatterns.trainTest settings frames seed (Snn.Config.integer config "data.train_samples") (Snn.Config.integer config "data.test_samples")
     printfn $"moving-patterns: {train.Frames.shape.[0]} train / {test.Frames.shape.[0]} test samples, {MovingPatterns.classNames.Length} classes, T = {frames}, {settings.Size}x{settings.Size} pixels (generated in {clock.Elapsed.TotalSeconds:F1} s)"
     torch.manual_seed (int64 seed) |> ignore
     let binDt = float settings.DurationUs / 1000.0 / float frames
-    let neuron = { LifParameters.Default with TauMem = args.GetResult (Tau_Mem, 20.0); Dt = binDt }
+    let neuron = TrainConfig.lifNeuron config binDt
     let inputs = int train.Frames.shape.[2]
-    let kernel =
-        match (args.GetResult (Kernel, "fused")).ToLowerInvariant () with
-        | "fused" -> Fused
-        | "reference" -> Reference
-        | other -> invalidArg "kernel" $"'{other}' is neither fused nor reference"
-    use model = new DenseSnn(inputs, args.GetResult (Hidden, 128), MovingPatterns.classNames.Length, neuron, args.GetResult (Weight_Gain, 4.0), kernel)
-    let training =
-        { Training.Settings.Default with
-            Epochs = args.GetResult (Epochs, 12)
-            BatchSize = args.GetResult (Batch_Size, 32)
-            LearningRate = args.GetResult (Learning_Rate, 5e-3)
-            Seed = seed }
-    let reportFolder = args.TryGetResult Report
-    let norms = TrainReport.GradientNorms ()
-    let onBatch ((epoch, _, _, _) as progress) =
-        if reportFolder.IsSome then norms.Record epoch model
-        progressBar progress
-    let reports =
-        Training.fit model training (train.Frames, train.Labels) (test.Frames, test.Labels) onBatch (fun r ->
+    let kernel = if Snn.Config.text config "model.kernel" = "reference" then Reference else Fused
+    use model = new DenseSnn(inputs, Snn.Config.integer config "model.hidden", MovingPatterns.classNames.Length, neuron, Snn.Config.real config "model.weight_gain", kernel)
+    let history =
+        Training.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
             if not Console.IsOutputRedirected then Console.WriteLine ()
-            printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%%, test accuracy {100.0 * r.TestAccuracy:F1}%%, {r.ElapsedSeconds:F1} s")
-    let last = List.last reports
-    printfn $"test accuracy: {100.0 * last.TestAccuracy:F2}%% after {last.Epoch} epochs; wall time {clock.Elapsed.TotalSeconds:F1} s"
-    reportFolder |> Option.iter (fun folder ->
-        let written = TrainReport.write folder model (TrainReport.history training.LearningRate norms reports) test settings
+            printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%%, test accuracy {100.0 * r.TestAccuracy:F1}%%, lr {r.LearningRate:G3}, {clock.Elapsed.TotalSeconds:F1} s") Threading.CancellationToken.None
+    let last = Array.last history.Entries
+    let stopped = if history.StoppedEarly then " (stopped early)" else ""
+    printfn $"test accuracy: {100.0 * last.TestAccuracy:F2}%% after {last.Epoch} epochs{stopped}; best {100.0 * history.Entries.[history.BestEpoch - 1].TestAccuracy:F2}%% at epoch {history.BestEpoch}; wall time {clock.Elapsed.TotalSeconds:F1} s"
+    args.TryGetResult Report |> Option.iter (fun folder ->
+        let written = TrainReport.write folder model history test settings
         printfn $"report: {written.Length} files in {folder}")
     0
+
+/// Runs the command; returns the process exit code.
+let run (args: ParseResults<TrainArgs>) : int =
+    // Effective configuration: defaults < --config file < flags < --set overrides.
+    match (try Ok (TrainConfig.resolve (args.TryGetResult Config) (flagLayer args) (args.GetResults Set))
+           with :? IO.FileNotFoundException as e -> Error e.Message) with
+    | Error message ->
+        eprintfn $"snn train: {message}"
+        2
+    | Ok config when args.Contains Print_Config ->
+        Console.Out.Write (Snn.Config.toJson TrainConfig.schema config)
+        0
+    | Ok config -> trainWith config

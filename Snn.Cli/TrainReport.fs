@@ -7,38 +7,6 @@ open Snn
 open Snn.Data
 open Snn.Report
 
-/// Global gradient norms measured after every optimisation step, grouped by epoch. `Training.fit` calls its batch
-/// callback after `optimizer.step ()` and before the next `zero_grad ()`, so the parameters still hold that step's
-/// gradients there (Adam does not change them).
-type GradientNorms() =
-    let sums = Collections.Generic.Dictionary<int, float * int> ()
-
-    /// Records the global L2 norm of the model's current gradients for `epoch`.
-    member _.Record (epoch: int) (model: torch.nn.Module) =
-        let norm = Training.clipGradients None model
-        let sum, count = match sums.TryGetValue epoch with | true, v -> v | _ -> (0.0, 0)
-        sums.[epoch] <- (sum + norm, count + 1)
-
-    /// The mean norm of `epoch`'s steps.
-    member _.Mean (epoch: int) =
-        match sums.TryGetValue epoch with
-        | true, (sum, count) when count > 0 -> sum / float count
-        | _ -> invalidOp $"no gradient norm was recorded in epoch {epoch}"
-
-/// The history of a `Training.fit` run: Adam's constant learning rate, the measured gradient norms, and each epoch's
-/// own seconds (the difference of the cumulative times fit reports).
-let history (learningRate: float) (norms: GradientNorms) (reports: Training.EpochReport list) : Training.History =
-    let entries =
-        reports
-        |> List.mapi (fun i r ->
-            let before = if i = 0 then 0.0 else reports.[i - 1].ElapsedSeconds
-            ({ Epoch = r.Epoch; LearningRate = learningRate; TrainLoss = r.TrainLoss
-               TrainAccuracy = r.TrainAccuracy; TestAccuracy = r.TestAccuracy; GradientNorm = norms.Mean r.Epoch
-               Seconds = r.ElapsedSeconds - before } : Training.HistoryEntry))
-        |> List.toArray
-    let best = if entries.Length = 0 then 0 else (entries |> Array.maxBy (fun e -> e.TestAccuracy, -e.Epoch)).Epoch
-    ({ Entries = entries; BestEpoch = best; StoppedEarly = false } : Training.History)
-
 /// Writes the run folder: the confusion matrix of the whole test split, and the rasters and firing-rate maps of the
 /// input, hidden and output layers on the first (up to) 32 test samples. Returns the paths written.
 let write (directory: string) (model: Modules.DenseSnn) (history: Training.History) (test: MovingPatterns.FrameSet)

@@ -16,28 +16,21 @@ open Snn.Tensors
 /// code the layer runs), under no_grad, after the layer has produced its output; the layer's computation and its
 /// graph are never touched. TorchSharp runs hooks only when a module is invoked through `call`; the containers of
 /// `Snn.Modules` (DenseSnn, TimeDistributed, SpikingSequential, the ch. 3 models) invoke their children that way.
-/// Supported for membranes: LIF (`LifLayer`, `ModulatedLifLayer`), IF and PLIF layers.
+/// Membranes are recorded for `LifLayer` and every `NeuronLayer` (IF, LIF, PLIF, CuLIF / PCuLIF, adaptive threshold,
+/// AdLIF, QIF / EIF, Izhikevich, Hodgkin-Huxley) through its `Membrane` member, also when the monitored module
+/// is a wrapper that forwards to such a layer registered as its child "core" (the layers of the C# facade).
 type SpikeMonitor(layers: (string * torch.nn.Module<Tensor, Tensor>)[], recordMembrane: bool) =
     let spikes = Dictionary<string, List<Tensor>>()
     let membranes = Dictionary<string, List<Tensor>>()
     let keep (t: Tensor) = t.detach().clone().DetachFromDisposeScope ()
-    let membraneOf (layer: torch.nn.Module<Tensor, Tensor>) (input: Tensor) : Tensor option =
-        use _ = torch.no_grad ()
-        let trace (step: 'S -> Tensor -> 'S * Tensor) (s0: 'S) (voltage: 'S -> Tensor) : Tensor =
-            let vs = List<Tensor>()
-            Neuron.runRecorded step (fun _ s -> vs.Add (voltage s)) s0 input |> ignore
-            torch.stack (vs, 0L)
+    let rec membraneOf (layer: torch.nn.Module) (input: Tensor) : Tensor option =
         match layer with
-        | :? LifLayer as l ->
-            Some (trace (Lif.step l.Neuron) (Lif.initialState l.Neuron input.[0]) (fun s -> s.V))
-        | :? ModulatedLifLayer as l ->
-            Some (trace (Lif.stepWith l.Modulation l.Neuron) (Lif.initialState l.Neuron input.[0]) (fun s -> s.V))
-        | :? IfLayer as l ->
-            Some (trace (If.stepWith l.Modulation l.Neuron) (If.initialState l.Neuron input.[0]) (fun s -> s.V))
-        | :? PlifLayer as l ->
-            let s0 = { V = torch.full_like (input.[0], l.Neuron.VRest); Refractory = torch.zeros_like input.[0] }
-            Some (trace (Plif.stepWith l.Modulation l.Neuron (l.Weight.detach ())) s0 (fun s -> s.V))
-        | _ -> None
+        | :? LifLayer as l -> Some (MembraneTrace.record (Lif.step l.Neuron) (Lif.initialState l.Neuron) (fun s -> s.V) input)
+        | :? NeuronLayer as l -> Some (l.Membrane input)
+        | wrapper ->
+            // A facade module that forwards to a neuron layer registered as its child "core" (the C# layers).
+            wrapper.named_children ()
+            |> Seq.tryPick (fun struct (name, child) -> if name = "core" then membraneOf child input else None)
     do
             if isNull layers || layers.Length = 0 then invalidArg "layers" "needs at least one (name, layer) pair"
             for name, layer in layers do

@@ -312,19 +312,30 @@ let clipGradients (maxNorm: float option) (model: torch.nn.Module) : float =
 let private setLearningRate (optimizer: torch.optim.Optimizer) (rate: float) =
     for group in optimizer.ParamGroups do group.LearningRate <- rate
 
-/// Surrogate-gradient BPTT training with a choice of optimiser, schedule, loss, clipping, early stopping and
-/// resumable checkpoints: trains `model` (output [T; B; C]) on samples [N; T; ...] with labels [N], evaluating the test split after
-/// every epoch (accuracy by most output spikes, `Training.evaluate`). Each epoch: set the scheduled learning
-/// rate, shuffle with seed + epoch, and per batch: zero grads, forward, loss, backward, clip, step.
-/// Checkpoints are saved after every epoch when a directory is given; with `Resume` a run continues after the
-/// last saved epoch. `onEpoch` sees each new entry; `cancellation` is checked before every batch.
-let train (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
-          (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
-          (onEpoch: HistoryEntry -> unit) (cancellation: Threading.CancellationToken) : History =
+/// Where a `Trainer` run gets its data: the batches of each epoch (time-first inputs [T; B; ...] and labels [B],
+/// already in the epoch's order) and the test accuracy after an epoch. `Training.train` builds one from tensors,
+/// `DatasetTraining.train` from the `Snn.Data.Dataset` API.
+[<NoEquality; NoComparison>]
+type BatchSource =
+    { /// Training samples per epoch (the denominator of the training accuracy).
+      Samples: int
+      /// Batches per epoch (for progress reports).
+      BatchesPerEpoch: int
+      /// The batches of epoch e (from 1). Each pair is disposed after its optimisation step.
+      Epoch: int -> seq<Tensor * Tensor>
+      /// Test accuracy in [0, 1] of the model after an epoch (called in evaluation mode by the source).
+      TestAccuracy: unit -> float }
+
+/// Surrogate-gradient BPTT training over any `BatchSource`: each epoch sets the scheduled learning rate and, per
+/// batch: zero grads, forward, loss, backward, clip, step; then the test accuracy. Checkpoints are saved after
+/// every epoch when a directory is given; with `Resume` a run continues after the last saved epoch. `onBatch`
+/// sees (epoch, batches done, batches per epoch, running mean loss), `onEpoch` each new entry; `cancellation` is
+/// checked before every batch.
+let trainFrom (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings) (source: BatchSource)
+              (onBatch: BatchProgress -> unit) (onEpoch: HistoryEntry -> unit)
+              (cancellation: Threading.CancellationToken) : History =
     validateTrainer settings
-    let n = trainSamples.shape.[0]
-    if n = 0L then invalidArg "trainSamples" "is empty"
-    if n <> trainLabels.shape.[0] then invalidArg "trainLabels" $"has {trainLabels.shape.[0]} entries for {n} samples"
+    if source.Samples <= 0 then invalidArg "source" "holds no training samples"
     use optimizer = createOptimizer settings.Optimizer settings.LearningRate model
     let previous =
         match settings.CheckpointDirectory with
@@ -336,7 +347,6 @@ let train (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
         match settings.EarlyStoppingPatience with
         | Some patience when entries.Count > 0 -> entries.[entries.Count - 1].Epoch - best () >= patience
         | _ -> false
-    let batches = int ((n + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
     let mutable stopped = patienceExhausted ()
     let mutable epoch = entries.Count + 1
     while not stopped && epoch <= settings.Epochs do
@@ -344,29 +354,40 @@ let train (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
         let rate = Schedule.learningRate settings.Schedule settings.LearningRate settings.Epochs epoch
         setLearningRate optimizer rate
         model.train ()
-        let order = Array.init (int n) int64
-        Random(settings.Seed + epoch).Shuffle order
         let mutable lossSum = 0.0
         let mutable normSum = 0.0
         let mutable hits = 0
-        for b in 0 .. batches - 1 do
+        let mutable batches = 0
+        use enumerator = (source.Epoch epoch).GetEnumerator ()
+        let mutable more = true
+        while more do
             cancellation.ThrowIfCancellationRequested ()
             use scope = torch.NewDisposeScope ()
-            let indices = order.[b * settings.BatchSize .. min (int n) ((b + 1) * settings.BatchSize) - 1]
-            let labels = trainLabels.index_select (0L, torch.tensor indices)
-            optimizer.zero_grad ()
-            let output = model.forward (batchOf trainSamples indices)
-            let loss = settings.Loss output labels
-            if isNull (box loss) || loss.numel () <> 1L then invalidOp "the Loss function must return a scalar tensor"
-            Diff.backward loss
-            normSum <- normSum + clipGradients settings.ClipGradientNorm model
-            optimizer.step () |> ignore
-            lossSum <- lossSum + loss.ToDouble ()
-            hits <- hits + Metrics.correct (Loss.spikeCounts (output.detach ())) labels
+            // The batch is produced inside the scope, so tensors the source creates on this thread are freed with it.
+            more <- enumerator.MoveNext ()
+            if more then
+                let inputs, labels = enumerator.Current
+                try
+                    optimizer.zero_grad ()
+                    let output = model.forward inputs
+                    let loss = settings.Loss output labels
+                    if isNull (box loss) || loss.numel () <> 1L then invalidOp "the Loss function must return a scalar tensor"
+                    Diff.backward loss
+                    normSum <- normSum + clipGradients settings.ClipGradientNorm model
+                    optimizer.step () |> ignore
+                    lossSum <- lossSum + loss.ToDouble ()
+                    hits <- hits + Metrics.correct (Loss.spikeCounts (output.detach ())) labels
+                    batches <- batches + 1
+                    onBatch (epoch, batches, source.BatchesPerEpoch, lossSum / float batches)
+                finally
+                    // A prefetching source builds batches on another thread, outside this scope.
+                    inputs.Dispose ()
+                    labels.Dispose ()
+        if batches = 0 then invalidOp $"the batch source gave no batches in epoch {epoch}"
         let entry =
             { Epoch = epoch; LearningRate = rate; TrainLoss = lossSum / float batches
-              TrainAccuracy = float hits / float n
-              TestAccuracy = evaluate model settings.BatchSize testSamples testLabels
+              TrainAccuracy = float hits / float source.Samples
+              TestAccuracy = source.TestAccuracy ()
               GradientNorm = normSum / float batches; Seconds = clock.Elapsed.TotalSeconds }
         entries.Add entry
         settings.CheckpointDirectory |> Option.iter (fun dir -> Checkpoint.save dir model optimizer (entries.ToArray ()))
@@ -374,3 +395,46 @@ let train (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
         stopped <- patienceExhausted ()
         epoch <- epoch + 1
     { Entries = entries.ToArray (); BestEpoch = best (); StoppedEarly = stopped && entries.Count < settings.Epochs }
+
+/// The `BatchSource` of samples [N; T; ...] with labels [N]: epoch e shuffles with seed + e (so a resumed run sees
+/// the same order) and cuts batches of `BatchSize`; the test split is scored with `Training.evaluate`.
+let tensorSource (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
+                 (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor) : BatchSource =
+    if settings.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {settings.BatchSize}"
+    let n = trainSamples.shape.[0]
+    if n = 0L then invalidArg "trainSamples" "is empty"
+    if n <> trainLabels.shape.[0] then invalidArg "trainLabels" $"has {trainLabels.shape.[0]} entries for {n} samples"
+    let batches = int ((n + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
+    { Samples = int n
+      BatchesPerEpoch = batches
+      Epoch = fun epoch ->
+        let order = Array.init (int n) int64
+        Random(settings.Seed + epoch).Shuffle order
+        seq {
+            for b in 0 .. batches - 1 do
+                let indices = order.[b * settings.BatchSize .. min (int n) ((b + 1) * settings.BatchSize) - 1]
+                use index = torch.tensor indices
+                yield batchOf trainSamples indices, trainLabels.index_select (0L, index) }
+      TestAccuracy = fun () -> evaluate model settings.BatchSize testSamples testLabels }
+
+/// Surrogate-gradient BPTT training with a choice of optimiser, schedule, loss, clipping, early stopping and
+/// resumable checkpoints: trains `model` (output [T; B; C]) on samples [N; T; ...] with labels [N], evaluating the test split after
+/// every epoch (accuracy by most output spikes, `Training.evaluate`). Each epoch: set the scheduled learning
+/// rate, shuffle with seed + epoch, and per batch: zero grads, forward, loss, backward, clip, step.
+/// Checkpoints are saved after every epoch when a directory is given; with `Resume` a run continues after the
+/// last saved epoch. `onEpoch` sees each new entry; `cancellation` is checked before every batch.
+let train (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
+          (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
+          (onEpoch: HistoryEntry -> unit) (cancellation: Threading.CancellationToken) : History =
+    validateTrainer settings
+    let source = tensorSource model settings (trainSamples, trainLabels) (testSamples, testLabels)
+    trainFrom model settings source ignore onEpoch cancellation
+
+/// `train` with a report after every batch: (epoch, batches done, batches per epoch, running mean loss).
+let trainWithProgress (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
+                      (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
+                      (onBatch: BatchProgress -> unit) (onEpoch: HistoryEntry -> unit)
+                      (cancellation: Threading.CancellationToken) : History =
+    validateTrainer settings
+    let source = tensorSource model settings (trainSamples, trainLabels) (testSamples, testLabels)
+    trainFrom model settings source onBatch onEpoch cancellation

@@ -36,6 +36,10 @@ let private all =
         BilevelTests.tests
         RepositoryTests.tests
         ReportTests.tests
+        AsglModelTests.tests
+        MembraneMonitorTests.tests
+        ConfigTests.tests
+        DatasetTrainingTests.tests
     ]
 
 [<EntryPoint>]

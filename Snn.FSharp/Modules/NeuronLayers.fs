@@ -11,11 +11,31 @@ open Snn
 open Snn.Neurons
 open Snn.Tensors
 
+/// Membrane traces recomputed from a layer's input with the layer's own pure step function.
+[<RequireQualifiedAccess>]
+module MembraneTrace =
+    /// Runs `step` from `initial` over time dimension 0 of `input` ([T; B; ...]) under no_grad and stacks
+    /// `voltage` of the state after every step: [T; B; ...], detached. The state after step t is the one step t+1
+    /// starts from (after any reset), so a neuron that fired shows its reset potential.
+    let record (step: 'S -> Tensor -> 'S * Tensor) (initial: Tensor -> 'S) (voltage: 'S -> Tensor) (input: Tensor) : Tensor =
+        if isNull (box input) || input.dim () < 2 || input.shape.[0] = 0L then
+            invalidArg "input" "must be time-first [T; B; ...] with at least one step"
+        use _ = torch.no_grad ()
+        let input = input.detach ()
+        let vs = ResizeArray<Tensor>()
+        Neuron.runRecorded step (fun _ s -> vs.Add ((voltage s).detach ())) (initial input.[0]) input |> ignore
+        torch.stack (vs, 0L)
+
 /// The base of the neuron layers: a module from input currents [T; B; ...] to spikes [T; B; ...] with a mutable
 /// per-run modulation.
 [<AbstractClass>]
 type NeuronLayer(name: string) =
     inherit torch.nn.Module<Tensor, Tensor>(name)
+
+    /// The membrane potential [T; B; ...] the layer goes through for input currents [T; B; ...] under its current
+    /// modulation, recomputed with the reference step function under no_grad (the layer's parameters and graph
+    /// are not touched): the state after each step's reset. Spike monitors call this to record membranes.
+    abstract Membrane : input: Tensor -> Tensor
 
     /// The threshold / external-current modulation applied on the next forward passes (default: none).
     member val Modulation = Modulation.None with get, set
@@ -50,6 +70,9 @@ type IfLayer(name: string, neuron: IfParameters) =
         match this.EffectiveKernel with
         | Fused -> Dynamics.ifNeuron Fused neuron input
         | Reference -> fst (If.unrollWith this.Modulation neuron None input)
+    /// The membrane v [T; B; ...] (IF state after reset) for input currents [T; B; ...].
+    override this.Membrane (input: Tensor) =
+        MembraneTrace.record (If.stepWith this.Modulation neuron) (If.initialState neuron) (fun s -> s.V) input
 
 /// LIF neurons under a modulation (`LifLayer` is the plain form used by DenseSnn).
 type ModulatedLifLayer(name: string, neuron: LifParameters) =
@@ -62,6 +85,9 @@ type ModulatedLifLayer(name: string, neuron: LifParameters) =
         match this.EffectiveKernel with
         | Fused -> Dynamics.lif Fused neuron input
         | Reference -> fst (Lif.unrollWith this.Modulation neuron None input)
+    /// The membrane v [T; B; ...] (LIF state after reset) for input currents [T; B; ...].
+    override this.Membrane (input: Tensor) =
+        MembraneTrace.record (Lif.stepWith this.Modulation neuron) (Lif.initialState neuron) (fun s -> s.V) input
 
 /// Parametric LIF neurons with a trainable time constant: one weight w (shape [] or the neuron shape).
 type PlifLayer(name: string, neuron: PlifParameters, shape: int64[]) as this =
@@ -82,6 +108,10 @@ type PlifLayer(name: string, neuron: PlifParameters, shape: int64[]) as this =
         match this.EffectiveKernel with
         | Fused -> Dynamics.plif Fused neuron w input
         | Reference -> Plif.unrollWith this.Modulation neuron w input
+    /// The membrane v [T; B; ...] (PLIF state after reset, current τ) for input currents [T; B; ...].
+    override this.Membrane (input: Tensor) =
+        let rest (like: Tensor) : LifState = { V = torch.full_like (like, neuron.VRest); Refractory = torch.zeros_like like }
+        MembraneTrace.record (Plif.stepWith this.Modulation neuron (w.detach ())) rest (fun s -> s.V) input
 
 /// Current-based LIF neurons; with `trainable` the decays α, β are learned (PCuLIF) with shape `shape`.
 type CuLifLayer(name: string, neuron: CuLifParameters, trainable: bool, shape: int64[]) as this =
@@ -106,6 +136,10 @@ type CuLifLayer(name: string, neuron: CuLifParameters, trainable: bool, shape: i
             match this.EffectiveKernel with
             | Fused -> Dynamics.cuLif Fused neuron input
             | Reference -> fst (CuLif.unrollWith this.Modulation neuron input)
+    /// The membrane v [T; B; ...] (CuLIF state after reset; PCuLIF with the current α, β) for input currents [T; B; ...].
+    override this.Membrane (input: Tensor) =
+        let step = if trainable then CuLif.stepParametric this.Modulation neuron (a.detach ()) (b.detach ()) else CuLif.stepWith this.Modulation neuron
+        MembraneTrace.record step (CuLif.initialState neuron) (fun s -> s.V) input
 
 /// LIF neurons with an adaptive threshold.
 type AdaptiveThresholdLayer(name: string, neuron: AdaptiveThresholdParameters) =
@@ -115,6 +149,9 @@ type AdaptiveThresholdLayer(name: string, neuron: AdaptiveThresholdParameters) =
     member _.Neuron = neuron
     /// Spikes [T; B; ...] for input currents [T; B; ...].
     override this.forward (input: Tensor) = fst (AdaptiveThreshold.unrollWith this.Modulation neuron input)
+    /// The membrane v [T; B; ...] (state after reset) for input currents [T; B; ...].
+    override this.Membrane (input: Tensor) =
+        MembraneTrace.record (AdaptiveThreshold.stepWith this.Modulation neuron) (AdaptiveThreshold.initialState neuron) (fun s -> s.V) input
 
 /// Adaptive LIF (AdLIF) neurons.
 type AdLifLayer(name: string, neuron: AdLifParameters) =
@@ -124,6 +161,9 @@ type AdLifLayer(name: string, neuron: AdLifParameters) =
     member _.Neuron = neuron
     /// Spikes [T; B; ...] for input currents [T; B; ...].
     override this.forward (input: Tensor) = fst (AdLif.unrollWith this.Modulation neuron input)
+    /// The membrane u [T; B; ...] (AdLIF state after the soft reset) for input currents [T; B; ...].
+    override this.Membrane (input: Tensor) =
+        MembraneTrace.record (AdLif.stepWith this.Modulation neuron) (AdLif.initialState neuron) (fun s -> s.U) input
 
 /// Quadratic or exponential IF neurons.
 type NonlinearIfLayer(name: string, neuron: NonlinearIfParameters) =
@@ -133,6 +173,9 @@ type NonlinearIfLayer(name: string, neuron: NonlinearIfParameters) =
     member _.Neuron = neuron
     /// Spikes [T; B; ...] for input currents [T; B; ...].
     override this.forward (input: Tensor) = fst (NonlinearIf.run this.Modulation neuron (fun _ _ -> ()) input)
+    /// The membrane v [T; B; ...] (state after reset) for input currents [T; B; ...].
+    override this.Membrane (input: Tensor) =
+        MembraneTrace.record (NonlinearIf.stepWith this.Modulation neuron) (NonlinearIf.initialState neuron) (fun s -> s.V) input
 
 /// Izhikevich neurons, differentiable through surrogate spikes and resets.
 type IzhikevichLayer(name: string, neuron: IzhikevichParameters) =
@@ -142,6 +185,9 @@ type IzhikevichLayer(name: string, neuron: IzhikevichParameters) =
     member _.Neuron = neuron
     /// Spikes [T; B; ...] for input currents [T; B; ...] (pA-like units of Izhikevich 2003).
     override this.forward (input: Tensor) = fst (Izhikevich.run this.Modulation neuron (fun _ _ -> ()) input)
+    /// The membrane v [T; B; ...] in mV (state after the reset to c) for input currents [T; B; ...].
+    override this.Membrane (input: Tensor) =
+        MembraneTrace.record (Izhikevich.stepWith this.Modulation neuron) (Izhikevich.initialState neuron) (fun s -> s.V) input
 
 /// Hodgkin-Huxley neurons, differentiable through their continuous dynamics.
 type HodgkinHuxleyLayer(name: string, neuron: HodgkinHuxleyParameters) =
@@ -151,3 +197,6 @@ type HodgkinHuxleyLayer(name: string, neuron: HodgkinHuxleyParameters) =
     member _.Neuron = neuron
     /// Spikes [T; B; ...] for injected currents [T; B; ...] in µA/cm².
     override this.forward (input: Tensor) = fst (HodgkinHuxley.run this.Modulation neuron (fun _ _ -> ()) input)
+    /// The membrane v [T; B; ...] in mV for injected currents [T; B; ...] in µA/cm².
+    override this.Membrane (input: Tensor) =
+        MembraneTrace.record (HodgkinHuxley.stepWith this.Modulation neuron) (HodgkinHuxley.initialState neuron) (fun s -> s.V) input

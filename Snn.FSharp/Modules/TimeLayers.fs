@@ -121,11 +121,15 @@ type SpikingSequential(name: string, layers: torch.nn.Module<Tensor, Tensor>[]) 
             if isNull (box l) then nullArg $"layers[{i}]"
             this.register_module (string i, l))
 
-    /// Whether a layer handles the time dimension itself.
+    /// Whether a layer handles the time dimension itself (also a wrapper whose child "core" does).
     static member IsTimeAware (layer: torch.nn.Module<Tensor, Tensor>) : bool =
         match layer with
         | :? TimeModule | :? NeuronLayer | :? LifLayer | :? TimeDistributed | :? SpikingSequential -> true
-        | _ -> false
+        | wrapper ->
+            // A facade module (the C# layers) that forwards to a time-aware layer registered as its child "core".
+            wrapper.named_children ()
+            |> Seq.exists (fun struct (name, child) ->
+                name = "core" && (match child with :? torch.nn.Module<Tensor, Tensor> as c -> SpikingSequential.IsTimeAware c | _ -> false))
 
     /// The layers, in order.
     member _.Layers = layers

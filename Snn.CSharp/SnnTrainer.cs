@@ -1,0 +1,114 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.FSharp.Core;
+using static TorchSharp.torch;
+using CoreTraining = global::Snn.Training;
+
+namespace Snn.CSharp;
+
+/// <summary>One epoch of a <see cref="SnnTrainer"/> run, as stored in the checkpoint's history.json.</summary>
+/// <param name="Epoch">Epoch number, from 1.</param>
+/// <param name="LearningRate">Learning rate used in the epoch.</param>
+/// <param name="TrainLoss">Mean training loss over the epoch's batches.</param>
+/// <param name="TrainAccuracy">Training accuracy in [0, 1] (most output spikes), measured while training.</param>
+/// <param name="TestAccuracy">Test accuracy in [0, 1] after the epoch.</param>
+/// <param name="GradientNorm">Global gradient L2 norm before clipping, averaged over the epoch's steps.</param>
+/// <param name="Seconds">Wall-clock seconds of the epoch.</param>
+public sealed record TrainingEpoch(int Epoch, double LearningRate, double TrainLoss, double TrainAccuracy, double TestAccuracy,
+                                   double GradientNorm, double Seconds);
+
+/// <summary>Progress inside an epoch.</summary>
+/// <param name="Epoch">Epoch number, from 1.</param>
+/// <param name="Batch">Batches done in this epoch.</param>
+/// <param name="Batches">Batches in the epoch.</param>
+/// <param name="RunningLoss">Mean loss of the epoch's batches so far.</param>
+public sealed record TrainingBatch(int Epoch, int Batch, int Batches, double RunningLoss);
+
+/// <summary>The outcome of a <see cref="SnnTrainer"/> run.</summary>
+/// <param name="Epochs">Every epoch so far, including those restored from a checkpoint.</param>
+/// <param name="BestEpoch">The epoch with the best test accuracy (0 when none ran).</param>
+/// <param name="StoppedEarly">Whether early stopping ended the run before the last epoch.</param>
+public sealed record TrainingHistory(IReadOnlyList<TrainingEpoch> Epochs, int BestEpoch, bool StoppedEarly);
+
+/// <summary>
+/// Surrogate-gradient BPTT training of a spiking classifier (output [T, B, classes]) with a choice of optimiser,
+/// learning-rate schedule, loss, gradient clipping, early stopping and resumable checkpoints. Every epoch sets the
+/// scheduled rate, shuffles with seed + epoch and per batch runs zero-grad, forward, loss, backward, clip, step; then
+/// the test split is scored (prediction = most output spikes). Tensors are time-first: samples [N, T, ...] are
+/// batched to [T, B, ...].
+/// </summary>
+/// <example><code>
+/// var trainer = new SnnTrainer(model, new TrainerSettings { Epochs = 5, Optimizer = OptimizerKind.AdamW(0.01),
+///     Schedule = LearningRateSchedule.Cosine(), CheckpointDirectory = "runs/a", Resume = true });
+/// var history = trainer.Train(train, test, epochProgress: new Progress&lt;TrainingEpoch&gt;(Console.WriteLine));
+/// </code></example>
+public sealed class SnnTrainer
+{
+    /// <summary>Creates a trainer of <paramref name="model"/>.</summary>
+    /// <param name="model">The network; trained in place.</param>
+    /// <param name="settings">The run's settings.</param>
+    public SnnTrainer(nn.Module<Tensor, Tensor> model, TrainerSettings settings)
+    {
+        Model = model ?? throw new ArgumentNullException(nameof(model));
+        Settings = settings ?? throw new ArgumentNullException(nameof(settings));
+    }
+
+    /// <summary>The network being trained.</summary>
+    public nn.Module<Tensor, Tensor> Model { get; }
+
+    /// <summary>The run's settings.</summary>
+    public TrainerSettings Settings { get; }
+
+    /// <summary>Trains on <paramref name="train"/>, scoring <paramref name="test"/> after every epoch.</summary>
+    /// <param name="train">Training split: frames [N, T, ...] and labels [N].</param>
+    /// <param name="test">Test split.</param>
+    /// <param name="epochProgress">Receives every finished epoch; may be <c>null</c>.</param>
+    /// <param name="batchProgress">Receives every finished batch; may be <c>null</c>.</param>
+    /// <param name="cancellationToken">Checked before every batch; the checkpoint keeps the last finished epoch.</param>
+    /// <returns>The history of the run (with the epochs of a resumed checkpoint).</returns>
+    /// <exception cref="ArgumentException">A setting is out of range or the splits disagree in size.</exception>
+    /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    public TrainingHistory Train(FrameSet train, FrameSet test, IProgress<TrainingEpoch>? epochProgress = null,
+                                 IProgress<TrainingBatch>? batchProgress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(test);
+        var history = CoreTraining.trainWithProgress(
+            Model, Settings.ToCore(), train.Frames, train.Labels, test.Frames, test.Labels,
+            FuncConvert.FromAction<Tuple<int, int, int, double>>(b =>
+                batchProgress?.Report(new TrainingBatch(b.Item1, b.Item2, b.Item3, b.Item4))),
+            FuncConvert.FromAction<CoreTraining.HistoryEntry>(e => epochProgress?.Report(Convert(e))),
+            cancellationToken);
+        return new TrainingHistory(history.Entries.Select(Convert).ToList(), history.BestEpoch, history.StoppedEarly);
+    }
+
+    /// <summary>Runs <see cref="Train"/> on the thread pool.</summary>
+    /// <param name="train">Training split.</param>
+    /// <param name="test">Test split.</param>
+    /// <param name="epochProgress">Receives every finished epoch; may be <c>null</c>.</param>
+    /// <param name="batchProgress">Receives every finished batch; may be <c>null</c>.</param>
+    /// <param name="cancellationToken">Checked before every batch.</param>
+    /// <returns>A task with the history of the run.</returns>
+    public Task<TrainingHistory> TrainAsync(FrameSet train, FrameSet test, IProgress<TrainingEpoch>? epochProgress = null,
+                                            IProgress<TrainingBatch>? batchProgress = null, CancellationToken cancellationToken = default) =>
+        Task.Run(() => Train(train, test, epochProgress, batchProgress, cancellationToken), cancellationToken);
+
+    /// <summary>Whether a directory holds a complete checkpoint (model, optimiser state and history).</summary>
+    /// <param name="directory">The checkpoint directory.</param>
+    /// <returns><c>true</c> when a run with <see cref="TrainerSettings.Resume"/> would continue from it.</returns>
+    public static bool HasCheckpoint(string directory) => CoreTraining.Checkpoint.exists(directory);
+
+    /// <summary>The epochs saved in a checkpoint directory's history.json.</summary>
+    /// <param name="directory">The checkpoint directory.</param>
+    /// <returns>The saved epochs, in order.</returns>
+    /// <exception cref="FileNotFoundException">The directory holds no history.</exception>
+    public static IReadOnlyList<TrainingEpoch> ReadHistory(string directory) =>
+        CoreTraining.HistoryJson.deserialize(File.ReadAllText(CoreTraining.Checkpoint.historyPath(directory))).Select(Convert).ToList();
+
+    private static TrainingEpoch Convert(CoreTraining.HistoryEntry e) =>
+        new(e.Epoch, e.LearningRate, e.TrainLoss, e.TrainAccuracy, e.TestAccuracy, e.GradientNorm, e.Seconds);
+}

@@ -1,0 +1,77 @@
+/// Training from the `Snn.Data.Dataset` API: samples are loaded (and, with `FrameCache`, cached) one batch at a
+/// time by a loader, padded into time-first batches [T; B; ...] and prefetched on a background task while the model
+/// trains on the previous batch, so the whole set never has to sit in memory.
+[<RequireQualifiedAccess>]
+module Snn.DatasetTraining
+
+open System
+open TorchSharp
+open Snn.Data
+open Snn.Tensors
+
+/// A labelled split: the number of samples and a loader from index to (frames [T_i; ...], class label).
+[<NoEquality; NoComparison>]
+type LabelledSplit =
+    { /// Samples in the split.
+      Count: int
+      /// Loads sample i (0 ≤ i < Count): its frames, time first, and its class.
+      Load: int -> FrameStack * int }
+
+let private check (name: string) (split: LabelledSplit) =
+    if isNull (box split.Load) then nullArg $"{name}.Load"
+    if split.Count <= 0 then invalidArg name $"must hold at least one sample, got Count = {split.Count}"
+
+let private pairs (prefetchDepth: int) (batches: seq<Batch>) : seq<Tensor * Tensor> =
+    let source = if prefetchDepth > 0 then Dataset.prefetch prefetchDepth batches else batches
+    source |> Seq.map (fun b -> b.Mask.Dispose (); b.Inputs, b.Labels)
+
+/// Accuracy in [0, 1] of `model` (output [T; B; C], prediction = largest sum over time) on a split, in batches
+/// of `batchSize` in index order; samples shorter than the longest of their batch are zero-padded at the end.
+let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (split: LabelledSplit) : float =
+    check "split" split
+    if batchSize <= 0 then invalidArg "batchSize" $"must be > 0, got {batchSize}"
+    model.eval ()
+    use _ = torch.no_grad ()
+    let mutable hits = 0
+    for inputs, labels in Dataset.batches batchSize split.Load (Array.init split.Count id) |> pairs 0 do
+        use scope = torch.NewDisposeScope ()
+        use inputs = inputs
+        use labels = labels
+        hits <- hits + Metrics.correct (Loss.spikeCounts (model.forward inputs)) labels
+    float hits / float split.Count
+
+/// The `Training.BatchSource` of two splits: epoch e visits the training samples in the order of
+/// `Random(seed + e).Shuffle` (the order `Training.train` uses for tensors, so both give the same run on the same
+/// data), loads `BatchSize` samples per batch with `prefetchDepth` batches prepared ahead (0 = load on demand),
+/// and scores the test split with `evaluate`.
+let source (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings) (prefetchDepth: int)
+           (train: LabelledSplit) (test: LabelledSplit) : Training.BatchSource =
+    check "train" train
+    check "test" test
+    if settings.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {settings.BatchSize}"
+    if prefetchDepth < 0 then invalidArg "prefetchDepth" $"must be >= 0, got {prefetchDepth}"
+    { Samples = train.Count
+      BatchesPerEpoch = (train.Count + settings.BatchSize - 1) / settings.BatchSize
+      Epoch = fun epoch ->
+        let order = Array.init train.Count id
+        Random(settings.Seed + epoch).Shuffle order
+        Dataset.batches settings.BatchSize train.Load order |> pairs prefetchDepth
+      TestAccuracy = fun () -> evaluate model settings.BatchSize test }
+
+/// `Training.trainFrom` over two dataset splits (see `source`), with progress reports per batch and per epoch.
+let train (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings) (prefetchDepth: int)
+          (trainSplit: LabelledSplit) (testSplit: LabelledSplit)
+          (onBatch: Training.BatchProgress -> unit) (onEpoch: Training.HistoryEntry -> unit)
+          (cancellation: Threading.CancellationToken) : Training.History =
+    Training.trainFrom model settings (source model settings prefetchDepth trainSplit testSplit) onBatch onEpoch cancellation
+
+/// A split of samples [N; T; ...] and labels [N] held in tensors, as a loader (for sets already in memory).
+let ofTensors (samples: Tensor) (labels: Tensor) : LabelledSplit =
+    if isNull (box samples) then nullArg "samples"
+    if isNull (box labels) then nullArg "labels"
+    if samples.shape.[0] <> labels.shape.[0] then invalidArg "labels" $"has {labels.shape.[0]} entries for {samples.shape.[0]} samples"
+    let classes = toInt64Array labels
+    { Count = int samples.shape.[0]
+      Load = fun i ->
+        use sample = samples.[int64 i].``to``(torch.float32).contiguous ()
+        { Shape = sample.shape; Data = sample.data<float32>().ToArray () }, int classes.[i] }
