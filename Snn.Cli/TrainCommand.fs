@@ -74,7 +74,7 @@ let private flagLayer (args: ParseResults<TrainArgs>) : Map<string, ConfigEntry>
     |> Map.ofList
 
 /// Trains as the effective configuration says; returns the process exit code.
-let private trainWith (config: Map<string, ConfigEntry>) : int =
+let private trainWith (config: Map<string, ConfigEntry>) (reportFolder: string option) : int =
     let training = TrainConfig.trainerSettings config
     Snn.Config.optionalInteger config "threads" |> Option.iter torch.set_num_threads
     // Training allocates the same large activations every step: keep freed memory instead of re-mapping it.
@@ -99,7 +99,7 @@ let private trainWith (config: Map<string, ConfigEntry>) : int =
     let last = Array.last history.Entries
     let stopped = if history.StoppedEarly then " (stopped early)" else ""
     printfn $"test accuracy: {100.0 * last.TestAccuracy:F2}%% after {last.Epoch} epochs{stopped}; best {100.0 * history.Entries.[history.BestEpoch - 1].TestAccuracy:F2}%% at epoch {history.BestEpoch}; wall time {clock.Elapsed.TotalSeconds:F1} s"
-    args.TryGetResult Report |> Option.iter (fun folder ->
+    reportFolder |> Option.iter (fun folder ->
         let written = TrainReport.write folder model history test settings
         printfn $"report: {written.Length} files in {folder}")
     0
@@ -115,4 +115,4 @@ let run (args: ParseResults<TrainArgs>) : int =
     | Ok config when args.Contains Print_Config ->
         Console.Out.Write (Snn.Config.toJson TrainConfig.schema config)
         0
-    | Ok config -> trainWith config
+    | Ok config -> trainWith config (args.TryGetResult Report)
