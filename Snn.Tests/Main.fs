@@ -33,6 +33,7 @@ let private all =
         LoihiNirMappingTests.tests
         LoihiNetxExportTests.tests
         RepositoryTests.tests
+        AlSnnTests.tests
     ]
 
 [<EntryPoint>]
