@@ -25,7 +25,7 @@ type ExperimentArgs =
 
 /// The suites: name, what it runs, and the runner returning its tables (already written to disk by the caller).
 let suites : (string * string * (SuiteOptions -> Experiment.Table list)) list =
-    []
+    [ "auxiliary", "auxiliary learning, thesis tables 4-6 and the effect of gamma", AuxiliaryExperiment.run ]
 
 let private parseSeeds (text: string) =
     text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)

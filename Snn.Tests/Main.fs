@@ -40,6 +40,7 @@ let private all =
         MembraneMonitorTests.tests
         ConfigTests.tests
         DatasetTrainingTests.tests
+        AlSnnTests.tests
     ]
 
 [<EntryPoint>]
