@@ -27,6 +27,13 @@ let private label =
     | LearnedLinear -> "AL-SNN-IDL-4T (linear h, implicit differentiation)"
     | LearnedNonlinear -> "AL-SNN-IDNL-4T (MLP h, implicit differentiation)"
 
+/// The hyper level: AuxiLearn's defaults, with a hyper step after every weight step in a run as short as the quick
+/// scale's (which has fewer steps than the default interval).
+let private hyperSettings (scale: Scale) =
+    let settings = AuxiLearn.Settings.Default
+    let steps = scale.Epochs * (scale.Train / scale.BatchSize)
+    if steps < 10 * settings.Bilevel.Interval then { settings with Bilevel = { settings.Bilevel with Interval = 1 } } else settings
+
 /// Trains one row's network with `seed`; returns (main-task test accuracy in %, final weights of a linear h or [||]).
 let private trainOnce (scale: Scale) (data: Dataset) (combination: Combination) (seed: int) : float * float[] =
     torch.manual_seed (int64 seed) |> ignore
@@ -44,11 +51,11 @@ let private trainOnce (scale: Scale) (data: Dataset) (combination: Combination) 
         accuracy (AuxiliaryLearning.fit model { training with Combine = AuxiliaryLearning.manual alpha gammas } data.Train data.Test ignore), [||]
     | LearnedLinear ->
         use h = new LinearLossCombiner (tasks.Length, 0.25)
-        let outcome = AuxiLearn.fit model h training AuxiLearn.Settings.Default data.Train data.Test ignore
+        let outcome = AuxiLearn.fit model h training (hyperSettings scale) data.Train data.Test ignore
         accuracy outcome.Epochs, h.Weights.data<float32>().ToArray () |> Array.map float
     | LearnedNonlinear ->
         use h = new NonlinearLossCombiner (tasks.Length, 16)
-        let outcome = AuxiLearn.fit model h training AuxiLearn.Settings.Default data.Train data.Test ignore
+        let outcome = AuxiLearn.fit model h training (hyperSettings scale) data.Train data.Test ignore
         accuracy outcome.Epochs, [||]
 
 /// Table 7 on one dataset: accuracy per row, and the learned linear weights of A1-A4.

@@ -100,8 +100,12 @@ let fit (model: AlSnn) (combiner: LossCombiner) (training: AuxiliaryLearning.Set
                 let trainLoss () =
                     model.train ()
                     let main, aux, output = AuxiliaryLearning.perSampleLosses model training.Tasks training.Loss input labels
-                    // The statistics come from the weight step's evaluation, not from a hyper step's re-evaluation.
-                    if last.IsNone then last <- Some (main, aux, output)
+                    // Statistics from the weight step's evaluation (not a hyper step's re-evaluation), read now: the
+                    // trainer disposes the step's tensors.
+                    if last.IsNone then
+                        use _ = torch.no_grad ()
+                        let auxMeans = Array.init (int aux.shape.[1]) (fun i -> aux.select(1L, int64 i).mean().ToDouble ())
+                        last <- Some (main.mean().ToDouble (), auxMeans, Metrics.correct (Loss.spikeCounts (output.Main.detach ())) labels)
                     combine main aux
                 let outerLoss () =
                     model.train ()
@@ -113,11 +117,10 @@ let fit (model: AlSnn) (combiner: LossCombiner) (training: AuxiliaryLearning.Set
                 report.HypergradientNorm |> Option.iter norms.Add
                 lossSum <- lossSum + report.TrainLoss
                 match last with
-                | Some (main, aux, output) ->
-                    use _ = torch.no_grad ()
-                    mainSum <- mainSum + main.mean().ToDouble ()
-                    for i in 0 .. auxSums.Length - 1 do auxSums.[i] <- auxSums.[i] + aux.select(1L, int64 i).mean().ToDouble ()
-                    hits <- hits + Metrics.correct (Loss.spikeCounts (output.Main.detach ())) labels
+                | Some (mainMean, auxMeans, correct) ->
+                    mainSum <- mainSum + mainMean
+                    auxMeans |> Array.iteri (fun i v -> auxSums.[i] <- auxSums.[i] + v)
+                    hits <- hits + correct
                 | None -> ()
             let report : AuxiliaryLearning.EpochReport =
                 { Epoch = epoch
