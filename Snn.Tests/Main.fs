@@ -34,6 +34,7 @@ let private all =
         LoihiNetxExportTests.tests
         HypergradientTests.tests
         BilevelTests.tests
+        AuxiLearnTests.tests
         RepositoryTests.tests
         ReportTests.tests
         AsglModelTests.tests
