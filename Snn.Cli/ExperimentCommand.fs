@@ -25,7 +25,7 @@ type ExperimentArgs =
 
 /// The suites: name, what it runs, and the runner returning its tables (already written to disk by the caller).
 let suites : (string * string * (SuiteOptions -> Experiment.Table list)) list =
-    []
+    [ "tmsnn", "threshold-modulated multi-task SNN, thesis tables 10-14 and 16", TmSnnExperiment.run ]
 
 let private parseSeeds (text: string) =
     text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
