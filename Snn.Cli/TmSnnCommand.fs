@@ -29,7 +29,7 @@ type TmSnnArgs =
     | Shrink of int
     | Loihi_Samples of int
     | Weight_Gain of float
-    | Deviation of float
+    | Rate of float
     | Tau_Mem of float
     | Tau_Syn of float
     | Threads of int
@@ -51,7 +51,7 @@ type TmSnnArgs =
             | Shrink _ -> "divide the thesis layer sizes 512/512/128 by this (default 1)"
             | Loihi_Samples _ -> "test samples run on the bit-accurate Loihi emulator per task (default 100; 0 skips)"
             | Weight_Gain _ -> "scale of the default weight initialisation (default: the configuration's)"
-            | Deviation _ -> "membrane deviation, in units of the largest threshold, of the calibrated initialisation (default 0.5)"
+            | Rate _ -> "firing rate per neuron and step of the calibrated initialisation at the thresholds' geometric mean (default 0.05)"
             | Tau_Mem _ -> "membrane time constant in ms (default: the configuration's)"
             | Tau_Syn _ -> "synaptic time constant in ms (default: the configuration's)"
             | Threads _ -> "intra-op threads (default: all cores)"
@@ -168,7 +168,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
         { TmSnnTraining.Settings.Default with
             Epochs = args.GetResult (Epochs, 8); BatchSize = args.GetResult (Batch_Size, 32)
             LearningRate = args.GetResult (Learning_Rate, 2e-3); Seed = seed; Gamma = gamma
-            CalibrationDeviation = args.GetResult (Deviation, TmSnnTraining.Settings.Default.CalibrationDeviation) }
+            CalibrationRate = args.GetResult (Rate, TmSnnTraining.Settings.Default.CalibrationRate) }
     let history =
         TmSnnTraining.fit model settings data.TrainFrames data.TrainClasses (fun r ->
             let perTask = String.Join ("/", r.BatchesPerTask)

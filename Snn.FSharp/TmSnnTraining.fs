@@ -31,16 +31,16 @@ type Settings =
       /// Before training, scale the weights with `TmSnn.CalibrateWeights` on the first 256 training samples at the
       /// geometric mean of the task thresholds.
       Calibrate: bool
-      /// The membrane deviation, in units of that threshold, the calibration aims at.
-      CalibrationDeviation: float }
+      /// The firing rate (spikes per neuron and step) the calibration gives every layer at that threshold.
+      CalibrationRate: float }
 
-    /// 10 epochs, batches of 32, Adam at 2e-3, seed 0, γ = 0, calibrated initialisation at deviation 0.5, and
+    /// 10 epochs, batches of 32, Adam at 2e-3, seed 0, γ = 0, calibrated initialisation at rate 0.05, and
     /// L_y = the mean squared error of the firing rates to the concatenated target (rate 0.5 for the selected task's
     /// label, 0 for every other output, the thesis's "Y_1 and Y_2 = 0"); a count-based cross-entropy over all
     /// outputs grows with the counts and diverges at low thresholds, where every output fires.
     static member Default =
         { Epochs = 10; BatchSize = 32; LearningRate = 2e-3; Seed = 0; Gamma = 0.0; LabelLoss = Loss.mseFiringRate 0.5 0.0
-          Calibrate = true; CalibrationDeviation = 0.5 }
+          Calibrate = true; CalibrationRate = 0.05 }
 
 /// One epoch of a TM-SNN run.
 type EpochReport =
@@ -115,7 +115,7 @@ let fit (model: TmSnn) (settings: Settings) (samples: Tensor) (classes: Tensor) 
         // The geometric mean of the thresholds: the lowest task is over-driven and the highest under-driven by the
         // same factor, instead of one of them being silent or saturated.
         let reference = exp (thresholds |> Array.averageBy log)
-        model.CalibrateWeights (batchOf samples [| 0L .. int64 (min n 256) - 1L |], reference, settings.CalibrationDeviation) |> ignore
+        model.CalibrateWeights (batchOf samples [| 0L .. int64 (min n 256) - 1L |], reference, settings.CalibrationRate) |> ignore
     let optimizer = torch.optim.Adam (model.parameters (), settings.LearningRate)
     let rng = Random settings.Seed
     let clock = Stopwatch.StartNew ()

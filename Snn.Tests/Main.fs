@@ -32,6 +32,7 @@ let private all =
         LoihiQuantizationTests.tests
         LoihiNirMappingTests.tests
         LoihiNetxExportTests.tests
+        TmSnnTests.tests
         RepositoryTests.tests
     ]
 

@@ -193,9 +193,18 @@ type TmSnn(config: TmSnnConfig) as this =
     member _.LabelPathLinears : TorchSharp.Modules.Linear[] =
         Array.append features [| labelHidden; labelOut |] |> Array.map (fun l -> l.Inner :?> TorchSharp.Modules.Linear)
 
+    /// The task classifier on feature spikes [T; B; FeatureSizes.[last]]: task-output spikes [T; B; K], always at
+    /// the neuron's own threshold and without external current, whatever the task. Raises when there is none.
+    member _.RunTaskClassifier (features: Tensor) : Tensor =
+        match taskLayers with
+        | None -> invalidOp "this TM-SNN has no task classifier (TaskHidden = 0)"
+        | Some (a, b) ->
+            let cuLif (x: Tensor) = TmSnnCore.runCuLif config.Kernel config.Neuron Modulation.None x
+            features |> a.call |> cuLif |> b.call |> cuLif
+
     /// Runs the network for task k on input [T; B; Inputs]: the feature and label blocks under task k's modulation,
     /// and the task classifier (unmodulated) when `withTaskClassifier` and the network has one.
-    member _.Run (input: Tensor, k: int, withTaskClassifier: bool) : TmSnnOutput =
+    member this.Run (input: Tensor, k: int, withTaskClassifier: bool) : TmSnnOutput =
         checkTask k
         if isNull (box input) || input.dim () <> 3 || input.shape.[2] <> int64 config.Inputs then
             invalidArg "input" $"must be [T; B; {config.Inputs}], got %A{(if isNull (box input) then [||] else input.shape)}"
@@ -208,45 +217,48 @@ type TmSnn(config: TmSnnConfig) as this =
         let labels = cuLif m (labelOut.call hidden)
         let tasks =
             match taskLayers with
-            | Some (a, b) when withTaskClassifier -> Some (last |> a.call |> cuLif Modulation.None |> b.call |> cuLif Modulation.None)
+            | Some _ when withTaskClassifier -> Some (this.RunTaskClassifier last)
             | _ -> None
         { Features = featureSpikes; LabelHidden = hidden; Labels = labels; Tasks = tasks }
 
     /// Data-driven initialisation (LSUV-style, Mishkin & Matas 2016, for spiking layers): layer by layer, scales
-    /// each Linear's weights so that its synaptic input a = W s, integrated by the synaptic current (a / (1 - α)),
-    /// has standard deviation `deviation` · `threshold` over [T; B; N] of `input` [T; B; Inputs], with the label
-    /// path run at threshold `threshold` and the task classifier at the neuron's own. Sparse event inputs leave a
-    /// default-initialised network silent at high thresholds, where no gradient reaches the weights; calibrating at
-    /// the largest φ_k keeps every task's layers active. Returns the scale applied to each Linear (label path, then
+    /// each Linear's weights (by a log-scale bisection over 10^±4) so that the layer fires at `rate` spikes per
+    /// neuron and step on `input` [T; B; Inputs], with the label path run at threshold `threshold` and the task
+    /// classifier at the neuron's own. Sparse event inputs leave a default-initialised network silent at high
+    /// thresholds, where no gradient reaches the weights. Returns the scale applied to each Linear (label path, then
     /// task classifier).
-    member _.CalibrateWeights (input: Tensor, threshold: float, deviation: float) : float[] =
+    member _.CalibrateWeights (input: Tensor, threshold: float, rate: float) : float[] =
         if not (threshold > 0.0) || Double.IsInfinity threshold then invalidArg "threshold" $"must be a finite number > 0, got {threshold}"
-        if not (deviation > 0.0) || Double.IsInfinity deviation then invalidArg "deviation" $"must be a finite number > 0, got {deviation}"
+        if not (rate > 0.0 && rate < 1.0) then invalidArg "rate" $"must lie in (0, 1), got {rate}"
         if isNull (box input) || input.dim () <> 3 || input.shape.[2] <> int64 config.Inputs then
             invalidArg "input" $"must be [T; B; {config.Inputs}]"
         use _ = torch.no_grad ()
-        let alpha, _ = CuLif.decays config.Neuron
-        let calibrate (layer: TimeDistributed) (x: Tensor) (theta: float) =
+        let run modulation (x: Tensor) = TmSnnCore.runCuLif config.Kernel config.Neuron modulation x
+        let calibrate (layer: TimeDistributed) (modulation: Modulation) (x: Tensor) =
             let linear = layer.Inner :?> TorchSharp.Modules.Linear
             use a = layer.call x
-            let std = (a / (1.0 - alpha)).std().ToDouble ()
-            let scale = if std > 0.0 then deviation * theta / std else 1.0
+            let firing (scale: float) = use z = run modulation (a * scale) in z.mean().ToDouble ()
+            // The layer is linear in its weights: the rate of W·s is the rate of s·(W x); bisect log(scale).
+            let mutable lo, hi = -4.0, 4.0
+            for _ in 1 .. 24 do
+                let mid = (lo + hi) / 2.0
+                if firing (10.0 ** mid) < rate then lo <- mid else hi <- mid
+            let scale = 10.0 ** ((lo + hi) / 2.0)
             linear.weight.mul_ (torch.tensor scale) |> ignore
             scale
         let m = Modulation.WithThreshold (torch.tensor threshold)
-        let cuLif modulation (x: Tensor) = TmSnnCore.runCuLif config.Kernel config.Neuron modulation x
         let scales = ResizeArray<float> ()
         let mutable x = input
         for layer in Array.append features [| labelHidden; labelOut |] do
-            scales.Add (calibrate layer x threshold)
-            x <- cuLif m (layer.call x)
+            scales.Add (calibrate layer m x)
+            x <- run m (layer.call x)
         match taskLayers with
         | Some (a, b) ->
             let mutable f = input
-            for layer in features do f <- cuLif m (layer.call f)
-            scales.Add (calibrate a f config.Neuron.VThreshold)
-            let h = cuLif Modulation.None (a.call f)
-            scales.Add (calibrate b h config.Neuron.VThreshold)
+            for layer in features do f <- run m (layer.call f)
+            scales.Add (calibrate a Modulation.None f)
+            let h = run Modulation.None (a.call f)
+            scales.Add (calibrate b Modulation.None h)
         | None -> ()
         scales.ToArray ()
 
