@@ -40,15 +40,15 @@ type TmSnnArgs =
             match a with
             | Epochs _ -> "passes over the training set (default 8)"
             | Batch_Size _ -> "samples per step, one task per batch (default 32)"
-            | Learning_Rate _ -> "Adam learning rate (default 0.002)"
+            | Learning_Rate _ -> "Adam learning rate (default 0.005)"
             | Seed _ -> "seed of data, weights, shuffling and task draws (default 0)"
-            | Train_Samples _ -> "training samples (default 2000)"
+            | Train_Samples _ -> "training samples (default 1500)"
             | Test_Samples _ -> "test samples (default 500)"
             | Frames _ -> "time steps T per sample (default 20)"
-            | Tasks _ -> "number of tasks, 1-4: pattern, motion, vertical, horizontal (default 3)"
+            | Tasks _ -> "number of tasks, 1-4: pattern, axis-aligned, vertical, horizontal (default 3)"
             | Thresholds _ -> "comma-separated thresholds phi_k, one per task (default 1.25,5,10,15 truncated)"
             | Gamma _ -> "task-classifier weight gamma of eq. 4.1 (default 0.3; 0 trains without it)"
-            | Shrink _ -> "divide the thesis layer sizes 512/512/128 by this (default 1)"
+            | Shrink _ -> "divide the thesis layer sizes 512/512/128 by this (default 2: 256/256/64, to finish in minutes)"
             | Loihi_Samples _ -> "test samples run on the bit-accurate Loihi emulator per task (default 100; 0 skips)"
             | Weight_Gain _ -> "scale of the default weight initialisation (default: the configuration's)"
             | Rate _ -> "firing rate per neuron and step of the calibrated initialisation at the thresholds' geometric mean (default 0.05)"
@@ -142,7 +142,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let clock = Diagnostics.Stopwatch.StartNew ()
     let seed = args.GetResult (Seed, 0)
     let frames = args.GetResult (Frames, 20)
-    let data = movingPatterns frames seed (args.GetResult (Train_Samples, 2000)) (args.GetResult (Test_Samples, 500))
+    let data = movingPatterns frames seed (args.GetResult (Train_Samples, 1500)) (args.GetResult (Test_Samples, 500))
     let taskCount = args.GetResult (Tasks, 3)
     if taskCount < 1 || taskCount > data.Tasks.Length then invalidArg "tasks" $"must lie in [1, {data.Tasks.Length}], got {taskCount}"
     let thresholds =
@@ -151,7 +151,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
         | None -> MultiTask.thesisThresholds.[.. taskCount - 1]
     if thresholds.Length <> taskCount then invalidArg "thresholds" $"gives {thresholds.Length} thresholds for {taskCount} tasks"
     let gamma = args.GetResult (Gamma, 0.3)
-    let shrink = args.GetResult (Shrink, 1)
+    let shrink = args.GetResult (Shrink, 2)
     if shrink < 1 then invalidArg "shrink" $"must be >= 1, got {shrink}"
     printfn $"{data.Name}: {data.TrainFrames.shape.[0]} train / {data.TestFrames.shape.[0]} test samples, T = {frames} bins of {data.BinMs} ms ({clock.Elapsed.TotalSeconds:F1} s)"
     torch.manual_seed (int64 seed) |> ignore
@@ -167,7 +167,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let settings =
         { TmSnnTraining.Settings.Default with
             Epochs = args.GetResult (Epochs, 8); BatchSize = args.GetResult (Batch_Size, 32)
-            LearningRate = args.GetResult (Learning_Rate, 2e-3); Seed = seed; Gamma = gamma
+            LearningRate = args.GetResult (Learning_Rate, 5e-3); Seed = seed; Gamma = gamma
             CalibrationRate = args.GetResult (Rate, TmSnnTraining.Settings.Default.CalibrationRate) }
     let history =
         TmSnnTraining.fit model settings data.TrainFrames data.TrainClasses (fun r ->

@@ -50,12 +50,13 @@ let digitTasks : TaskDefinition[] =
        ofFunction "mod 3" [| "0"; "1"; "2" |] 10 (fun d -> d % 3) |]
 
 /// Moving-patterns tasks (classes: 8 translation directions right, up-right, ..., down-right, then clockwise and
-/// counter-clockwise rotation): the pattern (10), the motion kind translation/rotation (2), vertical motion or not
-/// (2: up-*/down-* directions against right, left and the rotations), horizontal direction (3: rightward,
-/// leftward, none).
+/// counter-clockwise rotation), grouped like the digit tasks: the pattern (10); axis-aligned (right, up, left, down,
+/// clockwise = the even labels) against diagonal (and counter-clockwise = the odd labels) (2, the odd/even analogue);
+/// vertical motion or not (2: up-*/down-* directions against right, left and the rotations); horizontal direction
+/// (3: rightward, leftward, none).
 let movingPatternTasks : TaskDefinition[] =
     [| identity "pattern" (Array.copy Snn.Data.MovingPatterns.classNames)
-       ofFunction "motion" [| "translation"; "rotation" |] 10 (fun c -> if c >= 8 then 1 else 0)
+       ofFunction "axis-aligned" [| "axis-aligned or clockwise"; "diagonal or counter-clockwise" |] 10 (fun c -> c % 2)
        ofFunction "vertical" [| "no vertical motion"; "vertical motion" |] 10 (fun c -> if c = 1 || c = 2 || c = 3 || c = 5 || c = 6 || c = 7 then 1 else 0)
        ofFunction "horizontal" [| "rightward"; "leftward"; "none" |] 10 (fun c ->
            match c with
