@@ -21,7 +21,7 @@ open Snn.Cli.TmSnnSetup
 type private Scale =
     { Train: int; Test: int; Frames: int; Shrink: int; Epochs: int; BatchSize: int }
 
-let private quickScale = { Train = 120; Test = 60; Frames = 8; Shrink = 16; Epochs = 1; BatchSize = 40 }
+let private quickScale = { Train = 60; Test = 40; Frames = 6; Shrink = 16; Epochs = 1; BatchSize = 30 }
 let private fullScale = { Train = 2000; Test = 500; Frames = 20; Shrink = 1; Epochs = 10; BatchSize = 32 }
 
 /// Trains one network on the first `tasks` tasks of `data` and evaluates every task.
