@@ -3,7 +3,8 @@
 //   restore  tools and packages (Paket), with NUGET_FEED taken from the user's NuGet configuration when unset
 //   build    restore, then build the whole solution in Release
 //   test     build, then run every test program, the C# consumer tests and every example; print "N passed, N failed"
-//   train    build, then `snn train` on the built-in moving-patterns dataset (extra arguments go to `snn train`)
+//   train    build, then `snn tmsnn`: the threshold-modulated multi-task SNN on the built-in moving-patterns dataset
+//            (extra arguments go to `snn tmsnn`)
 //   bench    build, then the benchmarks in bench/ (extra arguments choose them)
 //   clean    remove every bin/ and obj/ folder and the test results
 open System
@@ -158,7 +159,7 @@ let test () =
 
 let train (arguments: string list) =
     build ()
-    run "dotnet" (output "Snn.Cli" "snn.dll" :: "train" :: arguments)
+    run "dotnet" (output "Snn.Cli" "snn.dll" :: "tmsnn" :: arguments)
 
 let bench (arguments: string list) =
     build ()
@@ -182,7 +183,8 @@ targets:
   restore   restore the local tools and the Paket packages
   build     restore, then build Snn.sln in Release
   test      build, then run all tests and examples; ends with "N passed, N failed"
-  train     build, then train on the built-in moving-patterns dataset (arguments go to 'snn train')
+  train     build, then train the threshold-modulated multi-task SNN on the built-in moving-patterns dataset and
+            write a report folder (arguments go to 'snn tmsnn')
   bench     build, then run the benchmarks (arguments: slice, w1)
   clean     remove bin/, obj/ and test results
   --help    this text

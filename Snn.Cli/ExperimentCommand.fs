@@ -26,7 +26,8 @@ type ExperimentArgs =
 /// The suites: name, what it runs, and the runner returning its tables (already written to disk by the caller).
 let suites : (string * string * (SuiteOptions -> Experiment.Table list)) list =
     [ "auxiliary", "auxiliary learning, thesis tables 4-6 and the effect of gamma", AuxiliaryExperiment.run
-      "auxilearn", "loss combination learned by implicit differentiation, thesis table 7", AuxiLearnExperiment.run ]
+      "auxilearn", "loss combination learned by implicit differentiation, thesis table 7", AuxiLearnExperiment.run
+      "tmsnn", "threshold-modulated multi-task SNN, thesis tables 10-14 and 16", TmSnnExperiment.run ]
 
 let private parseSeeds (text: string) =
     text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)

@@ -10,6 +10,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Loihi of ParseResults<LoihiCommand.LoihiArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataCommand.DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Experiment of ParseResults<ExperimentCommand.ExperimentArgs>
+    | [<CliPrefix(CliPrefix.None)>] Tmsnn of ParseResults<TmSnnCommand.TmSnnArgs>
 
     interface IArgParserTemplate with
         member c.Usage =
@@ -19,6 +20,7 @@ type Command =
             | Loihi _ -> "import, export, run, profile or validate NetX and NIR networks on the bit-accurate Loihi emulator"
             | Data _ -> "decode neuromorphic dataset files: dump events as CSV, write integrated frames as .npy"
             | Experiment _ -> "run the thesis experiment tables over several seeds; write them as JSON and Markdown"
+            | Tmsnn _ -> "train the threshold-modulated multi-task SNN on the built-in dataset; per-task accuracy, SynOps, Loihi export"
 
 [<EntryPoint>]
 let main argv =
@@ -31,6 +33,7 @@ let main argv =
         | Loihi args -> LoihiCommand.run args
         | Data args -> DataCommand.run args
         | Experiment args -> ExperimentCommand.run args
+        | Tmsnn args -> TmSnnCommand.run args
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message

@@ -35,6 +35,7 @@ let private all =
         HypergradientTests.tests
         BilevelTests.tests
         AuxiLearnTests.tests
+        TmSnnTests.tests
         RepositoryTests.tests
         ReportTests.tests
         AsglModelTests.tests

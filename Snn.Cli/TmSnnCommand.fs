@@ -1,0 +1,222 @@
+/// `snn tmsnn`: trains the threshold-modulated multi-task SNN (thesis ch. 4) on the built-in moving-patterns set,
+/// prints each task's accuracy and SynOps under its threshold, and writes a report folder: metrics JSON, the
+/// checkpoint, and the Loihi deployment of the label path (NetX and NIR files, emulated accuracy and profile per
+/// task).
+module Snn.Cli.TmSnnCommand
+
+open System
+open System.IO
+open System.Text.Json
+open Argu
+open TorchSharp
+open Snn
+open Snn.Loihi
+open Snn.Modules
+open Snn.Cli.TmSnnSetup
+
+/// Options of `snn tmsnn`.
+type TmSnnArgs =
+    | Epochs of int
+    | Batch_Size of int
+    | Learning_Rate of float
+    | Seed of int
+    | Train_Samples of int
+    | Test_Samples of int
+    | Frames of int
+    | Tasks of int
+    | Thresholds of list: string
+    | Gamma of float
+    | Shrink of int
+    | Loihi_Samples of int
+    | Weight_Gain of float
+    | Rate of float
+    | Tau_Mem of float
+    | Tau_Syn of float
+    | Threads of int
+    | Out of directory: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Epochs _ -> "passes over the training set (default 8)"
+            | Batch_Size _ -> "samples per step, one task per batch (default 32)"
+            | Learning_Rate _ -> "Adam learning rate (default 0.005)"
+            | Seed _ -> "seed of data, weights, shuffling and task draws (default 0)"
+            | Train_Samples _ -> "training samples (default 1500)"
+            | Test_Samples _ -> "test samples (default 500)"
+            | Frames _ -> "time steps T per sample (default 20)"
+            | Tasks _ -> "number of tasks, 1-4: pattern, axis-aligned, vertical, horizontal (default 3)"
+            | Thresholds _ -> "comma-separated thresholds phi_k, one per task (default 1.25,5,10,15 truncated)"
+            | Gamma _ -> "task-classifier weight gamma of eq. 4.1 (default 0.3; 0 trains without it)"
+            | Shrink _ -> "divide the thesis layer sizes 512/512/128 by this (default 2: 256/256/64, to finish in minutes)"
+            | Loihi_Samples _ -> "test samples run on the bit-accurate Loihi emulator per task (default 100; 0 skips)"
+            | Weight_Gain _ -> "scale of the default weight initialisation (default: the configuration's)"
+            | Rate _ -> "firing rate per neuron and step of the calibrated initialisation at the thresholds' geometric mean (default 0.05)"
+            | Tau_Mem _ -> "membrane time constant in ms (default: the configuration's)"
+            | Tau_Syn _ -> "synaptic time constant in ms (default: the configuration's)"
+            | Threads _ -> "intra-op threads (default: all cores)"
+            | Out _ -> "report folder (default ./tmsnn-report)"
+
+let private parseFloats (name: string) (text: string) =
+    text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+    |> Array.map (fun s ->
+        match Double.TryParse (s, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
+        | true, v -> v
+        | _ -> invalidArg name $"'{s}' is not a number")
+
+/// The metrics JSON of a run: settings, per-epoch history, per-task evaluation (accuracy, precision, recall, F1,
+/// confusion, per-layer activity) and, when run, the Loihi emulation per task.
+let metricsJson (settings: (string * string) list) (history: TmSnnTraining.EpochReport list)
+                (tasks: TmSnnTraining.TaskEvaluation[]) (loihi: TmSnnLoihi.TaskRun[]) : string =
+    use stream = new MemoryStream ()
+    (use w = new Utf8JsonWriter (stream, JsonWriterOptions (Indented = true))
+     w.WriteStartObject ()
+     w.WriteStartObject "settings"
+     for k, v in settings do w.WriteString (k, v)
+     w.WriteEndObject ()
+     w.WriteStartArray "history"
+     for e in history do
+         w.WriteStartObject ()
+         w.WriteNumber ("epoch", e.Epoch)
+         w.WriteNumber ("trainLoss", e.TrainLoss)
+         w.WriteNumber ("trainAccuracy", e.TrainAccuracy)
+         w.WriteNumber ("seconds", e.ElapsedSeconds)
+         w.WriteEndObject ()
+     w.WriteEndArray ()
+     w.WriteStartArray "tasks"
+     for t in tasks do
+         w.WriteStartObject ()
+         w.WriteNumber ("task", t.Task)
+         w.WriteString ("name", t.Name)
+         w.WriteNumber ("threshold", t.Threshold)
+         w.WriteNumber ("current", t.Current)
+         w.WriteNumber ("accuracy", t.Report.Accuracy)
+         w.WriteNumber ("macroPrecision", t.Report.MacroPrecision)
+         w.WriteNumber ("macroRecall", t.Report.MacroRecall)
+         w.WriteNumber ("macroF1", t.Report.MacroF1)
+         let floats (name: string) (xs: float[]) =
+             w.WriteStartArray name
+             for x in xs do w.WriteNumberValue x
+             w.WriteEndArray ()
+         floats "precision" t.Report.Precision
+         floats "recall" t.Report.Recall
+         floats "f1" t.Report.F1
+         w.WriteStartArray "confusion"
+         for i in 0 .. Array2D.length1 t.Confusion - 1 do
+             w.WriteStartArray ()
+             for j in 0 .. Array2D.length2 t.Confusion - 1 do w.WriteNumberValue t.Confusion.[i, j]
+             w.WriteEndArray ()
+         w.WriteEndArray ()
+         w.WriteStartArray "layers"
+         for a in t.Activity do
+             w.WriteStartObject ()
+             w.WriteNumber ("layer", a.Layer)
+             w.WriteNumber ("neurons", a.Neurons)
+             w.WriteNumber ("eventsPerSample", a.Events)
+             w.WriteNumber ("synOpsPerSample", a.SynOps)
+             w.WriteNumber ("annActivations", a.Activations)
+             w.WriteNumber ("annMacs", a.Macs)
+             w.WriteEndObject ()
+         w.WriteEndArray ()
+         match loihi |> Array.tryFind (fun r -> r.Task = t.Task) with
+         | Some r ->
+             w.WriteStartObject "loihi"
+             w.WriteNumber ("accuracy", r.Accuracy)
+             w.WriteNumber ("stepsPerSample", r.StepsPerSample)
+             let samples = max 1 (r.Profile.Steps / r.StepsPerSample)
+             w.WriteNumber ("synOpsPerSample", float (r.Profile.Layers |> Array.sumBy (fun l -> l.SynOps)) / float samples)
+             w.WriteNumber ("spikesPerSample", float (r.Profile.Layers |> Array.sumBy (fun l -> l.Spikes)) / float samples)
+             r.Profile.EnergyPerSample |> Option.iter (fun e -> w.WriteNumber ("dynamicEnergyPerSampleJoules", e))
+             w.WriteString ("chip", r.Profile.Chip.Name)
+             w.WriteEndObject ()
+         | None -> ()
+         w.WriteEndObject ()
+     w.WriteEndArray ()
+     w.WriteEndObject ())
+    Text.Encoding.UTF8.GetString (stream.ToArray ())
+
+/// Runs the command; returns the process exit code.
+let run (args: ParseResults<TmSnnArgs>) : int =
+    args.TryGetResult Threads |> Option.iter torch.set_num_threads
+    Allocator.keepFreedMemory () |> ignore
+    let clock = Diagnostics.Stopwatch.StartNew ()
+    let seed = args.GetResult (Seed, 0)
+    let frames = args.GetResult (Frames, 20)
+    let data = movingPatterns frames seed (args.GetResult (Train_Samples, 1500)) (args.GetResult (Test_Samples, 500))
+    let taskCount = args.GetResult (Tasks, 3)
+    if taskCount < 1 || taskCount > data.Tasks.Length then invalidArg "tasks" $"must lie in [1, {data.Tasks.Length}], got {taskCount}"
+    let thresholds =
+        match args.TryGetResult Thresholds with
+        | Some text -> parseFloats "thresholds" text
+        | None -> MultiTask.thesisThresholds.[.. taskCount - 1]
+    if thresholds.Length <> taskCount then invalidArg "thresholds" $"gives {thresholds.Length} thresholds for {taskCount} tasks"
+    let gamma = args.GetResult (Gamma, 0.3)
+    let shrink = args.GetResult (Shrink, 2)
+    if shrink < 1 then invalidArg "shrink" $"must be >= 1, got {shrink}"
+    printfn $"{data.Name}: {data.TrainFrames.shape.[0]} train / {data.TestFrames.shape.[0]} test samples, T = {frames} bins of {data.BinMs} ms ({clock.Elapsed.TotalSeconds:F1} s)"
+    torch.manual_seed (int64 seed) |> ignore
+    let config = config data shrink taskCount ByThreshold thresholds (Array.zeroCreate taskCount) (gamma > 0.0)
+    let config =
+        { config with
+            WeightGain = args.GetResult (Weight_Gain, config.WeightGain)
+            Neuron = { config.Neuron with TauMem = args.GetResult (Tau_Mem, config.Neuron.TauMem); TauSyn = args.GetResult (Tau_Syn, config.Neuron.TauSyn) } }
+    use model = new TmSnn(config)
+    let tasksText = String.Join (", ", config.Tasks |> Array.mapi (fun k t -> $"{t.Name} ({t.Labels} labels, phi = {thresholds.[k]})"))
+    let taskClassifier = if model.HasTaskClassifier then sprintf "%d-%d" config.TaskHidden taskCount else "none"
+    printfn $"TM-SNN {config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}, task classifier {taskClassifier}, CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms; tasks: {tasksText}"
+    let settings =
+        { TmSnnTraining.Settings.Default with
+            Epochs = args.GetResult (Epochs, 8); BatchSize = args.GetResult (Batch_Size, 32)
+            LearningRate = args.GetResult (Learning_Rate, 5e-3); Seed = seed; Gamma = gamma
+            CalibrationRate = args.GetResult (Rate, TmSnnTraining.Settings.Default.CalibrationRate) }
+    let history =
+        TmSnnTraining.fit model settings data.TrainFrames data.TrainClasses (fun r ->
+            let perTask = String.Join ("/", r.BatchesPerTask)
+            printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%% (batches per task {perTask}), {r.ElapsedSeconds:F1} s")
+    let evaluations = TmSnnTraining.evaluate model 100 data.TestFrames data.TestClasses
+    printfn "test, per task under its own threshold (spikes and SynOps per sample over the label path; the ANN twin's MACs):"
+    for e in evaluations do printfn "  %s" (describe e)
+    let directory = args.GetResult (Out, "tmsnn-report")
+    Directory.CreateDirectory directory |> ignore
+    let checkpoint = Path.Combine (directory, "model.bin")
+    Training.AtomicFile.write checkpoint (fun p -> model.save p |> ignore)
+    // Loihi: the label path quantized once; each task only changes the threshold mantissas.
+    let loihiSamples = min (args.GetResult (Loihi_Samples, 100)) (int data.TestFrames.shape.[0])
+    let loihi =
+        if loihiSamples <= 0 then [||]
+        else
+            let deployment = TmSnnLoihi.deploy model
+            let netx = Path.Combine (directory, "tmsnn.net")
+            let nir = Path.Combine (directory, "tmsnn.nir")
+            Training.AtomicFile.write netx (fun p -> Netx.write p deployment.Quantized.Network)
+            Training.AtomicFile.write nir (fun p -> Nir.write p (NirMapping.ofNetwork (data.BinMs / 1000.0) deployment.Quantized.Network))
+            let subset = data.TestFrames.narrow (0L, 0L, int64 loihiSamples)
+            let subsetClasses = data.TestClasses.narrow (0L, 0L, int64 loihiSamples)
+            let runs = Array.init taskCount (fun k -> TmSnnLoihi.runTask ChipConstants.Loihi2 deployment config.Tasks k subset subsetClasses)
+            let profileText =
+                runs |> Array.map (fun r ->
+                    $"task {r.Task + 1} ({config.Tasks.[r.Task].Name}), phi = {thresholds.[r.Task]}, threshold mantissas %A{deployment.Thresholds.[r.Task]}, emulated accuracy {100.0 * r.Accuracy:F2}%% on {loihiSamples} samples, {r.StepsPerSample} steps per sample{Environment.NewLine}{Profiler.report r.Profile}")
+            let clipped = if deployment.Clips.IsEmpty then "no value was clipped" else $"{deployment.Clips.Length} values were clipped"
+            Training.AtomicFile.write (Path.Combine (directory, "loihi-profile.txt")) (fun p ->
+                File.WriteAllText (p, String.Join (Environment.NewLine + Environment.NewLine, profileText) + Environment.NewLine + $"quantization: {clipped}" + Environment.NewLine))
+            printfn $"Loihi (bit-accurate emulator, {loihiSamples} test samples per task; quantized once, thresholds changed per task; {clipped}):"
+            for r in runs do
+                let samples = max 1 (r.Profile.Steps / r.StepsPerSample)
+                let synOps = float (r.Profile.Layers |> Array.sumBy (fun l -> l.SynOps)) / float samples
+                let energy = r.Profile.EnergyPerSample |> Option.map (fun e -> $"{e * 1e6:F3} uJ") |> Option.defaultValue "-"
+                printfn $"  task {r.Task + 1} {config.Tasks.[r.Task].Name,-12} phi = {thresholds.[r.Task],-5} accuracy {100.0 * r.Accuracy:F2}%%  SynOps/sample {synOps:F0}  dynamic energy/sample {energy} ({r.Profile.Chip.Name})"
+            printfn $"wrote {netx}, {nir} and loihi-profile.txt"
+            runs
+    let settingsList =
+        [ "dataset", data.Name; "seed", string seed; "frames", string frames; "epochs", string settings.Epochs
+          "batchSize", string settings.BatchSize; "learningRate", string settings.LearningRate; "gamma", string gamma
+          "tasks", String.Join (", ", config.Tasks |> Array.map (fun t -> t.Name))
+          "thresholds", String.Join (", ", thresholds)
+          "layers", $"{config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}"
+          "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms" ]
+    let metrics = Path.Combine (directory, "metrics.json")
+    Training.AtomicFile.write metrics (fun p -> File.WriteAllText (p, metricsJson settingsList history evaluations loihi))
+    // Plots and TensorBoard events: the one place the Report module (another branch) is to be called, with
+    // `directory`, `history` and `evaluations`.
+    printfn $"wrote {metrics} and {checkpoint}; wall time {clock.Elapsed.TotalSeconds:F1} s"
+    0

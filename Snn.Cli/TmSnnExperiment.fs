@@ -1,0 +1,134 @@
+/// The `tmsnn` suite of `snn experiment`: the structure of thesis tables 10-14 (and the per-task precision / recall
+/// / F1 of table 16) for the threshold-modulated multi-task SNN, on the moving-patterns set and, in full mode, on
+/// event Fashion-MNIST when its files are installed.
+///
+/// Per seed: table 10 trains single-task SNNs (ST-SNN, φ = 1.25) and two-task TM-SNNs with φ1 = 1.25 and
+/// φ2 ∈ {1.5, 2, 3, 5, 10} without the task classifier; table 11 adds the task classifier with γ ∈ {0.1, ..., 0.5}
+/// (φ2 = 5); table 12 replaces the threshold by an external current (EC-SNN, I1 = 0, I2 ∈ {0.05, 0.1, 0.5, 1, 5},
+/// γ = 0.3); table 13 trains 2, 3 and 4 tasks with φ = 1.25 / 5 / 10 / 15 (γ = 0.3) next to an ST-SNN per task;
+/// table 14 lists, for the 3-task network, events and SynOps per layer and sample under each task's threshold next
+/// to the ANN twin's activations and MACs. Accuracies are test accuracies in %.
+module Snn.Cli.TmSnnExperiment
+
+open System
+open TorchSharp
+open Snn
+open Snn.Modules
+open Snn.Cli.ExperimentOptions
+open Snn.Cli.TmSnnSetup
+
+/// Sizes of a run.
+type private Scale =
+    { Train: int; Test: int; Frames: int; Shrink: int; Epochs: int; BatchSize: int }
+
+let private quickScale = { Train = 60; Test = 40; Frames = 6; Shrink = 16; Epochs = 1; BatchSize = 30 }
+let private fullScale = { Train = 2000; Test = 500; Frames = 20; Shrink = 1; Epochs = 10; BatchSize = 32 }
+
+/// Trains one network on the first `tasks` tasks of `data` and evaluates every task.
+let private trainOne (scale: Scale) (data: TmSnnData) (seed: int) (taskIndices: int[]) (modulation: TaskModulation)
+                     (thresholds: float[]) (currents: float[]) (gamma: float) : TmSnnTraining.TaskEvaluation[] =
+    use _ = torch.NewDisposeScope ()
+    torch.manual_seed (int64 seed) |> ignore
+    let subset = { data with Tasks = taskIndices |> Array.map (fun k -> data.Tasks.[k]) }
+    let config = config subset scale.Shrink taskIndices.Length modulation thresholds currents (gamma > 0.0)
+    use model = new TmSnn(config)
+    let settings =
+        { TmSnnTraining.Settings.Default with Epochs = scale.Epochs; BatchSize = scale.BatchSize; Seed = seed; Gamma = gamma }
+    TmSnnTraining.fit model settings data.TrainFrames data.TrainClasses ignore |> ignore
+    TmSnnTraining.evaluate model 100 data.TestFrames data.TestClasses
+
+let private accuracy (e: TmSnnTraining.TaskEvaluation) = 100.0 * e.Report.Accuracy
+
+/// The metrics of a run as (column, value) pairs: "task k acc (%)" for the tasks `columns` (dataset task index).
+let private accuracies (columns: int[]) (evaluations: TmSnnTraining.TaskEvaluation[]) =
+    Array.map2 (fun (k: int) e -> $"task {k + 1} acc (%%)", accuracy e) columns evaluations |> List.ofArray
+
+/// Runs every table on one dataset for every seed; `prepare seed` builds the dataset of a seed.
+let private tablesFor (options: SuiteOptions) (scale: Scale) (prefix: string) (prepare: int -> TmSnnData) : Experiment.Table list =
+    let thresholds4 = MultiTask.thesisThresholds
+    let phi2s = [ 1.5; 2.0; 3.0; 5.0; 10.0 ]
+    let gammas = [ 0.1; 0.2; 0.3; 0.4; 0.5 ]
+    let currents = [ 0.05; 0.1; 0.5; 1.0; 5.0 ]
+    // rows.[label] collects one metric list per seed.
+    let rows = Collections.Generic.Dictionary<string * string, ResizeArray<(string * float) list>> ()
+    let add table label metrics =
+        let key = table, label
+        if not (rows.ContainsKey key) then rows.[key] <- ResizeArray ()
+        rows.[key].Add metrics
+    let mutable dataName = ""
+    for seed in options.Seeds do
+        let data = prepare seed
+        dataName <- data.Name
+        let log (what: string) = options.Log $"[{data.Name}, seed {seed}] {what}"
+        let st =
+            [| for k in 0 .. 3 ->
+                log $"ST-SNN task {k + 1} ({data.Tasks.[k].Name})"
+                (trainOne scale data seed [| k |] ByThreshold [| 1.25 |] [| 0.0 |] 0.0).[0] |]
+        let stRow columns = columns |> Array.map (fun k -> $"task {k + 1} acc (%%)", accuracy st.[k]) |> List.ofArray
+        // Table 10: threshold pairs, no task classifier.
+        add "table10" "ST-SNN (base case)" (stRow [| 0; 1 |])
+        let mutable tmPhi5 = []
+        for phi2 in phi2s do
+            log $"TM-SNN phi1 = 1.25, phi2 = {phi2}"
+            let r = accuracies [| 0; 1 |] (trainOne scale data seed [| 0; 1 |] ByThreshold [| 1.25; phi2 |] [| 0.0; 0.0 |] 0.0)
+            if phi2 = 5.0 then tmPhi5 <- r
+            add "table10" $"TM-SNN phi1 = 1.25, phi2 = {phi2}" r
+        // Table 11: the task classifier with γ.
+        add "table11" "ST-SNN (base case)" (stRow [| 0; 1 |])
+        add "table11" "TM-SNN (without task classifier)" tmPhi5
+        let mutable tmGamma3 = []
+        for gamma in gammas do
+            log $"TM-SNN gamma = {gamma}"
+            let r = accuracies [| 0; 1 |] (trainOne scale data seed [| 0; 1 |] ByThreshold [| 1.25; 5.0 |] [| 0.0; 0.0 |] gamma)
+            if gamma = 0.3 then tmGamma3 <- r
+            add "table11" $"TM-SNN / gamma = {gamma}" r
+        // Table 12: external current instead of the threshold.
+        add "table12" "ST-SNN (base case)" (stRow [| 0; 1 |])
+        add "table12" "TM-SNN / gamma = 0.3" tmGamma3
+        for current in currents do
+            log $"EC-SNN I2 = {current}"
+            add "table12" $"EC-SNN / Iext2 = {current}" (accuracies [| 0; 1 |] (trainOne scale data seed [| 0; 1 |] ByCurrent [| 1.25; 1.25 |] [| 0.0; current |] 0.3))
+        // Table 13: two to four tasks; table 14 and 16 from the 3-task network.
+        add "table13" "ST-SNN (base case)" (stRow [| 0; 1; 2; 3 |])
+        add "table13" "TM-SNN (2 tasks)" tmGamma3
+        for tasks in [ 3; 4 ] do
+            log $"TM-SNN {tasks} tasks"
+            let indices = Array.init tasks id
+            let e = trainOne scale data seed indices ByThreshold thresholds4.[.. tasks - 1] (Array.zeroCreate tasks) 0.3
+            add "table13" $"TM-SNN ({tasks} tasks)" (accuracies indices e)
+            if tasks = 3 then
+                for t in e do
+                    for a in t.Activity do
+                        add "table14" $"phi = {t.Threshold} ({t.Name}) / layer {a.Layer} ({a.Neurons})"
+                            [ "SNN events", a.Events; "SNN SynOps", a.SynOps; "ANN activations", a.Activations; "ANN MACs", a.Macs ]
+                    add "table16" $"task {t.Task + 1} ({t.Name}), phi = {t.Threshold}"
+                        [ "accuracy (%)", accuracy t; "precision", t.Report.MacroPrecision; "recall", t.Report.MacroRecall; "F1", t.Report.MacroF1 ]
+    let table id title metrics =
+        let keys = rows.Keys |> Seq.filter (fun (t, _) -> t = id) |> List.ofSeq
+        let mode = if options.Quick then ", quick mode" else ""
+        { Experiment.Id = $"{prefix}-{id}"; Experiment.Title = $"{title} ({dataName}{mode})"
+          Experiment.Metrics = metrics; Experiment.Seeds = options.Seeds
+          Experiment.Rows = keys |> List.map (fun key -> Experiment.rowOfRuns (snd key) (List.ofSeq rows.[key])) }
+    let acc n = [ for k in 1 .. n -> $"task {k} acc (%%)" ]
+    [ table "table10" "Table 10: TM-SNN test accuracy for threshold pairs (no task classifier)" (acc 2)
+      table "table11" "Table 11: TM-SNN with the task classifier, loss weight gamma (phi = 1.25 / 5)" (acc 2)
+      table "table12" "Table 12: external-current modulation (EC-SNN) against threshold modulation" (acc 2)
+      table "table13" "Table 13: TM-SNN trained on two, three and four tasks (phi = 1.25 / 5 / 10 / 15)" (acc 4)
+      table "table14" "Table 14: events and SynOps per layer and sample of the 3-task TM-SNN per threshold, against the ANN twin's activations and MACs" [ "SNN events"; "SNN SynOps"; "ANN activations"; "ANN MACs" ]
+      table "table16" "Table 16: macro precision, recall and F1 per task of the 3-task TM-SNN" [ "accuracy (%)"; "precision"; "recall"; "F1" ] ]
+
+/// Runs the suite: the moving-patterns tables always, event Fashion-MNIST in full mode when its files are present.
+let run (options: SuiteOptions) : Experiment.Table list =
+    let scale = if options.Quick then quickScale else fullScale
+    let synthetic = tablesFor options scale "moving-patterns" (fun seed -> movingPatterns scale.Frames seed scale.Train scale.Test)
+    let fashion =
+        if options.Quick then
+            options.Log "event Fashion-MNIST: not run in quick mode (the full mode runs it when the files are installed)"
+            []
+        else
+            match eventFashionMnist Snn.Data.ImageSets.defaultFashionMnistFolder scale.Frames scale.Train scale.Test with
+            | Error message ->
+                options.Log message
+                []
+            | Ok data -> tablesFor options scale "event-fashion-mnist" (fun _ -> data)
+    synthetic @ fashion

@@ -1,0 +1,86 @@
+/// What `snn tmsnn` and the `tmsnn` experiment suite share: the datasets as binary spike frames, the network
+/// configurations and the per-task summary lines.
+module Snn.Cli.TmSnnSetup
+
+open System
+open System.IO
+open TorchSharp
+open Snn
+open Snn.Data
+open Snn.Modules
+open Snn.Neurons
+open Snn.Tensors
+
+/// A dataset prepared for TM-SNN: binary spike frames [N; T; F] (an event in a bin is one spike) and class indices.
+type TmSnnData =
+    { /// Dataset name for reports.
+      Name: string
+      /// Training frames [N; T; F] (0 or 1).
+      TrainFrames: Tensor
+      /// Training class indices [N].
+      TrainClasses: Tensor
+      /// Test frames [N; T; F] (0 or 1).
+      TestFrames: Tensor
+      /// Test class indices [N].
+      TestClasses: Tensor
+      /// The dataset's tasks (pattern / item first).
+      Tasks: MultiTask.TaskDefinition[]
+      /// The length of one time bin in ms (the neurons' dt).
+      BinMs: float }
+
+let private binary (frames: Tensor) = frames.gt(torch.tensor 0.0f).``to`` torch.float32
+
+/// The built-in moving-patterns set: `trainCount` / `testCount` samples of stream `seed`, `frames` bins of 10 ms
+/// for 20 frames (200 ms per sample).
+let movingPatterns (frames: int) (seed: int) (trainCount: int) (testCount: int) : TmSnnData =
+    let settings = MovingPatterns.Settings.Default
+    let train, test = MovingPatterns.trainTest settings frames seed trainCount testCount
+    { Name = "moving-patterns"; TrainFrames = binary train.Frames; TrainClasses = train.Labels
+      TestFrames = binary test.Frames; TestClasses = test.Labels; Tasks = MultiTask.movingPatternTasks
+      BinMs = float settings.DurationUs / 1000.0 / float frames }
+
+/// Event Fashion-MNIST: the first `trainCount` / `testCount` images of each split turned into N-MNIST-like saccade
+/// recordings by the DVS emulator (34×34, 300 ms), integrated into `frames` bins. None (and the reason) when the
+/// Fashion-MNIST files are not installed in `folder`.
+let eventFashionMnist (folder: string) (frames: int) (trainCount: int) (testCount: int) : Result<TmSnnData, string> =
+    let files = [ "train-images-idx3-ubyte"; "train-labels-idx1-ubyte"; "t10k-images-idx3-ubyte"; "t10k-labels-idx1-ubyte" ]
+    let present name = File.Exists (Path.Combine (folder, name)) || File.Exists (Path.Combine (folder, name + ".gz"))
+    match files |> List.filter (present >> not) with
+    | missing :: _ -> Error $"event Fashion-MNIST skipped: {Path.Combine (folder, missing)}(.gz) not found (install Fashion-MNIST, e.g. `apt-get install dataset-fashion-mnist`, or pass its folder)"
+    | [] ->
+        let settings = DvsEmulator.Settings.Default
+        let duration = 3L * settings.SaccadeUs
+        let convert (set: ImageSets.ImageSet) (count: int) =
+            let count = min count set.Count
+            let samples = Array.Parallel.init count (fun i -> DvsEmulator.sampleOf settings set i)
+            let stacked = samples |> Array.map (fun s -> (Events.toFramesByTime frames 0L duration s.Events).reshape (int64 frames, -1L))
+            binary (torch.stack (stacked, 0L)), torch.tensor (samples |> Array.map (fun s -> int64 s.Label))
+        let trainX, trainY = convert (ImageSets.loadFolder folder true) trainCount
+        let testX, testY = convert (ImageSets.loadFolder folder false) testCount
+        Ok { Name = "event Fashion-MNIST"; TrainFrames = trainX; TrainClasses = trainY; TestFrames = testX; TestClasses = testY
+             Tasks = MultiTask.fashionTasks; BinMs = float duration / 1000.0 / float frames }
+
+/// The TM-SNN configuration used here: the thesis layer sizes divided by `shrink` (1 = 512, 512, 128), CuLIF with
+/// τ_syn = 10 ms, τ_mem = 20 ms, dt = the bin length, base threshold 1.25, for the first `tasks` tasks with the
+/// given thresholds (or currents under `ByCurrent`), with or without a task classifier.
+let config (data: TmSnnData) (shrink: int) (tasks: int) (modulation: TaskModulation) (thresholds: float[]) (currents: float[]) (taskClassifier: bool) : TmSnnConfig =
+    if tasks < 1 || tasks > data.Tasks.Length then invalidArg "tasks" $"must lie in [1, {data.Tasks.Length}], got {tasks}"
+    let thesis = TmSnnConfig.Thesis (int data.TrainFrames.shape.[2]) data.Tasks.[.. tasks - 1]
+    let size s = max 4 (s / shrink)
+    { thesis with
+        FeatureSizes = thesis.FeatureSizes |> Array.map size
+        LabelHidden = size thesis.LabelHidden
+        TaskHidden = (if taskClassifier then size thesis.TaskHidden else 0)
+        Neuron = { thesis.Neuron with Dt = data.BinMs }
+        Modulation = modulation
+        Thresholds = thresholds
+        Currents = currents }
+
+/// One line per task: accuracy, macro F1, spikes and SynOps per sample of the label path, and the ANN's MACs.
+let describe (e: TmSnnTraining.TaskEvaluation) : string =
+    let spikes = e.Activity |> Array.sumBy (fun a -> a.Events)
+    let synOps = e.Activity |> Array.sumBy (fun a -> a.SynOps)
+    let macs = e.Activity |> Array.sumBy (fun a -> a.Macs)
+    let modulation = if e.Current <> 0.0 then $"I = {e.Current:G4}" else $"phi = {e.Threshold:G4}"
+    sprintf "task %d %-16s %-12s accuracy %6.2f%%  macro-F1 %.3f  spikes/sample %9.1f  SynOps/sample %11.0f  (ANN MACs %9.0f)"
+        (e.Task + 1) e.Name modulation (100.0 * e.Report.Accuracy) e.Report.MacroF1 spikes synOps macs
