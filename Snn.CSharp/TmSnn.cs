@@ -163,7 +163,7 @@ public sealed class TmSnn : nn.Module<Tensor, Tensor>
     {
         var s = settings ?? new TmSnnTrainingSettings();
         var core = F.TmSnnTraining.Settings.Default;
-        var coreSettings = new F.TmSnnTraining.Settings(s.Epochs, s.BatchSize, s.LearningRate, s.Seed, s.Gamma, core.LabelLoss, core.Calibrate, core.CalibrationRate);
+        var coreSettings = new F.TmSnnTraining.Settings(s.Epochs, s.BatchSize, s.LearningRate, s.Seed, s.Gamma, core.LabelLoss, core.Calibrate, core.CalibrationRate, core.SelectedTaskOnly);
         var reports = F.TmSnnTraining.fit(_core, coreSettings, samples, classes,
             FuncConvert.FromAction<F.TmSnnTraining.EpochReport>(r => progress?.Report(Convert(r))));
         return reports.Select(Convert).ToList();

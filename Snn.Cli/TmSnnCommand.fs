@@ -30,6 +30,7 @@ type TmSnnArgs =
     | Loihi_Samples of int
     | Weight_Gain of float
     | Rate of float
+    | Label_Target of which: string
     | Tau_Mem of float
     | Tau_Syn of float
     | Threads of int
@@ -51,6 +52,7 @@ type TmSnnArgs =
             | Shrink _ -> "divide the thesis layer sizes 512/512/128 by this (default 2: 256/256/64, to finish in minutes)"
             | Loihi_Samples _ -> "test samples run on the bit-accurate Loihi emulator per task (default 100; 0 skips)"
             | Weight_Gain _ -> "scale of the default weight initialisation (default: the configuration's)"
+            | Label_Target _ -> "all: L_y on every label output, zero targets for the other tasks' outputs (default); task: on the drawn task's outputs only"
             | Rate _ -> "firing rate per neuron and step of the calibrated initialisation at the thresholds' geometric mean (default 0.05)"
             | Tau_Mem _ -> "membrane time constant in ms (default: the configuration's)"
             | Tau_Syn _ -> "synaptic time constant in ms (default: the configuration's)"
@@ -168,7 +170,12 @@ let run (args: ParseResults<TmSnnArgs>) : int =
         { TmSnnTraining.Settings.Default with
             Epochs = args.GetResult (Epochs, 8); BatchSize = args.GetResult (Batch_Size, 32)
             LearningRate = args.GetResult (Learning_Rate, 5e-3); Seed = seed; Gamma = gamma
-            CalibrationRate = args.GetResult (Rate, TmSnnTraining.Settings.Default.CalibrationRate) }
+            CalibrationRate = args.GetResult (Rate, TmSnnTraining.Settings.Default.CalibrationRate)
+            SelectedTaskOnly =
+                match args.GetResult (Label_Target, "all") with
+                | "all" -> false
+                | "task" -> true
+                | other -> invalidArg "label-target" $"'{other}' is neither all nor task" }
     let history =
         TmSnnTraining.fit model settings data.TrainFrames data.TrainClasses (fun r ->
             let perTask = String.Join ("/", r.BatchesPerTask)

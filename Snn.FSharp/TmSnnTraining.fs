@@ -32,7 +32,10 @@ type Settings =
       /// geometric mean of the task thresholds.
       Calibrate: bool
       /// The firing rate (spikes per neuron and step) the calibration gives every layer at that threshold.
-      CalibrationRate: float }
+      CalibrationRate: float
+      /// L_y on the drawn task's slice of the label outputs only (its own labels as targets), instead of on the
+      /// concatenated outputs with zero targets for the other tasks' outputs.
+      SelectedTaskOnly: bool }
 
     /// 10 epochs, batches of 32, Adam at 2e-3, seed 0, γ = 0, calibrated initialisation at rate 0.05, and
     /// L_y = the mean squared error of the firing rates to the concatenated target (rate 0.5 for the selected task's
@@ -40,7 +43,7 @@ type Settings =
     /// outputs grows with the counts and diverges at low thresholds, where every output fires.
     static member Default =
         { Epochs = 10; BatchSize = 32; LearningRate = 2e-3; Seed = 0; Gamma = 0.0; LabelLoss = Loss.mseFiringRate 0.5 0.0
-          Calibrate = true; CalibrationRate = 0.05 }
+          Calibrate = true; CalibrationRate = 0.05; SelectedTaskOnly = false }
 
 /// One epoch of a TM-SNN run.
 type EpochReport =
@@ -94,8 +97,10 @@ let private checkData (samples: Tensor) (classes: Tensor) =
 let batchLoss (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tensor) (task: int) : Tensor * Tensor =
     let useTasks = settings.Gamma > 0.0 && model.HasTaskClassifier
     let out = model.Run (input, task, useTasks)
-    let target = MultiTask.concatenatedLabels model.Tasks task classes
-    let ly = settings.LabelLoss out.Labels target
+    let ly =
+        if settings.SelectedTaskOnly then
+            settings.LabelLoss (MultiTask.slice model.Tasks task out.Labels) (MultiTask.taskLabels model.Tasks task classes)
+        else settings.LabelLoss out.Labels (MultiTask.concatenatedLabels model.Tasks task classes)
     match out.Tasks with
     | Some taskSpikes when useTasks ->
         let taskTarget = torch.zeros ([| input.shape.[1] |], dtype = torch.int64) + int64 task
