@@ -183,7 +183,9 @@ targets:
   build     restore, then build Snn.sln in Release
   test      build, then run all tests and examples; ends with "N passed, N failed"
   train     build, then train on the built-in moving-patterns dataset (arguments go to 'snn train')
-  bench     build, then run the benchmarks (arguments: slice, w1)
+  bench     build, then run the benchmarks (default: W1, W1 inference, W2, W3, each in its own process;
+            arguments: all, w1, w1-inference, w2, w3, slice, kernels, kernels-fused, sparse-threshold and
+            levers --kernel fused|reference, --simd, --kernel-threads, --sparse, --bf16, --keep-freed-memory on|off)
   clean     remove bin/, obj/ and test results
   --help    this text
 

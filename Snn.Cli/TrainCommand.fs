@@ -23,6 +23,9 @@ type TrainArgs =
     | Threads of int
     | Weight_Gain of float
     | Kernel of name: string
+    | Simd of on_off: string
+    | Sparse of on_off: string
+    | Bf16 of on_off: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -39,6 +42,9 @@ type TrainArgs =
             | Threads _ -> "intra-op threads (default: all cores)"
             | Weight_Gain _ -> "scale of the default weight initialisation (default 4)"
             | Kernel _ -> "fused (default) or reference: how the LIF recurrence runs"
+            | Simd _ -> "on (default) or off: SIMD loops in the fused kernels"
+            | Sparse _ -> "on or off (default): accumulate only the weights of active input spikes"
+            | Bf16 _ -> "on or off (default): bfloat16 GEMMs with float32 master weights"
 
 /// Redraws a progress bar in place on a terminal; silent when the output is redirected (logs stay readable).
 let private progressBar (epoch: int, done': int, total: int, loss: float) =
@@ -68,7 +74,17 @@ let run (args: ParseResults<TrainArgs>) : int =
         | "fused" -> Fused
         | "reference" -> Reference
         | other -> invalidArg "kernel" $"'{other}' is neither fused nor reference"
-    use model = new DenseSnn(inputs, args.GetResult (Hidden, 128), MovingPatterns.classNames.Length, neuron, args.GetResult (Weight_Gain, 4.0), kernel)
+    let lever (flag: TrainArgs) (fallback: bool) (value: string option) =
+        match value |> Option.map (fun v -> v.ToLowerInvariant ()) with
+        | None -> fallback
+        | Some "on" -> true
+        | Some "off" -> false
+        | Some other -> invalidArg "on_off" $"{flag}: '{other}' is neither on nor off"
+    FusedKernelSettings.Vectorised <- lever (Simd "") true (args.TryGetResult Simd)
+    let linear =
+        { SpikeLinearOptions.Dense with Sparse = lever (Sparse "") false (args.TryGetResult Sparse); Bf16 = lever (Bf16 "") false (args.TryGetResult Bf16) }
+    use model = new DenseSnn(inputs, args.GetResult (Hidden, 128), MovingPatterns.classNames.Length, neuron, args.GetResult (Weight_Gain, 4.0), kernel,
+                             (if linear.Sparse || linear.Bf16 then Some linear else None))
     let training =
         { Training.Settings.Default with
             Epochs = args.GetResult (Epochs, 12)

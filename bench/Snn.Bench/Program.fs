@@ -1,7 +1,8 @@
 /// Benchmarks of Snn's training step (run by `dotnet fsi build.fsx bench`; not tests).
 ///
 /// - slice: the DenseSnn of `snn train` (512 -> 128 -> 10 LIF, T = 20, batch 32) on moving-patterns frames.
-/// - kernels: forward + backward of 2^20 LIF neurons at T = 8, 32, 128, fused kernel vs unrolled reference.
+/// - kernels: forward + backward of 2^20 LIF neurons at T = 8, 32, 128: fused kernel (SIMD on 2 cores, SIMD on 1
+///   core, scalar on 2 cores) vs unrolled reference; kernels-fused: without the slow unrolled reference.
 /// - w1, w1-inference, w2, w3: the workloads of docs/performance.md (see Workloads.fs), each with the levers of
 ///   the command line (--kernel fused|reference, --simd, --kernel-threads, --sparse, --sparse-threshold p, --bf16,
 ///   --keep-freed-memory: on|off).
@@ -46,7 +47,7 @@ let private slice () =
 
 /// Forward + backward of one LIF population of 2^20 neurons over T steps, fused kernel against the unrolled
 /// reference; the fused kernel moves 24 bytes per neuron and step (x, h, z forward; ∂z, h, ∂x backward).
-let private kernels () =
+let private kernels (withReference: bool) =
     let neurons = 1L <<< 20
     let p = { LifParameters.Default with TauMem = 2.0 }
     for steps in [ 8L; 32L; 128L ] do
@@ -59,10 +60,16 @@ let private kernels () =
         let scalar =
             FusedKernelSettings.Vectorised <- false
             try time 2 10 (run Fused) finally FusedKernelSettings.Vectorised <- true
-        // The unrolled reference takes minutes at T = 128: one timed run there.
-        let reference = if steps > 32L then time 0 1 (run Reference) else time 1 3 (run Reference)
+        let oneCore =
+            FusedKernelSettings.Parallel <- false
+            try time 2 10 (run Fused) finally FusedKernelSettings.Parallel <- true
         let gbs = 24.0 * float steps * float neurons / (fused.Median / 1000.0) / 1e9
-        printfn $"LIF 2^20 x T={steps,-3}  fused SIMD {fused.Median,8:F1} ms ({gbs:F1} GB/s)   fused scalar {scalar.Median,8:F1} ms   unrolled {reference.Median,8:F1} ms   speed-up {reference.Median / fused.Median:F1}x"
+        let line = $"LIF 2^20 x T={steps,-3}  fused SIMD 2 cores {fused.Median,8:F1} ms ({gbs:F1} GB/s)   SIMD 1 core {oneCore.Median,8:F1} ms   scalar 2 cores {scalar.Median,8:F1} ms"
+        if withReference then
+            // The unrolled reference takes minutes at T = 128: one timed run there.
+            let reference = if steps > 32L then time 0 1 (run Reference) else time 1 3 (run Reference)
+            printfn $"{line}   unrolled {reference.Median,8:F1} ms   speed-up {reference.Median / fused.Median:F1}x"
+        else printfn $"{line}"
 
 /// Runs every workload in its own child process (same levers), so each reports its own peak memory.
 let private allWorkloads (leverArguments: string list) =
@@ -89,10 +96,11 @@ let main argv =
         match name with
         | "all" -> allWorkloads leverArguments
         | "slice" -> slice ()
-        | "kernels" -> kernels ()
+        | "kernels" -> kernels true
+        | "kernels-fused" -> kernels false
         | "sparse-threshold" -> SparseThreshold.measure ()
         | workload when List.contains workload Workloads.names -> Workloads.run workload levers
-        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, slice, kernels, sparse-threshold)" other (String.Join (", ", Workloads.names)); exit 2
+        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, slice, kernels, kernels-fused, sparse-threshold)" other (String.Join (", ", Workloads.names)); exit 2
     if chosen <> [ "all" ] then
         peakResidentMb () |> Option.iter (fun mb -> printfn $"peak resident memory: {mb:F0} MB")
     0
