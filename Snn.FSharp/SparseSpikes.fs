@@ -1,9 +1,10 @@
-/// A fully connected layer for binary spike input that only touches the weights of active inputs.
+/// A fully connected layer for sparse spike input (binary spikes or small event counts) that only touches the
+/// weights of active inputs.
 ///
-/// For x ∈ {0, 1}^{M×K} (M = T·B rows of spikes), W [N; K] and b [N]:
+/// For x [M; K] (M = T·B rows of spikes or event counts, mostly 0), W [N; K] and b [N]:
 ///
-///     forward:        y_m = b + Σ_{k : x_mk = 1} W[:, k]                      (M · nnz/M · N additions)
-///     weight grad:    ∂L/∂W[:, k] = Σ_{m : x_mk = 1} ∂L/∂y_m                  (only the columns of active inputs)
+///     forward:        y_m = b + Σ_{k : x_mk ≠ 0} x_mk W[:, k]                 (M · nnz/M · N multiply-adds)
+///     weight grad:    ∂L/∂W[:, k] = Σ_{m : x_mk ≠ 0} x_mk ∂L/∂y_m             (only the columns of active inputs)
 ///     bias grad:      ∂L/∂b = Σ_m ∂L/∂y_m
 ///     input grad:     ∂L/∂x = ∂L/∂y · W                                       (dense; only when x needs it)
 ///
@@ -21,8 +22,8 @@ open Microsoft.FSharp.NativeInterop
 open TorchSharp
 open Snn.Tensors
 
-/// The active inputs of a binary matrix [M; K] in compressed-row form: row m's active columns are
-/// `Columns.[RowStart.[m] .. RowStart.[m + 1] - 1]` (ascending).
+/// The nonzero entries of a matrix [M; K] in compressed-row form: row m's active columns are
+/// `Columns.[RowStart.[m] .. RowStart.[m + 1] - 1]` (ascending), with the values at the same positions of `Values`.
 type SpikeRows =
     { /// Rows M.
       Rows: int
@@ -30,13 +31,15 @@ type SpikeRows =
       Width: int
       /// Offsets of each row's entries in `Columns` (M + 1 values).
       RowStart: int[]
-      /// Column indices of the ones.
-      Columns: int[] }
+      /// Column indices of the nonzero entries.
+      Columns: int[]
+      /// The nonzero values (1 for spikes).
+      Values: float32[] }
 
-    /// Fraction of ones, nnz / (M·K).
+    /// Fraction of nonzero entries, nnz / (M·K).
     member s.Activity = if s.Rows = 0 || s.Width = 0 then 0.0 else float s.Columns.Length / (float s.Rows * float s.Width)
 
-/// Raw loops of the sparse binary layer.
+/// Raw loops of the sparse layer.
 module internal SparseKernel =
 
     type private V = Vector<float32>
@@ -54,10 +57,9 @@ module internal SparseKernel =
         if items <= 1 then body 0 rows
         else Parallel.For (0, items, fun i -> body (i * per) (min rows (i * per + per))) |> ignore
 
-    /// Counts the ones of rows [r0, r1) into `counts`; returns false when a value is neither 0 nor 1.
-    let private countRows (xp: nativeptr<float32>) (columns: int) (counts: int[]) (r0: int) (r1: int) : bool =
+    /// Counts the nonzero entries of rows [r0, r1) into `counts`.
+    let private countRows (xp: nativeptr<float32>) (columns: int) (counts: int[]) (r0: int) (r1: int) =
         let width = V.Count
-        let mutable binary = true
         for r in r0 .. r1 - 1 do
             let row = NativePtr.add xp (r * columns)
             let mutable count = 0
@@ -66,19 +68,14 @@ module internal SparseKernel =
                 let v = Vector.Load (NativePtr.add row j)
                 if not (Vector.EqualsAll (v, V.Zero)) then
                     for i in 0 .. width - 1 do
-                        let e = v.[i]
-                        if e = 1.0f then count <- count + 1
-                        elif e <> 0.0f then binary <- false
+                        if v.[i] <> 0.0f then count <- count + 1
                 j <- j + width
             for i in j .. columns - 1 do
-                let e = NativePtr.get row i
-                if e = 1.0f then count <- count + 1
-                elif e <> 0.0f then binary <- false
+                if NativePtr.get row i <> 0.0f then count <- count + 1
             counts.[r] <- count
-        binary
 
-    /// Writes the column indices of the ones of rows [r0, r1).
-    let private fillRows (xp: nativeptr<float32>) (columns: int) (rowStart: int[]) (indices: int[]) (r0: int) (r1: int) =
+    /// Writes the column indices and values of the nonzero entries of rows [r0, r1).
+    let private fillRows (xp: nativeptr<float32>) (columns: int) (rowStart: int[]) (indices: int[]) (values: float32[]) (r0: int) (r1: int) =
         let width = V.Count
         for r in r0 .. r1 - 1 do
             let row = NativePtr.add xp (r * columns)
@@ -90,27 +87,27 @@ module internal SparseKernel =
                     for i in 0 .. width - 1 do
                         if v.[i] <> 0.0f then
                             indices.[at] <- j + i
+                            values.[at] <- v.[i]
                             at <- at + 1
                 j <- j + width
             for i in j .. columns - 1 do
                 if NativePtr.get row i <> 0.0f then
                     indices.[at] <- i
+                    values.[at] <- NativePtr.get row i
                     at <- at + 1
 
-    /// The compressed rows of a contiguous float32 matrix [M; K], or None when it is not binary.
-    let rowsOf (x: Tensor) : SpikeRows option =
+    /// The compressed rows of a contiguous float32 matrix [M; K].
+    let rowsOf (x: Tensor) : SpikeRows =
         let rows, columns = int x.shape.[0], int x.shape.[1]
         let xp = pointer x
         let counts = Array.zeroCreate<int> rows
-        let binary = ref true
-        forRows rows (fun r0 r1 -> if not (countRows xp columns counts r0 r1) then binary.Value <- false)
-        if not binary.Value then None
-        else
-            let rowStart = Array.zeroCreate<int> (rows + 1)
-            for r in 0 .. rows - 1 do rowStart.[r + 1] <- rowStart.[r] + counts.[r]
-            let indices = Array.zeroCreate<int> rowStart.[rows]
-            forRows rows (fun r0 r1 -> fillRows xp columns rowStart indices r0 r1)
-            Some { Rows = rows; Width = columns; RowStart = rowStart; Columns = indices }
+        forRows rows (fun r0 r1 -> countRows xp columns counts r0 r1)
+        let rowStart = Array.zeroCreate<int> (rows + 1)
+        for r in 0 .. rows - 1 do rowStart.[r + 1] <- rowStart.[r] + counts.[r]
+        let indices = Array.zeroCreate<int> rowStart.[rows]
+        let values = Array.zeroCreate<float32> rowStart.[rows]
+        forRows rows (fun r0 r1 -> fillRows xp columns rowStart indices values r0 r1)
+        { Rows = rows; Width = columns; RowStart = rowStart; Columns = indices; Values = values }
 
     /// The transpose of compressed rows (for each column k, the rows m with x_mk = 1), by counting sort.
     let transpose (s: SpikeRows) : SpikeRows =
@@ -119,14 +116,16 @@ module internal SparseKernel =
         for k in 0 .. s.Width - 1 do rowStart.[k + 1] <- rowStart.[k + 1] + rowStart.[k]
         let next = Array.copy rowStart
         let indices = Array.zeroCreate<int> s.Columns.Length
+        let values = Array.zeroCreate<float32> s.Columns.Length
         for m in 0 .. s.Rows - 1 do
             for e in s.RowStart.[m] .. s.RowStart.[m + 1] - 1 do
                 let k = s.Columns.[e]
                 indices.[next.[k]] <- m
+                values.[next.[k]] <- s.Values.[e]
                 next.[k] <- next.[k] + 1
-        { Rows = s.Width; Width = s.Rows; RowStart = rowStart; Columns = indices }
+        { Rows = s.Width; Width = s.Rows; RowStart = rowStart; Columns = indices; Values = values }
 
-    /// out[r, :] = init[:] (or 0) + Σ_{e in row r} source[index_e, :] for rows [r0, r1), with `width`-float rows;
+    /// out[r, :] = init[:] (or 0) + Σ_{e in row r} value_e · source[index_e, :] for rows [r0, r1) of n floats;
     /// four source rows are added per pass so each output vector is loaded and stored once per four rows.
     let private gatherRows (s: SpikeRows) (source: nativeptr<float32>) (init: nativeptr<float32>) (hasInit: bool)
                            (out: nativeptr<float32>) (n: int) (r0: int) (r1: int) =
@@ -146,21 +145,35 @@ module internal SparseKernel =
                 let b = NativePtr.add source (s.Columns.[e + 1] * n)
                 let c = NativePtr.add source (s.Columns.[e + 2] * n)
                 let d = NativePtr.add source (s.Columns.[e + 3] * n)
-                let mutable j = 0
-                while j < full do
-                    let sum = (Vector.Load (NativePtr.add a j) + Vector.Load (NativePtr.add b j)) + (Vector.Load (NativePtr.add c j) + Vector.Load (NativePtr.add d j))
-                    Vector.Store (Vector.Load (NativePtr.add o j) + sum, NativePtr.add o j)
-                    j <- j + width
-                for j in full .. n - 1 do
-                    NativePtr.set o j (NativePtr.get o j + ((NativePtr.get a j + NativePtr.get b j) + (NativePtr.get c j + NativePtr.get d j)))
+                let wa, wb, wc, wd = s.Values.[e], s.Values.[e + 1], s.Values.[e + 2], s.Values.[e + 3]
+                if wa = 1.0f && wb = 1.0f && wc = 1.0f && wd = 1.0f then
+                    // Binary spikes: plain additions.
+                    let mutable j = 0
+                    while j < full do
+                        let sum = (Vector.Load (NativePtr.add a j) + Vector.Load (NativePtr.add b j)) + (Vector.Load (NativePtr.add c j) + Vector.Load (NativePtr.add d j))
+                        Vector.Store (Vector.Load (NativePtr.add o j) + sum, NativePtr.add o j)
+                        j <- j + width
+                    for j in full .. n - 1 do
+                        NativePtr.set o j (NativePtr.get o j + ((NativePtr.get a j + NativePtr.get b j) + (NativePtr.get c j + NativePtr.get d j)))
+                else
+                    let va, vb, vc, vd = V wa, V wb, V wc, V wd
+                    let mutable j = 0
+                    while j < full do
+                        let sum = (Vector.Load (NativePtr.add a j) * va + Vector.Load (NativePtr.add b j) * vb) + (Vector.Load (NativePtr.add c j) * vc + Vector.Load (NativePtr.add d j) * vd)
+                        Vector.Store (Vector.Load (NativePtr.add o j) + sum, NativePtr.add o j)
+                        j <- j + width
+                    for j in full .. n - 1 do
+                        NativePtr.set o j (NativePtr.get o j + ((NativePtr.get a j * wa + NativePtr.get b j * wb) + (NativePtr.get c j * wc + NativePtr.get d j * wd)))
                 e <- e + 4
             while e < e1 do
                 let a = NativePtr.add source (s.Columns.[e] * n)
+                let wa = s.Values.[e]
+                let va = V wa
                 let mutable j = 0
                 while j < full do
-                    Vector.Store (Vector.Load (NativePtr.add o j) + Vector.Load (NativePtr.add a j), NativePtr.add o j)
+                    Vector.Store (Vector.Load (NativePtr.add o j) + Vector.Load (NativePtr.add a j) * va, NativePtr.add o j)
                     j <- j + width
-                for j in full .. n - 1 do NativePtr.set o j (NativePtr.get o j + NativePtr.get a j)
+                for j in full .. n - 1 do NativePtr.set o j (NativePtr.get o j + NativePtr.get a j * wa)
                 e <- e + 1
 
     /// out [R; N] with row r = init + Σ of the `source` [*; N] rows listed for r (init: a [N] tensor or null).
@@ -171,15 +184,15 @@ module internal SparseKernel =
         let ip = if hasInit then pointer init else sp
         forRows s.Rows (fun r0 r1 -> gatherRows s sp ip hasInit op n r0 r1)
 
-/// The sparse binary linear layer as an autograd function: apply (x [M; K] binary float32, W [N; K], b [N] or
-/// null, SpikeRows of x, whether x needs a gradient) → y [M; N].
+/// The sparse linear layer as an autograd function: apply (x [M; K] float32, W [N; K], b [N] or null, SpikeRows
+/// of x, whether x needs a gradient) → y [M; N].
 type SparseBinaryLinearFunction() =
     inherit torch.autograd.SingleTensorFunction<SparseBinaryLinearFunction>()
 
     /// The autograd node's name.
     override _.Name = "SnnSparseBinaryLinear"
 
-    /// y = b + Σ over active inputs of W's columns; saves the compressed rows and W.
+    /// y = b + Σ over active inputs of x_mk · W's columns; saves the compressed rows and W.
     override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
         let weight = (vars.[1] :?> Tensor).detach ()
         let bias = vars.[2] :?> Tensor
@@ -206,20 +219,20 @@ type SparseBinaryLinearFunction() =
         // One gradient per argument of apply: the compressed rows and the flag get none.
         Collections.Generic.List [ gradX; gradWt.t (); gradB; null; null ]
 
-/// Running the sparse binary linear layer.
+/// Running the sparse linear layer.
 [<RequireQualifiedAccess>]
 module SparseSpikes =
 
-    /// The compressed rows of x [M; K] (float32, CPU) when every value is 0 or 1, else None.
+    /// The compressed rows of x [M; K] (float32, CPU), else None.
     let rows (x: Tensor) : SpikeRows option =
         if isNull (box x) then nullArg "x"
         if x.dim () <> 2L then invalidArg "x" $"must be a matrix [M; K], got shape %A{x.shape}"
         if x.dtype <> torch.float32 || x.device_type <> DeviceType.CPU then None
         else
             use c = x.detach().contiguous ()
-            SparseKernel.rowsOf c
+            Some (SparseKernel.rowsOf c)
 
-    /// y = x Wᵀ + b for binary x [M; K] given its compressed rows (from `rows`); W [N; K] and b [N] (or null)
+    /// y = x Wᵀ + b for sparse x [M; K] given its compressed rows (from `rows`); W [N; K] and b [N] (or null)
     /// float32. Differentiable in W, b and (densely) x.
     let linear (x: Tensor) (active: SpikeRows) (weight: Tensor) (bias: Tensor) : Tensor =
         if weight.dim () <> 2L || weight.shape.[1] <> int64 active.Width then

@@ -60,7 +60,19 @@ let tests =
             allClose 1e-6 wd wf "weight gradient"
             allClose 1e-6 bd bf "bias gradient"
         }
-        test "non-binary input and activity above the threshold take the dense path" {
+        test "event counts (values 2, 3) on the sparse path = dense Linear" {
+            let fast, dense = pair 29 11 sparse
+            torch.manual_seed 8L |> ignore
+            let x = torch.bernoulli (torch.zeros ([| 12L; 29L |]) + 0.1) * (torch.randint (3L, [| 12L; 29L |]) + 1L).``to`` torch.float32
+            let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x true
+            Expect.isTrue fast.LastCallSparse "the sparse path ran"
+            let yd, wd, bd, xd = gradients dense dense.weight dense.bias x true
+            allClose 1e-5 yd yf "output"
+            allClose 1e-5 wd wf "weight gradient"
+            allClose 1e-5 bd bf "bias gradient"
+            allClose 1e-5 xd xf "input gradient"
+        }
+        test "dense analog input and activity above the threshold take the dense path" {
             let fast, dense = pair 16 8 { sparse with SparseActivityThreshold = 0.3 }
             let analog = torch.rand ([| 3L; 16L |])
             allClose 1e-6 (values (dense.forward analog)) (values (fast.forward analog)) "analog input"

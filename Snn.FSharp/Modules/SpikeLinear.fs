@@ -1,4 +1,4 @@
-/// A Linear layer with the performance levers for spiking networks: sparse accumulation of binary spike input
+/// A Linear layer with the performance levers for spiking networks: sparse accumulation of spike / event input
 /// and bfloat16 GEMMs with float32 master weights. Same parameters ("weight" [N; K], "bias" [N]), initialisation
 /// and maths as `torch.nn.Linear`: y = x Wᵀ + b over the last dimension.
 namespace Snn.Modules
@@ -10,10 +10,11 @@ open Snn.Tensors
 
 /// Which levers a `SpikeLinear` uses.
 type SpikeLinearOptions =
-    { /// For binary float32 input on the CPU, accumulate only the weight columns of active inputs (forward and
-      /// weight gradient) when the input activity is at most `SparseActivityThreshold`.
+    { /// For float32 input on the CPU (binary spikes or event counts), accumulate only the weight columns of
+      /// nonzero inputs (forward and weight gradient) when the fraction of nonzeros is at most
+      /// `SparseActivityThreshold`.
       Sparse: bool
-      /// Highest fraction of ones for which the sparse path runs; above it, the dense GEMM is faster.
+      /// Highest fraction of nonzero inputs for which the sparse path runs; above it, the dense GEMM is faster.
       SparseActivityThreshold: float
       /// Run the dense GEMMs (forward and both gradients) in bfloat16 with float32 accumulation; the weights stay
       /// float32 (the master copy Adam updates) and the output is float32. Rounds weights and activations to 8
