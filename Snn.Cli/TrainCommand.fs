@@ -43,7 +43,7 @@ type TrainArgs =
             | Weight_Gain _ -> "scale of the default weight initialisation (default 4)"
             | Kernel _ -> "fused (default) or reference: how the LIF recurrence runs"
             | Simd _ -> "on (default) or off: SIMD loops in the fused kernels"
-            | Sparse _ -> "on (default) or off: accumulate only the weights of active inputs (same accuracy, faster)"
+            | Sparse _ -> "on or off (default): accumulate only the weights of active inputs (same accuracy)"
             | Bf16 _ -> "on or off (default): bfloat16 GEMMs with float32 master weights"
 
 /// Redraws a progress bar in place on a terminal; silent when the output is redirected (logs stay readable).
@@ -82,7 +82,7 @@ let run (args: ParseResults<TrainArgs>) : int =
         | Some other -> invalidArg "on_off" $"{flag}: '{other}' is neither on nor off"
     FusedKernelSettings.Vectorised <- lever (Simd "") true (args.TryGetResult Simd)
     let linear =
-        { SpikeLinearOptions.Dense with Sparse = lever (Sparse "") true (args.TryGetResult Sparse); Bf16 = lever (Bf16 "") false (args.TryGetResult Bf16) }
+        { SpikeLinearOptions.Dense with Sparse = lever (Sparse "") false (args.TryGetResult Sparse); Bf16 = lever (Bf16 "") false (args.TryGetResult Bf16) }
     use model = new DenseSnn(inputs, args.GetResult (Hidden, 128), MovingPatterns.classNames.Length, neuron, args.GetResult (Weight_Gain, 4.0), kernel,
                              (if linear.Sparse || linear.Bf16 then Some linear else None))
     let training =
