@@ -27,7 +27,7 @@ let private pair (inputs: int) (outputs: int) (options: SpikeLinearOptions) =
     dense.bias.copy_ fast.Bias |> ignore
     fast, dense
 
-let private sparse = { SpikeLinearOptions.Dense with Sparse = true }
+let private sparse = { SpikeLinearOptions.Dense with Sparse = true; SparseActivityThreshold = 1.0 }
 
 let tests =
     testList "SpikeLinear" [
