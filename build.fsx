@@ -185,7 +185,10 @@ targets:
   test      build, then run all tests and examples; ends with "N passed, N failed"
   train     build, then train the threshold-modulated multi-task SNN on the built-in moving-patterns dataset and
             write a report folder (arguments go to 'snn tmsnn')
-  bench     build, then run the benchmarks (arguments: slice, w1)
+  bench     build, then run the benchmarks (default: W1, W1 inference, W2, W3, each in its own process, and the
+            hypergradient step; arguments: all, w1, w1-inference, w2, w3, hypergradient, slice, kernels,
+            kernels-fused, sparse-threshold and levers --kernel fused|reference, --simd, --kernel-threads, --sparse,
+            --bf16, --keep-freed-memory on|off)
   clean     remove bin/, obj/ and test results
   --help    this text
 

@@ -27,6 +27,9 @@ type TrainArgs =
     | Config of path: string
     | Set of assignment: string
     | Print_Config
+    | Simd of on_off: string
+    | Sparse of on_off: string
+    | Bf16 of on_off: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -47,6 +50,9 @@ type TrainArgs =
             | Config _ -> "an experiment configuration (.json, or .yaml/.yml in the nested key: value subset); flags and --set override it"
             | Set _ -> "override one configuration key, e.g. --set optimizer.lr=1e-3 (repeatable; applied last)"
             | Print_Config -> "print the effective configuration as JSON and exit without training"
+            | Simd _ -> "on (default) or off: SIMD loops in the fused kernels"
+            | Sparse _ -> "on or off (default): accumulate only the weights of active inputs (same accuracy)"
+            | Bf16 _ -> "on or off (default): bfloat16 GEMMs with float32 master weights"
 
 /// Redraws a progress bar in place on a terminal; silent when the output is redirected (logs stay readable).
 let private progressBar (epoch: int, done': int, total: int, loss: float) =
@@ -74,7 +80,7 @@ let private flagLayer (args: ParseResults<TrainArgs>) : Map<string, ConfigEntry>
     |> Map.ofList
 
 /// Trains as the effective configuration says; returns the process exit code.
-let private trainWith (config: Map<string, ConfigEntry>) (reportFolder: string option) : int =
+let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOptions option) (reportFolder: string option) : int =
     let training = TrainConfig.trainerSettings config
     Snn.Config.optionalInteger config "threads" |> Option.iter torch.set_num_threads
     // Training allocates the same large activations every step: keep freed memory instead of re-mapping it.
@@ -91,7 +97,7 @@ let private trainWith (config: Map<string, ConfigEntry>) (reportFolder: string o
     let neuron = TrainConfig.lifNeuron config binDt
     let inputs = int train.Frames.shape.[2]
     let kernel = if Snn.Config.text config "model.kernel" = "reference" then Reference else Fused
-    use model = new DenseSnn(inputs, Snn.Config.integer config "model.hidden", MovingPatterns.classNames.Length, neuron, Snn.Config.real config "model.weight_gain", kernel)
+    use model = new DenseSnn(inputs, Snn.Config.integer config "model.hidden", MovingPatterns.classNames.Length, neuron, Snn.Config.real config "model.weight_gain", kernel, linear)
     let history =
         Training.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
             if not Console.IsOutputRedirected then Console.WriteLine ()
@@ -115,4 +121,14 @@ let run (args: ParseResults<TrainArgs>) : int =
     | Ok config when args.Contains Print_Config ->
         Console.Out.Write (Snn.Config.toJson TrainConfig.schema config)
         0
-    | Ok config -> trainWith config (args.TryGetResult Report)
+    | Ok config ->
+        let lever (flag: TrainArgs) (fallback: bool) (value: string option) =
+            match value |> Option.map (fun v -> v.ToLowerInvariant ()) with
+            | None -> fallback
+            | Some "on" -> true
+            | Some "off" -> false
+            | Some other -> invalidArg "on_off" $"{flag}: '{other}' is neither on nor off"
+        FusedKernelSettings.Vectorised <- lever (Simd "") true (args.TryGetResult Simd)
+        let linear =
+            { SpikeLinearOptions.Dense with Sparse = lever (Sparse "") false (args.TryGetResult Sparse); Bf16 = lever (Bf16 "") false (args.TryGetResult Bf16) }
+        trainWith config (if linear.Sparse || linear.Bf16 then Some linear else None) (args.TryGetResult Report)

@@ -26,8 +26,60 @@ let private agree (name: string) (reference: torch.Tensor -> torch.Tensor) (fuse
     Expect.isGreaterThan (Array.sum zr) 0.0 $"{name}: the input makes neurons fire"
     allClose 1e-5 gr gf $"{name}: gradients"
 
+
+/// Runs `body` with the fused kernels' process-wide switches set, restoring them afterwards.
+let private withSettings (vectorised: bool) (parallelLoops: bool) (body: unit -> 'a) : 'a =
+    let v, p = FusedKernelSettings.Vectorised, FusedKernelSettings.Parallel
+    FusedKernelSettings.Vectorised <- vectorised
+    FusedKernelSettings.Parallel <- parallelLoops
+    try body () finally
+        FusedKernelSettings.Vectorised <- v
+        FusedKernelSettings.Parallel <- p
+
+/// Largest difference relative to max(1, |expected|).
+let private maxRelative (expected: float[]) (actual: float[]) =
+    Array.map2 (fun (e: float) (a: float) -> abs (e - a) / max 1.0 (abs e)) expected actual |> Array.max
+
+/// The SIMD and multi-core loops against the scalar single-threaded loop (and the reference). The switches are
+/// process-wide, so these tests run sequenced; a concurrently running test only ever sees another correct path.
+let private vectorTests =
+    testSequenced <| testList "vectorised and parallel loops" [
+        // 150 neurons: 18 full vectors of 8 (or 9 of 16) plus a tail; 5003: two parallel chunks, the second with a tail.
+        for neurons in [ 150L; 5003L ] do
+            for surrogate in [ ATan 2.0; Sigmoid 4.0; FastSigmoid 10.0; SuperSpike 5.0; Triangle 1.0; Rectangle 1.0; Gaussian 0.5; PiecewiseExp 2.0; SlayerExp (0.5, 2.0) ] do
+                for reset in [ Hard; Soft ] do
+                    test $"LIF {neurons} neurons, {surrogate}, {reset}: SIMD + cores = scalar loop" {
+                        let p = { LifParameters.Default with TauMem = 2.0; Surrogate = surrogate; Reset = reset; Scheme = ForwardEuler; VReset = -0.1 }
+                        torch.manual_seed 11L |> ignore
+                        let x = torch.rand ([| 12L; neurons |]) * 2.5f - 0.3f
+                        let zs, gs = withSettings false false (fun () -> run (Dynamics.lif Fused p) x)
+                        let zv, gv = withSettings true true (fun () -> run (Dynamics.lif Fused p) x)
+                        Expect.equal zv zs "spikes bit for bit"
+                        Expect.isGreaterThan (Array.sum zs) 0.0 "the input makes neurons fire"
+                        match surrogate with
+                        | Sigmoid _ | Gaussian _ | PiecewiseExp _ | SlayerExp _ ->
+                            // Vector.Exp and MathF.Exp may round differently: documented tolerance 1e-6 relative.
+                            Expect.isLessThanOrEqual (maxRelative gs gv) 1e-6 "gradients within 1e-6"
+                        | _ -> Expect.equal gv gs "gradients bit for bit"
+                        let zr, gr = run (Lif.unroll p) x
+                        Expect.equal zv zr "spikes = reference"
+                        allClose 1e-5 gr gv "gradients = reference"
+                    }
+        test "IF and exact-leak LIF on [T; B; N] with a tail: SIMD + cores = scalar loop" {
+            torch.manual_seed 12L |> ignore
+            let x = torch.rand ([| 9L; 7L; 611L |]) * 2.0f - 0.2f
+            for name, runner in [ "IF", Dynamics.ifNeuron Fused { IfParameters.Default with Reset = Soft }
+                                  "LIF", Dynamics.lif Fused { LifParameters.Default with TauMem = 3.0; DetachReset = true } ] do
+                let zs, gs = withSettings false false (fun () -> run runner x)
+                let zv, gv = withSettings true true (fun () -> run runner x)
+                Expect.equal zv zs $"{name}: spikes"
+                Expect.equal gv gs $"{name}: gradients"
+        }
+    ]
+
 let tests =
     testList "Dynamics (fused kernel)" [
+        vectorTests
         for reset in [ Hard; Soft; NoReset ] do
             for detach in [ false; true ] do
                 for scheme in [ ExactExponential; ForwardEuler ] do

@@ -60,8 +60,9 @@ module Init =
 
 /// A fully connected spiking network: Linear → LIF → Linear → LIF, each Linear run over the merged [T·B] batch.
 /// Input [T; B; inputs] (e.g. flattened event frames), output spikes [T; B; outputs]. `weightGain` scales the
-/// default initialisation of both Linear layers; `kernel` runs the LIF recurrences (see `LifLayer`).
-type DenseSnn(inputs: int, hidden: int, outputs: int, neuron: LifParameters, weightGain: float, kernel: Kernel) as this =
+/// default initialisation of both Linear layers; `kernel` runs the LIF recurrences (see `LifLayer`); `linear`, when
+/// given, runs both Linear layers as `SpikeLinear` with those levers (sparse spikes, bf16), same parameter names.
+type DenseSnn(inputs: int, hidden: int, outputs: int, neuron: LifParameters, weightGain: float, kernel: Kernel, linear: SpikeLinearOptions option) as this =
     inherit torch.nn.Module<Tensor, Tensor>("DenseSnn")
     do
         if inputs <= 0 then invalidArg "inputs" $"must be > 0, got {inputs}"
@@ -69,9 +70,13 @@ type DenseSnn(inputs: int, hidden: int, outputs: int, neuron: LifParameters, wei
         if outputs <= 0 then invalidArg "outputs" $"must be > 0, got {outputs}"
         if not (weightGain > 0.0) || Double.IsInfinity weightGain then
             invalidArg "weightGain" $"must be a finite number > 0, got {weightGain}"
-    let fc1 = new TimeDistributed("fc1", Init.scaledLinear inputs hidden weightGain)
+    let makeLinear a b : torch.nn.Module<Tensor, Tensor> =
+        match linear with
+        | Some options -> (new SpikeLinear("inner", a, b, options)).Scale weightGain
+        | None -> Init.scaledLinear a b weightGain
+    let fc1 = new TimeDistributed("fc1", makeLinear inputs hidden)
     let lif1 = new LifLayer("lif1", neuron, kernel)
-    let fc2 = new TimeDistributed("fc2", Init.scaledLinear hidden outputs weightGain)
+    let fc2 = new TimeDistributed("fc2", makeLinear hidden outputs)
     let lif2 = new LifLayer("lif2", neuron, kernel)
     do
         this.register_module ("fc1", fc1)
@@ -79,12 +84,16 @@ type DenseSnn(inputs: int, hidden: int, outputs: int, neuron: LifParameters, wei
         this.register_module ("fc2", fc2)
         this.register_module ("lif2", lif2)
 
+    /// The network with plain float32 `torch.nn.Linear` layers.
+    new(inputs: int, hidden: int, outputs: int, neuron: LifParameters, weightGain: float, kernel: Kernel) =
+        new DenseSnn(inputs, hidden, outputs, neuron, weightGain, kernel, None)
+
     /// The network with the default initialisation scale (weightGain = 1) and the reference kernel.
-    new(inputs: int, hidden: int, outputs: int, neuron: LifParameters) = new DenseSnn(inputs, hidden, outputs, neuron, 1.0, Reference)
+    new(inputs: int, hidden: int, outputs: int, neuron: LifParameters) = new DenseSnn(inputs, hidden, outputs, neuron, 1.0, Reference, None)
 
     /// The network with the reference kernel.
     new(inputs: int, hidden: int, outputs: int, neuron: LifParameters, weightGain: float) =
-        new DenseSnn(inputs, hidden, outputs, neuron, weightGain, Reference)
+        new DenseSnn(inputs, hidden, outputs, neuron, weightGain, Reference, None)
 
     /// Output spikes [T; B; outputs] for input [T; B; inputs].
     override _.forward (x: Tensor) : Tensor =

@@ -81,4 +81,3 @@ let run () =
     printfn $"hyper / plain: {hyper.Median / plainReference.Median:F2}x (reference), {hyper.Median / plainFused.Median:F2}x (fused); target <= 3x"
     let amortised = (20.0 * plainFused.Median + hyper.Median) / (20.0 * plainFused.Median)
     printfn $"AuxiLearn schedule (one hyper step per 20 fused steps): {amortised:F2}x a plain run"
-    peakResidentMb () |> Option.iter (fun mb -> printfn $"peak resident memory {mb:F0} MB")

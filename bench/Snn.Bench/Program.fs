@@ -1,12 +1,13 @@
 /// Benchmarks of Snn's training step (run by `dotnet fsi build.fsx bench`; not tests).
 ///
 /// - slice: the DenseSnn of `snn train` (512 -> 128 -> 10 LIF, T = 20, batch 32) on moving-patterns frames.
-/// - kernels: forward + backward of 2^20 LIF neurons at T = 8, 32, 128, fused kernel vs unrolled reference.
-/// - w1: workload W1 of docs/performance.md as far as the foundation supports it: 2312 -> 512 -> 512 -> 128 -> 12
-///   LIF, batch 32, T = 25, Bernoulli(0.1) input spikes (4 pre-generated batches cycled), weights x 8 after the
-///   default initialisation, LIF with decay 1/2 per step (τ = dt / ln 2, the same update as v += (x - v)/2),
-///   threshold 1, hard reset, cross-entropy on the mean output spikes over time, Adam(1e-3). The surrogate is ATan(2)
-///   where the peers use sigmoid(4): the step's work is the same.
+/// - kernels: forward + backward of 2^20 LIF neurons at T = 8, 32, 128: fused kernel (SIMD on 2 cores, SIMD on 1
+///   core, scalar on 2 cores) vs unrolled reference; kernels-fused: without the slow unrolled reference.
+/// - w1, w1-inference, w2, w3: the workloads of docs/performance.md (see Workloads.fs), each with the levers of
+///   the command line (--kernel fused|reference, --simd, --kernel-threads, --sparse, --sparse-threshold p, --bf16,
+///   --keep-freed-memory: on|off).
+/// - all (the default): every workload, each in its own process so that peak resident memory is per workload.
+/// - sparse-threshold: the sparse binary Linear against the dense GEMM over input activities (the crossover).
 module Snn.Bench.Program
 
 open System
@@ -18,19 +19,6 @@ open Snn.Neurons
 open Snn.Bench.Measure
 
 type private Tensor = torch.Tensor
-
-/// Stacked LIF network of W1: Linear (merged over T·B) then LIF, per layer.
-type private StackedSnn(sizes: int list, neuron: LifParameters, gain: float, kernel: Kernel) as this =
-    inherit torch.nn.Module<Tensor, Tensor>("StackedSnn")
-    let layers =
-        sizes |> List.pairwise |> List.mapi (fun i (a, b) ->
-            let fc = new TimeDistributed($"fc{i}", Init.scaledLinear a b gain)
-            let lif = new LifLayer($"lif{i}", neuron, kernel)
-            this.register_module ($"fc{i}", fc)
-            this.register_module ($"lif{i}", lif)
-            fc, lif)
-    override _.forward (x: Tensor) =
-        layers |> List.fold (fun h (fc, lif) -> lif.forward (fc.forward h)) x
 
 let private report (name: string) (timing: Timing) (firstLoss: float option) (gflop: float option) =
     let rate = gflop |> Option.map (fun g -> $", {g / (timing.Median / 1000.0):F1} GFLOP/s") |> Option.defaultValue ""
@@ -57,33 +45,9 @@ let private slice () =
     let timing = time 3 20 (fun () -> k <- k + 1; trainStep model optimizer Loss.crossEntropyOnCounts (fst batches.[k % 4]) (snd batches.[k % 4]) |> ignore)
     report "slice train" timing (Some first) None
 
-let private w1 (kernel: Kernel) =
-    torch.manual_seed 0L |> ignore
-    let neuron = { LifParameters.Default with TauMem = 1.0 / Math.Log 2.0; Dt = 1.0 }
-    let sizes = [ 2312; 512; 512; 128; 12 ]
-    use model = new StackedSnn(sizes, neuron, 8.0, kernel)
-    let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
-    let batches = [| for _ in 1 .. 4 -> torch.bernoulli (torch.zeros ([| 25L; 32L; 2312L |]) + 0.1), torch.randint (12L, [| 32L |]) |]
-    let meanRateLoss (spikes: Tensor) (labels: Tensor) = torch.nn.functional.cross_entropy (spikes.mean ([| 0L |]), labels)
-    // Dense fp32 work of one step: forward GEMMs plus the two backward GEMMs per layer (the first layer's input
-    // gradient is not needed): 2·T·B·Σ(a·b) · 3 - 2·T·B·2312·512.
-    let tb = 25.0 * 32.0
-    let macs = sizes |> List.pairwise |> List.sumBy (fun (a, b) -> float a * float b)
-    let gflop = (2.0 * tb * macs * 3.0 - 2.0 * tb * 2312.0 * 512.0) / 1e9
-    let mutable k = 0
-    let first = trainStep model optimizer meanRateLoss (fst batches.[0]) (snd batches.[0])
-    let timing = time 3 20 (fun () -> k <- k + 1; trainStep model optimizer meanRateLoss (fst batches.[k % 4]) (snd batches.[k % 4]) |> ignore)
-    report $"W1 train {kernel}" timing (Some first) (Some gflop)
-    model.eval ()
-    let inference = time 3 20 (fun () ->
-        use _ = torch.no_grad ()
-        use scope = torch.NewDisposeScope ()
-        model.forward (fst batches.[0]) |> ignore)
-    report $"W1 infer {kernel}" inference None (Some (2.0 * tb * macs / 1e9))
-
 /// Forward + backward of one LIF population of 2^20 neurons over T steps, fused kernel against the unrolled
 /// reference; the fused kernel moves 24 bytes per neuron and step (x, h, z forward; ∂z, h, ∂x backward).
-let private kernels () =
+let private kernels (withReference: bool) =
     let neurons = 1L <<< 20
     let p = { LifParameters.Default with TauMem = 2.0 }
     for steps in [ 8L; 32L; 128L ] do
@@ -93,25 +57,51 @@ let private kernels () =
             let leaf = x.detach().requires_grad_ true
             Diff.backward ((Dynamics.lif kernel p leaf).sum ())
         let fused = time 2 10 (run Fused)
-        // The unrolled reference takes minutes at T = 128: one timed run there.
-        let reference = if steps > 32L then time 0 1 (run Reference) else time 1 3 (run Reference)
+        let scalar =
+            FusedKernelSettings.Vectorised <- false
+            try time 2 10 (run Fused) finally FusedKernelSettings.Vectorised <- true
+        let oneCore =
+            FusedKernelSettings.Parallel <- false
+            try time 2 10 (run Fused) finally FusedKernelSettings.Parallel <- true
         let gbs = 24.0 * float steps * float neurons / (fused.Median / 1000.0) / 1e9
-        printfn $"LIF 2^20 x T={steps,-3}  fused {fused.Median,8:F1} ms ({gbs:F1} GB/s)   unrolled {reference.Median,8:F1} ms   speed-up {reference.Median / fused.Median:F1}x"
+        let line = $"LIF 2^20 x T={steps,-3}  fused SIMD 2 cores {fused.Median,8:F1} ms ({gbs:F1} GB/s)   SIMD 1 core {oneCore.Median,8:F1} ms   scalar 2 cores {scalar.Median,8:F1} ms"
+        if withReference then
+            // The unrolled reference takes minutes at T = 128: one timed run there.
+            let reference = if steps > 32L then time 0 1 (run Reference) else time 1 3 (run Reference)
+            printfn $"{line}   unrolled {reference.Median,8:F1} ms   speed-up {reference.Median / fused.Median:F1}x"
+        else printfn $"{line}"
+
+/// Runs every workload and the hypergradient benchmark in its own child process (same levers), so each reports its own peak memory.
+let private allWorkloads (leverArguments: string list) =
+    let entry = Reflection.Assembly.GetEntryAssembly().Location
+    for name in Workloads.names @ [ "hypergradient" ] do
+        let info = Diagnostics.ProcessStartInfo (Environment.ProcessPath, UseShellExecute = false)
+        if not (entry.EndsWith ".exe") && IO.Path.GetExtension entry = ".dll" then info.ArgumentList.Add entry
+        info.ArgumentList.Add name
+        for a in leverArguments do info.ArgumentList.Add a
+        use child = Diagnostics.Process.Start info
+        child.WaitForExit ()
+        if child.ExitCode <> 0 then eprintfn $"workload {name} failed with exit code {child.ExitCode}"
 
 [<EntryPoint>]
 let main argv =
-    let threads = torch.get_num_threads ()
-    // SNN_DEFAULT_ALLOCATOR=1 measures with glibc's default policy, for comparison.
-    let kept = Environment.GetEnvironmentVariable "SNN_DEFAULT_ALLOCATOR" <> "1" && Allocator.keepFreedMemory ()
-    printfn $"Snn benchmarks: {threads} intra-op threads, TorchSharp {typeof<torch.Tensor>.Assembly.GetName().Version}, freed memory kept in process: {kept}"
-    let chosen = if argv.Length = 0 then [| "slice"; "w1"; "kernels" |] else argv
+    let levers, chosen = Workloads.parseLevers (List.ofArray argv)
+    let leverArguments = argv |> Array.filter (fun a -> not (List.contains a chosen)) |> List.ofArray
+    let kept = levers.KeepFreedMemory && Allocator.keepFreedMemory ()
+    let chosen = if chosen.IsEmpty then [ "all" ] else chosen
+    if chosen <> [ "all" ] then
+        let threads = torch.get_num_threads ()
+        printfn $"[{String.Join (' ', chosen)}] {threads} intra-op threads, TorchSharp {typeof<torch.Tensor>.Assembly.GetName().Version}, freed memory kept in process: {kept}; {levers.Describe ()}"
     for name in chosen do
         match name with
+        | "all" -> allWorkloads leverArguments
         | "slice" -> slice ()
-        | "w1" ->
-            w1 Reference
-            w1 Fused
-        | "kernels" -> kernels ()
-        | other -> eprintfn "unknown benchmark '%s' (known: slice, w1, kernels)" other; exit 2
-    peakResidentMb () |> Option.iter (fun mb -> printfn $"peak resident memory: {mb:F0} MB")
+        | "kernels" -> kernels true
+        | "kernels-fused" -> kernels false
+        | "sparse-threshold" -> SparseThreshold.measure ()
+        | "hypergradient" -> HypergradientBench.run ()
+        | workload when List.contains workload Workloads.names -> Workloads.run workload levers
+        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, hypergradient, slice, kernels, kernels-fused, sparse-threshold)" other (String.Join (", ", Workloads.names)); exit 2
+    if chosen <> [ "all" ] then
+        peakResidentMb () |> Option.iter (fun mb -> printfn $"peak resident memory: {mb:F0} MB")
     0

@@ -1,0 +1,242 @@
+/// A fully connected layer for sparse spike input (binary spikes or small event counts) that only touches the
+/// weights of active inputs.
+///
+/// For x [M; K] (M = T·B rows of spikes or event counts, mostly 0), W [N; K] and b [N]:
+///
+///     forward:        y_m = b + Σ_{k : x_mk ≠ 0} x_mk W[:, k]                 (M · nnz/M · N multiply-adds)
+///     weight grad:    ∂L/∂W[:, k] = Σ_{m : x_mk ≠ 0} x_mk ∂L/∂y_m             (only the columns of active inputs)
+///     bias grad:      ∂L/∂b = Σ_m ∂L/∂y_m
+///     input grad:     ∂L/∂x = ∂L/∂y · W                                       (dense; only when x needs it)
+///
+/// With input activity p the forward and weight gradient cost p times the dense GEMMs' operations, but as
+/// memory-bound vector additions instead of a cache-blocked GEMM, so the dense GEMM wins above a measured activity
+/// (`SpikeLinear` switches). The sums run in a different order than a GEMM's: results agree to float32 rounding.
+namespace Snn
+
+#nowarn "9"
+
+open System
+open System.Numerics
+open System.Threading.Tasks
+open Microsoft.FSharp.NativeInterop
+open TorchSharp
+open Snn.Tensors
+
+/// The nonzero entries of a matrix [M; K] in compressed-row form: row m's active columns are
+/// `Columns.[RowStart.[m] .. RowStart.[m + 1] - 1]` (ascending), with the values at the same positions of `Values`.
+type SpikeRows =
+    { /// Rows M.
+      Rows: int
+      /// Columns K.
+      Width: int
+      /// Offsets of each row's entries in `Columns` (M + 1 values).
+      RowStart: int[]
+      /// Column indices of the nonzero entries.
+      Columns: int[]
+      /// The nonzero values (1 for spikes).
+      Values: float32[] }
+
+    /// Fraction of nonzero entries, nnz / (M·K).
+    member s.Activity = if s.Rows = 0 || s.Width = 0 then 0.0 else float s.Columns.Length / (float s.Rows * float s.Width)
+
+/// Raw loops of the sparse layer.
+module internal SparseKernel =
+
+    type private V = Vector<float32>
+
+    let inline private pointer (t: Tensor) : nativeptr<float32> =
+        use p = fixed t.bytes
+        NativePtr.ofNativeInt (NativePtr.toNativeInt p)
+
+    /// Rows of work per parallel item.
+    let private rowsPerItem (rows: int) = max 16 ((rows + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount))
+
+    let private forRows (rows: int) (body: int -> int -> unit) =
+        let per = rowsPerItem rows
+        let items = (rows + per - 1) / per
+        if items <= 1 then body 0 rows
+        else Parallel.For (0, items, fun i -> body (i * per) (min rows (i * per + per))) |> ignore
+
+    /// Counts the nonzero entries of rows [r0, r1) into `counts`.
+    let private countRows (xp: nativeptr<float32>) (columns: int) (counts: int[]) (r0: int) (r1: int) =
+        let width = V.Count
+        for r in r0 .. r1 - 1 do
+            let row = NativePtr.add xp (r * columns)
+            let mutable count = 0
+            let mutable j = 0
+            while j + width <= columns do
+                let v = Vector.Load (NativePtr.add row j)
+                if not (Vector.EqualsAll (v, V.Zero)) then
+                    for i in 0 .. width - 1 do
+                        if v.[i] <> 0.0f then count <- count + 1
+                j <- j + width
+            for i in j .. columns - 1 do
+                if NativePtr.get row i <> 0.0f then count <- count + 1
+            counts.[r] <- count
+
+    /// Writes the column indices and values of the nonzero entries of rows [r0, r1).
+    let private fillRows (xp: nativeptr<float32>) (columns: int) (rowStart: int[]) (indices: int[]) (values: float32[]) (r0: int) (r1: int) =
+        let width = V.Count
+        for r in r0 .. r1 - 1 do
+            let row = NativePtr.add xp (r * columns)
+            let mutable at = rowStart.[r]
+            let mutable j = 0
+            while j + width <= columns do
+                let v = Vector.Load (NativePtr.add row j)
+                if not (Vector.EqualsAll (v, V.Zero)) then
+                    for i in 0 .. width - 1 do
+                        if v.[i] <> 0.0f then
+                            indices.[at] <- j + i
+                            values.[at] <- v.[i]
+                            at <- at + 1
+                j <- j + width
+            for i in j .. columns - 1 do
+                if NativePtr.get row i <> 0.0f then
+                    indices.[at] <- i
+                    values.[at] <- NativePtr.get row i
+                    at <- at + 1
+
+    /// The compressed rows of a contiguous float32 matrix [M; K].
+    let rowsOf (x: Tensor) : SpikeRows =
+        let rows, columns = int x.shape.[0], int x.shape.[1]
+        let xp = pointer x
+        let counts = Array.zeroCreate<int> rows
+        forRows rows (fun r0 r1 -> countRows xp columns counts r0 r1)
+        let rowStart = Array.zeroCreate<int> (rows + 1)
+        for r in 0 .. rows - 1 do rowStart.[r + 1] <- rowStart.[r] + counts.[r]
+        let indices = Array.zeroCreate<int> rowStart.[rows]
+        let values = Array.zeroCreate<float32> rowStart.[rows]
+        forRows rows (fun r0 r1 -> fillRows xp columns rowStart indices values r0 r1)
+        { Rows = rows; Width = columns; RowStart = rowStart; Columns = indices; Values = values }
+
+    /// The transpose of compressed rows (for each column k, the rows m with x_mk = 1), by counting sort.
+    let transpose (s: SpikeRows) : SpikeRows =
+        let rowStart = Array.zeroCreate<int> (s.Width + 1)
+        for k in s.Columns do rowStart.[k + 1] <- rowStart.[k + 1] + 1
+        for k in 0 .. s.Width - 1 do rowStart.[k + 1] <- rowStart.[k + 1] + rowStart.[k]
+        let next = Array.copy rowStart
+        let indices = Array.zeroCreate<int> s.Columns.Length
+        let values = Array.zeroCreate<float32> s.Columns.Length
+        for m in 0 .. s.Rows - 1 do
+            for e in s.RowStart.[m] .. s.RowStart.[m + 1] - 1 do
+                let k = s.Columns.[e]
+                indices.[next.[k]] <- m
+                values.[next.[k]] <- s.Values.[e]
+                next.[k] <- next.[k] + 1
+        { Rows = s.Width; Width = s.Rows; RowStart = rowStart; Columns = indices; Values = values }
+
+    /// out[r, :] = init[:] (or 0) + Σ_{e in row r} value_e · source[index_e, :] for rows [r0, r1) of n floats;
+    /// four source rows are added per pass so each output vector is loaded and stored once per four rows.
+    let private gatherRows (s: SpikeRows) (source: nativeptr<float32>) (init: nativeptr<float32>) (hasInit: bool)
+                           (out: nativeptr<float32>) (n: int) (r0: int) (r1: int) =
+        let width = V.Count
+        let full = n / width * width
+        for r in r0 .. r1 - 1 do
+            let o = NativePtr.add out (r * n)
+            let mutable j = 0
+            while j < full do
+                Vector.Store ((if hasInit then Vector.Load (NativePtr.add init j) else V.Zero), NativePtr.add o j)
+                j <- j + width
+            for j in full .. n - 1 do NativePtr.set o j (if hasInit then NativePtr.get init j else 0.0f)
+            let e0, e1 = s.RowStart.[r], s.RowStart.[r + 1]
+            let mutable e = e0
+            while e + 4 <= e1 do
+                let a = NativePtr.add source (s.Columns.[e] * n)
+                let b = NativePtr.add source (s.Columns.[e + 1] * n)
+                let c = NativePtr.add source (s.Columns.[e + 2] * n)
+                let d = NativePtr.add source (s.Columns.[e + 3] * n)
+                let wa, wb, wc, wd = s.Values.[e], s.Values.[e + 1], s.Values.[e + 2], s.Values.[e + 3]
+                if wa = 1.0f && wb = 1.0f && wc = 1.0f && wd = 1.0f then
+                    // Binary spikes: plain additions.
+                    let mutable j = 0
+                    while j < full do
+                        let sum = (Vector.Load (NativePtr.add a j) + Vector.Load (NativePtr.add b j)) + (Vector.Load (NativePtr.add c j) + Vector.Load (NativePtr.add d j))
+                        Vector.Store (Vector.Load (NativePtr.add o j) + sum, NativePtr.add o j)
+                        j <- j + width
+                    for j in full .. n - 1 do
+                        NativePtr.set o j (NativePtr.get o j + ((NativePtr.get a j + NativePtr.get b j) + (NativePtr.get c j + NativePtr.get d j)))
+                else
+                    let va, vb, vc, vd = V wa, V wb, V wc, V wd
+                    let mutable j = 0
+                    while j < full do
+                        let sum = (Vector.Load (NativePtr.add a j) * va + Vector.Load (NativePtr.add b j) * vb) + (Vector.Load (NativePtr.add c j) * vc + Vector.Load (NativePtr.add d j) * vd)
+                        Vector.Store (Vector.Load (NativePtr.add o j) + sum, NativePtr.add o j)
+                        j <- j + width
+                    for j in full .. n - 1 do
+                        NativePtr.set o j (NativePtr.get o j + ((NativePtr.get a j * wa + NativePtr.get b j * wb) + (NativePtr.get c j * wc + NativePtr.get d j * wd)))
+                e <- e + 4
+            while e < e1 do
+                let a = NativePtr.add source (s.Columns.[e] * n)
+                let wa = s.Values.[e]
+                let va = V wa
+                let mutable j = 0
+                while j < full do
+                    Vector.Store (Vector.Load (NativePtr.add o j) + Vector.Load (NativePtr.add a j) * va, NativePtr.add o j)
+                    j <- j + width
+                for j in full .. n - 1 do NativePtr.set o j (NativePtr.get o j + NativePtr.get a j * wa)
+                e <- e + 1
+
+    /// out [R; N] with row r = init + Σ of the `source` [*; N] rows listed for r (init: a [N] tensor or null).
+    let gather (s: SpikeRows) (source: Tensor) (init: Tensor) (out: Tensor) =
+        let n = int out.shape.[1]
+        let sp, op = pointer source, pointer out
+        let hasInit = not (isNull (box init))
+        let ip = if hasInit then pointer init else sp
+        forRows s.Rows (fun r0 r1 -> gatherRows s sp ip hasInit op n r0 r1)
+
+/// The sparse linear layer as an autograd function: apply (x [M; K] float32, W [N; K], b [N] or null, SpikeRows
+/// of x, whether x needs a gradient) → y [M; N].
+type SparseBinaryLinearFunction() =
+    inherit torch.autograd.SingleTensorFunction<SparseBinaryLinearFunction>()
+
+    /// The autograd node's name.
+    override _.Name = "SnnSparseBinaryLinear"
+
+    /// y = b + Σ over active inputs of x_mk · W's columns; saves the compressed rows and W.
+    override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
+        let weight = (vars.[1] :?> Tensor).detach ()
+        let bias = vars.[2] :?> Tensor
+        let rows = vars.[3] :?> SpikeRows
+        let transposed = weight.t().contiguous ()
+        let y = torch.empty ([| int64 rows.Rows; weight.shape.[0] |], dtype = torch.float32)
+        SparseKernel.gather rows transposed (if isNull (box bias) then null else bias.detach().contiguous ()) y
+        ctx.save_for_backward (Collections.Generic.List [ weight ])
+        ctx.save_data ("rows", box rows)
+        ctx.save_data ("inputGrad", vars.[4])
+        ctx.save_data ("bias", box (not (isNull (box bias))))
+        y
+
+    /// ∂L/∂W touches only the columns of active inputs; ∂L/∂x is a dense GEMM when x needs it.
+    override _.backward (ctx: torch.autograd.AutogradContext, gradY: Tensor) : Collections.Generic.List<Tensor> =
+        let weight = ctx.get_saved_variables().[0]
+        let rows = ctx.get_data "rows" :?> SpikeRows
+        let g = gradY.contiguous ()
+        let columns = SparseKernel.transpose rows
+        let gradWt = torch.empty ([| int64 rows.Width; weight.shape.[0] |], dtype = torch.float32)
+        SparseKernel.gather columns g null gradWt
+        let gradX = if ctx.get_data "inputGrad" :?> bool then g.mm weight else null
+        let gradB = if ctx.get_data "bias" :?> bool then g.sum ([| 0L |]) else null
+        // One gradient per argument of apply: the compressed rows and the flag get none.
+        Collections.Generic.List [ gradX; gradWt.t (); gradB; null; null ]
+
+/// Running the sparse linear layer.
+[<RequireQualifiedAccess>]
+module SparseSpikes =
+
+    /// The compressed rows of x [M; K] (float32, CPU), else None.
+    let rows (x: Tensor) : SpikeRows option =
+        if isNull (box x) then nullArg "x"
+        if x.dim () <> 2L then invalidArg "x" $"must be a matrix [M; K], got shape %A{x.shape}"
+        if x.dtype <> torch.float32 || x.device_type <> DeviceType.CPU then None
+        else
+            use c = x.detach().contiguous ()
+            Some (SparseKernel.rowsOf c)
+
+    /// y = x Wᵀ + b for sparse x [M; K] given its compressed rows (from `rows`); W [N; K] and b [N] (or null)
+    /// float32. Differentiable in W, b and (densely) x.
+    let linear (x: Tensor) (active: SpikeRows) (weight: Tensor) (bias: Tensor) : Tensor =
+        if weight.dim () <> 2L || weight.shape.[1] <> int64 active.Width then
+            invalidArg "weight" $"must be [N; {active.Width}], got shape %A{weight.shape}"
+        if weight.dtype <> torch.float32 then invalidArg "weight" $"must be float32, got {weight.dtype}"
+        if int64 active.Rows <> x.shape.[0] then invalidArg "active" $"describes {active.Rows} rows, x has {x.shape.[0]}"
+        SparseBinaryLinearFunction.apply (x, weight, bias, box active, box x.requires_grad)

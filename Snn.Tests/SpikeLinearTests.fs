@@ -1,0 +1,97 @@
+/// The sparse-spike and bfloat16 paths of `SpikeLinear` against torch.nn.Linear with the same weights.
+module Snn.Tests.SpikeLinearTests
+
+open Expecto
+open TorchSharp
+open Snn
+open Snn.Modules
+open Snn.Tests.Assertions
+
+/// Output, ∂/∂W, ∂/∂b and (when the input needs it) ∂/∂x of Σ r·y for fixed random r.
+let private gradients (layer: torch.nn.Module<torch.Tensor, torch.Tensor>) (weight: torch.Tensor) (bias: torch.Tensor) (x: torch.Tensor) (inputGrad: bool) =
+    weight.grad <- null
+    bias.grad <- null
+    let leaf = if inputGrad then x.detach().requires_grad_ true else x
+    let y = layer.forward leaf
+    let r = torch.rand (y.shape, generator = new torch.Generator (5UL)) - 0.5f
+    Diff.backward ((y * r).sum ())
+    values y, values weight.grad, values bias.grad, (if inputGrad then values leaf.grad else [||])
+
+/// A SpikeLinear and a torch Linear holding the same weights.
+let private pair (inputs: int) (outputs: int) (options: SpikeLinearOptions) =
+    torch.manual_seed 3L |> ignore
+    let fast = new SpikeLinear("fc", inputs, outputs, options)
+    let dense = torch.nn.Linear (int64 inputs, int64 outputs)
+    use _ = torch.no_grad ()
+    dense.weight.copy_ fast.Weight |> ignore
+    dense.bias.copy_ fast.Bias |> ignore
+    fast, dense
+
+let private sparse = { SpikeLinearOptions.Dense with Sparse = true; SparseActivityThreshold = 1.0 }
+
+let tests =
+    testList "SpikeLinear" [
+        for activity in [ 0.05; 0.15 ] do
+            for inputGrad in [ false; true ] do
+                test $"sparse path = dense Linear on binary input (activity {activity}, input gradient {inputGrad})" {
+                    // 37 inputs and 19 outputs: neither a multiple of the SIMD width, so the tails are exercised.
+                    let fast, dense = pair 37 19 sparse
+                    torch.manual_seed 4L |> ignore
+                    let x = torch.bernoulli (torch.zeros ([| 6L; 5L; 37L |]) + activity)
+                    let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x inputGrad
+                    Expect.isTrue fast.LastCallSparse "the sparse path ran"
+                    let yd, wd, bd, xd = gradients dense dense.weight dense.bias x inputGrad
+                    allClose 1e-5 yd yf "output"
+                    allClose 1e-5 wd wf "weight gradient"
+                    allClose 1e-5 bd bf "bias gradient"
+                    allClose 1e-5 xd xf "input gradient"
+                    Expect.isTrue (wd |> Array.exists (fun g -> g <> 0.0)) "the weight gradient is not trivially zero"
+                    Expect.isTrue (wd |> Array.exists (fun g -> g = 0.0)) "inactive inputs get no weight gradient"
+                }
+        test "rows with no spike and a 2-D input" {
+            let fast, dense = pair 20 9 sparse
+            let x = torch.zeros ([| 4L; 20L |])
+            x.[1L, 3L] <- torch.tensor 1.0f
+            x.[3L, 19L] <- torch.tensor 1.0f
+            let yf, wf, bf, _ = gradients fast fast.Weight fast.Bias x false
+            let yd, wd, bd, _ = gradients dense dense.weight dense.bias x false
+            Expect.isTrue fast.LastCallSparse "the sparse path ran"
+            allClose 1e-6 yd yf "output"
+            allClose 1e-6 wd wf "weight gradient"
+            allClose 1e-6 bd bf "bias gradient"
+        }
+        test "event counts (values 2, 3) on the sparse path = dense Linear" {
+            let fast, dense = pair 29 11 sparse
+            torch.manual_seed 8L |> ignore
+            let x = torch.bernoulli (torch.zeros ([| 12L; 29L |]) + 0.1) * (torch.randint (3L, [| 12L; 29L |]) + 1L).``to`` torch.float32
+            let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x true
+            Expect.isTrue fast.LastCallSparse "the sparse path ran"
+            let yd, wd, bd, xd = gradients dense dense.weight dense.bias x true
+            allClose 1e-5 yd yf "output"
+            allClose 1e-5 wd wf "weight gradient"
+            allClose 1e-5 bd bf "bias gradient"
+            allClose 1e-5 xd xf "input gradient"
+        }
+        test "dense analog input and activity above the threshold take the dense path" {
+            let fast, dense = pair 16 8 { sparse with SparseActivityThreshold = 0.3 }
+            let analog = torch.rand ([| 3L; 16L |])
+            allClose 1e-6 (values (dense.forward analog)) (values (fast.forward analog)) "analog input"
+            Expect.isFalse fast.LastCallSparse "analog input is not sparse-accumulated"
+            let busy = torch.ones ([| 3L; 16L |])
+            allClose 1e-5 (values (dense.forward busy)) (values (fast.forward busy)) "all-ones input"
+            Expect.isFalse fast.LastCallSparse "activity 1 is above the threshold"
+        }
+        test "bf16 path: float32 output and float32 gradients close to the dense layer" {
+            let fast, dense = pair 64 32 { SpikeLinearOptions.Dense with Bf16 = true }
+            torch.manual_seed 6L |> ignore
+            let x = torch.bernoulli (torch.zeros ([| 10L; 64L |]) + 0.3)
+            let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x true
+            let yd, wd, bd, xd = gradients dense dense.weight dense.bias x true
+            Expect.equal fast.Weight.grad.dtype torch.float32 "master weights get float32 gradients"
+            // bfloat16 keeps 8 mantissa bits: relative error up to ~2^-8 per rounding.
+            allClose 0.05 yd yf "output"
+            allClose 0.02 wd wf "weight gradient"
+            allClose 1e-5 bd bf "bias gradient (float32)"
+            allClose 0.02 xd xf "input gradient"
+        }
+    ]

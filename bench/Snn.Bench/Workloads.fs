@@ -1,0 +1,244 @@
+/// The workloads of docs/performance.md with exactly the documented work, and the levers that change how Snn runs
+/// them (each switchable from the command line so on/off can be compared):
+///
+/// - W1 tmsnn-fc: 2312 → 512 → 512 → 128 → 12 LIF, batch 32, T = 25 (and W1 inference: one no-grad forward).
+/// - W2 dvs-conv: 2×48×48 frames, T = 8, batch 16, three times [Conv3×3 → 64 ch, BatchNorm, LIF, MaxPool2],
+///   flatten, Linear → 10 LIF.
+/// - W3 shd-rnn-ish: 700 channels, T = 100, batch 64: 700 → 256 LIF → 256 LIF → 20 leaky (non-spiking) readout.
+///
+/// Common: Bernoulli(0.1) input spikes, 4 pre-generated batches cycled, fixed seeds; LIF v += (x - v)/τ with τ = 2
+/// (forward Euler, dt = 1), threshold 1, hard reset to 0, sigmoid surrogate α = 4; every Linear / Conv weight (and
+/// bias) × 8 after the default initialisation; Adam(1e-3); one step = zero grad + forward over T + loss + backward
+/// + optimizer step (the layers start from rest on every call, so there is no state to reset). Loss: cross-entropy
+/// on the mean output spikes over time (W3: on the maximum over time of the readout potential).
+module Snn.Bench.Workloads
+
+open System
+open TorchSharp
+open Snn
+open Snn.Modules
+open Snn.Neurons
+open Snn.Bench.Measure
+
+type private Tensor = torch.Tensor
+
+/// The machine's roofs (docs/performance.md), GFLOP/s.
+let fp32Roof, bf16Roof = 170.0, 700.0
+
+/// How Snn runs a workload.
+type Levers =
+    { /// LIF recurrence: fused kernel or unrolled reference.
+      Kernel: Kernel
+      /// SIMD loops in the fused kernels.
+      Simd: bool
+      /// Neurons split across cores in the fused kernels.
+      KernelThreads: bool
+      /// Sparse binary input accumulation in the Linear layers.
+      Sparse: bool
+      /// Activity above which the sparse path falls back to the dense GEMM.
+      SparseThreshold: float
+      /// bfloat16 GEMMs / convolutions with float32 master weights.
+      Bf16: bool
+      /// glibc keeps freed memory in the process (mallopt), instead of re-mapping large blocks every step.
+      KeepFreedMemory: bool }
+
+    /// The defaults of the library.
+    static member Default =
+        { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
+          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false; KeepFreedMemory = true }
+
+    /// One line describing the levers.
+    member l.Describe () =
+        let onOff b = if b then "on" else "off"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}"
+
+    /// The Linear options of these levers.
+    member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
+
+/// Parses `--lever value` pairs; returns the levers and the remaining arguments.
+let parseLevers (args: string list) : Levers * string list =
+    let onOff (name: string) (value: string) =
+        match value.ToLowerInvariant () with
+        | "on" | "true" | "1" -> true
+        | "off" | "false" | "0" -> false
+        | other -> failwithf "--%s takes on or off, got '%s'" name other
+    let rec go (levers: Levers) (rest: string list) (args: string list) =
+        match args with
+        | "--kernel" :: v :: tail ->
+            let kernel = match v.ToLowerInvariant () with "fused" -> Fused | "reference" -> Reference | o -> failwithf "--kernel takes fused or reference, got '%s'" o
+            go { levers with Kernel = kernel } rest tail
+        | "--simd" :: v :: tail -> go { levers with Simd = onOff "simd" v } rest tail
+        | "--kernel-threads" :: v :: tail -> go { levers with KernelThreads = onOff "kernel-threads" v } rest tail
+        | "--sparse" :: v :: tail -> go { levers with Sparse = onOff "sparse" v } rest tail
+        | "--sparse-threshold" :: v :: tail -> go { levers with SparseThreshold = float v } rest tail
+        | "--bf16" :: v :: tail -> go { levers with Bf16 = onOff "bf16" v } rest tail
+        | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
+        | a :: tail when a.StartsWith "--" -> failwithf "unknown lever '%s'" a
+        | a :: tail -> go levers (a :: rest) tail
+        | [] -> levers, List.rev rest
+    go Levers.Default [] args
+
+/// The documented LIF: v += (x - v)/2, threshold 1, hard reset to 0, sigmoid(4) surrogate.
+let neuron = { LifParameters.Default with TauMem = 2.0; Dt = 1.0; Scheme = ForwardEuler; Surrogate = Sigmoid 4.0 }
+
+/// A Linear layer over [T; B; K] with the default initialisation × 8 and the chosen levers.
+let private linear (levers: Levers) (name: string) (a: int) (b: int) =
+    new TimeDistributed(name, (new SpikeLinear(name, a, b, levers.LinearOptions)).Scale 8.0)
+
+/// W1 / W3 body: Linear → LIF per consecutive pair of sizes.
+type private Stacked(sizes: int list, levers: Levers) as this =
+    inherit torch.nn.Module<Tensor, Tensor>("Stacked")
+    let layers =
+        sizes |> List.pairwise |> List.mapi (fun i (a, b) ->
+            let fc = linear levers $"fc{i}" a b
+            let lif = new LifLayer($"lif{i}", neuron, levers.Kernel)
+            this.register_module ($"fc{i}", fc)
+            this.register_module ($"lif{i}", lif)
+            fc, lif)
+    override _.forward (x: Tensor) = layers |> List.fold (fun h (fc, lif) -> lif.call (fc.call h)) x
+
+/// Non-spiking leaky readout v_t = v_{t-1} + (x_t - v_{t-1})/2 from v_0 = 0, as one [T; T] filter matrix applied
+/// over time (v_t = Σ_{k ≤ t} ½ · ½^{t-k} x_k): [T; B; N] → potentials [T; B; N].
+type private LeakyReadout(steps: int) =
+    inherit torch.nn.Module<Tensor, Tensor>("LeakyReadout")
+    let filter =
+        let f = Array2D.init steps steps (fun t k -> if k <= t then float32 (0.5 * Math.Pow (0.5, float (t - k))) else 0.0f)
+        torch.tensor(f)
+    override _.forward (x: Tensor) =
+        torch.matmul(filter, x.reshape (x.shape.[0], -1L)).reshape (x.shape)
+
+/// W3: 700 → 256 LIF → 256 LIF → Linear 256 → 20 → leaky readout.
+type private W3Net(levers: Levers) as this =
+    inherit torch.nn.Module<Tensor, Tensor>("W3")
+    let body = new Stacked([ 700; 256; 256 ], levers)
+    let fc = linear levers "readout_fc" 256 20
+    let readout = new LeakyReadout(100)
+    do
+        this.register_module ("body", body)
+        this.register_module ("readout_fc", fc)
+        this.register_module ("readout", readout)
+    override _.forward (x: Tensor) = x |> body.call |> fc.call |> readout.call
+
+/// A Conv2d 3×3 (padding 1) with weights × 8; in bfloat16 (float32 master weights) when the lever is on.
+type private Conv3x3(inChannels: int, outChannels: int, bf16: bool) as this =
+    inherit torch.nn.Module<Tensor, Tensor>("Conv3x3")
+    let conv = torch.nn.Conv2d (int64 inChannels, int64 outChannels, 3L, padding = 1L)
+    do
+        use _ = torch.no_grad ()
+        conv.weight.mul_ (8.0.ToScalar ()) |> ignore
+        conv.bias.mul_ (8.0.ToScalar ()) |> ignore
+        this.register_module ("conv", conv)
+    override _.forward (x: Tensor) =
+        if bf16 then
+            let y = torch.nn.functional.conv2d (x.``to`` torch.bfloat16, conv.weight.``to`` torch.bfloat16, padding = [| 1L; 1L |])
+            y.``to`` torch.float32 + conv.bias.reshape (1L, -1L, 1L, 1L)
+        else conv.forward x
+
+/// W2: three times [Conv3×3 → 64, BatchNorm, LIF, MaxPool 2], flatten, Linear 2304 → 10, LIF.
+let private w2Net (levers: Levers) =
+    new SpikingSequential("W2", [|
+        for l in 0 .. 2 do
+            yield new Conv3x3((if l = 0 then 2 else 64), 64, levers.Bf16) :> torch.nn.Module<Tensor, Tensor>
+            yield torch.nn.BatchNorm2d 64L
+            yield new LifLayer($"lif{l}", neuron, levers.Kernel)
+            yield torch.nn.MaxPool2d 2L
+        yield torch.nn.Flatten ()
+        yield linear levers "fc" (64 * 6 * 6) 10
+        yield new LifLayer("lif_out", neuron, levers.Kernel) |])
+
+let private meanRateLoss (output: Tensor) (labels: Tensor) = torch.nn.functional.cross_entropy (output.mean ([| 0L |]), labels)
+let private maxPotentialLoss (output: Tensor) (labels: Tensor) = let struct (values, _) = output.max (0L) in torch.nn.functional.cross_entropy (values, labels)
+
+/// Dense fp32 FLOPs of a training step of Linear layers `sizes` over `rows` = T·B rows: forward, weight gradient
+/// and input gradient (none for the first layer, whose input needs no gradient): 2·rows·Σ(a·b)·3 - 2·rows·a₀·b₀.
+let private linearFlop (rows: float) (sizes: int list) =
+    let macs = sizes |> List.pairwise |> List.sumBy (fun (a, b) -> float a * float b)
+    let a0, b0 = float sizes.[0], float sizes.[1]
+    2.0 * rows * macs * 3.0 - 2.0 * rows * a0 * b0, 2.0 * rows * macs
+
+/// One workload's definition: model, input shape, classes, loss, step FLOPs (train, inference), peer ms.
+type private Workload =
+    { Name: string
+      Build: Levers -> torch.nn.Module<Tensor, Tensor>
+      Input: int64[]
+      Classes: int64
+      Loss: Tensor -> Tensor -> Tensor
+      TrainFlop: float
+      InferFlop: float
+      PeerTrain: string
+      PeerInfer: string }
+
+let private w1 =
+    let train, infer = linearFlop (25.0 * 32.0) [ 2312; 512; 512; 128; 12 ]
+    { Name = "W1"; Build = (fun l -> new Stacked([ 2312; 512; 512; 128; 12 ], l) :> torch.nn.Module<Tensor, Tensor>); Input = [| 25L; 32L; 2312L |]; Classes = 12L
+      Loss = meanRateLoss; TrainFlop = train; InferFlop = infer
+      PeerTrain = "51-56 (plain PyTorch), 53-61 (SpikingJelly)"; PeerInfer = "17 (SpikingJelly), 17-20 (plain PyTorch)" }
+
+let private w2 =
+    // Conv FLOPs 2·rows·C_out·C_in·9·H·W per layer (rows = T·B = 128); backward: weight gradient of every layer and
+    // input gradient of layers 2 and 3; plus the Linear 2304 → 10 (forward, weight and input gradient).
+    let rows = 8.0 * 16.0
+    let conv cin hw = 2.0 * rows * 64.0 * float cin * 9.0 * float (hw * hw)
+    let forward = conv 2 48 + conv 64 24 + conv 64 12 + 2.0 * rows * 2304.0 * 10.0
+    let train = forward + (conv 2 48 + conv 64 24 + conv 64 12) + (conv 64 24 + conv 64 12) + 2.0 * 2.0 * rows * 2304.0 * 10.0
+    { Name = "W2"; Build = (fun l -> w2Net l :> torch.nn.Module<Tensor, Tensor>); Input = [| 8L; 16L; 2L; 48L; 48L |]; Classes = 10L; Loss = meanRateLoss
+      TrainFlop = train; InferFlop = forward; PeerTrain = "241-313 (plain PyTorch), 263 (snnTorch)"; PeerInfer = "-" }
+
+let private w3 =
+    let train, infer = linearFlop (100.0 * 64.0) [ 700; 256; 256; 20 ]
+    { Name = "W3"; Build = (fun l -> new W3Net(l) :> torch.nn.Module<Tensor, Tensor>); Input = [| 100L; 64L; 700L |]; Classes = 20L; Loss = maxPotentialLoss
+      TrainFlop = train; InferFlop = infer; PeerTrain = "134-136 (plain PyTorch), 154-159 (snnTorch)"; PeerInfer = "-" }
+
+let private rate (flop: float) (ms: float) (bf16: bool) =
+    let g = flop / 1e9 / (ms / 1000.0)
+    let roof = if bf16 then $", {100.0 * g / bf16Roof:F0}%% of the bf16 roof" else ""
+    $"{flop / 1e9:F2} GFLOP/step, {g:F1} GFLOP/s = {100.0 * g / fp32Roof:F0}%% of the fp32 roof{roof}"
+
+/// Runs one workload (train, or inference when `inference`) with the levers and prints its line.
+let private runWorkload (w: Workload) (inference: bool) (levers: Levers) =
+    torch.manual_seed 0L |> ignore
+    use model = w.Build levers
+    let batches =
+        [| for _ in 1 .. 4 -> torch.bernoulli (torch.zeros (w.Input) + 0.1), torch.randint (w.Classes, [| w.Input.[1] |]) |]
+    let name = if inference then $"{w.Name} inference" else $"{w.Name} train"
+    let mutable k = 0
+    if inference then
+        model.eval ()
+        let forward (score: bool) =
+            use _ = torch.no_grad ()
+            use scope = torch.NewDisposeScope ()
+            let input, labels = batches.[k % 4]
+            k <- k + 1
+            let output = model.forward input
+            if score then (w.Loss output labels).ToDouble () else 0.0
+        let first = forward true
+        let timing = time 3 20 (fun () -> forward false |> ignore)
+        printfn $"{name,-13} median {timing.Median,7:F2} ms  min {timing.Min:F2}  max {timing.Max:F2}  ({rate w.InferFlop timing.Median levers.Bf16}); first loss {first:F4}; peer {w.PeerInfer} ms"
+    else
+        let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
+        let step () =
+            use scope = torch.NewDisposeScope ()
+            let input, labels = batches.[k % 4]
+            k <- k + 1
+            optimizer.zero_grad ()
+            let loss = w.Loss (model.forward input) labels
+            Diff.backward loss
+            optimizer.step () |> ignore
+            loss.ToDouble ()
+        let first = step ()
+        let timing = time 3 20 (step >> ignore)
+        printfn $"{name,-13} median {timing.Median,7:F2} ms  min {timing.Min:F2}  max {timing.Max:F2}  ({rate w.TrainFlop timing.Median levers.Bf16}); first loss {first:F4}; peer {w.PeerTrain} ms"
+
+/// The workload names this module runs.
+let names = [ "w1"; "w1-inference"; "w2"; "w3" ]
+
+/// Sets the process-wide levers (allocator policy, kernel loops) and runs the named workload.
+let run (name: string) (levers: Levers) =
+    FusedKernelSettings.Vectorised <- levers.Simd
+    FusedKernelSettings.Parallel <- levers.KernelThreads
+    match name with
+    | "w1" -> runWorkload w1 false levers
+    | "w1-inference" -> runWorkload w1 true levers
+    | "w2" -> runWorkload w2 false levers
+    | "w3" -> runWorkload w3 false levers
+    | other -> failwithf "unknown workload '%s'" other
