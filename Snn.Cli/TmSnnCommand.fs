@@ -137,6 +137,22 @@ let metricsJson (settings: (string * string) list) (history: TmSnnTraining.Epoch
      w.WriteEndObject ())
     Text.Encoding.UTF8.GetString (stream.ToArray ())
 
+/// The plots of a run: SynOps per label-path layer with one bar per task (and its threshold), the ANN twin's MACs
+/// beside them (thesis table 14), and each task's confusion matrix under its own threshold. Returns the paths.
+let writePlots (directory: string) (evaluations: TmSnnTraining.TaskEvaluation[]) : string list =
+    let layers = evaluations.[0].Activity |> Array.map (fun a -> $"layer {a.Layer}")
+    let series =
+        [| for e in evaluations -> $"{e.Name} (phi = {e.Threshold})", e.Activity |> Array.map (fun a -> a.SynOps)
+           yield "ANN twin (MACs)", evaluations.[0].Activity |> Array.map (fun a -> a.Macs) |]
+    let synOps = Path.Combine (directory, "synops-per-layer.png")
+    Report.GroupedBars.write synOps Report.PlotSize.Default "SynOps per sample and layer, per task threshold" "label-path layer" "operations per sample" layers series
+    let confusions =
+        [ for e in evaluations ->
+            let path = Path.Combine (directory, $"confusion-task{e.Task + 1}.png")
+            Report.ConfusionPlot.write path Report.PlotSize.Default $"Task {e.Task + 1} ({e.Name}), phi = {e.Threshold}" e.Confusion None
+            path ]
+    synOps :: confusions
+
 /// Runs the command; returns the process exit code.
 let run (args: ParseResults<TmSnnArgs>) : int =
     args.TryGetResult Threads |> Option.iter torch.set_num_threads
@@ -223,7 +239,6 @@ let run (args: ParseResults<TmSnnArgs>) : int =
           "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms" ]
     let metrics = Path.Combine (directory, "metrics.json")
     Training.AtomicFile.write metrics (fun p -> File.WriteAllText (p, metricsJson settingsList history evaluations loihi))
-    // Plots and TensorBoard events: the one place the Report module (another branch) is to be called, with
-    // `directory`, `history` and `evaluations`.
-    printfn $"wrote {metrics} and {checkpoint}; wall time {clock.Elapsed.TotalSeconds:F1} s"
+    let plots = writePlots directory evaluations
+    printfn $"wrote {metrics}, {checkpoint} and {plots.Length} plots; wall time {clock.Elapsed.TotalSeconds:F1} s"
     0
