@@ -36,6 +36,7 @@ let private all =
         HypergradientTests.tests
         BilevelTests.tests
         AuxiLearnTests.tests
+        ThresholdLearningTests.tests
         TmSnnTests.tests
         RepositoryTests.tests
         ReportTests.tests

@@ -1,0 +1,149 @@
+/// TM-SNN thresholds learned instead of hand-set (the thesis's stated future work, ch. 4): the weights W take the
+/// ordinary eq. 4.1 steps (`TmSnnTraining.batchLoss`) while the task thresholds φ [K] are hyperparameters, updated
+/// every `Interval` steps along the implicit hypergradient (`Hypergradient`, `Bilevel`) of a validation objective
+///
+///   L_V(W, φ) = L_y(validation batch of task k) + β · S(φ),  S = Σ_l SynOps_l / Σ_l MACs_l,
+///
+/// where SynOps_l = (spikes into layer l per sample) × (fan-out of those spikes) over the label path, so S is the
+/// fraction of the ANN twin's multiply-accumulates the network spends (thesis table 14); β ≥ 0 is the SynOps budget
+/// weight. The spike counts are differentiable through the surrogate, so S pulls thresholds up and the label loss
+/// pulls them where the task is solved best. Hyper steps differentiate twice through the neurons: the model must
+/// run on the reference kernel. Tensors are time-first [T; B; ...].
+[<RequireQualifiedAccess>]
+module Snn.ThresholdLearning
+
+open System
+open TorchSharp
+open Snn.Modules
+open Snn.Tensors
+
+/// Settings of the threshold level.
+type Settings =
+    { /// Inverse-Hessian approximation, hyper-step interval and hyper learning rate.
+      Bilevel: Bilevel.Settings
+      /// β: weight of the SynOps fraction S in the validation objective (0: accuracy alone).
+      SynOpsWeight: float
+      /// Fraction of the training samples held out as the validation split of the outer objective (0 < f < 1).
+      ValidationFraction: float
+      /// Thresholds are kept at or above this value after every hyper step (> 0).
+      MinimumThreshold: float }
+
+    /// 3-term Neumann series (α = 0.1), a hyper step every 5 weight steps at learning rate 0.05, β = 0.1, 20 % held
+    /// out, thresholds ≥ 0.1.
+    static member Default =
+        { Bilevel = { Bilevel.Settings.Default with Interval = 5; HyperLearningRate = 0.05 }
+          SynOpsWeight = 0.1; ValidationFraction = 0.2; MinimumThreshold = 0.1 }
+
+/// S = Σ_l SynOps_l / Σ_l MACs_l of one run: spikes entering each label-path Linear times its fan-out, per sample,
+/// over the MACs of the same Linears in an ANN (fan-in × fan-out per time step). Differentiable in the spikes.
+let synOpsFraction (model: TmSnn) (input: Tensor) (output: TmSnnOutput) : Tensor =
+    let linears = model.LabelPathLinears
+    let inputs = output.LabelPath input
+    let batch = float input.shape.[1]
+    let steps = float input.shape.[0]
+    let mutable synOps = torch.zeros ([||])
+    let mutable macs = 0.0
+    for i in 0 .. linears.Length - 1 do
+        let fanOut = float linears.[i].weight.shape.[0]
+        let fanIn = float linears.[i].weight.shape.[1]
+        synOps <- synOps + inputs.[i].sum () * (fanOut / batch)
+        macs <- macs + fanIn * fanOut * steps
+    synOps / macs
+
+/// What a run did beyond the weight training.
+type Outcome =
+    { /// One report per epoch.
+      Epochs: TmSnnTraining.EpochReport list
+      /// The thresholds after every hyper step, in order.
+      Thresholds: float[] list
+      /// The validation objective of every hyper step, in order.
+      OuterLosses: float list }
+
+/// Trains `model` like `TmSnnTraining.fit` (its calibration, if asked, uses the initial thresholds) on the first
+/// 1 − `ValidationFraction` of a seeded permutation of the samples [N; T; F] with classes [N], and learns the
+/// thresholds by hypergradient on the rest. The model's `Thresholds` become a trainable parameter.
+let fit (model: TmSnn) (training: TmSnnTraining.Settings) (settings: Settings) (samples: Tensor) (classes: Tensor)
+        (onEpoch: TmSnnTraining.EpochReport -> unit) : Outcome =
+    if isNull (box model) then nullArg "model"
+    if model.Config.Kernel <> Reference then
+        invalidArg "model" "runs on the fused kernel; learned thresholds need double backward: build it with Kernel = Reference"
+    if model.Config.Modulation <> ByThreshold then invalidArg "model" "is modulated by current (EC-SNN); only thresholds are learned"
+    if not (settings.SynOpsWeight >= 0.0) then invalidArg "SynOpsWeight" $"must be ≥ 0, got {settings.SynOpsWeight}"
+    if not (settings.MinimumThreshold > 0.0) then invalidArg "MinimumThreshold" $"must be > 0, got {settings.MinimumThreshold}"
+    if not (settings.ValidationFraction > 0.0 && settings.ValidationFraction < 1.0) then
+        invalidArg "ValidationFraction" $"must lie in (0, 1), got {settings.ValidationFraction}"
+    let n = int samples.shape.[0]
+    let held = int (round (settings.ValidationFraction * float n))
+    if held < 1 || held >= n then invalidArg "ValidationFraction" $"holds out {held} of {n} samples; both splits need at least one"
+    let permutation = Array.init n int64
+    Random(training.Seed).Shuffle permutation
+    let trainIndices, validIndices = permutation.[.. n - held - 1], permutation.[n - held ..]
+    let take (t: Tensor) (indices: int64[]) = (use index = torch.tensor indices in t.index_select (0L, index))
+    let trainSamples, trainClasses = take samples trainIndices, take classes trainIndices
+    if training.Calibrate then
+        // The same data-driven initialisation as TmSnnTraining.fit, done once here (fit below skips it).
+        use _ = torch.NewDisposeScope ()
+        let thresholds = Tensors.toFloat64Array model.Thresholds
+        model.CalibrateWeights (TmSnnTraining.batchOf trainSamples [| 0L .. int64 (min trainIndices.Length 256) - 1L |], exp (thresholds |> Array.averageBy log), training.CalibrationRate) |> ignore
+    let phi = new TorchSharp.Modules.Parameter (model.Thresholds.detach().clone ())
+    model.Thresholds <- phi
+    let weights = model.parameters () |> Seq.map (fun p -> p :> Tensor) |> Array.ofSeq
+    let optimizer = torch.optim.Adam (model.parameters (), training.LearningRate)
+    let trainer = Bilevel.Trainer (weights, [| phi |], optimizer, settings.Bilevel)
+    let rng = Random training.Seed
+    let clock = Diagnostics.Stopwatch.StartNew ()
+    let batchSize = training.BatchSize
+    let batches = (trainIndices.Length + batchSize - 1) / batchSize
+    let thresholds = Collections.Generic.List<float[]> ()
+    let outer = Collections.Generic.List<float> ()
+    let mutable validCursor = 0
+    let epochs =
+        [ for epoch in 1 .. training.Epochs do
+            model.train ()
+            let order = Array.init trainIndices.Length int64
+            rng.Shuffle order
+            let draws = MultiTask.drawTasks (training.Seed * 7919 + epoch) model.TaskCount batches
+            let mutable lossSum = 0.0
+            let mutable hits = 0
+            for b in 0 .. batches - 1 do
+                use _ = torch.NewDisposeScope ()
+                let task = draws.[b]
+                let indices = order.[b * batchSize .. min order.Length ((b + 1) * batchSize) - 1]
+                let input = TmSnnTraining.batchOf trainSamples indices
+                let batchClasses = take trainClasses indices
+                let validBatch = Array.init (min batchSize validIndices.Length) (fun i -> validIndices.[(validCursor + i) % validIndices.Length])
+                validCursor <- (validCursor + validBatch.Length) % validIndices.Length
+                let validInput = TmSnnTraining.batchOf samples validBatch
+                let validClasses = take classes validBatch
+                let mutable correct = None
+                let trainLoss () =
+                    let loss, labels = TmSnnTraining.batchLoss model training input batchClasses task
+                    if correct.IsNone then
+                        let slice = MultiTask.slice model.Tasks task (labels.detach ())
+                        correct <- Some (Metrics.correct (Loss.spikeCounts slice) (MultiTask.taskLabels model.Tasks task batchClasses))
+                    loss
+                let outerLoss () =
+                    let output = model.Run (validInput, task, false)
+                    let target = MultiTask.concatenatedLabels model.Tasks task validClasses
+                    let labelLoss =
+                        if training.SelectedTaskOnly then
+                            training.LabelLoss (MultiTask.slice model.Tasks task output.Labels) (MultiTask.taskLabels model.Tasks task validClasses)
+                        else training.LabelLoss output.Labels target
+                    labelLoss + synOpsFraction model validInput output * settings.SynOpsWeight
+                let report = trainer.Step (trainLoss, outerLoss)
+                lossSum <- lossSum + report.TrainLoss
+                hits <- hits + defaultArg correct 0
+                match report.OuterLoss with
+                | Some value ->
+                    use _ = torch.no_grad ()
+                    phi.clamp_min_ (settings.MinimumThreshold) |> ignore
+                    outer.Add value
+                    thresholds.Add (Tensors.toFloat64Array phi)
+                | None -> ()
+            let report : TmSnnTraining.EpochReport =
+                { Epoch = epoch; TrainLoss = lossSum / float batches; TrainAccuracy = float hits / float trainIndices.Length
+                  BatchesPerTask = Array.init model.TaskCount (fun k -> draws |> Array.filter ((=) k) |> Array.length)
+                  ElapsedSeconds = clock.Elapsed.TotalSeconds }
+            onEpoch report
+            yield report ]
+    { Epochs = epochs; Thresholds = List.ofSeq thresholds; OuterLosses = List.ofSeq outer }
