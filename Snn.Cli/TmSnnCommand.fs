@@ -31,6 +31,7 @@ type TmSnnArgs =
     | Weight_Gain of float
     | Rate of float
     | Label_Target of which: string
+    | Learn_Thresholds of synops_weight: float
     | Tau_Mem of float
     | Tau_Syn of float
     | Threads of int
@@ -52,6 +53,7 @@ type TmSnnArgs =
             | Shrink _ -> "divide the thesis layer sizes 512/512/128 by this (default 2: 256/256/64, to finish in minutes)"
             | Loihi_Samples _ -> "test samples run on the bit-accurate Loihi emulator per task (default 100; 0 skips)"
             | Weight_Gain _ -> "scale of the default weight initialisation (default: the configuration's)"
+            | Learn_Thresholds _ -> "learn the thresholds by implicit hypergradient on a 20 % validation split, with this weight on the SynOps fraction (reference kernel; slower)"
             | Label_Target _ -> "all: L_y on every label output, zero targets for the other tasks' outputs (default); task: on the drawn task's outputs only"
             | Rate _ -> "firing rate per neuron and step of the calibrated initialisation at the thresholds' geometric mean (default 0.05)"
             | Tau_Mem _ -> "membrane time constant in ms (default: the configuration's)"
@@ -177,7 +179,9 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let config =
         { config with
             WeightGain = args.GetResult (Weight_Gain, config.WeightGain)
-            Neuron = { config.Neuron with TauMem = args.GetResult (Tau_Mem, config.Neuron.TauMem); TauSyn = args.GetResult (Tau_Syn, config.Neuron.TauSyn) } }
+            Neuron = { config.Neuron with TauMem = args.GetResult (Tau_Mem, config.Neuron.TauMem); TauSyn = args.GetResult (Tau_Syn, config.Neuron.TauSyn) }
+            // Learned thresholds differentiate twice through the neurons: only the reference kernel can.
+            Kernel = if args.Contains Learn_Thresholds then Reference else config.Kernel }
     use model = new TmSnn(config)
     let tasksText = String.Join (", ", config.Tasks |> Array.mapi (fun k t -> $"{t.Name} ({t.Labels} labels, phi = {thresholds.[k]})"))
     let taskClassifier = if model.HasTaskClassifier then sprintf "%d-%d" config.TaskHidden taskCount else "none"
@@ -192,10 +196,20 @@ let run (args: ParseResults<TmSnnArgs>) : int =
                 | "all" -> false
                 | "task" -> true
                 | other -> invalidArg "label-target" $"'{other}' is neither all nor task" }
+    let onEpoch (r: TmSnnTraining.EpochReport) =
+        let perTask = String.Join ("/", r.BatchesPerTask)
+        printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%% (batches per task {perTask}), {r.ElapsedSeconds:F1} s"
     let history =
-        TmSnnTraining.fit model settings data.TrainFrames data.TrainClasses (fun r ->
-            let perTask = String.Join ("/", r.BatchesPerTask)
-            printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%% (batches per task {perTask}), {r.ElapsedSeconds:F1} s")
+        match args.TryGetResult Learn_Thresholds with
+        | None -> TmSnnTraining.fit model settings data.TrainFrames data.TrainClasses onEpoch
+        | Some beta ->
+            let outcome =
+                ThresholdLearning.fit model settings { ThresholdLearning.Settings.Default with SynOpsWeight = beta } data.TrainFrames data.TrainClasses onEpoch
+            let learned = String.Join (", ", Tensors.toFloat64Array model.Thresholds |> Array.map (fun t -> t.ToString "F3"))
+            printfn $"learned thresholds (beta = {beta}): {learned} after {outcome.Thresholds.Length} hyper steps"
+            outcome.Epochs
+    // The thresholds the network now runs with (learned ones included), for what is printed and exported below.
+    let thresholds = Tensors.toFloat64Array (model.Thresholds.detach ())
     let evaluations = TmSnnTraining.evaluate model 100 data.TestFrames data.TestClasses
     printfn "test, per task under its own threshold (spikes and SynOps per sample over the label path; the ANN twin's MACs):"
     for e in evaluations do printfn "  %s" (describe e)
