@@ -83,7 +83,7 @@ let run (options: SuiteOptions) : Experiment.Table list =
     try
         let moving = runDataset scale options (movingPatterns scale)
         let folder = ImageSets.defaultFashionMnistFolder
-        let present = [ "train-labels-idx1-ubyte"; "train-labels-idx1-ubyte.gz" ] |> List.exists (fun f -> File.Exists (Path.Combine (folder, f)))
+        let present = fashionMnistPresent folder
         if options.Quick then [ moving ]
         elif not present then
             options.Log $"[auxilearn] event Fashion-MNIST skipped: no Fashion-MNIST IDX files in {folder} (install with `apt-get install dataset-fashion-mnist`)"

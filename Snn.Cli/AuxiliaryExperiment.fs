@@ -192,10 +192,13 @@ let runDataset (scale: Scale) (options: SuiteOptions) (data: Dataset) : Experime
           Rows = row "ST-SNN (main task only)" baseline metric :: gammaRows }
     [ alphaTable; tasksTable; gammaTable ]
 
+/// Whether `folder` holds the Fashion-MNIST IDX files (plain or gzipped).
+let fashionMnistPresent (folder: string) : bool =
+    [ "train-labels-idx1-ubyte"; "train-labels-idx1-ubyte.gz" ] |> List.exists (fun f -> File.Exists (Path.Combine (folder, f)))
+
 let private runDatasets (scale: Scale) (fashionFolder: string) (options: SuiteOptions) =
     let moving = runDataset scale options (movingPatterns scale)
-    let fashionPresent =
-        [ "train-labels-idx1-ubyte"; "train-labels-idx1-ubyte.gz" ] |> List.exists (fun f -> File.Exists (Path.Combine (fashionFolder, f)))
+    let fashionPresent = fashionMnistPresent fashionFolder
     let fashion =
         if options.Quick then
             options.Log "[auxiliary] quick mode: event Fashion-MNIST skipped (the quick run uses the synthetic set only)"

@@ -54,18 +54,11 @@ let fit (model: AlSnn) (combiner: LossCombiner) (training: AuxiliaryLearning.Set
     if isNull (box combiner) then nullArg "combiner"
     if combiner.Tasks <> training.Tasks.Length then
         invalidArg "combiner" $"combines {combiner.Tasks} auxiliary losses, but {training.Tasks.Length} tasks are given"
-    if not (settings.AuxiliaryFraction > 0.0 && settings.AuxiliaryFraction < 1.0) then
-        invalidArg "AuxiliaryFraction" $"must lie in (0, 1), got {settings.AuxiliaryFraction}"
     if training.Epochs <= 0 then invalidArg "Epochs" $"must be > 0, got {training.Epochs}"
     if training.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {training.BatchSize}"
     let n = int trainSamples.shape.[0]
     if int64 n <> trainLabels.shape.[0] then invalidArg "trainLabels" $"has {trainLabels.shape.[0]} entries for {n} samples"
-    let held = int (round (settings.AuxiliaryFraction * float n))
-    if held < 1 || held >= n then
-        invalidArg "AuxiliaryFraction" $"holds out {held} of {n} samples; both splits need at least one"
-    let permutation = Array.init n int64
-    Random(training.Seed).Shuffle permutation
-    let trainIndices, auxIndices = permutation.[.. n - held - 1], permutation.[n - held ..]
+    let trainIndices, auxIndices = Bilevel.holdOut "AuxiliaryFraction" settings.AuxiliaryFraction n training.Seed
     model.SetKernel Reference
     let weights = model.parameters () |> Seq.map (fun p -> p :> Tensor) |> Array.ofSeq
     let optimizer = torch.optim.Adam (model.parameters (), training.LearningRate)

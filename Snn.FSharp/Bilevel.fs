@@ -21,6 +21,17 @@ type Settings =
     /// 3-term Neumann series (α = 0.1), a hyper step every 20 weight steps, hyper learning rate 1e-3.
     static member Default = { Inverse = Hypergradient.InverseHessian.Default; Interval = 20; HyperLearningRate = 1e-3 }
 
+/// Splits sample indices 0 .. n−1 by a permutation seeded with `seed` into (training, held-out) parts, the last
+/// round(fraction · n) forming the held-out split of the outer loss. `name` is the setting the fraction came from,
+/// for the error raised when either part would be empty or the fraction lies outside (0, 1).
+let holdOut (name: string) (fraction: float) (n: int) (seed: int) : int64[] * int64[] =
+    if not (fraction > 0.0 && fraction < 1.0) then invalidArg name $"must lie in (0, 1), got {fraction}"
+    let held = int (round (fraction * float n))
+    if held < 1 || held >= n then invalidArg name $"holds out {held} of {n} samples; both splits need at least one"
+    let permutation = Array.init n int64
+    Random(seed).Shuffle permutation
+    permutation.[.. n - held - 1], permutation.[n - held ..]
+
 /// What one call of `Trainer.Step` did.
 type StepReport =
     { /// Training loss L_T before the weight step.

@@ -70,14 +70,8 @@ let fit (model: TmSnn) (training: TmSnnTraining.Settings) (settings: Settings) (
     if model.Config.Modulation <> ByThreshold then invalidArg "model" "is modulated by current (EC-SNN); only thresholds are learned"
     if not (settings.SynOpsWeight >= 0.0) then invalidArg "SynOpsWeight" $"must be ≥ 0, got {settings.SynOpsWeight}"
     if not (settings.MinimumThreshold > 0.0) then invalidArg "MinimumThreshold" $"must be > 0, got {settings.MinimumThreshold}"
-    if not (settings.ValidationFraction > 0.0 && settings.ValidationFraction < 1.0) then
-        invalidArg "ValidationFraction" $"must lie in (0, 1), got {settings.ValidationFraction}"
     let n = int samples.shape.[0]
-    let held = int (round (settings.ValidationFraction * float n))
-    if held < 1 || held >= n then invalidArg "ValidationFraction" $"holds out {held} of {n} samples; both splits need at least one"
-    let permutation = Array.init n int64
-    Random(training.Seed).Shuffle permutation
-    let trainIndices, validIndices = permutation.[.. n - held - 1], permutation.[n - held ..]
+    let trainIndices, validIndices = Bilevel.holdOut "ValidationFraction" settings.ValidationFraction n training.Seed
     let take (t: Tensor) (indices: int64[]) = (use index = torch.tensor indices in t.index_select (0L, index))
     let trainSamples, trainClasses = take samples trainIndices, take classes trainIndices
     if training.Calibrate then
