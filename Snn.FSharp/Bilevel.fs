@@ -43,7 +43,8 @@ type StepReport =
 
 /// Runs the bilevel loop over the given tensors. `weights` are updated by `weightOptimizer`; `hyperparameters` by an
 /// internal Adam (hence `Parameter`s, e.g. a combiner's `parameters ()`). The two sets must be disjoint and every
-/// tensor must require grad.
+/// tensor must require grad. `weights` may be a block of what `weightOptimizer` trains (e.g. the readout layers):
+/// the implicit step then holds the other weights fixed, which makes a hyper step much cheaper (bench/).
 type Trainer(weights: Tensor[], hyperparameters: TorchSharp.Modules.Parameter[], weightOptimizer: torch.optim.Optimizer, settings: Settings) =
     do
         if isNull weights || weights.Length = 0 then invalidArg "weights" "needs at least one tensor"
