@@ -39,10 +39,6 @@ type Outcome =
       /// Hypergradient norm of every hyper step, in order.
       HypergradientNorms: float list }
 
-let private batchOf (samples: Tensor) (indices: int64[]) : Tensor =
-    use index = torch.tensor indices
-    samples.index_select(0L, index).transpose (0L, 1L)
-
 /// Trains `model` as `training` says (epochs, batch size, learning rate, seed, tasks, per-sample loss; its `Combine`
 /// is replaced by `combinerOf combiner`) with `combiner`'s parameters learned by hypergradient. Samples are
 /// [N; T; ...] with labels [N]; the last `AuxiliaryFraction` of a seeded permutation of them forms the auxiliary
@@ -84,10 +80,10 @@ let fit (model: AlSnn) (combiner: LossCombiner) (training: AuxiliaryLearning.Set
             for b in 0 .. batches - 1 do
                 use scope = torch.NewDisposeScope ()
                 let indices = order.[b * batchSize .. min order.Length ((b + 1) * batchSize) - 1]
-                let input = batchOf trainSamples indices
+                let input = Training.batchOf trainSamples indices
                 let labels = (use index = torch.tensor indices in trainLabels.index_select (0L, index))
                 let auxBatch = nextAuxBatch ()
-                let auxInput = batchOf trainSamples auxBatch
+                let auxInput = Training.batchOf trainSamples auxBatch
                 let auxLabels = (use index = torch.tensor auxBatch in trainLabels.index_select (0L, index))
                 let mutable last = None
                 let trainLoss () =

@@ -161,10 +161,6 @@ let step (model: AlSnn) (optimizer: torch.optim.Optimizer) (settings: Settings) 
       AuxiliaryLosses = Array.init (int auxiliary.shape.[1]) (fun i -> auxiliary.select(1L, int64 i).mean().ToDouble ())
       Correct = Metrics.correct (Loss.spikeCounts (output.Main.detach ())) labels }
 
-let private batchOf (samples: Tensor) (indices: int64[]) : Tensor =
-    use index = torch.tensor indices
-    samples.index_select(0L, index).transpose (0L, 1L)
-
 /// Trains `model` with Adam on samples [N; T; ...] and labels [N] (main-task class indices), shuffling by
 /// `settings.Seed + epoch`; after every epoch measures the main-task test accuracy in evaluation mode (main path
 /// only) on test samples [M; T; ...]. Calls `onEpoch` after each epoch and returns every report.
@@ -191,7 +187,7 @@ let fit (model: AlSnn) (settings: Settings) (trainSamples: Tensor, trainLabels: 
             let indices = order.[b * settings.BatchSize .. min (int n) ((b + 1) * settings.BatchSize) - 1]
             use index = torch.tensor indices
             let labels = trainLabels.index_select (0L, index)
-            let r = step model optimizer settings (batchOf trainSamples indices) labels
+            let r = step model optimizer settings (Training.batchOf trainSamples indices) labels
             lossSum <- lossSum + r.Loss
             mainSum <- mainSum + r.MainLoss
             r.AuxiliaryLosses |> Array.iteri (fun i v -> auxSums.[i] <- auxSums.[i] + v)

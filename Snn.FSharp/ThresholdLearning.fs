@@ -78,7 +78,7 @@ let fit (model: TmSnn) (training: TmSnnTraining.Settings) (settings: Settings) (
         // The same data-driven initialisation as TmSnnTraining.fit, done once here (fit below skips it).
         use _ = torch.NewDisposeScope ()
         let thresholds = Tensors.toFloat64Array model.Thresholds
-        model.CalibrateWeights (TmSnnTraining.batchOf trainSamples [| 0L .. int64 (min trainIndices.Length 256) - 1L |], exp (thresholds |> Array.averageBy log), training.CalibrationRate) |> ignore
+        model.CalibrateWeights (Training.batchOf trainSamples [| 0L .. int64 (min trainIndices.Length 256) - 1L |], exp (thresholds |> Array.averageBy log), training.CalibrationRate) |> ignore
     let phi = new TorchSharp.Modules.Parameter (model.Thresholds.detach().clone ())
     model.Thresholds <- phi
     let weights = model.parameters () |> Seq.map (fun p -> p :> Tensor) |> Array.ofSeq
@@ -103,11 +103,11 @@ let fit (model: TmSnn) (training: TmSnnTraining.Settings) (settings: Settings) (
                 use _ = torch.NewDisposeScope ()
                 let task = draws.[b]
                 let indices = order.[b * batchSize .. min order.Length ((b + 1) * batchSize) - 1]
-                let input = TmSnnTraining.batchOf trainSamples indices
+                let input = Training.batchOf trainSamples indices
                 let batchClasses = take trainClasses indices
                 let validBatch = Array.init (min batchSize validIndices.Length) (fun i -> validIndices.[(validCursor + i) % validIndices.Length])
                 validCursor <- (validCursor + validBatch.Length) % validIndices.Length
-                let validInput = TmSnnTraining.batchOf samples validBatch
+                let validInput = Training.batchOf samples validBatch
                 let validClasses = take classes validBatch
                 let mutable correct = None
                 let trainLoss () =

@@ -75,11 +75,6 @@ type TaskEvaluation =
       /// Events, SynOps, ANN activations and MACs per label-path layer, per sample (table 14).
       Activity: Metrics.LayerActivity[] }
 
-/// Time-first batch: samples [N; T; ...] at `indices` → [T; B; ...].
-let batchOf (samples: Tensor) (indices: int64[]) : Tensor =
-    use index = torch.tensor indices
-    samples.index_select(0L, index).transpose (0L, 1L)
-
 let private validate (s: Settings) =
     if s.Epochs <= 0 then invalidArg "Epochs" $"must be > 0, got {s.Epochs}"
     if s.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {s.BatchSize}"
@@ -120,7 +115,7 @@ let fit (model: TmSnn) (settings: Settings) (samples: Tensor) (classes: Tensor) 
         // The geometric mean of the thresholds: the lowest task is over-driven and the highest under-driven by the
         // same factor, instead of one of them being silent or saturated.
         let reference = exp (thresholds |> Array.averageBy log)
-        model.CalibrateWeights (batchOf samples [| 0L .. int64 (min n 256) - 1L |], reference, settings.CalibrationRate) |> ignore
+        model.CalibrateWeights (Training.batchOf samples [| 0L .. int64 (min n 256) - 1L |], reference, settings.CalibrationRate) |> ignore
     let optimizer = torch.optim.Adam (model.parameters (), settings.LearningRate)
     let rng = Random settings.Seed
     let clock = Stopwatch.StartNew ()
@@ -137,7 +132,7 @@ let fit (model: TmSnn) (settings: Settings) (samples: Tensor) (classes: Tensor) 
             let indices = order.[b * settings.BatchSize .. min n ((b + 1) * settings.BatchSize) - 1]
             let batchClasses = classes.index_select (0L, torch.tensor indices)
             optimizer.zero_grad ()
-            let loss, labels = batchLoss model settings (batchOf samples indices) batchClasses draws.[b]
+            let loss, labels = batchLoss model settings (Training.batchOf samples indices) batchClasses draws.[b]
             Diff.backward loss
             optimizer.step () |> ignore
             lossSum <- lossSum + loss.ToDouble ()
@@ -165,7 +160,7 @@ let evaluateTask (model: TmSnn) (batchSize: int) (samples: Tensor) (classes: Ten
     for start in 0L .. int64 batchSize .. n - 1L do
         use _ = torch.NewDisposeScope ()
         let indices = [| start .. min n (start + int64 batchSize) - 1L |]
-        let input = batchOf samples indices
+        let input = Training.batchOf samples indices
         let out = model.Run (input, task, false)
         let labels = MultiTask.taskLabels model.Tasks task (classes.index_select (0L, torch.tensor indices))
         predicted.AddRange (toInt64Array (Metrics.predictions (Loss.spikeCounts (MultiTask.slice model.Tasks task out.Labels))))

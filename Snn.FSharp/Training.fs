@@ -45,7 +45,7 @@ let private validate (settings: Settings) =
     if not (settings.LearningRate > 0.0) then invalidArg "LearningRate" $"must be > 0, got {settings.LearningRate}"
 
 /// Time-first batch: samples [N; T; ...] at `indices` → [T; B; ...].
-let private batchOf (samples: Tensor) (indices: int64[]) : Tensor =
+let batchOf (samples: Tensor) (indices: int64[]) : Tensor =
     use index = torch.tensor indices
     samples.index_select(0L, index).transpose (0L, 1L)
 
