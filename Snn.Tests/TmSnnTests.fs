@@ -182,12 +182,12 @@ let tests =
             Expect.isTrue ((tasks.[0].GetProperty "loihi").GetProperty("accuracy").GetDouble () >= 0.0) "emulated accuracy"
             Expect.equal (Netx.validateFile (Path.Combine (dir, "tmsnn.net"))) [] "a valid NetX file"
         }
-        test "the quick tmsnn experiment suite writes tables 10-14 and 16" {
+        test "the quick tmsnn experiment suite writes tables 10-14, 16 and the learned thresholds" {
             let dir = tempDir ()
             let code, out, err = runSnn [ "experiment"; "--suite"; "tmsnn"; "--quick"; "--seeds"; "0,1"; "--out"; dir ]
             Expect.equal code 0 $"exit code; stderr: {err}"
             Expect.stringContains out "Table 10" "table 10 printed"
-            for id in [ "table10"; "table11"; "table12"; "table13"; "table14"; "table16" ] do
+            for id in [ "table10"; "table11"; "table12"; "table13"; "table14"; "table16"; "learned" ] do
                 Expect.isTrue (File.Exists (Path.Combine (dir, "tmsnn", $"moving-patterns-{id}.json"))) $"{id} JSON"
                 Expect.isTrue (File.Exists (Path.Combine (dir, "tmsnn", $"moving-patterns-{id}.md"))) $"{id} Markdown"
             use doc = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-table10.json")))
@@ -197,5 +197,13 @@ let tests =
             Expect.equal (seeds.GetArrayLength ()) 2 "one value per seed"
             use t13 = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-table13.json")))
             Expect.equal (t13.RootElement.GetProperty("rows").GetArrayLength ()) 4 "ST and 2, 3, 4 tasks"
+            use learned = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-learned.json")))
+            let learnedRows = learned.RootElement.GetProperty "rows"
+            Expect.equal (learnedRows.GetArrayLength ()) 4 "hand-set and three SynOps weights"
+            let value (row: int) (metric: string) = learnedRows.[row].GetProperty("values").GetProperty(metric).GetProperty("mean").GetDouble ()
+            Expect.equal (value 0 "task 2 phi") 5.0 "the hand-set row keeps phi2 = 5"
+            for row in 1 .. 3 do
+                Expect.isTrue (value row "task 1 phi" >= 0.1 && value row "task 1 SynOps/MACs" >= 0.0) "learned thresholds stay at or above the floor"
+            Expect.notEqual (value 3 "task 1 phi") 1.25 "hyper steps moved the learned threshold"
         }
     ]

@@ -189,17 +189,22 @@ type TmSnn(config: TmSnnConfig) as this =
         checkTask k
         TmSnnCore.modulationOf config.Modulation thresholds currents k
 
+    /// The kernel the layers run now: the configured one while autograd records, and the fused kernel under
+    /// no-grad (evaluation, calibration), where its spikes equal the reference's and nothing is differentiated;
+    /// a network configured with the reference kernel for double backward so evaluates at fused speed.
+    member _.KernelNow () : Kernel = if torch.is_grad_enabled () then config.Kernel else Fused
+
     /// The Linear layers of the label path in order (feature layers, label hidden, label output): weights [out; in].
     member _.LabelPathLinears : TorchSharp.Modules.Linear[] =
         Array.append features [| labelHidden; labelOut |] |> Array.map (fun l -> l.Inner :?> TorchSharp.Modules.Linear)
 
     /// The task classifier on feature spikes [T; B; FeatureSizes.[last]]: task-output spikes [T; B; K], always at
     /// the neuron's own threshold and without external current, whatever the task. Raises when there is none.
-    member _.RunTaskClassifier (features: Tensor) : Tensor =
+    member this.RunTaskClassifier (features: Tensor) : Tensor =
         match taskLayers with
         | None -> invalidOp "this TM-SNN has no task classifier (TaskHidden = 0)"
         | Some (a, b) ->
-            let cuLif (x: Tensor) = TmSnnCore.runCuLif config.Kernel config.Neuron Modulation.None x
+            let cuLif (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.Neuron Modulation.None x
             features |> a.call |> cuLif |> b.call |> cuLif
 
     /// Runs the network for task k on input [T; B; Inputs]: the feature and label blocks under task k's modulation,
@@ -209,7 +214,7 @@ type TmSnn(config: TmSnnConfig) as this =
         if isNull (box input) || input.dim () <> 3 || input.shape.[2] <> int64 config.Inputs then
             invalidArg "input" $"must be [T; B; {config.Inputs}], got %A{(if isNull (box input) then [||] else input.shape)}"
         let m = TmSnnCore.modulationOf config.Modulation thresholds currents k
-        let cuLif modulation (x: Tensor) = TmSnnCore.runCuLif config.Kernel config.Neuron modulation x
+        let cuLif modulation (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.Neuron modulation x
         let featureSpikes =
             features |> Array.scan (fun (x: Tensor) layer -> cuLif m (layer.call x)) input |> Array.skip 1
         let last = Array.last featureSpikes
@@ -227,13 +232,13 @@ type TmSnn(config: TmSnnConfig) as this =
     /// classifier at the neuron's own. Sparse event inputs leave a default-initialised network silent at high
     /// thresholds, where no gradient reaches the weights. Returns the scale applied to each Linear (label path, then
     /// task classifier).
-    member _.CalibrateWeights (input: Tensor, threshold: float, rate: float) : float[] =
+    member this.CalibrateWeights (input: Tensor, threshold: float, rate: float) : float[] =
         if not (threshold > 0.0) || Double.IsInfinity threshold then invalidArg "threshold" $"must be a finite number > 0, got {threshold}"
         if not (rate > 0.0 && rate < 1.0) then invalidArg "rate" $"must lie in (0, 1), got {rate}"
         if isNull (box input) || input.dim () <> 3 || input.shape.[2] <> int64 config.Inputs then
             invalidArg "input" $"must be [T; B; {config.Inputs}]"
         use _ = torch.no_grad ()
-        let run modulation (x: Tensor) = TmSnnCore.runCuLif config.Kernel config.Neuron modulation x
+        let run modulation (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.Neuron modulation x
         let calibrate (layer: TimeDistributed) (modulation: Modulation) (x: Tensor) =
             let linear = layer.Inner :?> TorchSharp.Modules.Linear
             use a = layer.call x
