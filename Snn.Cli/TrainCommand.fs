@@ -1,4 +1,5 @@
-/// `snn train`: trains the fully connected LIF network on the built-in moving-patterns event dataset.
+/// `snn train`: trains the fully connected LIF network on the built-in moving-patterns event dataset, or on event
+/// Fashion-MNIST (the IDX files through the DVS emulator).
 module Snn.Cli.TrainCommand
 
 open System
@@ -18,6 +19,8 @@ type TrainArgs =
     | Train_Samples of int
     | Test_Samples of int
     | Frames of int
+    | Dataset of name: string
+    | Data_Folder of folder: string
     | Hidden of int
     | Tau_Mem of float
     | Threads of int
@@ -41,6 +44,8 @@ type TrainArgs =
             | Train_Samples _ -> "training samples (default 3000)"
             | Test_Samples _ -> "test samples (default 1000)"
             | Frames _ -> "time steps T per sample (default 20)"
+            | Dataset _ -> "moving-patterns (default, built in) or event-fashion-mnist (Fashion-MNIST's IDX files turned into events by the DVS emulator)"
+            | Data_Folder _ -> "folder of the Fashion-MNIST IDX files (default: the Debian package's)"
             | Hidden _ -> "hidden LIF neurons (default 128)"
             | Tau_Mem _ -> "membrane time constant in ms (default 20)"
             | Threads _ -> "intra-op threads (default: all cores)"
@@ -71,6 +76,8 @@ let private flagLayer (args: ParseResults<TrainArgs>) : Map<string, ConfigEntry>
       args.TryGetResult Train_Samples |> Option.map (fun v -> "data.train_samples", entry "--train-samples" (Integer (int64 v)))
       args.TryGetResult Test_Samples |> Option.map (fun v -> "data.test_samples", entry "--test-samples" (Integer (int64 v)))
       args.TryGetResult Frames |> Option.map (fun v -> "data.frames", entry "--frames" (Integer (int64 v)))
+      args.TryGetResult Dataset |> Option.map (fun v -> "data.dataset", entry "--dataset" (Text v))
+      args.TryGetResult Data_Folder |> Option.map (fun v -> "data.folder", entry "--data-folder" (Text v))
       args.TryGetResult Hidden |> Option.map (fun v -> "model.hidden", entry "--hidden" (Integer (int64 v)))
       args.TryGetResult Tau_Mem |> Option.map (fun v -> "neuron.tau_mem", entry "--tau-mem" (Real v))
       args.TryGetResult Threads |> Option.map (fun v -> "threads", entry "--threads" (Integer (int64 v)))
@@ -87,28 +94,44 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
     Allocator.keepFreedMemory () |> ignore
     let seed = training.Seed
     let frames = Snn.Config.integer config "data.frames"
-    let settings = MovingPatterns.Settings.Default
     let clock = Diagnostics.Stopwatch.StartNew ()
-    let train, test =
-        MovingPatterns.trainTest settings frames seed (Snn.Config.integer config "data.train_samples") (Snn.Config.integer config "data.test_samples")
-    printfn $"moving-patterns: {train.Frames.shape.[0]} train / {test.Frames.shape.[0]} test samples, {MovingPatterns.classNames.Length} classes, T = {frames}, {settings.Size}x{settings.Size} pixels (generated in {clock.Elapsed.TotalSeconds:F1} s)"
-    torch.manual_seed (int64 seed) |> ignore
-    let binDt = float settings.DurationUs / 1000.0 / float frames
-    let neuron = TrainConfig.lifNeuron config binDt
-    let inputs = int train.Frames.shape.[2]
-    let kernel = if Snn.Config.text config "model.kernel" = "reference" then Reference else Fused
-    use model = new DenseSnn(inputs, Snn.Config.integer config "model.hidden", MovingPatterns.classNames.Length, neuron, Snn.Config.real config "model.weight_gain", kernel, linear)
-    let history =
-        Training.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
-            if not Console.IsOutputRedirected then Console.WriteLine ()
-            printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%%, test accuracy {100.0 * r.TestAccuracy:F1}%%, lr {r.LearningRate:G3}, {clock.Elapsed.TotalSeconds:F1} s") Threading.CancellationToken.None
-    let last = Array.last history.Entries
-    let stopped = if history.StoppedEarly then " (stopped early)" else ""
-    printfn $"test accuracy: {100.0 * last.TestAccuracy:F2}%% after {last.Epoch} epochs{stopped}; best {100.0 * history.Entries.[history.BestEpoch - 1].TestAccuracy:F2}%% at epoch {history.BestEpoch}; wall time {clock.Elapsed.TotalSeconds:F1} s"
-    reportFolder |> Option.iter (fun folder ->
-        let written = TrainReport.write folder model history test settings
-        printfn $"report: {written.Length} files in {folder}")
-    0
+    let trainCount, testCount = Snn.Config.integer config "data.train_samples", Snn.Config.integer config "data.test_samples"
+    // Both sets are [N; T; 2·size·size] frames of a size × size sensor, with the bin length in ms.
+    let data =
+        match Snn.Config.text config "data.dataset" with
+        | "event-fashion-mnist" ->
+            let folder = Snn.Config.optionalText config "data.folder" |> Option.defaultValue ImageSets.defaultFashionMnistFolder
+            TmSnnSetup.eventFashionMnist folder frames trainCount testCount
+            |> Result.map (fun d ->
+                let set (x: torch.Tensor) (y: torch.Tensor) : MovingPatterns.FrameSet = { Frames = x; Labels = y }
+                set d.TrainFrames d.TrainClasses, set d.TestFrames d.TestClasses, ImageSets.fashionClassNames,
+                DvsEmulator.Settings.Default.SensorSize, d.BinMs, d.Name)
+        | _ ->
+            let settings = MovingPatterns.Settings.Default
+            let train, test = MovingPatterns.trainTest settings frames seed trainCount testCount
+            Ok (train, test, MovingPatterns.classNames, settings.Size, float settings.DurationUs / 1000.0 / float frames, "moving-patterns")
+    match data with
+    | Error message ->
+        eprintfn $"snn train: {message}"
+        2
+    | Ok (train, test, classNames, size, binDt, name) ->
+        printfn $"{name}: {train.Frames.shape.[0]} train / {test.Frames.shape.[0]} test samples, {classNames.Length} classes, T = {frames}, {size}x{size} pixels (prepared in {clock.Elapsed.TotalSeconds:F1} s)"
+        torch.manual_seed (int64 seed) |> ignore
+        let neuron = TrainConfig.lifNeuron config binDt
+        let inputs = int train.Frames.shape.[2]
+        let kernel = if Snn.Config.text config "model.kernel" = "reference" then Reference else Fused
+        use model = new DenseSnn(inputs, Snn.Config.integer config "model.hidden", classNames.Length, neuron, Snn.Config.real config "model.weight_gain", kernel, linear)
+        let history =
+            Training.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
+                if not Console.IsOutputRedirected then Console.WriteLine ()
+                printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%%, test accuracy {100.0 * r.TestAccuracy:F1}%%, lr {r.LearningRate:G3}, {clock.Elapsed.TotalSeconds:F1} s") Threading.CancellationToken.None
+        let last = Array.last history.Entries
+        let stopped = if history.StoppedEarly then " (stopped early)" else ""
+        printfn $"test accuracy: {100.0 * last.TestAccuracy:F2}%% after {last.Epoch} epochs{stopped}; best {100.0 * history.Entries.[history.BestEpoch - 1].TestAccuracy:F2}%% at epoch {history.BestEpoch}; wall time {clock.Elapsed.TotalSeconds:F1} s"
+        reportFolder |> Option.iter (fun folder ->
+            let written = TrainReport.write folder model history test classNames size
+            printfn $"report: {written.Length} files in {folder}")
+        0
 
 /// Runs the command; returns the process exit code.
 let run (args: ParseResults<TrainArgs>) : int =

@@ -413,6 +413,28 @@ let tests =
                 Expect.equal ((tfRecords events).Length) (1 + 2 * TensorBoard.scalars.Length) "TensorBoard events")
         }
 
+        test "snn train --dataset event-fashion-mnist trains on IDX files through the DVS emulator" {
+            inTemporaryFolder (fun folder ->
+                // Four bright vertical bars (label 1) and four horizontal ones (label 0) in every split.
+                let image (label: int) = Array.init (28 * 28) (fun i -> let r, c = i / 28, i % 28 in if (if label = 1 then c else r) % 7 < 3 then 230uy else 0uy)
+                let labels = [| for i in 0 .. 7 -> byte (i % 2) |]
+                for prefix in [ "train"; "t10k" ] do
+                    File.WriteAllBytes (Path.Combine (folder, $"{prefix}-images-idx3-ubyte"), DataFormatWriters.idxBytes [ 8; 28; 28 ] (labels |> Array.collect (int >> image)))
+                    File.WriteAllBytes (Path.Combine (folder, $"{prefix}-labels-idx1-ubyte"), DataFormatWriters.idxBytes [ 8 ] labels)
+                let dir = Path.Combine (folder, "run")
+                let code, out, err =
+                    runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data-folder"; folder; "--epochs"; "1"; "--train-samples"; "8"
+                             "--test-samples"; "8"; "--frames"; "4"; "--hidden"; "8"; "--batch-size"; "4"; "--threads"; "1"; "--report"; dir ]
+                Expect.equal code 0 $"exit code; stderr: {err}"
+                Expect.stringContains out "event Fashion-MNIST: 8 train / 8 test samples, 10 classes, T = 4, 34x34 pixels" "the converted set is described"
+                Expect.stringContains out "test accuracy:" "a test accuracy"
+                Expect.isTrue (File.Exists (Path.Combine (dir, "confusion.png"))) "the report uses the Fashion-MNIST class names and sensor size"
+                let missing = Path.Combine (folder, "missing")
+                let code, _, err = runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data-folder"; missing; "--epochs"; "1" ]
+                Expect.equal code 2 "a missing folder is an error"
+                Expect.stringContains err (Path.Combine (missing, "train-images-idx3-ubyte")) "the missing file is named")
+        }
+
         test "snn loihi profile --png --threshold-scales writes the SynOps chart of every threshold scale" {
             inTemporaryFolder (fun folder ->
                 let png = Path.Combine (folder, "synops.png")
