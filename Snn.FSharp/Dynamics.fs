@@ -136,6 +136,18 @@ module internal Raw =
         if chunks <= 1 then body 0 neurons
         else Parallel.For (0, chunks, fun c -> body (c * chunk) (min neurons (c * chunk + chunk))) |> ignore
 
+    /// Runs `body j0 j1` like `forChunks` and tells whether any work item returned true.
+    let anyChunk (neurons: int) (body: int -> int -> bool) : bool =
+        let chunk = chunkSize neurons
+        let chunks = (neurons + chunk - 1) / chunk
+        let found = Array.zeroCreate<bool> chunks
+        forChunks neurons (fun j0 j1 -> found.[j0 / chunk] <- body j0 j1)
+        Array.contains true found
+
+    /// The error of a NaN input, raised after a forward kernel found one (the kernels check the input as they read
+    /// it, instead of a separate pass over the whole tensor).
+    let nanInput () : 'a = invalidArg "inputs" "contains NaN"
+
     /// The address of a contiguous CPU tensor's storage (native memory, which the GC never moves).
     let address (t: Tensor) : nativeint =
         use p = fixed t.bytes
@@ -176,33 +188,33 @@ module internal LifKernel =
 
     open Raw
 
-    /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N].
-    let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) =
+    /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N]; true when x holds a NaN.
+    let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) : bool =
         let xp, hp, zp = address x, address h, address z
         let total = steps * neurons
-        let chunk = chunkSize neurons
-        let chunks = (neurons + chunk - 1) / chunk
-        Parallel.For (0, chunks, fun c ->
+        anyChunk neurons (fun j0 j1 ->
             let xs = view xp total
             let hs = view hp total
             let zs = view zp total
-            let j0 = c * chunk
-            let j1 = min neurons (j0 + chunk)
             let v = Array.create (j1 - j0) spec.VRest
+            let mutable nan = false
             for t in 0 .. steps - 1 do
                 let row = t * neurons
                 for j in j0 .. j1 - 1 do
                     let k = row + j
                     let vk = v.[j - j0]
+                    let xk = xs.[k]
+                    nan <- nan || Single.IsNaN xk
                     let hk =
                         match spec.Charge with
-                        | ExactLeak -> ((vk - spec.VRest) * spec.Beta + xs.[k] * spec.Gain) + spec.VRest
-                        | EulerLeak step -> vk + ((vk - spec.VRest) * -1.0f + xs.[k]) * step
-                        | Integrate -> vk + xs.[k]
+                        | ExactLeak -> ((vk - spec.VRest) * spec.Beta + xk * spec.Gain) + spec.VRest
+                        | EulerLeak step -> vk + ((vk - spec.VRest) * -1.0f + xk) * step
+                        | Integrate -> vk + xk
                     let zk = spike spec hk
                     hs.[k] <- hk
                     zs.[k] <- zk
-                    v.[j - j0] <- reset spec hk zk) |> ignore
+                    v.[j - j0] <- reset spec hk zk
+            nan)
 
     /// Backward: from ∂L/∂z [T; N] and the saved h [T; N], writes ∂L/∂x [T; N].
     let backward (spec: FusedLifSpec) (derivative: float32 -> float32) (steps: int) (neurons: int)
@@ -289,44 +301,66 @@ module internal LifVectorKernel =
         | EulerLeak step -> vk + ((vk - spec.VRest) * -1.0f + xk) * step
         | Integrate -> vk + xk
 
-    /// Forward over neurons [j0, j1) of every step.
-    let private forwardChunk (spec: FusedLifSpec) (steps: int) (neurons: int) (xp: nativeptr<float32>)
-                             (hp: nativeptr<float32>) (zp: nativeptr<float32>) (j0: int) (j1: int) =
+    /// Forward over neurons [j0, j1) of every step with the charge h = charge v x and the reset v' = next h z given
+    /// as inlined functions, so the loop body carries no branch on the spec; true when x holds a NaN (checked as x is
+    /// read: x ≠ x only for NaN).
+    let inline private forwardLoop ([<InlineIfLambda>] charge: V -> V -> V) ([<InlineIfLambda>] next: V -> V -> V)
+                                   (spec: FusedLifSpec) (steps: int) (neurons: int) (xp: nativeptr<float32>)
+                                   (hp: nativeptr<float32>) (zp: nativeptr<float32>) (j0: int) (j1: int) : bool =
         let width = V.Count
         let n = j1 - j0
         let full = n / width * width
         let state = Array.create n spec.VRest
         use sp = fixed state
-        let vRest, beta, gain, theta, vReset = V spec.VRest, V spec.Beta, V spec.Gain, V spec.Threshold, V spec.VReset
-        let minusOne = V -1.0f
-        let euler = match spec.Charge with EulerLeak k -> V k | _ -> V.Zero
+        let theta = V spec.Threshold
+        let mutable equal = Vector<int>.AllBitsSet
+        let mutable nan = false
         for t in 0 .. steps - 1 do
             let row = t * neurons + j0
             let mutable j = 0
             while j < full do
-                let v = load sp j
                 let x = load xp (row + j)
-                let h =
-                    match spec.Charge with
-                    | ExactLeak -> ((v - vRest) * beta + x * gain) + vRest
-                    | EulerLeak _ -> v + ((v - vRest) * minusOne + x) * euler
-                    | Integrate -> v + x
+                equal <- Vector.BitwiseAnd (equal, Vector.Equals (x, x))
+                let h = charge (load sp j) x
                 let z = Vector.ConditionalSelect (Vector.GreaterThanOrEqual (h, theta), V.One, V.Zero)
-                let next =
-                    match spec.Reset with
-                    | Hard -> h * (V.One - z) + vReset * z
-                    | Soft -> h - theta * z
-                    | NoReset -> h
                 store h hp (row + j)
                 store z zp (row + j)
-                store next sp j
+                store (next h z) sp j
                 j <- j + width
             for j in full .. n - 1 do
-                let hk = scalarCharge spec (NativePtr.get sp j) (NativePtr.get xp (row + j))
+                let xk = NativePtr.get xp (row + j)
+                nan <- nan || Single.IsNaN xk
+                let hk = scalarCharge spec (NativePtr.get sp j) xk
                 let zk = spike spec hk
                 NativePtr.set hp (row + j) hk
                 NativePtr.set zp (row + j) zk
                 NativePtr.set sp j (reset spec hk zk)
+        nan || not (Vector.EqualsAll (equal, Vector<int>.AllBitsSet))
+
+    /// Forward over neurons [j0, j1) of every step: `forwardLoop` specialised to the spec's charge and reset.
+    let private forwardChunk (spec: FusedLifSpec) (steps: int) (neurons: int) (xp: nativeptr<float32>)
+                             (hp: nativeptr<float32>) (zp: nativeptr<float32>) (j0: int) (j1: int) : bool =
+        let vRest, beta, gain, theta, vReset = V spec.VRest, V spec.Beta, V spec.Gain, V spec.Threshold, V spec.VReset
+        let minusOne = V -1.0f
+        let inline hard (h: V) (z: V) = h * (V.One - z) + vReset * z
+        let inline soft (h: V) (z: V) = h - theta * z
+        let inline keep (h: V) (_: V) = h
+        let inline exact (v: V) (x: V) = ((v - vRest) * beta + x * gain) + vRest
+        let inline integrate (v: V) (x: V) = v + x
+        match spec.Charge, spec.Reset with
+        | ExactLeak, Hard -> forwardLoop exact hard spec steps neurons xp hp zp j0 j1
+        | ExactLeak, Soft -> forwardLoop exact soft spec steps neurons xp hp zp j0 j1
+        | ExactLeak, NoReset -> forwardLoop exact keep spec steps neurons xp hp zp j0 j1
+        | EulerLeak k, reset ->
+            let euler = V k
+            let inline leak (v: V) (x: V) = v + ((v - vRest) * minusOne + x) * euler
+            match reset with
+            | Hard -> forwardLoop leak hard spec steps neurons xp hp zp j0 j1
+            | Soft -> forwardLoop leak soft spec steps neurons xp hp zp j0 j1
+            | NoReset -> forwardLoop leak keep spec steps neurons xp hp zp j0 j1
+        | Integrate, Hard -> forwardLoop integrate hard spec steps neurons xp hp zp j0 j1
+        | Integrate, Soft -> forwardLoop integrate soft spec steps neurons xp hp zp j0 j1
+        | Integrate, NoReset -> forwardLoop integrate keep spec steps neurons xp hp zp j0 j1
 
     /// Backward over neurons [j0, j1), from the last step to the first.
     let private backwardChunk (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32)
@@ -361,10 +395,10 @@ module internal LifVectorKernel =
                 NativePtr.set op (row + j) (spec.Gain * dh)
                 NativePtr.set dp j (spec.Beta * dh)
 
-    /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N].
-    let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) =
+    /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N]; true when x holds a NaN.
+    let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) : bool =
         let xp, hp, zp = address x, address h, address z
-        forChunks neurons (fun j0 j1 ->
+        anyChunk neurons (fun j0 j1 ->
             forwardChunk spec steps neurons (NativePtr.ofNativeInt xp) (NativePtr.ofNativeInt hp) (NativePtr.ofNativeInt zp) j0 j1)
 
     /// Backward: from ∂L/∂z [T; N] and the saved h [T; N], writes ∂L/∂x [T; N].
@@ -390,8 +424,10 @@ type FusedLifFunction() =
         let xc = x.detach().contiguous ()
         let h = torch.empty_like xc
         let z = torch.empty_like xc
-        if FusedKernelSettings.Vectorised then LifVectorKernel.forward spec steps neurons xc h z
-        else LifKernel.forward spec steps neurons xc h z
+        let nan =
+            if FusedKernelSettings.Vectorised then LifVectorKernel.forward spec steps neurons xc h z
+            else LifKernel.forward spec steps neurons xc h z
+        if nan then Raw.nanInput ()
         ctx.save_for_backward (Collections.Generic.List [ h ])
         ctx.save_data ("spec", box spec)
         z
@@ -423,30 +459,31 @@ module internal CuLifKernel =
     open Raw
 
     /// Forward: writes h [T; N] and the spikes z [T; N]; `alpha` is the current decay (the current itself is not
-    /// needed by the backward pass, so it stays in a per-chunk buffer).
-    let forward (spec: FusedLifSpec) (alpha: float32) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) =
+    /// needed by the backward pass, so it stays in a per-chunk buffer). True when x holds a NaN.
+    let forward (spec: FusedLifSpec) (alpha: float32) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) : bool =
         let xp, hp, zp = address x, address h, address z
         let total = steps * neurons
-        let chunk = chunkSize neurons
-        Parallel.For (0, (neurons + chunk - 1) / chunk, fun c ->
+        anyChunk neurons (fun j0 j1 ->
             let xs = view xp total
             let hs = view hp total
             let zs = view zp total
-            let j0 = c * chunk
-            let j1 = min neurons (j0 + chunk)
             let v = Array.create (j1 - j0) spec.VRest
             let current = Array.zeroCreate<float32> (j1 - j0)
+            let mutable nan = false
             for t in 0 .. steps - 1 do
                 let row = t * neurons
                 for j in j0 .. j1 - 1 do
                     let k = row + j
-                    let ik = current.[j - j0] * alpha + xs.[k]
+                    let xk = xs.[k]
+                    nan <- nan || Single.IsNaN xk
+                    let ik = current.[j - j0] * alpha + xk
                     let hk = ((v.[j - j0] - spec.VRest) * spec.Beta + ik * spec.Gain) + spec.VRest
                     let zk = spike spec hk
                     current.[j - j0] <- ik
                     hs.[k] <- hk
                     zs.[k] <- zk
-                    v.[j - j0] <- reset spec hk zk) |> ignore
+                    v.[j - j0] <- reset spec hk zk
+            nan)
 
     /// Backward: from ∂L/∂z and the saved h, writes ∂L/∂x.
     let backward (spec: FusedLifSpec) (alpha: float32) (derivative: float32 -> float32) (steps: int) (neurons: int)
@@ -488,7 +525,7 @@ type FusedCuLifFunction() =
         let steps, neurons = Raw.layout x
         let xc = x.detach().contiguous ()
         let h, z = torch.empty_like xc, torch.empty_like xc
-        CuLifKernel.forward spec alpha steps neurons xc h z
+        if CuLifKernel.forward spec alpha steps neurons xc h z then Raw.nanInput ()
         ctx.save_for_backward (Collections.Generic.List [ h ])
         ctx.save_data ("spec", box spec)
         ctx.save_data ("alpha", box alpha)
@@ -637,7 +674,7 @@ module Dynamics =
             invalidArg "inputs" "must have a non-empty time dimension 0 ([T; B; ...])"
         if inputs.dtype <> torch.float32 then invalidArg "inputs" $"the fused kernel runs float32 tensors, got {inputs.dtype}"
         if inputs.device_type <> DeviceType.CPU then invalidArg "inputs" "the fused kernel runs on the CPU"
-        Neuron.checkInput "inputs" None inputs
+        // NaN inputs are rejected by the kernel itself as it reads them (no separate pass over the tensor).
         FusedLifFunction.apply (inputs, box spec)
 
     /// LIF spikes [T; B; ...] from rest with the chosen kernel; `Fused` falls back to the reference when the
@@ -656,7 +693,7 @@ module Dynamics =
                 { Charge = ExactLeak; Beta = float32 beta; Gain = float32 (1.0 - beta); VRest = float32 p.VRest
                   Threshold = float32 p.VThreshold; VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset
                   Surrogate = p.Surrogate }
-            Neuron.checkInput "inputs" None inputs
+            // NaN inputs are rejected by the kernel itself as it reads them.
             FusedCuLifFunction.apply (inputs, box spec, box (float32 alpha))
         | _ -> CuLif.unroll p inputs
 

@@ -194,5 +194,25 @@ let tests =
             named (fun () -> Lif.unroll LifParameters.Default (torch.tensor([| 1.0; nan |]).reshape (2L, 1L)) |> ignore) "inputs"
             named (fun () -> CuLif.unroll CuLifParameters.Default (torch.tensor([| nan |]).reshape (1L, 1L)) |> ignore) "inputs"
             named (fun () -> Lif.unrollFrom LifParameters.Default (Some state) (torch.zeros ([| 5L; 2L; 4L |])) |> ignore) "state"
+            // The fused kernels find a NaN as they read the input (at the vector body and at the scalar tail), with
+            // and without autograd recording, and keep working afterwards.
+            for vectorised in [ true; false ] do
+                FusedKernelSettings.Vectorised <- vectorised
+                try
+                    for position in [ 3; 37 ] do
+                        let input () =
+                            let x = torch.ones ([| 2L; 1L; 40L |])
+                            x.[1L, 0L, int64 position] <- torch.tensor nan
+                            x
+                        named (fun () -> Dynamics.lif Fused LifParameters.Default (input ()) |> ignore) "inputs"
+                        named (fun () -> Dynamics.lif Fused LifParameters.Default ((input ()).requires_grad_ true) |> ignore) "inputs"
+                        named (fun () -> Dynamics.cuLif Fused CuLifParameters.Default (input ()) |> ignore) "inputs"
+                        named (fun () -> Dynamics.ifNeuron Fused IfParameters.Default (input ()) |> ignore) "inputs"
+                finally
+                    FusedKernelSettings.Vectorised <- true
+            // IF with threshold 1 and input 2 fires at every step: 2 steps × 40 neurons.
+            let after = Dynamics.ifNeuron Fused IfParameters.Default ((torch.ones ([| 2L; 1L; 40L |]) * 2.0).requires_grad_ true)
+            after.sum().backward ()
+            Expect.equal (after.sum().ToDouble ()) 80.0 "the kernel runs normally after rejecting NaN"
         }
     ]
