@@ -30,6 +30,13 @@ let repositoryRoot : string =
         else up dir.Parent
     up (DirectoryInfo AppContext.BaseDirectory)
 
+/// Runs `body` in a fresh folder under the temporary directory and deletes the folder afterwards, whatever happens.
+let inTemporaryFolder (body: string -> unit) =
+    let folder = Path.Combine (Path.GetTempPath (), $"snn-test-{Guid.NewGuid ():N}")
+    Directory.CreateDirectory folder |> ignore
+    try body folder
+    finally Directory.Delete (folder, true)
+
 /// A file of the shared fixtures written by other tools (`../shared/fixtures/` beside the repository).
 let fixture (relativePath: string) : string =
     let path = Path.GetFullPath (Path.Combine (repositoryRoot, "..", "shared", "fixtures", relativePath))

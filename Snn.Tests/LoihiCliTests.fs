@@ -13,12 +13,6 @@ open Snn.Tests.Assertions
 let private snn (args: string list) = runSnn args
 
 /// A fresh temporary folder, deleted with everything in it after `body`.
-let private inTemporaryFolder (body: string -> unit) =
-    let folder = Path.Combine (Path.GetTempPath (), $"snn-loihi-cli-{Guid.NewGuid ():N}")
-    Directory.CreateDirectory folder |> ignore
-    try body folder
-    finally Directory.Delete (folder, true)
-
 /// Lava's input bias (stored W, H, C) rewritten in the (C, H, W) order `snn loihi run --input` expects.
 let private writeInputBiasChw (path: string) =
     let a = Npy.read (fixture "lava-netx/tinynet/input_bias.npy")

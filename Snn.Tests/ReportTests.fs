@@ -16,12 +16,6 @@ open Snn.Report
 open Snn.Tests.Assertions
 
 /// A fresh temporary folder, deleted with everything in it after `body`.
-let private inTemporaryFolder (body: string -> unit) =
-    let folder = Path.Combine (Path.GetTempPath (), $"snn-report-{Guid.NewGuid ():N}")
-    Directory.CreateDirectory folder |> ignore
-    try body folder
-    finally Directory.Delete (folder, true)
-
 // ---- PNG: signature, chunk CRCs, IHDR size, IDAT inflates to exactly the scanlines the header promises ----
 
 let private crc32Table =

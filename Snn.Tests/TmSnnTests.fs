@@ -26,11 +26,6 @@ let private spikes (seed: int) (t: int64) (b: int64) (f: int64) (density: float)
 
 let private snapshot (model: TmSnn) = model.parameters () |> Seq.map (fun p -> toFloat64Array p) |> Array.ofSeq
 
-let private tempDir () =
-    let d = Path.Combine (Path.GetTempPath (), $"snn-tmsnn-{Guid.NewGuid ():N}")
-    Directory.CreateDirectory d |> ignore
-    d
-
 let tests =
     testList "TmSnn" [
         test "digit tasks map digits to the digit, odd/even, greater than 5 and mod 3" {
@@ -166,44 +161,44 @@ let tests =
             Expect.throwsT<ArgumentException> (fun () -> TmSnnLoihi.toFloatNetwork (new TmSnn(tiny ByCurrent 0)) 0 |> ignore) "current modulation has no Loihi mapping"
         }
         test "snn tmsnn trains, prints per-task accuracy and SynOps and writes the report folder" {
-            let dir = tempDir ()
-            let code, out, err =
-                runSnn [ "tmsnn"; "--train-samples"; "30"; "--test-samples"; "10"; "--epochs"; "1"; "--frames"; "6"; "--shrink"; "32"
-                         "--loihi-samples"; "3"; "--threads"; "1"; "--out"; dir ]
-            Expect.equal code 0 $"exit code; stderr: {err}"
-            Expect.stringContains out "task 3 vertical" "per-task line"
-            Expect.stringContains out "SynOps/sample" "SynOps"
-            for file in [ "metrics.json"; "model.bin"; "tmsnn.net"; "tmsnn.nir"; "loihi-profile.txt" ] do
-                Expect.isTrue (File.Exists (Path.Combine (dir, file))) $"{file} written"
-            use doc = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "metrics.json")))
-            let tasks = doc.RootElement.GetProperty "tasks"
-            Expect.equal (tasks.GetArrayLength ()) 3 "three tasks"
-            Expect.equal ((tasks.[2].GetProperty "threshold").GetDouble ()) 10.0 "task 3 at phi = 10"
-            Expect.isTrue ((tasks.[0].GetProperty "loihi").GetProperty("accuracy").GetDouble () >= 0.0) "emulated accuracy"
-            Expect.equal (Netx.validateFile (Path.Combine (dir, "tmsnn.net"))) [] "a valid NetX file"
+            inTemporaryFolder (fun dir ->
+                let code, out, err =
+                    runSnn [ "tmsnn"; "--train-samples"; "30"; "--test-samples"; "10"; "--epochs"; "1"; "--frames"; "6"; "--shrink"; "32"
+                             "--loihi-samples"; "3"; "--threads"; "1"; "--out"; dir ]
+                Expect.equal code 0 $"exit code; stderr: {err}"
+                Expect.stringContains out "task 3 vertical" "per-task line"
+                Expect.stringContains out "SynOps/sample" "SynOps"
+                for file in [ "metrics.json"; "model.bin"; "tmsnn.net"; "tmsnn.nir"; "loihi-profile.txt" ] do
+                    Expect.isTrue (File.Exists (Path.Combine (dir, file))) $"{file} written"
+                use doc = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "metrics.json")))
+                let tasks = doc.RootElement.GetProperty "tasks"
+                Expect.equal (tasks.GetArrayLength ()) 3 "three tasks"
+                Expect.equal ((tasks.[2].GetProperty "threshold").GetDouble ()) 10.0 "task 3 at phi = 10"
+                Expect.isTrue ((tasks.[0].GetProperty "loihi").GetProperty("accuracy").GetDouble () >= 0.0) "emulated accuracy"
+                Expect.equal (Netx.validateFile (Path.Combine (dir, "tmsnn.net"))) [] "a valid NetX file")
         }
         test "the quick tmsnn experiment suite writes tables 10-14, 16 and the learned thresholds" {
-            let dir = tempDir ()
-            let code, out, err = runSnn [ "experiment"; "--suite"; "tmsnn"; "--quick"; "--seeds"; "0,1"; "--out"; dir ]
-            Expect.equal code 0 $"exit code; stderr: {err}"
-            Expect.stringContains out "Table 10" "table 10 printed"
-            for id in [ "table10"; "table11"; "table12"; "table13"; "table14"; "table16"; "learned" ] do
-                Expect.isTrue (File.Exists (Path.Combine (dir, "tmsnn", $"moving-patterns-{id}.json"))) $"{id} JSON"
-                Expect.isTrue (File.Exists (Path.Combine (dir, "tmsnn", $"moving-patterns-{id}.md"))) $"{id} Markdown"
-            use doc = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-table10.json")))
-            let rows = doc.RootElement.GetProperty "rows"
-            Expect.equal (rows.GetArrayLength ()) 6 "base case and five threshold pairs"
-            let seeds = rows.[1].GetProperty("values").GetProperty("task 1 acc (%)").GetProperty "seeds"
-            Expect.equal (seeds.GetArrayLength ()) 2 "one value per seed"
-            use t13 = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-table13.json")))
-            Expect.equal (t13.RootElement.GetProperty("rows").GetArrayLength ()) 4 "ST and 2, 3, 4 tasks"
-            use learned = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-learned.json")))
-            let learnedRows = learned.RootElement.GetProperty "rows"
-            Expect.equal (learnedRows.GetArrayLength ()) 4 "hand-set and three SynOps weights"
-            let value (row: int) (metric: string) = learnedRows.[row].GetProperty("values").GetProperty(metric).GetProperty("mean").GetDouble ()
-            Expect.equal (value 0 "task 2 phi") 5.0 "the hand-set row keeps phi2 = 5"
-            for row in 1 .. 3 do
-                Expect.isTrue (value row "task 1 phi" >= 0.1 && value row "task 1 SynOps/MACs" >= 0.0) "learned thresholds stay at or above the floor"
-            Expect.notEqual (value 3 "task 1 phi") 1.25 "hyper steps moved the learned threshold"
+            inTemporaryFolder (fun dir ->
+                let code, out, err = runSnn [ "experiment"; "--suite"; "tmsnn"; "--quick"; "--seeds"; "0,1"; "--out"; dir ]
+                Expect.equal code 0 $"exit code; stderr: {err}"
+                Expect.stringContains out "Table 10" "table 10 printed"
+                for id in [ "table10"; "table11"; "table12"; "table13"; "table14"; "table16"; "learned" ] do
+                    Expect.isTrue (File.Exists (Path.Combine (dir, "tmsnn", $"moving-patterns-{id}.json"))) $"{id} JSON"
+                    Expect.isTrue (File.Exists (Path.Combine (dir, "tmsnn", $"moving-patterns-{id}.md"))) $"{id} Markdown"
+                use doc = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-table10.json")))
+                let rows = doc.RootElement.GetProperty "rows"
+                Expect.equal (rows.GetArrayLength ()) 6 "base case and five threshold pairs"
+                let seeds = rows.[1].GetProperty("values").GetProperty("task 1 acc (%)").GetProperty "seeds"
+                Expect.equal (seeds.GetArrayLength ()) 2 "one value per seed"
+                use t13 = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-table13.json")))
+                Expect.equal (t13.RootElement.GetProperty("rows").GetArrayLength ()) 4 "ST and 2, 3, 4 tasks"
+                use learned = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-learned.json")))
+                let learnedRows = learned.RootElement.GetProperty "rows"
+                Expect.equal (learnedRows.GetArrayLength ()) 4 "hand-set and three SynOps weights"
+                let value (row: int) (metric: string) = learnedRows.[row].GetProperty("values").GetProperty(metric).GetProperty("mean").GetDouble ()
+                Expect.equal (value 0 "task 2 phi") 5.0 "the hand-set row keeps phi2 = 5"
+                for row in 1 .. 3 do
+                    Expect.isTrue (value row "task 1 phi" >= 0.1 && value row "task 1 SynOps/MACs" >= 0.0) "learned thresholds stay at or above the floor"
+                Expect.notEqual (value 3 "task 1 phi") 1.25 "hyper steps moved the learned threshold")
         }
     ]
