@@ -173,7 +173,7 @@ let tests =
                 use doc = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "metrics.json")))
                 let tasks = doc.RootElement.GetProperty "tasks"
                 Expect.equal (tasks.GetArrayLength ()) 3 "three tasks"
-                Expect.equal ((tasks.[2].GetProperty "threshold").GetDouble ()) 10.0 "task 3 at phi = 10"
+                Expect.equal ((tasks.[2].GetProperty "threshold").GetDouble ()) 5.0 "task 3 at phi = 5"
                 Expect.isTrue ((tasks.[0].GetProperty "loihi").GetProperty("accuracy").GetDouble () >= 0.0) "emulated accuracy"
                 Expect.equal (Netx.validateFile (Path.Combine (dir, "tmsnn.net"))) [] "a valid NetX file")
         }
