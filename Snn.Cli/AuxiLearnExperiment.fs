@@ -81,12 +81,12 @@ let run (options: SuiteOptions) : Experiment.Table list =
     let threads = torch.get_num_threads ()
     torch.set_num_threads 1
     try
-        let moving = runDataset scale options (movingPatterns scale)
+        let moving = if options.Runs "moving-patterns" then [ runDataset scale options (movingPatterns scale) ] else []
         let folder = ImageSets.defaultFashionMnistFolder
         let present = fashionMnistPresent folder
-        if options.Quick then [ moving ]
+        if options.Quick || not (options.Runs "event-fashion-mnist") then moving
         elif not present then
             options.Log $"[auxilearn] event Fashion-MNIST skipped: no Fashion-MNIST IDX files in {folder} (install with `apt-get install dataset-fashion-mnist`)"
-            [ moving ]
-        else [ moving; runDataset scale options (fashionMnist folder scale) ]
+            moving
+        else moving @ [ runDataset scale options (fashionMnist folder scale) ]
     finally torch.set_num_threads threads

@@ -197,10 +197,11 @@ let fashionMnistPresent (folder: string) : bool =
     [ "train-labels-idx1-ubyte"; "train-labels-idx1-ubyte.gz" ] |> List.exists (fun f -> File.Exists (Path.Combine (folder, f)))
 
 let private runDatasets (scale: Scale) (fashionFolder: string) (options: SuiteOptions) =
-    let moving = runDataset scale options (movingPatterns scale)
+    let moving = if options.Runs "moving-patterns" then runDataset scale options (movingPatterns scale) else []
     let fashionPresent = fashionMnistPresent fashionFolder
     let fashion =
-        if options.Quick then
+        if not (options.Runs "event-fashion-mnist") then []
+        elif options.Quick then
             options.Log "[auxiliary] quick mode: event Fashion-MNIST skipped (the quick run uses the synthetic set only)"
             []
         elif not fashionPresent then

@@ -13,6 +13,7 @@ type ExperimentArgs =
     | [<Mandatory>] Suite of name: string
     | Quick
     | Seeds of list: string
+    | Dataset of name: string
     | Out of directory: string
 
     interface IArgParserTemplate with
@@ -21,6 +22,7 @@ type ExperimentArgs =
             | Suite _ -> "which tables to run (see the list below), or 'all'"
             | Quick -> "a run small enough for a test instead of the full one"
             | Seeds _ -> "comma-separated seeds (default 0,1,2; quick mode: 0,1)"
+            | Dataset _ -> "moving-patterns, event-fashion-mnist or all (default): the datasets the suites run on"
             | Out _ -> "output directory for the JSON and Markdown tables (default ./experiments)"
 
 /// The suites: name, what it runs, and the runner returning its tables (already written to disk by the caller).
@@ -55,7 +57,14 @@ let run (args: ParseResults<ExperimentArgs>) : int =
                 let known = String.Join (", ", suites |> List.map (fun (n, d, _) -> $"{n} ({d})"))
                 invalidArg "suite" $"'{name}' is not a suite; known: {known}, all"
             | found -> found
-    let options = { Quick = quick; Seeds = seeds; OutputDirectory = directory; Log = fun line -> printfn "%s" line }
+    let datasets =
+        match args.GetResult (Dataset, defaultValue = "all") with
+        | "all" -> datasetNames
+        | name when List.contains name datasetNames -> [ name ]
+        | other ->
+            let known = String.Join (", ", datasetNames)
+            invalidArg "dataset" $"'{other}' is none of {known}, all"
+    let options = { Quick = quick; Seeds = seeds; Datasets = datasets; OutputDirectory = directory; Log = fun line -> printfn "%s" line }
     for suiteName, _, runSuite in chosen do
         for table in runSuite options do
             let json, markdown = Experiment.write (Path.Combine (directory, suiteName)) table

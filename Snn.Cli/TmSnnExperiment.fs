@@ -169,9 +169,12 @@ let private tablesFor (options: SuiteOptions) (scale: Scale) (prefix: string) (p
 /// Runs the suite: the moving-patterns tables always, event Fashion-MNIST in full mode when its files are present.
 let run (options: SuiteOptions) : Experiment.Table list =
     let scale = if options.Quick then quickScale else fullScale
-    let synthetic = tablesFor options scale "moving-patterns" (fun seed -> movingPatterns scale.Frames seed scale.Train scale.Test)
+    let synthetic =
+        if options.Runs "moving-patterns" then tablesFor options scale "moving-patterns" (fun seed -> movingPatterns scale.Frames seed scale.Train scale.Test)
+        else []
     let fashion =
-        if options.Quick then
+        if not (options.Runs "event-fashion-mnist") then []
+        elif options.Quick then
             options.Log "event Fashion-MNIST: not run in quick mode (the full mode runs it when the files are installed)"
             []
         else

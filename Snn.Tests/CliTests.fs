@@ -52,4 +52,14 @@ let tests =
             Expect.equal code 2 "exit code"
             Expect.stringContains err "izhikevich" "lists the known models"
         }
+        test "snn experiment --dataset runs the chosen dataset only and refuses unknown names" {
+            inTemporaryFolder (fun dir ->
+                let code, out, err = snn [ "experiment"; "--suite"; "auxilearn"; "--quick"; "--seeds"; "0"; "--dataset"; "event-fashion-mnist"; "--out"; dir ]
+                Expect.equal code 0 $"exit code; stderr: {err}"
+                Expect.stringContains out "moving-patterns: not chosen by --dataset" "the skip is said"
+                Expect.isFalse (Directory.Exists (Path.Combine (dir, "auxilearn")) && Directory.GetFiles(Path.Combine (dir, "auxilearn"), "*moving*").Length > 0) "no moving-patterns table"
+                let code, _, err = snn [ "experiment"; "--suite"; "tmsnn"; "--quick"; "--dataset"; "mnist"; "--out"; dir ]
+                Expect.equal code 2 "exit code"
+                Expect.stringContains err "'mnist' is none of moving-patterns, event-fashion-mnist" "the known names are listed")
+        }
     ]
