@@ -75,6 +75,21 @@ let private vectorTests =
                 Expect.equal zv zs $"{name}: spikes"
                 Expect.equal gv gs $"{name}: gradients"
         }
+        for reset in [ Hard; Soft; NoReset ] do
+            for detach in [ false; true ] do
+                test $"CuLIF {reset}, detach {detach}, with a tail and two chunks: SIMD + cores = scalar loop = reference" {
+                    torch.manual_seed 13L |> ignore
+                    let p = { CuLifParameters.Default with TauSyn = 3.0; TauMem = 5.0; Reset = reset; DetachReset = detach; VReset = -0.1; Surrogate = ATan 2.0 }
+                    let x = torch.rand ([| 10L; 3L; 1701L |]) * 3.0f - 0.4f
+                    let zs, gs = withSettings false false (fun () -> run (Dynamics.cuLif Fused p) x)
+                    let zv, gv = withSettings true true (fun () -> run (Dynamics.cuLif Fused p) x)
+                    Expect.equal zv zs "spikes bit for bit"
+                    Expect.isGreaterThan (Array.sum zs) 0.0 "the input makes neurons fire"
+                    Expect.equal gv gs "gradients bit for bit"
+                    let zr, gr = run (CuLif.unroll p) x
+                    Expect.equal zv zr "spikes = reference"
+                    allClose 1e-5 gr gv "gradients = reference"
+                }
     ]
 
 let tests =
