@@ -1,7 +1,7 @@
 /// Benchmarks of Snn's training step (run by `dotnet fsi build.fsx bench`; not tests).
 ///
 /// - slice: the DenseSnn of `snn train` (512 -> 128 -> 10 LIF, T = 20, batch 32) on moving-patterns frames.
-/// - kernels: forward + backward of 2^20 LIF neurons at T = 8, 32, 128: fused kernel (SIMD on 2 cores, SIMD on 1
+/// - kernels: forward + backward of 2^20 LIF and CuLIF neurons at T = 8, 32, 128: fused kernel (SIMD on 2 cores, SIMD on 1
 ///   core, scalar on 2 cores) vs unrolled reference; kernels-fused: without the slow unrolled reference.
 /// - w1, w1-inference, w2, w3: the workloads of docs/performance.md (see Workloads.fs), each with the levers of
 ///   the command line (--kernel fused|reference, --simd, --kernel-threads, --sparse, --sparse-threshold p, --bf16,
@@ -45,31 +45,34 @@ let private slice () =
     let timing = time 3 20 (fun () -> k <- k + 1; trainStep model optimizer Loss.crossEntropyOnCounts (fst batches.[k % 4]) (snd batches.[k % 4]) |> ignore)
     report "slice train" timing (Some first) None
 
-/// Forward + backward of one LIF population of 2^20 neurons over T steps, fused kernel against the unrolled
-/// reference; the fused kernel moves 24 bytes per neuron and step (x, h, z forward; ∂z, h, ∂x backward).
+/// Forward + backward of one LIF and one CuLIF population of 2^20 neurons over T steps, fused kernel against the
+/// unrolled reference; each fused kernel moves 24 bytes per neuron and step (x, h, z forward; ∂z, h, ∂x backward).
 let private kernels (withReference: bool) =
     let neurons = 1L <<< 20
-    let p = { LifParameters.Default with TauMem = 2.0 }
+    let lif = { LifParameters.Default with TauMem = 2.0 }
+    let cuLif = { CuLifParameters.Default with TauSyn = 2.0; TauMem = 2.0 }
+    let populations = [ "LIF", (fun kernel x -> Dynamics.lif kernel lif x); "CuLIF", (fun kernel x -> Dynamics.cuLif kernel cuLif x) ]
     for steps in [ 8L; 32L; 128L ] do
         let x = torch.rand ([| steps; neurons |]) * 2.0f
-        let run kernel () =
-            use scope = torch.NewDisposeScope ()
-            let leaf = x.detach().requires_grad_ true
-            Diff.backward ((Dynamics.lif kernel p leaf).sum ())
-        let fused = time 2 10 (run Fused)
-        let scalar =
-            FusedKernelSettings.Vectorised <- false
-            try time 2 10 (run Fused) finally FusedKernelSettings.Vectorised <- true
-        let oneCore =
-            FusedKernelSettings.Parallel <- false
-            try time 2 10 (run Fused) finally FusedKernelSettings.Parallel <- true
-        let gbs = 24.0 * float steps * float neurons / (fused.Median / 1000.0) / 1e9
-        let line = $"LIF 2^20 x T={steps,-3}  fused SIMD 2 cores {fused.Median,8:F1} ms ({gbs:F1} GB/s)   SIMD 1 core {oneCore.Median,8:F1} ms   scalar 2 cores {scalar.Median,8:F1} ms"
-        if withReference then
-            // The unrolled reference takes minutes at T = 128: one timed run there.
-            let reference = if steps > 32L then time 0 1 (run Reference) else time 1 3 (run Reference)
-            printfn $"{line}   unrolled {reference.Median,8:F1} ms   speed-up {reference.Median / fused.Median:F1}x"
-        else printfn $"{line}"
+        for name, population in populations do
+            let run kernel () =
+                use scope = torch.NewDisposeScope ()
+                let leaf = x.detach().requires_grad_ true
+                Diff.backward ((population kernel leaf).sum ())
+            let fused = time 2 10 (run Fused)
+            let scalar =
+                FusedKernelSettings.Vectorised <- false
+                try time 2 10 (run Fused) finally FusedKernelSettings.Vectorised <- true
+            let oneCore =
+                FusedKernelSettings.Parallel <- false
+                try time 2 10 (run Fused) finally FusedKernelSettings.Parallel <- true
+            let gbs = 24.0 * float steps * float neurons / (fused.Median / 1000.0) / 1e9
+            let line = $"{name,-5} 2^20 x T={steps,-3}  fused SIMD 2 cores {fused.Median,8:F1} ms ({gbs:F1} GB/s)   SIMD 1 core {oneCore.Median,8:F1} ms   scalar 2 cores {scalar.Median,8:F1} ms"
+            if withReference then
+                // The unrolled reference takes minutes at T = 128: one timed run there.
+                let reference = if steps > 32L then time 0 1 (run Reference) else time 1 3 (run Reference)
+                printfn $"{line}   unrolled {reference.Median,8:F1} ms   speed-up {reference.Median / fused.Median:F1}x"
+            else printfn $"{line}"
 
 /// Runs every workload and the hypergradient benchmark in its own child process (same levers), so each reports its own peak memory.
 let private allWorkloads (leverArguments: string list) =
