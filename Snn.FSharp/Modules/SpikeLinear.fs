@@ -8,6 +8,16 @@ open TorchSharp
 open Snn
 open Snn.Tensors
 
+/// Detection of native bfloat16 arithmetic, read once.
+module internal Bf16Support =
+    let native =
+        lazy (
+            try
+                let path = "/proc/cpuinfo"
+                IO.File.Exists path
+                && (let flags = IO.File.ReadAllText path in flags.Contains " avx512_bf16" || flags.Contains " amx_bf16")
+            with :? IO.IOException | :? UnauthorizedAccessException -> false)
+
 /// Which levers a `SpikeLinear` uses.
 type SpikeLinearOptions =
     { /// For float32 input on the CPU (binary spikes or event counts), accumulate only the weight columns of
@@ -27,6 +37,14 @@ type SpikeLinearOptions =
 
     /// Dense float32, exactly `torch.nn.Linear`.
     static member Dense = { Sparse = false; SparseActivityThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false }
+
+    /// Whether this CPU runs bfloat16 dot products natively (Linux: the `avx512_bf16` or `amx_bf16` flag in
+    /// /proc/cpuinfo). Without them oneDNN emulates bfloat16 and the lever is slower than float32.
+    static member NativeBf16 : bool = Bf16Support.native.Force ()
+
+    /// The fastest setting whose accuracy was measured unchanged within 0.3 points (bench/RESULTS.md): dense, with
+    /// bfloat16 GEMMs where the CPU runs them natively, float32 elsewhere.
+    static member Fast = { SpikeLinearOptions.Dense with Bf16 = SpikeLinearOptions.NativeBf16 }
 
 /// Linear layer y = x Wᵀ + b ([..., K] → [..., N]) with optional sparse-spike and bfloat16 paths (see
 /// `SpikeLinearOptions`); `Options` can be changed between calls.

@@ -42,10 +42,11 @@ type Levers =
       /// glibc keeps freed memory in the process (mallopt), instead of re-mapping large blocks every step.
       KeepFreedMemory: bool }
 
-    /// The defaults of the library.
+    /// The defaults of `snn train`: bfloat16 where the CPU runs it natively (`SpikeLinearOptions.Fast`).
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
-          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false; KeepFreedMemory = true }
+          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.NativeBf16
+          KeepFreedMemory = true }
 
     /// One line describing the levers.
     member l.Describe () =
@@ -71,7 +72,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--kernel-threads" :: v :: tail -> go { levers with KernelThreads = onOff "kernel-threads" v } rest tail
         | "--sparse" :: v :: tail -> go { levers with Sparse = onOff "sparse" v } rest tail
         | "--sparse-threshold" :: v :: tail -> go { levers with SparseThreshold = float v } rest tail
-        | "--bf16" :: v :: tail -> go { levers with Bf16 = onOff "bf16" v } rest tail
+        | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
         | a :: tail when a.StartsWith "--" -> failwithf "unknown lever '%s'" a
         | a :: tail -> go levers (a :: rest) tail
