@@ -47,6 +47,7 @@ type StdpDecisionSettings =
       /// Neurons per class (Mozafari 2018: 20); neuron n belongs to class n / FeaturesPerClass.
       FeaturesPerClass: int
       /// Threshold θ; 0 means a neuron fires as soon as its potential is positive (Mozafari's decision layer).
+      /// A neuron below θ at the last step fires there when its potential is positive (forced decision).
       Threshold: float
       /// R-STDP rates.
       RStdp: Plasticity.RStdpParameters }
@@ -184,19 +185,26 @@ type StdpNetwork(settings: StdpNetworkSettings) as this =
 
     /// Runs a convolution of `weight` (stride 1, `padding`) over cumulative spikes [T; B; C; H; W] as one merged
     /// [T·B] batch, fires at V ≥ θ (θ = 0: V > 0) and returns potentials, first-spike times and tie-breaking scores.
-    member _.Fire (weight: Tensor) (padding: int) (threshold: float) (spikes: Tensor) : StdpLayerOutput =
+    /// With `forceAtEnd`, a neuron that has not reached θ by the last step fires there when V_{T-1} > 0 (a forced
+    /// decision at the end of the window, so every sample with any input gets a decision).
+    member _.Fire (weight: Tensor) (padding: int) (threshold: float) (forceAtEnd: bool) (spikes: Tensor) : StdpLayerOutput =
         let t, b = spikes.shape.[0], spikes.shape.[1]
         let merged = spikes.reshape (Array.append [| t * b |] spikes.shape.[2..])
         let v = torch.nn.functional.conv2d (merged, weight, padding = [| int64 padding; int64 padding |])
         let v = v.reshape (Array.append [| t; b |] v.shape.[1..])
-        let fired = if threshold > 0.0 then v.ge (threshold.ToScalar ()) else v.gt ((0.0).ToScalar ())
-        let fired = fired.``to`` torch.float32
+        let fired = (if threshold > 0.0 then v.ge (threshold.ToScalar ()) else v.gt ((0.0).ToScalar ())).``to`` torch.float32
+        let fired =
+            if not forceAtEnd then fired
+            else
+                // A neuron still below θ at the last step fires there if its potential is positive.
+                let last = v.narrow(0L, t - 1L, 1L).gt((0.0).ToScalar ()).``to`` torch.float32
+                torch.cat ([| fired.narrow (0L, 0L, t - 1L); torch.maximum (fired.narrow (0L, t - 1L, 1L), last) |], 0L)
         { Potentials = v; Times = Plasticity.firstSpikeTimes fired; Score = (fired * v).sum (0L) }
 
     /// Conv layer i on input first-spike times [B; C; H; W]: its output after point-wise inhibition (before pooling).
     member this.Layer (i: int) (inputTimes: Tensor) : StdpLayerOutput =
         let l = settings.Layers.[i]
-        let out = this.Fire convWeights.[i] l.Padding l.Threshold (this.SpikesOf inputTimes)
+        let out = this.Fire convWeights.[i] l.Padding l.Threshold false (this.SpikesOf inputTimes)
         let keep = Plasticity.pointwiseInhibition settings.Steps out.Times out.Score
         let never = float settings.Steps
         { out with Times = torch.where (keep.gt ((0.0).ToScalar ()), out.Times, torch.zeros_like (out.Times) + never) }
@@ -221,8 +229,9 @@ type StdpNetwork(settings: StdpNetworkSettings) as this =
         x
 
     /// The decision layer on its input first-spike times [B; C; h; w]: potentials and first-spike times [.; N; 1; 1].
+    /// Neurons fire at V ≥ θ, or at the last step when V > 0 (forced decision; see `Fire`).
     member this.DecisionLayer (decisionInput: Tensor) : StdpLayerOutput =
-        this.Fire decisionWeight 0 settings.Decision.Threshold (this.SpikesOf decisionInput)
+        this.Fire decisionWeight 0 settings.Decision.Threshold true (this.SpikesOf decisionInput)
 
     /// The decision of every sample from the decision layer's output: the class of the neuron that fires first
     /// (ties: larger score Σ_t s_t V_t), -1 when none fires. Also returns the winners (one per deciding sample).
