@@ -26,6 +26,8 @@ type StdpArgs =
     | Per_Class of int
     | Decision_Rate of float
     | Decision_Threshold of float
+    | Rate_Decay of float
+    | Adaptive
     | Doubling of int
     | Steps of int
     | Difficulty of int
@@ -37,16 +39,18 @@ type StdpArgs =
         member a.Usage =
             match a with
             | Data _ -> "train on the Fashion-MNIST (or MNIST) IDX files in this folder instead of MovingPatterns"
-            | Train_Samples _ -> "training samples (default: 2000 MovingPatterns, 10000 Fashion-MNIST)"
-            | Test_Samples _ -> "test samples (default: 1000 MovingPatterns, 10000 Fashion-MNIST)"
-            | Layer_Samples _ -> "samples per STDP pass of each conv layer (default: 1000 MovingPatterns, 3000 Fashion-MNIST)"
+            | Train_Samples _ -> "training samples (default: 2000 MovingPatterns, 3000 Fashion-MNIST)"
+            | Test_Samples _ -> "test samples (default: 1000 MovingPatterns, 2000 Fashion-MNIST)"
+            | Layer_Samples _ -> "samples per STDP pass of each conv layer (default: 1000 MovingPatterns, 800 Fashion-MNIST)"
             | Layer_Epochs _ -> "STDP passes per conv layer (default 1)"
-            | Decision_Epochs _ -> "R-STDP passes of the decision layer (default: 20 MovingPatterns, 6 Fashion-MNIST)"
-            | Features _ -> "comma-separated features per conv layer (default: 16,48 MovingPatterns, 30,100 Fashion-MNIST)"
-            | Thresholds _ -> "comma-separated firing thresholds per conv layer (default: 8,10 MovingPatterns, 15,10 Fashion-MNIST)"
-            | Per_Class _ -> "decision neurons per class (default 20)"
-            | Decision_Rate _ -> "multiplier of the R-STDP rates of the decision layer (default 10)"
-            | Decision_Threshold _ -> "firing threshold of the decision neurons (default: 0 = fire at the first positive potential)"
+            | Decision_Epochs _ -> "R-STDP passes of the decision layer (default: 15 MovingPatterns, 6 Fashion-MNIST)"
+            | Features _ -> "comma-separated features per conv layer (default: 16,48 MovingPatterns, 30,64 Fashion-MNIST)"
+            | Thresholds _ -> "comma-separated firing thresholds per conv layer (default: 8,5 MovingPatterns, 15,10 Fashion-MNIST)"
+            | Per_Class _ -> "decision neurons per class (default 10)"
+            | Decision_Rate _ -> "multiplier of Mozafari's R-STDP rates of the decision layer (default: 50 MovingPatterns, 20 Fashion-MNIST)"
+            | Decision_Threshold _ -> "firing threshold of the decision neurons; 0 = fire at the first positive potential (default: 8 MovingPatterns, 10 Fashion-MNIST)"
+            | Rate_Decay _ -> "the R-STDP rate multiplier shrinks by this factor after every pass (default 0.8; 1 = constant)"
+            | Adaptive -> "Mozafari's adaptive R-STDP rates (reward x error rate, punishment x hit rate) instead of constant ones"
             | Doubling _ -> "conv-layer STDP rate doubles every this many samples, up to 0.15 (default 100; 0 = never)"
             | Steps _ -> "time steps T of the latency code (default 15)"
             | Difficulty _ -> "MovingPatterns difficulty level 0-3 (default 0)"
@@ -69,7 +73,11 @@ type private Prepared =
     { Name: string
       Train: StdpTraining.LabelledTimes
       Test: StdpTraining.LabelledTimes
-      Network: StdpNetworkSettings }
+      Network: StdpNetworkSettings
+      /// Default multiplier of the R-STDP rates.
+      DecisionRate: float
+      /// Default R-STDP passes.
+      DecisionEpochs: int }
 
 /// MovingPatterns: the first event of each pixel and polarity in T bins; conv 5×5 pad 2 → pool 2, conv 3×3 pad 1 →
 /// pool 2, decision over the remaining 4×4 map.
@@ -85,8 +93,10 @@ let private movingPatterns (steps: int) (difficulty: int) (seed: int) (trainCoun
             Steps = steps
             Layers =
                 [| { m.Layers.[0] with Features = 16; Threshold = 8.0; PoolPadding = 0; Winners = 5; InhibitionRadius = 2 }
-                   { m.Layers.[1] with Features = 48; Threshold = 10.0; PoolKernel = 2; PoolStride = 2; Winners = 8; InhibitionRadius = 1 } |] }
-    { Name = $"MovingPatterns (difficulty {difficulty})"; Train = times train; Test = times test; Network = network }
+                   { m.Layers.[1] with Features = 48; Threshold = 5.0; PoolKernel = 2; PoolStride = 2; Winners = 8; InhibitionRadius = 1 } |]
+            Decision = { m.Decision with FeaturesPerClass = 10; Threshold = 8.0 } }
+    { Name = $"MovingPatterns (difficulty {difficulty})"; Train = times train; Test = times test; Network = network
+      DecisionRate = 50.0; DecisionEpochs = 15 }
 
 /// Fashion-MNIST (or MNIST) from IDX files: DoG (on/off 7×7) and intensity-to-latency, Mozafari 2018's shape.
 let private imageFolder (folder: string) (steps: int) (trainCount: int) (testCount: int) =
@@ -96,8 +106,14 @@ let private imageFolder (folder: string) (steps: int) (trainCount: int) (testCou
         let images = StdpInput.imageTensor set 0 count
         { StdpTraining.Times = StdpInput.imageTimes StdpInput.ImageCode.Default steps images
           StdpTraining.Labels = set.Labels.[.. count - 1] |> Array.map int }
-    let network = { StdpNetworkSettings.Mozafari2018 StdpInput.ImageCode.Default.Sigmas.Length 28 28 10 with Steps = steps }
-    { Name = $"IDX images in {folder}"; Train = load true trainCount; Test = load false testCount; Network = network }
+    let m = StdpNetworkSettings.Mozafari2018 StdpInput.ImageCode.Default.Sigmas.Length 28 28 10
+    let network =
+        { m with
+            Steps = steps
+            Layers = [| m.Layers.[0]; { m.Layers.[1] with Features = 64 } |]
+            Decision = { m.Decision with FeaturesPerClass = 10; Threshold = 10.0 } }
+    { Name = $"IDX images in {folder}"; Train = load true trainCount; Test = load false testCount; Network = network
+      DecisionRate = 20.0; DecisionEpochs = 6 }
 
 /// The metrics JSON of a run.
 let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunReport) (testAccuracy: float)
@@ -151,8 +167,8 @@ let run (args: ParseResults<StdpArgs>) : int =
     let fashion = folder.IsSome
     let steps = args.GetResult (Steps, 15)
     let seed = args.GetResult (Seed, 0)
-    let trainCount = args.GetResult (Train_Samples, (if fashion then 10000 else 2000))
-    let testCount = args.GetResult (Test_Samples, (if fashion then 10000 else 1000))
+    let trainCount = args.GetResult (Train_Samples, (if fashion then 3000 else 2000))
+    let testCount = args.GetResult (Test_Samples, (if fashion then 2000 else 1000))
     if trainCount < 1 then invalidArg "train-samples" $"must be >= 1, got {trainCount}"
     if testCount < 1 then invalidArg "test-samples" $"must be >= 1, got {testCount}"
     let prepared =
@@ -179,14 +195,16 @@ let run (args: ParseResults<StdpArgs>) : int =
     let layerSchedule =
         { StdpTraining.LayerSchedule.Default with
             Epochs = args.GetResult (Layer_Epochs, 1)
-            Samples = args.GetResult (Layer_Samples, (if fashion then 3000 else 1000))
+            Samples = args.GetResult (Layer_Samples, (if fashion then 800 else 1000))
             RateDoublingInterval = args.GetResult (Doubling, 100) }
     let training: StdpTraining.StdpTrainingSettings =
         { Layers = Array.create network.Layers.Length layerSchedule
           Decision =
             { StdpTraining.DecisionSchedule.Default with
-                Epochs = args.GetResult (Decision_Epochs, (if fashion then 6 else 20))
-                RateScale = args.GetResult (Decision_Rate, 10.0) }
+                Epochs = args.GetResult (Decision_Epochs, prepared.DecisionEpochs)
+                RateScale = args.GetResult (Decision_Rate, prepared.DecisionRate)
+                RateDecay = args.GetResult (Rate_Decay, 0.8)
+                Adaptive = args.Contains Adaptive }
           Seed = seed
           BatchSize = 64 }
     let out = args.GetResult (Out, "stdp-report")
@@ -218,6 +236,7 @@ let run (args: ParseResults<StdpArgs>) : int =
           "thresholds", (network.Layers |> Array.map (fun l -> string l.Threshold) |> String.concat ",")
           "layerSamples", string layerSchedule.Samples; "layerEpochs", string layerSchedule.Epochs
           "decisionEpochs", string training.Decision.Epochs; "decisionRate", string training.Decision.RateScale
+          "rateDecay", string training.Decision.RateDecay; "adaptive", string training.Decision.Adaptive
           "doubling", string layerSchedule.RateDoublingInterval; "perClass", string network.Decision.FeaturesPerClass
           "decisionThreshold", string network.Decision.Threshold
           "seed", string seed ]

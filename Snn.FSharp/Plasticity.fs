@@ -502,6 +502,11 @@ let rewardModulatedFirstSpike (p: RStdpParameters) (stride: int) (padding: int) 
     checkMaps "preTimes" preTimes
     if int64 rewards.Length <> preTimes.shape.[0] then invalidArg "rewards" $"needs one reward per sample ({preTimes.shape.[0]}), got {rewards.Length}"
     rewards |> Array.iteri (fun i r -> finite $"rewards[{i}]" r)
-    let positive = firstSpikeDelta p.Reward p.Reward.Potentiation (-p.Reward.Depression) stride padding weight preTimes postTimes winners (fun s -> max 0.0 rewards.[s])
-    let negative = firstSpikeDelta p.Punishment (-p.Punishment.Potentiation) p.Punishment.Depression stride padding weight preTimes postTimes winners (fun s -> max 0.0 (-rewards.[s]))
-    positive + negative
+    // Only the winners of rewarded (punished) samples enter the STDP (anti-STDP) term.
+    let rewarded = winners |> Array.filter (fun w -> w.Sample >= 0 && w.Sample < rewards.Length && rewards.[w.Sample] > 0.0)
+    let punished = winners |> Array.filter (fun w -> w.Sample >= 0 && w.Sample < rewards.Length && rewards.[w.Sample] < 0.0)
+    let invalid = winners |> Array.tryFind (fun w -> w.Sample < 0 || w.Sample >= rewards.Length)
+    invalid |> Option.iter (fun w -> invalidArg "winners" $"sample {w.Sample} is outside the batch of {rewards.Length}")
+    let positive = firstSpikeDelta p.Reward p.Reward.Potentiation (-p.Reward.Depression) stride padding weight preTimes postTimes rewarded (fun s -> rewards.[s])
+    if punished.Length = 0 then positive
+    else positive + firstSpikeDelta p.Punishment (-p.Punishment.Potentiation) p.Punishment.Depression stride padding weight preTimes postTimes punished (fun s -> -rewards.[s])

@@ -22,10 +22,18 @@ type ImageCode =
 
 /// First-spike times [B; F; H; W] of grey images [B; 1; H; W] in [0, 1]: DoG filtering (`Encoding.dogFilter`), then
 /// intensity-to-latency (`Encoding.intensityToLatency`): the strongest responses fire at step 0, zeros never (T).
+/// Runs in chunks of 256 images, so the intermediate spike trains [T; chunk; F; H; W] stay small.
 let imageTimes (code: ImageCode) (steps: int) (images: Tensor) : Tensor =
+    if isNull (box images) then nullArg "images"
+    if images.dim () <> 4L then invalidArg "images" $"must be grey images [B; 1; H; W], got shape %A{images.shape}"
     let bank = Encoding.dogBank code.Size code.Sigmas
-    let maps = Encoding.dogFilter bank code.Threshold images
-    Plasticity.firstSpikeTimes (Encoding.intensityToLatency steps false maps)
+    let count = images.shape.[0]
+    let chunks =
+        [| for start in 0L .. 256L .. count - 1L do
+            use _ = torch.NewDisposeScope ()
+            let maps = Encoding.dogFilter bank code.Threshold (images.narrow (0L, start, min 256L (count - start)))
+            yield (Plasticity.firstSpikeTimes (Encoding.intensityToLatency steps false maps)).MoveToOuterDisposeScope () |]
+    torch.cat (chunks, 0L)
 
 /// Images `first .. first + count - 1` of an image set as a float tensor [count; 1; H; W] scaled to [0, 1].
 let imageTensor (set: ImageSets.ImageSet) (first: int) (count: int) : Tensor =

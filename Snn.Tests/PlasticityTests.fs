@@ -186,7 +186,7 @@ let tests =
             use net = new StdpNetwork (tinyNetwork ())
             let schedule: StdpTraining.StdpTrainingSettings =
                 { Layers = Array.create 2 { StdpTraining.LayerSchedule.Default with Samples = 100; RateDoublingInterval = 20 }
-                  Decision = { StdpTraining.DecisionSchedule.Default with Epochs = 6; RateScale = 50.0 }
+                  Decision = { StdpTraining.DecisionSchedule.Default with Epochs = 5; RateScale = 50.0; RateDecay = 0.8 }
                   Seed = 0; BatchSize = 64 }
             let folder = Path.Combine (Path.GetTempPath (), $"snn-stdp-{Guid.NewGuid():N}")
             Directory.CreateDirectory folder |> ignore
