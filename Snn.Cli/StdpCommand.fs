@@ -39,9 +39,9 @@ type StdpArgs =
         member a.Usage =
             match a with
             | Data _ -> "train on the Fashion-MNIST (or MNIST) IDX files in this folder instead of MovingPatterns"
-            | Train_Samples _ -> "training samples (default: 2000 MovingPatterns, 3000 Fashion-MNIST)"
+            | Train_Samples _ -> "training samples (default: 1000 MovingPatterns, 3000 Fashion-MNIST)"
             | Test_Samples _ -> "test samples (default: 1000 MovingPatterns, 2000 Fashion-MNIST)"
-            | Layer_Samples _ -> "samples per STDP pass of each conv layer (default: 1000 MovingPatterns, 800 Fashion-MNIST)"
+            | Layer_Samples _ -> "samples per STDP pass of each conv layer (default: 600 MovingPatterns, 800 Fashion-MNIST)"
             | Layer_Epochs _ -> "STDP passes per conv layer (default 1)"
             | Decision_Epochs _ -> "R-STDP passes of the decision layer (default: 15 MovingPatterns, 6 Fashion-MNIST)"
             | Features _ -> "comma-separated features per conv layer (default: 16,48 MovingPatterns, 30,64 Fashion-MNIST)"
@@ -167,7 +167,7 @@ let run (args: ParseResults<StdpArgs>) : int =
     let fashion = folder.IsSome
     let steps = args.GetResult (Steps, 15)
     let seed = args.GetResult (Seed, 0)
-    let trainCount = args.GetResult (Train_Samples, (if fashion then 3000 else 2000))
+    let trainCount = args.GetResult (Train_Samples, (if fashion then 3000 else 1000))
     let testCount = args.GetResult (Test_Samples, (if fashion then 2000 else 1000))
     if trainCount < 1 then invalidArg "train-samples" $"must be >= 1, got {trainCount}"
     if testCount < 1 then invalidArg "test-samples" $"must be >= 1, got {testCount}"
@@ -195,7 +195,7 @@ let run (args: ParseResults<StdpArgs>) : int =
     let layerSchedule =
         { StdpTraining.LayerSchedule.Default with
             Epochs = args.GetResult (Layer_Epochs, 1)
-            Samples = args.GetResult (Layer_Samples, (if fashion then 800 else 1000))
+            Samples = args.GetResult (Layer_Samples, (if fashion then 800 else 600))
             RateDoublingInterval = args.GetResult (Doubling, 100) }
     let training: StdpTraining.StdpTrainingSettings =
         { Layers = Array.create network.Layers.Length layerSchedule

@@ -149,7 +149,7 @@ type StdpNetwork(settings: StdpNetworkSettings) as this =
     inherit torch.nn.Module<Tensor, Tensor>("StdpNetwork")
     do StdpNetworkSettings.validate settings
     let shapes = StdpNetworkSettings.inputShapes settings
-    let generator = new torch.Generator (uint64 settings.Seed)
+    let generator = new torch.Generator (uint64 settings.Seed) // used only while the weights are drawn below
     let init (shape: int64[]) =
         let w = torch.randn (shape, dtype = torch.float32, generator = generator) * settings.WeightStd + settings.WeightMean
         torch.nn.Parameter (w.clamp_min(0.0).clamp_max (1.0), requires_grad = false)
@@ -241,7 +241,7 @@ type StdpNetwork(settings: StdpNetworkSettings) as this =
         for w in winners do decisions.[w.Sample] <- w.Feature / settings.Decision.FeaturesPerClass
         decisions, winners
 
-    /// Predicted classes (int64 [B], -1 = no decision) for input first-spike times [B; C; H; W].
+    /// Predicted class of every sample (-1 = no decision) for input first-spike times [B; C; H; W].
     member this.Predict (inputTimes: Tensor) : int[] =
         fst (this.Decide (this.DecisionLayer (this.Features settings.Layers.Length inputTimes)))
 
