@@ -43,12 +43,12 @@ type StdpArgs =
             | Test_Samples _ -> "test samples (default: 1000 MovingPatterns, 2000 Fashion-MNIST)"
             | Layer_Samples _ -> "samples per STDP pass of each conv layer (default: 600 MovingPatterns, 800 Fashion-MNIST)"
             | Layer_Epochs _ -> "STDP passes per conv layer (default 1)"
-            | Decision_Epochs _ -> "R-STDP passes of the decision layer (default: 15 MovingPatterns, 6 Fashion-MNIST)"
+            | Decision_Epochs _ -> "R-STDP passes of the decision layer (default: 15 MovingPatterns, 12 Fashion-MNIST)"
             | Features _ -> "comma-separated features per conv layer (default: 16,48 MovingPatterns, 30,64 Fashion-MNIST)"
             | Thresholds _ -> "comma-separated firing thresholds per conv layer (default: 8,5 MovingPatterns, 15,10 Fashion-MNIST)"
             | Per_Class _ -> "decision neurons per class (default 10)"
             | Decision_Rate _ -> "multiplier of Mozafari's R-STDP rates of the decision layer (default: 50 MovingPatterns, 20 Fashion-MNIST)"
-            | Decision_Threshold _ -> "firing threshold of the decision neurons; 0 = fire at the first positive potential (default: 8 MovingPatterns, 10 Fashion-MNIST)"
+            | Decision_Threshold _ -> "firing threshold of the decision neurons; 0 = fire at the first positive potential (default: 8 MovingPatterns, 25 Fashion-MNIST)"
             | Rate_Decay _ -> "the R-STDP rate multiplier shrinks by this factor after every pass (default 0.8; 1 = constant)"
             | Adaptive -> "Mozafari's adaptive R-STDP rates (reward x error rate, punishment x hit rate) instead of constant ones"
             | Doubling _ -> "conv-layer STDP rate doubles every this many samples, up to 0.15 (default 100; 0 = never)"
@@ -111,9 +111,9 @@ let private imageFolder (folder: string) (steps: int) (trainCount: int) (testCou
         { m with
             Steps = steps
             Layers = [| m.Layers.[0]; { m.Layers.[1] with Features = 64 } |]
-            Decision = { m.Decision with FeaturesPerClass = 10; Threshold = 10.0 } }
+            Decision = { m.Decision with FeaturesPerClass = 10; Threshold = 25.0 } }
     { Name = $"IDX images in {folder}"; Train = load true trainCount; Test = load false testCount; Network = network
-      DecisionRate = 20.0; DecisionEpochs = 6 }
+      DecisionRate = 20.0; DecisionEpochs = 12 }
 
 /// The metrics JSON of a run.
 let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunReport) (testAccuracy: float)
