@@ -11,6 +11,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataCommand.DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Experiment of ParseResults<ExperimentCommand.ExperimentArgs>
     | [<CliPrefix(CliPrefix.None)>] Tmsnn of ParseResults<TmSnnCommand.TmSnnArgs>
+    | [<CliPrefix(CliPrefix.None)>] Stdp of ParseResults<StdpCommand.StdpArgs>
 
     interface IArgParserTemplate with
         member c.Usage =
@@ -21,6 +22,7 @@ type Command =
             | Data _ -> "decode neuromorphic dataset files: dump events as CSV, write integrated frames as .npy"
             | Experiment _ -> "run the thesis experiment tables over several seeds; write them as JSON and Markdown"
             | Tmsnn _ -> "train the threshold-modulated multi-task SNN on the built-in dataset; per-task accuracy, SynOps, Loihi export"
+            | Stdp _ -> "train the first-spike STDP / R-STDP network (Mozafari 2018) layer by layer; MovingPatterns or Fashion-MNIST"
 
 [<EntryPoint>]
 let main argv =
@@ -34,6 +36,7 @@ let main argv =
         | Data args -> DataCommand.run args
         | Experiment args -> ExperimentCommand.run args
         | Tmsnn args -> TmSnnCommand.run args
+        | Stdp args -> StdpCommand.run args
     with
     | :? ArguParseException as e ->
         eprintfn "%s" e.Message

@@ -15,5 +15,6 @@ let main argv =
         DataProperties.tests
         LossProperties.tests
         HypergradientProperties.tests
+        PlasticityProperties.tests
     ]
     |> Snn.Testing.Runner.run argv

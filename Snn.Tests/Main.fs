@@ -45,6 +45,7 @@ let private all =
         ConfigTests.tests
         DatasetTrainingTests.tests
         AlSnnTests.tests
+        PlasticityTests.tests
     ]
 
 [<EntryPoint>]
