@@ -42,8 +42,9 @@ type SpikeLinearOptions =
     /// /proc/cpuinfo). Without them oneDNN emulates bfloat16 and the lever is slower than float32.
     static member NativeBf16 : bool = Bf16Support.native.Force ()
 
-    /// The fastest setting whose accuracy was measured unchanged within 0.3 points (bench/RESULTS.md): dense, with
-    /// bfloat16 GEMMs where the CPU runs them natively, float32 elsewhere.
+    /// The fastest dense setting: bfloat16 GEMMs where the CPU runs them natively, float32 elsewhere. Opt-in: its
+    /// accuracy moved by -0.1 / +0.1 points on 6-epoch runs but by -0.4 on `snn train`'s 12-epoch default run
+    /// (bench/RESULTS.md), over the 0.3-point rule for default levers.
     static member Fast = { SpikeLinearOptions.Dense with Bf16 = SpikeLinearOptions.NativeBf16 }
 
 /// Linear layer y = x Wᵀ + b ([..., K] → [..., N]) with optional sparse-spike and bfloat16 paths (see

@@ -42,11 +42,10 @@ type Levers =
       /// glibc keeps freed memory in the process (mallopt), instead of re-mapping large blocks every step.
       KeepFreedMemory: bool }
 
-    /// The defaults of `snn train`: bfloat16 where the CPU runs it natively (`SpikeLinearOptions.Fast`).
+    /// The defaults of the library and of `snn train` (`--bf16 on|auto` measures the bfloat16 lever).
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
-          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.NativeBf16
-          KeepFreedMemory = true }
+          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false; KeepFreedMemory = true }
 
     /// One line describing the levers.
     member l.Describe () =
