@@ -224,4 +224,20 @@ let tests =
                 let t = torch.zeros ([| 2L; 1L; 3L; 3L |])
                 Plasticity.rewardModulatedFirstSpike Plasticity.RStdpParameters.Default 1 1 (torch.zeros ([| 1L; 1L; 3L; 3L |])) t t [||] [| 1.0 |] |> ignore)
         }
+        test "snn stdp trains layer by layer on MovingPatterns and writes metrics.json and the checkpoint" {
+            inTemporaryFolder (fun dir ->
+                let code, out, err =
+                    runSnn [ "stdp"; "--train-samples"; "40"; "--test-samples"; "20"; "--layer-samples"; "20"; "--decision-epochs"; "1"
+                             "--features"; "4,8"; "--threads"; "1"; "--out"; dir ]
+                Expect.equal code 0 $"exit code; stderr: {err}"
+                Expect.stringContains out "[stdp] layer 1 epoch 1" "the first conv layer is trained by STDP"
+                Expect.stringContains out "[stdp] decision epoch 1" "the decision layer is trained by R-STDP"
+                Expect.stringContains out "[stdp] test accuracy" "a test accuracy"
+                Expect.isTrue (File.Exists (Path.Combine (dir, "stdp-network.bin"))) "checkpoint"
+                use doc = System.Text.Json.JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "metrics.json")))
+                Expect.equal (doc.RootElement.GetProperty("settings").GetProperty("features").GetString ()) "4,8" "settings recorded"
+                let code, _, err = runSnn [ "stdp"; "--features"; "4"; "--out"; dir ]
+                Expect.notEqual code 0 "one feature count for two layers is refused"
+                Expect.stringContains err "features" "the option is named")
+        }
     ]
