@@ -248,6 +248,20 @@ module internal LifVectorKernel =
 
     type private V = Vector<float32>
 
+    /// `Raw.chargeGradient` on a vector of neurons: δ ∂R/∂h + (∂L/∂z + δ ∂R/∂z) s'(h - θ), with θ, v_reset and -θ
+    /// broadcast once by the caller.
+    let inline chargeGradientVector (spec: FusedLifSpec) (derivative: Vector<float32> -> Vector<float32>) (theta: Vector<float32>)
+                                    (vReset: Vector<float32>) (minusTheta: Vector<float32>) (h: Vector<float32>)
+                                    (delta: Vector<float32>) (gradZ: Vector<float32>) : Vector<float32> =
+        let one, zero = Vector<float32>.One, Vector<float32>.Zero
+        let z = Vector.ConditionalSelect (Vector.GreaterThanOrEqual (h, theta), one, zero)
+        let dvdh, dvdz =
+            match spec.Reset with
+            | Hard -> one - z, (if spec.DetachReset then zero else vReset - h)
+            | Soft -> one, (if spec.DetachReset then zero else minusTheta)
+            | NoReset -> one, zero
+        delta * dvdh + (gradZ + delta * dvdz) * derivative (h - theta)
+
     /// s'(x) on a vector, in the operation order of `ScalarSurrogate.derivative` (None for ASGL).
     let derivative (s: Surrogate) : (V -> V) option =
         let one = V.One
@@ -380,13 +394,7 @@ module internal LifVectorKernel =
                 let h = load hp (row + j)
                 let delta = load dp j
                 let gradZ = load gp (row + j)
-                let z = Vector.ConditionalSelect (Vector.GreaterThanOrEqual (h, theta), V.One, V.Zero)
-                let dvdh, dvdz =
-                    match spec.Reset with
-                    | Hard -> V.One - z, (if spec.DetachReset then V.Zero else vReset - h)
-                    | Soft -> V.One, (if spec.DetachReset then V.Zero else minusTheta)
-                    | NoReset -> V.One, V.Zero
-                let dh = delta * dvdh + (gradZ + delta * dvdz) * derivative (h - theta)
+                let dh = chargeGradientVector spec derivative theta vReset minusTheta h delta gradZ
                 store (gain * dh) op (row + j)
                 store (beta * dh) dp j
                 j <- j + width
@@ -516,6 +524,7 @@ module internal CuLifVectorKernel =
 
     open System.Numerics
     open Raw
+    open LifVectorKernel
 
     type private V = Vector<float32>
 
@@ -594,13 +603,7 @@ module internal CuLifVectorKernel =
                 let h = load hp (row + j)
                 let delta = load dvp j
                 let gradZ = load gp (row + j)
-                let z = Vector.ConditionalSelect (Vector.GreaterThanOrEqual (h, theta), V.One, V.Zero)
-                let dvdh, dvdz =
-                    match spec.Reset with
-                    | Hard -> V.One - z, (if spec.DetachReset then V.Zero else vReset - h)
-                    | Soft -> V.One, (if spec.DetachReset then V.Zero else minusTheta)
-                    | NoReset -> V.One, V.Zero
-                let dh = delta * dvdh + (gradZ + delta * dvdz) * derivative (h - theta)
+                let dh = chargeGradientVector spec derivative theta vReset minusTheta h delta gradZ
                 let di = gain * dh + a * load dip j
                 store di op (row + j)
                 store di dip j
