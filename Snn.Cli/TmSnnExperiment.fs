@@ -58,8 +58,9 @@ let private trainLearned (scale: Scale) (data: TmSnnData) (seed: int) (initial: 
     let config = { config subset scale.Shrink tasks ByThreshold initial (Array.zeroCreate tasks) false with Kernel = Reference }
     use model = new TmSnn(config)
     // A hyper step every 5 weight steps (the default), more often when a run is too short for four of them.
-    let steps = scale.Epochs * ((int (float scale.Train * 0.8) + scale.BatchSize - 1) / scale.BatchSize)
     let defaults = ThresholdLearning.Settings.Default
+    let trained = int (float scale.Train * (1.0 - defaults.ValidationFraction))
+    let steps = scale.Epochs * ((trained + scale.BatchSize - 1) / scale.BatchSize)
     let learning =
         { defaults with
             SynOpsWeight = beta
