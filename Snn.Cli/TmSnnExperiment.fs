@@ -181,7 +181,7 @@ let run (options: SuiteOptions) : Experiment.Table list =
         else
             match eventFashionMnist Snn.Data.ImageSets.defaultFashionMnistFolder scale.Frames scale.Train scale.Test with
             | Error message ->
-                options.Log message
+                options.Log $"{message}; skipped"
                 []
             | Ok data -> tablesFor options scale "event-fashion-mnist" (fun _ -> data)
     synthetic @ fashion

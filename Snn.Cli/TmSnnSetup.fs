@@ -46,7 +46,7 @@ let eventFashionMnist (folder: string) (frames: int) (trainCount: int) (testCoun
     let files = [ "train-images-idx3-ubyte"; "train-labels-idx1-ubyte"; "t10k-images-idx3-ubyte"; "t10k-labels-idx1-ubyte" ]
     let present name = File.Exists (Path.Combine (folder, name)) || File.Exists (Path.Combine (folder, name + ".gz"))
     match files |> List.filter (present >> not) with
-    | missing :: _ -> Error $"event Fashion-MNIST skipped: {Path.Combine (folder, missing)}(.gz) not found (install Fashion-MNIST, e.g. `apt-get install dataset-fashion-mnist`, or pass its folder)"
+    | missing :: _ -> Error $"event Fashion-MNIST: {Path.Combine (folder, missing)}(.gz) not found (install Fashion-MNIST, e.g. `apt-get install dataset-fashion-mnist`, or pass its folder)"
     | [] ->
         let settings = DvsEmulator.Settings.Default
         let duration = 3L * settings.SaccadeUs
