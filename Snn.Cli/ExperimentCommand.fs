@@ -31,20 +31,12 @@ let suites : (string * string * (SuiteOptions -> Experiment.Table list)) list =
       "auxilearn", "loss combination learned by implicit differentiation, thesis table 7", AuxiLearnExperiment.run
       "tmsnn", "threshold-modulated multi-task SNN, thesis tables 10-14 and 16", TmSnnExperiment.run ]
 
-let private parseSeeds (text: string) =
-    text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
-    |> Array.map (fun s ->
-        match Int32.TryParse s with
-        | true, v -> v
-        | _ -> invalidArg "seeds" $"'{s}' is not an integer seed")
-    |> List.ofArray
-
 /// Runs the chosen suites and writes their tables; returns the process exit code.
 let run (args: ParseResults<ExperimentArgs>) : int =
     let quick = args.Contains Quick
     let seeds =
         match args.TryGetResult Seeds with
-        | Some text -> parseSeeds text
+        | Some text -> CommaLists.integers "seeds" text |> List.ofArray
         | None -> if quick then [ 0; 1 ] else [ 0; 1; 2 ]
     if seeds.IsEmpty then invalidArg "seeds" "lists no seed"
     let directory = args.GetResult (Out, defaultValue = "experiments")

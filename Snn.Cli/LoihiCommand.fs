@@ -83,12 +83,9 @@ let private thresholdScales (text: string option) : float[] =
     match text with
     | None -> [| 1.0 |]
     | Some t ->
-        t.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
-        |> Array.map (fun s ->
-            match Double.TryParse (s, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
-            | true, v when Double.IsFinite v && v > 0.0 -> v
-            | _ -> raise (ArgumentException ($"'{s}' is not a finite number > 0", "threshold-scales")))
-        |> fun scales -> if scales.Length = 0 then raise (ArgumentException ("lists no scale", "threshold-scales")) else scales
+        let scales = CommaLists.floats "threshold-scales" t
+        scales |> Array.iter (fun v -> if not (v > 0.0) then raise (ArgumentException ($"'{v}' is not a finite number > 0", "threshold-scales")))
+        if scales.Length = 0 then raise (ArgumentException ("lists no scale", "threshold-scales")) else scales
 
 /// Runs the subcommand; returns the process exit code.
 let private dispatch (args: ParseResults<LoihiArgs>) : int =

@@ -58,16 +58,6 @@ type StdpArgs =
             | Threads _ -> "intra-op threads (default: all cores)"
             | Out _ -> "report folder for metrics.json and the checkpoint (default ./stdp-report)"
 
-let private parseList (name: string) (parse: string -> 'a option) (text: string) : 'a[] =
-    text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
-    |> Array.map (fun s -> match parse s with Some v -> v | None -> invalidArg name $"'{s}' is not a valid value")
-
-let private parseInt (s: string) = match Int32.TryParse s with | true, v -> Some v | _ -> None
-let private parseFloat (s: string) =
-    match Double.TryParse (s, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
-    | true, v -> Some v
-    | _ -> None
-
 /// A prepared data set: train and test first-spike times with labels, and the network shape.
 type private Prepared =
     { Name: string
@@ -118,12 +108,9 @@ let private imageFolder (folder: string) (steps: int) (trainCount: int) (testCou
 /// The metrics JSON of a run.
 let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunReport) (testAccuracy: float)
                 (silent: float) (confusion: int[,]) (seconds: float) : string =
-    use stream = new MemoryStream ()
-    (use w = new Utf8JsonWriter (stream, JsonWriterOptions (Indented = true))
+    MetricsJson.document (fun w ->
      w.WriteStartObject ()
-     w.WriteStartObject "settings"
-     for k, v in settings do w.WriteString (k, v)
-     w.WriteEndObject ()
+     MetricsJson.writeSettings w settings
      w.WriteStartArray "layers"
      for r in run.Layers do
          w.WriteStartObject ()
@@ -147,15 +134,9 @@ let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunRep
      w.WriteEndArray ()
      w.WriteNumber ("testAccuracy", testAccuracy)
      w.WriteNumber ("testSilent", silent)
-     w.WriteStartArray "confusion"
-     for i in 0 .. Array2D.length1 confusion - 1 do
-         w.WriteStartArray ()
-         for j in 0 .. Array2D.length2 confusion - 1 do w.WriteNumberValue confusion.[i, j]
-         w.WriteEndArray ()
-     w.WriteEndArray ()
+     MetricsJson.writeMatrix w "confusion" confusion
      w.WriteNumber ("seconds", seconds)
      w.WriteEndObject ())
-    Text.Encoding.UTF8.GetString (stream.ToArray ())
 
 /// Runs `snn stdp`; returns the exit code.
 let run (args: ParseResults<StdpArgs>) : int =
@@ -177,8 +158,8 @@ let run (args: ParseResults<StdpArgs>) : int =
         | None -> movingPatterns steps (args.GetResult (Difficulty, 0)) seed trainCount testCount
     let network =
         let n = prepared.Network
-        let features = args.TryGetResult Features |> Option.map (parseList "features" parseInt)
-        let thresholds = args.TryGetResult Thresholds |> Option.map (parseList "thresholds" parseFloat)
+        let features = args.TryGetResult Features |> Option.map (CommaLists.integers "features")
+        let thresholds = args.TryGetResult Thresholds |> Option.map (CommaLists.floats "thresholds")
         let layers =
             n.Layers |> Array.mapi (fun i l ->
                 let pick (values: 'a[] option) (current: 'a) name =

@@ -61,23 +61,13 @@ type TmSnnArgs =
             | Threads _ -> "intra-op threads (default: all cores)"
             | Out _ -> "report folder (default ./tmsnn-report)"
 
-let private parseFloats (name: string) (text: string) =
-    text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
-    |> Array.map (fun s ->
-        match Double.TryParse (s, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
-        | true, v -> v
-        | _ -> invalidArg name $"'{s}' is not a number")
-
 /// The metrics JSON of a run: settings, per-epoch history, per-task evaluation (accuracy, precision, recall, F1,
 /// confusion, per-layer activity) and, when run, the Loihi emulation per task.
 let metricsJson (settings: (string * string) list) (history: TmSnnTraining.EpochReport list)
                 (tasks: TmSnnTraining.TaskEvaluation[]) (loihi: TmSnnLoihi.TaskRun[]) : string =
-    use stream = new MemoryStream ()
-    (use w = new Utf8JsonWriter (stream, JsonWriterOptions (Indented = true))
+    MetricsJson.document (fun w ->
      w.WriteStartObject ()
-     w.WriteStartObject "settings"
-     for k, v in settings do w.WriteString (k, v)
-     w.WriteEndObject ()
+     MetricsJson.writeSettings w settings
      w.WriteStartArray "history"
      for e in history do
          w.WriteStartObject ()
@@ -105,12 +95,7 @@ let metricsJson (settings: (string * string) list) (history: TmSnnTraining.Epoch
          floats "precision" t.Report.Precision
          floats "recall" t.Report.Recall
          floats "f1" t.Report.F1
-         w.WriteStartArray "confusion"
-         for i in 0 .. Array2D.length1 t.Confusion - 1 do
-             w.WriteStartArray ()
-             for j in 0 .. Array2D.length2 t.Confusion - 1 do w.WriteNumberValue t.Confusion.[i, j]
-             w.WriteEndArray ()
-         w.WriteEndArray ()
+         MetricsJson.writeMatrix w "confusion" t.Confusion
          w.WriteStartArray "layers"
          for a in t.Activity do
              w.WriteStartObject ()
@@ -137,7 +122,6 @@ let metricsJson (settings: (string * string) list) (history: TmSnnTraining.Epoch
          w.WriteEndObject ()
      w.WriteEndArray ()
      w.WriteEndObject ())
-    Text.Encoding.UTF8.GetString (stream.ToArray ())
 
 /// The plots of a run: SynOps per label-path layer with one bar per task (and its threshold), the ANN twin's MACs
 /// beside them (thesis table 14), and each task's confusion matrix under its own threshold. Returns the paths.
@@ -172,7 +156,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     if taskCount < 1 || taskCount > data.Tasks.Length then invalidArg "tasks" $"must lie in [1, {data.Tasks.Length}], got {taskCount}"
     let thresholds =
         match args.TryGetResult Thresholds with
-        | Some text -> parseFloats "thresholds" text
+        | Some text -> CommaLists.floats "thresholds" text
         | None -> demonstrationThresholds.[.. taskCount - 1]
     if thresholds.Length <> taskCount then invalidArg "thresholds" $"gives {thresholds.Length} thresholds for {taskCount} tasks"
     let gamma = args.GetResult (Gamma, 0.3)
