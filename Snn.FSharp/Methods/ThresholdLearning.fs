@@ -84,7 +84,6 @@ let fit (model: TmSnn) (training: TmSnnTraining.Settings) (settings: Settings) (
     let weights = model.parameters () |> Seq.map (fun p -> p :> Tensor) |> Array.ofSeq
     let optimizer = torch.optim.Adam (model.parameters (), training.LearningRate)
     let trainer = Bilevel.Trainer (weights, [| phi |], optimizer, settings.Bilevel)
-    let rng = Random training.Seed
     let clock = Diagnostics.Stopwatch.StartNew ()
     let batchSize = training.BatchSize
     let batches = (trainIndices.Length + batchSize - 1) / batchSize
@@ -95,7 +94,7 @@ let fit (model: TmSnn) (training: TmSnnTraining.Settings) (settings: Settings) (
         [ for epoch in 1 .. training.Epochs do
             model.train ()
             let order = Array.init trainIndices.Length int64
-            rng.Shuffle order
+            Random(training.Seed + epoch).Shuffle order
             let draws = MultiTask.drawTasks (training.Seed * 7919 + epoch) model.TaskCount batches
             let mutable lossSum = 0.0
             let mutable hits = 0

@@ -117,13 +117,12 @@ let fit (model: TmSnn) (settings: Settings) (samples: Tensor) (classes: Tensor) 
         let reference = exp (thresholds |> Array.averageBy log)
         model.CalibrateWeights (Training.batchOf samples [| 0L .. int64 (min n 256) - 1L |], reference, settings.CalibrationRate) |> ignore
     let optimizer = torch.optim.Adam (model.parameters (), settings.LearningRate)
-    let rng = Random settings.Seed
     let clock = Stopwatch.StartNew ()
     let batches = (n + settings.BatchSize - 1) / settings.BatchSize
     [ for epoch in 1 .. settings.Epochs do
         model.train ()
         let order = Array.init n int64
-        rng.Shuffle order
+        Random(settings.Seed + epoch).Shuffle order
         let draws = MultiTask.drawTasks (settings.Seed * 7919 + epoch) model.TaskCount batches
         let mutable lossSum = 0.0
         let mutable hits = 0

@@ -75,13 +75,12 @@ let fitCancellable (model: torch.nn.Module<Tensor, Tensor>) (settings: Settings)
     let n = trainSamples.shape.[0]
     if n <> trainLabels.shape.[0] then invalidArg "trainLabels" $"has {trainLabels.shape.[0]} entries for {n} samples"
     let optimizer = torch.optim.Adam (model.parameters (), settings.LearningRate)
-    let rng = Random(settings.Seed)
     let clock = Stopwatch.StartNew ()
     let batches = int ((n + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
     [ for epoch in 1 .. settings.Epochs do
         model.train ()
         let order = Array.init (int n) int64
-        rng.Shuffle order
+        Random(settings.Seed + epoch).Shuffle order
         let mutable lossSum = 0.0
         let mutable hits = 0
         for b in 0 .. batches - 1 do
