@@ -92,46 +92,48 @@ let perSampleLosses (model: AlSnn) (tasks: AuxiliaryTasks.LabelMap[]) (loss: Per
             torch.stack (columns, 1L)
     main, auxiliary, output
 
-/// Settings of an auxiliary-learning run.
+/// What auxiliary learning adds to a `Training.TrainerSettings` run (epochs, batch size, optimiser, shuffle seed,
+/// checkpoints, ... come from there; weights and dropout masks follow `torch.manual_seed`, set by the caller).
 [<NoEquality; NoComparison>]
 type Settings =
-    { /// Passes over the training set.
-      Epochs: int
-      /// Samples per optimisation step.
-      BatchSize: int
-      /// Adam learning rate.
-      LearningRate: float
-      /// Seed of the shuffling (weights and dropout masks follow `torch.manual_seed`, set by the caller).
-      Seed: int
-      /// The auxiliary tasks, one per auxiliary classifier of the model.
+    { /// The auxiliary tasks, one per auxiliary classifier of the model.
       Tasks: AuxiliaryTasks.LabelMap[]
       /// The per-sample loss of every head.
       Loss: PerSampleLoss
       /// The combination of per-sample main and auxiliary losses into the training loss.
       Combine: Combiner }
 
-    /// 10 epochs, batches of 32, Adam at 1e-3, seed 0, no auxiliary task, per-sample cross-entropy on vote counts,
-    /// main loss only.
-    static member Default =
-        { Epochs = 10; BatchSize = 32; LearningRate = 1e-3; Seed = 0; Tasks = [||]
-          Loss = crossEntropyOnCounts; Combine = mainOnly }
+    /// No auxiliary task, per-sample cross-entropy on vote counts, main loss only.
+    static member Default = { Tasks = [||]; Loss = crossEntropyOnCounts; Combine = mainOnly }
 
-/// One epoch of an auxiliary-learning run.
-type EpochReport =
-    { /// Epoch number, from 1.
-      Epoch: int
-      /// Mean combined training loss over the epoch's batches.
-      TrainLoss: float
-      /// Mean main-task per-sample loss over the epoch.
-      MainLoss: float
-      /// Mean per-sample loss of each auxiliary task over the epoch.
-      AuxiliaryLosses: float[]
-      /// Main-task training accuracy in [0, 1], measured while training.
-      TrainAccuracy: float
-      /// Main-task test accuracy in [0, 1] after the epoch (evaluation mode: main path only).
-      TestAccuracy: float
-      /// Wall-clock seconds since the run started.
-      ElapsedSeconds: float }
+/// The trainer settings auxiliary-learning runs use unless told otherwise: 10 epochs, batches of 32, Adam at 1e-3,
+/// seed 0.
+let trainerDefaults : Training.TrainerSettings = { Training.TrainerSettings.Default with Epochs = 10; BatchSize = 32; LearningRate = 1e-3 }
+
+/// The measures of one batch: the batch-mean main loss and the batch-mean loss of each auxiliary task.
+let measuresOf (tasks: AuxiliaryTasks.LabelMap[]) (main: Tensor) (auxiliary: Tensor) : Training.Measure[] =
+    use _ = torch.no_grad ()
+    [| yield { Name = "main loss"; Value = main.mean().ToDouble () }
+       for i in 0 .. int auxiliary.shape.[1] - 1 ->
+           { Name = $"auxiliary loss {i + 1} ({tasks.[i].Name})"; Value = auxiliary.select(1L, int64 i).mean().ToDouble () } |]
+
+/// The main loss of an epoch's history entry (the mean of the batch-mean main losses).
+let mainLoss (entry: Training.HistoryEntry) : float =
+    entry.Measures |> Array.find (fun m -> m.Name = "main loss") |> fun m -> m.Value
+
+/// The mean loss of each auxiliary task in an epoch's history entry, in task order.
+let auxiliaryLosses (entry: Training.HistoryEntry) : float[] =
+    entry.Measures |> Array.filter (fun m -> m.Name.StartsWith "auxiliary loss ") |> Array.map (fun m -> m.Value)
+
+/// One AL-SNN batch under `combine`: per-sample losses (`perSampleLosses`), their combination, the main-task hits.
+let batchLossWith (model: AlSnn) (settings: Settings) (combine: Combiner) (batch: Trainer.Batch) : Trainer.BatchLoss =
+    let main, auxiliary, output = perSampleLosses model settings.Tasks settings.Loss batch.Inputs batch.Labels
+    let loss = combine main auxiliary
+    if isNull (box loss) || loss.numel () <> 1L then invalidOp "the Combine function must return a tensor with one element"
+    if not loss.requires_grad then invalidOp "the combined loss has no gradient; Combine must use its arguments"
+    { Loss = loss
+      Correct = Metrics.correct (Loss.spikeCounts (output.Main.detach ())) batch.Labels
+      Measures = measuresOf settings.Tasks main auxiliary }
 
 /// The result of one optimisation step.
 type StepResult =
@@ -144,61 +146,43 @@ type StepResult =
       /// Main-task predictions that matched the labels.
       Correct: int }
 
-/// One optimisation step in training mode: per-sample losses, `settings.Combine`, backward, optimiser step.
-/// Input [T; B; ...], labels [B].
+/// One optimisation step in training mode outside the trainer (for custom loops): `batchLossWith` under
+/// `settings.Combine`, backward, optimiser step. Input [T; B; ...], labels [B].
 let step (model: AlSnn) (optimizer: torch.optim.Optimizer) (settings: Settings) (input: Tensor) (labels: Tensor) : StepResult =
     model.train ()
     optimizer.zero_grad ()
-    let main, auxiliary, output = perSampleLosses model settings.Tasks settings.Loss input labels
-    let loss = settings.Combine main auxiliary
-    if isNull (box loss) || loss.numel () <> 1L then invalidOp "the Combine function must return a tensor with one element"
-    if not loss.requires_grad then invalidOp "the combined loss has no gradient; Combine must use its arguments"
-    Diff.backward loss
+    let r = batchLossWith model settings settings.Combine { Epoch = 1; Index = 0; Inputs = input; Labels = labels; Task = 0 }
+    Diff.backward r.Loss
     optimizer.step () |> ignore
-    use _ = torch.no_grad ()
-    { Loss = loss.ToDouble ()
-      MainLoss = main.mean().ToDouble ()
-      AuxiliaryLosses = Array.init (int auxiliary.shape.[1]) (fun i -> auxiliary.select(1L, int64 i).mean().ToDouble ())
-      Correct = Metrics.correct (Loss.spikeCounts (output.Main.detach ())) labels }
+    { Loss = r.Loss.ToDouble ()
+      MainLoss = r.Measures.[0].Value
+      AuxiliaryLosses = r.Measures.[1..] |> Array.map (fun m -> m.Value)
+      Correct = r.Correct }
 
-/// Trains `model` with Adam on samples [N; T; ...] and labels [N] (main-task class indices), shuffling by
-/// `settings.Seed + epoch`; after every epoch measures the main-task test accuracy in evaluation mode (main path
-/// only) on test samples [M; T; ...]. Calls `onEpoch` after each epoch and returns every report.
-let fit (model: AlSnn) (settings: Settings) (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
-        (onEpoch: EpochReport -> unit) : EpochReport list =
-    if settings.Epochs <= 0 then invalidArg "Epochs" $"must be > 0, got {settings.Epochs}"
-    if settings.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {settings.BatchSize}"
-    if not (settings.LearningRate > 0.0) || Double.IsInfinity settings.LearningRate then
-        invalidArg "LearningRate" $"must be a finite number > 0, got {settings.LearningRate}"
+let private checkSettings (settings: Settings) =
     if isNull (box settings.Loss) then nullArg "Loss"
     if isNull (box settings.Combine) then nullArg "Combine"
-    let n = trainSamples.shape.[0]
-    if n <> trainLabels.shape.[0] then invalidArg "trainLabels" $"has {trainLabels.shape.[0]} entries for {n} samples"
-    let optimizer = torch.optim.Adam (model.parameters (), settings.LearningRate)
-    let clock = Stopwatch.StartNew ()
-    let batches = int ((n + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
-    [ for epoch in 1 .. settings.Epochs do
-        let order = Array.init (int n) int64
-        Random(settings.Seed + epoch).Shuffle order
-        let mutable lossSum, mainSum, hits = 0.0, 0.0, 0
-        let auxSums = Array.zeroCreate<float> settings.Tasks.Length
-        for b in 0 .. batches - 1 do
-            use scope = torch.NewDisposeScope ()
-            let indices = order.[b * settings.BatchSize .. min (int n) ((b + 1) * settings.BatchSize) - 1]
-            use index = torch.tensor indices
-            let labels = trainLabels.index_select (0L, index)
-            let r = step model optimizer settings (Training.batchOf trainSamples indices) labels
-            lossSum <- lossSum + r.Loss
-            mainSum <- mainSum + r.MainLoss
-            r.AuxiliaryLosses |> Array.iteri (fun i v -> auxSums.[i] <- auxSums.[i] + v)
-            hits <- hits + r.Correct
-        let report =
-            { Epoch = epoch
-              TrainLoss = lossSum / float batches
-              MainLoss = mainSum / float batches
-              AuxiliaryLosses = auxSums |> Array.map (fun s -> s / float batches)
-              TrainAccuracy = float hits / float n
-              TestAccuracy = Training.evaluate model settings.BatchSize testSamples testLabels
-              ElapsedSeconds = clock.Elapsed.TotalSeconds }
-        onEpoch report
-        yield report ]
+    if isNull settings.Tasks then nullArg "Tasks"
+
+/// AL-SNN as a method of the one trainer: the batch loss is `settings.Combine` of the per-sample losses (eq. 3.2-3.3);
+/// after an epoch, the main-task test accuracy in evaluation mode (main path only) on samples [M; T; ...], labels [M].
+let method (model: AlSnn) (settings: Settings) (batchSize: int) (testSamples: Tensor, testLabels: Tensor) : Trainer.Method =
+    checkSettings settings
+    { BatchLoss = batchLossWith model settings settings.Combine
+      Tasks = 1
+      Hyper = None
+      Evaluate = Some (fun () -> Training.evaluate model batchSize testSamples testLabels) }
+
+/// Trains `model` by the one trainer on samples [N; T; ...] and labels [N] (main-task class indices), measuring the
+/// main-task test accuracy after every epoch. The history's measures hold the main and auxiliary losses.
+let train (model: AlSnn) (training: Training.TrainerSettings) (settings: Settings)
+          (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
+          (onEpoch: Training.HistoryEntry -> unit) (cancellation: Threading.CancellationToken) : Training.History =
+    let source = Trainer.tensorSource training.BatchSize training.Seed (trainSamples, trainLabels)
+    Trainer.run model training (method model settings training.BatchSize (testSamples, testLabels)) source ignore onEpoch cancellation
+
+/// `train` without cancellation.
+let fit (model: AlSnn) (training: Training.TrainerSettings) (settings: Settings)
+        (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
+        (onEpoch: Training.HistoryEntry -> unit) : Training.History =
+    train model training settings (trainSamples, trainLabels) (testSamples, testLabels) onEpoch Threading.CancellationToken.None

@@ -52,91 +52,64 @@ let synOpsFraction (model: TmSnn) (input: Tensor) (output: TmSnnOutput) : Tensor
 
 /// What a run did beyond the weight training.
 type Outcome =
-    { /// One report per epoch.
-      Epochs: TmSnnTraining.EpochReport list
+    { /// The one trainer's history (its `HyperSteps` hold every validation objective and hypergradient norm).
+      History: Training.History
       /// The thresholds after every hyper step, in order.
-      Thresholds: float[] list
-      /// The validation objective of every hyper step, in order.
-      OuterLosses: float list }
+      Thresholds: float[] list }
 
-/// Trains `model` like `TmSnnTraining.fit` (its calibration, if asked, uses the initial thresholds) on the first
-/// 1 − `ValidationFraction` of a seeded permutation of the samples [N; T; F] with classes [N], and learns the
-/// thresholds by hypergradient on the rest. The model's `Thresholds` become a trainable parameter.
-let fit (model: TmSnn) (training: TmSnnTraining.Settings) (settings: Settings) (samples: Tensor) (classes: Tensor)
-        (onEpoch: TmSnnTraining.EpochReport -> unit) : Outcome =
+/// Trains `model` by the one trainer with the TM-SNN method (`TmSnnTraining.method`; its calibration, if asked,
+/// uses the initial thresholds) on the first 1 − `ValidationFraction` of a seeded permutation of the samples
+/// [N; T; F] with classes [N], and learns the thresholds by hypergradient on the rest. The model's `Thresholds`
+/// become a trainable parameter.
+let train (model: TmSnn) (training: Training.TrainerSettings) (tmSnn: TmSnnTraining.Settings) (settings: Settings)
+          (samples: Tensor) (classes: Tensor) (onEpoch: Training.HistoryEntry -> unit)
+          (cancellation: Threading.CancellationToken) : Outcome =
     if isNull (box model) then nullArg "model"
     if model.Config.Kernel <> Reference then
         invalidArg "model" "runs on the fused kernel; learned thresholds need double backward: build it with Kernel = Reference"
     if model.Config.Modulation <> ByThreshold then invalidArg "model" "is modulated by current (EC-SNN); only thresholds are learned"
     if not (settings.SynOpsWeight >= 0.0) then invalidArg "SynOpsWeight" $"must be ≥ 0, got {settings.SynOpsWeight}"
     if not (settings.MinimumThreshold > 0.0) then invalidArg "MinimumThreshold" $"must be > 0, got {settings.MinimumThreshold}"
+    if training.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {training.BatchSize}"
     let n = int samples.shape.[0]
     let trainIndices, validIndices = Bilevel.holdOut "ValidationFraction" settings.ValidationFraction n training.Seed
     let take (t: Tensor) (indices: int64[]) = (use index = torch.tensor indices in t.index_select (0L, index))
     let trainSamples, trainClasses = take samples trainIndices, take classes trainIndices
-    if training.Calibrate then
-        // The same data-driven initialisation as TmSnnTraining.fit, done once here (fit below skips it).
-        use _ = torch.NewDisposeScope ()
-        let thresholds = Tensors.toFloat64Array model.Thresholds
-        model.CalibrateWeights (Training.batchOf trainSamples [| 0L .. int64 (min trainIndices.Length 256) - 1L |], exp (thresholds |> Array.averageBy log), training.CalibrationRate) |> ignore
+    let resuming = training.Resume && training.CheckpointDirectory |> Option.exists Training.Checkpoint.exists
+    if tmSnn.Calibrate && not resuming then TmSnnTraining.calibrate model tmSnn trainSamples
     let phi = new TorchSharp.Modules.Parameter (model.Thresholds.detach().clone ())
     model.Thresholds <- phi
-    let weights = model.parameters () |> Seq.map (fun p -> p :> Tensor) |> Array.ofSeq
-    let optimizer = torch.optim.Adam (model.parameters (), training.LearningRate)
-    let trainer = Bilevel.Trainer (weights, [| phi |], optimizer, settings.Bilevel)
-    let clock = Diagnostics.Stopwatch.StartNew ()
-    let batchSize = training.BatchSize
-    let batches = (trainIndices.Length + batchSize - 1) / batchSize
     let thresholds = Collections.Generic.List<float[]> ()
-    let outer = Collections.Generic.List<float> ()
-    let mutable validCursor = 0
-    let epochs =
-        [ for epoch in 1 .. training.Epochs do
-            model.train ()
-            let order = Array.init trainIndices.Length int64
-            Random(training.Seed + epoch).Shuffle order
-            let draws = MultiTask.drawTasks (training.Seed * 7919 + epoch) model.TaskCount batches
-            let mutable lossSum = 0.0
-            let mutable hits = 0
-            for b in 0 .. batches - 1 do
-                use _ = torch.NewDisposeScope ()
-                let task = draws.[b]
-                let indices = order.[b * batchSize .. min order.Length ((b + 1) * batchSize) - 1]
-                let input = Training.batchOf trainSamples indices
-                let batchClasses = take trainClasses indices
-                let validBatch = Array.init (min batchSize validIndices.Length) (fun i -> validIndices.[(validCursor + i) % validIndices.Length])
-                validCursor <- (validCursor + validBatch.Length) % validIndices.Length
-                let validInput = Training.batchOf samples validBatch
-                let validClasses = take classes validBatch
-                let mutable correct = None
-                let trainLoss () =
-                    let loss, labels = TmSnnTraining.batchLoss model training input batchClasses task
-                    if correct.IsNone then
-                        let slice = MultiTask.slice model.Tasks task (labels.detach ())
-                        correct <- Some (Metrics.correct (Loss.spikeCounts slice) (MultiTask.taskLabels model.Tasks task batchClasses))
-                    loss
-                let outerLoss () =
-                    let output = model.Run (validInput, task, false)
-                    let target = MultiTask.concatenatedLabels model.Tasks task validClasses
-                    let labelLoss =
-                        if training.SelectedTaskOnly then
-                            training.LabelLoss (MultiTask.slice model.Tasks task output.Labels) (MultiTask.taskLabels model.Tasks task validClasses)
-                        else training.LabelLoss output.Labels target
-                    labelLoss + synOpsFraction model validInput output * settings.SynOpsWeight
-                let report = trainer.Step (trainLoss, outerLoss)
-                lossSum <- lossSum + report.TrainLoss
-                hits <- hits + defaultArg correct 0
-                match report.OuterLoss with
-                | Some value ->
-                    use _ = torch.no_grad ()
-                    phi.clamp_min_ (settings.MinimumThreshold) |> ignore
-                    outer.Add value
-                    thresholds.Add (Tensors.toFloat64Array phi)
-                | None -> ()
-            let report : TmSnnTraining.EpochReport =
-                { Epoch = epoch; TrainLoss = lossSum / float batches; TrainAccuracy = float hits / float trainIndices.Length
-                  BatchesPerTask = Array.init model.TaskCount (fun k -> draws |> Array.filter ((=) k) |> Array.length)
-                  ElapsedSeconds = clock.Elapsed.TotalSeconds }
-            onEpoch report
-            yield report ]
-    { Epochs = epochs; Thresholds = List.ofSeq thresholds; OuterLosses = List.ofSeq outer }
+    let nextValidBatch = AuxiLearn.heldOutCursor validIndices training.BatchSize
+    let outerLoss (batch: Trainer.Batch) =
+        let validBatch = nextValidBatch ()
+        let validInput = Training.batchOf samples validBatch
+        let validClasses = take classes validBatch
+        fun () ->
+            let task = batch.Task
+            let output = model.Run (validInput, task, false)
+            let labelLoss =
+                if tmSnn.SelectedTaskOnly then
+                    tmSnn.LabelLoss (MultiTask.slice model.Tasks task output.Labels) (MultiTask.taskLabels model.Tasks task validClasses)
+                else tmSnn.LabelLoss output.Labels (MultiTask.concatenatedLabels model.Tasks task validClasses)
+            labelLoss + synOpsFraction model validInput output * settings.SynOpsWeight
+    let afterHyperStep () =
+        use _ = torch.no_grad ()
+        phi.clamp_min_ (settings.MinimumThreshold) |> ignore
+        thresholds.Add (Tensors.toFloat64Array phi)
+    let method =
+        { TmSnnTraining.method model tmSnn training.BatchSize None with
+            Hyper =
+                Some { Hyperparameters = [| phi |]
+                       Weights = model.parameters () |> Seq.map (fun p -> p :> Tensor) |> Array.ofSeq
+                       Settings = settings.Bilevel
+                       OuterLoss = outerLoss
+                       AfterHyperStep = afterHyperStep } }
+    let source = Trainer.tensorSource training.BatchSize training.Seed (trainSamples, trainClasses)
+    let history = Trainer.run model training method source ignore onEpoch cancellation
+    { History = history; Thresholds = List.ofSeq thresholds }
+
+/// `train` without cancellation.
+let fit (model: TmSnn) (training: Training.TrainerSettings) (tmSnn: TmSnnTraining.Settings) (settings: Settings)
+        (samples: Tensor) (classes: Tensor) (onEpoch: Training.HistoryEntry -> unit) : Outcome =
+    train model training tmSnn settings samples classes onEpoch Threading.CancellationToken.None

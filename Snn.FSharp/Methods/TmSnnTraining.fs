@@ -13,18 +13,11 @@ open TorchSharp
 open Snn.Modules
 open Snn.Tensors
 
-/// Settings of a TM-SNN training run.
+/// What TM-SNN adds to a `Training.TrainerSettings` run (epochs, batch size, optimiser, seed of the shuffle and
+/// of the per-batch task draws, checkpoints, ... come from there; see `trainerDefaults`).
 [<NoEquality; NoComparison>]
 type Settings =
-    { /// Passes over the training set.
-      Epochs: int
-      /// Samples per step (one task per batch).
-      BatchSize: int
-      /// Adam learning rate.
-      LearningRate: float
-      /// Seed of shuffling and of the per-batch task draws.
-      Seed: int
-      /// γ of eq. 4.1 in [0, 1]; 0 trains without the task classifier.
+    { /// γ of eq. 4.1 in [0, 1]; 0 trains without the task classifier.
       Gamma: float
       /// L_y: a loss of the concatenated label spikes [T; B; Σ labels] and the concatenated target indices [B].
       LabelLoss: Tensor -> Tensor -> Tensor
@@ -37,26 +30,17 @@ type Settings =
       /// concatenated outputs with zero targets for the other tasks' outputs.
       SelectedTaskOnly: bool }
 
-    /// 10 epochs, batches of 32, Adam at 2e-3, seed 0, γ = 0, calibrated initialisation at rate 0.05, and
+    /// γ = 0, calibrated initialisation at rate 0.05, and
     /// L_y = the mean squared error of the firing rates to the concatenated target (rate 0.5 for the selected task's
     /// label, 0 for every other output, the thesis's "Y_1 and Y_2 = 0"); a count-based cross-entropy over all
     /// outputs grows with the counts and diverges at low thresholds, where every output fires.
     static member Default =
-        { Epochs = 10; BatchSize = 32; LearningRate = 2e-3; Seed = 0; Gamma = 0.0; LabelLoss = Loss.mseFiringRate 0.5 0.0
+        { Gamma = 0.0; LabelLoss = Loss.mseFiringRate 0.5 0.0
           Calibrate = true; CalibrationRate = 0.05; SelectedTaskOnly = false }
 
-/// One epoch of a TM-SNN run.
-type EpochReport =
-    { /// Epoch number, from 1.
-      Epoch: int
-      /// Mean of eq. 4.1 over the epoch's batches.
-      TrainLoss: float
-      /// Training accuracy in [0, 1] of the drawn tasks (most spikes in the task's slice wins).
-      TrainAccuracy: float
-      /// Batches trained per task in this epoch.
-      BatchesPerTask: int[]
-      /// Wall-clock seconds since training started.
-      ElapsedSeconds: float }
+/// The trainer settings TM-SNN runs use unless told otherwise: 10 epochs, batches of 32 (one task per batch), Adam
+/// at 2e-3, seed 0.
+let trainerDefaults : Training.TrainerSettings = { Training.TrainerSettings.Default with Epochs = 10; BatchSize = 32; LearningRate = 2e-3 }
 
 /// Per-task results of an evaluation (thesis tables 10-16).
 type TaskEvaluation =
@@ -76,9 +60,6 @@ type TaskEvaluation =
       Activity: Metrics.LayerActivity[] }
 
 let private validate (s: Settings) =
-    if s.Epochs <= 0 then invalidArg "Epochs" $"must be > 0, got {s.Epochs}"
-    if s.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {s.BatchSize}"
-    if not (s.LearningRate > 0.0) then invalidArg "LearningRate" $"must be > 0, got {s.LearningRate}"
     if not (s.Gamma >= 0.0 && s.Gamma <= 1.0) then invalidArg "Gamma" $"must lie in [0, 1], got {s.Gamma}"
     if isNull (box s.LabelLoss) then nullArg "LabelLoss"
 
@@ -102,47 +83,6 @@ let batchLoss (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tens
         let lt = Loss.crossEntropyOnCounts taskSpikes taskTarget
         Loss.multiTask settings.Gamma ly lt, out.Labels
     | _ -> ly, out.Labels
-
-/// Trains the network's weights with Adam (the thresholds and currents are not parameters and stay fixed); each
-/// batch draws its task uniformly (seeded). `onEpoch` sees every epoch's report. Samples [N; T; F], classes [N].
-let fit (model: TmSnn) (settings: Settings) (samples: Tensor) (classes: Tensor) (onEpoch: EpochReport -> unit) : EpochReport list =
-    validate settings
-    checkData samples classes
-    let n = int samples.shape.[0]
-    if settings.Calibrate then
-        use _ = torch.NewDisposeScope ()
-        let thresholds = [| for k in 0 .. model.TaskCount - 1 -> (model.ModulationOf k).Threshold |> Option.map (fun t -> t.ToDouble ()) |> Option.defaultValue model.Config.Neuron.VThreshold |]
-        // The geometric mean of the thresholds: the lowest task is over-driven and the highest under-driven by the
-        // same factor, instead of one of them being silent or saturated.
-        let reference = exp (thresholds |> Array.averageBy log)
-        model.CalibrateWeights (Training.batchOf samples [| 0L .. int64 (min n 256) - 1L |], reference, settings.CalibrationRate) |> ignore
-    let optimizer = torch.optim.Adam (model.parameters (), settings.LearningRate)
-    let clock = Stopwatch.StartNew ()
-    let batches = (n + settings.BatchSize - 1) / settings.BatchSize
-    [ for epoch in 1 .. settings.Epochs do
-        model.train ()
-        let order = Array.init n int64
-        Random(settings.Seed + epoch).Shuffle order
-        let draws = MultiTask.drawTasks (settings.Seed * 7919 + epoch) model.TaskCount batches
-        let mutable lossSum = 0.0
-        let mutable hits = 0
-        for b in 0 .. batches - 1 do
-            use _ = torch.NewDisposeScope ()
-            let indices = order.[b * settings.BatchSize .. min n ((b + 1) * settings.BatchSize) - 1]
-            let batchClasses = classes.index_select (0L, torch.tensor indices)
-            optimizer.zero_grad ()
-            let loss, labels = batchLoss model settings (Training.batchOf samples indices) batchClasses draws.[b]
-            Diff.backward loss
-            optimizer.step () |> ignore
-            lossSum <- lossSum + loss.ToDouble ()
-            let slice = MultiTask.slice model.Tasks draws.[b] (labels.detach ())
-            hits <- hits + Metrics.correct (Loss.spikeCounts slice) (MultiTask.taskLabels model.Tasks draws.[b] batchClasses)
-        let report =
-            { Epoch = epoch; TrainLoss = lossSum / float batches; TrainAccuracy = float hits / float n
-              BatchesPerTask = Array.init model.TaskCount (fun k -> draws |> Array.filter ((=) k) |> Array.length)
-              ElapsedSeconds = clock.Elapsed.TotalSeconds }
-        onEpoch report
-        yield report ]
 
 /// Evaluates task k: the network runs under task k's modulation, the prediction is the most-spiking output of task
 /// k's slice (ties to the lowest label), and the layer activity is averaged per sample. Samples [N; T; F], classes [N].
@@ -181,3 +121,51 @@ let evaluateTask (model: TmSnn) (batchSize: int) (samples: Tensor) (classes: Ten
 /// Evaluates every task (see `evaluateTask`).
 let evaluate (model: TmSnn) (batchSize: int) (samples: Tensor) (classes: Tensor) : TaskEvaluation[] =
     Array.init model.TaskCount (evaluateTask model batchSize samples classes)
+
+/// Scales the weights with `TmSnn.CalibrateWeights` on the first 256 samples [N; T; F] so every layer fires at
+/// `settings.CalibrationRate` under the geometric mean of the task thresholds: the lowest task is over-driven and the
+/// highest under-driven by the same factor, instead of one of them being silent or saturated.
+let calibrate (model: TmSnn) (settings: Settings) (samples: Tensor) : unit =
+    use _ = torch.NewDisposeScope ()
+    let n = samples.shape.[0]
+    let thresholds = [| for k in 0 .. model.TaskCount - 1 -> (model.ModulationOf k).Threshold |> Option.map (fun t -> t.ToDouble ()) |> Option.defaultValue model.Config.Neuron.VThreshold |]
+    let reference = exp (thresholds |> Array.averageBy log)
+    model.CalibrateWeights (Training.batchOf samples [| 0L .. min n 256L - 1L |], reference, settings.CalibrationRate) |> ignore
+
+/// Accuracy of the drawn task on one batch: the most-spiking output of its slice of the label spikes [T; B; Σ labels].
+let private correctOf (model: TmSnn) (task: int) (labelSpikes: Tensor) (classes: Tensor) : int =
+    let slice = MultiTask.slice model.Tasks task (labelSpikes.detach ())
+    Metrics.correct (Loss.spikeCounts slice) (MultiTask.taskLabels model.Tasks task classes)
+
+/// TM-SNN as a method of the one trainer: every batch trains its drawn task under that task's modulation with the
+/// loss of eq. 4.1 (`batchLoss`); after an epoch, when a test split [M; T; F] with classes [M] is given, the mean
+/// over tasks of the test accuracy.
+let method (model: TmSnn) (settings: Settings) (batchSize: int) (test: (Tensor * Tensor) option) : Trainer.Method =
+    validate settings
+    { BatchLoss = fun batch ->
+        let loss, labels = batchLoss model settings batch.Inputs batch.Labels batch.Task
+        { Loss = loss; Correct = correctOf model batch.Task labels batch.Labels; Measures = [||] }
+      Tasks = model.TaskCount
+      Hyper = None
+      Evaluate =
+        test |> Option.map (fun (samples, classes) -> fun () ->
+            (evaluate model batchSize samples classes) |> Array.averageBy (fun t -> t.Report.Accuracy)) }
+
+/// Trains the network's weights by the one trainer (the thresholds and currents are not parameters and stay fixed);
+/// each batch draws its task uniformly (seeded). Samples [N; T; F], classes [N]; with a test split the history
+/// records the mean task accuracy after every epoch (and early stopping may watch it).
+let train (model: TmSnn) (training: Training.TrainerSettings) (settings: Settings) (samples: Tensor, classes: Tensor)
+          (test: (Tensor * Tensor) option) (onBatch: Training.BatchProgress -> unit) (onEpoch: Training.HistoryEntry -> unit)
+          (cancellation: Threading.CancellationToken) : Training.History =
+    validate settings
+    checkData samples classes
+    test |> Option.iter (fun (s, c) -> checkData s c)
+    let resuming = training.Resume && training.CheckpointDirectory |> Option.exists Training.Checkpoint.exists
+    if settings.Calibrate && not resuming then calibrate model settings samples
+    let source = Trainer.tensorSource training.BatchSize training.Seed (samples, classes)
+    Trainer.run model training (method model settings training.BatchSize test) source onBatch onEpoch cancellation
+
+/// `train` without a test split, per-batch reports or cancellation.
+let fit (model: TmSnn) (training: Training.TrainerSettings) (settings: Settings) (samples: Tensor) (classes: Tensor)
+        (onEpoch: Training.HistoryEntry -> unit) : Training.History =
+    train model training settings (samples, classes) None ignore onEpoch Threading.CancellationToken.None

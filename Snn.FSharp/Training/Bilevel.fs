@@ -65,6 +65,9 @@ type Trainer(weights: Tensor[], hyperparameters: TorchSharp.Modules.Parameter[],
     /// The settings.
     member _.Settings = settings
 
+    /// The Adam optimiser of the hyperparameters (its state belongs in a checkpoint of the run).
+    member _.HyperOptimizer : torch.optim.Optimizer = hyperOptimizer
+
     /// One weight step on `trainLoss ()`; then, every `Interval` steps, one hyper step: the hypergradient of
     /// `outerLoss ()` (on the auxiliary split) through a fresh `trainLoss ()` at the updated weights.
     member t.Step (trainLoss: unit -> Tensor, outerLoss: unit -> Tensor) : StepReport =

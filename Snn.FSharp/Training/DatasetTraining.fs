@@ -40,30 +40,28 @@ let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (split: L
         hits <- hits + Metrics.correct (Loss.spikeCounts (model.forward inputs)) labels
     float hits / float split.Count
 
-/// The `Training.BatchSource` of two splits: epoch e visits the training samples in the order of
-/// `Random(seed + e).Shuffle` (the order `Training.train` uses for tensors, so both give the same run on the same
-/// data), loads `BatchSize` samples per batch with `prefetchDepth` batches prepared ahead (0 = load on demand),
-/// and scores the test split with `evaluate`.
-let source (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings) (prefetchDepth: int)
-           (train: LabelledSplit) (test: LabelledSplit) : Training.BatchSource =
+/// The `Trainer.BatchSource` of a split: epoch e visits the samples in `Trainer.epochOrder` (the order
+/// `Trainer.train` uses for tensors, so both give the same run on the same data), loading `BatchSize` samples per
+/// batch with `prefetchDepth` batches prepared ahead (0 = load on demand).
+let source (settings: Training.TrainerSettings) (prefetchDepth: int) (train: LabelledSplit) : Trainer.BatchSource =
     check "train" train
-    check "test" test
     if settings.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {settings.BatchSize}"
     if prefetchDepth < 0 then invalidArg "prefetchDepth" $"must be >= 0, got {prefetchDepth}"
     { Samples = train.Count
       BatchesPerEpoch = (train.Count + settings.BatchSize - 1) / settings.BatchSize
       Epoch = fun epoch ->
-        let order = Array.init train.Count id
-        Random(settings.Seed + epoch).Shuffle order
-        Dataset.batches settings.BatchSize train.Load order |> pairs prefetchDepth
-      TestAccuracy = fun () -> evaluate model settings.BatchSize test }
+        let order = Trainer.epochOrder settings.Seed epoch train.Count |> Array.map int
+        Dataset.batches settings.BatchSize train.Load order |> pairs prefetchDepth }
 
-/// `Training.trainFrom` over two dataset splits (see `source`), with progress reports per batch and per epoch.
+/// The classifier method of `Trainer.run` over two dataset splits (see `source`), scoring the test split with
+/// `evaluate` after every epoch, with progress reports per batch and per epoch.
 let train (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings) (prefetchDepth: int)
           (trainSplit: LabelledSplit) (testSplit: LabelledSplit)
           (onBatch: Training.BatchProgress -> unit) (onEpoch: Training.HistoryEntry -> unit)
           (cancellation: Threading.CancellationToken) : Training.History =
-    Training.trainFrom model settings (source model settings prefetchDepth trainSplit testSplit) onBatch onEpoch cancellation
+    check "test" testSplit
+    let method = Trainer.classifier model settings (fun () -> evaluate model settings.BatchSize testSplit)
+    Trainer.run model settings method (source settings prefetchDepth trainSplit) onBatch onEpoch cancellation
 
 /// A split of samples [N; T; ...] and labels [N] held in tensors, as a loader (for sets already in memory).
 let ofTensors (samples: Tensor) (labels: Tensor) : LabelledSplit =

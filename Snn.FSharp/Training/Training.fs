@@ -9,40 +9,8 @@ open System.Text.Json
 open TorchSharp
 open Snn.Tensors
 
-/// Settings of a training run.
-type Settings =
-    { /// Passes over the training set.
-      Epochs: int
-      /// Samples per optimisation step.
-      BatchSize: int
-      /// Adam learning rate.
-      LearningRate: float
-      /// Seed of weight initialisation and shuffling.
-      Seed: int }
-
-    /// 10 epochs, batches of 64, learning rate 1e-3, seed 0.
-    static member Default = { Epochs = 10; BatchSize = 64; LearningRate = 1e-3; Seed = 0 }
-
-/// What happened in one epoch.
-type EpochReport =
-    { /// Epoch number, from 1.
-      Epoch: int
-      /// Mean training loss over the epoch's batches.
-      TrainLoss: float
-      /// Training accuracy in [0, 1], measured on the batches while training.
-      TrainAccuracy: float
-      /// Test accuracy in [0, 1] after the epoch.
-      TestAccuracy: float
-      /// Wall-clock seconds since training started.
-      ElapsedSeconds: float }
-
 /// Progress inside an epoch: (epoch, batches done, batches in the epoch, running mean loss).
 type BatchProgress = int * int * int * float
-
-let private validate (settings: Settings) =
-    if settings.Epochs <= 0 then invalidArg "Epochs" $"must be > 0, got {settings.Epochs}"
-    if settings.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {settings.BatchSize}"
-    if not (settings.LearningRate > 0.0) then invalidArg "LearningRate" $"must be > 0, got {settings.LearningRate}"
 
 /// Time-first batch: samples [N; T; ...] at `indices` → [T; B; ...].
 let batchOf (samples: Tensor) (indices: int64[]) : Tensor =
@@ -63,53 +31,6 @@ let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples:
         let spikes = model.forward (batchOf samples indices)
         hits <- hits + Metrics.correct (Loss.spikeCounts spikes) (labels.index_select (0L, torch.tensor indices))
     float hits / float n
-
-/// Trains `model` with Adam on the cross-entropy of output spike counts (output spikes [T; B; C]), shuffling
-/// the training samples [N; T; ...] by seed each epoch; reports each epoch and, via `onBatch`, each batch.
-/// `cancellation` is checked before every batch (OperationCanceledException; the model keeps the last step).
-let fitCancellable (model: torch.nn.Module<Tensor, Tensor>) (settings: Settings)
-                   (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
-                   (onBatch: BatchProgress -> unit) (onEpoch: EpochReport -> unit)
-                   (cancellation: Threading.CancellationToken) : EpochReport list =
-    validate settings
-    let n = trainSamples.shape.[0]
-    if n <> trainLabels.shape.[0] then invalidArg "trainLabels" $"has {trainLabels.shape.[0]} entries for {n} samples"
-    let optimizer = torch.optim.Adam (model.parameters (), settings.LearningRate)
-    let clock = Stopwatch.StartNew ()
-    let batches = int ((n + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
-    [ for epoch in 1 .. settings.Epochs do
-        model.train ()
-        let order = Array.init (int n) int64
-        Random(settings.Seed + epoch).Shuffle order
-        let mutable lossSum = 0.0
-        let mutable hits = 0
-        for b in 0 .. batches - 1 do
-            cancellation.ThrowIfCancellationRequested ()
-            use scope = torch.NewDisposeScope ()
-            let indices = order.[b * settings.BatchSize .. min (int n) ((b + 1) * settings.BatchSize) - 1]
-            let labels = trainLabels.index_select (0L, torch.tensor indices)
-            optimizer.zero_grad ()
-            let spikes = model.forward (batchOf trainSamples indices)
-            let loss = Loss.crossEntropyOnCounts spikes labels
-            Diff.backward loss
-            optimizer.step () |> ignore
-            lossSum <- lossSum + loss.ToDouble ()
-            hits <- hits + Metrics.correct (Loss.spikeCounts (spikes.detach ())) labels
-            onBatch (epoch, b + 1, batches, lossSum / float (b + 1))
-        let report =
-            { Epoch = epoch
-              TrainLoss = lossSum / float batches
-              TrainAccuracy = float hits / float n
-              TestAccuracy = evaluate model settings.BatchSize testSamples testLabels
-              ElapsedSeconds = clock.Elapsed.TotalSeconds }
-        onEpoch report
-        yield report ]
-
-/// `fitCancellable` without cancellation.
-let fit (model: torch.nn.Module<Tensor, Tensor>) (settings: Settings)
-        (train: Tensor * Tensor) (test: Tensor * Tensor)
-        (onBatch: BatchProgress -> unit) (onEpoch: EpochReport -> unit) : EpochReport list =
-    fitCancellable model settings train test onBatch onEpoch Threading.CancellationToken.None
 
 /// The optimiser of a `Trainer` run.
 type OptimizerKind =
@@ -179,6 +100,22 @@ type TrainerSettings =
           Loss = Loss.crossEntropyOnCounts; ClipGradientNorm = None; EarlyStoppingPatience = None
           CheckpointDirectory = None; Resume = false }
 
+/// A named value a training method measures per batch (e.g. "main loss").
+type Measure =
+    { /// What was measured.
+      Name: string
+      /// Its mean over the epoch's batches.
+      Value: float }
+
+/// One hyper step of a bilevel method (a learned loss combiner, learned thresholds).
+type HyperStepRecord =
+    { /// The epoch it was taken in, from 1.
+      Epoch: int
+      /// The outer loss L_V on the held-out batch.
+      OuterLoss: float
+      /// The Euclidean norm of the hypergradient dL_V/dφ.
+      HypergradientNorm: float }
+
 /// One epoch of a `Trainer` run, as stored in the history JSON.
 type HistoryEntry =
     { /// Epoch number, from 1.
@@ -194,7 +131,12 @@ type HistoryEntry =
       /// Global gradient norm before clipping, averaged over the epoch's steps.
       GradientNorm: float
       /// Wall-clock seconds spent in this epoch.
-      Seconds: float }
+      Seconds: float
+      /// Batches trained per task in this epoch (multi-task methods; one entry for single-task ones).
+      BatchesPerTask: int[]
+      /// What a method measures beyond the loss (e.g. the main and auxiliary losses of AL-SNN), each the mean over
+      /// the epoch's batches.
+      Measures: Measure[] }
 
 /// The outcome of a `Trainer` run.
 type History =
@@ -203,7 +145,9 @@ type History =
       /// The epoch with the best test accuracy (0 when none ran).
       BestEpoch: int
       /// Whether early stopping ended the run before `Epochs`.
-      StoppedEarly: bool }
+      StoppedEarly: bool
+      /// The hyper steps of this run (not of a resumed checkpoint), in order; empty for single-level methods.
+      HyperSteps: HyperStepRecord[] }
 
 /// Training history as JSON (an array of `HistoryEntry`).
 [<RequireQualifiedAccess>]
@@ -217,7 +161,11 @@ module HistoryJson =
     let deserialize (json: string) : HistoryEntry[] =
         if isNull json then nullArg "json"
         let entries = JsonSerializer.Deserialize<HistoryEntry[]> json
-        if isNull entries then invalidArg "json" "holds no history array" else entries
+        if isNull entries then invalidArg "json" "holds no history array"
+        // Histories written before an entry had these fields read them as null.
+        entries |> Array.map (fun e ->
+            { e with BatchesPerTask = (if isNull e.BatchesPerTask then [||] else e.BatchesPerTask)
+                     Measures = (if isNull e.Measures then [||] else e.Measures) })
 
 /// Files written so that a reader never sees a half-written one: a temporary file beside the target, then a rename.
 [<RequireQualifiedAccess>]
@@ -267,7 +215,8 @@ module Checkpoint =
         | _ -> invalidArg "optimizer" "cannot load the state of this optimizer type"
         HistoryJson.deserialize (File.ReadAllText (historyPath directory))
 
-let private validateTrainer (s: TrainerSettings) =
+/// Checks every field of the settings, naming the field at fault.
+let validateTrainer (s: TrainerSettings) =
     if s.Epochs <= 0 then invalidArg "Epochs" $"must be > 0, got {s.Epochs}"
     if s.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {s.BatchSize}"
     if not (s.LearningRate > 0.0) || Double.IsInfinity s.LearningRate then invalidArg "LearningRate" $"must be > 0, got {s.LearningRate}"
@@ -308,132 +257,6 @@ let clipGradients (maxNorm: float option) (model: torch.nn.Module) : float =
     | _ -> ()
     norm
 
-let private setLearningRate (optimizer: torch.optim.Optimizer) (rate: float) =
+/// Sets the learning rate of every parameter group.
+let setLearningRate (optimizer: torch.optim.Optimizer) (rate: float) =
     for group in optimizer.ParamGroups do group.LearningRate <- rate
-
-/// Where a `Trainer` run gets its data: the batches of each epoch (time-first inputs [T; B; ...] and labels [B],
-/// already in the epoch's order) and the test accuracy after an epoch. `Training.train` builds one from tensors,
-/// `DatasetTraining.train` from the `Snn.Data.Dataset` API.
-[<NoEquality; NoComparison>]
-type BatchSource =
-    { /// Training samples per epoch (the denominator of the training accuracy).
-      Samples: int
-      /// Batches per epoch (for progress reports).
-      BatchesPerEpoch: int
-      /// The batches of epoch e (from 1). Each pair is disposed after its optimisation step.
-      Epoch: int -> seq<Tensor * Tensor>
-      /// Test accuracy in [0, 1] of the model after an epoch (called in evaluation mode by the source).
-      TestAccuracy: unit -> float }
-
-/// Surrogate-gradient BPTT training over any `BatchSource`: each epoch sets the scheduled learning rate and, per
-/// batch: zero grads, forward, loss, backward, clip, step; then the test accuracy. Checkpoints are saved after
-/// every epoch when a directory is given; with `Resume` a run continues after the last saved epoch. `onBatch`
-/// sees (epoch, batches done, batches per epoch, running mean loss), `onEpoch` each new entry; `cancellation` is
-/// checked before every batch.
-let trainFrom (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings) (source: BatchSource)
-              (onBatch: BatchProgress -> unit) (onEpoch: HistoryEntry -> unit)
-              (cancellation: Threading.CancellationToken) : History =
-    validateTrainer settings
-    if source.Samples <= 0 then invalidArg "source" "holds no training samples"
-    use optimizer = createOptimizer settings.Optimizer settings.LearningRate model
-    let previous =
-        match settings.CheckpointDirectory with
-        | Some dir when settings.Resume && Checkpoint.exists dir -> Checkpoint.load dir model optimizer
-        | _ -> [||]
-    let entries = ResizeArray<HistoryEntry> previous
-    let best () = if entries.Count = 0 then 0 else (entries |> Seq.maxBy (fun e -> e.TestAccuracy, -e.Epoch)).Epoch
-    let patienceExhausted () =
-        match settings.EarlyStoppingPatience with
-        | Some patience when entries.Count > 0 -> entries.[entries.Count - 1].Epoch - best () >= patience
-        | _ -> false
-    let mutable stopped = patienceExhausted ()
-    let mutable epoch = entries.Count + 1
-    while not stopped && epoch <= settings.Epochs do
-        let clock = Stopwatch.StartNew ()
-        let rate = Schedule.learningRate settings.Schedule settings.LearningRate settings.Epochs epoch
-        setLearningRate optimizer rate
-        model.train ()
-        let mutable lossSum = 0.0
-        let mutable normSum = 0.0
-        let mutable hits = 0
-        let mutable batches = 0
-        use enumerator = (source.Epoch epoch).GetEnumerator ()
-        let mutable more = true
-        while more do
-            cancellation.ThrowIfCancellationRequested ()
-            use scope = torch.NewDisposeScope ()
-            // The batch is produced inside the scope, so tensors the source creates on this thread are freed with it.
-            more <- enumerator.MoveNext ()
-            if more then
-                let inputs, labels = enumerator.Current
-                try
-                    optimizer.zero_grad ()
-                    let output = model.forward inputs
-                    let loss = settings.Loss output labels
-                    if isNull (box loss) || loss.numel () <> 1L then invalidOp "the Loss function must return a scalar tensor"
-                    Diff.backward loss
-                    normSum <- normSum + clipGradients settings.ClipGradientNorm model
-                    optimizer.step () |> ignore
-                    lossSum <- lossSum + loss.ToDouble ()
-                    hits <- hits + Metrics.correct (Loss.spikeCounts (output.detach ())) labels
-                    batches <- batches + 1
-                    onBatch (epoch, batches, source.BatchesPerEpoch, lossSum / float batches)
-                finally
-                    // A prefetching source builds batches on another thread, outside this scope.
-                    inputs.Dispose ()
-                    labels.Dispose ()
-        if batches = 0 then invalidOp $"the batch source gave no batches in epoch {epoch}"
-        let entry =
-            { Epoch = epoch; LearningRate = rate; TrainLoss = lossSum / float batches
-              TrainAccuracy = float hits / float source.Samples
-              TestAccuracy = source.TestAccuracy ()
-              GradientNorm = normSum / float batches; Seconds = clock.Elapsed.TotalSeconds }
-        entries.Add entry
-        settings.CheckpointDirectory |> Option.iter (fun dir -> Checkpoint.save dir model optimizer (entries.ToArray ()))
-        onEpoch entry
-        stopped <- patienceExhausted ()
-        epoch <- epoch + 1
-    { Entries = entries.ToArray (); BestEpoch = best (); StoppedEarly = stopped && entries.Count < settings.Epochs }
-
-/// The `BatchSource` of samples [N; T; ...] with labels [N]: epoch e shuffles with seed + e (so a resumed run sees
-/// the same order) and cuts batches of `BatchSize`; the test split is scored with `Training.evaluate`.
-let tensorSource (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
-                 (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor) : BatchSource =
-    if settings.BatchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {settings.BatchSize}"
-    let n = trainSamples.shape.[0]
-    if n = 0L then invalidArg "trainSamples" "is empty"
-    if n <> trainLabels.shape.[0] then invalidArg "trainLabels" $"has {trainLabels.shape.[0]} entries for {n} samples"
-    let batches = int ((n + int64 settings.BatchSize - 1L) / int64 settings.BatchSize)
-    { Samples = int n
-      BatchesPerEpoch = batches
-      Epoch = fun epoch ->
-        let order = Array.init (int n) int64
-        Random(settings.Seed + epoch).Shuffle order
-        seq {
-            for b in 0 .. batches - 1 do
-                let indices = order.[b * settings.BatchSize .. min (int n) ((b + 1) * settings.BatchSize) - 1]
-                use index = torch.tensor indices
-                yield batchOf trainSamples indices, trainLabels.index_select (0L, index) }
-      TestAccuracy = fun () -> evaluate model settings.BatchSize testSamples testLabels }
-
-/// Surrogate-gradient BPTT training with a choice of optimiser, schedule, loss, clipping, early stopping and
-/// resumable checkpoints: trains `model` (output [T; B; C]) on samples [N; T; ...] with labels [N], evaluating the test split after
-/// every epoch (accuracy by most output spikes, `Training.evaluate`). Each epoch: set the scheduled learning
-/// rate, shuffle with seed + epoch, and per batch: zero grads, forward, loss, backward, clip, step.
-/// Checkpoints are saved after every epoch when a directory is given; with `Resume` a run continues after the
-/// last saved epoch. `onEpoch` sees each new entry; `cancellation` is checked before every batch.
-let train (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
-          (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
-          (onEpoch: HistoryEntry -> unit) (cancellation: Threading.CancellationToken) : History =
-    validateTrainer settings
-    let source = tensorSource model settings (trainSamples, trainLabels) (testSamples, testLabels)
-    trainFrom model settings source ignore onEpoch cancellation
-
-/// `train` with a report after every batch: (epoch, batches done, batches per epoch, running mean loss).
-let trainWithProgress (model: torch.nn.Module<Tensor, Tensor>) (settings: TrainerSettings)
-                      (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
-                      (onBatch: BatchProgress -> unit) (onEpoch: HistoryEntry -> unit)
-                      (cancellation: Threading.CancellationToken) : History =
-    validateTrainer settings
-    let source = tensorSource model settings (trainSamples, trainLabels) (testSamples, testLabels)
-    trainFrom model settings source onBatch onEpoch cancellation

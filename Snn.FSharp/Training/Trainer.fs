@@ -1,0 +1,265 @@
+/// The one supervised training loop of Snn. Every method (a plain classifier, AL-SNN with a manual or learned loss
+/// combiner, TM-SNN / EC-SNN, learned thresholds) is a `Method`: the loop is the same and only four hooks differ:
+///   1. the loss of a batch (`BatchLoss`: cross-entropy, eq. 3.3's combination, eq. 4.1's L = (1 - γ) L_y + γ L_t);
+///   2. the task a batch is trained for (`Tasks` > 1 draws one uniformly per batch, seeded by seed·7919 + epoch);
+///   3. an optional hyper step (`Hyper`): every `Interval` weight steps, one Adam step of the hyperparameters φ
+///      along the implicit hypergradient dL_V/dφ of an outer loss on held-out data (`Bilevel`, `Hypergradient`);
+///   4. the evaluation after an epoch (`Evaluate`: the test accuracy that early stopping watches).
+/// The loop owns what every method gains from it: the optimiser and its schedule, gradient clipping, the one
+/// seeded shuffle (epoch e visits the samples in the order of `Random(seed + e).Shuffle`, so a resumed run sees the
+/// same batches), checkpoints after every epoch and resume, early stopping, cancellation and progress reports.
+/// Inputs are time-first [T; B; ...].
+[<RequireQualifiedAccess>]
+module Snn.Trainer
+
+open System
+open System.Diagnostics
+open System.IO
+open TorchSharp
+open Snn.Tensors
+
+/// One batch as the loop hands it to a method.
+[<NoEquality; NoComparison>]
+type Batch =
+    { /// Epoch number, from 1.
+      Epoch: int
+      /// Position of the batch in its epoch, from 0.
+      Index: int
+      /// Inputs, time-first [T; B; ...].
+      Inputs: Tensor
+      /// Labels [B] as the source gives them (class indices; multi-task methods map them to each task's labels).
+      Labels: Tensor
+      /// The task drawn for this batch (0 for single-task methods).
+      Task: int }
+
+/// A method's answer for one batch.
+[<NoEquality; NoComparison>]
+type BatchLoss =
+    { /// The scalar loss to minimise, carrying the graph to the weights.
+      Loss: Tensor
+      /// Predictions of the batch that were right (the numerator of the training accuracy).
+      Correct: int
+      /// Further batch values to average over the epoch into the history (e.g. the main and auxiliary losses).
+      Measures: Training.Measure[] }
+
+/// The upper level of a bilevel method (AuxiLearn's learned combiners, learned thresholds; thesis § 3.4.3).
+[<NoEquality; NoComparison>]
+type HyperStep =
+    { /// The hyperparameters φ, trained by their own Adam at `Settings.HyperLearningRate`.
+      Hyperparameters: TorchSharp.Modules.Parameter[]
+      /// The weights W the implicit step differentiates through (all trained weights, or a block of them).
+      Weights: Tensor[]
+      /// Interval, inverse-Hessian approximation and hyper learning rate.
+      Settings: Bilevel.Settings
+      /// Called for every batch (the method advances its held-out cursor); returns the outer loss L_V on the next
+      /// held-out batch, evaluated only when a hyper step is due.
+      OuterLoss: Batch -> (unit -> Tensor)
+      /// Called after every hyper step (e.g. to keep thresholds above a floor, or to record them).
+      AfterHyperStep: unit -> unit }
+
+/// What distinguishes one training method from another (see the module comment).
+[<NoEquality; NoComparison>]
+type Method =
+    { /// Hook 1: the loss of one batch, in training mode.
+      BatchLoss: Batch -> BatchLoss
+      /// Hook 2: the number of tasks drawn per batch (1 for single-task methods).
+      Tasks: int
+      /// Hook 3: the hyper step of a bilevel method.
+      Hyper: HyperStep option
+      /// Hook 4: the test accuracy in [0, 1] after an epoch; without it the history records NaN and early stopping
+      /// is refused.
+      Evaluate: (unit -> float) option }
+
+/// Where a run gets its training batches: epoch e's batches (time-first inputs [T; B; ...] and labels [B]) in the
+/// order of the one seeded shuffle. `tensorSource` builds one from tensors, `DatasetTraining.source` from the
+/// `Snn.Data.Dataset` API.
+[<NoEquality; NoComparison>]
+type BatchSource =
+    { /// Training samples per epoch (the denominator of the training accuracy).
+      Samples: int
+      /// Batches per epoch (for progress reports and the task draws).
+      BatchesPerEpoch: int
+      /// The batches of epoch e (from 1). Each pair is disposed after its optimisation step.
+      Epoch: int -> seq<Tensor * Tensor> }
+
+/// The order in which epoch e (from 1) visits n samples under `seed`: `Random(seed + e).Shuffle` of 0 .. n-1.
+/// The one shuffle of every method, so a resumed run and a dataset-backed run see the same batches.
+let epochOrder (seed: int) (epoch: int) (n: int) : int64[] =
+    let order = Array.init n int64
+    Random(seed + epoch).Shuffle order
+    order
+
+/// The task of every batch of an epoch: uniform draws over `tasks`, seeded by seed·7919 + epoch.
+let taskDraws (seed: int) (epoch: int) (tasks: int) (batches: int) : int[] =
+    if tasks <= 1 then Array.zeroCreate batches else MultiTask.drawTasks (seed * 7919 + epoch) tasks batches
+
+/// The `BatchSource` of samples [N; T; ...] with labels [N], cut into batches of `batchSize` in `epochOrder`.
+let tensorSource (batchSize: int) (seed: int) (samples: Tensor, labels: Tensor) : BatchSource =
+    if batchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {batchSize}"
+    if isNull (box samples) then nullArg "samples"
+    if isNull (box labels) then nullArg "labels"
+    let n = samples.shape.[0]
+    if n = 0L then invalidArg "samples" "is empty"
+    if n <> labels.shape.[0] then invalidArg "labels" $"has {labels.shape.[0]} entries for {n} samples"
+    let batches = int ((n + int64 batchSize - 1L) / int64 batchSize)
+    { Samples = int n
+      BatchesPerEpoch = batches
+      Epoch = fun epoch ->
+        let order = epochOrder seed epoch (int n)
+        seq {
+            for b in 0 .. batches - 1 do
+                let indices = order.[b * batchSize .. min (int n) ((b + 1) * batchSize) - 1]
+                use index = torch.tensor indices
+                yield Training.batchOf samples indices, labels.index_select (0L, index) } }
+
+/// The hyperparameters of a bilevel method as a module, so a checkpoint can save and load them like a model.
+type private HyperparameterSet(parameters: TorchSharp.Modules.Parameter[]) as this =
+    inherit torch.nn.Module("Hyperparameters")
+    do parameters |> Array.iteri (fun i p -> this.register_parameter ($"phi{i}", p))
+
+/// The checkpoint folder of a bilevel method's upper level, inside the run's checkpoint folder.
+let private hyperDirectory (directory: string) = Path.Combine (directory, "hyper")
+
+let private validateMethod (settings: Training.TrainerSettings) (m: Method) =
+    if isNull (box m.BatchLoss) then nullArg "BatchLoss"
+    if m.Tasks < 1 then invalidArg "Tasks" $"must be ≥ 1, got {m.Tasks}"
+    if m.Evaluate.IsNone && settings.EarlyStoppingPatience.IsSome then
+        invalidArg "EarlyStoppingPatience" "needs a method that evaluates after each epoch (a test split)"
+
+/// Trains `model` by `method` on the batches of `source`: each epoch sets the scheduled learning rate, draws the
+/// batches' tasks, and per batch: zero grads, the method's loss, backward, clip, step, and every `Interval` steps
+/// the method's hyper step; then the method's evaluation. Checkpoints are written after every epoch when a
+/// directory is given (a bilevel method's hyperparameters and their optimiser in its `hyper/` subfolder); with
+/// `Resume` a run continues after the last saved epoch. `onBatch` sees (epoch, batches done, batches per epoch,
+/// running mean loss), `onEpoch` each new entry; `cancellation` is checked before every batch.
+let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: Method) (source: BatchSource)
+        (onBatch: Training.BatchProgress -> unit) (onEpoch: Training.HistoryEntry -> unit)
+        (cancellation: Threading.CancellationToken) : Training.History =
+    Training.validateTrainer settings
+    validateMethod settings method
+    if source.Samples <= 0 then invalidArg "source" "holds no training samples"
+    use optimizer = Training.createOptimizer settings.Optimizer settings.LearningRate model
+    let bilevel =
+        method.Hyper |> Option.map (fun h ->
+            h, Bilevel.Trainer (h.Weights, h.Hyperparameters, optimizer, h.Settings), new HyperparameterSet (h.Hyperparameters))
+    let save (entries: Training.HistoryEntry[]) (dir: string) =
+        Training.Checkpoint.save dir model optimizer entries
+        bilevel |> Option.iter (fun (_, b, set) -> Training.Checkpoint.save (hyperDirectory dir) set b.HyperOptimizer entries)
+    let previous =
+        match settings.CheckpointDirectory with
+        | Some dir when settings.Resume && Training.Checkpoint.exists dir ->
+            bilevel |> Option.iter (fun (_, b, set) ->
+                let hyper = hyperDirectory dir
+                if not (Training.Checkpoint.exists hyper) then invalidArg "CheckpointDirectory" $"holds no hyperparameter checkpoint in {hyper}"
+                Training.Checkpoint.load hyper set b.HyperOptimizer |> ignore)
+            Training.Checkpoint.load dir model optimizer
+        | _ -> [||]
+    let entries = ResizeArray<Training.HistoryEntry> previous
+    let hyperSteps = ResizeArray<Training.HyperStepRecord> ()
+    let best () = if entries.Count = 0 then 0 else (entries |> Seq.maxBy (fun e -> e.TestAccuracy, -e.Epoch)).Epoch
+    let patienceExhausted () =
+        match settings.EarlyStoppingPatience with
+        | Some patience when entries.Count > 0 -> entries.[entries.Count - 1].Epoch - best () >= patience
+        | _ -> false
+    let mutable stopped = patienceExhausted ()
+    let mutable epoch = entries.Count + 1
+    let mutable steps = 0
+    while not stopped && epoch <= settings.Epochs do
+        let clock = Stopwatch.StartNew ()
+        let rate = Training.Schedule.learningRate settings.Schedule settings.LearningRate settings.Epochs epoch
+        Training.setLearningRate optimizer rate
+        let draws = taskDraws settings.Seed epoch method.Tasks source.BatchesPerEpoch
+        let mutable lossSum, normSum, hits, batches = 0.0, 0.0, 0, 0
+        let measureSums = Collections.Generic.Dictionary<string, float> ()
+        let measureOrder = ResizeArray<string> ()
+        let perTask = Array.zeroCreate<int> method.Tasks
+        use enumerator = (source.Epoch epoch).GetEnumerator ()
+        let mutable more = true
+        while more do
+            cancellation.ThrowIfCancellationRequested ()
+            use scope = torch.NewDisposeScope ()
+            // The batch is produced inside the scope, so tensors the source creates on this thread are freed with it.
+            more <- enumerator.MoveNext ()
+            if more then
+                let inputs, labels = enumerator.Current
+                try
+                    if batches >= draws.Length then invalidOp $"the batch source gave more than its {source.BatchesPerEpoch} batches in epoch {epoch}"
+                    let batch = { Epoch = epoch; Index = batches; Inputs = inputs; Labels = labels; Task = draws.[batches] }
+                    let outer = bilevel |> Option.map (fun (h, _, _) -> h.OuterLoss batch)
+                    model.train ()
+                    optimizer.zero_grad ()
+                    let result = method.BatchLoss batch
+                    if isNull (box result.Loss) || result.Loss.numel () <> 1L then invalidOp "the method's BatchLoss must return a scalar tensor"
+                    Diff.backward result.Loss
+                    normSum <- normSum + Training.clipGradients settings.ClipGradientNorm model
+                    optimizer.step () |> ignore
+                    steps <- steps + 1
+                    lossSum <- lossSum + result.Loss.ToDouble ()
+                    hits <- hits + result.Correct
+                    for m in result.Measures do
+                        if not (measureSums.ContainsKey m.Name) then
+                            measureSums.[m.Name] <- 0.0
+                            measureOrder.Add m.Name
+                        measureSums.[m.Name] <- measureSums.[m.Name] + m.Value
+                    perTask.[batch.Task] <- perTask.[batch.Task] + 1
+                    match bilevel, outer with
+                    | Some (h, b, _), Some outerLoss when steps % h.Settings.Interval = 0 ->
+                        model.train ()
+                        let value, norm = b.HyperStep ((fun () -> (method.BatchLoss batch).Loss), outerLoss)
+                        h.AfterHyperStep ()
+                        hyperSteps.Add ({ Epoch = epoch; OuterLoss = value; HypergradientNorm = norm } : Training.HyperStepRecord)
+                    | _ -> ()
+                    batches <- batches + 1
+                    onBatch (epoch, batches, source.BatchesPerEpoch, lossSum / float batches)
+                finally
+                    // A prefetching source builds batches on another thread, outside this scope.
+                    inputs.Dispose ()
+                    labels.Dispose ()
+        if batches = 0 then invalidOp $"the batch source gave no batches in epoch {epoch}"
+        let testAccuracy = match method.Evaluate with Some evaluate -> evaluate () | None -> nan
+        let entry : Training.HistoryEntry =
+            { Epoch = epoch; LearningRate = rate; TrainLoss = lossSum / float batches
+              TrainAccuracy = float hits / float source.Samples
+              TestAccuracy = testAccuracy
+              GradientNorm = normSum / float batches; Seconds = clock.Elapsed.TotalSeconds
+              BatchesPerTask = perTask
+              Measures = [| for name in measureOrder -> ({ Name = name; Value = measureSums.[name] / float batches } : Training.Measure) |] }
+        entries.Add entry
+        settings.CheckpointDirectory |> Option.iter (save (entries.ToArray ()))
+        onEpoch entry
+        stopped <- patienceExhausted ()
+        epoch <- epoch + 1
+    bilevel |> Option.iter (fun (_, _, set) -> set.Dispose ())
+    let history : Training.History =
+        { Entries = entries.ToArray (); BestEpoch = best ()
+          StoppedEarly = stopped && entries.Count < settings.Epochs
+          HyperSteps = hyperSteps.ToArray () }
+    history
+
+/// The plain classifier: `settings.Loss` of the network's output [T; B; C] and the labels [B]; a prediction is the
+/// output with the most spikes; `evaluate` scores the test split after every epoch.
+let classifier (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings) (evaluate: unit -> float) : Method =
+    { BatchLoss = fun batch ->
+        let output = model.forward batch.Inputs
+        let loss = settings.Loss output batch.Labels
+        { Loss = loss; Correct = Metrics.correct (Loss.spikeCounts (output.detach ())) batch.Labels; Measures = [||] }
+      Tasks = 1
+      Hyper = None
+      Evaluate = Some evaluate }
+
+/// Trains a classifier (output [T; B; C]) on samples [N; T; ...] with labels [N], scoring the test split with
+/// `Training.evaluate` (most output spikes) after every epoch; `onBatch` sees every batch, `onEpoch` every epoch.
+let trainWithProgress (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings)
+                      (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
+                      (onBatch: Training.BatchProgress -> unit) (onEpoch: Training.HistoryEntry -> unit)
+                      (cancellation: Threading.CancellationToken) : Training.History =
+    Training.validateTrainer settings
+    let source = tensorSource settings.BatchSize settings.Seed (trainSamples, trainLabels)
+    let method = classifier model settings (fun () -> Training.evaluate model settings.BatchSize testSamples testLabels)
+    run model settings method source onBatch onEpoch cancellation
+
+/// `trainWithProgress` without per-batch reports.
+let train (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings)
+          (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
+          (onEpoch: Training.HistoryEntry -> unit) (cancellation: Threading.CancellationToken) : Training.History =
+    trainWithProgress model settings (trainSamples, trainLabels) (testSamples, testLabels) ignore onEpoch cancellation
