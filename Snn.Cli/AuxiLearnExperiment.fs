@@ -40,23 +40,23 @@ let private trainOnce (scale: Scale) (data: Dataset) (combination: Combination) 
     let tasks = if combination = MainOnly then [||] else data.Tasks
     let inputs = int (fst data.Train).shape.[2]
     use model = AlSnn.Mlp (inputs, scale.Hidden, data.Classes, tasks |> Array.map (fun t -> t.Classes), Neurons.PlifParameters.Default, scale.WeightGain)
-    let training =
-        { AuxiliaryLearning.Settings.Default with
-            Epochs = scale.Epochs; BatchSize = scale.BatchSize; LearningRate = scale.LearningRate; Seed = seed; Tasks = tasks }
-    let accuracy (reports: AuxiliaryLearning.EpochReport list) = 100.0 * (List.last reports).TestAccuracy
+    let trainer =
+        { AuxiliaryLearning.trainerDefaults with
+            Epochs = scale.Epochs; BatchSize = scale.BatchSize; LearningRate = scale.LearningRate; Seed = seed }
+    let training = { AuxiliaryLearning.Settings.Default with Tasks = tasks }
+    let accuracy (history: Training.History) = 100.0 * (Array.last history.Entries).TestAccuracy
     match combination with
-    | MainOnly -> accuracy (AuxiliaryLearning.fit model { training with Combine = AuxiliaryLearning.mainOnly } data.Train data.Test ignore), [||]
+    | MainOnly -> accuracy (AuxiliaryLearning.fit model trainer { training with Combine = AuxiliaryLearning.mainOnly } data.Train data.Test ignore), [||]
     | Manual alpha ->
         let gammas = Array.create tasks.Length (1.0 / float tasks.Length)
-        accuracy (AuxiliaryLearning.fit model { training with Combine = AuxiliaryLearning.manual alpha gammas } data.Train data.Test ignore), [||]
+        accuracy (AuxiliaryLearning.fit model trainer { training with Combine = AuxiliaryLearning.manual alpha gammas } data.Train data.Test ignore), [||]
     | LearnedLinear ->
         use h = new LinearLossCombiner (tasks.Length, 0.25)
-        let outcome = AuxiLearn.fit model h training (hyperSettings scale) data.Train data.Test ignore
-        accuracy outcome.Epochs, h.Weights.data<float32>().ToArray () |> Array.map float
+        let history = AuxiLearn.fit model h trainer training (hyperSettings scale) data.Train data.Test ignore
+        accuracy history, h.Weights.data<float32>().ToArray () |> Array.map float
     | LearnedNonlinear ->
         use h = new NonlinearLossCombiner (tasks.Length, 16)
-        let outcome = AuxiLearn.fit model h training (hyperSettings scale) data.Train data.Test ignore
-        accuracy outcome.Epochs, [||]
+        accuracy (AuxiLearn.fit model h trainer training (hyperSettings scale) data.Train data.Test ignore), [||]
 
 /// Table 7 on one dataset: accuracy per row, and the learned linear weights of A1-A4.
 let runDataset (scale: Scale) (options: SuiteOptions) (data: Dataset) : Experiment.Table =

@@ -116,15 +116,17 @@ let private trainOnce (scale: Scale) (data: Dataset) (config: Config) (seed: int
     let tasks = config.Tasks |> List.map (fun i -> data.Tasks.[i]) |> Array.ofList
     let inputs = int (fst data.Train).shape.[2]
     use model = AlSnn.Mlp (inputs, scale.Hidden, data.Classes, tasks |> Array.map (fun t -> t.Classes), Neurons.PlifParameters.Default, scale.WeightGain)
+    let trainer =
+        { AuxiliaryLearning.trainerDefaults with
+            Epochs = scale.Epochs; BatchSize = scale.BatchSize; LearningRate = scale.LearningRate; Seed = seed }
     let settings =
         { AuxiliaryLearning.Settings.Default with
-            Epochs = scale.Epochs; BatchSize = scale.BatchSize; LearningRate = scale.LearningRate; Seed = seed
             Tasks = tasks
             Combine =
                 if tasks.Length = 0 then AuxiliaryLearning.mainOnly
                 else AuxiliaryLearning.manual config.Alpha (Array.ofList config.Gammas) }
-    let reports = AuxiliaryLearning.fit model settings data.Train data.Test ignore
-    100.0 * (List.last reports).TestAccuracy
+    let history = AuxiliaryLearning.fit model trainer settings data.Train data.Test ignore
+    100.0 * (Array.last history.Entries).TestAccuracy
 
 let private taskNames (data: Dataset) (config: Config) =
     String.Join ("+", config.Tasks |> List.map (fun i -> data.Tasks.[i].Name))

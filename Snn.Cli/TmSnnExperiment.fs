@@ -31,10 +31,12 @@ let private fullScale = { Train = 1500; Test = 500; Frames = 20; Shrink = 2; Epo
 
 /// The training settings of every run, as `snn tmsnn` measured them: L_y on the drawn task's outputs, calibration at
 /// 0.15 spikes per step.
-let private settingsOf (scale: Scale) (seed: int) (gamma: float) : TmSnnTraining.Settings =
-    { TmSnnTraining.Settings.Default with
-        Epochs = scale.Epochs; BatchSize = scale.BatchSize; Seed = seed; Gamma = gamma
-        SelectedTaskOnly = true; CalibrationRate = 0.15 }
+let private settingsOf (gamma: float) : TmSnnTraining.Settings =
+    { TmSnnTraining.Settings.Default with Gamma = gamma; SelectedTaskOnly = true; CalibrationRate = 0.15 }
+
+/// The trainer settings of every run: the scale's epochs and batch size, the method's defaults otherwise.
+let private trainerOf (scale: Scale) (seed: int) : Training.TrainerSettings =
+    { TmSnnTraining.trainerDefaults with Epochs = scale.Epochs; BatchSize = scale.BatchSize; Seed = seed }
 
 /// Trains one network on the first `tasks` tasks of `data` and evaluates every task.
 let private trainOne (scale: Scale) (data: TmSnnData) (seed: int) (taskIndices: int[]) (modulation: TaskModulation)
@@ -44,7 +46,7 @@ let private trainOne (scale: Scale) (data: TmSnnData) (seed: int) (taskIndices: 
     let subset = { data with Tasks = taskIndices |> Array.map (fun k -> data.Tasks.[k]) }
     let config = config subset scale.Shrink taskIndices.Length modulation thresholds currents (gamma > 0.0)
     use model = new TmSnn(config)
-    TmSnnTraining.fit model (settingsOf scale seed gamma) data.TrainFrames data.TrainClasses ignore |> ignore
+    TmSnnTraining.fit model (trainerOf scale seed) (settingsOf gamma) data.TrainFrames data.TrainClasses ignore |> ignore
     TmSnnTraining.evaluate model 100 data.TestFrames data.TestClasses
 
 /// Trains a TM-SNN on the first tasks of `data` with thresholds learned from `initial` by hypergradient under the
@@ -65,7 +67,7 @@ let private trainLearned (scale: Scale) (data: TmSnnData) (seed: int) (initial: 
         { defaults with
             SynOpsWeight = beta
             Bilevel = { defaults.Bilevel with Interval = max 1 (min defaults.Bilevel.Interval (steps / 4)) } }
-    ThresholdLearning.fit model (settingsOf scale seed 0.0) learning data.TrainFrames data.TrainClasses ignore |> ignore
+    ThresholdLearning.fit model (trainerOf scale seed) (settingsOf 0.0) learning data.TrainFrames data.TrainClasses ignore |> ignore
     TmSnnTraining.evaluate model 100 data.TestFrames data.TestClasses
 
 let private accuracy (e: TmSnnTraining.TaskEvaluation) = 100.0 * e.Report.Accuracy

@@ -1,3 +1,4 @@
+using System.Threading;
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -185,23 +186,8 @@ public sealed class AlSnn : nn.Module<Tensor, Tensor>
 /// <param name="Combine">
 /// A custom combination (mainPerSample [B], auxPerSample [B, K]) → scalar loss, e.g. a learned h_φ; <c>null</c> uses eq. 3.3.
 /// </param>
-/// <param name="Epochs">Passes over the training set.</param>
-/// <param name="BatchSize">Samples per step.</param>
-/// <param name="LearningRate">Adam learning rate.</param>
-/// <param name="Seed">Seed of shuffling.</param>
 public sealed record AuxiliaryTrainingSettings(IReadOnlyList<AuxiliaryTask> Tasks, double Alpha = 0.5, IReadOnlyList<double>? Gammas = null,
-                                               Func<Tensor, Tensor, Tensor>? Combine = null, int Epochs = 10, int BatchSize = 32,
-                                               double LearningRate = 1e-3, int Seed = 0);
-
-/// <summary>One epoch of an auxiliary-learning run.</summary>
-/// <param name="Epoch">Epoch number, from 1.</param>
-/// <param name="TrainLoss">Mean combined loss.</param>
-/// <param name="MainLoss">Mean main-task loss.</param>
-/// <param name="AuxiliaryLosses">Mean loss of each auxiliary task.</param>
-/// <param name="TrainAccuracy">Main-task training accuracy in [0, 1].</param>
-/// <param name="TestAccuracy">Main-task test accuracy in [0, 1] (main path only).</param>
-public sealed record AuxiliaryEpochReport(int Epoch, double TrainLoss, double MainLoss, IReadOnlyList<double> AuxiliaryLosses,
-                                          double TrainAccuracy, double TestAccuracy);
+                                               Func<Tensor, Tensor, Tensor>? Combine = null);
 
 /// <summary>
 /// Auxiliary learning (thesis eqs. 3.2-3.3) on per-sample losses: a combination maps the main losses [B] and the
@@ -226,16 +212,19 @@ public static class AuxiliaryLearning
         return (main, aux) => FSharpFunc<Tensor, Tensor>.InvokeFast(f, main, aux);
     }
 
-    /// <summary>Trains an <see cref="AlSnn"/> with Adam; tests the main task after every epoch.</summary>
+    /// <summary>Trains an <see cref="AlSnn"/> by the one trainer; tests the main task after every epoch.</summary>
     /// <param name="model">The network (one auxiliary classifier per task).</param>
-    /// <param name="settings">Tasks, combination and optimisation settings.</param>
+    /// <param name="settings">Tasks and combination.</param>
     /// <param name="train">Training frames [N, T, ...] and labels [N].</param>
     /// <param name="test">Test frames [M, T, ...] and labels [M].</param>
-    /// <param name="progress">Receives each epoch's report; may be <c>null</c>.</param>
-    /// <returns>The reports of all epochs.</returns>
+    /// <param name="trainer">Epochs, batch size, optimiser, checkpoints, ...; <c>null</c> means <see cref="TrainerSettings.AuxiliaryLearningDefaults"/>.</param>
+    /// <param name="progress">Receives each epoch's record (its measures hold "main loss" and one "auxiliary loss i (name)" per task); may be <c>null</c>.</param>
+    /// <param name="cancellationToken">Checked before every batch.</param>
+    /// <returns>The history of the run.</returns>
     /// <exception cref="ArgumentException">A setting is out of range or the tasks do not fit the model.</exception>
-    public static IReadOnlyList<AuxiliaryEpochReport> Fit(AlSnn model, AuxiliaryTrainingSettings settings, FrameSet train, FrameSet test,
-                                                          IProgress<AuxiliaryEpochReport>? progress = null)
+    public static TrainingHistory Fit(AlSnn model, AuxiliaryTrainingSettings settings, FrameSet train, FrameSet test,
+                                      TrainerSettings? trainer = null, IProgress<TrainingEpoch>? progress = null,
+                                      CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(settings);
@@ -245,15 +234,11 @@ public static class AuxiliaryLearning
         var gammas = settings.Gammas ?? Enumerable.Repeat(1.0, settings.Tasks.Count).ToList();
         var combine = settings.Combine ?? Manual(settings.Alpha, gammas);
         var core = new global::Snn.AuxiliaryLearning.Settings(
-            settings.Epochs, settings.BatchSize, settings.LearningRate, settings.Seed,
-            settings.Tasks.Select(t => t.Core).ToArray(),
-            FuncConvert.FromFunc<Tensor, Tensor, Tensor>(global::Snn.AuxiliaryLearning.crossEntropyOnCounts),
-            FuncConvert.FromFunc(combine));
-        var reports = global::Snn.AuxiliaryLearning.fit(model.Core, core, train.Frames, train.Labels, test.Frames, test.Labels,
-            FuncConvert.FromAction<global::Snn.AuxiliaryLearning.EpochReport>(r => progress?.Report(Convert(r))));
-        return reports.Select(Convert).ToList();
+            tasks: settings.Tasks.Select(t => t.Core).ToArray(),
+            loss: FuncConvert.FromFunc<Tensor, Tensor, Tensor>(global::Snn.AuxiliaryLearning.crossEntropyOnCounts),
+            combine: FuncConvert.FromFunc(combine));
+        var history = global::Snn.AuxiliaryLearning.train(model.Core, (trainer ?? TrainerSettings.AuxiliaryLearningDefaults).ToCore(), core,
+            train.Frames, train.Labels, test.Frames, test.Labels, TrainingHistory.Reporter(progress), cancellationToken);
+        return TrainingHistory.FromCore(history);
     }
-
-    private static AuxiliaryEpochReport Convert(global::Snn.AuxiliaryLearning.EpochReport r) =>
-        new(r.Epoch, r.TrainLoss, r.MainLoss, Array.AsReadOnly(r.AuxiliaryLosses), r.TrainAccuracy, r.TestAccuracy);
 }

@@ -1,3 +1,4 @@
+using System.Threading;
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -46,21 +47,9 @@ public enum TaskModulation
 /// <param name="Tasks">Spikes of the task classifier [T, B, K], or <c>null</c> when it was not run.</param>
 public sealed record TmSnnOutput(IReadOnlyList<Tensor> Features, Tensor LabelHidden, Tensor Labels, Tensor? Tasks);
 
-/// <summary>Settings of TM-SNN training.</summary>
-/// <param name="Epochs">Passes over the training set.</param>
-/// <param name="BatchSize">Samples per step; each batch draws one task.</param>
-/// <param name="LearningRate">Adam learning rate.</param>
-/// <param name="Seed">Seed of shuffling and task draws.</param>
+/// <summary>What TM-SNN adds to a <see cref="TrainerSettings"/> run.</summary>
 /// <param name="Gamma">γ of eq. 4.1, L = (1 - γ) L_y + γ L_t, in [0, 1].</param>
-public sealed record TmSnnTrainingSettings(int Epochs = 10, int BatchSize = 32, double LearningRate = 2e-3, int Seed = 0, double Gamma = 0.0);
-
-/// <summary>One epoch of TM-SNN training.</summary>
-/// <param name="Epoch">Epoch number from 1.</param>
-/// <param name="TrainLoss">Mean loss of eq. 4.1.</param>
-/// <param name="TrainAccuracy">Accuracy of the drawn tasks while training.</param>
-/// <param name="BatchesPerTask">Batches each task was drawn for.</param>
-/// <param name="ElapsedSeconds">Seconds since training started.</param>
-public sealed record TmSnnEpochReport(int Epoch, double TrainLoss, double TrainAccuracy, IReadOnlyList<int> BatchesPerTask, double ElapsedSeconds);
+public sealed record TmSnnTrainingSettings(double Gamma = 0.0);
 
 /// <summary>The evaluation of one task under its own modulation (thesis tables 10-16).</summary>
 /// <param name="Task">Task index.</param>
@@ -153,20 +142,26 @@ public sealed class TmSnn : nn.Module<Tensor, Tensor>
     /// <returns>The slice.</returns>
     public Tensor Slice(Tensor labels, int task) => F.MultiTask.slice(_core.Tasks, task, labels);
 
-    /// <summary>Trains the weights (thresholds and currents stay fixed) and reports every epoch.</summary>
+    /// <summary>Trains the weights (thresholds and currents stay fixed) by the one trainer and reports every epoch.</summary>
     /// <param name="samples">Training frames [N, T, inputs].</param>
     /// <param name="classes">Dataset class indices [N] (int64).</param>
-    /// <param name="settings">Settings; <c>null</c> means the defaults.</param>
-    /// <param name="progress">Receives each epoch's report.</param>
-    /// <returns>Every epoch's report.</returns>
-    public IReadOnlyList<TmSnnEpochReport> Fit(Tensor samples, Tensor classes, TmSnnTrainingSettings? settings = null, IProgress<TmSnnEpochReport>? progress = null)
+    /// <param name="settings">TM-SNN's own settings; <c>null</c> means the defaults.</param>
+    /// <param name="trainer">Epochs, batch size, optimiser, checkpoints, ...; <c>null</c> means <see cref="TrainerSettings.TmSnnDefaults"/>.</param>
+    /// <param name="progress">Receives each epoch's record.</param>
+    /// <param name="cancellationToken">Checked before every batch.</param>
+    /// <returns>The history of the run.</returns>
+    public TrainingHistory Fit(Tensor samples, Tensor classes, TmSnnTrainingSettings? settings = null, TrainerSettings? trainer = null,
+                               IProgress<TrainingEpoch>? progress = null, CancellationToken cancellationToken = default)
     {
         var s = settings ?? new TmSnnTrainingSettings();
         var core = F.TmSnnTraining.Settings.Default;
-        var coreSettings = new F.TmSnnTraining.Settings(s.Epochs, s.BatchSize, s.LearningRate, s.Seed, s.Gamma, core.LabelLoss, core.Calibrate, core.CalibrationRate, core.SelectedTaskOnly);
-        var reports = F.TmSnnTraining.fit(_core, coreSettings, samples, classes,
-            FuncConvert.FromAction<F.TmSnnTraining.EpochReport>(r => progress?.Report(Convert(r))));
-        return reports.Select(Convert).ToList();
+        var coreSettings = new F.TmSnnTraining.Settings(
+            gamma: s.Gamma, labelLoss: core.LabelLoss, calibrate: core.Calibrate, calibrationRate: core.CalibrationRate,
+            selectedTaskOnly: core.SelectedTaskOnly);
+        var history = F.TmSnnTraining.train(_core, (trainer ?? TrainerSettings.TmSnnDefaults).ToCore(), coreSettings, samples, classes,
+            FSharpOption<Tuple<Tensor, Tensor>>.None, FuncConvert.FromAction<Tuple<int, int, int, double>>(_ => { }),
+            TrainingHistory.Reporter(progress), cancellationToken);
+        return TrainingHistory.FromCore(history);
     }
 
     /// <summary>Evaluates every task under its own modulation, reading only its slice.</summary>
@@ -187,7 +182,4 @@ public sealed class TmSnn : nn.Module<Tensor, Tensor>
     /// <param name="input">Time-first input [T, B, inputs].</param>
     /// <returns>Time-first label spikes.</returns>
     public override Tensor forward(Tensor input) => _core.forward(input);
-
-    private static TmSnnEpochReport Convert(F.TmSnnTraining.EpochReport r) =>
-        new(r.Epoch, r.TrainLoss, r.TrainAccuracy, r.BatchesPerTask, r.ElapsedSeconds);
 }

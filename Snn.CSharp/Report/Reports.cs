@@ -7,22 +7,6 @@ using static TorchSharp.torch;
 
 namespace Snn.CSharp;
 
-/// <summary>One epoch of a training history, as stored in history.json and TensorBoard.</summary>
-/// <param name="Epoch">Epoch number, from 1.</param>
-/// <param name="LearningRate">Learning rate used in the epoch.</param>
-/// <param name="TrainLoss">Mean training loss over the epoch's batches.</param>
-/// <param name="TrainAccuracy">Training accuracy in [0, 1].</param>
-/// <param name="TestAccuracy">Test accuracy in [0, 1] after the epoch.</param>
-/// <param name="GradientNorm">Global gradient L2 norm, averaged over the epoch's steps.</param>
-/// <param name="Seconds">Wall-clock seconds spent in the epoch.</param>
-public sealed record TrainingHistoryEntry(
-    int Epoch, double LearningRate, double TrainLoss, double TrainAccuracy, double TestAccuracy, double GradientNorm, double Seconds)
-{
-    /// <summary>The F# core's entry.</summary>
-    internal global::Snn.Training.HistoryEntry ToCore() =>
-        new(Epoch, LearningRate, TrainLoss, TrainAccuracy, TestAccuracy, GradientNorm, Seconds);
-}
-
 /// <summary>One series of a grouped bar chart: a name (legend) and one value per category.</summary>
 /// <param name="Name">Legend text, e.g. "threshold x2".</param>
 /// <param name="Values">One finite value &gt;= 0 per category, in category order.</param>
@@ -43,7 +27,7 @@ public static class Reports
 
     private static global::Snn.Report.PlotSize Size(int width, int height) => new(width, height);
 
-    private static global::Snn.Training.HistoryEntry[] Core(IReadOnlyList<TrainingHistoryEntry> history)
+    private static global::Snn.Training.HistoryEntry[] Core(IReadOnlyList<TrainingEpoch> history)
     {
         ArgumentNullException.ThrowIfNull(history);
         return history.Select(e => e.ToCore()).ToArray();
@@ -80,7 +64,7 @@ public static class Reports
     /// <param name="width">Width in pixels.</param>
     /// <param name="height">Height in pixels.</param>
     /// <exception cref="ArgumentException">An empty history, a bad size or extension.</exception>
-    public static void WriteTrainingCurves(string path, IReadOnlyList<TrainingHistoryEntry> history, string title = "Training curves",
+    public static void WriteTrainingCurves(string path, IReadOnlyList<TrainingEpoch> history, string title = "Training curves",
                                            int width = DefaultWidth, int height = DefaultHeight) =>
         global::Snn.Report.TrainingCurves.write(path, Size(width, height), title, Core(history));
 
@@ -148,7 +132,7 @@ public static class Reports
     /// <param name="directory">Log folder (created when missing); an earlier history file there is replaced.</param>
     /// <param name="history">The epochs, at least one.</param>
     /// <returns>The event file's path.</returns>
-    public static string WriteTensorBoard(string directory, IReadOnlyList<TrainingHistoryEntry> history) =>
+    public static string WriteTensorBoard(string directory, IReadOnlyList<TrainingEpoch> history) =>
         global::Snn.Report.TensorBoard.writeHistory(directory, Core(history));
 
     /// <summary>Writes a run folder: history.json, tensorboard/, curves.png, confusion.png (with a matrix),
@@ -164,14 +148,14 @@ public static class Reports
     /// <returns>The paths written, in the order above.</returns>
     /// <exception cref="ArgumentException">Any input is invalid; checked before any file is written.</exception>
     public static IReadOnlyList<string> WriteRunFolder(
-        string directory, IReadOnlyList<TrainingHistoryEntry> history, int[,]? confusion = null, IReadOnlyList<string>? classNames = null,
+        string directory, IReadOnlyList<TrainingEpoch> history, int[,]? confusion = null, IReadOnlyList<string>? classNames = null,
         IReadOnlyDictionary<string, Tensor>? spikeSamples = null, IReadOnlyDictionary<string, Tensor>? activations = null,
         int width = DefaultWidth, int height = DefaultHeight)
     {
         var entries = Core(history);
         var best = entries.Length == 0 ? 0 : entries.OrderByDescending(e => e.TestAccuracy).ThenBy(e => e.Epoch).First().Epoch;
         var report = new global::Snn.Report.RunReport(
-            new global::Snn.Training.History(entries, best, false),
+            new global::Snn.Training.History(entries: entries, bestEpoch: best, stoppedEarly: false, hyperSteps: Array.Empty<global::Snn.Training.HyperStepRecord>()),
             confusion is null ? FSharpOption<int[,]>.None : FSharpOption<int[,]>.Some(confusion),
             Names(classNames),
             Recordings(spikeSamples),

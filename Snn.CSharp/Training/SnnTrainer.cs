@@ -18,8 +18,28 @@ namespace Snn.CSharp;
 /// <param name="TestAccuracy">Test accuracy in [0, 1] after the epoch.</param>
 /// <param name="GradientNorm">Global gradient L2 norm before clipping, averaged over the epoch's steps.</param>
 /// <param name="Seconds">Wall-clock seconds of the epoch.</param>
+/// <param name="BatchesPerTask">Batches trained per task (multi-task methods; one entry for single-task ones).</param>
+/// <param name="Measures">What the method measures beyond the loss (e.g. "main loss"), each the mean over the epoch's batches.</param>
 public sealed record TrainingEpoch(int Epoch, double LearningRate, double TrainLoss, double TrainAccuracy, double TestAccuracy,
-                                   double GradientNorm, double Seconds);
+                                   double GradientNorm, double Seconds, IReadOnlyList<int> BatchesPerTask,
+                                   IReadOnlyDictionary<string, double> Measures)
+{
+    internal static TrainingEpoch FromCore(CoreTraining.HistoryEntry e) =>
+        new(e.Epoch, e.LearningRate, e.TrainLoss, e.TrainAccuracy, e.TestAccuracy, e.GradientNorm, e.Seconds,
+            Array.AsReadOnly(e.BatchesPerTask), e.Measures.ToDictionary(m => m.Name, m => m.Value));
+
+    /// <summary>The F# core's entry.</summary>
+    internal CoreTraining.HistoryEntry ToCore() =>
+        new(epoch: Epoch, learningRate: LearningRate, trainLoss: TrainLoss, trainAccuracy: TrainAccuracy, testAccuracy: TestAccuracy,
+            gradientNorm: GradientNorm, seconds: Seconds, batchesPerTask: (BatchesPerTask ?? Array.Empty<int>()).ToArray(),
+            measures: (Measures ?? new Dictionary<string, double>()).Select(m => new CoreTraining.Measure(name: m.Key, value: m.Value)).ToArray());
+}
+
+/// <summary>One hyper step of a bilevel method (a learned loss combiner, learned thresholds).</summary>
+/// <param name="Epoch">The epoch it was taken in, from 1.</param>
+/// <param name="OuterLoss">The outer loss on the held-out batch.</param>
+/// <param name="HypergradientNorm">The Euclidean norm of the hypergradient.</param>
+public sealed record HyperStep(int Epoch, double OuterLoss, double HypergradientNorm);
 
 /// <summary>Progress inside an epoch.</summary>
 /// <param name="Epoch">Epoch number, from 1.</param>
@@ -32,7 +52,16 @@ public sealed record TrainingBatch(int Epoch, int Batch, int Batches, double Run
 /// <param name="Epochs">Every epoch so far, including those restored from a checkpoint.</param>
 /// <param name="BestEpoch">The epoch with the best test accuracy (0 when none ran).</param>
 /// <param name="StoppedEarly">Whether early stopping ended the run before the last epoch.</param>
-public sealed record TrainingHistory(IReadOnlyList<TrainingEpoch> Epochs, int BestEpoch, bool StoppedEarly);
+/// <param name="HyperSteps">The hyper steps of this run, in order (empty for single-level methods).</param>
+public sealed record TrainingHistory(IReadOnlyList<TrainingEpoch> Epochs, int BestEpoch, bool StoppedEarly, IReadOnlyList<HyperStep> HyperSteps)
+{
+    internal static TrainingHistory FromCore(CoreTraining.History h) =>
+        new(h.Entries.Select(TrainingEpoch.FromCore).ToList(), h.BestEpoch, h.StoppedEarly,
+            h.HyperSteps.Select(s => new HyperStep(s.Epoch, s.OuterLoss, s.HypergradientNorm)).ToList());
+
+    internal static FSharpFunc<CoreTraining.HistoryEntry, Unit> Reporter(IProgress<TrainingEpoch>? progress) =>
+        FuncConvert.FromAction<CoreTraining.HistoryEntry>(e => progress?.Report(TrainingEpoch.FromCore(e)));
+}
 
 /// <summary>
 /// Surrogate-gradient BPTT training of a spiking classifier (output [T, B, classes]) with a choice of optimiser,
@@ -77,13 +106,13 @@ public sealed class SnnTrainer
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(test);
-        var history = CoreTraining.trainWithProgress(
+        var history = global::Snn.Trainer.trainWithProgress(
             Model, Settings.ToCore(), train.Frames, train.Labels, test.Frames, test.Labels,
             FuncConvert.FromAction<Tuple<int, int, int, double>>(b =>
                 batchProgress?.Report(new TrainingBatch(b.Item1, b.Item2, b.Item3, b.Item4))),
-            FuncConvert.FromAction<CoreTraining.HistoryEntry>(e => epochProgress?.Report(Convert(e))),
+            TrainingHistory.Reporter(epochProgress),
             cancellationToken);
-        return new TrainingHistory(history.Entries.Select(Convert).ToList(), history.BestEpoch, history.StoppedEarly);
+        return TrainingHistory.FromCore(history);
     }
 
     /// <summary>Runs <see cref="Train"/> on the thread pool.</summary>
@@ -107,8 +136,17 @@ public sealed class SnnTrainer
     /// <returns>The saved epochs, in order.</returns>
     /// <exception cref="FileNotFoundException">The directory holds no history.</exception>
     public static IReadOnlyList<TrainingEpoch> ReadHistory(string directory) =>
-        CoreTraining.HistoryJson.deserialize(File.ReadAllText(CoreTraining.Checkpoint.historyPath(directory))).Select(Convert).ToList();
+        CoreTraining.HistoryJson.deserialize(File.ReadAllText(CoreTraining.Checkpoint.historyPath(directory))).Select(TrainingEpoch.FromCore).ToList();
 
-    private static TrainingEpoch Convert(CoreTraining.HistoryEntry e) =>
-        new(e.Epoch, e.LearningRate, e.TrainLoss, e.TrainAccuracy, e.TestAccuracy, e.GradientNorm, e.Seconds);
+    /// <summary>Accuracy in [0, 1] of <paramref name="model"/> on a split (prediction = most output spikes).</summary>
+    /// <param name="model">The network.</param>
+    /// <param name="data">The split.</param>
+    /// <param name="batchSize">Samples per forward pass.</param>
+    /// <returns>The fraction of correctly classified samples.</returns>
+    public static double Evaluate(nn.Module<Tensor, Tensor> model, FrameSet data, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        return CoreTraining.evaluate(model, batchSize, data.Frames, data.Labels);
+    }
 }

@@ -99,16 +99,16 @@ public abstract class LearningRateSchedule
 public sealed record TrainerSettings
 {
     /// <summary>Passes over the training set (the last epoch when resuming), &gt; 0.</summary>
-    public int Epochs { get; init; } = 10;
+    public int Epochs { get; init; } = CoreTraining.TrainerSettings.Default.Epochs;
 
     /// <summary>Samples per optimisation step, &gt; 0.</summary>
-    public int BatchSize { get; init; } = 64;
+    public int BatchSize { get; init; } = CoreTraining.TrainerSettings.Default.BatchSize;
 
     /// <summary>Base learning rate η₀ &gt; 0.</summary>
-    public double LearningRate { get; init; } = 1e-3;
+    public double LearningRate { get; init; } = CoreTraining.TrainerSettings.Default.LearningRate;
 
     /// <summary>Seed of shuffling: epoch e shuffles with seed + e, so a resumed run sees the same order.</summary>
-    public int Seed { get; init; }
+    public int Seed { get; init; } = CoreTraining.TrainerSettings.Default.Seed;
 
     /// <summary>The optimiser (default Adam).</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam();
@@ -154,6 +154,12 @@ public sealed record TrainerSettings
         return FromCore(global::Snn.TrainConfig.trainerSettings(config));
     }
 
+    /// <summary>The settings a TM-SNN run uses unless told otherwise (batches of 32, Adam at 2e-3; F# <c>TmSnnTraining.trainerDefaults</c>).</summary>
+    public static TrainerSettings TmSnnDefaults => FromCore(global::Snn.TmSnnTraining.trainerDefaults);
+
+    /// <summary>The settings an auxiliary-learning run uses unless told otherwise (batches of 32, Adam at 1e-3).</summary>
+    public static TrainerSettings AuxiliaryLearningDefaults => FromCore(global::Snn.AuxiliaryLearning.trainerDefaults);
+
     internal static TrainerSettings FromCore(CoreTraining.TrainerSettings core) => new()
     {
         Epochs = core.Epochs,
@@ -174,13 +180,13 @@ public sealed record TrainerSettings
             ? CoreTraining.TrainerSettings.Default.Loss
             : FuncConvert.FromFunc<Tensor, Tensor, Tensor>((output, labels) => Loss(output, labels));
         return new CoreTraining.TrainerSettings(
-            Epochs, BatchSize, LearningRate, Seed,
-            (Optimizer ?? throw new ArgumentNullException(nameof(Optimizer))).ToCore(),
-            (Schedule ?? throw new ArgumentNullException(nameof(Schedule))).ToCore(),
-            loss,
-            ClipGradientNorm is { } c ? FSharpOption<double>.Some(c) : FSharpOption<double>.None,
-            EarlyStoppingPatience is { } p ? FSharpOption<int>.Some(p) : FSharpOption<int>.None,
-            CheckpointDirectory is { } d ? FSharpOption<string>.Some(d) : FSharpOption<string>.None,
-            Resume);
+            epochs: Epochs, batchSize: BatchSize, learningRate: LearningRate, seed: Seed,
+            optimizer: (Optimizer ?? throw new ArgumentNullException(nameof(Optimizer))).ToCore(),
+            schedule: (Schedule ?? throw new ArgumentNullException(nameof(Schedule))).ToCore(),
+            loss: loss,
+            clipGradientNorm: ClipGradientNorm is { } c ? FSharpOption<double>.Some(c) : FSharpOption<double>.None,
+            earlyStoppingPatience: EarlyStoppingPatience is { } p ? FSharpOption<int>.Some(p) : FSharpOption<int>.None,
+            checkpointDirectory: CheckpointDirectory is { } d ? FSharpOption<string>.Some(d) : FSharpOption<string>.None,
+            resume: Resume);
     }
 }

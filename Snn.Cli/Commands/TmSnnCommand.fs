@@ -63,18 +63,18 @@ type TmSnnArgs =
 
 /// The metrics JSON of a run: settings, per-epoch history, per-task evaluation (accuracy, precision, recall, F1,
 /// confusion, per-layer activity) and, when run, the Loihi emulation per task.
-let metricsJson (settings: (string * string) list) (history: TmSnnTraining.EpochReport list)
+let metricsJson (settings: (string * string) list) (history: Training.History)
                 (tasks: TmSnnTraining.TaskEvaluation[]) (loihi: TmSnnLoihi.TaskRun[]) : string =
     MetricsJson.document (fun w ->
      w.WriteStartObject ()
      MetricsJson.writeSettings w settings
      w.WriteStartArray "history"
-     for e in history do
+     for e in history.Entries do
          w.WriteStartObject ()
          w.WriteNumber ("epoch", e.Epoch)
          w.WriteNumber ("trainLoss", e.TrainLoss)
          w.WriteNumber ("trainAccuracy", e.TrainAccuracy)
-         w.WriteNumber ("seconds", e.ElapsedSeconds)
+         w.WriteNumber ("seconds", e.Seconds)
          w.WriteEndObject ()
      w.WriteEndArray ()
      w.WriteStartArray "tasks"
@@ -175,10 +175,13 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let tasksText = String.Join (", ", config.Tasks |> Array.mapi (fun k t -> $"{t.Name} ({t.Labels} labels, phi = {thresholds.[k]})"))
     let taskClassifier = if model.HasTaskClassifier then sprintf "%d-%d" config.TaskHidden taskCount else "none"
     printfn $"TM-SNN {config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}, task classifier {taskClassifier}, CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms; tasks: {tasksText}"
+    let trainer =
+        { TmSnnTraining.trainerDefaults with
+            Epochs = args.GetResult (Epochs, 50); BatchSize = args.GetResult (Batch_Size, 32)
+            LearningRate = args.GetResult (Learning_Rate, 5e-3); Seed = seed }
     let settings =
         { TmSnnTraining.Settings.Default with
-            Epochs = args.GetResult (Epochs, 50); BatchSize = args.GetResult (Batch_Size, 32)
-            LearningRate = args.GetResult (Learning_Rate, 5e-3); Seed = seed; Gamma = gamma
+            Gamma = gamma
             // Demo defaults chosen by measurement (1500 samples, 3 tasks): rate 0.15 and the drawn task's outputs keep
             // the φ = 10 task's layers active; with rate 0.05, all outputs and 8 epochs the tasks stay near chance.
             CalibrationRate = args.GetResult (Rate, 0.15)
@@ -187,18 +190,18 @@ let run (args: ParseResults<TmSnnArgs>) : int =
                 | "all" -> false
                 | "task" -> true
                 | other -> invalidArg "label-target" $"'{other}' is neither all nor task" }
-    let onEpoch (r: TmSnnTraining.EpochReport) =
+    let onEpoch (r: Training.HistoryEntry) =
         let perTask = String.Join ("/", r.BatchesPerTask)
-        printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%% (batches per task {perTask}), {r.ElapsedSeconds:F1} s"
+        printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%% (batches per task {perTask}), {r.Seconds:F1} s"
     let history =
         match args.TryGetResult Learn_Thresholds with
-        | None -> TmSnnTraining.fit model settings data.TrainFrames data.TrainClasses onEpoch
+        | None -> TmSnnTraining.fit model trainer settings data.TrainFrames data.TrainClasses onEpoch
         | Some beta ->
             let outcome =
-                ThresholdLearning.fit model settings { ThresholdLearning.Settings.Default with SynOpsWeight = beta } data.TrainFrames data.TrainClasses onEpoch
+                ThresholdLearning.fit model trainer settings { ThresholdLearning.Settings.Default with SynOpsWeight = beta } data.TrainFrames data.TrainClasses onEpoch
             let learned = String.Join (", ", Tensors.toFloat64Array model.Thresholds |> Array.map (fun t -> t.ToString "F3"))
             printfn $"learned thresholds (beta = {beta}): {learned} after {outcome.Thresholds.Length} hyper steps"
-            outcome.Epochs
+            outcome.History
     // The thresholds the network now runs with (learned ones included), for what is printed and exported below.
     let thresholds = Tensors.toFloat64Array (model.Thresholds.detach ())
     let evaluations = TmSnnTraining.evaluate model 100 data.TestFrames data.TestClasses
@@ -236,8 +239,8 @@ let run (args: ParseResults<TmSnnArgs>) : int =
             printfn $"wrote {netx}, {nir} and loihi-profile.txt"
             runs
     let settingsList =
-        [ "dataset", data.Name; "seed", string seed; "frames", string frames; "epochs", string settings.Epochs
-          "batchSize", string settings.BatchSize; "learningRate", string settings.LearningRate; "gamma", string gamma
+        [ "dataset", data.Name; "seed", string seed; "frames", string frames; "epochs", string trainer.Epochs
+          "batchSize", string trainer.BatchSize; "learningRate", string trainer.LearningRate; "gamma", string gamma
           "tasks", String.Join (", ", config.Tasks |> Array.map (fun t -> t.Name))
           "thresholds", String.Join (", ", thresholds)
           "layers", $"{config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}"

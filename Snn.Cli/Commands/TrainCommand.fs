@@ -122,7 +122,7 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
         let kernel = if Snn.Config.text config "model.kernel" = "reference" then Reference else Fused
         use model = new DenseSnn(inputs, Snn.Config.integer config "model.hidden", classNames.Length, neuron, Snn.Config.real config "model.weight_gain", kernel, linear)
         let history =
-            Training.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
+            Trainer.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
                 if not Console.IsOutputRedirected then Console.WriteLine ()
                 printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%%, test accuracy {100.0 * r.TestAccuracy:F1}%%, lr {r.LearningRate:G3}, {clock.Elapsed.TotalSeconds:F1} s") Threading.CancellationToken.None
         let last = Array.last history.Entries

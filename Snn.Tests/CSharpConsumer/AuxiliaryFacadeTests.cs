@@ -41,9 +41,12 @@ public class AuxiliaryFacadeTests
         Assert.Equal(0.5 * 2.0 + 0.5 * (6.0 + 10.0), AuxiliaryLearning.Manual(0.5, new[] { 1.0, 1.0 })(main, aux).item<double>(), 12);
 
         var frames = new FrameSet(x.transpose(0, 1).contiguous(), tensor(new long[] { 0, 1, 2, 8, 9, 5 }));
-        var reports = AuxiliaryLearning.Fit(model, new AuxiliaryTrainingSettings(tasks, Alpha: 0.3, Epochs: 2, BatchSize: 3), frames, frames);
+        var history = AuxiliaryLearning.Fit(model, new AuxiliaryTrainingSettings(tasks, Alpha: 0.3), frames, frames,
+                                            TrainerSettings.AuxiliaryLearningDefaults with { Epochs = 2, BatchSize = 3 });
+        var reports = history.Epochs;
         Assert.Equal(2, reports.Count);
-        Assert.Equal(2, reports[1].AuxiliaryLosses.Count);
+        Assert.Equal(3, reports[1].Measures.Count);
+        Assert.Contains("main loss", reports[1].Measures.Keys);
         Assert.InRange(reports[1].TestAccuracy, 0.0, 1.0);
     }
 }

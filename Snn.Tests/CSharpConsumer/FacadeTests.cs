@@ -59,13 +59,13 @@ public class FacadeTests
         var (train, test) = MovingPatterns.Load(frames: 20, seed: 5, trainCount: 400, testCount: 200);
         Assert.Equal(10, MovingPatterns.ClassNames.Count);
         using var model = new DenseSnn(512, 128, 10, new LifParameters(TauMem: 20.0, Dt: 10.0), weightGain: 4.0);
-        var seen = new List<EpochReport>();
-        var reports = Trainer.Fit(model, new TrainingSettings(Epochs: 6, BatchSize: 32, LearningRate: 5e-3, Seed: 5),
-                                  train, test, new SynchronousProgress<EpochReport>(seen.Add));
+        var seen = new List<TrainingEpoch>();
+        var trainer = new SnnTrainer(model, new TrainerSettings { Epochs = 6, BatchSize = 32, LearningRate = 5e-3, Seed = 5 });
+        var reports = trainer.Train(train, test, new SynchronousProgress<TrainingEpoch>(seen.Add)).Epochs;
         Assert.Equal(6, reports.Count);
         Assert.Equal(reports.Select(r => r.Epoch), seen.Select(r => r.Epoch));
         Assert.True(reports[^1].TestAccuracy > 0.5, $"test accuracy {reports[^1].TestAccuracy}");
-        Assert.Equal(reports[^1].TestAccuracy, Trainer.Evaluate(model, test), 9);
+        Assert.Equal(reports[^1].TestAccuracy, SnnTrainer.Evaluate(model, test), 9);
     }
 
     [Fact]
@@ -76,7 +76,7 @@ public class FacadeTests
         using var cancelled = new System.Threading.CancellationTokenSource();
         cancelled.Cancel();
         Assert.Throws<OperationCanceledException>(() =>
-            Trainer.Fit(model, new TrainingSettings(Epochs: 1), train, test, cancellationToken: cancelled.Token));
+            new SnnTrainer(model, new TrainerSettings { Epochs = 1 }).Train(train, test, cancellationToken: cancelled.Token));
     }
 
     [Fact]

@@ -28,7 +28,7 @@ public class ReportFacadeTests
         try
         {
             var history = Enumerable.Range(1, 3)
-                .Select(e => new TrainingHistoryEntry(e, 1e-3, 1.0 / e, 0.3 * e, 0.25 * e, 2.0, 0.5))
+                .Select(e => new TrainingEpoch(e, 1e-3, 1.0 / e, 0.3 * e, 0.25 * e, 2.0, 0.5, new[] { 1 }, new Dictionary<string, double>()))
                 .ToList();
             var spikes = (rand(12, 2, 10) > 0.7).to_type(ScalarType.Float32);
 

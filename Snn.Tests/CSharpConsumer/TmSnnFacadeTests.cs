@@ -26,7 +26,8 @@ public class TmSnnFacadeTests
 
         var samples = (rand(new long[] { 20, 10, 6 }) < 0.5).to_type(ScalarType.Float32);
         var classes = tensor(Enumerable.Range(0, 20).Select(i => (long)(i % 10)).ToArray());
-        var reports = model.Fit(samples, classes, new TmSnnTrainingSettings(Epochs: 1, BatchSize: 10, Gamma: 0.3));
+        var reports = model.Fit(samples, classes, new TmSnnTrainingSettings(Gamma: 0.3),
+                                TrainerSettings.TmSnnDefaults with { Epochs = 1, BatchSize = 10 }).Epochs;
         Assert.Single(reports);
         Assert.Equal(2, reports[0].BatchesPerTask.Sum());
         var evaluations = model.Evaluate(samples, classes);

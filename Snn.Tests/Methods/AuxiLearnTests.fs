@@ -15,20 +15,22 @@ let tests =
             let tasks = [| AuxiliaryTasks.MovingPatterns.a2; AuxiliaryTasks.MovingPatterns.a4 4 |]
             use model = AlSnn.Mlp (int (fst (flat train)).shape.[2], [| 24 |], 10, tasks |> Array.map (fun t -> t.Classes), Neurons.PlifParameters.Default, 6.0)
             use h = new LinearLossCombiner (2, 0.25)
-            let training = { AuxiliaryLearning.Settings.Default with Epochs = 2; BatchSize = 16; LearningRate = 3e-3; Tasks = tasks }
+            let trainer = { AuxiliaryLearning.trainerDefaults with Epochs = 2; BatchSize = 16; LearningRate = 3e-3 }
+            let training = { AuxiliaryLearning.Settings.Default with Tasks = tasks }
             let settings = { AuxiLearn.Settings.Default with Bilevel = { AuxiLearn.Settings.Default.Bilevel with Interval = 1 }; AuxiliaryFraction = 0.25 }
             let epochs = ResizeArray ()
-            let outcome = AuxiLearn.fit model h training settings (flat train) (flat test) epochs.Add
+            let history = AuxiLearn.fit model h trainer training settings (flat train) (flat test) epochs.Add
             // 48 samples, 12 held out: 36 train in batches of 16 = 3 steps per epoch, each followed by a hyper step.
-            Expect.equal outcome.OuterLosses.Length 6 "one hyper step per weight step"
-            Expect.isTrue (outcome.HypergradientNorms |> List.forall (fun n -> n > 0.0 && System.Double.IsFinite n)) $"finite non-zero hypergradients: %A{outcome.HypergradientNorms}"
+            Expect.equal history.HyperSteps.Length 6 "one hyper step per weight step"
+            let norms = history.HyperSteps |> Array.map (fun s -> s.HypergradientNorm)
+            Expect.isTrue (norms |> Array.forall (fun n -> n > 0.0 && System.Double.IsFinite n)) $"finite non-zero hypergradients: %A{norms}"
             Expect.equal epochs.Count 2 "onEpoch per epoch"
             let gamma = h.Weights.data<float32>().ToArray ()
             Expect.isTrue (gamma |> Array.exists (fun g -> abs (float g - 0.25) > 1e-4)) $"the combiner's weights moved: %A{gamma}"
             Expect.isTrue (gamma |> Array.forall (fun g -> g > 0.0f)) "weights stay positive"
-            let last = List.last outcome.Epochs
+            let last = Array.last history.Entries
             Expect.isTrue (last.TestAccuracy >= 0.0 && last.TestAccuracy <= 1.0) "test accuracy is a fraction"
-            Expect.equal last.AuxiliaryLosses.Length 2 "one mean loss per auxiliary task"
+            Expect.equal (AuxiliaryLearning.auxiliaryLosses last).Length 2 "one mean loss per auxiliary task"
         }
         test "fit refuses a combiner of the wrong width and an empty split" {
             let tasks = [| AuxiliaryTasks.MovingPatterns.a2 |]
@@ -36,10 +38,10 @@ let tests =
             use h = new LinearLossCombiner (2, 1.0)
             let training = { AuxiliaryLearning.Settings.Default with Tasks = tasks }
             let data = torch.zeros (10L, 2L, 8L), torch.zeros (10L, dtype = torch.int64)
-            let e = Expect.throwsC (fun () -> AuxiLearn.fit model h training AuxiLearn.Settings.Default data data ignore |> ignore) id
+            let e = Expect.throwsC (fun () -> AuxiLearn.fit model h AuxiliaryLearning.trainerDefaults training AuxiLearn.Settings.Default data data ignore |> ignore) id
             Expect.stringContains e.Message "combiner" "names the parameter"
             use h1 = new LinearLossCombiner (1, 1.0)
-            let e = Expect.throwsC (fun () -> AuxiLearn.fit model h1 training { AuxiLearn.Settings.Default with AuxiliaryFraction = 1.0 } data data ignore |> ignore) id
+            let e = Expect.throwsC (fun () -> AuxiLearn.fit model h1 AuxiliaryLearning.trainerDefaults training { AuxiLearn.Settings.Default with AuxiliaryFraction = 1.0 } data data ignore |> ignore) id
             Expect.stringContains e.Message "AuxiliaryFraction" "names the field"
         }
     ]

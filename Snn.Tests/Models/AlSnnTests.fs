@@ -174,11 +174,11 @@ let trainingTests =
             let y = labels (Array.init 12 (fun i -> int64 (i % 10)))
             let settings =
                 { AuxiliaryLearning.Settings.Default with
-                    Epochs = 2; BatchSize = 6; Tasks = [| AuxiliaryTasks.MovingPatterns.a2; AuxiliaryTasks.MovingPatterns.a3 |]
+                    Tasks = [| AuxiliaryTasks.MovingPatterns.a2; AuxiliaryTasks.MovingPatterns.a3 |]
                     Combine = AuxiliaryLearning.manual 0.4 [| 1.0; 1.0 |] }
-            let reports = AuxiliaryLearning.fit model settings (train, y) (train, y) ignore
-            Expect.equal (reports |> List.map (fun r -> r.Epoch)) [ 1; 2 ] "two epochs"
-            for r in reports do
+            let history = AuxiliaryLearning.fit model { AuxiliaryLearning.trainerDefaults with Epochs = 2; BatchSize = 6 } settings (train, y) (train, y) ignore
+            Expect.equal (history.Entries |> Array.map (fun r -> r.Epoch)) [| 1; 2 |] "two epochs"
+            for r in history.Entries do
                 Expect.isTrue (Double.IsFinite r.TrainLoss && r.TestAccuracy >= 0.0 && r.TestAccuracy <= 1.0) "finite loss, accuracy in [0, 1]"
         }
     ]

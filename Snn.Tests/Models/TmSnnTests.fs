@@ -119,10 +119,11 @@ let tests =
             use model = new TmSnn(config)
             let before = toFloat64Array model.Thresholds
             let frames = train.Frames.gt(torch.tensor 0.0f).``to`` torch.float32
-            let reports = TmSnnTraining.fit model { TmSnnTraining.Settings.Default with Epochs = 2; BatchSize = 10; Gamma = 0.3 } frames train.Labels ignore
+            let history = TmSnnTraining.fit model { TmSnnTraining.trainerDefaults with Epochs = 2; BatchSize = 10 } { TmSnnTraining.Settings.Default with Gamma = 0.3 } frames train.Labels ignore
+            let reports = history.Entries
             Expect.equal reports.Length 2 "two epochs"
             Expect.equal (reports.[0].BatchesPerTask |> Array.sum) 4 "four batches, one task each"
-            Expect.isTrue (reports |> List.forall (fun r -> Double.IsFinite r.TrainLoss)) "finite loss"
+            Expect.isTrue (reports |> Array.forall (fun r -> Double.IsFinite r.TrainLoss)) "finite loss"
             Expect.equal (toFloat64Array model.Thresholds) before "thresholds stay fixed"
             let e = TmSnnTraining.evaluate model 16 frames train.Labels
             Expect.equal (e |> Array.map (fun t -> t.Threshold)) [| 1.25; 5.0 |] "each task under its own threshold"

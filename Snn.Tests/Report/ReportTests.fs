@@ -193,9 +193,9 @@ let private entries =
     [| for e in 1 .. 4 ->
          ({ Epoch = e; LearningRate = 1e-3 * float e; TrainLoss = 2.0 / float e
             TrainAccuracy = 0.2 * float e; TestAccuracy = 0.15 * float e + 0.01; GradientNorm = 0.5 + float e
-            Seconds = 1.25 * float e } : Training.HistoryEntry) |]
+            Seconds = 1.25 * float e; BatchesPerTask = [| 3 |]; Measures = [||] } : Training.HistoryEntry) |]
 
-let private history : Training.History = { Entries = entries; BestEpoch = 4; StoppedEarly = false }
+let private history : Training.History = { Entries = entries; BestEpoch = 4; StoppedEarly = false; HyperSteps = [||] }
 
 /// Spikes [T; B; N] with a known pattern: neuron n of sample b fires at steps where (t + n + b) % 3 = 0.
 let private spikes (t: int) (b: int) (n: int) =

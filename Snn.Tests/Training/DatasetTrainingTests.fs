@@ -26,7 +26,7 @@ let tests =
             let train, test = data.Force ()
             let settings = { Training.TrainerSettings.Default with Epochs = 2; BatchSize = 16; LearningRate = 3e-3 }
             use a = model ()
-            let fromTensors = Training.train a settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore Threading.CancellationToken.None
+            let fromTensors = Trainer.train a settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore Threading.CancellationToken.None
             use b = model ()
             let loads = ref 0
             let counted (split: DatasetTraining.LabelledSplit) =

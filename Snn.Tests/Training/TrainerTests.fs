@@ -20,7 +20,7 @@ let private model () =
 
 let private run (settings: Training.TrainerSettings) (m: DenseSnn) =
     let train, test = data.Force ()
-    Training.train m settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore Threading.CancellationToken.None
+    Trainer.train m settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore Threading.CancellationToken.None
 
 let private temporaryDirectory () =
     let dir = Path.Combine (Path.GetTempPath (), $"snn-trainer-{Guid.NewGuid():N}")

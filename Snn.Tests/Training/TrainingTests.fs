@@ -14,11 +14,11 @@ let tests =
             torch.manual_seed 11L |> ignore
             use model = new DenseSnn(512, 128, 10, { LifParameters.Default with TauMem = 20.0; Dt = 10.0 }, 4.0)
             let before = Training.evaluate model 100 test.Frames test.Labels
-            let settings = { Training.Settings.Default with Epochs = 8; BatchSize = 32; LearningRate = 5e-3; Seed = 11 }
-            let reports = Training.fit model settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore ignore
-            let last = List.last reports
-            Expect.isLessThan (List.head reports).TrainLoss 2.31 "starts near ln 10"
-            Expect.isLessThan last.TrainLoss (List.head reports).TrainLoss "the loss falls"
+            let settings = { Training.TrainerSettings.Default with Epochs = 8; BatchSize = 32; LearningRate = 5e-3; Seed = 11 }
+            let reports = (Trainer.train model settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore System.Threading.CancellationToken.None).Entries
+            let last = Array.last reports
+            Expect.isLessThan reports.[0].TrainLoss 2.31 "starts near ln 10"
+            Expect.isLessThan last.TrainLoss reports.[0].TrainLoss "the loss falls"
             Expect.isGreaterThan last.TestAccuracy 0.7 $"test accuracy {last.TestAccuracy} (chance 0.1, before training {before})"
         }
         test "live tensors do not grow with the number of training steps" {
@@ -29,8 +29,8 @@ let tests =
                 torch.manual_seed 2L |> ignore
                 let before = live ()
                 use model = new DenseSnn(512, 32, 10, LifParameters.Default)
-                let settings = { Training.Settings.Default with Epochs = epochs; BatchSize = 16 }
-                Training.fit model settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore ignore |> ignore
+                let settings = { Training.TrainerSettings.Default with Epochs = epochs; BatchSize = 16 }
+                Trainer.train model settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore System.Threading.CancellationToken.None |> ignore
                 live () - before
             let short = leftAlive 1
             let long = leftAlive 6

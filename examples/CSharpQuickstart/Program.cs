@@ -11,11 +11,11 @@ Console.WriteLine($"{train.Frames.shape[0]} training samples of shape [T, featur
 var neuron = new LifParameters(TauMem: 20.0, Dt: 10.0, Surrogate: Surrogate.ATan(alpha: 2.0));
 using var model = new DenseSnn(inputs: 512, hidden: 128, outputs: MovingPatterns.ClassNames.Count, neuron, weightGain: 4.0);
 
-var progress = new Progress<EpochReport>(r =>
+var progress = new Progress<TrainingEpoch>(r =>
     Console.WriteLine($"epoch {r.Epoch}: loss {r.TrainLoss:F4}, test accuracy {100 * r.TestAccuracy:F1}%"));
-var reports = await Trainer.FitAsync(model, new TrainingSettings(Epochs: 4, BatchSize: 32, LearningRate: 5e-3, Seed: 1),
-                                     train, test, progress);
+var trainer = new SnnTrainer(model, new TrainerSettings { Epochs = 4, BatchSize = 32, LearningRate = 5e-3, Seed = 1 });
+var history = await trainer.TrainAsync(train, test, progress);
 
-var accuracy = Trainer.Evaluate(model, test);
+var accuracy = SnnTrainer.Evaluate(model, test);
 Console.WriteLine($"test accuracy: {100 * accuracy:F1}%");
 return accuracy >= 0.8 ? 0 : 1;
