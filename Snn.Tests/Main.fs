@@ -35,6 +35,7 @@ let private all =
         LoihiNetxExportTests.tests
         HypergradientTests.tests
         BilevelTests.tests
+        MethodHistoryTests.tests
         AuxiLearnTests.tests
         ThresholdLearningTests.tests
         TmSnnTests.tests

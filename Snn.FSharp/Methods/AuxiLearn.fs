@@ -30,15 +30,6 @@ let combinerOf (h: LossCombiner) : AuxiliaryLearning.Combiner =
     if isNull (box h) then nullArg "h"
     fun (mainPerSample: Tensor) (auxPerSample: Tensor) -> mainPerSample.mean () + h.forward auxPerSample
 
-/// The held-out batches of a bilevel method: `batchSize` indices of `held` per call, cycling through them in order.
-let heldOutCursor (held: int64[]) (batchSize: int) : unit -> int64[] =
-    let mutable cursor = 0
-    fun () ->
-        let take = min batchSize held.Length
-        let chosen = Array.init take (fun i -> held.[(cursor + i) % held.Length])
-        cursor <- (cursor + take) % held.Length
-        chosen
-
 /// AuxiLearn as a method of the one trainer: the batch loss is `combinerOf combiner` of the per-sample losses, and
 /// the hyper step learns the combiner's parameters φ by the implicit hypergradient of the main loss alone (L_V; the
 /// auxiliary heads run but do not enter it) on the next batch of the auxiliary split `auxIndices` of samples
@@ -46,9 +37,8 @@ let heldOutCursor (held: int64[]) (batchSize: int) : unit -> int64[] =
 let method (model: AlSnn) (combiner: LossCombiner) (training: AuxiliaryLearning.Settings) (settings: Settings) (batchSize: int)
            (samples: Tensor, labels: Tensor) (auxIndices: int64[]) (test: Tensor * Tensor) : Trainer.Method =
     let training = { training with Combine = combinerOf combiner }
-    let nextAuxBatch = heldOutCursor auxIndices batchSize
-    let outerLoss (_: Trainer.Batch) =
-        let auxBatch = nextAuxBatch ()
+    let outerLoss (batch: Trainer.Batch) =
+        let auxBatch = Trainer.heldOutBatch auxIndices batchSize batch.Step
         let auxInput = Training.batchOf samples auxBatch
         let auxLabels = (use index = torch.tensor auxBatch in labels.index_select (0L, index))
         fun () ->

@@ -151,7 +151,7 @@ type StepResult =
 let step (model: AlSnn) (optimizer: torch.optim.Optimizer) (settings: Settings) (input: Tensor) (labels: Tensor) : StepResult =
     model.train ()
     optimizer.zero_grad ()
-    let r = batchLossWith model settings settings.Combine { Epoch = 1; Index = 0; Inputs = input; Labels = labels; Task = 0 }
+    let r = batchLossWith model settings settings.Combine { Epoch = 1; Index = 0; Step = 0; Inputs = input; Labels = labels; Task = 0 }
     Diff.backward r.Loss
     optimizer.step () |> ignore
     { Loss = r.Loss.ToDouble ()

@@ -80,9 +80,8 @@ let train (model: TmSnn) (training: Training.TrainerSettings) (tmSnn: TmSnnTrain
     let phi = new TorchSharp.Modules.Parameter (model.Thresholds.detach().clone ())
     model.Thresholds <- phi
     let thresholds = Collections.Generic.List<float[]> ()
-    let nextValidBatch = AuxiLearn.heldOutCursor validIndices training.BatchSize
     let outerLoss (batch: Trainer.Batch) =
-        let validBatch = nextValidBatch ()
+        let validBatch = Trainer.heldOutBatch validIndices training.BatchSize batch.Step
         let validInput = Training.batchOf samples validBatch
         let validClasses = take classes validBatch
         fun () ->

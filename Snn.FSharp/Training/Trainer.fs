@@ -25,6 +25,10 @@ type Batch =
       Epoch: int
       /// Position of the batch in its epoch, from 0.
       Index: int
+      /// Optimisation steps before this one in the whole run, resumed epochs included:
+      /// (epoch − 1) · batches per epoch + index. A method derives its held-out batch from it, so a resumed run
+      /// sees the same one.
+      Step: int
       /// Inputs, time-first [T; B; ...].
       Inputs: Tensor
       /// Labels [B] as the source gives them (class indices; multi-task methods map them to each task's labels).
@@ -51,8 +55,8 @@ type HyperStep =
       Weights: Tensor[]
       /// Interval, inverse-Hessian approximation and hyper learning rate.
       Settings: Bilevel.Settings
-      /// Called for every batch (the method advances its held-out cursor); returns the outer loss L_V on the next
-      /// held-out batch, evaluated only when a hyper step is due.
+      /// Called for every batch; returns the outer loss L_V on the held-out batch of this step (see
+      /// `heldOutBatch`), evaluated only when a hyper step is due.
       OuterLoss: Batch -> (unit -> Tensor)
       /// Called after every hyper step (e.g. to keep thresholds above a floor, or to record them).
       AfterHyperStep: unit -> unit }
@@ -93,6 +97,15 @@ let epochOrder (seed: int) (epoch: int) (n: int) : int64[] =
 let taskDraws (seed: int) (epoch: int) (tasks: int) (batches: int) : int[] =
     if tasks <= 1 then Array.zeroCreate batches else MultiTask.drawTasks (seed * 7919 + epoch) tasks batches
 
+/// The held-out batch of optimisation step s (from 0) of a bilevel method: `batchSize` indices of `held` from
+/// position s · batchSize on, cycling through them in order (what a cursor advanced once per step gives, but
+/// computed from the step, so a resumed run takes the same batches).
+let heldOutBatch (held: int64[]) (batchSize: int) (step: int) : int64[] =
+    if isNull held || held.Length = 0 then invalidArg "held" "holds no sample"
+    let take = min batchSize held.Length
+    let start = int ((int64 step * int64 take) % int64 held.Length)
+    Array.init take (fun i -> held.[(start + i) % held.Length])
+
 /// The `BatchSource` of samples [N; T; ...] with labels [N], cut into batches of `batchSize` in `epochOrder`.
 let tensorSource (batchSize: int) (seed: int) (samples: Tensor, labels: Tensor) : BatchSource =
     if batchSize <= 0 then invalidArg "BatchSize" $"must be > 0, got {batchSize}"
@@ -112,10 +125,12 @@ let tensorSource (batchSize: int) (seed: int) (samples: Tensor, labels: Tensor) 
                 use index = torch.tensor indices
                 yield Training.batchOf samples indices, labels.index_select (0L, index) } }
 
-/// The hyperparameters of a bilevel method as a module, so a checkpoint can save and load them like a model.
+/// The hyperparameters of a bilevel method as a module, so a checkpoint can save and load them like a model. It
+/// holds aliases (the same storage, its own handles): loading writes into the method's tensors, and disposing the
+/// set leaves them alive.
 type private HyperparameterSet(parameters: TorchSharp.Modules.Parameter[]) as this =
     inherit torch.nn.Module("Hyperparameters")
-    do parameters |> Array.iteri (fun i p -> this.register_parameter ($"phi{i}", p))
+    do parameters |> Array.iteri (fun i p -> this.register_parameter ($"phi{i}", new TorchSharp.Modules.Parameter (p.detach (), false)))
 
 /// The checkpoint folder of a bilevel method's upper level, inside the run's checkpoint folder.
 let private hyperDirectory (directory: string) = Path.Combine (directory, "hyper")
@@ -144,6 +159,7 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
             h, Bilevel.Trainer (h.Weights, h.Hyperparameters, optimizer, h.Settings), new HyperparameterSet (h.Hyperparameters))
     let save (entries: Training.HistoryEntry[]) (dir: string) =
         Training.Checkpoint.save dir model optimizer entries
+        Training.Checkpoint.saveRandomState dir
         bilevel |> Option.iter (fun (_, b, set) -> Training.Checkpoint.save (hyperDirectory dir) set b.HyperOptimizer entries)
     let previous =
         match settings.CheckpointDirectory with
@@ -152,6 +168,7 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
                 let hyper = hyperDirectory dir
                 if not (Training.Checkpoint.exists hyper) then invalidArg "CheckpointDirectory" $"holds no hyperparameter checkpoint in {hyper}"
                 Training.Checkpoint.load hyper set b.HyperOptimizer |> ignore)
+            Training.Checkpoint.loadRandomState dir
             Training.Checkpoint.load dir model optimizer
         | _ -> [||]
     let entries = ResizeArray<Training.HistoryEntry> previous
@@ -163,7 +180,6 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
         | _ -> false
     let mutable stopped = patienceExhausted ()
     let mutable epoch = entries.Count + 1
-    let mutable steps = 0
     while not stopped && epoch <= settings.Epochs do
         let clock = Stopwatch.StartNew ()
         let rate = Training.Schedule.learningRate settings.Schedule settings.LearningRate settings.Epochs epoch
@@ -184,7 +200,9 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
                 let inputs, labels = enumerator.Current
                 try
                     if batches >= draws.Length then invalidOp $"the batch source gave more than its {source.BatchesPerEpoch} batches in epoch {epoch}"
-                    let batch = { Epoch = epoch; Index = batches; Inputs = inputs; Labels = labels; Task = draws.[batches] }
+                    let batch =
+                        { Epoch = epoch; Index = batches; Step = (epoch - 1) * source.BatchesPerEpoch + batches
+                          Inputs = inputs; Labels = labels; Task = draws.[batches] }
                     let outer = bilevel |> Option.map (fun (h, _, _) -> h.OuterLoss batch)
                     model.train ()
                     optimizer.zero_grad ()
@@ -193,7 +211,6 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
                     Diff.backward result.Loss
                     normSum <- normSum + Training.clipGradients settings.ClipGradientNorm model
                     optimizer.step () |> ignore
-                    steps <- steps + 1
                     lossSum <- lossSum + result.Loss.ToDouble ()
                     hits <- hits + result.Correct
                     for m in result.Measures do
@@ -203,7 +220,7 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
                         measureSums.[m.Name] <- measureSums.[m.Name] + m.Value
                     perTask.[batch.Task] <- perTask.[batch.Task] + 1
                     match bilevel, outer with
-                    | Some (h, b, _), Some outerLoss when steps % h.Settings.Interval = 0 ->
+                    | Some (h, b, _), Some outerLoss when (batch.Step + 1) % h.Settings.Interval = 0 ->
                         model.train ()
                         let value, norm = b.HyperStep ((fun () -> (method.BatchLoss batch).Loss), outerLoss)
                         h.AfterHyperStep ()

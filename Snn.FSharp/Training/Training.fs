@@ -152,7 +152,8 @@ type History =
 /// Training history as JSON (an array of `HistoryEntry`).
 [<RequireQualifiedAccess>]
 module HistoryJson =
-    let private options = JsonSerializerOptions(WriteIndented = true)
+    // NaN stands for "not measured" (a method without a test split).
+    let private options = JsonSerializerOptions(WriteIndented = true, NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
 
     /// The entries as an indented JSON array.
     let serialize (entries: HistoryEntry[]) : string = JsonSerializer.Serialize (entries, options)
@@ -160,7 +161,7 @@ module HistoryJson =
     /// Entries from a JSON array written by `serialize`.
     let deserialize (json: string) : HistoryEntry[] =
         if isNull json then nullArg "json"
-        let entries = JsonSerializer.Deserialize<HistoryEntry[]> json
+        let entries = JsonSerializer.Deserialize<HistoryEntry[]> (json, options)
         if isNull entries then invalidArg "json" "holds no history array"
         // Histories written before an entry had these fields read them as null.
         entries |> Array.map (fun e ->
@@ -205,6 +206,22 @@ module Checkpoint =
         | :? Modules.OptimizerHelper as o -> AtomicFile.write (optimizerPath directory) (fun p -> o.save_state_dict p)
         | _ -> invalidArg "optimizer" "cannot save the state of this optimizer type"
         AtomicFile.write (historyPath directory) (fun p -> File.WriteAllText (p, HistoryJson.serialize entries))
+
+    /// The file of the global random generator's state (dropout masks, noisy surrogates) in a checkpoint directory.
+    let randomStatePath (directory: string) = Path.Combine (directory, "random.bin")
+
+    /// Saves the state of torch's global CPU generator, so a resumed run draws the same dropout masks.
+    let saveRandomState (directory: string) : unit =
+        use state = torch.get_rng_state ()
+        let bytes = state.data<byte>().ToArray ()
+        AtomicFile.write (randomStatePath directory) (fun p -> File.WriteAllBytes (p, bytes))
+
+    /// Restores the generator state saved by `saveRandomState`, when the checkpoint has one.
+    let loadRandomState (directory: string) : unit =
+        let path = randomStatePath directory
+        if File.Exists path then
+            use state = torch.tensor (File.ReadAllBytes path)
+            torch.set_rng_state state
 
     /// Loads model and optimiser state in place and returns the saved history.
     let load (directory: string) (model: torch.nn.Module) (optimizer: torch.optim.Optimizer) : HistoryEntry[] =
