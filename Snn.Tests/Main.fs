@@ -33,6 +33,7 @@ let private all =
         LoihiQuantizationTests.tests
         LoihiNirMappingTests.tests
         LoihiNetxExportTests.tests
+        LoihiDeployTests.tests
         HypergradientTests.tests
         BilevelTests.tests
         MethodHistoryTests.tests

@@ -28,6 +28,20 @@ public sealed record TrainingEpoch(int Epoch, double LearningRate, double TrainL
         new(e.Epoch, e.LearningRate, e.TrainLoss, e.TrainAccuracy, e.TestAccuracy, e.GradientNorm, e.Seconds,
             Array.AsReadOnly(e.BatchesPerTask), e.Measures.ToDictionary(m => m.Name, m => m.Value));
 
+    /// <summary>Value equality, the lists and measures compared by content.</summary>
+    /// <param name="other">The other epoch.</param>
+    /// <returns>Whether every field is equal.</returns>
+    public bool Equals(TrainingEpoch? other) =>
+        other is not null && Epoch == other.Epoch && LearningRate.Equals(other.LearningRate) && TrainLoss.Equals(other.TrainLoss)
+        && TrainAccuracy.Equals(other.TrainAccuracy) && TestAccuracy.Equals(other.TestAccuracy) && GradientNorm.Equals(other.GradientNorm)
+        && Seconds.Equals(other.Seconds) && BatchesPerTask.SequenceEqual(other.BatchesPerTask)
+        && Measures.Count == other.Measures.Count
+        && Measures.All(m => other.Measures.TryGetValue(m.Key, out var v) && v.Equals(m.Value));
+
+    /// <summary>A hash of the scalar fields (consistent with <see cref="Equals(TrainingEpoch)"/>).</summary>
+    /// <returns>The hash code.</returns>
+    public override int GetHashCode() => HashCode.Combine(Epoch, LearningRate, TrainLoss, TrainAccuracy, TestAccuracy, GradientNorm, Seconds);
+
     /// <summary>The F# core's entry.</summary>
     internal CoreTraining.HistoryEntry ToCore() =>
         new(epoch: Epoch, learningRate: LearningRate, trainLoss: TrainLoss, trainAccuracy: TrainAccuracy, testAccuracy: TestAccuracy,

@@ -3,11 +3,8 @@
 /// threshold mantissas (thesis 4.4: the weights and the memory do not change between tasks). The task classifier
 /// is not deployed (the thesis does not use it at test time).
 ///
-/// Mapping of the CuLIF recurrence (dt, τ in ms, α = exp(-dt/τ_syn), β = exp(-dt/τ_mem)):
-///     i ← α i + W x,  v ← β v + (1 - β) i,  spike if v ≥ φ, v ← 0
-/// equals lava-dl's CUBA neuron I ← (1 - currentDecay) I + a, V ← (1 - voltageDecay) V + I with currentDecay = 1 - α,
-/// voltageDecay = 1 - β and weights (1 - β) W (the state I is (1 - β) i). Loihi adds one step of latency per layer
-/// and spikes on V > threshold (strict); both are differences of the deployment, measured by the emulated accuracy.
+/// The CuLIF neurons map as every deployed CuLIF layer does (`Deploy.cuLif`); the label path is not a plain chain of
+/// modules (the feature block also feeds the task classifier), so its layers are listed here.
 [<RequireQualifiedAccess>]
 module Snn.Loihi.TmSnnLoihi
 
@@ -23,25 +20,21 @@ open Snn.Tensors
 /// or a reset other than hard).
 let toFloatNetwork (model: TmSnn) (task: int) : FloatNetwork =
     let config = model.Config
-    let p = config.Neuron
     if config.Modulation <> ByThreshold then invalidArg "model" "only threshold modulation maps onto Loihi thresholds (an external current has no exact Loihi counterpart)"
-    if p.VRest <> 0.0 || p.VReset <> 0.0 then invalidArg "model" $"Loihi resets to 0 and rests at 0; the neurons have VRest = {p.VRest}, VReset = {p.VReset}"
-    if p.Reset <> Hard then invalidArg "model" $"Loihi CUBA-LIF has a hard reset; the neurons use {p.Reset}"
     if task < 0 || task >= model.TaskCount then invalidArg "task" $"must lie in [0, {model.TaskCount}), got {task}"
-    let alpha, beta = CuLif.decays p
     let threshold = model.Thresholds.[int64 task].ToDouble ()
-    let linears = model.LabelPathLinears
     let names = Array.append (Array.init config.FeatureSizes.Length (fun i -> $"feature{i + 1}")) [| "label1"; "label2" |]
     let input =
         { Name = "input"; Shape = [| config.Inputs |]; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0
           Bias = Array.zeroCreate config.Inputs }
     let layers =
-        linears |> Array.mapi (fun i linear ->
+        model.LabelPathLinears |> Array.mapi (fun i linear ->
+            let mapping = Deploy.cuLif names.[i] config.Neuron threshold
             use w = linear.weight.detach().``to`` torch.float64
             let outputs, inputs = int w.shape.[0], int w.shape.[1]
             { Name = names.[i]; Shape = [| outputs |]
-              Incoming = Some (FloatDense (inputs, toFloat64Array w |> Array.map (fun x -> x * (1.0 - beta))))
-              CurrentDecay = 1.0 - alpha; VoltageDecay = 1.0 - beta; Threshold = threshold; Bias = Array.zeroCreate outputs })
+              Incoming = Some (FloatDense (inputs, toFloat64Array w |> Array.map (fun x -> x * mapping.WeightScale)))
+              CurrentDecay = mapping.CurrentDecay; VoltageDecay = mapping.VoltageDecay; Threshold = threshold; Bias = Array.zeroCreate outputs })
     FloatNetwork.validate { Layers = Array.append [| input |] layers }
 
 /// The label path quantized once (scales chosen for task 0's thresholds) and the threshold mantissas of every task
@@ -80,32 +73,10 @@ type TaskRun =
 /// Runs task k on the emulator for samples [N; T; F] (binary; a value > 0 is a spike) with classes [N]; each sample
 /// runs from rest for T + layers steps. Profiles with `chip`.
 let runTask (chip: ChipConstants) (deployment: Deployment) (tasks: MultiTask.TaskDefinition[]) (task: int) (samples: Tensor) (classes: Tensor) : TaskRun =
-    if isNull (box samples) || samples.dim () <> 3 then invalidArg "samples" "must be [N; T; F]"
     let network = deployment.Quantized.Network
-    let n, steps, features = int samples.shape.[0], int samples.shape.[1], int samples.shape.[2]
-    if features <> network.Layers.[0].Count then invalidArg "samples" $"has {features} features for {network.Layers.[0].Count} input neurons"
-    let total = steps + network.Layers.Length
-    let offset, labels = (MultiTask.offsets tasks).[task], tasks.[task].Labels
+    let counts, profile = Deploy.emulate chip network (Some deployment.Thresholds.[task]) samples
     let truth = toInt64Array (MultiTask.taskLabels tasks task classes)
-    let data = toFloat64Array (samples.``to`` torch.float64)
-    let options = { RunOptions.For total with Thresholds = Some deployment.Thresholds.[task] }
-    let results =
-        Array.init n (fun s ->
-            let spikes = Array.init total (fun t -> Array.init features (fun f -> t < steps && data.[(s * steps + t) * features + f] > 0.0))
-            Emulator.run network (InputSpikes spikes) options)
-    let hits =
-        results |> Array.mapi (fun s r ->
-            let out = r.Spikes.[r.Spikes.Length - 1]
-            let counts = Array.init labels (fun l -> out |> Array.sumBy (fun row -> if row.[offset + l] then 1 else 0))
-            let best = counts |> Array.mapi (fun i c -> i, c) |> Array.maxBy (fun (i, c) -> c, -i) |> fst
-            if int64 best = truth.[s] then 1 else 0)
-        |> Array.sum
-    let joined =
-        { Spikes = Array.init network.Layers.Length (fun l -> results |> Array.collect (fun r -> r.Spikes.[l]))
-          U = None; V = None
-          Activity =
-            Array.init network.Layers.Length (fun l ->
-                { Spikes = results |> Array.collect (fun r -> r.Activity.[l].Spikes)
-                  SynOps = results |> Array.collect (fun r -> r.Activity.[l].SynOps)
-                  ActiveNeurons = results |> Array.collect (fun r -> r.Activity.[l].ActiveNeurons) }) }
-    { Task = task; Accuracy = float hits / float (max 1 n); Profile = Profiler.profile chip network joined (Some total); StepsPerSample = total }
+    let predicted = Deploy.predictions counts (MultiTask.offsets tasks).[task] tasks.[task].Labels
+    let hits = Array.map2 (fun p t -> if int64 p = t then 1 else 0) predicted truth |> Array.sum
+    { Task = task; Accuracy = float hits / float (max 1 counts.Length); Profile = profile
+      StepsPerSample = int samples.shape.[1] + network.Layers.Length }
