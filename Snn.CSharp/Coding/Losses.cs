@@ -51,17 +51,26 @@ public static class Losses
     public static Tensor MseFiringRate(Tensor spikes, Tensor labels, double correctRate = 0.8, double incorrectRate = 0.2) =>
         global::Snn.Loss.mseFiringRate(correctRate, incorrectRate, spikes, labels);
 
-    /// <summary>Differentiable first-spike times in steps: [T, B, ...] → [B, ...], T for a silent neuron.</summary>
+    /// <summary>Differentiable first-spike times in steps: [T, B, ...] → [B, ...]; a silent neuron is timed at T, or,
+    /// given <paramref name="silentPotentials"/>, at T + the 0-based rank of its peak potential (seed 003's rule).</summary>
     /// <param name="spikes">Spikes [T, B, ...].</param>
+    /// <param name="silentPotentials">Membrane potentials [T, B, ...] for the ranked rule; <c>null</c> means T.</param>
     /// <returns>The first-spike times.</returns>
-    public static Tensor FirstSpikeTimes(Tensor spikes) => global::Snn.Loss.firstSpikeTimes(spikes);
+    public static Tensor FirstSpikeTimes(Tensor spikes, Tensor? silentPotentials = null) =>
+        global::Snn.Loss.firstSpikeTimesWith(Silent(silentPotentials), spikes);
 
     /// <summary>First-spike cross-entropy: L = CE(-t̂ / τ, y), the earliest neuron wins.</summary>
     /// <param name="spikes">Output spikes [T, B, C].</param>
     /// <param name="labels">Class indices [B].</param>
     /// <param name="tau">Temperature τ in steps (&gt; 0).</param>
+    /// <param name="silentPotentials">Potentials [T, B, C] to time silent neurons at T + rank of their peak
+    /// potential (seed 003's rule); <c>null</c> times them at T.</param>
     /// <returns>The loss.</returns>
-    public static Tensor FirstSpikeLoss(Tensor spikes, Tensor labels, double tau = 1.0) => global::Snn.Loss.firstSpikeLoss(tau, spikes, labels);
+    public static Tensor FirstSpikeLoss(Tensor spikes, Tensor labels, double tau = 1.0, Tensor? silentPotentials = null) =>
+        global::Snn.Loss.firstSpikeLossWith(Silent(silentPotentials), tau, spikes, labels);
+
+    internal static global::Snn.Loss.SilentTiming Silent(Tensor? potentials) =>
+        potentials is null ? global::Snn.Loss.SilentTiming.AtWindowEnd : global::Snn.Loss.SilentTiming.NewRankByPeakPotential(potentials);
 
     /// <summary>Time regulariser of first-spike training: L = (1/B) Σ_b t̂_{b,y_b} / T.</summary>
     /// <param name="spikes">Output spikes [T, B, C].</param>

@@ -82,8 +82,11 @@ public static class Metrics
     /// <summary>Accuracy of first-spike decoding (earliest output neuron wins).</summary>
     /// <param name="spikes">Output spikes [T, B, C].</param>
     /// <param name="labels">Labels [B].</param>
+    /// <param name="silentPotentials">Potentials [T, B, C] to time silent neurons at T + rank of their peak
+    /// potential (seed 003's rule); <c>null</c> times them at T.</param>
     /// <returns>Accuracy in [0, 1].</returns>
-    public static double FirstSpikeAccuracy(Tensor spikes, Tensor labels) => global::Snn.Metrics.firstSpikeAccuracy(spikes, labels);
+    public static double FirstSpikeAccuracy(Tensor spikes, Tensor labels, Tensor? silentPotentials = null) =>
+        global::Snn.Metrics.firstSpikeAccuracyWith(Losses.Silent(silentPotentials), spikes, labels);
 
     /// <summary>Accuracy of firing-rate decoding (most spikes wins).</summary>
     /// <param name="spikes">Output spikes [T, B, C].</param>

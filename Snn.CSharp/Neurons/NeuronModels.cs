@@ -62,6 +62,15 @@ public sealed record AdaptiveThresholdParameters(LifParameters? Membrane = null,
         global::Snn.Neurons.AdaptiveThreshold.validate(new((Membrane ?? new LifParameters(Reset: ResetMode.Soft)).ToCore(), TauThreshold, Increment));
 }
 
+/// <summary>Which potential drives the AdLIF adaptation current.</summary>
+public enum AdLifAdaptation
+{
+    /// <summary>w_t = ρ w_{t-1} + (1 - ρ)(a u_{t-1} + b z_{t-1}), u after the reset (the default).</summary>
+    Filtered,
+    /// <summary>w_t = ρ w_{t-1} + a h_{t-1} + b z_{t-1}, h before the reset (seed 003's repository).</summary>
+    Unfiltered,
+}
+
 /// <summary>Parameters of the adaptive LIF (AdLIF, Bittar &amp; Garner 2022).</summary>
 /// <param name="TauMem">Membrane time constant in ms.</param>
 /// <param name="TauAdapt">Adaptation time constant in ms.</param>
@@ -70,11 +79,37 @@ public sealed record AdaptiveThresholdParameters(LifParameters? Membrane = null,
 /// <param name="Dt">Step in ms.</param>
 /// <param name="VThreshold">Firing threshold θ.</param>
 /// <param name="Surrogate">Surrogate gradient; <c>null</c> means ATan(2).</param>
+/// <param name="Reset">Reset rule after a spike (default: soft, θ subtracted).</param>
+/// <param name="VReset">Potential after a hard reset.</param>
+/// <param name="DetachReset">Whether the reset is excluded from the gradient.</param>
+/// <param name="Adaptation">Form of the adaptation update.</param>
 public sealed record AdLifParameters(double TauMem = 20.0, double TauAdapt = 150.0, double A = 0.5, double B = 1.0,
-                                     double Dt = 1.0, double VThreshold = 1.0, Surrogate? Surrogate = null)
+                                     double Dt = 1.0, double VThreshold = 1.0, Surrogate? Surrogate = null,
+                                     ResetMode Reset = ResetMode.Soft, double VReset = 0.0, bool DetachReset = false,
+                                     AdLifAdaptation Adaptation = AdLifAdaptation.Filtered)
 {
+    /// <summary>Seed 003's default AdLIF neuron (Liu et al. 2023): hard reset to 0, reset detached, unfiltered
+    /// adaptation; the time constants and couplings are given by the model.</summary>
+    /// <param name="tauMem">Membrane time constant in ms (the repository's tau_mem in steps times <paramref name="dt"/>).</param>
+    /// <param name="tauAdapt">Adaptation time constant in ms (the repository's tau_osc in steps times <paramref name="dt"/>).</param>
+    /// <param name="a">Sub-threshold coupling a.</param>
+    /// <param name="b">Spike-triggered adaptation b.</param>
+    /// <param name="dt">Step in ms.</param>
+    /// <returns>The parameters.</returns>
+    public static AdLifParameters Liu2023(double tauMem, double tauAdapt, double a, double b, double dt = 1.0) =>
+        new(TauMem: tauMem, TauAdapt: tauAdapt, A: a, B: b, Dt: dt, Reset: ResetMode.Hard, VReset: 0.0, DetachReset: true,
+            Adaptation: AdLifAdaptation.Unfiltered);
+
     internal global::Snn.Neurons.AdLifParameters ToCore() =>
-        global::Snn.Neurons.AdLif.validate(new(TauMem, TauAdapt, A, B, Dt, VThreshold, Core.Surrogate(Surrogate)));
+        global::Snn.Neurons.AdLif.validate(new(
+            tauMem: TauMem, tauAdapt: TauAdapt, a: A, b: B, dt: Dt, vThreshold: VThreshold,
+            surrogate: Core.Surrogate(Surrogate), reset: Core.Reset(Reset), vReset: VReset, detachReset: DetachReset,
+            adaptation: Adaptation switch
+            {
+                AdLifAdaptation.Filtered => global::Snn.Neurons.AdLifAdaptation.Filtered,
+                AdLifAdaptation.Unfiltered => global::Snn.Neurons.AdLifAdaptation.Unfiltered,
+                _ => throw new System.ArgumentException($"unknown AdLIF adaptation {Adaptation}", nameof(Adaptation)),
+            }));
 }
 
 /// <summary>

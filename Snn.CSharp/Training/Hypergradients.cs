@@ -74,10 +74,15 @@ public sealed class BilevelTrainer
     /// <param name="inverse">Inverse-Hessian approximation (default: 3-term Neumann, α = 0.1).</param>
     /// <param name="interval">A hyper step after every this many weight steps.</param>
     /// <param name="hyperLearningRate">Adam learning rate of the hyperparameters.</param>
+    /// <param name="maxGradNorm">Clip of the hypergradient's norm (AuxiLearn's max_grad_norm, on Snn's scale: α times
+    /// AuxiLearn's); <c>null</c> means no clipping.</param>
     public BilevelTrainer(Tensor[] weights, Parameter[] hyperparameters, optim.Optimizer weightOptimizer,
-                          InverseHessian? inverse = null, int interval = 20, double hyperLearningRate = 1e-3)
+                          InverseHessian? inverse = null, int interval = 20, double hyperLearningRate = 1e-3,
+                          double? maxGradNorm = null)
     {
-        var settings = new Snn.Bilevel.Settings((inverse ?? InverseHessian.Neumann()).Value, interval, hyperLearningRate);
+        var clip = maxGradNorm is double c ? Microsoft.FSharp.Core.FSharpOption<double>.Some(c) : Microsoft.FSharp.Core.FSharpOption<double>.None;
+        var settings = new Snn.Bilevel.Settings(
+            inverse: (inverse ?? InverseHessian.Neumann()).Value, interval: interval, hyperLearningRate: hyperLearningRate, maxGradNorm: clip);
         trainer = new Snn.Bilevel.Trainer(weights, hyperparameters, weightOptimizer, settings);
     }
 

@@ -95,35 +95,58 @@ let directCurrent (steps: int) (input: Tensor) : Tensor =
     let repeats = Array.append [| int64 steps |] (Array.create (int (input.dim ())) 1L)
     input.unsqueeze(0L).repeat repeats
 
-/// A difference-of-Gaussians kernel [k; k] (k odd): the centre Gaussian of width σ_c minus the surround Gaussian
-/// of width σ_s, each normalised to unit sum, then shifted to zero mean and scaled so its maximum is 1:
-/// D(r) = G_σc(r) - G_σs(r), D ← (D - mean D) / max(D - mean D). σ_c < σ_s gives an on-centre filter,
-/// σ_c > σ_s an off-centre one.
-let differenceOfGaussians (size: int) (sigmaCentre: float) (sigmaSurround: float) : Tensor =
+/// How each Gaussian of a DoG kernel is weighted before the two are subtracted.
+type DogForm =
+    /// SpykeTorch's `DoGKernel`: the unnormalised density a·(1/σ²)·exp(-r²/(2σ²)) with a = 1/(2π), evaluated on the
+    /// window only (the weight 1/σ² is the continuous normalisation, so a wide Gaussian clipped by a small window
+    /// keeps less mass than a narrow one). Mozafari et al.'s published thresholds assume this form.
+    | Density
+    /// Each Gaussian divided by its sum over the window (unit sum on the window), so the two always carry equal mass
+    /// and a constant image filters to exactly 0 before the zero-mean shift. Snn's earlier form.
+    | UnitSum
+
+/// A difference-of-Gaussians kernel [k; k] (k odd) with r the distance to the window centre: the centre Gaussian of
+/// width σ_c minus the surround Gaussian of width σ_s, each weighted by `form`
+/// (Density: G_σ(r) = (1/(2π σ²)) exp(-r²/(2σ²)); UnitSum: G_σ(r) = exp(-r²/(2σ²)) / Σ_window exp(-r²/(2σ²))),
+/// then shifted to zero mean and scaled so its maximum is 1: D = G_σc - G_σs, D ← (D - mean D) / max(D - mean D).
+/// σ_c < σ_s gives an on-centre filter, σ_c > σ_s an off-centre one. The final scaling cancels any common factor
+/// (such as 1/(2π)), so the forms differ only in the relative weight of the two Gaussians.
+let differenceOfGaussiansWith (form: DogForm) (size: int) (sigmaCentre: float) (sigmaSurround: float) : Tensor =
     if size < 3 || size % 2 = 0 then invalidArg "size" $"must be an odd number >= 3, got {size}"
-    if not (sigmaCentre > 0.0) then invalidArg "sigmaCentre" $"must be > 0, got {sigmaCentre}"
-    if not (sigmaSurround > 0.0) then invalidArg "sigmaSurround" $"must be > 0, got {sigmaSurround}"
+    if not (sigmaCentre > 0.0) || Double.IsInfinity sigmaCentre then invalidArg "sigmaCentre" $"must be a finite number > 0, got {sigmaCentre}"
+    if not (sigmaSurround > 0.0) || Double.IsInfinity sigmaSurround then invalidArg "sigmaSurround" $"must be a finite number > 0, got {sigmaSurround}"
     if sigmaCentre = sigmaSurround then invalidArg "sigmaSurround" "must differ from sigmaCentre (the difference would be 0)"
     let half = float (size / 2)
     let gaussian sigma =
         let g = Array2D.init size size (fun i j ->
             let di, dj = float i - half, float j - half
             Math.Exp (-(di * di + dj * dj) / (2.0 * sigma * sigma)))
-        let total = Seq.sum (Seq.cast<float> g)
-        Array2D.map (fun v -> v / total) g
+        let weight =
+            match form with
+            | Density -> 1.0 / (2.0 * Math.PI * sigma * sigma)
+            | UnitSum -> 1.0 / Seq.sum (Seq.cast<float> g)
+        Array2D.map (fun v -> v * weight) g
     let c, s = gaussian sigmaCentre, gaussian sigmaSurround
     let d = Array2D.init size size (fun i j -> c.[i, j] - s.[i, j])
     let mean = Seq.average (Seq.cast<float> d)
     let centred = Array2D.map (fun v -> v - mean) d
     let peak = Seq.max (Seq.cast<float> centred)
+    if not (peak > 0.0) then invalidArg "size" $"a {size}x{size} window leaves the DoG ({sigmaCentre}, {sigmaSurround}) without a positive peak"
     let values = Array.init (size * size) (fun k -> float32 (centred.[k / size, k % size] / peak))
     ofArray [| int64 size; int64 size |] values
 
-/// A bank of DoG kernels [F; 1; k; k] for conv2d, one per (σ_c, σ_s) pair (SpykeTorch's S1 uses an on-centre and
-/// an off-centre pair, e.g. (1, 2) and (2, 1) at k = 7).
-let dogBank (size: int) (sigmas: (float * float)[]) : Tensor =
+/// SpykeTorch's DoG kernel (`Density` form; see `differenceOfGaussiansWith`).
+let differenceOfGaussians (size: int) (sigmaCentre: float) (sigmaSurround: float) : Tensor =
+    differenceOfGaussiansWith Density size sigmaCentre sigmaSurround
+
+/// A bank of DoG kernels [F; 1; k; k] for conv2d, one per (σ_c, σ_s) pair, each of the given form (SpykeTorch's S1
+/// uses an on-centre and an off-centre pair, e.g. (1, 2) and (2, 1) at k = 7).
+let dogBankWith (form: DogForm) (size: int) (sigmas: (float * float)[]) : Tensor =
     if isNull sigmas || sigmas.Length = 0 then invalidArg "sigmas" "needs at least one (centre, surround) pair"
-    (torch.stack (sigmas |> Array.map (fun (c, s) -> differenceOfGaussians size c s), 0L)).unsqueeze 1L
+    (torch.stack (sigmas |> Array.map (fun (c, s) -> differenceOfGaussiansWith form size c s), 0L)).unsqueeze 1L
+
+/// A bank of SpykeTorch's (`Density`) DoG kernels [F; 1; k; k]; see `dogBankWith`.
+let dogBank (size: int) (sigmas: (float * float)[]) : Tensor = dogBankWith Density size sigmas
 
 /// Filters grey images [B; 1; H; W] with a DoG bank [F; 1; k; k] (zero padding k/2, so the maps keep H × W) and
 /// keeps only responses above `threshold` (the others become 0): feature maps [B; F; H; W], non-negative.
@@ -138,12 +161,23 @@ let dogFilter (bank: Tensor) (threshold: float) (images: Tensor) : Tensor =
     let maps = torch.nn.functional.conv2d (images.``to`` torch.float32, bank.``to`` torch.float32, padding = [| bank.shape.[2] / 2L; bank.shape.[2] / 2L |])
     torch.where (maps.gt ((threshold: float).ToScalar ()), maps, torch.zeros_like maps)
 
+/// How intensity-to-latency spreads the k non-zero values of a sample over T steps when k is not a multiple of T.
+type LatencyBins =
+    /// Snn's rule (the default): the value of rank r (0-based, largest first) fires at step ⌊r T / k⌋, so every
+    /// non-zero value fires and the bins differ in size by at most one.
+    | Proportional
+    /// SpykeTorch's `Intensity2Latency`: bins of exactly ⌊k / T⌋ values, rank r fires at step ⌊r / ⌊k/T⌋⌋ when
+    /// r < T ⌊k/T⌋; the k mod T weakest non-zero values never fire (and nothing fires when k < T, where SpykeTorch
+    /// itself stops with an error).
+    | EqualBins
+
 /// Intensity-to-latency code (SpykeTorch's `Intensity2Latency`): within each sample, the non-zero values are
-/// ranked from largest to smallest and split into T bins of equal size; the value of rank r (0-based) among the k
-/// non-zero values fires at step ⌊r T / k⌋, and zeros never fire. With `cumulative` a neuron stays at 1 after its
-/// spike (SpykeTorch's accumulated form, ready for its convolutions); otherwise it fires once.
-/// Input [B; ...] (any non-negative values) → spikes [T; B; ...].
-let intensityToLatency (steps: int) (cumulative: bool) (input: Tensor) : Tensor =
+/// ranked from largest to smallest (ties: lower flat index first) and split into T bins; with k non-zero values the
+/// value of rank r (0-based) fires at step ⌊r T / k⌋ under `Proportional` (every non-zero value fires) or at step
+/// ⌊r / ⌊k/T⌋⌋ under `EqualBins` (SpykeTorch's bins; the k mod T weakest stay silent). Zeros never fire. With
+/// `cumulative` a neuron stays at 1 after its spike (SpykeTorch's accumulated form, ready for its convolutions);
+/// otherwise it fires once. Input [B; ...] (any non-negative values) → spikes [T; B; ...].
+let intensityToLatencyWith (bins: LatencyBins) (steps: int) (cumulative: bool) (input: Tensor) : Tensor =
     checkSteps steps
     if isNull (box input) then nullArg "input"
     if input.dim () < 1 then invalidArg "input" $"must be batch-first [B; ...], got shape %A{input.shape}"
@@ -154,8 +188,18 @@ let intensityToLatency (steps: int) (cumulative: bool) (input: Tensor) : Tensor 
     let struct (_, order) = flat.sort (1L, descending = true, stable = true)
     let rank = order.argsort(1L).``to`` torch.float32
     let nonZero = flat.gt((0.0: float).ToScalar ()).sum(1L, keepdim = true).``to`` torch.float32
-    let times = (rank * float steps / nonZero.clamp_min 1.0).floor ()
-    let silent = torch.full_like (times, float steps)
-    let times = (torch.where (flat.gt ((0.0: float).ToScalar ()), times, silent)).reshape input.shape
+    let silent = torch.full_like (rank, float steps)
+    let times, fires =
+        match bins with
+        | Proportional -> (rank * float steps / nonZero.clamp_min 1.0).floor (), flat.gt ((0.0: float).ToScalar ())
+        | EqualBins ->
+            let binSize = (nonZero / float steps).floor ()
+            // Ranks below T·⌊k/T⌋ are non-zero values (the sort is descending), so this also silences the zeros.
+            (rank / binSize.clamp_min 1.0).floor (), rank.lt (binSize * float steps)
+    let times = (torch.where (fires, times, silent)).reshape input.shape
     let spikes = spikesAt steps times
     if cumulative then spikes.cumsum(0L).clamp_max(1.0) else spikes
+
+/// Intensity-to-latency with Snn's `Proportional` bins (every non-zero value fires); see `intensityToLatencyWith`.
+let intensityToLatency (steps: int) (cumulative: bool) (input: Tensor) : Tensor =
+    intensityToLatencyWith Proportional steps cumulative input

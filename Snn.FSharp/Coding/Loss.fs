@@ -87,24 +87,59 @@ let firstSpikeIndicator (spikes: Tensor) : Tensor =
     let before = torch.cat ([| torch.ones_like (spikes.narrow (0L, 0L, 1L)); silentSoFar.narrow (0L, 0L, spikes.shape.[0] - 1L) |], 0L)
     spikes * before
 
+/// How the first-spike read-outs time a neuron that never fires in the window of T steps.
+type SilentTiming =
+    /// At T, one step past the window (the default): the time depends on the spikes only and lies in [0, T], so
+    /// all silent neurons of a sample tie.
+    | AtWindowEnd
+    /// Seed 003's repository (Liu et al. 2023): at T + r, where r is the 0-based rank of the neuron's peak membrane
+    /// potential max_t v_tb among the sample's neurons (largest first, ties to the lower index; every neuron is
+    /// ranked, firing ones included). The repository counts steps from 1 and ranks from 1, so its times are these
+    /// plus 1 throughout (the same softmax). Potentials [T; B; ...] shaped like the spikes; the rank is constant
+    /// (no gradient flows through it).
+    | RankByPeakPotential of potentials: Tensor
+
+/// The silent-neuron times of a timing rule as [B; ...] (T, or T + rank): detached, same dtype as the spikes.
+let private silentTimes (silent: SilentTiming) (spikes: Tensor) : Tensor =
+    let steps = float spikes.shape.[0]
+    match silent with
+    | AtWindowEnd -> torch.full_like (spikes.[0], steps)
+    | RankByPeakPotential potentials ->
+        if isNull (box potentials) then nullArg "potentials"
+        if potentials.shape <> spikes.shape then
+            invalidArg "potentials" $"must have the spikes' shape %A{spikes.shape} ([T; B; ...]), got %A{potentials.shape}"
+        use _ = torch.no_grad ()
+        let peak = potentials.detach().amax([| 0L |]).reshape (spikes.shape.[1], -1L)
+        let struct (_, order) = peak.sort (1L, descending = true, stable = true)
+        let rank = order.argsort(1L).reshape(spikes.shape.[1..]).``to`` spikes.dtype
+        rank + steps
+
 /// Differentiable first-spike times in steps (0-based), from spikes [T; B; ...] to times [B; ...]:
-/// t̂_b = Σ_t t f_tb + T (1 - Σ_t f_tb), i.e. the index of the first spike, or T for a silent neuron.
-let firstSpikeTimes (spikes: Tensor) : Tensor =
+/// t̂_b = Σ_t t f_tb + s_b (1 - Σ_t f_tb), i.e. the index of the first spike, or the silent time s_b of the rule
+/// (`AtWindowEnd`: T; `RankByPeakPotential`: T + rank) for a neuron that never fires.
+let firstSpikeTimesWith (silent: SilentTiming) (spikes: Tensor) : Tensor =
+    if spikes.dim () < 2 then invalidArg "spikes" $"must be time-first [T; B; ...], got shape %A{spikes.shape}"
     let f = firstSpikeIndicator spikes
     let steps = spikes.shape.[0]
     let shape = Array.append [| steps |] (Array.create (int (spikes.dim ()) - 1) 1L)
     let t = torch.arange(steps, dtype = spikes.dtype).reshape shape
     let fired = f.sum (0L)
-    (f * t).sum (0L) + (1.0 - fired) * float steps
+    (f * t).sum (0L) + (1.0 - fired) * silentTimes silent spikes
 
-/// First-spike (time-to-first-spike) cross-entropy (Liu et al. 2023, 003 seed): the earliest neuron wins, so the
-/// logits are the negative first-spike times scaled by a temperature τ (in steps):
+/// Differentiable first-spike times with silent neurons at T (`AtWindowEnd`, the default); see `firstSpikeTimesWith`.
+let firstSpikeTimes (spikes: Tensor) : Tensor = firstSpikeTimesWith AtWindowEnd spikes
+
+/// First-spike (time-to-first-spike) cross-entropy (Liu et al. 2023, 003 seed) with the given silent-neuron rule:
+/// the earliest neuron wins, so the logits are the negative first-spike times scaled by a temperature τ (in steps):
 /// L = -(1/B) Σ_b log softmax(-t̂_b / τ)_{y_b}. Spikes [T; B; C], labels [B].
-let firstSpikeLoss (tau: float) (spikes: Tensor) (labels: Tensor) : Tensor =
+let firstSpikeLossWith (silent: SilentTiming) (tau: float) (spikes: Tensor) (labels: Tensor) : Tensor =
     if not (tau > 0.0) || Double.IsInfinity tau then invalidArg "tau" $"must be a finite number > 0, got {tau}"
     checkOutputs "spikes" spikes
     checkLabels labels spikes.shape.[1] spikes.shape.[2]
-    torch.nn.functional.cross_entropy (firstSpikeTimes spikes / -tau, labels)
+    torch.nn.functional.cross_entropy (firstSpikeTimesWith silent spikes / -tau, labels)
+
+/// The first-spike cross-entropy with silent neurons at T (the default `AtWindowEnd`; see `firstSpikeLossWith`).
+let firstSpikeLoss (tau: float) (spikes: Tensor) (labels: Tensor) : Tensor = firstSpikeLossWith AtWindowEnd tau spikes labels
 
 /// The time regulariser of first-spike training: the labelled neuron's first-spike time as a fraction of the
 /// window, L = (1/B) Σ_b t̂_{b,y_b} / T; it pushes the correct neuron to fire early (and to fire at all).

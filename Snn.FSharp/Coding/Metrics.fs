@@ -120,21 +120,31 @@ let firstSpikeLatency (spikes: Tensor) : Tensor =
     use _ = torch.no_grad ()
     Loss.firstSpikeTimes (spikes.detach ())
 
-/// First-spike decoding: the class whose neuron fires first; ties go to the neuron with more spikes, then to the
-/// lowest index. Spikes [T; B; C] → predicted classes [B].
-let firstSpikePredictions (spikes: Tensor) : Tensor =
+/// First-spike decoding with a silent-neuron rule (`Loss.SilentTiming`): the class whose neuron fires first; ties
+/// go to the neuron with more spikes, then to the lowest index. Under `AtWindowEnd` (the default of
+/// `firstSpikePredictions`) a sample with no spike goes to class 0; under `RankByPeakPotential` it goes to the
+/// neuron with the highest peak potential (seed 003's decoding). Spikes [T; B; C] → predicted classes [B].
+let firstSpikePredictionsWith (silent: Loss.SilentTiming) (spikes: Tensor) : Tensor =
     if spikes.dim () <> 3 then invalidArg "spikes" $"must be [T; B; C], got shape %A{spikes.shape}"
     use _ = torch.no_grad ()
     let steps = float spikes.shape.[0]
     // Latencies are whole steps and counts ≤ T, so counts/(T + 1) < 1 only breaks ties between equal latencies.
-    let key = firstSpikeLatency spikes - Loss.spikeCounts (spikes.detach ()) / (steps + 1.0)
+    let key = Loss.firstSpikeTimesWith silent (spikes.detach ()) - Loss.spikeCounts (spikes.detach ()) / (steps + 1.0)
     key.argmin (1L)
 
-/// Accuracy of first-spike decoding (earliest output neuron wins) on spikes [T; B; C] and labels [B].
-let firstSpikeAccuracy (spikes: Tensor) (labels: Tensor) : float =
+/// First-spike decoding with silent neurons at T; see `firstSpikePredictionsWith`.
+let firstSpikePredictions (spikes: Tensor) : Tensor = firstSpikePredictionsWith Loss.AtWindowEnd spikes
+
+/// Accuracy of first-spike decoding (earliest output neuron wins) with a silent-neuron rule, on spikes [T; B; C]
+/// and labels [B].
+let firstSpikeAccuracyWith (silent: Loss.SilentTiming) (spikes: Tensor) (labels: Tensor) : float =
     if spikes.dim () <> 3 || spikes.shape.[1] = 0L then invalidArg "spikes" $"must be a non-empty [T; B; C], got shape %A{spikes.shape}"
-    use hits = (firstSpikePredictions spikes).eq(labels).sum ()
+    use hits = (firstSpikePredictionsWith silent spikes).eq(labels).sum ()
     float (hits.ToInt64 ()) / float spikes.shape.[1]
+
+/// Accuracy of first-spike decoding (earliest output neuron wins, silent neurons at T) on spikes [T; B; C] and
+/// labels [B].
+let firstSpikeAccuracy (spikes: Tensor) (labels: Tensor) : float = firstSpikeAccuracyWith Loss.AtWindowEnd spikes labels
 
 /// Accuracy of firing-rate decoding (most spikes wins, ties to the lowest index) on spikes [T; B; C], labels [B].
 let firingRateAccuracy (spikes: Tensor) (labels: Tensor) : float =

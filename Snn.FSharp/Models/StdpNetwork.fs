@@ -35,7 +35,8 @@ type StdpConvSettings =
       PoolPadding: int
       /// Winners k per sample during STDP.
       Winners: int
-      /// Lateral-inhibition radius of the winners (in positions of the feature map).
+      /// Lateral-inhibition radius of the winners (in positions of the feature map); 0 = no spatial inhibition
+      /// (SpykeTorch's convention: only the winner's feature is inhibited).
       InhibitionRadius: int
       /// First-spike STDP rates of the layer (the starting rates; see `StdpLayerSchedule`).
       Stdp: Plasticity.FirstSpikeStdpParameters }
@@ -75,7 +76,10 @@ type StdpNetworkSettings =
 
     /// Mozafari et al. (2018) adapted to a C × H × W input: conv 30 features 5×5 (θ 15, k 5, r 3), pool 2/2 pad 1;
     /// conv 100 features 3×3 (θ 10, k 8, r 1), pool 3/3; decision 20 neurons per class; T = 15; weights N(0.8, 0.05).
-    /// (The paper's second layer has 250 features; 100 keeps a CPU run to minutes.)
+    /// (The paper's second layer has 250 features; 100 keeps a CPU run to minutes.) The thresholds assume image
+    /// inputs coded by SpykeTorch's front end, i.e. DoG kernels of the `Encoding.Density` form, which is what
+    /// `StdpInput.ImageCode.Default` uses; the `Encoding.UnitSum` form weighs the two Gaussians differently, which
+    /// changes the filtered maps and so which inputs cross the DoG threshold.
     static member Mozafari2018 (channels: int) (height: int) (width: int) (classes: int) =
         { Channels = channels; Height = height; Width = width; Steps = 15
           Layers =

@@ -161,7 +161,7 @@ type AdLifLayer(name: string, neuron: AdLifParameters) =
     member _.Neuron = neuron
     /// Spikes [T; B; ...] for input currents [T; B; ...].
     override this.forward (input: Tensor) = fst (AdLif.unrollWith this.Modulation neuron input)
-    /// The membrane u [T; B; ...] (AdLIF state after the soft reset) for input currents [T; B; ...].
+    /// The membrane u [T; B; ...] (AdLIF state after the reset) for input currents [T; B; ...].
     override this.Membrane (input: Tensor) =
         MembraneTrace.record (AdLif.stepWith this.Modulation neuron) (AdLif.initialState neuron) (fun s -> s.U) input
 

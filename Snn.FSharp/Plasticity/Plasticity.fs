@@ -361,9 +361,12 @@ let private checkMaps (name: string) (t: Tensor) =
 
 /// k-winners-take-all with lateral inhibition (SpykeTorch's `get_k_winners`), per sample of first-spike times
 /// [B; F; H; W] (T = never) and scores [B; F; H; W] (e.g. potentials, or potentials summed over the firing steps):
-/// candidates that fired are taken in order of earliest spike, ties broken by larger score; after each winner its whole feature is inhibited
-/// (one winner per feature) and so is every feature within `radius` rows and columns of its position (Chebyshev
-/// distance ≤ radius). At most k winners per sample, fewer when not enough neurons fired.
+/// candidates that fired are taken in order of earliest spike, then larger score, then lower flat index
+/// f·H·W + row·W + column (SpykeTorch's arg-max returns the first of equal maxima), so the winners are fully
+/// determined. After each winner its whole feature is inhibited (one winner per feature); with radius > 0 so is
+/// every feature within `radius` rows and columns of its position (Chebyshev distance ≤ radius). Radius 0 means no
+/// spatial inhibition at all, as in SpykeTorch: another feature may win at the same position. At most k winners
+/// per sample, fewer when not enough neurons fired.
 let kWinners (k: int) (radius: int) (steps: int) (times: Tensor) (potentials: Tensor) : Winner[] =
     if k < 1 then invalidArg "k" $"must be >= 1, got {k}"
     if radius < 0 then invalidArg "radius" $"must be >= 0, got {radius}"
@@ -381,10 +384,13 @@ let kWinners (k: int) (radius: int) (steps: int) (times: Tensor) (potentials: Te
             [| 0 .. perSample - 1 |]
             |> Array.filter (fun i -> t.[offset + i] < float32 steps)
             |> Array.sortWith (fun i j ->
-                let c = compare t.[offset + i] t.[offset + j]
-                if c <> 0 then c else compare v.[offset + j] v.[offset + i])
+                let byTime = compare t.[offset + i] t.[offset + j]
+                if byTime <> 0 then byTime
+                else
+                    let byScore = compare v.[offset + j] v.[offset + i]
+                    if byScore <> 0 then byScore else compare i j)
         let featureTaken = Array.zeroCreate f
-        let blocked = Array.zeroCreate (h * w) // a position near an earlier winner: no feature may win there
+        let blocked = Array.zeroCreate (h * w) // near an earlier winner (radius > 0): no feature may win there
         let mutable found = 0
         for i in order do
             if found < k then
@@ -394,9 +400,10 @@ let kWinners (k: int) (radius: int) (steps: int) (times: Tensor) (potentials: Te
                     yield { Sample = s; Feature = feature; Row = row; Column = col }
                     found <- found + 1
                     featureTaken.[feature] <- true
-                    for r in max 0 (row - radius) .. min (h - 1) (row + radius) do
-                        for c in max 0 (col - radius) .. min (w - 1) (col + radius) do
-                            blocked.[r * w + c] <- true |]
+                    if radius > 0 then
+                        for r in max 0 (row - radius) .. min (h - 1) (row + radius) do
+                            for c in max 0 (col - radius) .. min (w - 1) (col + radius) do
+                                blocked.[r * w + c] <- true |]
 
 /// Point-wise lateral inhibition (SpykeTorch's `pointwise_inhibition`): at every position of every sample only the
 /// feature that fired first survives (ties: the larger score, e.g. potential; then the lower index). Returns a float mask

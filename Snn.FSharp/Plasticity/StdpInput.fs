@@ -10,23 +10,27 @@ open Snn.Data
 
 /// The image front end: a DoG bank and the threshold below which a filter response is dropped.
 type ImageCode =
-    { /// Odd DoG kernel size.
+    { /// How each Gaussian of the DoG kernels is weighted (SpykeTorch's density, or unit sum on the window).
+      Form: Encoding.DogForm
+      /// Odd DoG kernel size.
       Size: int
       /// (σ_centre, σ_surround) pairs, one channel each (σ in pixels).
       Sigmas: (float * float)[]
       /// Responses at or below this value never spike (images are scaled to [0, 1]).
       Threshold: float }
 
-    /// 7×7 on-centre (1, 2) and off-centre (2, 1) filters, threshold 0.1.
-    static member Default = { Size = 7; Sigmas = [| 1.0, 2.0; 2.0, 1.0 |]; Threshold = 0.1 }
+    /// SpykeTorch's DoG form (the one Mozafari et al.'s settings assume) with 7×7 on-centre (1, 2) and off-centre
+    /// (2, 1) filters, threshold 0.1.
+    static member Default = { Form = Encoding.Density; Size = 7; Sigmas = [| 1.0, 2.0; 2.0, 1.0 |]; Threshold = 0.1 }
 
-/// First-spike times [B; F; H; W] of grey images [B; 1; H; W] in [0, 1]: DoG filtering (`Encoding.dogFilter`), then
-/// intensity-to-latency (`Encoding.intensityToLatency`): the strongest responses fire at step 0, zeros never (T).
+/// First-spike times [B; F; H; W] of grey images [B; 1; H; W] in [0, 1]: DoG filtering (`Encoding.dogFilter` with
+/// the code's kernel form), then intensity-to-latency (`Encoding.intensityToLatency`): the strongest responses
+/// fire at step 0, zeros never (T).
 /// Runs in chunks of 256 images, so the intermediate spike trains [T; chunk; F; H; W] stay small.
 let imageTimes (code: ImageCode) (steps: int) (images: Tensor) : Tensor =
     if isNull (box images) then nullArg "images"
     if images.dim () <> 4L then invalidArg "images" $"must be grey images [B; 1; H; W], got shape %A{images.shape}"
-    let bank = Encoding.dogBank code.Size code.Sigmas
+    let bank = Encoding.dogBankWith code.Form code.Size code.Sigmas
     let count = images.shape.[0]
     let chunks =
         [| for start in 0L .. 256L .. count - 1L do

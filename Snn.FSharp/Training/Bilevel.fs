@@ -16,10 +16,28 @@ type Settings =
       /// A hyper step after every `Interval` weight steps (≥ 1).
       Interval: int
       /// Adam learning rate of the hyperparameters.
-      HyperLearningRate: float }
+      HyperLearningRate: float
+      /// Clip of the hypergradient's Euclidean norm over all hyperparameters (AuxiLearn's `max_grad_norm`):
+      /// g ← g · c / ‖g‖ when ‖g‖ > c, unchanged otherwise; None = no clipping.
+      MaxGradNorm: float option }
 
-    /// 3-term Neumann series (α = 0.1), a hyper step every 20 weight steps, hyper learning rate 1e-3.
-    static member Default = { Inverse = Hypergradient.InverseHessian.Default; Interval = 20; HyperLearningRate = 1e-3 }
+    /// 3-term Neumann series (α = 0.1), a hyper step every 20 weight steps, hyper learning rate 1e-3, no
+    /// hypergradient clipping. AuxiLearn clips at 10 by default, but on its own scale, which is 1/α times Snn's
+    /// (see `Hypergradient.InverseHessian.Default`), so 10 would not port as 10; and under Adam the clip only
+    /// changes single outlier steps, while leaving it off keeps every run's updates a function of the true
+    /// hypergradient. Set it (e.g. 10α = 1 for AuxiLearn's default) to guard against spikes of the Neumann
+    /// estimate when H is far from positive definite.
+    static member Default =
+        { Inverse = Hypergradient.InverseHessian.Default; Interval = 20; HyperLearningRate = 1e-3; MaxGradNorm = None }
+
+/// The hypergradient with its Euclidean norm over all tensors clipped to `maxNorm` (AuxiLearn's `max_grad_norm`,
+/// i.e. `clip_grad_norm_` without its 1e-6 guard): g · min(1, maxNorm / ‖g‖), with ‖g‖ = sqrt(Σ_k ‖g_k‖²). Returns
+/// the input tensors themselves when the norm is within the bound, fresh scaled tensors otherwise.
+let clipNorm (maxNorm: float) (gradients: Tensor[]) : Tensor[] =
+    if not (maxNorm > 0.0) || Double.IsInfinity maxNorm then invalidArg "MaxGradNorm" $"must be a finite number > 0, got {maxNorm}"
+    if isNull gradients then nullArg "gradients"
+    let norm = sqrt (Hypergradient.dot gradients gradients)
+    if norm <= maxNorm then gradients else gradients |> Array.map (fun g -> g * (maxNorm / norm))
 
 /// Splits sample indices 0 .. n−1 by a permutation seeded with `seed` into (training, held-out) parts, the last
 /// round(fraction · n) forming the held-out split of the outer loss. `name` is the setting the fraction came from,
@@ -38,7 +56,7 @@ type StepReport =
       TrainLoss: float
       /// Outer loss L_V when a hyper step was taken.
       OuterLoss: float option
-      /// Euclidean norm of the hypergradient when a hyper step was taken.
+      /// Euclidean norm of the hypergradient (before any clipping) when a hyper step was taken.
       HypergradientNorm: float option }
 
 /// Runs the bilevel loop over the given tensors. `weights` are updated by `weightOptimizer`; `hyperparameters` by an
@@ -52,6 +70,8 @@ type Trainer(weights: Tensor[], hyperparameters: TorchSharp.Modules.Parameter[],
         if settings.Interval < 1 then invalidArg "Interval" $"must be ≥ 1, got {settings.Interval}"
         if not (settings.HyperLearningRate > 0.0) then invalidArg "HyperLearningRate" $"must be > 0, got {settings.HyperLearningRate}"
         settings.Inverse.Validate ()
+        settings.MaxGradNorm |> Option.iter (fun c ->
+            if not (c > 0.0) || Double.IsInfinity c then invalidArg "MaxGradNorm" $"must be a finite number > 0, got {c}")
         let handles = weights |> Array.map (fun w -> w.Handle) |> Set.ofArray
         if hyperparameters |> Array.exists (fun (h: TorchSharp.Modules.Parameter) -> handles.Contains h.Handle) then
             invalidArg "hyperparameters" "shares a tensor with the weights; the two levels must be disjoint"
@@ -84,13 +104,15 @@ type Trainer(weights: Tensor[], hyperparameters: TorchSharp.Modules.Parameter[],
             { TrainLoss = value; OuterLoss = Some outer; HypergradientNorm = Some norm }
         else { TrainLoss = value; OuterLoss = None; HypergradientNorm = None }
 
-    /// One hyper step now: returns (L_V, ‖dL_V/dφ‖). The weights' stored gradients are not touched.
+    /// One hyper step now: returns (L_V, ‖dL_V/dφ‖ before clipping). The Adam step uses the hypergradient clipped to
+    /// `MaxGradNorm` when set. The weights' stored gradients are not touched.
     member _.HyperStep (trainLoss: unit -> Tensor, outerLoss: unit -> Tensor) : float * float =
         use scope = torch.NewDisposeScope ()
         let outer = outerLoss ()
         let outerValue = outer.ToDouble ()
-        let g = Hypergradient.ofLosses settings.Inverse (trainLoss ()) outer weights hyperTensors
-        let norm = sqrt (Hypergradient.dot g g)
+        let raw = Hypergradient.ofLosses settings.Inverse (trainLoss ()) outer weights hyperTensors
+        let norm = sqrt (Hypergradient.dot raw raw)
+        let g = match settings.MaxGradNorm with Some c -> clipNorm c raw | None -> raw
         hyperOptimizer.zero_grad ()
         // Loads g into φ.grad: ∂/∂φ Σ ⟨φ, g⟩ = g.
         let surrogate = Array.fold2 (fun (acc: Tensor) (p: Tensor) (gi: Tensor) -> acc + (p * gi).sum ()) (torch.zeros ([||])) hyperTensors g

@@ -32,6 +32,12 @@ type InverseHessian =
     | ConjugateGradient of iterations: int * tolerance: float * damping: float
 
     /// AuxiLearn's setting: 3 Neumann terms with α = 0.1 (thesis § 3.4.3 uses the AuxiLearn procedure).
+    ///
+    /// Scale: this series returns α Σ_j v (I − αH)ʲ, the estimate of v H⁻¹ itself (exact as J → ∞). AuxiLearn's
+    /// `Hypergrad` returns Σ_j v (I − αH)ʲ without the leading α, so its mixed term, and hence its hypergradient
+    /// when φ has no direct effect on L_V, is 1/α times Snn's (10× at α = 0.1). Porting AuxiLearn's hyper-learning
+    /// rates: with SGD multiply them by 1/α; with Adam (as `Bilevel` uses) a constant scale of the gradient
+    /// barely matters. Its `max_grad_norm` clip likewise corresponds to α · max_grad_norm here.
     static member Default = Neumann (3, 0.1)
 
     /// Raises ArgumentException naming the offending field.

@@ -41,6 +41,31 @@ public class TrainingFacadeTests
     }
 
     [Fact]
+    public void ParityOptionsReachTheCore()
+    {
+        // DoG forms: the 3×3 off-centre kernel of Mozafari's σ (6/9, 3/9) differs between the two weightings.
+        var density = Encoding.DifferenceOfGaussians(3, 6.0 / 9.0, 3.0 / 9.0);
+        var unitSum = Encoding.DifferenceOfGaussians(3, 6.0 / 9.0, 3.0 / 9.0, DogForm.UnitSum);
+        Assert.True((density - unitSum).abs().max().item<float>() > 0.5f);
+        // 4 non-zero values over 3 steps: equal bins of 1 leave the weakest silent; the default fires all four.
+        var x = tensor(new float[] { 4, 3, 2, 1 }).reshape(1, 4);
+        Assert.Equal(4f, Encoding.IntensityToLatency(x, 3).sum().item<float>());
+        Assert.Equal(3f, Encoding.IntensityToLatency(x, 3, bins: LatencyBins.EqualBins).sum().item<float>());
+        // Silent neurons ranked by peak potential: T + rank (neuron 1 peaks higher than neuron 2).
+        var spikes = tensor(new double[] { 1, 0, 0, 0, 0, 0 }).reshape(2, 1, 3);
+        var potentials = tensor(new double[] { 2, 0.5, 0.1, 0, 0.2, 0.9 }).reshape(2, 1, 3);
+        Assert.Equal(new[] { 0.0, 4.0, 3.0 }, Losses.FirstSpikeTimes(spikes, potentials).data<double>().ToArray());
+        // Seed 003's AdLIF runs as a layer (hard reset to 0: the potential after a spike is 0).
+        var seed = AdLifParameters.Liu2023(tauMem: 5.0, tauAdapt: 100.0, a: 0.3, b: 0.4);
+        Assert.Equal(ResetMode.Hard, seed.Reset);
+        Assert.True(seed.DetachReset);
+        Assert.Equal(AdLifAdaptation.Unfiltered, seed.Adaptation);
+        using var layer = NeuronLayer.AdLif(seed);
+        var output = layer.forward(full(new long[] { 10, 1, 1 }, 6.0f));
+        Assert.True(output.sum().item<float>() > 0f);
+    }
+
+    [Fact]
     public void MetricsReportConfusionAndAuc()
     {
         var m = Metrics.ConfusionMatrix(2, new long[] { 0, 1, 1, 1 }, new long[] { 0, 0, 1, 1 });

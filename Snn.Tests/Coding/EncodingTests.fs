@@ -76,6 +76,49 @@ let tests =
             let response = Encoding.dogFilter (Encoding.dogBank 7 [| 1.0, 2.0 |]) 0.0 edge
             Expect.isGreaterThan (response.[0L, 0L, 8L, 8L].ToDouble ()) 0.1 "on the bright side of the edge"
         }
+        test "DoG kernels of both forms follow their published formulas" {
+            // Expected from the formulas, element by element on a k × k grid centred at (k/2, k/2):
+            // Density (SpykeTorch): G_σ(r) = exp(-r²/2σ²) / (2πσ²); UnitSum: G_σ(r) = exp(-r²/2σ²) / Σ_window exp(-r²/2σ²);
+            // D = G_c - G_s, then (D - mean D) / max(D - mean D).
+            let expected (form: Encoding.DogForm) (k: int) (sc: float) (ss: float) =
+                let r2 = [| for i in 0 .. k - 1 do for j in 0 .. k - 1 -> float ((i - k / 2) * (i - k / 2) + (j - k / 2) * (j - k / 2)) |]
+                let bell sigma = r2 |> Array.map (fun d -> exp (-d / (2.0 * sigma * sigma)))
+                let weighted sigma =
+                    let b = bell sigma
+                    match form with
+                    | Encoding.Density -> b |> Array.map (fun v -> v / (2.0 * Math.PI * sigma * sigma))
+                    | Encoding.UnitSum -> b |> Array.map (fun v -> v / Array.sum b)
+                let d = Array.map2 (-) (weighted sc) (weighted ss)
+                let m = Array.average d
+                let top = d |> Array.map (fun v -> v - m) |> Array.max
+                d |> Array.map (fun v -> (v - m) / top)
+            // S1 of SpykeTorch (7 × 7, (1, 2) and (2, 1)) and Mozafari's 3 × 3 (σ 3/9 and 6/9).
+            for k, sc, ss in [ 7, 1.0, 2.0; 7, 2.0, 1.0; 3, 3.0 / 9.0, 6.0 / 9.0; 3, 6.0 / 9.0, 3.0 / 9.0; 5, 1.0, 3.0 ] do
+                for form in [ Encoding.Density; Encoding.UnitSum ] do
+                    allClose 1e-6 (expected form k sc ss) (values (Encoding.differenceOfGaussiansWith form k sc ss)) $"{form} {k}x{k} ({sc}, {ss})"
+            // The forms really differ (else the option would be moot), and the defaults are SpykeTorch's.
+            let gap (k: int) (sc: float) (ss: float) =
+                Array.map2 (fun a b -> abs (a - b)) (expected Encoding.Density k sc ss) (expected Encoding.UnitSum k sc ss) |> Array.max
+            Expect.isGreaterThan (gap 7 2.0 1.0) 0.1 "7x7 off-centre kernels differ"
+            Expect.isGreaterThan (gap 3 (6.0 / 9.0) (3.0 / 9.0)) 0.5 "3x3 off-centre kernels differ"
+            allClose 0.0 (values (Encoding.differenceOfGaussiansWith Encoding.Density 7 1.0 2.0)) (values (Encoding.differenceOfGaussians 7 1.0 2.0)) "default form"
+            allClose 0.0 (values (Encoding.dogBankWith Encoding.Density 7 [| 1.0, 2.0 |])) (values (Encoding.dogBank 7 [| 1.0, 2.0 |])) "default bank"
+            Expect.equal StdpInput.ImageCode.Default.Form Encoding.Density "the Mozafari front end uses SpykeTorch's form"
+            Expect.throwsT<ArgumentException> (fun () -> Encoding.differenceOfGaussiansWith Encoding.UnitSum 7 1.0 Double.PositiveInfinity |> ignore) "infinite σ"
+        }
+        test "intensity-to-latency with k not a multiple of T: all fire (Proportional) or the k mod T weakest stay silent (EqualBins)" {
+            // k non-zero values 10k, 10(k-1), ..., 10 (rank r = position) followed by zeros; T = 3.
+            let steps = 3
+            for k in [ 7; 8; 9; 2 ] do
+                let x = shaped32 [| 1L; int64 k + 2L |] (Array.init (k + 2) (fun i -> if i < k then float32 (10 * (k - i)) else 0.0f))
+                let proportional = Array.init (k + 2) (fun r -> if r < k then r * steps / k else -1)
+                let perBin = k / steps
+                let equal = Array.init (k + 2) (fun r -> if r < steps * perBin then r / perBin else -1)
+                let run bins = spikeSteps ((Encoding.intensityToLatencyWith bins steps false x).reshape (int64 steps, -1L))
+                Expect.equal (run Encoding.Proportional) proportional $"k = {k}: ⌊r T / k⌋, every non-zero fires"
+                Expect.equal (run Encoding.EqualBins) equal $"k = {k}: bins of ⌊k/T⌋ = {perBin}, {k % steps} weakest silent"
+                Expect.equal (run Encoding.Proportional) (spikeSteps ((Encoding.intensityToLatency steps false x).reshape (int64 steps, -1L))) "default = Proportional"
+        }
         test "intensity-to-latency: ranks split into T equal bins, zeros silent, cumulative on request" {
             let x = shaped32 [| 1L; 4L |] [| 0.9f; 0.0f; 0.5f; 0.7f |]
             let z = Encoding.intensityToLatency 3 false x

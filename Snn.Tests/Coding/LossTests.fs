@@ -55,6 +55,39 @@ let tests =
             gradientMatches "first-spike CE" (fun x -> Loss.firstSpikeLoss 2.0 x (labels [| 1L; 2L |])) (softSpikes 3 [| 4L; 2L; 3L |])
             gradientMatches "time regulariser" (fun x -> Loss.firstSpikeTimeRegulariser x (labels [| 1L; 2L |])) (softSpikes 4 [| 4L; 2L; 3L |])
         }
+        test "first-spike times of silent neurons: T (default) or T + rank of the peak potential (seed 003's rule)" {
+            // T = 4, one sample, 4 neurons: neuron 0 first fires at t = 1; neurons 1-3 stay silent.
+            let steps = 4
+            let z = shaped [| 4L; 1L; 4L |] [| 0.; 0.; 0.; 0.;  1.; 0.; 0.; 0.;  0.; 0.; 0.; 0.;  1.; 0.; 0.; 0. |]
+            // Peak potentials over time: neuron 0: 2.0, 1: 0.5, 2: 0.9, 3: 0.1 (neuron 2's peak comes late).
+            let v = shaped [| 4L; 1L; 4L |] [| 0.5; 0.2; 0.1; 0.1;  2.0; 0.5; 0.3; 0.0;  0.4; 0.1; 0.6; 0.05;  1.2; 0.3; 0.9; 0.1 |]
+            // The rule from the definition: rank r (0-based) of each neuron's peak among all four, largest first.
+            let peaks = [| 2.0; 0.5; 0.9; 0.1 |]
+            let rank i = peaks |> Array.filter (fun p -> p > peaks.[i]) |> Array.length
+            let firstFire = [| Some 1; None; None; None |]
+            let timed (silent: int -> float) = Array.init 4 (fun i -> match firstFire.[i] with Some t -> float t | None -> silent i)
+            let atEnd = timed (fun _ -> float steps)
+            let ranked = timed (fun i -> float (steps + rank i))
+            allClose 0.0 atEnd (values (Loss.firstSpikeTimes z)) "default: T"
+            allClose 0.0 ranked (values (Loss.firstSpikeTimesWith (Loss.RankByPeakPotential v) z)) "T + rank"
+            Expect.equal ranked [| 1.; 6.; 5.; 7. |] "the case: neuron 2 outranks neuron 1"
+            let ce (times: float[]) (label: int) (tau: float) =
+                let logits = times |> Array.map (fun t -> -t / tau)
+                -(logits.[label] - log (logits |> Array.sumBy exp))
+            for label in 0 .. 3 do
+                allClose 1e-12 [| ce atEnd label 2.0 |] (values (Loss.firstSpikeLoss 2.0 z (labels [| int64 label |]))) $"default loss, label {label}"
+                allClose 1e-12 [| ce ranked label 2.0 |] (values (Loss.firstSpikeLossWith (Loss.RankByPeakPotential v) 2.0 z (labels [| int64 label |]))) $"ranked loss, label {label}"
+            // Decoding: with no spike at all, the ranked rule picks the neuron with the highest peak; the default class 0.
+            let quiet = torch.zeros ([| 4L; 1L; 4L |], dtype = torch.float64)
+            Expect.equal (toInt64Array (Metrics.firstSpikePredictionsWith (Loss.RankByPeakPotential v) quiet)) [| 0L |] "neuron 0 has the highest peak"
+            let v' = v.flip ([| 2L |]) // peaks reversed: neuron 3 now has the highest
+            Expect.equal (toInt64Array (Metrics.firstSpikePredictionsWith (Loss.RankByPeakPotential v') quiet)) [| 3L |] "ranked decoding follows the peak"
+            Expect.equal (toInt64Array (Metrics.firstSpikePredictions quiet)) [| 0L |] "default: all tie at T, lowest index"
+            // The gradient still flows through the spikes under the ranked rule.
+            gradientMatches "ranked first-spike CE" (fun x -> Loss.firstSpikeLossWith (Loss.RankByPeakPotential v) 2.0 x (labels [| 2L |])) (softSpikes 5 [| 4L; 1L; 4L |])
+            let e = Expect.throwsC (fun () -> Loss.firstSpikeTimesWith (Loss.RankByPeakPotential (v.narrow (0L, 0L, 2L))) z |> ignore) id
+            Expect.equal (e :?> ArgumentException).ParamName "potentials" "a potential of another shape is refused by name"
+        }
         test "SLAYER spike-count loss" {
             // counts [1, 2, 0], label 0, targets [3, 0.5, 0.5]: errors [-2, 1.5, -0.5], (4 + 2.25 + 0.25)/2 = 3.25.
             let z = shaped [| 2L; 1L; 3L |] [| 1.; 1.; 0.;  0.; 1.; 0. |]

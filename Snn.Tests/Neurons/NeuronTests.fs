@@ -72,6 +72,64 @@ let tests =
             Expect.isLessThan (count adapting) (count plain) "adaptation reduces the spike count"
             Expect.isGreaterThan (count adapting) 0.0 "but the neuron still fires"
         }
+        test "AdLIF steps follow the hand-computed recurrences: Snn's default and seed 003's neuron" {
+            let inputs = [| 6.0; 6.0; 1.0; 6.0; 6.0; 6.0; 0.0; 8.0; 8.0; 8.0; 8.0; 8.0 |]
+            let run (p: AdLifParameters) =
+                let mutable s = AdLif.initialState p (torch.zeros ([| 1L |], dtype = torch.float64))
+                [| for x in inputs do
+                    let s', z = AdLif.stepWith Modulation.None p s (torch.tensor ([| x |], dtype = torch.float64))
+                    s <- s'
+                    yield z.ToDouble (), s'.U.ToDouble (), s'.W.ToDouble () |]
+            let check (name: string) (expected: (float * float * float)[]) (actual: (float * float * float)[]) =
+                let first (a, _, _) = a
+                let second (_, b, _) = b
+                let third (_, _, c) = c
+                Expect.equal (Array.map first actual) (Array.map first expected) $"{name}: spikes"
+                allClose 1e-12 (Array.map second expected) (Array.map second actual) $"{name}: potential after the reset"
+                allClose 1e-12 (Array.map third expected) (Array.map third actual) $"{name}: adaptation"
+            let alpha, rho = exp (-1.0 / 5.0), exp (-1.0 / 100.0)
+            // Seed 003's repository (AdLIFNode, torch path) with decays α, ρ, a = 0.3, b = 0.4, θ = 1, v_reset = 0:
+            // v ← x - w + (v - x + w) α;  w ← ρ w + a h + b s (h, s of the previous step);  h ← v;  s ← H(v - 1);
+            // v ← v (1 - s).
+            let repository =
+                let mutable v, w, h, sp = 0.0, 0.0, 0.0, 0.0
+                [| for x in inputs do
+                    v <- x - w + (v - x + w) * alpha
+                    w <- rho * w + 0.3 * h + 0.4 * sp
+                    h <- v
+                    sp <- (if v - 1.0 >= 0.0 then 1.0 else 0.0)
+                    v <- v * (1.0 - sp)
+                    yield sp, v, w |]
+            let seed = { AdLifParameters.Liu2023 with TauMem = 5.0; TauAdapt = 100.0; A = 0.3; B = 0.4 }
+            check "seed 003" repository (run seed)
+            // Snn's default form (soft reset, filtered adaptation on the potential after the reset):
+            // h = α u + (1 - α)(x - w_prev);  w = ρ w + (1 - ρ)(a u_prev + b z_prev);  z = H(h - 1);  u = h - z.
+            let filtered =
+                let mutable u, w, z = 0.0, 0.0, 0.0
+                [| for x in inputs do
+                    let h = alpha * u + (1.0 - alpha) * (x - w)
+                    let w' = rho * w + (1.0 - rho) * (0.3 * u + 0.4 * z)
+                    z <- (if h >= 1.0 then 1.0 else 0.0)
+                    u <- h - z
+                    w <- w'
+                    yield z, u, w |]
+            check "default" filtered (run { AdLifParameters.Default with TauMem = 5.0; TauAdapt = 100.0; A = 0.3; B = 0.4 })
+            Expect.notEqual (Array.map (fun (_, _, w) -> w) repository) (Array.map (fun (_, _, w) -> w) filtered) "the two forms are different neurons"
+            Expect.isGreaterThan (repository |> Array.sumBy (fun (z, _, _) -> z)) 1.0 "the case exercises several resets"
+        }
+        test "AdLIF's DetachReset removes the reset from the gradient" {
+            // One step from rest with x = 8: h = (1 - α) x ≈ 1.45 fires; hard reset u = h (1 - z).
+            // Detached: ∂u/∂x = (1 - z)(1 - α) = 0; attached: ∂u/∂x = (1 - α)(1 - z - h g'(h - θ)) ≠ 0.
+            let grad (detach: bool) =
+                let p = { AdLifParameters.Liu2023 with TauMem = 5.0; DetachReset = detach }
+                let x = torch.tensor ([| 8.0 |], dtype = torch.float64)
+                let _, z = AdLif.stepWith Modulation.None p (AdLif.initialState p x) x
+                Expect.equal (z.ToDouble ()) 1.0 "fires"
+                Diff.grad (fun (x: torch.Tensor) -> (fst (AdLif.stepWith Modulation.None p (AdLif.initialState p x) x)).U.sum ()) x
+                |> fun g -> g.ToDouble ()
+            Expect.equal (grad true) 0.0 "no gradient through the detached reset"
+            Expect.isLessThan (grad false) 0.0 "the attached reset pulls the potential down as x grows"
+        }
         test "quadratic and exponential IF are silent for a weak input and fire for a strong one" {
             for p in [ NonlinearIfParameters.DefaultQuadratic; NonlinearIfParameters.DefaultExponential ] do
                 let weak = NonlinearIf.unroll p (constant 2000 1.0)

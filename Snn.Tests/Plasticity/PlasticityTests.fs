@@ -136,11 +136,49 @@ let tests =
                        0.0f; 3.0f; 0.0f; 0.0f; 9.0f; 0.0f
                        0.0f; 0.0f; 0.0f; 0.0f; 0.0f; 0.0f |]
             let pick k r = Plasticity.kWinners k r 9 times scores |> Array.map (fun w -> w.Feature, w.Column)
-            Expect.equal (pick 3 0) [| 0, 1; 1, 4 |] "feature 0 wins the tie at column 1; feature 1 then wins at column 4"
+            Expect.equal (pick 3 0) [| 0, 1; 1, 1 |] "feature 0 wins the tie at column 1; radius 0 inhibits no position, so feature 1 wins there too"
+            Expect.equal (pick 3 1) [| 0, 1; 1, 4 |] "radius 1 blocks column 1 for feature 1, which then wins at column 4"
             Expect.equal (pick 3 3) [| 0, 1 |] "radius 3 around column 1 blocks column 4"
             Expect.equal (pick 1 0) [| 0, 1 |] "k = 1"
             let mask = Plasticity.pointwiseInhibition 9 times scores
             Expect.equal (values mask) [| 0.; 1.; 0.; 0.; 0.; 1.;  0.; 0.; 0.; 0.; 1.; 0.;  0.; 0.; 0.; 0.; 0.; 0. |] "point-wise winners"
+        }
+        test "k-WTA: exact ties of time and score go to the lowest flat index f·H·W + row·W + column" {
+            // 3 features on a 2×3 map, every neuron that fires does so at t = 2 with score 1: all candidates tie.
+            let fires = [| (0, 1, 2); (1, 0, 0); (1, 1, 1); (2, 0, 1); (2, 1, 0) |] // (feature, row, column)
+            let h, w = 2, 3
+            let timesData = Array.create (3 * h * w) 7.0f
+            for f, r, c in fires do timesData.[f * h * w + r * w + c] <- 2.0f
+            let times = shaped32 [| 1L; 3L; int64 h; int64 w |] timesData
+            let scores = shaped32 [| 1L; 3L; int64 h; int64 w |] (timesData |> Array.map (fun t -> if t < 7.0f then 1.0f else 0.0f))
+            // Expected by the rule: candidates sorted by flat index; a feature wins once; radius r blocks the
+            // (2r+1)² neighbourhood of each winner for later winners (radius 0: nothing is blocked).
+            let expected (k: int) (radius: int) =
+                let order = fires |> Array.sortBy (fun (f, r, c) -> f * h * w + r * w + c)
+                let taken = Collections.Generic.HashSet<int> ()
+                let winners = Collections.Generic.List<int * int * int> ()
+                for f, r, c in order do
+                    let blocked = radius > 0 && winners |> Seq.exists (fun (_, r', c') -> abs (r - r') <= radius && abs (c - c') <= radius)
+                    if winners.Count < k && not (taken.Contains f) && not blocked then
+                        taken.Add f |> ignore
+                        winners.Add ((f, r, c))
+                winners.ToArray ()
+            for k in 1 .. 3 do
+                for radius in 0 .. 1 do
+                    let actual = Plasticity.kWinners k radius 7 times scores |> Array.map (fun v -> v.Feature, v.Row, v.Column)
+                    Expect.equal actual (expected k radius) $"k = {k}, radius {radius}"
+            // The same maps presented in a batch give every sample the same winners (no dependence on the sort).
+            let batch = Plasticity.kWinners 3 0 7 (times.repeat [| 4L; 1L; 1L; 1L |]) (scores.repeat [| 4L; 1L; 1L; 1L |])
+            for sample in 0 .. 3 do
+                Expect.equal (batch |> Array.filter (fun v -> v.Sample = sample) |> Array.map (fun v -> v.Feature, v.Row, v.Column)) (expected 3 0) $"sample {sample}"
+        }
+        test "k-WTA with radius 0 lets a second feature win at the winner's position (SpykeTorch); radius 1 does not" {
+            // Features 0 and 1 both fire at (0, 0): feature 0 at t 1, feature 1 at t 2; feature 2 at (1, 1) at t 3.
+            let times = shaped32 [| 1L; 3L; 2L; 2L |] [| 1.0f; 9.0f; 9.0f; 9.0f;  2.0f; 9.0f; 9.0f; 9.0f;  9.0f; 9.0f; 9.0f; 3.0f |]
+            let scores = torch.ones ([| 1L; 3L; 2L; 2L |])
+            let pick radius = Plasticity.kWinners 3 radius 9 times scores |> Array.map (fun v -> v.Feature, v.Row, v.Column)
+            Expect.equal (pick 0) [| 0, 0, 0; 1, 0, 0; 2, 1, 1 |] "radius 0: no spatial inhibition"
+            Expect.equal (pick 1) [| 0, 0, 0 |] "radius 1: the 3×3 neighbourhood of (0, 0) covers the whole 2×2 map"
         }
         test "a first-spike STDP neuron becomes selective to a pattern repeated among noise" {
             // 40 inputs, T = 15. Half of the samples contain a fixed pattern: inputs 0-9 fire at steps 0 and 1.

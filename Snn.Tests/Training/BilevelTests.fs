@@ -53,6 +53,47 @@ let tests =
             let e = Expect.throwsC (fun () -> Bilevel.Trainer ([| p :> Tensor |], [| q |], optimizer, { Bilevel.Settings.Default with Interval = 0 }) |> ignore) id
             Expect.stringContains e.Message "Interval" "names the field"
         }
+        test "hypergradient clipping bounds the norm, keeps the direction and leaves small gradients unchanged" {
+            // g = ([3, 4], [12]): ‖g‖ = sqrt(9 + 16 + 144) = 13.
+            let g = [| torch.tensor ([| 3.0; 4.0 |], dtype = torch.float64); torch.tensor ([| 12.0 |], dtype = torch.float64) |]
+            let flat (gs: Tensor[]) = gs |> Array.collect (fun t -> t.data<float>().ToArray ())
+            let norm (gs: Tensor[]) = sqrt (flat gs |> Array.sumBy (fun v -> v * v))
+            for c in [ 1.0; 6.5; 12.999 ] do
+                let clipped = Bilevel.clipNorm c g
+                Expect.floatClose Accuracy.veryHigh (norm clipped) c $"clip {c}: the norm is brought down to the bound"
+                Assertions.allClose 1e-12 (flat g |> Array.map (fun v -> v * c / 13.0)) (flat clipped) $"clip {c}: g · c / ‖g‖"
+            for c in [ 13.0; 20.0; 1e6 ] do
+                Expect.equal (flat (Bilevel.clipNorm c g)) (flat g) $"clip {c} ≥ ‖g‖: unchanged"
+            let e = Expect.throwsC (fun () -> Bilevel.clipNorm 0.0 g |> ignore) id
+            Expect.stringContains e.Message "MaxGradNorm" "names the setting"
+        }
+        test "the bilevel hyper step applies MaxGradNorm to the gradient it hands to Adam, and reports the raw norm" {
+            // Inner loss L_T = ½‖w - φ‖², outer L_V = ½‖w - t‖² at w = 0: H = I, so the hypergradient is large
+            // for a far target t and the clip decides the gradient left in φ.grad.
+            let run (clip: float option) =
+                let w = torch.nn.Parameter (torch.zeros ([| 3L |], dtype = torch.float64))
+                let phi = torch.nn.Parameter (torch.zeros ([| 3L |], dtype = torch.float64))
+                let target = torch.tensor ([| 30.0; -40.0; 0.0 |], dtype = torch.float64)
+                let halfSquare (d: Tensor) = (d * d).sum () * 0.5
+                let trainLoss () = halfSquare ((w :> Tensor) - (phi :> Tensor))
+                let outerLoss () = halfSquare ((w :> Tensor) - target)
+                let settings = { Bilevel.Settings.Default with Inverse = Hypergradient.ConjugateGradient (10, 1e-12, 0.0); MaxGradNorm = clip }
+                let trainer = Bilevel.Trainer ([| w :> Tensor |], [| phi |], torch.optim.SGD ([| w |], 0.0), settings)
+                let _, reported = trainer.HyperStep (trainLoss, outerLoss)
+                reported, phi.grad.data<float>().ToArray ()
+            // ∂L_V/∂φ = 0, ∂L_V/∂w = w - t, H = I, ∂²L_T/∂w∂φ = -I: dL_V/dφ = 0 - (w - t) I (-I) = w - t = [-30, 40, 0].
+            let rawNorm, rawGrad = run None
+            Expect.floatClose Accuracy.high rawNorm 50.0 "‖[-30, 40, 0]‖ = 50"
+            Assertions.allClose 1e-9 [| -30.0; 40.0; 0.0 |] rawGrad "unclipped hypergradient"
+            let reported, clipped = run (Some 5.0)
+            Expect.floatClose Accuracy.high reported 50.0 "the report gives the raw norm"
+            Assertions.allClose 1e-9 [| -3.0; 4.0; 0.0 |] clipped "clipped to norm 5 along the same direction"
+            let _, loose = run (Some 100.0)
+            Assertions.allClose 0.0 rawGrad loose "a bound above the norm changes nothing"
+            let p = torch.nn.Parameter (torch.zeros (2L))
+            let e = Expect.throwsC (fun () -> Bilevel.Trainer ([| torch.nn.Parameter (torch.zeros (2L)) :> Tensor |], [| p |], torch.optim.SGD ([| p |], 0.1), { Bilevel.Settings.Default with MaxGradNorm = Some -1.0 }) |> ignore) id
+            Expect.stringContains e.Message "MaxGradNorm" "names the field"
+        }
         test "loss combiners check their input and keep weights positive" {
             use linear = new LinearLossCombiner (3, 0.5)
             Expect.sequenceEqual (linear.Weights.data<float32>().ToArray () |> Array.map (fun w -> System.Math.Round (float w, 5))) [| 0.5; 0.5; 0.5 |] "initial weights"
