@@ -176,6 +176,17 @@ let fhvp (f: Tensor -> Tensor) (x: Tensor) (v: Tensor) : Tensor * Tensor =
 /// Hessian-vector product ∇²f(x) v of a scalar function.
 let hvp (f: Tensor -> Tensor) (x: Tensor) (v: Tensor) : Tensor = snd (fhvp f x v)
 
+/// (∂²L/∂θ∂θ) v from the gradients g = ∂L/∂θ built with create_graph (so it can be called repeatedly, e.g. for
+/// the terms of a Neumann series): the vector-Jacobian product of g with v, ∂⟨g, v⟩/∂θ. Components whose gradient
+/// is constant in θ contribute zero. The graph is kept.
+let hvpOfGradients (firstGradients: Tensor[]) (parameters: Tensor[]) (v: Tensor[]) : Tensor[] =
+    if isNull v || v.Length <> parameters.Length then invalidArg "v" "needs one tensor per parameter"
+    if isNull firstGradients || firstGradients.Length <> parameters.Length then invalidArg "gradients" "needs one gradient per parameter"
+    Array.iteri2 (fun i p d -> checkSameShape $"v[{i}]" p d) parameters v
+    let live = firstGradients |> Array.mapi (fun i gi -> i, gi) |> Array.filter (fun (_, gi: Tensor) -> gi.requires_grad)
+    if live.Length = 0 then parameters |> Array.map torch.zeros_like
+    else gradients (Array.map snd live) (Some (live |> Array.map (fun (i, _) -> v.[i]))) parameters true false
+
 /// Hessian-vector products of a scalar `loss` with respect to several parameter tensors at once:
 /// (∂²L/∂θ∂θ) v, with v given per parameter. The loss graph is kept (it is typically reused, e.g. for the
 /// Neumann series of an implicit hypergradient).
@@ -183,9 +194,4 @@ let hvpOf (loss: Tensor) (parameters: Tensor[]) (v: Tensor[]) : Tensor[] =
     if isNull v || v.Length <> parameters.Length then
         invalidArg "v" "needs one tensor per parameter"
     Array.iteri2 (fun i p d -> checkSameShape $"v[{i}]" p d) parameters v
-    let g = gradients [| loss |] None parameters true true
-    let live = g |> Array.mapi (fun i gi -> i, gi) |> Array.filter (fun (_, gi) -> gi.requires_grad)
-    if live.Length = 0 then parameters |> Array.map torch.zeros_like
-    else
-        let hv = gradients (Array.map snd live) (Some (live |> Array.map (fun (i, _) -> v.[i]))) parameters true false
-        hv
+    hvpOfGradients (gradients [| loss |] None parameters true true) parameters v

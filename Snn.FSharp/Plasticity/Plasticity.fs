@@ -310,14 +310,15 @@ let mstdpet (p: RewardModulatedParameters) (connection: Connection) (weight: Ten
 
 // ---- first-spike STDP (SpykeTorch / Mozafari et al. 2018) --------------------------------------------------------
 
-/// The first-spike step of every neuron of spike trains [T; B; ...] as float32 [B; ...]; T where it never fires.
+/// The first-spike step of every neuron of spike trains [T; B; ...] (any value > 0 is a spike) as float32 [B; ...];
+/// T where it never fires: `Loss.firstSpikeTimes` of the binary trains, detached (STDP needs times, not gradients).
 /// (Cumulative trains, which stay at 1 after the first spike, give the same times.)
 let firstSpikeTimes (spikes: Tensor) : Tensor =
     notNull "spikes" spikes
     if spikes.dim () < 2L then invalidArg "spikes" $"must be time-first [T; B; ...], got shape %A{spikes.shape}"
-    // The number of steps before the first spike = the count of steps at which nothing has fired yet.
-    let fired = spikes.gt(sc 0.0).``to``(torch.float32).cumsum(0L).clamp_max (1.0)
-    (1.0 - fired).sum(0L).``to`` torch.float32
+    use _ = torch.no_grad ()
+    use binary = spikes.gt(sc 0.0).``to`` torch.float32
+    Loss.firstSpikeTimes binary
 
 /// Rates of first-spike STDP: ΔW = a₊ (W - W_min)(W_max - W) when t_pre ≤ t_post, -a₋ (W - W_min)(W_max - W)
 /// otherwise (including inputs that never fired).

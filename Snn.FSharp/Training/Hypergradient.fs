@@ -71,12 +71,7 @@ let differentiableGradients (loss: Tensor) (weights: Tensor[]) : Tensor[] =
 /// H v for H = ∂²L/∂W∂W, given `gradients` = ∂L/∂W from `differentiableGradients`. The graph is kept, so it can be
 /// called repeatedly. Components whose gradient is constant in W contribute zero.
 let hessianVector (gradients: Tensor[]) (weights: Tensor[]) (v: Tensor[]) : Tensor[] =
-    if isNull v || v.Length <> weights.Length then invalidArg "v" "needs one tensor per weight"
-    let live = gradients |> Array.mapi (fun i g -> i, g) |> Array.filter (fun (_, g: Tensor) -> g.requires_grad)
-    if live.Length = 0 then weights |> Array.map torch.zeros_like
-    else
-        Diff.gradients (Array.map snd live) (Some (live |> Array.map (fun (i, _) -> v.[i]))) weights true false
-        |> Array.map (fun t -> t.detach ())
+    Diff.hvpOfGradients gradients weights v |> Array.map (fun t -> t.detach ())
 
 /// v H⁻¹ (= H⁻¹ v, H being symmetric) by the chosen approximation, from `gradients` = ∂L_T/∂W built with
 /// create_graph. Returns detached tensors shaped like the weights.
