@@ -141,62 +141,82 @@ type CuLifLayer(name: string, neuron: CuLifParameters, trainable: bool, shape: i
         let step = if trainable then CuLif.stepParametric this.Modulation neuron (a.detach ()) (b.detach ()) else CuLif.stepWith this.Modulation neuron
         MembraneTrace.record step (CuLif.initialState neuron) (fun s -> s.V) input
 
-/// LIF neurons with an adaptive threshold.
-type AdaptiveThresholdLayer(name: string, neuron: AdaptiveThresholdParameters) =
+/// A neuron model as the generic layer needs it (Norse's pattern): the pure step under a modulation, the state at
+/// rest shaped like one input step, and the membrane potential of a state.
+[<NoEquality; NoComparison>]
+type NeuronModel<'S> =
+    { /// One step: (state, input current [B; ...]) → (next state, spikes [B; ...]).
+      Step: Modulation -> 'S -> Tensor -> 'S * Tensor
+      /// The state at rest, shaped like the given input step.
+      Rest: Tensor -> 'S
+      /// The membrane potential of a state (what monitors record).
+      Voltage: 'S -> Tensor }
+
+/// One layer for every neuron model that runs on its reference step alone: forward unrolls `Step` over time from
+/// rest (`Neuron.run`), `Membrane` records `Voltage` of the same run. The models with fused kernels (IF, LIF, PLIF,
+/// CuLIF) have their own layers above, which pick a kernel.
+type ModelLayer<'P, 'S>(name: string, parameters: 'P, model: NeuronModel<'S>) =
     inherit NeuronLayer(name)
-    let neuron = AdaptiveThreshold.validate neuron
-    /// The neuron parameters.
-    member _.Neuron = neuron
+    /// The neuron parameters (validated).
+    member _.Neuron : 'P = parameters
     /// Spikes [T; B; ...] for input currents [T; B; ...].
-    override this.forward (input: Tensor) = fst (AdaptiveThreshold.unrollWith this.Modulation neuron input)
-    /// The membrane v [T; B; ...] (state after reset) for input currents [T; B; ...].
-    override this.Membrane (input: Tensor) =
-        MembraneTrace.record (AdaptiveThreshold.stepWith this.Modulation neuron) (AdaptiveThreshold.initialState neuron) (fun s -> s.V) input
+    override this.forward (input: Tensor) =
+        if isNull (box input) || input.dim () < 1 || input.shape.[0] = 0L then
+            invalidArg "input" "must have a non-empty time dimension 0 ([T; B; ...])"
+        fst (Neuron.run (model.Step this.Modulation) (model.Rest input.[0]) input)
+    /// The membrane [T; B; ...] (the state after each step's reset) for input currents [T; B; ...].
+    override this.Membrane (input: Tensor) = MembraneTrace.record (model.Step this.Modulation) model.Rest model.Voltage input
+
+/// The models of the generic layer, each from its validated parameters.
+[<RequireQualifiedAccess>]
+module NeuronModels =
+    /// LIF with an adaptive threshold; membrane v.
+    let adaptiveThreshold (p: AdaptiveThresholdParameters) =
+        let p = AdaptiveThreshold.validate p
+        p, { Step = (fun m -> AdaptiveThreshold.stepWith m p); Rest = AdaptiveThreshold.initialState p; Voltage = fun (s: AdaptiveThresholdState) -> s.V }
+
+    /// AdLIF; membrane u (after the reset).
+    let adLif (p: AdLifParameters) =
+        let p = AdLif.validate p
+        p, { Step = (fun m -> AdLif.stepWith m p); Rest = AdLif.initialState p; Voltage = fun (s: AdLifState) -> s.U }
+
+    /// Quadratic or exponential IF; membrane v.
+    let nonlinearIf (p: NonlinearIfParameters) =
+        let p = NonlinearIf.validate p
+        p, { Step = (fun m -> NonlinearIf.stepWith m p); Rest = NonlinearIf.initialState p; Voltage = fun (s: IfState) -> s.V }
+
+    /// Izhikevich; membrane v in mV (after the reset to c).
+    let izhikevich (p: IzhikevichParameters) =
+        let p = Izhikevich.validate p
+        p, { Step = (fun m -> Izhikevich.stepWith m p); Rest = Izhikevich.initialState p; Voltage = fun (s: IzhikevichState) -> s.V }
+
+    /// Hodgkin-Huxley; membrane v in mV.
+    let hodgkinHuxley (p: HodgkinHuxleyParameters) =
+        let p = HodgkinHuxley.validate p
+        p, { Step = (fun m -> HodgkinHuxley.stepWith m p); Rest = HodgkinHuxley.initialState p; Voltage = fun (s: HodgkinHuxleyState) -> s.V }
+
+/// LIF neurons with an adaptive threshold.
+type AdaptiveThresholdLayer private (name: string, model: AdaptiveThresholdParameters * NeuronModel<AdaptiveThresholdState>) =
+    inherit ModelLayer<AdaptiveThresholdParameters, AdaptiveThresholdState>(name, fst model, snd model)
+    new(name: string, neuron: AdaptiveThresholdParameters) = new AdaptiveThresholdLayer(name, NeuronModels.adaptiveThreshold neuron)
 
 /// Adaptive LIF (AdLIF) neurons.
-type AdLifLayer(name: string, neuron: AdLifParameters) =
-    inherit NeuronLayer(name)
-    let neuron = AdLif.validate neuron
-    /// The neuron parameters.
-    member _.Neuron = neuron
-    /// Spikes [T; B; ...] for input currents [T; B; ...].
-    override this.forward (input: Tensor) = fst (AdLif.unrollWith this.Modulation neuron input)
-    /// The membrane u [T; B; ...] (AdLIF state after the reset) for input currents [T; B; ...].
-    override this.Membrane (input: Tensor) =
-        MembraneTrace.record (AdLif.stepWith this.Modulation neuron) (AdLif.initialState neuron) (fun s -> s.U) input
+type AdLifLayer private (name: string, model: AdLifParameters * NeuronModel<AdLifState>) =
+    inherit ModelLayer<AdLifParameters, AdLifState>(name, fst model, snd model)
+    new(name: string, neuron: AdLifParameters) = new AdLifLayer(name, NeuronModels.adLif neuron)
 
 /// Quadratic or exponential IF neurons.
-type NonlinearIfLayer(name: string, neuron: NonlinearIfParameters) =
-    inherit NeuronLayer(name)
-    let neuron = NonlinearIf.validate neuron
-    /// The neuron parameters.
-    member _.Neuron = neuron
-    /// Spikes [T; B; ...] for input currents [T; B; ...].
-    override this.forward (input: Tensor) = fst (NonlinearIf.run this.Modulation neuron (fun _ _ -> ()) input)
-    /// The membrane v [T; B; ...] (state after reset) for input currents [T; B; ...].
-    override this.Membrane (input: Tensor) =
-        MembraneTrace.record (NonlinearIf.stepWith this.Modulation neuron) (NonlinearIf.initialState neuron) (fun s -> s.V) input
+type NonlinearIfLayer private (name: string, model: NonlinearIfParameters * NeuronModel<IfState>) =
+    inherit ModelLayer<NonlinearIfParameters, IfState>(name, fst model, snd model)
+    new(name: string, neuron: NonlinearIfParameters) = new NonlinearIfLayer(name, NeuronModels.nonlinearIf neuron)
 
-/// Izhikevich neurons, differentiable through surrogate spikes and resets.
-type IzhikevichLayer(name: string, neuron: IzhikevichParameters) =
-    inherit NeuronLayer(name)
-    let neuron = Izhikevich.validate neuron
-    /// The neuron parameters.
-    member _.Neuron = neuron
-    /// Spikes [T; B; ...] for input currents [T; B; ...] (pA-like units of Izhikevich 2003).
-    override this.forward (input: Tensor) = fst (Izhikevich.run this.Modulation neuron (fun _ _ -> ()) input)
-    /// The membrane v [T; B; ...] in mV (state after the reset to c) for input currents [T; B; ...].
-    override this.Membrane (input: Tensor) =
-        MembraneTrace.record (Izhikevich.stepWith this.Modulation neuron) (Izhikevich.initialState neuron) (fun s -> s.V) input
+/// Izhikevich neurons, differentiable through surrogate spikes and resets (inputs in the pA-like units of
+/// Izhikevich 2003).
+type IzhikevichLayer private (name: string, model: IzhikevichParameters * NeuronModel<IzhikevichState>) =
+    inherit ModelLayer<IzhikevichParameters, IzhikevichState>(name, fst model, snd model)
+    new(name: string, neuron: IzhikevichParameters) = new IzhikevichLayer(name, NeuronModels.izhikevich neuron)
 
-/// Hodgkin-Huxley neurons, differentiable through their continuous dynamics.
-type HodgkinHuxleyLayer(name: string, neuron: HodgkinHuxleyParameters) =
-    inherit NeuronLayer(name)
-    let neuron = HodgkinHuxley.validate neuron
-    /// The neuron parameters.
-    member _.Neuron = neuron
-    /// Spikes [T; B; ...] for injected currents [T; B; ...] in µA/cm².
-    override this.forward (input: Tensor) = fst (HodgkinHuxley.run this.Modulation neuron (fun _ _ -> ()) input)
-    /// The membrane v [T; B; ...] in mV for injected currents [T; B; ...] in µA/cm².
-    override this.Membrane (input: Tensor) =
-        MembraneTrace.record (HodgkinHuxley.stepWith this.Modulation neuron) (HodgkinHuxley.initialState neuron) (fun s -> s.V) input
+/// Hodgkin-Huxley neurons, differentiable through their continuous dynamics (injected currents in µA/cm²).
+type HodgkinHuxleyLayer private (name: string, model: HodgkinHuxleyParameters * NeuronModel<HodgkinHuxleyState>) =
+    inherit ModelLayer<HodgkinHuxleyParameters, HodgkinHuxleyState>(name, fst model, snd model)
+    new(name: string, neuron: HodgkinHuxleyParameters) = new HodgkinHuxleyLayer(name, NeuronModels.hodgkinHuxley neuron)
