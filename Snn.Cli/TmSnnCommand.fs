@@ -35,6 +35,7 @@ type TmSnnArgs =
     | Tau_Mem of float
     | Tau_Syn of float
     | Threads of int
+    | Dataset of name: string
     | Out of directory: string
 
     interface IArgParserTemplate with
@@ -47,7 +48,7 @@ type TmSnnArgs =
             | Train_Samples _ -> "training samples (default 1500)"
             | Test_Samples _ -> "test samples (default 500)"
             | Frames _ -> "time steps T per sample (default 20)"
-            | Tasks _ -> "number of tasks, 1-4: pattern, axis-aligned, vertical, horizontal (default 3)"
+            | Tasks _ -> "number of tasks, 1-4: pattern, axis-aligned, vertical, horizontal on moving-patterns; digit, odd/even, greater than 5, mod 3 on event-mnist (default 3)"
             | Thresholds _ -> "comma-separated thresholds phi_k, one per task (default 1.25,2.5,5,10 truncated; the thesis's 1.25,5,10,15 leaves the third task unlearned at this scale)"
             | Gamma _ -> "task-classifier weight gamma of eq. 4.1 (default 0.3; 0 trains without it)"
             | Shrink _ -> "divide the thesis layer sizes 512/512/128 by this (default 2: 256/256/64, to finish in minutes)"
@@ -59,6 +60,7 @@ type TmSnnArgs =
             | Tau_Mem _ -> "membrane time constant in ms (default: the configuration's)"
             | Tau_Syn _ -> "synaptic time constant in ms (default: the configuration's)"
             | Threads _ -> "intra-op threads (default: all cores)"
+            | Dataset _ -> "moving-patterns (default, built in) or event-mnist (real MNIST digits recorded N-MNIST's way by the DVS emulator, cached as N-MNIST files; the first --train-samples / --test-samples of its 8000 / 2000 split)"
             | Out _ -> "report folder (default ./tmsnn-report)"
 
 /// The metrics JSON of a run: settings, per-epoch history, per-task evaluation (accuracy, precision, recall, F1,
@@ -151,7 +153,15 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let clock = Diagnostics.Stopwatch.StartNew ()
     let seed = args.GetResult (Seed, 0)
     let frames = args.GetResult (Frames, 20)
-    let data = movingPatterns frames seed (args.GetResult (Train_Samples, 1500)) (args.GetResult (Test_Samples, 500))
+    let trainCount, testCount = args.GetResult (Train_Samples, 1500), args.GetResult (Test_Samples, 500)
+    let data =
+        match args.GetResult (Dataset, "moving-patterns") with
+        | "moving-patterns" -> movingPatterns frames seed trainCount testCount
+        | "event-mnist" ->
+            match eventMnist frames trainCount testCount (printfn "%s") with
+            | Ok d -> d
+            | Error message -> invalidArg "dataset" message
+        | other -> invalidArg "dataset" $"'{other}' is neither moving-patterns nor event-mnist"
     let taskCount = args.GetResult (Tasks, 3)
     if taskCount < 1 || taskCount > data.Tasks.Length then invalidArg "tasks" $"must lie in [1, {data.Tasks.Length}], got {taskCount}"
     let thresholds =
