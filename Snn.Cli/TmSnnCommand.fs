@@ -36,6 +36,8 @@ type TmSnnArgs =
     | Tau_Syn of float
     | Threads of int
     | Dataset of name: string
+    | Spike_Gradient of spec: string
+    | Label_Loss of spec: string
     | Out of directory: string
 
     interface IArgParserTemplate with
@@ -61,6 +63,8 @@ type TmSnnArgs =
             | Tau_Syn _ -> "synaptic time constant in ms (default: the configuration's)"
             | Threads _ -> "intra-op threads (default: all cores)"
             | Dataset _ -> "moving-patterns (default, built in) or event-mnist (real MNIST digits recorded N-MNIST's way by the DVS emulator, cached as N-MNIST files; the first --train-samples / --test-samples of its 8000 / 2000 split)"
+            | Spike_Gradient _ -> "how the surrogate derivative dz/dv depends on the task threshold: unit (default: the neuron's ATan on v/theta, height 1/theta), constant-height[:tau_grad,scale_rho] (scale_rho exp(-|v-theta|/(tau_grad theta)), default 1,1), lava-dl[:tau_grad,scale_grad] (lava-dl's CUBA: s/(2 tau) exp(-|v-theta|/tau), tau = 100 tau_grad theta, s = 0.1 scale_grad, default 1,1) or fixed[:tau_rho,scale_rho] (s/(2 tau) exp(-|v-theta|/tau) with tau, s fixed, default 3.75,0.3)"
+            | Label_Loss _ -> "L_y: mse (default: mean squared error of the rates to 0.5 / 0) or spike-rate[:true,false] (lava-dl's SpikeRate, summed squared error to the true / false rates, default 0.2,0.03)"
             | Out _ -> "report folder (default ./tmsnn-report)"
 
 /// The metrics JSON of a run: settings, per-epoch history, per-task evaluation (accuracy, precision, recall, F1,
@@ -77,6 +81,16 @@ let metricsJson (settings: (string * string) list) (history: TmSnnTraining.Epoch
          w.WriteNumber ("trainLoss", e.TrainLoss)
          w.WriteNumber ("trainAccuracy", e.TrainAccuracy)
          w.WriteNumber ("seconds", e.ElapsedSeconds)
+         // Per task k and label-path layer l: mean ‖∂L/∂W_l‖ and firing rate over task k's batches of the epoch.
+         let rows (name: string) (m: float[][]) =
+             w.WriteStartArray name
+             for row in m do
+                 w.WriteStartArray ()
+                 for v in row do w.WriteNumberValue v
+                 w.WriteEndArray ()
+             w.WriteEndArray ()
+         rows "gradientNormPerTaskAndLayer" e.GradientNorms
+         rows "firingRatePerTaskAndLayer" e.FiringRates
          w.WriteEndObject ()
      w.WriteEndArray ()
      w.WriteStartArray "tasks"
@@ -146,6 +160,39 @@ let writePlots (directory: string) (evaluations: TmSnnTraining.TaskEvaluation[])
 /// too little for this network to learn it), 1.25 / 2.5 / 5 give 73.4 / 80.8 / 83.2 %.
 let private demonstrationThresholds = [| 1.25; 2.5; 5.0; 10.0 |]
 
+/// A "name" or "name:a,b" option value: the name and its two numbers (the defaults when none are given).
+let private namedPair (option: string) (spec: string) (defaults: float * float) : string * (float * float) =
+    match spec.Split (':', 2) with
+    | [| name |] -> name, defaults
+    | [| name; values |] ->
+        match CommaLists.floats option values with
+        | [| a; b |] -> name, (a, b)
+        | other -> invalidArg option $"'{spec}': expected two numbers after ':', got {other.Length}"
+    | _ -> invalidArg option $"'{spec}' is not name[:a,b]"
+
+/// The `--spike-gradient` value as a SpikeGradient.
+let spikeGradientOf (spec: string) : SpikeGradient =
+    match spec.Split(':').[0] with
+    | "unit" -> UnitThreshold
+    | "constant-height" -> ConstantHeight (snd (namedPair "spike-gradient" spec (1.0, 1.0)))
+    | "lava-dl" -> LavaDlCuba (snd (namedPair "spike-gradient" spec (1.0, 1.0)))
+    | "fixed" -> FixedLaplace (snd (namedPair "spike-gradient" spec (3.75, 0.3)))
+    | other -> invalidArg "spike-gradient" $"'{other}' is none of unit, constant-height, lava-dl, fixed"
+
+/// The `--label-loss` value as L_y.
+let labelLossOf (spec: string) : torch.Tensor -> torch.Tensor -> torch.Tensor =
+    match spec.Split(':').[0] with
+    | "mse" -> TmSnnTraining.Settings.Default.LabelLoss
+    | "spike-rate" -> let t, f = snd (namedPair "label-loss" spec (0.2, 0.03)) in Loss.spikeRate t f
+    | other -> invalidArg "label-loss" $"'{other}' is neither mse nor spike-rate"
+
+/// Per task, the layers' weight-gradient norms and firing rates of an epoch, one line per task.
+let describeLayers (r: TmSnnTraining.EpochReport) : string list =
+    [ for k in 0 .. r.GradientNorms.Length - 1 ->
+        let norms = String.Join (" ", r.GradientNorms.[k] |> Array.map (fun g -> g.ToString "0.##E+0"))
+        let rates = String.Join (" ", r.FiringRates.[k] |> Array.map (fun f -> f.ToString "F3"))
+        $"    task {k + 1}: |dL/dW| per layer {norms}; firing rate per layer {rates}" ]
+
 /// Runs the command; returns the process exit code.
 let run (args: ParseResults<TmSnnArgs>) : int =
     args.TryGetResult Threads |> Option.iter torch.set_num_threads
@@ -180,7 +227,8 @@ let run (args: ParseResults<TmSnnArgs>) : int =
             WeightGain = args.GetResult (Weight_Gain, config.WeightGain)
             Neuron = { config.Neuron with TauMem = args.GetResult (Tau_Mem, config.Neuron.TauMem); TauSyn = args.GetResult (Tau_Syn, config.Neuron.TauSyn) }
             // Learned thresholds differentiate twice through the neurons: only the reference kernel can.
-            Kernel = if args.Contains Learn_Thresholds then Reference else config.Kernel }
+            Kernel = if args.Contains Learn_Thresholds then Reference else config.Kernel
+            SpikeGradient = spikeGradientOf (args.GetResult (Spike_Gradient, "unit")) }
     use model = new TmSnn(config)
     let tasksText = String.Join (", ", config.Tasks |> Array.mapi (fun k t -> $"{t.Name} ({t.Labels} labels, phi = {thresholds.[k]})"))
     let taskClassifier = if model.HasTaskClassifier then sprintf "%d-%d" config.TaskHidden taskCount else "none"
@@ -192,6 +240,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
             // Demo defaults chosen by measurement (1500 samples, 3 tasks): rate 0.15 and the drawn task's outputs keep
             // the φ = 10 task's layers active; with rate 0.05, all outputs and 8 epochs the tasks stay near chance.
             CalibrationRate = args.GetResult (Rate, 0.15)
+            LabelLoss = labelLossOf (args.GetResult (Label_Loss, "mse"))
             SelectedTaskOnly =
                 match args.GetResult (Label_Target, "task") with
                 | "all" -> false
@@ -200,6 +249,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let onEpoch (r: TmSnnTraining.EpochReport) =
         let perTask = String.Join ("/", r.BatchesPerTask)
         printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%% (batches per task {perTask}), {r.ElapsedSeconds:F1} s"
+        for line in describeLayers r do printfn "%s" line
     let history =
         match args.TryGetResult Learn_Thresholds with
         | None -> TmSnnTraining.fit model settings data.TrainFrames data.TrainClasses onEpoch
@@ -251,7 +301,8 @@ let run (args: ParseResults<TmSnnArgs>) : int =
           "tasks", String.Join (", ", config.Tasks |> Array.map (fun t -> t.Name))
           "thresholds", String.Join (", ", thresholds)
           "layers", $"{config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}"
-          "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms" ]
+          "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms"
+          "spikeGradient", $"%A{config.SpikeGradient}"; "labelLoss", args.GetResult (Label_Loss, "mse") ]
     let metrics = Path.Combine (directory, "metrics.json")
     Training.AtomicFile.write metrics (fun p -> File.WriteAllText (p, metricsJson settingsList history evaluations loihi))
     let plots = writePlots directory evaluations

@@ -137,6 +137,7 @@ let fit (model: TmSnn) (training: TmSnnTraining.Settings) (settings: Settings) (
             let report : TmSnnTraining.EpochReport =
                 { Epoch = epoch; TrainLoss = lossSum / float batches; TrainAccuracy = float hits / float trainIndices.Length
                   BatchesPerTask = Array.init model.TaskCount (fun k -> draws |> Array.filter ((=) k) |> Array.length)
+                  GradientNorms = [||]; FiringRates = [||]
                   ElapsedSeconds = clock.Elapsed.TotalSeconds }
             onEpoch report
             yield report ]

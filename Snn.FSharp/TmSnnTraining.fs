@@ -55,6 +55,13 @@ type EpochReport =
       TrainAccuracy: float
       /// Batches trained per task in this epoch.
       BatchesPerTask: int[]
+      /// Per task k and label-path Linear l (feature layers, label hidden, label output): the mean over task k's
+      /// batches of this epoch of ‖∂L/∂W_l‖₂, the Frobenius norm of the layer's weight gradient (0 for a task
+      /// drawn in no batch). Empty when not recorded.
+      GradientNorms: float[][]
+      /// Per task k and label-path spiking layer l (feature layers, label hidden, label output): the mean firing rate
+      /// (spikes per neuron and step) over task k's training batches of this epoch. Empty when not recorded.
+      FiringRates: float[][]
       /// Wall-clock seconds since training started.
       ElapsedSeconds: float }
 
@@ -87,9 +94,8 @@ let private checkData (samples: Tensor) (classes: Tensor) =
     if isNull (box classes) || classes.dim () <> 1 || classes.shape.[0] <> samples.shape.[0] then
         invalidArg "classes" $"must be a [{samples.shape.[0]}] vector of class indices"
 
-/// The loss of eq. 4.1 for one batch of task k: (1 - γ) L_y(labels, offset_k + y) + γ CE(task counts, k); with
-/// γ = 0 (or no task classifier output) it is L_y alone. Returns the loss and the label spikes [T; B; Σ labels].
-let batchLoss (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tensor) (task: int) : Tensor * Tensor =
+/// The loss of eq. 4.1 for one batch of task k (see `batchLoss`) and every layer's spikes.
+let batchLossWithOutput (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tensor) (task: int) : Tensor * TmSnnOutput =
     let useTasks = settings.Gamma > 0.0 && model.HasTaskClassifier
     let out = model.Run (input, task, useTasks)
     let ly =
@@ -100,8 +106,26 @@ let batchLoss (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tens
     | Some taskSpikes when useTasks ->
         let taskTarget = torch.zeros ([| input.shape.[1] |], dtype = torch.int64) + int64 task
         let lt = Loss.crossEntropyOnCounts taskSpikes taskTarget
-        Loss.multiTask settings.Gamma ly lt, out.Labels
-    | _ -> ly, out.Labels
+        Loss.multiTask settings.Gamma ly lt, out
+    | _ -> ly, out
+
+/// The loss of eq. 4.1 for one batch of task k: (1 - γ) L_y(labels, offset_k + y) + γ CE(task counts, k); with
+/// γ = 0 (or no task classifier output) it is L_y alone. Returns the loss and the label spikes [T; B; Σ labels].
+let batchLoss (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tensor) (task: int) : Tensor * Tensor =
+    let loss, out = batchLossWithOutput model settings input classes task
+    loss, out.Labels
+
+/// ‖∂L/∂W‖₂ of every label-path Linear (feature layers, label hidden, label output), after a backward pass; 0 for a
+/// layer without gradient.
+let labelPathGradientNorms (model: TmSnn) : float[] =
+    model.LabelPathLinears |> Array.map (fun l ->
+        let g = l.weight.grad
+        if isNull (box g) then 0.0 else g.norm().ToDouble ())
+
+/// The firing rate (spikes per neuron and step) of every spiking layer of the label path: features, label hidden,
+/// label output.
+let labelPathFiringRates (out: TmSnnOutput) : float[] =
+    Array.append out.Features [| out.LabelHidden; out.Labels |] |> Array.map (fun z -> z.detach().mean().ToDouble ())
 
 /// Trains the network's weights with Adam (the thresholds and currents are not parameters and stay fixed); each
 /// batch draws its task uniformly (seeded). `onEpoch` sees every epoch's report. Samples [N; T; F], classes [N].
@@ -127,20 +151,27 @@ let fit (model: TmSnn) (settings: Settings) (samples: Tensor) (classes: Tensor) 
         let draws = MultiTask.drawTasks (settings.Seed * 7919 + epoch) model.TaskCount batches
         let mutable lossSum = 0.0
         let mutable hits = 0
+        let layers = model.LabelPathLinears.Length
+        let gradientSums = Array.init model.TaskCount (fun _ -> Array.zeroCreate<float> layers)
+        let rateSums = Array.init model.TaskCount (fun _ -> Array.zeroCreate<float> layers)
         for b in 0 .. batches - 1 do
             use _ = torch.NewDisposeScope ()
             let indices = order.[b * settings.BatchSize .. min n ((b + 1) * settings.BatchSize) - 1]
             let batchClasses = classes.index_select (0L, torch.tensor indices)
             optimizer.zero_grad ()
-            let loss, labels = batchLoss model settings (Training.batchOf samples indices) batchClasses draws.[b]
+            let loss, out = batchLossWithOutput model settings (Training.batchOf samples indices) batchClasses draws.[b]
             Diff.backward loss
+            Array.iteri (fun l g -> gradientSums.[draws.[b]].[l] <- gradientSums.[draws.[b]].[l] + g) (labelPathGradientNorms model)
+            Array.iteri (fun l r -> rateSums.[draws.[b]].[l] <- rateSums.[draws.[b]].[l] + r) (labelPathFiringRates out)
             optimizer.step () |> ignore
             lossSum <- lossSum + loss.ToDouble ()
-            let slice = MultiTask.slice model.Tasks draws.[b] (labels.detach ())
+            let slice = MultiTask.slice model.Tasks draws.[b] (out.Labels.detach ())
             hits <- hits + Metrics.correct (Loss.spikeCounts slice) (MultiTask.taskLabels model.Tasks draws.[b] batchClasses)
+        let perTask = Array.init model.TaskCount (fun k -> draws |> Array.filter ((=) k) |> Array.length)
+        let mean (sums: float[][]) = sums |> Array.mapi (fun k s -> s |> Array.map (fun v -> v / float (max 1 perTask.[k])))
         let report =
             { Epoch = epoch; TrainLoss = lossSum / float batches; TrainAccuracy = float hits / float n
-              BatchesPerTask = Array.init model.TaskCount (fun k -> draws |> Array.filter ((=) k) |> Array.length)
+              BatchesPerTask = perTask; GradientNorms = mean gradientSums; FiringRates = mean rateSums
               ElapsedSeconds = clock.Elapsed.TotalSeconds }
         onEpoch report
         yield report ]
