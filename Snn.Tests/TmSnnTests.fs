@@ -137,6 +137,19 @@ let tests =
             Expect.floatClose Accuracy.high (snd cases.[1] 10.0 10.0) (snd cases.[1] 1.25 1.25) "ConstantHeight: same peak"
             Expect.floatClose Accuracy.high (snd cases.[2] 1.25 1.25 / snd cases.[2] 10.0 10.0) 8.0 "lava-dl CUBA: peak falls as 1/theta"
         }
+        test "snn tmsnn: --spike-gradient and --label-loss values" {
+            Expect.equal (Snn.Cli.TmSnnCommand.spikeGradientOf "unit") UnitThreshold "unit"
+            Expect.equal (Snn.Cli.TmSnnCommand.spikeGradientOf "lava-dl:0.03,3") (LavaDlCuba (0.03, 3.0)) "lava-dl with values"
+            Expect.equal (Snn.Cli.TmSnnCommand.spikeGradientOf "constant-height") (ConstantHeight (1.0, 1.0)) "defaults"
+            Expect.equal (Snn.Cli.TmSnnCommand.spikeGradientOf "fixed") (FixedLaplace (3.75, 0.3)) "fixed defaults"
+            let e = Expect.throwsC (fun () -> Snn.Cli.TmSnnCommand.spikeGradientOf "slayer" |> ignore) id
+            Expect.stringContains e.Message "unit, constant-height, lava-dl, fixed" "lists the choices"
+            Expect.throwsT<ArgumentException> (fun () -> Snn.Cli.TmSnnCommand.spikeGradientOf "lava-dl:1" |> ignore) "two numbers"
+            use z = spikes 4 5L 2L 3L 0.5
+            use y = torch.tensor [| 2L; 0L |]
+            Expect.floatClose Accuracy.high ((Snn.Cli.TmSnnCommand.labelLossOf "spike-rate:0.3,0.1" z y).ToDouble ()) ((Loss.spikeRate 0.3 0.1 z y).ToDouble ()) "spike-rate"
+            Expect.throwsT<ArgumentException> (fun () -> Snn.Cli.TmSnnCommand.labelLossOf "ce" |> ignore) "unknown loss"
+        }
         test "training history logs per task the weight-gradient norm and firing rate of every label-path layer" {
             torch.manual_seed 9L |> ignore
             use model = new TmSnn(tiny ByThreshold 0)
