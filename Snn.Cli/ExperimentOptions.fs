@@ -7,7 +7,7 @@ type SuiteOptions =
       Quick: bool
       /// Seeds to repeat every configuration with (mean ± std over them).
       Seeds: int list
-      /// The datasets to run ("moving-patterns", "event-fashion-mnist"); a suite skips the others.
+      /// The datasets to run ("moving-patterns", "event-fashion-mnist", "event-mnist"); a suite skips the others.
       Datasets: string list
       /// Directory the tables (JSON + Markdown) and any other outputs are written to.
       OutputDirectory: string
@@ -21,4 +21,4 @@ type SuiteOptions =
         runs
 
 /// The dataset names `--dataset` accepts (besides "all").
-let datasetNames = [ "moving-patterns"; "event-fashion-mnist" ]
+let datasetNames = [ "moving-patterns"; "event-fashion-mnist"; "event-mnist" ]

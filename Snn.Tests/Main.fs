@@ -14,6 +14,7 @@ let private all =
         LossMetricTests.tests
         DataTests.tests
         DataReaderTests.tests
+        EventMnistTests.tests
         DataFuzzTests.tests
         DataFrameTests.tests
         DataCliTests.tests

@@ -105,7 +105,8 @@ public sealed class TmSnn : nn.Module<Tensor, Tensor>
             modulation == TaskModulation.Threshold ? FM.TaskModulation.ByThreshold : FM.TaskModulation.ByCurrent,
             (thresholds ?? F.MultiTask.thesisThresholds.Take(tasks.Count).ToList()).ToArray(),
             (currents ?? new double[tasks.Count]).ToArray(),
-            thesis.Kernel);
+            thesis.Kernel,
+            thesis.SpikeGradient);
         _core = new FM.TmSnn(config);
         register_module("core", _core);
     }

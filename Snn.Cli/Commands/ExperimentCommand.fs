@@ -22,7 +22,7 @@ type ExperimentArgs =
             | Suite _ -> "which tables to run (see the list below), or 'all'"
             | Quick -> "a run small enough for a test instead of the full one"
             | Seeds _ -> "comma-separated seeds (default 0,1,2; quick mode: 0,1)"
-            | Dataset _ -> "moving-patterns, event-fashion-mnist or all (default): the datasets the suites run on"
+            | Dataset _ -> "moving-patterns, event-fashion-mnist, event-mnist or all (default): the datasets the suites run on"
             | Out _ -> "output directory for the JSON and Markdown tables (default ./experiments)"
 
 /// The suites: name, what it runs, and the runner returning its tables (already written to disk by the caller).

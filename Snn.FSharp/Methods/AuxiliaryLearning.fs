@@ -171,7 +171,8 @@ let method (model: AlSnn) (settings: Settings) (batchSize: int) (testSamples: Te
     { BatchLoss = batchLossWith model settings settings.Combine
       Tasks = 1
       Hyper = None
-      Evaluate = Some (fun () -> Training.evaluate model batchSize testSamples testLabels) }
+      Evaluate = Some (fun () -> Training.evaluate model batchSize testSamples testLabels)
+      AfterBackward = None }
 
 /// Trains `model` by the one trainer on samples [N; T; ...] and labels [N] (main-task class indices), measuring the
 /// main-task test accuracy after every epoch. The history's measures hold the main and auxiliary losses.

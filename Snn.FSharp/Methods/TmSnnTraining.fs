@@ -68,9 +68,8 @@ let private checkData (samples: Tensor) (classes: Tensor) =
     if isNull (box classes) || classes.dim () <> 1 || classes.shape.[0] <> samples.shape.[0] then
         invalidArg "classes" $"must be a [{samples.shape.[0]}] vector of class indices"
 
-/// The loss of eq. 4.1 for one batch of task k: (1 - γ) L_y(labels, offset_k + y) + γ CE(task counts, k); with
-/// γ = 0 (or no task classifier output) it is L_y alone. Returns the loss and the label spikes [T; B; Σ labels].
-let batchLoss (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tensor) (task: int) : Tensor * Tensor =
+/// The loss of eq. 4.1 for one batch of task k (see `batchLoss`) and every layer's spikes.
+let batchLossWithOutput (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tensor) (task: int) : Tensor * TmSnnOutput =
     let useTasks = settings.Gamma > 0.0 && model.HasTaskClassifier
     let out = model.Run (input, task, useTasks)
     let ly =
@@ -81,8 +80,46 @@ let batchLoss (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tens
     | Some taskSpikes when useTasks ->
         let taskTarget = torch.zeros ([| input.shape.[1] |], dtype = torch.int64) + int64 task
         let lt = Loss.crossEntropyOnCounts taskSpikes taskTarget
-        Loss.multiTask settings.Gamma ly lt, out.Labels
-    | _ -> ly, out.Labels
+        Loss.multiTask settings.Gamma ly lt, out
+    | _ -> ly, out
+
+/// The loss of eq. 4.1 for one batch of task k: (1 - γ) L_y(labels, offset_k + y) + γ CE(task counts, k); with
+/// γ = 0 (or no task classifier output) it is L_y alone. Returns the loss and the label spikes [T; B; Σ labels].
+let batchLoss (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tensor) (task: int) : Tensor * Tensor =
+    let loss, out = batchLossWithOutput model settings input classes task
+    loss, out.Labels
+
+/// ‖∂L/∂W‖₂ of every label-path Linear (feature layers, label hidden, label output), after a backward pass; 0 for a
+/// layer without gradient.
+let labelPathGradientNorms (model: TmSnn) : float[] =
+    model.LabelPathLinears |> Array.map (fun l ->
+        let g = l.weight.grad
+        if isNull (box g) then 0.0 else g.norm().ToDouble ())
+
+/// The firing rate (spikes per neuron and step) of every spiking layer of the label path: features, label hidden,
+/// label output.
+let labelPathFiringRates (out: TmSnnOutput) : float[] =
+    Array.append out.Features [| out.LabelHidden; out.Labels |] |> Array.map (fun z -> z.detach().mean().ToDouble ())
+
+/// The history measure name of task k's (from 0) gradient norm of label-path layer l (from 0).
+let gradientNormName (task: int) (layer: int) = $"task {task + 1} layer {layer + 1} gradient norm"
+
+/// The history measure name of task k's (from 0) firing rate of label-path layer l (from 0).
+let firingRateName (task: int) (layer: int) = $"task {task + 1} layer {layer + 1} firing rate"
+
+let private perTaskAndLayer (name: int -> int -> string) (tasks: int) (entry: Training.HistoryEntry) : float[][] =
+    let values = entry.Measures |> Array.map (fun m -> m.Name, m.Value) |> dict
+    // Layers are numbered contiguously from 0; a task drawn in no batch has no entry.
+    let layers = Seq.initInfinite id |> Seq.takeWhile (fun l -> Seq.exists (fun k -> values.ContainsKey (name k l)) (seq { 0 .. tasks - 1 })) |> Seq.length
+    Array.init tasks (fun k -> Array.init layers (fun l -> match values.TryGetValue (name k l) with | true, v -> v | _ -> 0.0))
+
+/// Per task k and label-path Linear l: the mean of ‖∂L/∂W_l‖₂ (Frobenius norm of the weight gradient, before
+/// clipping) over task k's batches of an epoch (0 for a task drawn in no batch).
+let gradientNorms (tasks: int) (entry: Training.HistoryEntry) : float[][] = perTaskAndLayer gradientNormName tasks entry
+
+/// Per task k and label-path spiking layer l: the mean firing rate (spikes per neuron and step) over task k's
+/// batches of an epoch (0 for a task drawn in no batch).
+let firingRates (tasks: int) (entry: Training.HistoryEntry) : float[][] = perTaskAndLayer firingRateName tasks entry
 
 /// Evaluates task k: the network runs under task k's modulation, the prediction is the most-spiking output of task
 /// k's slice (ties to the lowest label), and the layer activity is averaged per sample. Samples [N; T; F], classes [N].
@@ -138,15 +175,20 @@ let private correctOf (model: TmSnn) (task: int) (labelSpikes: Tensor) (classes:
     Metrics.correct (Loss.spikeCounts slice) (MultiTask.taskLabels model.Tasks task classes)
 
 /// TM-SNN as a method of the one trainer: every batch trains its drawn task under that task's modulation with the
-/// loss of eq. 4.1 (`batchLoss`); after an epoch, when a test split [M; T; F] with classes [M] is given, the mean
-/// over tasks of the test accuracy.
+/// loss of eq. 4.1 (`batchLoss`) and measures, per task and label-path layer, the firing rate and the weight-gradient
+/// norm (`firingRates`, `gradientNorms`); after an epoch, when a test split [M; T; F] with classes [M] is given, the
+/// mean over tasks of the test accuracy.
 let method (model: TmSnn) (settings: Settings) (batchSize: int) (test: (Tensor * Tensor) option) : Trainer.Method =
     validate settings
     { BatchLoss = fun batch ->
-        let loss, labels = batchLoss model settings batch.Inputs batch.Labels batch.Task
-        { Loss = loss; Correct = correctOf model batch.Task labels batch.Labels; Measures = [||] }
+        let loss, out = batchLossWithOutput model settings batch.Inputs batch.Labels batch.Task
+        let rates = labelPathFiringRates out |> Array.mapi (fun l r -> ({ Name = firingRateName batch.Task l; Value = r } : Training.Measure))
+        { Loss = loss; Correct = correctOf model batch.Task out.Labels batch.Labels; Measures = rates }
       Tasks = model.TaskCount
       Hyper = None
+      AfterBackward =
+        Some (fun batch ->
+            labelPathGradientNorms model |> Array.mapi (fun l g -> ({ Name = gradientNormName batch.Task l; Value = g } : Training.Measure)))
       Evaluate =
         test |> Option.map (fun (samples, classes) -> fun () ->
             (evaluate model batchSize samples classes) |> Array.averageBy (fun t -> t.Report.Accuracy)) }

@@ -30,6 +30,25 @@ type TaskModulation =
     /// the neuron's own (EC-SNN, thesis table 12).
     | ByCurrent
 
+/// How the spike function's surrogate derivative depends on the task threshold θ. The layers run in units of θ (input
+/// (x + I)/θ, firing at 1, see `TmSnnCore.runCuLif`); written for the membrane v in input units, dz/dv is:
+type SpikeGradient =
+    /// The neuron's own surrogate g on u = v/θ: dz/dv = g'(v/θ - 1)/θ. Width ∝ θ, height ∝ 1/θ: a task at θ = 10 gets
+    /// 8x smaller peak gradients than one at 1.25.
+    | UnitThreshold
+    /// dz/dv = scale_ρ exp(-|v - θ| / τ_ρ) with τ_ρ = tau_grad·θ: width ∝ θ, peak height scale_ρ whatever θ (the
+    /// θ-independent height issue 14 attributes to lava-dl).
+    | ConstantHeight of tauGrad: float * scaleRho: float
+    /// lava-dl's CUBA neuron as its source computes it (slayer/neuron/cuba.py and spike/spike.py): dz/dv =
+    /// s / (2τ) exp(-|v - θ| / τ) with τ = 100·tau_grad·θ and s = 0.1·scale_grad (its TAU_RHO_MULT and
+    /// SCALE_RHO_MULT). Width ∝ θ and, like `UnitThreshold`, height ∝ 1/θ.
+    | LavaDlCuba of tauGrad: float * scaleGrad: float
+    /// dz/dv = s / (2τ) exp(-|v - θ| / τ) with τ and s fixed in input units, whatever θ: width and height independent
+    /// of θ. This is lava-dl's derivative when a CUBA neuron's threshold is reassigned after construction (its τ_ρ is
+    /// computed once, in the constructor, from the threshold given there), as a threshold-switching training loop on
+    /// lava-dl does; e.g. tau_grad 0.03, scale_grad 3 at θ = 1.25 give τ = 100·0.03·1.25 = 3.75, s = 0.1·3 = 0.3.
+    | FixedLaplace of tauRho: float * scaleRho: float
+
 /// The configuration of a TM-SNN.
 type TmSnnConfig =
     { /// Input features per step.
@@ -54,7 +73,9 @@ type TmSnnConfig =
       /// Initial external currents I_k, one per task (used under `ByCurrent`).
       Currents: float[]
       /// The fused multi-step kernel or the reference per-step functions (which also support double backward).
-      Kernel: Kernel }
+      Kernel: Kernel
+      /// How the surrogate derivative depends on the task threshold (default `UnitThreshold`).
+      SpikeGradient: SpikeGradient }
 
     /// The thesis network (2 × 512 features, 128 label hidden, 128 task hidden) for `inputs` features and the given
     /// tasks, CuLIF with τ_syn = 10 ms, τ_mem = 20 ms, dt = 1 ms, base threshold 1.25, thresholds 1.25 / 5 / 10 / 15.
@@ -63,7 +84,7 @@ type TmSnnConfig =
           Neuron = { CuLifParameters.Default with TauSyn = 10.0; TauMem = 20.0; VThreshold = 1.25 }
           WeightGain = 4.0; Modulation = ByThreshold
           Thresholds = Array.truncate (if isNull tasks then 0 else tasks.Length) MultiTask.thesisThresholds
-          Currents = Array.zeroCreate (if isNull tasks then 0 else tasks.Length); Kernel = Fused }
+          Currents = Array.zeroCreate (if isNull tasks then 0 else tasks.Length); Kernel = Fused; SpikeGradient = UnitThreshold }
 
 /// Every layer's spikes of one run (for the activity and SynOps of thesis table 14).
 type TmSnnOutput =
@@ -102,7 +123,24 @@ module TmSnnCore =
             invalidArg "Neuron" $"needs VRest = VReset = 0 (the layers run in units of the threshold), got {c.Neuron.VRest} and {c.Neuron.VReset}"
         if c.Neuron.Reset <> Hard then invalidArg "Neuron" $"needs a hard reset (the layers run in units of the threshold), got {c.Neuron.Reset}"
         if not (c.Neuron.VThreshold > 0.0) then invalidArg "Neuron" $"needs VThreshold > 0, got {c.Neuron.VThreshold}"
+        let positive (name: string) (v: float) = if not (v > 0.0) || Double.IsInfinity v then invalidArg "SpikeGradient" $"{name} must be a finite number > 0, got {v}"
+        match c.SpikeGradient with
+        | UnitThreshold -> ()
+        | ConstantHeight (tauGrad, scaleRho) -> positive "tauGrad" tauGrad; positive "scaleRho" scaleRho
+        | LavaDlCuba (tauGrad, scaleGrad) -> positive "tauGrad" tauGrad; positive "scaleGrad" scaleGrad
+        | FixedLaplace (tauRho, scaleRho) -> positive "tauRho" tauRho; positive "scaleRho" scaleRho
         c
+
+    /// The surrogate on u = v/θ that gives `gradient`'s dz/dv at threshold θ: since dz/dv = (dz/du)/θ, the
+    /// Laplace-shaped families become SlayerExp(τ_u, s_u) with g'(x) = s_u/(2τ_u) e^{-|x|/τ_u}:
+    /// ConstantHeight → τ_u = tau_grad, s_u = 2·tau_grad·scale_ρ·θ; LavaDlCuba → τ_u = 100·tau_grad, s_u = 0.1·scale_grad;
+    /// FixedLaplace → τ_u = τ/θ, s_u = s.
+    let unitSurrogate (gradient: SpikeGradient) (neuron: CuLifParameters) (theta: float) : Surrogate =
+        match gradient with
+        | UnitThreshold -> neuron.Surrogate
+        | ConstantHeight (tauGrad, scaleRho) -> SlayerExp (tauGrad, 2.0 * tauGrad * scaleRho * theta)
+        | LavaDlCuba (tauGrad, scaleGrad) -> SlayerExp (100.0 * tauGrad, 0.1 * scaleGrad)
+        | FixedLaplace (tauRho, scaleRho) -> SlayerExp (tauRho / theta, scaleRho)
 
     /// The modulation of task k's feature and label layers: threshold φ_k or current I_k taken from the [K] tensors.
     let modulationOf (kind: TaskModulation) (thresholds: Tensor) (currents: Tensor) (task: int) : Modulation =
@@ -114,14 +152,15 @@ module TmSnnCore =
     /// θ the modulation's threshold (or the neuron's), the neurons get (x + I)/θ and fire at 1. With rest and reset
     /// at 0 the recurrence is linear in (x, v, θ), so the spikes are exactly those of threshold θ on x + I; only the
     /// surrogate's width scales with θ, as lava-dl's SLAYER surrogate does (τ_ρ ∝ θ), so every task's layers get
-    /// gradients of the same shape. Gradients reach θ and I through the division (fused or reference kernel).
-    let runCuLif (kernel: Kernel) (neuron: CuLifParameters) (m: Modulation) (input: Tensor) : Tensor =
+    /// gradients of the same shape; its height follows `gradient` (see `SpikeGradient`). Gradients reach θ and I
+    /// through the division (fused or reference kernel).
+    let runCuLif (kernel: Kernel) (gradient: SpikeGradient) (neuron: CuLifParameters) (m: Modulation) (input: Tensor) : Tensor =
         let drive = Neuron.drive m input
-        let scaled =
+        let scaled, theta =
             match m.Threshold with
-            | Some theta -> drive / theta
-            | None -> drive / neuron.VThreshold
-        Dynamics.cuLif kernel { neuron with VThreshold = 1.0 } scaled
+            | Some theta -> drive / theta, (match gradient with UnitThreshold -> 1.0 | _ -> theta.ToDouble ())
+            | None -> drive / neuron.VThreshold, neuron.VThreshold
+        Dynamics.cuLif kernel { neuron with VThreshold = 1.0; Surrogate = unitSurrogate gradient neuron theta } scaled
 
 /// The TM-SNN / EC-SNN network (see the namespace comment). `forward` runs the label path of the current `Task`
 /// and returns the concatenated label spikes [T; B; Σ_k labels_k]; `Run` returns every layer's spikes.
@@ -204,7 +243,7 @@ type TmSnn(config: TmSnnConfig) as this =
         match taskLayers with
         | None -> invalidOp "this TM-SNN has no task classifier (TaskHidden = 0)"
         | Some (a, b) ->
-            let cuLif (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.Neuron Modulation.None x
+            let cuLif (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.SpikeGradient config.Neuron Modulation.None x
             features |> a.call |> cuLif |> b.call |> cuLif
 
     /// Runs the network for task k on input [T; B; Inputs]: the feature and label blocks under task k's modulation,
@@ -214,7 +253,7 @@ type TmSnn(config: TmSnnConfig) as this =
         if isNull (box input) || input.dim () <> 3 || input.shape.[2] <> int64 config.Inputs then
             invalidArg "input" $"must be [T; B; {config.Inputs}], got %A{(if isNull (box input) then [||] else input.shape)}"
         let m = TmSnnCore.modulationOf config.Modulation thresholds currents k
-        let cuLif modulation (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.Neuron modulation x
+        let cuLif modulation (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.SpikeGradient config.Neuron modulation x
         let featureSpikes =
             features |> Array.scan (fun (x: Tensor) layer -> cuLif m (layer.call x)) input |> Array.skip 1
         let last = Array.last featureSpikes
@@ -238,7 +277,7 @@ type TmSnn(config: TmSnnConfig) as this =
         if isNull (box input) || input.dim () <> 3 || input.shape.[2] <> int64 config.Inputs then
             invalidArg "input" $"must be [T; B; {config.Inputs}]"
         use _ = torch.no_grad ()
-        let run modulation (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.Neuron modulation x
+        let run modulation (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.SpikeGradient config.Neuron modulation x
         let calibrate (layer: TimeDistributed) (modulation: Modulation) (x: Tensor) =
             let linear = layer.Inner :?> TorchSharp.Modules.Linear
             use a = layer.call x

@@ -16,7 +16,7 @@ let schema : ConfigKey[] =
        key "batch_size" IntegerKind false (Integer 32L) "samples per optimisation step"
        key "seed" IntegerKind false (Integer 0L) "seed of data, weights and shuffling"
        key "threads" IntegerKind true Null "intra-op threads (null: all cores)"
-       key "data.dataset" (ChoiceKind [| "moving-patterns"; "event-fashion-mnist" |]) false (Text "moving-patterns") "training data: the built-in synthetic event set, or Fashion-MNIST's IDX files turned into events by the DVS emulator"
+       key "data.dataset" (ChoiceKind [| "moving-patterns"; "event-fashion-mnist"; "event-mnist" |]) false (Text "moving-patterns") "training data: the built-in synthetic event set, Fashion-MNIST's IDX files turned into events by the DVS emulator, or EventMnist (real MNIST digits recorded N-MNIST's way)"
        key "data.folder" TextKind true Null "folder of the Fashion-MNIST IDX files (null: the Debian package's folder)"
        key "data.train_samples" IntegerKind false (Integer 3000L) "training samples"
        key "data.test_samples" IntegerKind false (Integer 1000L) "test samples"

@@ -72,7 +72,10 @@ type Method =
       Hyper: HyperStep option
       /// Hook 4: the test accuracy in [0, 1] after an epoch; without it the history records NaN and early stopping
       /// is refused.
-      Evaluate: (unit -> float) option }
+      Evaluate: (unit -> float) option
+      /// What the method measures of the gradients, after backward and before clipping (e.g. per-layer gradient
+      /// norms); averaged into the history like the batch measures.
+      AfterBackward: (Batch -> Training.Measure[]) option }
 
 /// Where a run gets its training batches: epoch e's batches (time-first inputs [T; B; ...] and labels [B]) in the
 /// order of the one seeded shuffle. `tensorSource` builds one from tensors, `DatasetTraining.source` from the
@@ -186,8 +189,15 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
         Training.setLearningRate optimizer rate
         let draws = taskDraws settings.Seed epoch method.Tasks source.BatchesPerEpoch
         let mutable lossSum, normSum, hits, batches = 0.0, 0.0, 0, 0
-        let measureSums = Collections.Generic.Dictionary<string, float> ()
+        let measureSums = Collections.Generic.Dictionary<string, float * int> ()
         let measureOrder = ResizeArray<string> ()
+        let addMeasures (measures: Training.Measure[]) =
+            for m in measures do
+                match measureSums.TryGetValue m.Name with
+                | true, (sum, count) -> measureSums.[m.Name] <- (sum + m.Value, count + 1)
+                | _ ->
+                    measureSums.[m.Name] <- (m.Value, 1)
+                    measureOrder.Add m.Name
         let perTask = Array.zeroCreate<int> method.Tasks
         use enumerator = (source.Epoch epoch).GetEnumerator ()
         let mutable more = true
@@ -209,15 +219,12 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
                     let result = method.BatchLoss batch
                     if isNull (box result.Loss) || result.Loss.numel () <> 1L then invalidOp "the method's BatchLoss must return a scalar tensor"
                     Diff.backward result.Loss
+                    method.AfterBackward |> Option.iter (fun measure -> addMeasures (measure batch))
                     normSum <- normSum + Training.clipGradients settings.ClipGradientNorm model
                     optimizer.step () |> ignore
                     lossSum <- lossSum + result.Loss.ToDouble ()
                     hits <- hits + result.Correct
-                    for m in result.Measures do
-                        if not (measureSums.ContainsKey m.Name) then
-                            measureSums.[m.Name] <- 0.0
-                            measureOrder.Add m.Name
-                        measureSums.[m.Name] <- measureSums.[m.Name] + m.Value
+                    addMeasures result.Measures
                     perTask.[batch.Task] <- perTask.[batch.Task] + 1
                     match bilevel, outer with
                     | Some (h, b, _), Some outerLoss when (batch.Step + 1) % h.Settings.Interval = 0 ->
@@ -240,7 +247,7 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
               TestAccuracy = testAccuracy
               GradientNorm = normSum / float batches; Seconds = clock.Elapsed.TotalSeconds
               BatchesPerTask = perTask
-              Measures = [| for name in measureOrder -> ({ Name = name; Value = measureSums.[name] / float batches } : Training.Measure) |] }
+              Measures = [| for name in measureOrder -> (let sum, count = measureSums.[name] in ({ Name = name; Value = sum / float count } : Training.Measure)) |] }
         entries.Add entry
         settings.CheckpointDirectory |> Option.iter (save (entries.ToArray ()))
         onEpoch entry
@@ -262,7 +269,8 @@ let classifier (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.Trai
         { Loss = loss; Correct = Metrics.correct (Loss.spikeCounts (output.detach ())) batch.Labels; Measures = [||] }
       Tasks = 1
       Hyper = None
-      Evaluate = Some evaluate }
+      Evaluate = Some evaluate
+      AfterBackward = None }
 
 /// Trains a classifier (output [T; B; C]) on samples [N; T; ...] with labels [N], scoring the test split with
 /// `Training.evaluate` (most output spikes) after every epoch; `onBatch` sees every batch, `onEpoch` every epoch.

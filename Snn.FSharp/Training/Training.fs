@@ -104,7 +104,7 @@ type TrainerSettings =
 type Measure =
     { /// What was measured.
       Name: string
-      /// Its mean over the epoch's batches.
+      /// Its value (in a history entry: its mean over the epoch's batches that measured it).
       Value: float }
 
 /// One hyper step of a bilevel method (a learned loss combiner, learned thresholds).
@@ -135,7 +135,7 @@ type HistoryEntry =
       /// Batches trained per task in this epoch (multi-task methods; one entry for single-task ones).
       BatchesPerTask: int[]
       /// What a method measures beyond the loss (e.g. the main and auxiliary losses of AL-SNN), each the mean over
-      /// the epoch's batches.
+      /// the epoch's batches that measured it (a per-task measure over that task's batches).
       Measures: Measure[] }
 
 /// The outcome of a `Trainer` run.

@@ -43,6 +43,16 @@ let tests =
             allClose 1e-12 [| 0.065 |] (values (Loss.mseToRates z (shaped [| 1L; 2L |] [| 0.8; 0.2 |]))) "MSE to given rates"
             gradientMatches "rate MSE" (fun x -> Loss.mseFiringRate 0.9 0.1 x (labels [| 2L; 0L |])) (softSpikes 2 [| 4L; 2L; 3L |])
         }
+        test "lava-dl SpikeRate: summed squared error of the rates to true and false rates" {
+            // T = 2, B = 2, C = 3. Sample 0 (label 2): rates [1, 0.5, 0]; sample 1 (label 0): rates [0.5, 0, 1].
+            let z = shaped [| 2L; 2L; 3L |] [| 1.; 1.; 0.;  1.; 0.; 1.;   1.; 0.; 0.;  0.; 0.; 1. |]
+            let rates = [| [| 1.0; 0.5; 0.0 |]; [| 0.5; 0.0; 1.0 |] |]
+            let targets = [| [| 0.03; 0.03; 0.2 |]; [| 0.2; 0.03; 0.03 |] |]
+            let expected = Array.map2 (Array.map2 (fun r t -> (r - t) * (r - t))) rates targets |> Array.sumBy Array.sum
+            allClose 1e-12 [| expected |] (values (Loss.spikeRate 0.2 0.03 z (labels [| 2L; 0L |]))) "sum over samples and outputs"
+            gradientMatches "SpikeRate" (fun x -> Loss.spikeRate 0.2 0.03 x (labels [| 2L; 0L |])) (softSpikes 3 [| 4L; 2L; 3L |])
+            Expect.throwsT<ArgumentException> (fun () -> Loss.spikeRate 1.2 0.03 z (labels [| 2L; 0L |]) |> ignore) "true rate above 1"
+        }
         test "first-spike times, loss and time regulariser" {
             // Neuron 0 first fires at t = 1, neuron 1 at t = 0 (and 2), neuron 2 never (T = 3).
             let z = shaped [| 3L; 1L; 3L |] [| 0.; 1.; 0.;  1.; 0.; 0.;  0.; 1.; 0. |]

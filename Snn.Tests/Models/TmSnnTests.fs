@@ -112,6 +112,67 @@ let tests =
             Expect.equal g.[0] 0.0 "task 1's threshold is not used by a task-2 batch"
             Expect.notEqual g.[1] 0.0 "task 2's threshold gets a gradient"
         }
+        test "spike gradients: dz/dv at the first step follows each SpikeGradient's formula, fused and reference" {
+            // One step from rest: i = x, v = (1 - β) x in input units, z = H(v - θ), so dz/dx = (dz/dv)(1 - β).
+            let neuron = { CuLifParameters.Default with TauSyn = 10.0; TauMem = 20.0; Dt = 1.0; Surrogate = ATan 2.0 }
+            let oneMinusBeta = 1.0 - exp (-1.0 / 20.0)
+            let atan' x = 1.0 / (1.0 + (Math.PI / 2.0 * 2.0 * x) ** 2.0)
+            let cases : (SpikeGradient * (float -> float -> float)) list =
+                [ UnitThreshold, (fun theta v -> atan' (v / theta - 1.0) / theta)
+                  ConstantHeight (0.5, 2.0), (fun theta v -> 2.0 * exp (-abs (v - theta) / (0.5 * theta)))
+                  LavaDlCuba (0.03, 3.0), (fun theta v -> 0.3 / (2.0 * 3.0 * theta) * exp (-abs (v - theta) / (3.0 * theta)))
+                  FixedLaplace (3.75, 0.3), (fun theta v -> 0.3 / (2.0 * 3.75) * exp (-abs (v - theta) / 3.75)) ]
+            for gradient, dzdv in cases do
+                for theta in [ 1.25; 10.0 ] do
+                    let vs = [| theta - 0.4 * theta; theta - 0.05 * theta; theta + 0.3 * theta |]
+                    for kernel in [ Fused; Reference ] do
+                        use x = (torch.tensor (vs |> Array.map (fun v -> float32 (v / oneMinusBeta)))).reshape(1L, 1L, 3L).detach().requires_grad_ true
+                        let z = TmSnnCore.runCuLif kernel gradient neuron (Modulation.WithThreshold (torch.tensor (float32 theta))) x
+                        Diff.backward (z.sum ())
+                        let expected = vs |> Array.map (fun v -> dzdv theta v * oneMinusBeta)
+                        // Relative to the largest expected value: the lava-dl heights are ~1e-4.
+                        let scale = Array.max expected
+                        allClose 1e-4 (expected |> Array.map (fun e -> e / scale)) (toFloat64Array x.grad |> Array.map (fun g -> g / scale)) $"{gradient} at theta {theta} ({kernel})"
+            // The height at the threshold: constant for ConstantHeight, 1/θ for UnitThreshold and lava-dl's CUBA.
+            Expect.floatClose Accuracy.high (snd cases.[1] 10.0 10.0) (snd cases.[1] 1.25 1.25) "ConstantHeight: same peak"
+            Expect.floatClose Accuracy.high (snd cases.[2] 1.25 1.25 / snd cases.[2] 10.0 10.0) 8.0 "lava-dl CUBA: peak falls as 1/theta"
+        }
+        test "snn tmsnn: --spike-gradient and --label-loss values" {
+            Expect.equal (Snn.Cli.TmSnnCommand.spikeGradientOf "unit") UnitThreshold "unit"
+            Expect.equal (Snn.Cli.TmSnnCommand.spikeGradientOf "lava-dl:0.03,3") (LavaDlCuba (0.03, 3.0)) "lava-dl with values"
+            Expect.equal (Snn.Cli.TmSnnCommand.spikeGradientOf "constant-height") (ConstantHeight (1.0, 1.0)) "defaults"
+            Expect.equal (Snn.Cli.TmSnnCommand.spikeGradientOf "fixed") (FixedLaplace (3.75, 0.3)) "fixed defaults"
+            let e = Expect.throwsC (fun () -> Snn.Cli.TmSnnCommand.spikeGradientOf "slayer" |> ignore) id
+            Expect.stringContains e.Message "unit, constant-height, lava-dl, fixed" "lists the choices"
+            Expect.throwsT<ArgumentException> (fun () -> Snn.Cli.TmSnnCommand.spikeGradientOf "lava-dl:1" |> ignore) "two numbers"
+            use z = spikes 4 5L 2L 3L 0.5
+            use y = torch.tensor [| 2L; 0L |]
+            Expect.floatClose Accuracy.high ((Snn.Cli.TmSnnCommand.labelLossOf "spike-rate:0.3,0.1" z y).ToDouble ()) ((Loss.spikeRate 0.3 0.1 z y).ToDouble ()) "spike-rate"
+            Expect.throwsT<ArgumentException> (fun () -> Snn.Cli.TmSnnCommand.labelLossOf "ce" |> ignore) "unknown loss"
+        }
+        test "training history logs per task the weight-gradient norm and firing rate of every label-path layer" {
+            torch.manual_seed 9L |> ignore
+            use model = new TmSnn(tiny ByThreshold 0)
+            use x = spikes 11 6L 4L 6L 0.5
+            use classes = torch.tensor [| 3L; 8L; 1L; 0L |]
+            let settings = { TmSnnTraining.Settings.Default with LabelLoss = Loss.spikeRate 0.2 0.03 }
+            let loss, out = TmSnnTraining.batchLossWithOutput model settings x classes 1
+            Diff.backward loss
+            let byHand = model.LabelPathLinears |> Array.map (fun l -> sqrt (toFloat64Array l.weight.grad |> Array.sumBy (fun g -> g * g)))
+            allClose 1e-4 byHand (TmSnnTraining.labelPathGradientNorms model) "Frobenius norms of the weight gradients"
+            let rates = Array.append out.Features [| out.LabelHidden; out.Labels |] |> Array.map (fun z -> (toFloat64Array z |> Array.average))
+            allClose 1e-6 rates (TmSnnTraining.labelPathFiringRates out) "spikes per neuron and step"
+            let frames = (spikes 12 30L 6L 6L 0.5).permute (1L, 0L, 2L)
+            let history = TmSnnTraining.fit model { TmSnnTraining.trainerDefaults with Epochs = 1; BatchSize = 2 } settings frames (torch.tensor [| 1L; 2L; 3L; 4L; 5L; 6L |]) ignore
+            let r = history.Entries.[0]
+            let gradientNorms, firingRates = TmSnnTraining.gradientNorms 2 r, TmSnnTraining.firingRates 2 r
+            Expect.equal (gradientNorms |> Array.map Array.length) [| 4; 4 |] "two tasks, four label-path layers"
+            Expect.equal (firingRates |> Array.map Array.length) [| 4; 4 |] "two tasks, four spiking layers"
+            Expect.isTrue (firingRates |> Array.forall (Array.forall (fun v -> v >= 0.0 && v <= 1.0))) "rates in [0, 1]"
+            Expect.isTrue (gradientNorms |> Array.exists (Array.exists (fun v -> v > 0.0))) "the drawn tasks have gradients"
+            r.BatchesPerTask |> Array.iteri (fun k batches ->
+                if batches = 0 then Expect.equal gradientNorms.[k] [| 0.0; 0.0; 0.0; 0.0 |] "a task never drawn has no gradient")
+        }
         test "training and evaluation report every task with its threshold and layer activity" {
             torch.manual_seed 6L |> ignore
             let train = Data.MovingPatterns.frameSet Data.MovingPatterns.Settings.Default 6 0 0 40

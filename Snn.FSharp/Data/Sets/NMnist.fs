@@ -67,3 +67,37 @@ let files (root: string) (train: bool) : (string * int)[] =
 /// Reads every recording of a split as labelled samples (lazily, one file at a time).
 let samples (root: string) (train: bool) : seq<CameraSample> =
     files root train |> Seq.map (fun (path, label) -> { Events = read path; Label = label })
+
+/// The largest timestamp one event record holds: 23 bits of microseconds.
+let private timestampLimit = 1L <<< 23
+
+/// Encodes a recording as the bytes of a `.bin` file (the inverse of `parse`): one 5-byte record per event in time
+/// order; a timestamp that does not fit the record's 23 bits is written after overflow markers (y byte 240), each
+/// adding 2^13 µs to every later timestamp, as the reader expects. Raises ArgumentException for an event off the
+/// 34x34 sensor or a negative timestamp.
+let encode (events: CameraEvents) : byte[] =
+    let sorted = Events.sortByTime events
+    let out = Collections.Generic.List<byte> (5 * sorted.X.Length)
+    let mutable offset = 0L
+    for i in 0 .. sorted.X.Length - 1 do
+        let x, y, t = int sorted.X.[i], int sorted.Y.[i], sorted.T.[i]
+        if x < 0 || y < 0 || x >= width || y >= height then invalidArg "events" $"event {i}: ({x}, {y}) lies outside the {width}x{height} sensor"
+        if t < 0L then invalidArg "events" $"event {i}: negative timestamp {t} µs"
+        while t - offset >= timestampLimit do
+            out.AddRange [| 0uy; overflowMarker; 0uy; 0uy; 0uy |]
+            offset <- offset + (1L <<< 13)
+        let r = t - offset
+        let polarity = if sorted.P.[i] then 0x80uy else 0uy
+        out.AddRange [| byte x; byte y; polarity ||| byte ((r >>> 16) &&& 0x7FL); byte ((r >>> 8) &&& 0xFFL); byte (r &&& 0xFFL) |]
+    out.ToArray ()
+
+/// Writes a recording as a `.bin` file (see `encode`), under a temporary name first and then renamed, so a reader
+/// never sees half a file.
+let write (path: string) (events: CameraEvents) : unit =
+    let bytes = encode events
+    match Path.GetDirectoryName path with
+    | null | "" -> ()
+    | folder -> Directory.CreateDirectory folder |> ignore
+    let temporary = path + $".{Guid.NewGuid ():N}.tmp"
+    File.WriteAllBytes (temporary, bytes)
+    File.Move (temporary, path, true)
