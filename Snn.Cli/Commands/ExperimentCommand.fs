@@ -6,7 +6,8 @@ open System
 open System.IO
 open Argu
 open Snn
-open Snn.Cli.ExperimentOptions
+open Snn.Experiments
+open Snn.Experiments.SuiteOptions
 
 /// Options of `snn experiment`.
 type ExperimentArgs =

@@ -108,9 +108,9 @@ let private imageFolder (folder: string) (steps: int) (trainCount: int) (testCou
 /// The metrics JSON of a run.
 let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunReport) (testAccuracy: float)
                 (silent: float) (confusion: int[,]) (seconds: float) : string =
-    MetricsJson.document (fun w ->
+    Report.MetricsJson.document (fun w ->
      w.WriteStartObject ()
-     MetricsJson.writeSettings w settings
+     Report.MetricsJson.writeSettings w settings
      w.WriteStartArray "layers"
      for r in run.Layers do
          w.WriteStartObject ()
@@ -134,7 +134,7 @@ let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunRep
      w.WriteEndArray ()
      w.WriteNumber ("testAccuracy", testAccuracy)
      w.WriteNumber ("testSilent", silent)
-     MetricsJson.writeMatrix w "confusion" confusion
+     Report.MetricsJson.writeMatrix w "confusion" confusion
      w.WriteNumber ("seconds", seconds)
      w.WriteEndObject ())
 

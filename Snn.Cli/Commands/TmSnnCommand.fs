@@ -12,7 +12,8 @@ open TorchSharp
 open Snn
 open Snn.Loihi
 open Snn.Modules
-open Snn.Cli.TmSnnSetup
+open Snn.TmSnnSetup
+open Snn.Report
 
 /// Options of `snn tmsnn`.
 type TmSnnArgs =

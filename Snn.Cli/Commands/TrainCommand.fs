@@ -136,7 +136,7 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
         let stopped = if history.StoppedEarly then " (stopped early)" else ""
         printfn $"test accuracy: {100.0 * last.TestAccuracy:F2}%% after {last.Epoch} epochs{stopped}; best {100.0 * history.Entries.[history.BestEpoch - 1].TestAccuracy:F2}%% at epoch {history.BestEpoch}; wall time {clock.Elapsed.TotalSeconds:F1} s"
         reportFolder |> Option.iter (fun folder ->
-            let written = TrainReport.write folder model history test classNames size
+            let written = Report.TrainReport.write folder model history test classNames size
             printfn $"report: {written.Length} files in {folder}")
         0
 

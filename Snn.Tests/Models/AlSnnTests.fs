@@ -213,11 +213,11 @@ let experimentTests =
                 let images = Array.init (2 * 28 * 28) (fun i -> if (i % 28) > 8 && (i % 28) < 20 then 220uy else 0uy)
                 File.WriteAllBytes (Path.Combine (folder, "train-images-idx3-ubyte"), DataFormatWriters.idxBytes [ 2; 28; 28 ] images)
                 File.WriteAllBytes (Path.Combine (folder, "train-labels-idx1-ubyte"), DataFormatWriters.idxBytes [ 2 ] [| 8uy; 1uy |])
-                let frames, y = Cli.AuxiliaryExperiment.fashionFrames folder true 3 2
+                let frames, y = Experiments.AuxiliaryExperiment.fashionFrames folder true 3 2
                 Expect.equal frames.shape [| 2L; 3L; 2L * 34L * 34L |] "[N; T; 2·34·34]"
                 Expect.equal (Tensors.toInt64Array y) [| 8L; 1L |] "labels"
                 Expect.isGreaterThan (frames.sum().ToDouble ()) 0.0 "the saccades produce events"
-                rejects "count" "must lie in [1, 2]" (fun () -> Cli.AuxiliaryExperiment.fashionFrames folder true 3 5 |> ignore)
+                rejects "count" "must lie in [1, 2]" (fun () -> Experiments.AuxiliaryExperiment.fashionFrames folder true 3 5 |> ignore)
             finally
                 Directory.Delete (folder, true)
         }

@@ -1,6 +1,6 @@
 /// The pieces every `metrics.json` of the commands shares: an indented document in memory, the settings object and
 /// integer matrices (confusion matrices, rows = true label).
-module Snn.Cli.MetricsJson
+module Snn.Report.MetricsJson
 
 open System.IO
 open System.Text

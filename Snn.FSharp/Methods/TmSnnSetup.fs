@@ -1,6 +1,6 @@
 /// What `snn tmsnn` and the `tmsnn` experiment suite share: the datasets as binary spike frames, the network
 /// configurations and the per-task summary lines.
-module Snn.Cli.TmSnnSetup
+module Snn.TmSnnSetup
 
 open System
 open System.IO
@@ -51,10 +51,8 @@ let eventFashionMnist (folder: string) (frames: int) (trainCount: int) (testCoun
         let settings = DvsEmulator.Settings.Default
         let duration = 3L * settings.SaccadeUs
         let convert (set: ImageSets.ImageSet) (count: int) =
-            let count = min count set.Count
-            let samples = Array.Parallel.init count (fun i -> DvsEmulator.sampleOf settings set i)
-            let stacked = samples |> Array.map (fun s -> (Events.toFramesByTime frames 0L duration s.Events).reshape (int64 frames, -1L))
-            binary (torch.stack (stacked, 0L)), torch.tensor (samples |> Array.map (fun s -> int64 s.Label))
+            let x, y = DvsEmulator.frameSet settings set frames (min count set.Count)
+            binary x, y
         let trainX, trainY = convert (ImageSets.loadFolder folder true) trainCount
         let testX, testY = convert (ImageSets.loadFolder folder false) testCount
         Ok { Name = "event Fashion-MNIST"; TrainFrames = trainX; TrainClasses = trainY; TestFrames = testX; TestClasses = testY

@@ -1,5 +1,5 @@
 /// What every experiment suite of `snn experiment` receives.
-module Snn.Cli.ExperimentOptions
+module Snn.Experiments.SuiteOptions
 
 /// Options shared by all suites.
 type SuiteOptions =

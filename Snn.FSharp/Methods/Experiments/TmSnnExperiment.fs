@@ -11,14 +11,14 @@
 /// thresholds learned by hypergradient (`ThresholdLearning`, SynOps weight β ∈ {0, 0.1, 1}) and lists accuracy, the
 /// learned φ_k and the label path's SynOps / MACs per task next to the hand-set network. Accuracies are test
 /// accuracies in %.
-module Snn.Cli.TmSnnExperiment
+module Snn.Experiments.TmSnnExperiment
 
 open System
 open TorchSharp
 open Snn
 open Snn.Modules
-open Snn.Cli.ExperimentOptions
-open Snn.Cli.TmSnnSetup
+open Snn.Experiments.SuiteOptions
+open Snn.TmSnnSetup
 
 /// Sizes of a run.
 type private Scale =

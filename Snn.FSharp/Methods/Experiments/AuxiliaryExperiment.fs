@@ -6,7 +6,7 @@
 /// of α; (6) several auxiliary tasks at once (2T = A1+A2, 3T = A1..A3, 4T = A1..A4 with the random A4), α = 0.5 and
 /// γ_i = 1 as in the thesis; (γ) the effect of the task weights γ with all four tasks. Table 7 (learned combiners by
 /// implicit differentiation) belongs to the hypergradient code. The thesis's data augmentation is not applied.
-module Snn.Cli.AuxiliaryExperiment
+module Snn.Experiments.AuxiliaryExperiment
 
 open System
 open System.Collections.Generic
@@ -15,7 +15,7 @@ open TorchSharp
 open Snn
 open Snn.Data
 open Snn.Modules
-open Snn.Cli.ExperimentOptions
+open Snn.Experiments.SuiteOptions
 open Snn.Tensors
 
 
@@ -88,14 +88,7 @@ let movingPatterns (scale: Scale) : Dataset =
 let fashionFrames (folder: string) (train: bool) (frames: int) (count: int) : Tensor * Tensor =
     let set = ImageSets.loadFolder folder train
     if count <= 0 || count > set.Count then invalidArg "count" $"must lie in [1, {set.Count}] for {folder}, got {count}"
-    let emulator = DvsEmulator.Settings.Default
-    let duration = 3L * emulator.SaccadeUs
-    let samples =
-        Array.Parallel.init count (fun i ->
-            let s = DvsEmulator.sampleOf emulator set i
-            let f = Events.toFramesByTime frames 0L duration s.Events
-            f.reshape (int64 frames, -1L), int64 s.Label)
-    torch.stack (samples |> Array.map fst, 0L), torch.tensor (samples |> Array.map snd)
+    DvsEmulator.frameSet DvsEmulator.Settings.Default set frames count
 
 /// Event Fashion-MNIST from `folder` (training images for training, t10k images for testing).
 let fashionMnist (folder: string) (scale: Scale) : Dataset =

@@ -1,5 +1,5 @@
 /// `snn train --report DIR`: the run folder of a `snn train` run (history, TensorBoard events, plots).
-module Snn.Cli.TrainReport
+module Snn.Report.TrainReport
 
 open System
 open TorchSharp

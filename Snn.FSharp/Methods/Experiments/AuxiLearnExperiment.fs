@@ -2,7 +2,7 @@
 /// differentiation against the hand-set one, on the same data, network and scales as the `auxiliary` suite:
 /// ST-SNN (main task only), AL-SNN-4T with the manual eq. 3.3 (α = 0.3, γ_i = 1/4), AL-SNN-IDL-4T (linear h_φ with
 /// non-negative weights) and AL-SNN-IDNL-4T (an MLP h_φ with three hidden layers), all four tasks A1-A4 (A4 random).
-module Snn.Cli.AuxiLearnExperiment
+module Snn.Experiments.AuxiLearnExperiment
 
 open System
 open System.IO
@@ -10,8 +10,8 @@ open TorchSharp
 open Snn
 open Snn.Data
 open Snn.Modules
-open Snn.Cli.ExperimentOptions
-open Snn.Cli.AuxiliaryExperiment
+open Snn.Experiments.SuiteOptions
+open Snn.Experiments.AuxiliaryExperiment
 
 /// How the loss of one row is combined.
 type private Combination =
