@@ -126,20 +126,3 @@ module Events =
             X = chosen |> Array.map (fun i -> events.X.[i]); Y = chosen |> Array.map (fun i -> events.Y.[i])
             T = chosen |> Array.map (fun i -> events.T.[i]); P = chosen |> Array.map (fun i -> events.P.[i]) }
 
-    /// Integrates events into `frames` frames of equal duration over [tStart, tEnd) microseconds (SpikingJelly's
-    /// `split_by='time'`): frame f counts the events with tStart + f·Δ ≤ t < tStart + (f+1)·Δ, Δ = (tEnd - tStart)/frames.
-    /// Result: float32 counts [frames; 2; Height; Width], channel 0 = OFF, channel 1 = ON.
-    let toFramesByTime (frames: int) (tStart: int64) (tEnd: int64) (events: CameraEvents) : Tensor =
-        if frames <= 0 then invalidArg "frames" $"must be > 0, got {frames}"
-        if tEnd <= tStart then invalidArg "tEnd" $"must be later than tStart ({tStart} us), got {tEnd} us"
-        let plane = events.Height * events.Width
-        let counts = Array.zeroCreate<float32> (frames * 2 * plane)
-        let span = float (tEnd - tStart)
-        for i in 0 .. events.Count - 1 do
-            let t = events.T.[i]
-            if t >= tStart && t < tEnd then
-                let f = min (frames - 1) (int (float (t - tStart) / span * float frames))
-                let c = if events.P.[i] then 1 else 0
-                let index = ((f * 2 + c) * events.Height + int events.Y.[i]) * events.Width + int events.X.[i]
-                counts.[index] <- counts.[index] + 1.0f
-        torch.tensor(counts).reshape ([| int64 frames; 2L; int64 events.Height; int64 events.Width |])

@@ -52,6 +52,19 @@ module Frames =
                 data.[index] <- data.[index] + 1.0f
         { Shape = [| int64 frames; int64 channels; int64 events.Height; int64 events.Width |]; Data = data }
 
+    /// Integrates events into `frames` frames of equal duration over the fixed window [tStart, tEnd) microseconds
+    /// (a recording protocol's window, e.g. three saccades): frame f counts the events with
+    /// tStart + f·Δ ≤ t < tStart + (f+1)·Δ, Δ = (tEnd − tStart)/frames (real-valued); events outside are dropped.
+    /// Unlike `fixedCount ByTime`, the window does not follow the stream's first and last event, so every sample of
+    /// a dataset gets the same bins. Result [frames; 2 or 1; Height; Width] float32 counts.
+    let inWindow (frames: int) (tStart: int64) (tEnd: int64) (polarity: PolarityChannels) (events: CameraEvents) : FrameStack =
+        if frames <= 0 then invalidArg "frames" $"must be > 0, got {frames}"
+        if tEnd <= tStart then invalidArg "tEnd" $"must be later than tStart ({tStart} us), got {tEnd} us"
+        let span = float (tEnd - tStart)
+        integrate polarity frames (fun i ->
+            let t = events.T.[i]
+            if t >= tStart && t < tEnd then min (frames - 1) (int (float (t - tStart) / span * float frames)) else -1) events
+
     /// Integrates events into exactly `frames` frames, split by event count or by time (see `SplitBy`). Result
     /// [frames; 2 or 1; Height; Width] float32 counts. Events must be sorted by time.
     let fixedCount (frames: int) (split: SplitBy) (polarity: PolarityChannels) (events: CameraEvents) : FrameStack =

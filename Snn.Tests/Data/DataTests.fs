@@ -16,7 +16,7 @@ let tests =
                 { Width = 4; Height = 3
                   X = [| 0s; 3s; 3s; 1s |]; Y = [| 0s; 2s; 2s; 1s |]
                   T = [| 0L; 10L; 49L; 99L |]; P = [| true; false; false; true |] }
-            let frames = Events.toFramesByTime 2 0L 100L events
+            let frames = (Frames.inWindow 2 0L 100L Split events).ToTensor ()
             Expect.equal frames.shape [| 2L; 2L; 3L; 4L |] "[T; 2; H; W]"
             Expect.equal (frames.[0L, 1L, 0L, 0L].ToSingle ()) 1.0f "ON event at t = 0 in frame 0"
             Expect.equal (frames.[0L, 0L, 2L, 3L].ToSingle ()) 2.0f "two OFF events at (3, 2) in frame 0"
