@@ -13,18 +13,18 @@ namespace Snn.CSharp;
 /// </summary>
 public sealed class AuxiliaryTask
 {
-    internal global::Snn.AuxiliaryTasks.LabelMap Core { get; }
+    internal global::Snn.LabelMap Core { get; }
 
-    internal AuxiliaryTask(global::Snn.AuxiliaryTasks.LabelMap core) => Core = core;
+    internal AuxiliaryTask(global::Snn.LabelMap core) => Core = core;
 
     /// <summary>The task's name.</summary>
     public string Name => Core.Name;
 
     /// <summary>The auxiliary label of every main class.</summary>
-    public IReadOnlyList<int> Labels => Array.AsReadOnly(Core.Labels);
+    public IReadOnlyList<int> Labels => Array.AsReadOnly(Core.ClassToLabel);
 
     /// <summary>K, the number of auxiliary labels.</summary>
-    public int Classes => Core.Classes;
+    public int Classes => Core.LabelCount;
 
     /// <summary>A validated map from <c>labels[c]</c> = auxiliary label of main class c.</summary>
     /// <param name="name">The task's name.</param>
@@ -34,7 +34,7 @@ public sealed class AuxiliaryTask
     public static AuxiliaryTask Create(string name, IReadOnlyList<int> labels)
     {
         ArgumentNullException.ThrowIfNull(labels);
-        return new(global::Snn.AuxiliaryTasks.create(name, labels.ToArray()));
+        return new(global::Snn.LabelMapModule.ofLabels(name, labels.ToArray()));
     }
 
     /// <summary>A validated map from groups of main classes: group g holds the classes with auxiliary label g.</summary>
@@ -61,7 +61,7 @@ public sealed class AuxiliaryTask
     /// <summary>Auxiliary labels [B] (int64) of main labels [B] (int64).</summary>
     /// <param name="labels">Main-task class indices.</param>
     /// <returns>The auxiliary labels.</returns>
-    public Tensor Relabel(Tensor labels) => global::Snn.AuxiliaryTasks.relabel(Core, labels);
+    public Tensor Relabel(Tensor labels) => global::Snn.LabelMapModule.apply(Core, labels);
 
     /// <summary>The thesis's tasks for CIFAR10-DVS (table 3): A1 duplicate, A2 living / non-living, A3 morphology.</summary>
     /// <param name="id">"A1", "A2" or "A3".</param>

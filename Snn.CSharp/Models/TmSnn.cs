@@ -26,9 +26,9 @@ public sealed record TaskDefinition(string Name, IReadOnlyList<string> LabelName
     /// <summary>Fashion-MNIST tasks: the item, upper body, footwear, garment group.</summary>
     public static IReadOnlyList<TaskDefinition> FashionTasks => F.MultiTask.fashionTasks.Select(Of).ToList();
 
-    internal static TaskDefinition Of(F.MultiTask.TaskDefinition t) => new(t.Name, t.LabelNames, t.ClassToLabel);
+    internal static TaskDefinition Of(F.LabelMap t) => new(t.Name, t.LabelNames, t.ClassToLabel);
 
-    internal F.MultiTask.TaskDefinition ToCore() => new(Name, LabelNames.ToArray(), ClassToLabel.ToArray());
+    internal F.LabelMap ToCore() => new(Name, LabelNames.ToArray(), ClassToLabel.ToArray());
 }
 
 /// <summary>What tells a TM-SNN which task to perform.</summary>

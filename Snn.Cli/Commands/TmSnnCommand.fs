@@ -232,7 +232,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
             Kernel = if args.Contains Learn_Thresholds then Reference else config.Kernel
             SpikeGradient = spikeGradientOf (args.GetResult (Spike_Gradient, "unit")) }
     use model = new TmSnn(config)
-    let tasksText = String.Join (", ", config.Tasks |> Array.mapi (fun k t -> $"{t.Name} ({t.Labels} labels, phi = {thresholds.[k]})"))
+    let tasksText = String.Join (", ", config.Tasks |> Array.mapi (fun k t -> $"{t.Name} ({t.LabelCount} labels, phi = {thresholds.[k]})"))
     let taskClassifier = if model.HasTaskClassifier then sprintf "%d-%d" config.TaskHidden taskCount else "none"
     printfn $"TM-SNN {config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}, task classifier {taskClassifier}, CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms; tasks: {tasksText}"
     let trainer =

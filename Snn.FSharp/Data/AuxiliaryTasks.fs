@@ -9,45 +9,6 @@ open System
 open TorchSharp
 open Snn.Tensors
 
-/// An auxiliary task given as a map from main-task classes to auxiliary labels.
-type LabelMap =
-    { /// Short name of the task (e.g. "A2", "tops/bottoms/footwear/bags").
-      Name: string
-      /// `Labels.[c]` is the auxiliary label of main class c; one entry per main class, values 0 .. K-1.
-      Labels: int[] }
-
-    /// The number of main-task classes the map covers.
-    member m.MainClasses = m.Labels.Length
-
-    /// K, the number of auxiliary labels (the output classes of the auxiliary classifier).
-    member m.Classes = if m.Labels.Length = 0 then 0 else Array.max m.Labels + 1
-
-/// Checks that the map covers exactly `mainClasses` classes and that its labels are 0 .. K-1 with every label used
-/// and K >= 2 (a one-label task has a constant target and teaches nothing). Raises ArgumentException naming the
-/// map and the offending class or label; returns the map.
-let validate (mainClasses: int) (map: LabelMap) : LabelMap =
-    if isNull (box map) then nullArg "map"
-    if mainClasses < 2 then invalidArg "mainClasses" $"must be >= 2, got {mainClasses}"
-    if isNull map.Labels then invalidArg "map" $"auxiliary task '{map.Name}' has no label array"
-    if map.Labels.Length <> mainClasses then
-        invalidArg "map" $"auxiliary task '{map.Name}' maps {map.Labels.Length} classes, but the main task has {mainClasses}: every main class needs exactly one auxiliary label"
-    map.Labels |> Array.iteri (fun c l ->
-        if l < 0 then invalidArg "map" $"auxiliary task '{map.Name}' maps main class {c} to {l}; labels must be >= 0")
-    let k = Array.max map.Labels + 1
-    let used = Array.zeroCreate<bool> k
-    for l in map.Labels do used.[l] <- true
-    match Array.tryFindIndex not used with
-    | Some missing ->
-        invalidArg "map" $"auxiliary task '{map.Name}' uses labels up to {k - 1} but no class maps to {missing}; labels must be contiguous 0..K-1"
-    | None -> ()
-    if k < 2 then invalidArg "map" $"auxiliary task '{map.Name}' has a single label; an auxiliary task needs at least two"
-    map
-
-/// A validated map from its name and `labels.[c]` = auxiliary label of main class c.
-let create (name: string) (labels: int[]) : LabelMap =
-    if isNull labels then nullArg "labels"
-    validate labels.Length { Name = name; Labels = Array.copy labels }
-
 /// A validated map from groups of main classes: group g holds the classes that get auxiliary label g. Every class
 /// 0 .. mainClasses-1 must appear in exactly one group.
 let ofGroups (name: string) (mainClasses: int) (groups: int[][]) : LabelMap =
@@ -62,7 +23,7 @@ let ofGroups (name: string) (mainClasses: int) (groups: int[][]) : LabelMap =
             labels.[c] <- g)
     match Array.tryFindIndex (fun l -> l < 0) labels with
     | Some c -> invalidArg "groups" $"auxiliary task '{name}': class {c} is in no group; every main class needs an auxiliary label"
-    | None -> validate mainClasses { Name = name; Labels = labels }
+    | None -> LabelMap.ofLabels name labels
 
 /// A map from named groups of class names (e.g. "tops" = ["T-shirt/top"; "Pullover"; ...]), resolved against the
 /// main task's class names; every class must be named in exactly one group.
@@ -77,7 +38,7 @@ let ofNamedGroups (name: string) (classNames: string[]) (groups: (string * strin
     ofGroups name classNames.Length (groups |> List.map (fun (_, members) -> members |> List.map index |> Array.ofList) |> Array.ofList)
 
 /// The identity map (thesis A1: a duplicate of the main task).
-let duplicate (name: string) (mainClasses: int) : LabelMap = create name (Array.init mainClasses id)
+let duplicate (name: string) (mainClasses: int) : LabelMap = LabelMap.ofLabels name (Array.init mainClasses id)
 
 /// A random grouping of the main classes into `labels` auxiliary labels, reproducible by `seed` (thesis A4, "a
 /// randomly generated four-label classification"): class c gets label perm(c) mod `labels` for a seeded permutation
@@ -87,19 +48,7 @@ let random (name: string) (mainClasses: int) (labels: int) (seed: int) : LabelMa
     if labels < 2 || labels > mainClasses then invalidArg "labels" $"must lie in [2, {mainClasses}], got {labels}"
     let order = Array.init mainClasses id
     Random(seed).Shuffle order
-    create name (order |> Array.map (fun p -> p % labels))
-
-/// Auxiliary labels [B] (int64) of main labels [B] (int64 class indices in [0, MainClasses)).
-let relabel (map: LabelMap) (labels: Tensor) : Tensor =
-    if isNull (box labels) then nullArg "labels"
-    if labels.dim () <> 1L || labels.dtype <> torch.int64 then
-        invalidArg "labels" $"must be an int64 vector of class indices, got {labels.dtype} of shape %A{labels.shape}"
-    let values = toInt64Array labels
-    match values |> Array.tryFind (fun v -> v < 0L || v >= int64 map.MainClasses) with
-    | Some bad -> invalidArg "labels" $"holds class {bad}, outside the {map.MainClasses} classes of auxiliary task '{map.Name}'"
-    | None -> ()
-    use table = torch.tensor (map.Labels |> Array.map int64)
-    table.index_select (0L, labels)
+    LabelMap.ofLabels name (order |> Array.map (fun p -> p % labels))
 
 /// The thesis's auxiliary tasks for CIFAR10-DVS (table 3). Classes: airplane, automobile, bird, cat, deer, dog,
 /// frog, horse, ship, truck.
@@ -108,9 +57,9 @@ module Cifar10Dvs =
     /// A1: a duplicate of the main task (10 labels).
     let a1 = duplicate "A1" 10
     /// A2: non-living (0) vs living (1).
-    let a2 = create "A2" [| 0; 0; 1; 1; 1; 1; 1; 1; 0; 0 |]
+    let a2 = LabelMap.ofLabels "A2" [| 0; 0; 1; 1; 1; 1; 1; 1; 0; 0 |]
     /// A3: morphological groups (6 labels), e.g. deer and horse share group 4, cat and dog group 3.
-    let a3 = create "A3" [| 0; 1; 2; 3; 4; 3; 5; 4; 0; 1 |]
+    let a3 = LabelMap.ofLabels "A3" [| 0; 1; 2; 3; 4; 3; 5; 4; 0; 1 |]
     /// A4: a random four-label grouping (seeded).
     let a4 (seed: int) = random "A4" 10 4 seed
 
@@ -122,9 +71,9 @@ module DvsGesture =
     /// A1: a duplicate of the main task (11 labels).
     let a1 = duplicate "A1" 11
     /// A2: a categorisation by motion (6 labels).
-    let a2 = create "A2" [| 1; 3; 2; 3; 3; 2; 2; 0; 0; 4; 5 |]
+    let a2 = LabelMap.ofLabels "A2" [| 1; 3; 2; 3; 3; 2; 2; 0; 0; 4; 5 |]
     /// A3: a categorisation by morphology (5 labels).
-    let a3 = create "A3" [| 0; 1; 2; 1; 1; 2; 2; 0; 0; 3; 4 |]
+    let a3 = LabelMap.ofLabels "A3" [| 0; 1; 2; 1; 1; 2; 2; 0; 0; 3; 4 |]
     /// A4: a random four-label grouping (seeded).
     let a4 (seed: int) = random "A4" 11 4 seed
 
@@ -158,10 +107,10 @@ module MovingPatterns =
     /// A1: a duplicate of the main task (10 labels).
     let a1 = duplicate "A1" 10
     /// A2: translation (0) vs rotation (1), the abstract binary split.
-    let a2 = create "A2" [| 0; 0; 0; 0; 0; 0; 0; 0; 1; 1 |]
+    let a2 = LabelMap.ofLabels "A2" [| 0; 0; 0; 0; 0; 0; 0; 0; 1; 1 |]
     /// A3: the axis of motion (5 labels): horizontal (right, left), rising diagonal (up-right, down-left), vertical
     /// (up, down), falling diagonal (up-left, down-right), rotation; opposite directions share a group, as
     /// similar-looking classes do in the thesis's A3.
-    let a3 = create "A3" [| 0; 1; 2; 3; 0; 1; 2; 3; 4; 4 |]
+    let a3 = LabelMap.ofLabels "A3" [| 0; 1; 2; 3; 0; 1; 2; 3; 4; 4 |]
     /// A4: a random four-label grouping (seeded).
     let a4 (seed: int) = random "A4" 10 4 seed

@@ -11,54 +11,23 @@ open System
 open TorchSharp
 open Snn.Tensors
 
-/// One classification task over a dataset's classes.
-type TaskDefinition =
-    { /// Short name for tables and reports (e.g. "odd/even").
-      Name: string
-      /// Names of the task's labels, indexed by label.
-      LabelNames: string[]
-      /// The task label of every dataset class: `ClassToLabel.[c]` ∈ [0, LabelNames.Length).
-      ClassToLabel: int[] }
-
-    /// The number of labels of the task.
-    member t.Labels = t.LabelNames.Length
-
-/// Checks a task against a dataset of `classes` classes; raises ArgumentException naming the task and the class.
-let validate (classes: int) (task: TaskDefinition) : TaskDefinition =
-    if classes <= 0 then invalidArg "classes" $"must be > 0, got {classes}"
-    if String.IsNullOrWhiteSpace task.Name then invalidArg "task" "has no name"
-    if isNull task.LabelNames || task.LabelNames.Length < 2 then invalidArg "task" $"task '{task.Name}' needs at least 2 labels"
-    if isNull task.ClassToLabel || task.ClassToLabel.Length <> classes then
-        invalidArg "task" $"task '{task.Name}' maps {(if isNull task.ClassToLabel then 0 else task.ClassToLabel.Length)} classes, the dataset has {classes}"
-    task.ClassToLabel |> Array.iteri (fun c l ->
-        if l < 0 || l >= task.Labels then invalidArg "task" $"task '{task.Name}' maps class {c} to label {l}, outside [0, {task.Labels})")
-    task
-
-/// The task that keeps the dataset's own classes (the identity map).
-let identity (name: string) (classNames: string[]) : TaskDefinition =
-    { Name = name; LabelNames = Array.copy classNames; ClassToLabel = Array.init classNames.Length id }
-
-/// A task from a function of the class index, with the given label names.
-let ofFunction (name: string) (labelNames: string[]) (classes: int) (f: int -> int) : TaskDefinition =
-    validate classes { Name = name; LabelNames = labelNames; ClassToLabel = Array.init classes f }
-
 /// Digit tasks (MNIST, N-MNIST), thesis table 13: the digit, odd/even, greater than 5 (d > 5), value mod 3.
-let digitTasks : TaskDefinition[] =
-    [| identity "digit" (Array.init 10 string)
-       ofFunction "odd/even" [| "even"; "odd" |] 10 (fun d -> d % 2)
-       ofFunction "greater than 5" [| "<= 5"; "> 5" |] 10 (fun d -> if d > 5 then 1 else 0)
-       ofFunction "mod 3" [| "0"; "1"; "2" |] 10 (fun d -> d % 3) |]
+let digitTasks : LabelMap[] =
+    [| LabelMap.identity "digit" (Array.init 10 string)
+       LabelMap.ofFunction "odd/even" [| "even"; "odd" |] 10 (fun d -> d % 2)
+       LabelMap.ofFunction "greater than 5" [| "<= 5"; "> 5" |] 10 (fun d -> if d > 5 then 1 else 0)
+       LabelMap.ofFunction "mod 3" [| "0"; "1"; "2" |] 10 (fun d -> d % 3) |]
 
 /// Moving-patterns tasks (classes: 8 translation directions right, up-right, ..., down-right, then clockwise and
 /// counter-clockwise rotation), grouped like the digit tasks: the pattern (10); axis-aligned (right, up, left, down,
 /// clockwise = the even labels) against diagonal (and counter-clockwise = the odd labels) (2, the odd/even analogue);
 /// vertical motion or not (2: up-*/down-* directions against right, left and the rotations); horizontal direction
 /// (3: rightward, leftward, none).
-let movingPatternTasks : TaskDefinition[] =
-    [| identity "pattern" (Array.copy Snn.Data.MovingPatterns.classNames)
-       ofFunction "axis-aligned" [| "axis-aligned or clockwise"; "diagonal or counter-clockwise" |] 10 (fun c -> c % 2)
-       ofFunction "vertical" [| "no vertical motion"; "vertical motion" |] 10 (fun c -> if c = 1 || c = 2 || c = 3 || c = 5 || c = 6 || c = 7 then 1 else 0)
-       ofFunction "horizontal" [| "rightward"; "leftward"; "none" |] 10 (fun c ->
+let movingPatternTasks : LabelMap[] =
+    [| LabelMap.identity "pattern" (Array.copy Snn.Data.MovingPatterns.classNames)
+       LabelMap.ofFunction "axis-aligned" [| "axis-aligned or clockwise"; "diagonal or counter-clockwise" |] 10 (fun c -> c % 2)
+       LabelMap.ofFunction "vertical" [| "no vertical motion"; "vertical motion" |] 10 (fun c -> if c = 1 || c = 2 || c = 3 || c = 5 || c = 6 || c = 7 then 1 else 0)
+       LabelMap.ofFunction "horizontal" [| "rightward"; "leftward"; "none" |] 10 (fun c ->
            match c with
            | 0 | 1 | 7 -> 0
            | 3 | 4 | 5 -> 1
@@ -67,11 +36,11 @@ let movingPatternTasks : TaskDefinition[] =
 /// Fashion-MNIST tasks (classes T-shirt/top, trouser, pullover, dress, coat, sandal, shirt, sneaker, bag, ankle
 /// boot): the item (10), upper-body garment or dress vs the rest (2), footwear vs the rest (2), tops / bottoms and
 /// dresses / footwear and bags (3).
-let fashionTasks : TaskDefinition[] =
-    [| identity "item" (Array.copy Snn.Data.ImageSets.fashionClassNames)
-       ofFunction "upper body" [| "other"; "upper body or dress" |] 10 (fun c -> if c = 0 || c = 2 || c = 3 || c = 4 || c = 6 then 1 else 0)
-       ofFunction "footwear" [| "other"; "footwear" |] 10 (fun c -> if c = 5 || c = 7 || c = 9 then 1 else 0)
-       ofFunction "garment group" [| "top"; "bottom or dress"; "footwear or bag" |] 10 (fun c ->
+let fashionTasks : LabelMap[] =
+    [| LabelMap.identity "item" (Array.copy Snn.Data.ImageSets.fashionClassNames)
+       LabelMap.ofFunction "upper body" [| "other"; "upper body or dress" |] 10 (fun c -> if c = 0 || c = 2 || c = 3 || c = 4 || c = 6 then 1 else 0)
+       LabelMap.ofFunction "footwear" [| "other"; "footwear" |] 10 (fun c -> if c = 5 || c = 7 || c = 9 then 1 else 0)
+       LabelMap.ofFunction "garment group" [| "top"; "bottom or dress"; "footwear or bag" |] 10 (fun c ->
            match c with
            | 0 | 2 | 4 | 6 -> 0
            | 1 | 3 -> 1
@@ -81,43 +50,37 @@ let fashionTasks : TaskDefinition[] =
 let thesisThresholds : float[] = [| 1.25; 5.0; 10.0; 15.0 |]
 
 /// Where each task's labels start in the concatenated output: offset_k = Σ_{j<k} labels_j.
-let offsets (tasks: TaskDefinition[]) : int[] =
+let offsets (tasks: LabelMap[]) : int[] =
     if isNull tasks || tasks.Length = 0 then invalidArg "tasks" "needs at least one task"
-    Array.scan (fun acc (t: TaskDefinition) -> acc + t.Labels) 0 tasks |> Array.take tasks.Length
+    Array.scan (fun acc (t: LabelMap) -> acc + t.LabelCount) 0 tasks |> Array.take tasks.Length
 
 /// Outputs of the label classifier: Σ_k labels_k.
-let totalLabels (tasks: TaskDefinition[]) : int =
+let totalLabels (tasks: LabelMap[]) : int =
     if isNull tasks || tasks.Length = 0 then invalidArg "tasks" "needs at least one task"
-    tasks |> Array.sumBy (fun t -> t.Labels)
+    tasks |> Array.sumBy (fun t -> t.LabelCount)
 
-let private checkTask (tasks: TaskDefinition[]) (task: int) =
+let private checkTask (tasks: LabelMap[]) (task: int) =
     if isNull tasks || tasks.Length = 0 then invalidArg "tasks" "needs at least one task"
     if task < 0 || task >= tasks.Length then invalidArg "task" $"must lie in [0, {tasks.Length}), got {task}"
 
 /// Task labels [B] of task k for dataset classes [B] (int64): y_b = map_k(c_b).
-let taskLabels (tasks: TaskDefinition[]) (task: int) (classes: Tensor) : Tensor =
+let taskLabels (tasks: LabelMap[]) (task: int) (classes: Tensor) : Tensor =
     checkTask tasks task
-    if isNull (box classes) || classes.dim () <> 1 then invalidArg "classes" "must be a [B] vector of class indices"
-    let map = tasks.[task].ClassToLabel
-    let values =
-        toInt64Array classes |> Array.mapi (fun i c ->
-            if c < 0L || c >= int64 map.Length then invalidArg "classes" $"entry {i} is class {c}, outside [0, {map.Length})"
-            int64 map.[int c])
-    torch.tensor values
+    LabelMap.apply tasks.[task] classes
 
 /// The index into the concatenated output of every sample's target, offset_k + map_k(c_b) ([B], int64): the
 /// one-hot of this index is the thesis's concatenated target (the selected task's labels, zeros for the others).
-let concatenatedLabels (tasks: TaskDefinition[]) (task: int) (classes: Tensor) : Tensor =
+let concatenatedLabels (tasks: LabelMap[]) (task: int) (classes: Tensor) : Tensor =
     use labels = taskLabels tasks task classes
     labels + int64 (offsets tasks).[task]
 
 /// Task k's slice of the concatenated output [T; B; Σ labels] → [T; B; labels_k]; evaluation reads only this slice.
-let slice (tasks: TaskDefinition[]) (task: int) (outputs: Tensor) : Tensor =
+let slice (tasks: LabelMap[]) (task: int) (outputs: Tensor) : Tensor =
     checkTask tasks task
     if isNull (box outputs) || outputs.dim () <> 3 then invalidArg "outputs" "must be time-first [T; B; C]"
     let total = totalLabels tasks
     if outputs.shape.[2] <> int64 total then invalidArg "outputs" $"has {outputs.shape.[2]} outputs for {total} concatenated labels"
-    outputs.narrow (2L, int64 (offsets tasks).[task], int64 tasks.[task].Labels)
+    outputs.narrow (2L, int64 (offsets tasks).[task], int64 tasks.[task].LabelCount)
 
 /// The task of every batch of an epoch: `batches` draws, uniform over `tasks` tasks, from a seeded generator
 /// (thesis 4.2.3: "before each batch ... a task is selected randomly").

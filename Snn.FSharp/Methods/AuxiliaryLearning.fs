@@ -70,25 +70,25 @@ let mainOnly : Combiner = fun mainPerSample _ -> mainPerSample.mean ()
 
 /// Per-sample losses of one batch: the model runs in its current mode (training mode gives the auxiliary heads),
 /// the main loss is `loss` of the main votes against `labels` [B], and column i of the auxiliary losses is `loss`
-/// of head i against `AuxiliaryTasks.relabel tasks.[i] labels`. Returns (main [B], auxiliary [B; K], the run's
+/// of head i against `LabelMap.apply tasks.[i] labels`. Returns (main [B], auxiliary [B; K], the run's
 /// outputs). In evaluation mode, or with no task, the auxiliary matrix is [B; 0].
-let perSampleLosses (model: AlSnn) (tasks: AuxiliaryTasks.LabelMap[]) (loss: PerSampleLoss) (input: Tensor) (labels: Tensor)
+let perSampleLosses (model: AlSnn) (tasks: LabelMap[]) (loss: PerSampleLoss) (input: Tensor) (labels: Tensor)
                     : Tensor * Tensor * AlSnnOutput =
     if isNull (box model) then nullArg "model"
     if isNull tasks then nullArg "tasks"
     if tasks.Length <> model.AuxiliaryClassifiers.Length then
         invalidArg "tasks" $"has {tasks.Length} auxiliary tasks for a model with {model.AuxiliaryClassifiers.Length} auxiliary classifiers"
     tasks |> Array.iteri (fun i t ->
-        AuxiliaryTasks.validate model.MainClasses t |> ignore
-        if t.Classes <> model.AuxiliaryClassifiers.[i].Classes then
-            invalidArg "tasks" $"task {i} ('{t.Name}') has {t.Classes} labels, its classifier has {model.AuxiliaryClassifiers.[i].Classes} outputs")
+        LabelMap.validate model.MainClasses t |> ignore
+        if t.LabelCount <> model.AuxiliaryClassifiers.[i].Classes then
+            invalidArg "tasks" $"task {i} ('{t.Name}') has {t.LabelCount} labels, its classifier has {model.AuxiliaryClassifiers.[i].Classes} outputs")
     let output = model.Run input
     let main = loss output.Main labels
     let batch = labels.shape.[0]
     let auxiliary =
         if output.Auxiliary.Length = 0 then torch.zeros ([| batch; 0L |], dtype = main.dtype)
         else
-            let columns = Array.map2 (fun (t: AuxiliaryTasks.LabelMap) (votes: Tensor) -> loss votes (AuxiliaryTasks.relabel t labels)) tasks output.Auxiliary
+            let columns = Array.map2 (fun (t: LabelMap) (votes: Tensor) -> loss votes (LabelMap.apply t labels)) tasks output.Auxiliary
             torch.stack (columns, 1L)
     main, auxiliary, output
 
@@ -97,7 +97,7 @@ let perSampleLosses (model: AlSnn) (tasks: AuxiliaryTasks.LabelMap[]) (loss: Per
 [<NoEquality; NoComparison>]
 type Settings =
     { /// The auxiliary tasks, one per auxiliary classifier of the model.
-      Tasks: AuxiliaryTasks.LabelMap[]
+      Tasks: LabelMap[]
       /// The per-sample loss of every head.
       Loss: PerSampleLoss
       /// The combination of per-sample main and auxiliary losses into the training loss.
@@ -111,7 +111,7 @@ type Settings =
 let trainerDefaults : Training.TrainerSettings = { Training.TrainerSettings.Default with Epochs = 10; BatchSize = 32; LearningRate = 1e-3 }
 
 /// The measures of one batch: the batch-mean main loss and the batch-mean loss of each auxiliary task.
-let measuresOf (tasks: AuxiliaryTasks.LabelMap[]) (main: Tensor) (auxiliary: Tensor) : Training.Measure[] =
+let measuresOf (tasks: LabelMap[]) (main: Tensor) (auxiliary: Tensor) : Training.Measure[] =
     use _ = torch.no_grad ()
     [| yield { Name = "main loss"; Value = main.mean().ToDouble () }
        for i in 0 .. int auxiliary.shape.[1] - 1 ->

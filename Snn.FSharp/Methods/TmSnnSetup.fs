@@ -24,7 +24,7 @@ type TmSnnData =
       /// Test class indices [N].
       TestClasses: Tensor
       /// The dataset's tasks (pattern / item first).
-      Tasks: MultiTask.TaskDefinition[]
+      Tasks: LabelMap[]
       /// The length of one time bin in ms (the neurons' dt).
       BinMs: float }
 

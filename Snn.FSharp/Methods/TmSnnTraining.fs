@@ -147,7 +147,7 @@ let evaluateTask (model: TmSnn) (batchSize: int) (samples: Tensor) (classes: Ten
             if activity.Length = 0 then batch |> Array.map (fun a -> { a with Events = a.Events * weight; SynOps = a.SynOps * weight })
             else Array.map2 (fun (acc: Metrics.LayerActivity) (a: Metrics.LayerActivity) ->
                     { acc with Events = acc.Events + a.Events * weight; SynOps = acc.SynOps + a.SynOps * weight }) activity batch
-    let confusion = Metrics.confusionMatrix model.Tasks.[task].Labels (predicted.ToArray ()) (truth.ToArray ())
+    let confusion = Metrics.confusionMatrix model.Tasks.[task].LabelCount (predicted.ToArray ()) (truth.ToArray ())
     let config = model.Config
     { Task = task; Name = model.Tasks.[task].Name
       Threshold = (match config.Modulation with ByThreshold -> model.Thresholds.[int64 task].ToDouble () | ByCurrent -> config.Neuron.VThreshold)

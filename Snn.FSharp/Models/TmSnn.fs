@@ -60,7 +60,7 @@ type TmSnnConfig =
       /// Hidden neurons of the task classifier; 0 builds no task classifier (thesis tables 10 and 13 train without).
       TaskHidden: int
       /// The tasks; the label classifier has Σ_k labels_k outputs.
-      Tasks: MultiTask.TaskDefinition[]
+      Tasks: LabelMap[]
       /// Neuron parameters of every layer; `VThreshold` is the task classifier's (unmodulated) threshold and the
       /// threshold of every layer under current modulation.
       Neuron: CuLifParameters
@@ -79,7 +79,7 @@ type TmSnnConfig =
 
     /// The thesis network (2 × 512 features, 128 label hidden, 128 task hidden) for `inputs` features and the given
     /// tasks, CuLIF with τ_syn = 10 ms, τ_mem = 20 ms, dt = 1 ms, base threshold 1.25, thresholds 1.25 / 5 / 10 / 15.
-    static member Thesis (inputs: int) (tasks: MultiTask.TaskDefinition[]) =
+    static member Thesis (inputs: int) (tasks: LabelMap[]) =
         { Inputs = inputs; FeatureSizes = [| 512; 512 |]; LabelHidden = 128; TaskHidden = 128; Tasks = tasks
           Neuron = { CuLifParameters.Default with TauSyn = 10.0; TauMem = 20.0; VThreshold = 1.25 }
           WeightGain = 4.0; Modulation = ByThreshold

@@ -72,11 +72,11 @@ type TaskRun =
 
 /// Runs task k on the emulator for samples [N; T; F] (binary; a value > 0 is a spike) with classes [N]; each sample
 /// runs from rest for T + layers steps. Profiles with `chip`.
-let runTask (chip: ChipConstants) (deployment: Deployment) (tasks: MultiTask.TaskDefinition[]) (task: int) (samples: Tensor) (classes: Tensor) : TaskRun =
+let runTask (chip: ChipConstants) (deployment: Deployment) (tasks: LabelMap[]) (task: int) (samples: Tensor) (classes: Tensor) : TaskRun =
     let network = deployment.Quantized.Network
     let counts, profile = Deploy.emulate chip network (Some deployment.Thresholds.[task]) samples
     let truth = toInt64Array (MultiTask.taskLabels tasks task classes)
-    let predicted = Deploy.predictions counts (MultiTask.offsets tasks).[task] tasks.[task].Labels
+    let predicted = Deploy.predictions counts (MultiTask.offsets tasks).[task] tasks.[task].LabelCount
     let hits = Array.map2 (fun p t -> if int64 p = t then 1 else 0) predicted truth |> Array.sum
     { Task = task; Accuracy = float hits / float (max 1 counts.Length); Profile = profile
       StepsPerSample = int samples.shape.[1] + network.Layers.Length }

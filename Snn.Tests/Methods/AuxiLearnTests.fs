@@ -13,7 +13,7 @@ let tests =
             let train, test = MovingPatterns.trainTest MovingPatterns.Settings.Default 4 0 48 16
             let flat (s: MovingPatterns.FrameSet) = s.Frames.flatten (2L), s.Labels
             let tasks = [| AuxiliaryTasks.MovingPatterns.a2; AuxiliaryTasks.MovingPatterns.a4 4 |]
-            use model = AlSnn.Mlp (int (fst (flat train)).shape.[2], [| 24 |], 10, tasks |> Array.map (fun t -> t.Classes), Neurons.PlifParameters.Default, 6.0)
+            use model = AlSnn.Mlp (int (fst (flat train)).shape.[2], [| 24 |], 10, tasks |> Array.map (fun t -> t.LabelCount), Neurons.PlifParameters.Default, 6.0)
             use h = new LinearLossCombiner (2, 0.25)
             let trainer = { AuxiliaryLearning.trainerDefaults with Epochs = 2; BatchSize = 16; LearningRate = 3e-3 }
             let training = { AuxiliaryLearning.Settings.Default with Tasks = tasks }
@@ -34,7 +34,7 @@ let tests =
         }
         test "fit refuses a combiner of the wrong width and an empty split" {
             let tasks = [| AuxiliaryTasks.MovingPatterns.a2 |]
-            use model = AlSnn.Mlp (8, [| 4 |], 10, [| tasks.[0].Classes |], Neurons.PlifParameters.Default, 1.0)
+            use model = AlSnn.Mlp (8, [| 4 |], 10, [| tasks.[0].LabelCount |], Neurons.PlifParameters.Default, 1.0)
             use h = new LinearLossCombiner (2, 1.0)
             let training = { AuxiliaryLearning.Settings.Default with Tasks = tasks }
             let data = torch.zeros (10L, 2L, 8L), torch.zeros (10L, dtype = torch.int64)

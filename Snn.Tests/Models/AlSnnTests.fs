@@ -39,36 +39,36 @@ let private changed (before: torch.Tensor[]) (parameters: TorchSharp.Modules.Par
 let labelMapTests =
     testList "label maps" [
         test "the thesis maps of table 3 and the user-defined maps have the stated label counts" {
-            Expect.equal AuxiliaryTasks.Cifar10Dvs.a2.Labels [| 0; 0; 1; 1; 1; 1; 1; 1; 0; 0 |] "CIFAR10-DVS A2: living vs non-living"
-            Expect.equal (AuxiliaryTasks.Cifar10Dvs.a3.Labels.[4], AuxiliaryTasks.Cifar10Dvs.a3.Labels.[7]) (4, 4) "deer and horse share group 4"
-            Expect.equal [ AuxiliaryTasks.Cifar10Dvs.a1.Classes; AuxiliaryTasks.Cifar10Dvs.a2.Classes; AuxiliaryTasks.Cifar10Dvs.a3.Classes ] [ 10; 2; 6 ] "CIFAR10-DVS"
-            Expect.equal [ AuxiliaryTasks.DvsGesture.a1.Classes; AuxiliaryTasks.DvsGesture.a2.Classes; AuxiliaryTasks.DvsGesture.a3.Classes ] [ 11; 6; 5 ] "DVS128 Gesture"
-            Expect.equal AuxiliaryTasks.DvsGesture.a2.Labels [| 1; 3; 2; 3; 3; 2; 2; 0; 0; 4; 5 |] "Gesture A2"
-            Expect.equal AuxiliaryTasks.FashionMnist.a3.Labels [| 0; 1; 0; 0; 0; 2; 0; 2; 3; 2 |] "tops / bottoms / footwear / bags"
-            Expect.equal AuxiliaryTasks.MovingPatterns.a3.Classes 5 "MovingPatterns axes of motion"
-            Expect.equal (AuxiliaryTasks.MovingPatterns.a2.Labels |> Array.sum) 2 "two rotation classes"
+            Expect.equal AuxiliaryTasks.Cifar10Dvs.a2.ClassToLabel [| 0; 0; 1; 1; 1; 1; 1; 1; 0; 0 |] "CIFAR10-DVS A2: living vs non-living"
+            Expect.equal (AuxiliaryTasks.Cifar10Dvs.a3.ClassToLabel.[4], AuxiliaryTasks.Cifar10Dvs.a3.ClassToLabel.[7]) (4, 4) "deer and horse share group 4"
+            Expect.equal [ AuxiliaryTasks.Cifar10Dvs.a1.LabelCount; AuxiliaryTasks.Cifar10Dvs.a2.LabelCount; AuxiliaryTasks.Cifar10Dvs.a3.LabelCount ] [ 10; 2; 6 ] "CIFAR10-DVS"
+            Expect.equal [ AuxiliaryTasks.DvsGesture.a1.LabelCount; AuxiliaryTasks.DvsGesture.a2.LabelCount; AuxiliaryTasks.DvsGesture.a3.LabelCount ] [ 11; 6; 5 ] "DVS128 Gesture"
+            Expect.equal AuxiliaryTasks.DvsGesture.a2.ClassToLabel [| 1; 3; 2; 3; 3; 2; 2; 0; 0; 4; 5 |] "Gesture A2"
+            Expect.equal AuxiliaryTasks.FashionMnist.a3.ClassToLabel [| 0; 1; 0; 0; 0; 2; 0; 2; 3; 2 |] "tops / bottoms / footwear / bags"
+            Expect.equal AuxiliaryTasks.MovingPatterns.a3.LabelCount 5 "MovingPatterns axes of motion"
+            Expect.equal (AuxiliaryTasks.MovingPatterns.a2.ClassToLabel |> Array.sum) 2 "two rotation classes"
         }
         test "the random task uses every label, is reproducible by seed and differs between seeds" {
             let a = AuxiliaryTasks.random "A4" 10 4 7
-            Expect.equal a.Classes 4 "four labels"
-            Expect.equal (a.Labels |> Array.countBy id |> Array.map snd |> Array.sort) [| 2; 2; 3; 3 |] "balanced groups"
-            Expect.equal (AuxiliaryTasks.random "A4" 10 4 7).Labels a.Labels "same seed, same map"
-            let others = [ 0 .. 9 ] |> List.map (fun s -> (AuxiliaryTasks.random "A4" 10 4 s).Labels)
+            Expect.equal a.LabelCount 4 "four labels"
+            Expect.equal (a.ClassToLabel |> Array.countBy id |> Array.map snd |> Array.sort) [| 2; 2; 3; 3 |] "balanced groups"
+            Expect.equal (AuxiliaryTasks.random "A4" 10 4 7).ClassToLabel a.ClassToLabel "same seed, same map"
+            let others = [ 0 .. 9 ] |> List.map (fun s -> (AuxiliaryTasks.random "A4" 10 4 s).ClassToLabel)
             Expect.isGreaterThan (others |> List.distinct |> List.length) 1 "seeds give different maps"
         }
         test "validation rejects unmapped classes, gaps, negative labels and one-label tasks with clear messages" {
-            rejects "map" "maps 9 classes, but the main task has 10" (fun () -> AuxiliaryTasks.validate 10 { Name = "short"; Labels = Array.zeroCreate 9 } |> ignore)
-            rejects "map" "no class maps to 1" (fun () -> AuxiliaryTasks.create "gap" [| 0; 2; 2; 0 |] |> ignore)
-            rejects "map" "maps main class 1 to -1" (fun () -> AuxiliaryTasks.create "negative" [| 0; -1; 1 |] |> ignore)
-            rejects "map" "single label" (fun () -> AuxiliaryTasks.create "constant" [| 0; 0; 0 |] |> ignore)
+            rejects "map" "maps 9 classes, the dataset has 10" (fun () -> LabelMap.validate 10 { Name = "short"; LabelNames = [| "0"; "1" |]; ClassToLabel = Array.zeroCreate 9 } |> ignore)
+            rejects "map" "no class maps to 1" (fun () -> LabelMap.ofLabels "gap" [| 0; 2; 2; 0 |] |> ignore)
+            rejects "map" "maps class 1 to label -1" (fun () -> LabelMap.ofLabels "negative" [| 0; -1; 1 |] |> ignore)
+            rejects "map" "single label" (fun () -> LabelMap.ofLabels "constant" [| 0; 0; 0 |] |> ignore)
             rejects "groups" "class 2 is in no group" (fun () -> AuxiliaryTasks.ofGroups "missing" 3 [| [| 0 |]; [| 1 |] |] |> ignore)
             rejects "groups" "class 1 is in group 0 and in group 1" (fun () -> AuxiliaryTasks.ofGroups "twice" 3 [| [| 0; 1 |]; [| 1; 2 |] |] |> ignore)
             rejects "groups" "'Hat' is not a class" (fun () ->
                 AuxiliaryTasks.ofNamedGroups "hats" [| "Bag"; "Hat0" |] [ "a", [ "Bag" ]; "b", [ "Hat" ] ] |> ignore)
-            rejects "labels" "outside the 10 classes" (fun () -> AuxiliaryTasks.relabel AuxiliaryTasks.Cifar10Dvs.a2 (labels [| 3L; 10L |]) |> ignore)
+            rejects "classes" "outside the 10 classes" (fun () -> LabelMap.apply AuxiliaryTasks.Cifar10Dvs.a2 (labels [| 3L; 10L |]) |> ignore)
         }
         test "relabel maps main labels to auxiliary labels" {
-            let mapped = AuxiliaryTasks.relabel AuxiliaryTasks.Cifar10Dvs.a3 (labels [| 0L; 5L; 7L; 9L |])
+            let mapped = LabelMap.apply AuxiliaryTasks.Cifar10Dvs.a3 (labels [| 0L; 5L; 7L; 9L |])
             Expect.equal (Tensors.toInt64Array mapped) [| 0L; 3L; 4L; 1L |] "table 3, column A3"
         }
     ]

@@ -30,16 +30,16 @@ let tests =
     testList "TmSnn" [
         test "digit tasks map digits to the digit, odd/even, greater than 5 and mod 3" {
             let t = MultiTask.digitTasks
-            Expect.equal (t |> Array.map (fun x -> x.Labels)) [| 10; 2; 2; 3 |] "label counts"
+            Expect.equal (t |> Array.map (fun x -> x.LabelCount)) [| 10; 2; 2; 3 |] "label counts"
             Expect.equal t.[1].ClassToLabel [| 0; 1; 0; 1; 0; 1; 0; 1; 0; 1 |] "odd/even"
             Expect.equal t.[2].ClassToLabel [| 0; 0; 0; 0; 0; 0; 1; 1; 1; 1 |] "greater than 5"
             Expect.equal t.[3].ClassToLabel [| 0; 1; 2; 0; 1; 2; 0; 1; 2; 0 |] "mod 3"
             for set in [ MultiTask.movingPatternTasks; MultiTask.fashionTasks ] do
-                for task in set do MultiTask.validate 10 task |> ignore
+                for task in set do LabelMap.validate 10 task |> ignore
             Expect.equal (MultiTask.offsets t) [| 0; 10; 12; 14 |] "offsets"
             use classes = torch.tensor [| 7L; 4L; 9L |]
             Expect.equal (toInt64Array (MultiTask.concatenatedLabels t 3 classes)) [| 15L; 15L; 14L |] "offset + (class mod 3)"
-            Expect.throwsT<ArgumentException> (fun () -> MultiTask.validate 10 { t.[1] with ClassToLabel = Array.create 10 2 } |> ignore) "label outside the task"
+            Expect.throwsT<ArgumentException> (fun () -> LabelMap.validate 10 { t.[1] with ClassToLabel = Array.create 10 2 } |> ignore) "label outside the task"
         }
         test "the three blocks have the configured shapes; thresholds and currents are not parameters" {
             torch.manual_seed 1L |> ignore

@@ -66,7 +66,7 @@ let private auxiliaryTasks () = [| AuxiliaryTasks.MovingPatterns.a2; AuxiliaryTa
 let private alSnn () =
     let (train, _), _ = auxiliaryData.Force ()
     torch.manual_seed 5L |> ignore
-    AlSnn.Mlp (int train.shape.[2], [| 24 |], 10, auxiliaryTasks () |> Array.map (fun t -> t.Classes), PlifParameters.Default, 6.0)
+    AlSnn.Mlp (int train.shape.[2], [| 24 |], 10, auxiliaryTasks () |> Array.map (fun t -> t.LabelCount), PlifParameters.Default, 6.0)
 
 let private auxiliaryTrainer = { AuxiliaryLearning.trainerDefaults with Epochs = 2; BatchSize = 16; LearningRate = 3e-3 }
 

@@ -39,7 +39,7 @@ let private trainOnce (scale: Scale) (data: Dataset) (combination: Combination) 
     torch.manual_seed (int64 seed) |> ignore
     let tasks = if combination = MainOnly then [||] else data.Tasks
     let inputs = int (fst data.Train).shape.[2]
-    use model = AlSnn.Mlp (inputs, scale.Hidden, data.Classes, tasks |> Array.map (fun t -> t.Classes), Neurons.PlifParameters.Default, scale.WeightGain)
+    use model = AlSnn.Mlp (inputs, scale.Hidden, data.Classes, tasks |> Array.map (fun t -> t.LabelCount), Neurons.PlifParameters.Default, scale.WeightGain)
     let trainer =
         { AuxiliaryLearning.trainerDefaults with
             Epochs = scale.Epochs; BatchSize = scale.BatchSize; LearningRate = scale.LearningRate; Seed = seed }

@@ -67,7 +67,7 @@ type Dataset =
       /// Test frames [M; T; F] and labels [M].
       Test: Tensor * Tensor
       /// The auxiliary tasks A1, A2, A3, A4.
-      Tasks: AuxiliaryTasks.LabelMap[] }
+      Tasks: LabelMap[] }
 
 /// Seed of the random auxiliary task A4: one fixed random task, like the thesis's single A4.
 let private randomTaskSeed = 4
@@ -108,7 +108,7 @@ let private trainOnce (scale: Scale) (data: Dataset) (config: Config) (seed: int
     torch.manual_seed (int64 seed) |> ignore
     let tasks = config.Tasks |> List.map (fun i -> data.Tasks.[i]) |> Array.ofList
     let inputs = int (fst data.Train).shape.[2]
-    use model = AlSnn.Mlp (inputs, scale.Hidden, data.Classes, tasks |> Array.map (fun t -> t.Classes), Neurons.PlifParameters.Default, scale.WeightGain)
+    use model = AlSnn.Mlp (inputs, scale.Hidden, data.Classes, tasks |> Array.map (fun t -> t.LabelCount), Neurons.PlifParameters.Default, scale.WeightGain)
     let trainer =
         { AuxiliaryLearning.trainerDefaults with
             Epochs = scale.Epochs; BatchSize = scale.BatchSize; LearningRate = scale.LearningRate; Seed = seed }
