@@ -181,14 +181,5 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
             printfn "wrote %s" path)
         if runs |> Array.forall (fun (_, p) -> p.Refusals.IsEmpty) then 0 else 1
 
-/// Runs the command; returns the process exit code (2 for unreadable files, naming the file and key).
-let run (args: ParseResults<LoihiArgs>) : int =
-    try dispatch args
-    with
-    | :? InvalidDataException as e ->
-        eprintfn "snn: %s" e.Message
-        2
-    | :? FileNotFoundException as e ->
-        // A missing file is a usage error like an unreadable one, not a crash.
-        eprintfn "snn: %s" e.Message
-        2
+/// Runs the command; returns the process exit code (errors are reported by the top-level handler, `CliErrors`).
+let run (args: ParseResults<LoihiArgs>) : int = dispatch args

@@ -12,6 +12,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Experiment of ParseResults<ExperimentCommand.ExperimentArgs>
     | [<CliPrefix(CliPrefix.None)>] Tmsnn of ParseResults<TmSnnCommand.TmSnnArgs>
     | [<CliPrefix(CliPrefix.None)>] Stdp of ParseResults<StdpCommand.StdpArgs>
+    | Verbose
 
     interface IArgParserTemplate with
         member c.Usage =
@@ -23,27 +24,36 @@ type Command =
             | Experiment _ -> "run the thesis experiment tables over several seeds; write them as JSON and Markdown"
             | Tmsnn _ -> "train the threshold-modulated multi-task SNN on the built-in dataset; per-task accuracy, SynOps, Loihi export"
             | Stdp _ -> "train the first-spike STDP / R-STDP network (Mozafari 2018) layer by layer; MovingPatterns or Fashion-MNIST"
+            | Verbose -> "print the stack trace after an error's one-line message (accepted anywhere on the command line)"
 
+/// Argu's parse error on one line: its first line without the "ERROR: " tag, and where the usage is.
+let private parseErrorLine (e: ArguParseException) : string =
+    let first = e.Message.Split ([| '\n'; '\r' |], System.StringSplitOptions.RemoveEmptyEntries) |> Array.tryHead |> Option.defaultValue "invalid arguments"
+    let text = if first.StartsWith "ERROR: " then first.Substring 7 else first
+    $"{text.TrimEnd ()} (see --help)"
+
+/// Every command runs under one handler: an error of any kind prints exactly one line `snn: <message>` on standard
+/// error and exits non-zero (2 for bad input, 1 for a defect); `--verbose` adds the stack trace.
 [<EntryPoint>]
 let main argv =
+    CliErrors.Verbose <- Array.contains "--verbose" argv
+    let argv = argv |> Array.filter ((<>) "--verbose")
     let parser = ArgumentParser.Create<Command>(programName = "snn")
     try
         let results = parser.ParseCommandLine (argv, raiseOnUsage = true)
-        match results.GetSubCommand () with
-        | Train args -> TrainCommand.run args
-        | Simulate args -> SimulateCommand.run args
-        | Loihi args -> LoihiCommand.run args
-        | Data args -> DataCommand.run args
-        | Experiment args -> ExperimentCommand.run args
-        | Tmsnn args -> TmSnnCommand.run args
-        | Stdp args -> StdpCommand.run args
+        CliErrors.guard (fun () ->
+            match results.GetSubCommand () with
+            | Train args -> TrainCommand.run args
+            | Simulate args -> SimulateCommand.run args
+            | Loihi args -> LoihiCommand.run args
+            | Data args -> DataCommand.run args
+            | Experiment args -> ExperimentCommand.run args
+            | Tmsnn args -> TmSnnCommand.run args
+            | Stdp args -> StdpCommand.run args
+            | Verbose -> CliErrors.refuse "no command given (see --help)")
     with
-    | :? ArguParseException as e ->
+    | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
         eprintfn "%s" e.Message
-        if e.ErrorCode = ErrorCode.HelpText then 0 else 2
-    | :? System.ArgumentException as e ->
-        eprintfn "snn: %s" e.Message
-        2
-    | :? System.IO.InvalidDataException as e ->
-        eprintfn "snn: %s" e.Message
-        2
+        0
+    | :? ArguParseException as e -> CliErrors.refuse (parseErrorLine e)
+    | e -> CliErrors.report e

@@ -111,9 +111,7 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
             let train, test = MovingPatterns.trainTest settings frames seed trainCount testCount
             Ok (train, test, MovingPatterns.classNames, settings.Size, float settings.DurationUs / 1000.0 / float frames, "moving-patterns")
     match data with
-    | Error message ->
-        eprintfn $"snn train: {message}"
-        2
+    | Error message -> CliErrors.refuse message
     | Ok (train, test, classNames, size, binDt, name) ->
         printfn $"{name}: {train.Frames.shape.[0]} train / {test.Frames.shape.[0]} test samples, {classNames.Length} classes, T = {frames}, {size}x{size} pixels (prepared in {clock.Elapsed.TotalSeconds:F1} s)"
         torch.manual_seed (int64 seed) |> ignore
@@ -136,15 +134,11 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
 /// Runs the command; returns the process exit code.
 let run (args: ParseResults<TrainArgs>) : int =
     // Effective configuration: defaults < --config file < flags < --set overrides.
-    match (try Ok (TrainConfig.resolve (args.TryGetResult Config) (flagLayer args) (args.GetResults Set))
-           with :? IO.FileNotFoundException as e -> Error e.Message) with
-    | Error message ->
-        eprintfn $"snn train: {message}"
-        2
-    | Ok config when args.Contains Print_Config ->
+    match TrainConfig.resolve (args.TryGetResult Config) (flagLayer args) (args.GetResults Set) with
+    | config when args.Contains Print_Config ->
         Console.Out.Write (Snn.Config.toJson TrainConfig.schema config)
         0
-    | Ok config ->
+    | config ->
         let lever (flag: TrainArgs) (fallback: bool) (value: string option) =
             match value |> Option.map (fun v -> v.ToLowerInvariant ()) with
             | None -> fallback

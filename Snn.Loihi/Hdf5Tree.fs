@@ -109,6 +109,7 @@ module Hdf5Tree =
     /// Reads a whole file. Raises InvalidDataException naming the file (and the key) when it is not HDF5 or
     /// holds an element type this reader does not handle.
     let read (path: string) : H5Node =
+        if Directory.Exists path then raise (IOException $"{path}: is a folder, not a file")
         if not (File.Exists path) then raise (FileNotFoundException ($"{path}: no such file", path))
         let file =
             try H5File.OpenRead path
