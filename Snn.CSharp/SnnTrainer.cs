@@ -104,10 +104,10 @@ public sealed class SnnTrainer
 
     /// <summary>The epochs saved in a checkpoint directory's history.json.</summary>
     /// <param name="directory">The checkpoint directory.</param>
-    /// <returns>The saved epochs, in order.</returns>
-    /// <exception cref="FileNotFoundException">The directory holds no history.</exception>
+    /// <returns>The saved epochs, in order; empty when the directory holds no checkpoint.</returns>
+    /// <exception cref="InvalidDataException">The newest checkpoint is damaged (a file differs from its manifest).</exception>
     public static IReadOnlyList<TrainingEpoch> ReadHistory(string directory) =>
-        CoreTraining.HistoryJson.deserialize(File.ReadAllText(CoreTraining.Checkpoint.historyPath(directory))).Select(Convert).ToList();
+        CoreTraining.Checkpoint.readHistory(directory).Select(Convert).ToList();
 
     private static TrainingEpoch Convert(CoreTraining.HistoryEntry e) =>
         new(e.Epoch, e.LearningRate, e.TrainLoss, e.TrainAccuracy, e.TestAccuracy, e.GradientNorm, e.Seconds);
