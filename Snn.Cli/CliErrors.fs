@@ -28,6 +28,10 @@ let oneLine (e: exn) : string =
         |> Option.map (fun l -> l.Trim ())
     match first, e with
     | Some m, (:? OutOfMemoryException | :? InsufficientMemoryException) -> $"out of memory: {m}"
+    | Some m, (:? ArgumentException as a) when not (String.IsNullOrEmpty a.ParamName) ->
+        // .NET appends " (Parameter 'name')"; the parameter leads the line instead, unless the message names it.
+        let text = m.Replace ($" (Parameter '{a.ParamName}')", "")
+        if text.Contains a.ParamName then text else $"{a.ParamName}: {text}"
     | Some m, _ -> m
     | None, _ -> e.GetType().Name
 

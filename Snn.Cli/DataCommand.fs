@@ -170,6 +170,7 @@ let frames (args: ParseResults<FramesArgs>) : FrameStack =
     | Audio samples ->
         let e = fst (snd (pick samples sample).[0])
         let bin = args.GetResult (Bin_Us, 1000L)
+        if bin <= 0L then invalidArg "--bin-us" $"must be > 0, got {bin}"
         Frames.audioBins bin (args.GetResult (FramesArgs.Frames, Frames.audioBinCount bin e)) e
     | Array a ->
         // An image file: record image i with the DVS emulator along N-MNIST's saccades, then integrate.

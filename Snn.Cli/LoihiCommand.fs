@@ -124,20 +124,29 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
     | Run a ->
         let path = a.GetResult Network
         let folder = a.GetResult (Output, ".")
-        Directory.CreateDirectory folder |> ignore
         let steps = a.GetResult (Steps, 100)
+        if steps < 1 then invalidArg "--steps" $"must be >= 1, got {steps}"
         if isNir path then
             let doc = Nir.read path
             let inputs = doc.Graph.Nodes |> Map.filter (fun _ n -> n.Type = "Input") |> Map.toList
             let width =
                 match inputs with
-                | [ _, n ] -> int (Nir.field n "shape" [| 1.0 |] |> Array.fold (*) 1.0)
+                | [ _, n ] ->
+                    let size = Nir.field n "shape" [| 1.0 |] |> Array.fold (*) 1.0
+                    if not (size >= 1.0 && size <= float Int32.MaxValue) then
+                        raise (InvalidDataException ($"{path}: Input node: shape of {size} elements is not a count from 1 to {Int32.MaxValue}"))
+                    int size
                 | _ -> raise (InvalidDataException ($"{path}: node: the graph needs exactly one Input node, found {inputs.Length}"))
+            // Input, output and voltage traces of every node: about three float64 values per input element and step.
+            Snn.Limits.checkElements "--steps" $"{steps} steps of a {width}-wide input" (float steps * float width * float (max 1 doc.Graph.Nodes.Count)) 24.0
+            Directory.CreateDirectory folder |> ignore
             let input =
                 match a.TryGetResult Input with
                 | Some p ->
                     let arr = Npy.read p
-                    let frames = int arr.Shape.[arr.Shape.Length - 1]
+                    if arr.Shape.Length = 0 || arr.Values.Length = 0 || arr.Values.Length % width <> 0 then
+                        raise (InvalidDataException ($"{p}: shape %A{arr.Shape} is not ({width} inputs, T) spike trains"))
+                    let frames = arr.Values.Length / width
                     Array.init steps (fun t -> Array.init width (fun i -> if t < frames then arr.Values.[i * frames + t] else 0.0))
                 | None -> Array.init steps (fun _ -> Array.zeroCreate width)
             let dt = a.GetResult (Dt, 1e-4)
@@ -150,6 +159,10 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
             printfn "simulated %d steps of dt = %g s; wrote %d nodes to %s" steps dt traces.Count folder
         else
             let net = Netx.read path
+            // The recording: u and v (int32) and a spike flag per neuron and step, then each written as float64.
+            let neurons = net.Layers |> Array.sumBy (fun l -> float l.Count)
+            Snn.Limits.checkElements "--steps" $"recording {steps} steps of {neurons} neurons" (float steps * neurons) 33.0
+            Directory.CreateDirectory folder |> ignore
             let result = Emulator.run net (drive a net.Layers.[0].Count steps) (options a true)
             net.Layers
             |> Array.iteri (fun l layer ->

@@ -179,6 +179,9 @@ let ofTree (path: string) (root: H5Node) : Network =
             let ph, pw = pair "padding" (0, 0)
             let dh, dw = pair "dilation" (1, 1)
             let groups = data path key node "groups" |> Option.map (integer path (key + "/groups")) |> Option.defaultValue 1
+            // The output size divides by the stride: a stride or dilation of 0 would divide by zero.
+            for name, (a, b), least in [ "kernelSize", (kh, kw), 1; "stride", (sh, sw), 1; "dilation", (dh, dw), 1; "padding", (ph, pw), 0 ] do
+                if a < least || b < least then invalid path $"{key}/{name}" $"({a}, {b}) must be >= {least}"
             let g =
                 { InChannels = prev.Shape.[0]; InHeight = prev.Shape.[1]; InWidth = prev.Shape.[2]; OutChannels = wShape.[0]
                   KernelHeight = kh; KernelWidth = kw; StrideH = sh; StrideW = sw; PaddingH = ph; PaddingW = pw
