@@ -293,7 +293,7 @@ let violations (root: H5Node) : string list =
                   yield! scalarField "iDecay" 0.0 4096.0 (fun _ -> false)
                   yield! scalarField "vDecay" 0.0 4096.0 (fun _ -> false)
                   yield! scalarField "vThMant" 0.0 131071.0 (fun v -> v = float neverSpikes)
-              | None -> if kind = "input" || kind = "conv" then yield $"{key}/neuron: missing"
+              | None -> if kind = "input" || kind = "conv" || kind = "dense" || kind = "dense_rec" then yield $"{key}/neuron: missing"
               if kind <> "input" then
                   for wName in [ "weight"; "weight_rec" ] do
                       match numbersOf layer wName with
@@ -315,6 +315,11 @@ let violations (root: H5Node) : string list =
                               | None -> ()
                           if wName = "weight" then
                               match numbersOf layer "shape", Hdf5Tree.tryChild "weight" layer with
+                              | Some shape, Some (Dataset d) when d.Shape.Length = 1 && kind <> "conv" ->
+                                  // lava-dl reshapes a 1-D dense weight to (neurons, -1), as the reader does.
+                                  let neurons = shape |> Array.fold (*) 1.0
+                                  if neurons <= 0.0 || float d.Shape.[0] % neurons <> 0.0 then
+                                      yield $"{key}/weight: {d.Shape.[0]} values are not a whole number of rows of shape %A{shape} ({neurons} neurons)"
                               | Some shape, Some (Dataset d) when d.Shape.Length > 0 ->
                                   let neurons = shape |> Array.fold (*) 1.0
                                   if float d.Shape.[0] * (if kind = "conv" then shape.[1..] |> Array.fold (*) 1.0 else 1.0) <> neurons then
