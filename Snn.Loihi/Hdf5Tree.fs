@@ -73,6 +73,13 @@ module Hdf5Tree =
             if ds.Space.Type = H5DataspaceType.Scalar then [||]
             else ds.Space.Dimensions |> Array.map int64
         let t = ds.Type
+        // A corrupt dimension must not make us allocate gigabytes: the elements (at most 8 bytes each in memory,
+        // a string reference 16) must fit the file 256 times over (room for compression) and the memory budget.
+        let elements = shape |> Array.fold (fun acc d -> acc * float d) 1.0
+        let fileLength = float (FileInfo(file).Length)
+        let bytes = elements * (if t.Class = H5DataTypeClass.String || t.Class = H5DataTypeClass.VariableLength then 16.0 else 8.0)
+        if bytes > 256.0 * fileLength + 4096.0 || bytes > Snn.Limits.MaxMemoryBytes || elements > float Array.MaxLength then
+            invalid file key $"declares {elements} elements, impossible in a file of {fileLength} bytes"
         let values =
             match t.Class with
             | H5DataTypeClass.FloatingPoint when t.Size = 4 -> Float32s (ds.Read<float32[]> ())

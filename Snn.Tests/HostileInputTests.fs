@@ -63,7 +63,153 @@ let private linkCycleTests =
         }
     ]
 
+/// A small valid file of each format and the `snn` command that reads it (the path is the last file argument).
+type private Seed = { Name: string; Extension: string; Bytes: unit -> byte[]; Command: string -> string -> string list }
+
+/// A two-layer NetX network (4 inputs, 3 dense neurons) whose tree is also the base of the NIR file.
+let private smallNetwork () : Snn.Loihi.Network =
+    let neurons n : Snn.Loihi.LayerNeurons = { Du = 1023; Dv = 512; Vth = 40; BiasExp = 6; BiasMant = Array.zeroCreate n }
+    { Layers =
+        [| { Name = "0"; Shape = [| 4 |]; Neurons = neurons 4; Incoming = None; WeightExp = 0; Delays = None; Recurrent = None }
+           { Name = "1"; Shape = [| 3 |]; Neurons = neurons 3; Incoming = Some (Snn.Loihi.Dense (4, Array.init 12 (fun i -> (i % 5 - 2) * 2)))
+             WeightExp = 0; Delays = None; Recurrent = None } |] }
+
+/// The bytes a writer that only takes a path produces.
+let private viaFile (extension: string) (write: string -> unit) : byte[] =
+    let path = Path.Combine (Path.GetTempPath (), $"snn-seed-{Guid.NewGuid ():N}{extension}")
+    try
+        write path
+        File.ReadAllBytes path
+    finally File.Delete path
+
+let private seeds : Seed list =
+    let ev x y t on : DataFormatWriters.Ev = { X = x; Y = y; T = t; On = on }
+    let events = [ ev 1 2 10L true; ev 3 4 250L false; ev 5 6 900L true; ev 7 8 1500L false ]
+    let dir (folder: string) = Path.Combine (folder, "out")
+    [ { Name = "N-MNIST"; Extension = ".bin"; Bytes = (fun () -> DataFormatWriters.nmnist events Set.empty)
+        Command = fun _ path -> [ "data"; "dump"; "--format"; "nmnist"; path ] }
+      { Name = "AEDAT 3.1"; Extension = ".aedat"; Bytes = (fun () -> DataFormatWriters.aedat3 events [])
+        Command = fun _ path -> [ "data"; "dump"; "--format"; "gesture"; path ] }
+      { Name = "AEDAT 2 (CIFAR10-DVS)"; Extension = ".aedat"; Bytes = (fun () -> DataFormatWriters.aedat2 events)
+        Command = fun folder path -> [ "data"; "frames"; "--format"; "cifar10dvs"; path; "--frames"; "3"; "--out"; Path.Combine (folder, "f.npy") ] }
+      { Name = "IDX (gzip)"; Extension = ".gz"; Bytes = (fun () -> DataFormatWriters.gzip (DataFormatWriters.idxBytes [ 2; 3; 3 ] (Array.init 18 byte)))
+        Command = fun _ path -> [ "data"; "dump"; "--format"; "idx"; path ] }
+      { Name = "SHD (HDF5)"; Extension = ".h5"; Bytes = (fun () -> DataFormatWriters.shd [ [| 0.001f; 0.002f |], [| 3us; 7us |], 1us ])
+        Command = fun folder path -> [ "data"; "frames"; "--format"; "shd"; path; "--bin-us"; "500"; "--out"; Path.Combine (folder, "f.npy") ] }
+      { Name = "N-TIDIGITS (HDF5)"; Extension = ".hdf5"; Bytes = (fun () -> DataFormatWriters.ntidigits "train" [ "man-ab-1", [| 0.01; 0.02 |], [| 3uy; 9uy |] ])
+        Command = fun _ path -> [ "data"; "dump"; "--format"; "ntidigits"; path ] }
+      { Name = "NetX (HDF5)"; Extension = ".net"; Bytes = (fun () -> viaFile ".net" (fun p -> Snn.Loihi.Netx.write p (smallNetwork ())))
+        Command = fun folder path -> [ "loihi"; "run"; path; "--steps"; "4"; "--output"; dir folder ] }
+      { Name = "NIR (HDF5)"; Extension = ".nir"; Bytes = (fun () -> viaFile ".nir" (fun p -> Snn.Loihi.Nir.write p (Snn.Loihi.NirMapping.ofNetwork 1e-3 (smallNetwork ()))))
+        Command = fun folder path -> [ "loihi"; "run"; path; "--steps"; "4"; "--output"; dir folder ] }
+      { Name = ".npy input"; Extension = ".npy"; Bytes = (fun () -> viaFile ".npy" (fun p -> Npy.write p "<f8" [| 4L; 3L |] (Array.init 12 (fun i -> float (i % 2)))))
+        Command = fun folder path ->
+            let net = Path.Combine (folder, "net.net")
+            if not (File.Exists net) then Snn.Loihi.Netx.write net (smallNetwork ())
+            [ "loihi"; "run"; net; "--input"; path; "--steps"; "3"; "--output"; dir folder ] }
+      { Name = "JSON config"; Extension = ".json"; Bytes = (fun () -> Text.Encoding.UTF8.GetBytes "{\"epochs\": 2, \"threads\": 1, \"optimizer\": {\"lr\": 0.001}}")
+        Command = fun _ path -> [ "train"; "--config"; path; "--print-config" ] }
+      { Name = "YAML config"; Extension = ".yaml"; Bytes = (fun () -> Text.Encoding.UTF8.GetBytes "epochs: 2\nmodel:\n  hidden: 16\n")
+        Command = fun _ path -> [ "train"; "--config"; path; "--print-config" ] }
+      { Name = "CSV input"; Extension = ".csv"; Bytes = (fun () -> Text.Encoding.UTF8.GetBytes "i\n0.5\n1.5\n2.5\n")
+        Command = fun _ path -> [ "simulate"; "--model"; "lif"; "--input"; "spikes:" + path ] } ]
+
+/// Seeded mutations of a valid file: truncation, byte flips, 0xFF runs (huge counts and sizes), garbage appended,
+/// an empty file and random bytes of the same length.
+let private mutants (random: Random) (bytes: byte[]) : (string * byte[]) list =
+    let flip count =
+        let copy = Array.copy bytes
+        for _ in 1 .. count do copy.[random.Next copy.Length] <- byte (random.Next 256)
+        copy
+    let ones () =
+        let copy = Array.copy bytes
+        let at = random.Next (max 1 (copy.Length - 4))
+        for k in at .. min (copy.Length - 1) (at + 3) do copy.[k] <- 0xFFuy
+        copy
+    let garbage n = Array.init n (fun _ -> byte (random.Next 256))
+    [ for k in 1 .. 8 do
+        let cut = random.Next bytes.Length
+        yield $"truncated at {cut}", bytes.[.. cut - 1]
+      for k in 1 .. 10 do yield $"{k} bytes flipped", flip k
+      for k in 1 .. 8 do yield $"0xFF run {k}", ones ()
+      yield "garbage appended", Array.append bytes (garbage 64)
+      yield "empty", [||]
+      yield "random bytes", garbage bytes.Length ]
+
+/// Hostile arguments: each must be refused with one line before anything large is allocated.
+let private hostileArguments (folder: string) : string list list =
+    let missing = Path.Combine (folder, "missing", "x")
+    [ [ "train"; "--threads"; "0" ]
+      [ "train"; "--threads"; "-1" ]
+      [ "train"; "--hidden"; "2000000000" ]
+      [ "train"; "--train-samples"; "20000000" ]
+      [ "train"; "--epochs"; "0" ]
+      [ "train"; "--report"; missing; "--epochs"; "0" ]
+      [ "train"; "--config"; folder ]
+      [ "simulate"; "--model"; "lif"; "--input"; "constant:1"; "--steps"; "1000000000" ]
+      [ "simulate"; "--model"; "lif"; "--input"; "constant:1"; "--steps"; "-3" ]
+      [ "simulate"; "--model"; "lif"; "--input"; "constant:1"; "--dt"; "nan" ]
+      [ "data"; "dump"; "--format"; "nmnist"; folder ]
+      [ "data"; "dump"; "--format"; "nmnist"; missing ]
+      [ "data"; "frames"; "--format"; "shd"; missing; "--bin-us"; "0"; "--out"; Path.Combine (folder, "f.npy") ]
+      [ "loihi"; "run"; missing ]
+      [ "loihi"; "run"; folder ]
+      [ "loihi"; "import"; missing ]
+      [ "loihi"; "profile"; missing ]
+      [ "stdp"; "--data"; missing ]
+      [ "snn-no-such-command" ]
+      [ "--max-memory"; "zero"; "train" ] ]
+
+/// The outcome of one hostile run: a clean refusal, an accepted input (exit 0) or a broken contract.
+type private Outcome = Refused | Accepted | Broken of string
+
+let private runCase (args: string list) : Outcome =
+    let clock = Diagnostics.Stopwatch.StartNew ()
+    let code, _, err = runSnn args
+    let lines = err.Split ([| '\n'; '\r' |], StringSplitOptions.RemoveEmptyEntries)
+    if clock.Elapsed.TotalSeconds > 20.0 then Broken $"took {clock.Elapsed.TotalSeconds:F0} s"
+    elif code = 0 then Accepted
+    elif lines.Length = 1 && lines.[0].StartsWith "snn: " then Refused
+    else Broken $"exit {code}, stderr: {err}"
+
+let private suiteTests =
+    testList "replayable suite" [
+        test "mutated files of every format end in a clean refusal or a valid run (seeded, bounded)" {
+            inTemporaryFolder (fun folder ->
+                let results =
+                    [ for seed, index in List.zip seeds [ 0 .. seeds.Length - 1 ] do
+                        let random = Random (20261204 + index)
+                        let original = seed.Bytes ()
+                        for name, bytes in ("original", original) :: mutants random original do
+                            let path = Path.Combine (folder, $"input-{index}{seed.Extension}")
+                            File.WriteAllBytes (path, bytes)
+                            yield seed.Name, name, runCase (seed.Command folder path) ]
+                let count f = results |> List.filter (fun (_, _, o) -> f o) |> List.length
+                printfn "hostile files: %d inputs, %d clean refusals, %d accepted, %d broken" results.Length (count ((=) Refused)) (count ((=) Accepted)) (count (function Broken _ -> true | _ -> false))
+                for format, _, _ in results |> List.distinctBy (fun (f, _, _) -> f) do
+                    let mine = results |> List.filter (fun (f, _, _) -> f = format)
+                    printfn "  %-24s %3d inputs %3d refused %3d accepted" format mine.Length (mine |> List.filter (fun (_, _, o) -> o = Refused) |> List.length) (mine |> List.filter (fun (_, _, o) -> o = Accepted) |> List.length)
+                for format, _, outcome in results |> List.filter (fun (_, n, _) -> n = "original") do
+                    Expect.equal outcome Accepted $"{format}: the unmutated file is valid (the suite starts from real files)"
+                let broken = results |> List.choose (fun (f, n, o) -> match o with Broken why -> Some $"{f} / {n}: {why}" | _ -> None)
+                Expect.isEmpty broken "every hostile file is refused in one line or read")
+        }
+        test "hostile arguments are refused in one line before anything large is allocated" {
+            inTemporaryFolder (fun folder ->
+                let results =
+                    [ for args in hostileArguments folder ->
+                        let outcome = runCase args
+                        let _, _, err = runSnn args
+                        printfn "  snn %s -> %s" (String.Join (" ", args)) (err.Trim ())
+                        args, outcome ]
+                printfn "hostile arguments: %d inputs, %d clean refusals" results.Length (results |> List.filter (fun (_, o) -> o = Refused) |> List.length)
+                for args, outcome in results do
+                    Expect.equal outcome Refused (String.Join (" ", args)))
+        }
+    ]
+
 let tests =
     testList "Hostile input" [
         linkCycleTests
+        suiteTests
     ]
