@@ -104,6 +104,7 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
         let output = a.GetResult Output
         let dt () =
             match a.TryGetResult Dt with
+            | Some dt when not (dt > 0.0 && Double.IsFinite dt) -> invalidArg "--dt" $"must be a finite number of seconds > 0, got {dt}"
             | Some dt -> dt
             | None -> raise (ArgumentException ("--dt is required to convert between NIR and NetX (NIR time constants are in seconds)", "dt"))
         match isNir path, isNir output with
@@ -150,6 +151,7 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
                     Array.init steps (fun t -> Array.init width (fun i -> if t < frames then arr.Values.[i * frames + t] else 0.0))
                 | None -> Array.init steps (fun _ -> Array.zeroCreate width)
             let dt = a.GetResult (Dt, 1e-4)
+            if not (dt > 0.0 && Double.IsFinite dt) then invalidArg "--dt" $"must be a finite number of seconds > 0, got {dt}"
             let traces = Nir.simulate doc.Graph dt steps input
             for KeyValue (name, tr) in traces do
                 let n = if tr.Output.Length = 0 then 0 else tr.Output.[0].Length
