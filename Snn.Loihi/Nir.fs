@@ -99,6 +99,11 @@ and private readNode (file: string) (key: string) (node: H5Node) : Node =
                 |> Map.map (fun name v ->
                     match v with
                     | Dataset d -> d
+                    // NIR stores a Flatten node's input_type as a group {input: shape}; it is kept as the shape.
+                    | Group g when kind = "Flatten" && name = "input_type" ->
+                        match g.TryFind "input" with
+                        | Some (Dataset d) -> d
+                        | _ -> invalid file $"{key}/{name}" "expected a group with the dataset 'input'"
                     | Group _ -> invalid file $"{key}/{name}" "a field of a node must be a dataset")
             // Time constants divide dt (dt/τ): 0, negative, infinite or NaN values would silently give nonsense.
             for name in [ "tau"; "tau_mem"; "tau_syn" ] do
@@ -138,7 +143,9 @@ and private nodeTree (n: Node) : H5Node =
     | Some g -> graphTree g
     | None ->
         n.Fields
-        |> Map.map (fun _ d -> Dataset d)
+        |> Map.map (fun name d ->
+            // NIR's layout of a Flatten node's input_type: a group {input: shape}.
+            if n.Type = "Flatten" && name = "input_type" then Group (Map.ofList [ "input", Dataset d ]) else Dataset d)
         |> Map.add "type" (Dataset (Hdf5Tree.scalar (Strings [| n.Type |])))
         |> Group
 
