@@ -18,6 +18,22 @@ let rec root (e: exn) : exn =
     | :? TypeInitializationException as t when not (isNull t.InnerException) -> root t.InnerException
     | e -> e
 
+/// .NET's wording of file-system failures, restated to name the path first and say what was expected there; the
+/// temporary names of atomic writes (`.NAME.GUID.tmp`, `NAME.GUID.tmp`) are shown as the file the user asked for.
+let private fileSystem (message: string) : string =
+    let clean (path: string) = Text.RegularExpressions.Regex.Replace (path, @"(^|/)\.?([^/]+?)\.[0-9a-f]{32}\.tmp$", "$1$2")
+    let rules =
+        [ @"^The file '(.+)' already exists\.$", "{0}: is a file, but a folder is needed there"
+          @"^Is a directory : '(.+)'$", "{0}: is a folder, but a file is needed there"
+          @"^Could not find a part of the path '(.+)'\.$", "{0}: a folder on this path does not exist"
+          @"^Could not find file '(.+)'\.$", "{0}: no such file"
+          @"^Access to the path '(.+)' is denied\.$", "{0}: permission denied" ]
+    rules
+    |> List.tryPick (fun (pattern, format) ->
+        let m = Text.RegularExpressions.Regex.Match (message, pattern)
+        if m.Success then Some (String.Format (format, clean m.Groups.[1].Value)) else None)
+    |> Option.defaultValue message
+
 /// A message on one line: native (libtorch) messages append C++ frames after their first line, so only the first
 /// non-empty line is kept; an empty message falls back to the exception's type name.
 let oneLine (e: exn) : string =
@@ -28,6 +44,7 @@ let oneLine (e: exn) : string =
         |> Option.map (fun l -> l.Trim ())
     match first, e with
     | Some m, (:? OutOfMemoryException | :? InsufficientMemoryException) -> $"out of memory: {m}"
+    | Some m, (:? IOException | :? UnauthorizedAccessException) -> fileSystem m
     | Some m, (:? ArgumentException as a) when not (String.IsNullOrEmpty a.ParamName) ->
         // .NET appends " (Parameter 'name')"; the parameter leads the line instead, unless the message names it.
         let text = m.Replace ($" (Parameter '{a.ParamName}')", "")

@@ -158,7 +158,24 @@ let private hostileArguments (folder: string) : string list list =
       [ "loihi"; "profile"; missing ]
       [ "stdp"; "--data"; missing ]
       [ "snn-no-such-command" ]
-      [ "--max-memory"; "zero"; "train" ] ]
+      [ "--max-memory"; "zero"; "train" ]
+      // Outputs that cannot be written: a folder where a file goes, a file where a folder goes, a missing folder.
+      let idx = Path.Combine (folder, "images.idx")
+      if not (File.Exists idx) then File.WriteAllBytes (idx, DataFormatWriters.idxBytes [ 1; 4; 4 ] (Array.init 16 byte))
+      let net = Path.Combine (folder, "out.net")
+      if not (File.Exists net) then Snn.Loihi.Netx.write net (smallNetwork ())
+      let aFile = Path.Combine (folder, "a-file")
+      if not (File.Exists aFile) then File.WriteAllText (aFile, "x")
+      [ "data"; "frames"; "--format"; "idx"; idx; "--frames"; "2"; "--out"; folder ]
+      [ "data"; "frames"; "--format"; "idx"; idx; "--frames"; "2"; "--out"; Path.Combine (missing, "f.npy") ]
+      [ "data"; "frames"; "--format"; "idx"; idx; "--frames"; "2"; "--out"; Path.Combine (folder, "f.npy"); "--cache"; aFile ]
+      [ "loihi"; "run"; net; "--steps"; "2"; "--output"; aFile ]
+      [ "loihi"; "export"; net; "--output"; folder ]
+      [ "loihi"; "profile"; net; "--steps"; "2"; "--png"; folder ]
+      [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--report"; aFile ]
+      [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--set"; $"checkpoint.dir={aFile}" ]
+      [ "loihi"; "run"; net; "--steps"; "0" ]
+      [ "loihi"; "export"; net; "--output"; Path.Combine (folder, "x.nir"); "--dt"; "nan" ] ]
 
 /// The outcome of one hostile run: a clean refusal, an accepted input (exit 0) or a broken contract.
 type private Outcome = Refused | Accepted | Broken of string
