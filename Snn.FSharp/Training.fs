@@ -263,10 +263,20 @@ module AtomicFile =
             if File.Exists temporary then File.Delete temporary
 
 /// The manifest of one checkpoint file: its name, length and SHA-256 (lower-case hex).
-type CheckpointFile = { File: string; Bytes: int64; Sha256: string }
+type CheckpointFile =
+    { /// The file name inside the checkpoint folder.
+      File: string
+      /// Its length in bytes.
+      Bytes: int64
+      /// Its SHA-256, lower-case hex.
+      Sha256: string }
 
 /// The manifest of a checkpoint folder, written last: its presence makes the folder a complete checkpoint.
-type CheckpointManifest = { Epoch: int; Files: CheckpointFile[] }
+type CheckpointManifest =
+    { /// The last epoch the checkpoint holds.
+      Epoch: int
+      /// Every file of the checkpoint.
+      Files: CheckpointFile[] }
 
 /// Checkpoints of a `Trainer` run. A checkpoint is whole or absent: each epoch is written into a temporary folder
 /// `.partial-*` of the checkpoint directory (`model.bin`, `optimizer.bin`, `history.json`), every file is flushed to

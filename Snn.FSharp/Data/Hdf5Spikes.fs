@@ -15,17 +15,29 @@ open PureHDF.VOL.Native
 type StackGuardStream (inner: Stream, owned: bool) =
     inherit Stream ()
     let check () = Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack ()
+    /// Whether the inner stream reads.
     override _.CanRead = inner.CanRead
+    /// Whether the inner stream seeks.
     override _.CanSeek = inner.CanSeek
+    /// Never: the view is read-only.
     override _.CanWrite = false
+    /// The inner stream's length.
     override _.Length = inner.Length
+    /// The inner stream's position (setting it checks the stack).
     override _.Position with get () = inner.Position and set v = check (); inner.Position <- v
+    /// Nothing to flush.
     override _.Flush () = ()
+    /// Reads after checking the stack.
     override _.Read (buffer: byte[], offset: int, count: int) = check (); inner.Read (buffer, offset, count)
+    /// Reads after checking the stack.
     override _.Read (buffer: Span<byte>) = check (); inner.Read buffer
+    /// Seeks after checking the stack.
     override _.Seek (offset: int64, origin: SeekOrigin) = check (); inner.Seek (offset, origin)
+    /// Refused: read-only.
     override _.SetLength _ = raise (NotSupportedException "read-only")
+    /// Refused: read-only.
     override _.Write (_: byte[], _: int, _: int) = raise (NotSupportedException "read-only")
+    /// Disposes the inner stream when owned.
     override _.Dispose (disposing: bool) = if disposing && owned then inner.Dispose ()
 
 /// Links that PureHDF could not follow.
