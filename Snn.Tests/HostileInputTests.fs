@@ -174,6 +174,16 @@ let private hostileArguments (folder: string) : string list list =
       [ "loihi"; "profile"; net; "--steps"; "2"; "--png"; folder ]
       [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--report"; aFile ]
       [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--set"; $"checkpoint.dir={aFile}" ]
+      // A NIR graph whose Input claims 10^9 neurons (and a Linear that does not match it).
+      let huge = Path.Combine (folder, "huge.nir")
+      if not (File.Exists huge) then
+          let doc = Snn.Loihi.NirMapping.ofNetwork 1e-3 (smallNetwork ())
+          let input = doc.Graph.Nodes.["0"]
+          let wide = { input with Fields = input.Fields.Add ("shape", Snn.Loihi.Hdf5Tree.vector (Snn.Loihi.Int64s [| 1_000_000_000L |])) }
+          Snn.Loihi.Nir.write huge { doc with Graph = { doc.Graph with Nodes = doc.Graph.Nodes.Add ("0", wide) } }
+      [ "loihi"; "run"; huge; "--steps"; "3"; "--output"; Path.Combine (folder, "o") ]
+      [ "loihi"; "export"; huge; "--output"; Path.Combine (folder, "h.net"); "--dt"; "1e-3" ]
+      [ "loihi"; "profile"; huge; "--steps"; "3" ]
       [ "loihi"; "run"; net; "--steps"; "0" ]
       [ "loihi"; "export"; net; "--output"; Path.Combine (folder, "x.nir"); "--dt"; "nan" ] ]
 
