@@ -49,6 +49,7 @@ let private all =
         DatasetTrainingTests.tests
         AlSnnTests.tests
         PlasticityTests.tests
+        HostileInputTests.tests
     ]
 
 [<EntryPoint>]

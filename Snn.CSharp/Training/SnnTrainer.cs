@@ -147,10 +147,10 @@ public sealed class SnnTrainer
 
     /// <summary>The epochs saved in a checkpoint directory's history.json.</summary>
     /// <param name="directory">The checkpoint directory.</param>
-    /// <returns>The saved epochs, in order.</returns>
-    /// <exception cref="FileNotFoundException">The directory holds no history.</exception>
+    /// <returns>The saved epochs, in order; empty when the directory holds no checkpoint.</returns>
+    /// <exception cref="InvalidDataException">The newest checkpoint is damaged (a file differs from its manifest).</exception>
     public static IReadOnlyList<TrainingEpoch> ReadHistory(string directory) =>
-        CoreTraining.HistoryJson.deserialize(File.ReadAllText(CoreTraining.Checkpoint.historyPath(directory))).Select(TrainingEpoch.FromCore).ToList();
+        CoreTraining.Checkpoint.readHistory(directory).Select(TrainingEpoch.FromCore).ToList();
 
     /// <summary>Accuracy in [0, 1] of <paramref name="model"/> on a split (prediction = most output spikes).</summary>
     /// <param name="model">The network.</param>

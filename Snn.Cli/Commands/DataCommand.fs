@@ -170,6 +170,7 @@ let frames (args: ParseResults<FramesArgs>) : FrameStack =
     | Audio samples ->
         let e = fst (snd (pick samples sample).[0])
         let bin = args.GetResult (Bin_Us, 1000L)
+        if bin <= 0L then invalidArg "--bin-us" $"must be > 0, got {bin}"
         Frames.audioBins bin (args.GetResult (FramesArgs.Frames, Frames.audioBinCount bin e)) e
     | Array a ->
         // An image file: record image i with the DVS emulator along N-MNIST's saccades, then integrate.
@@ -181,7 +182,7 @@ let frames (args: ParseResults<FramesArgs>) : FrameStack =
 
 /// Runs parsed `snn data` arguments, writing CSV and messages to `out`; returns the process exit code.
 let runWith (args: ParseResults<DataArgs>) (out: TextWriter) : int =
-    try
+    CliErrors.guard (fun () ->
         match args.GetSubCommand () with
         | Dump d ->
             dump d out
@@ -204,14 +205,7 @@ let runWith (args: ParseResults<DataArgs>) (out: TextWriter) : int =
             Npy.write path "<f4" stack.Shape (stack.Data |> Array.map float)
             let shape = String.Join ("; ", stack.Shape)
             out.WriteLine $"{path}: frames [{shape}] (float32){origin}"
-            0
-    with
-    | :? InvalidDataException as e ->
-        eprintfn "snn data: %s" e.Message
-        3
-    | :? FileNotFoundException as e ->
-        eprintfn "snn data: %s" e.Message
-        3
+            0)
 
 /// Runs `snn data`; returns the process exit code.
 let run (args: ParseResults<DataArgs>) : int =
@@ -221,4 +215,4 @@ let run (args: ParseResults<DataArgs>) : int =
 /// Parses and runs `snn data` arguments (everything after `data`), writing to `out`: the entry point for tests and
 /// scripts that do not reference Argu.
 let execute (argv: string[]) (out: TextWriter) : int =
-    runWith (ArgumentParser.Create<DataArgs>(programName = "snn data").ParseCommandLine argv) out
+    CliErrors.guard (fun () -> runWith (ArgumentParser.Create<DataArgs>(programName = "snn data").ParseCommandLine argv) out)

@@ -104,6 +104,7 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
         let output = a.GetResult Output
         let dt () =
             match a.TryGetResult Dt with
+            | Some dt when not (dt > 0.0 && Double.IsFinite dt) -> invalidArg "--dt" $"must be a finite number of seconds > 0, got {dt}"
             | Some dt -> dt
             | None -> raise (ArgumentException ("--dt is required to convert between NIR and NetX (NIR time constants are in seconds)", "dt"))
         match isNir path, isNir output with
@@ -124,23 +125,33 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
     | Run a ->
         let path = a.GetResult Network
         let folder = a.GetResult (Output, ".")
-        Directory.CreateDirectory folder |> ignore
         let steps = a.GetResult (Steps, 100)
+        if steps < 1 then invalidArg "--steps" $"must be >= 1, got {steps}"
         if isNir path then
             let doc = Nir.read path
             let inputs = doc.Graph.Nodes |> Map.filter (fun _ n -> n.Type = "Input") |> Map.toList
             let width =
                 match inputs with
-                | [ _, n ] -> int (Nir.field n "shape" [| 1.0 |] |> Array.fold (*) 1.0)
+                | [ _, n ] ->
+                    let size = Nir.field n "shape" [| 1.0 |] |> Array.fold (*) 1.0
+                    if not (size >= 1.0 && size <= float Int32.MaxValue) then
+                        raise (InvalidDataException ($"{path}: Input node: shape of {size} elements is not a count from 1 to {Int32.MaxValue}"))
+                    int size
                 | _ -> raise (InvalidDataException ($"{path}: node: the graph needs exactly one Input node, found {inputs.Length}"))
+            // Input, output and voltage traces of every node: about three float64 values per input element and step.
+            Snn.Limits.checkElements "--steps" $"{steps} steps of a {width}-wide input" (float steps * float width * float (max 1 doc.Graph.Nodes.Count)) 24.0
+            Directory.CreateDirectory folder |> ignore
             let input =
                 match a.TryGetResult Input with
                 | Some p ->
                     let arr = Npy.read p
-                    let frames = int arr.Shape.[arr.Shape.Length - 1]
+                    if arr.Shape.Length = 0 || arr.Values.Length = 0 || arr.Values.Length % width <> 0 then
+                        raise (InvalidDataException ($"{p}: shape %A{arr.Shape} is not ({width} inputs, T) spike trains"))
+                    let frames = arr.Values.Length / width
                     Array.init steps (fun t -> Array.init width (fun i -> if t < frames then arr.Values.[i * frames + t] else 0.0))
                 | None -> Array.init steps (fun _ -> Array.zeroCreate width)
             let dt = a.GetResult (Dt, 1e-4)
+            if not (dt > 0.0 && Double.IsFinite dt) then invalidArg "--dt" $"must be a finite number of seconds > 0, got {dt}"
             let traces = Nir.simulate doc.Graph dt steps input
             for KeyValue (name, tr) in traces do
                 let n = if tr.Output.Length = 0 then 0 else tr.Output.[0].Length
@@ -150,6 +161,10 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
             printfn "simulated %d steps of dt = %g s; wrote %d nodes to %s" steps dt traces.Count folder
         else
             let net = Netx.read path
+            // The recording: u and v (int32) and a spike flag per neuron and step, then each written as float64.
+            let neurons = net.Layers |> Array.sumBy (fun l -> float l.Count)
+            Snn.Limits.checkElements "--steps" $"recording {steps} steps of {neurons} neurons" (float steps * neurons) 33.0
+            Directory.CreateDirectory folder |> ignore
             let result = Emulator.run net (drive a net.Layers.[0].Count steps) (options a true)
             net.Layers
             |> Array.iteri (fun l layer ->
@@ -181,14 +196,5 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
             printfn "wrote %s" path)
         if runs |> Array.forall (fun (_, p) -> p.Refusals.IsEmpty) then 0 else 1
 
-/// Runs the command; returns the process exit code (2 for unreadable files, naming the file and key).
-let run (args: ParseResults<LoihiArgs>) : int =
-    try dispatch args
-    with
-    | :? InvalidDataException as e ->
-        eprintfn "snn: %s" e.Message
-        2
-    | :? FileNotFoundException as e ->
-        // A missing file is a usage error like an unreadable one, not a crash.
-        eprintfn "snn: %s" e.Message
-        2
+/// Runs the command; returns the process exit code (errors are reported by the top-level handler, `CliErrors`).
+let run (args: ParseResults<LoihiArgs>) : int = dispatch args

@@ -142,6 +142,10 @@ let run (args: ParseResults<SimulateArgs>) : int =
     let model = args.GetResult Model
     if args.Contains Preset && model.ToLowerInvariant () <> "izhikevich" then invalidArg "preset" "presets exist for the izhikevich model only"
     let sim = simulation model (args.TryGetResult Preset) (args.GetResults Param |> List.map parseAssignment) (args.TryGetResult Dt)
+    args.TryGetResult Steps |> Option.iter (fun steps ->
+        if steps < 1 then invalidArg "--steps" $"must be >= 1, got {steps}"
+        // The input series, its tensor and one row of boxed values per step: about 200 bytes a step.
+        Snn.Limits.checkElements "--steps" $"{steps} simulated steps" (float steps) 200.0)
     let series = inputSeries (args.GetResult Input) (args.TryGetResult Steps) sim.Dt
     let inputs = torch.tensor(series).reshape (int64 series.Length, 1L, 1L)
     let rows = sim.Run inputs

@@ -141,9 +141,7 @@ let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunRep
 /// Runs `snn stdp`; returns the exit code.
 let run (args: ParseResults<StdpArgs>) : int =
     let clock = Stopwatch.StartNew ()
-    args.TryGetResult Threads |> Option.iter (fun n ->
-        if n < 1 then invalidArg "threads" $"must be >= 1, got {n}"
-        torch.set_num_threads n)
+    args.TryGetResult Threads |> Option.iter (Snn.Limits.setThreads "--threads")
     let folder = args.TryGetResult Data
     let fashion = folder.IsSome
     let steps = args.GetResult (Steps, 15)

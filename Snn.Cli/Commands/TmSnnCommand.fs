@@ -197,7 +197,7 @@ let describeLayers (r: Training.HistoryEntry) : string list =
 
 /// Runs the command; returns the process exit code.
 let run (args: ParseResults<TmSnnArgs>) : int =
-    args.TryGetResult Threads |> Option.iter torch.set_num_threads
+    args.TryGetResult Threads |> Option.iter (Snn.Limits.setThreads "--threads")
     Allocator.keepFreedMemory () |> ignore
     let clock = Diagnostics.Stopwatch.StartNew ()
     let seed = args.GetResult (Seed, 0)

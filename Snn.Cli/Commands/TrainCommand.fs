@@ -86,10 +86,28 @@ let private flagLayer (args: ParseResults<TrainArgs>) : Map<string, ConfigEntry>
     |> List.choose id
     |> Map.ofList
 
+/// Refuses, before anything is allocated, a run whose data set or model would exceed the memory budget. Data: (train
+/// + test) samples of T frames of `inputs` float32 values. Model: hidden × (inputs + classes) float32 weights, four
+/// copies (weights, gradients, Adam's two moments), plus the activations of one batch kept for BPTT (about six
+/// [T; B; hidden] tensors).
+let private checkBudget (config: Map<string, ConfigEntry>) (batchSize: int) =
+    let sensor =
+        match Snn.Config.text config "data.dataset" with
+        | "event-fashion-mnist" -> DvsEmulator.Settings.Default.SensorSize
+        | _ -> MovingPatterns.Settings.Default.Size
+    let inputs = 2.0 * float sensor * float sensor
+    let frames = float (Snn.Config.integer config "data.frames")
+    let samples = float (Snn.Config.integer config "data.train_samples") + float (Snn.Config.integer config "data.test_samples")
+    let named key = $"{Snn.Config.sourceOf config key}: key {key}"
+    Snn.Limits.checkElements (named "data.train_samples") $"{samples} samples of {frames} frames x {inputs} inputs" (samples * frames * inputs) 4.0
+    let hidden = float (Snn.Config.integer config "model.hidden")
+    Snn.Limits.checkElements (named "model.hidden") $"a network of {hidden} hidden neurons" (4.0 * hidden * (inputs + 10.0) + 6.0 * frames * float batchSize * hidden) 4.0
+
 /// Trains as the effective configuration says; returns the process exit code.
 let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOptions option) (reportFolder: string option) : int =
     let training = TrainConfig.trainerSettings config
-    Snn.Config.optionalInteger config "threads" |> Option.iter torch.set_num_threads
+    checkBudget config training.BatchSize
+    Snn.Config.optionalInteger config "threads" |> Option.iter (Snn.Limits.setThreads "threads")
     // Training allocates the same large activations every step: keep freed memory instead of re-mapping it.
     Allocator.keepFreedMemory () |> ignore
     let seed = training.Seed
@@ -118,9 +136,7 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
             Ok (train, test, MovingPatterns.classNames, settings.Size, float settings.DurationUs / 1000.0 / float frames, "moving-patterns")
         | other -> Error $"--dataset: '{other}' is none of moving-patterns, event-fashion-mnist, event-mnist"
     match data with
-    | Error message ->
-        eprintfn $"snn train: {message}"
-        2
+    | Error message -> CliErrors.refuse message
     | Ok (train, test, classNames, size, binDt, name) ->
         printfn $"{name}: {train.Frames.shape.[0]} train / {test.Frames.shape.[0]} test samples, {classNames.Length} classes, T = {frames}, {size}x{size} pixels (prepared in {clock.Elapsed.TotalSeconds:F1} s)"
         torch.manual_seed (int64 seed) |> ignore
@@ -143,15 +159,11 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
 /// Runs the command; returns the process exit code.
 let run (args: ParseResults<TrainArgs>) : int =
     // Effective configuration: defaults < --config file < flags < --set overrides.
-    match (try Ok (TrainConfig.resolve (args.TryGetResult Config) (flagLayer args) (args.GetResults Set))
-           with :? IO.FileNotFoundException as e -> Error e.Message) with
-    | Error message ->
-        eprintfn $"snn train: {message}"
-        2
-    | Ok config when args.Contains Print_Config ->
+    match TrainConfig.resolve (args.TryGetResult Config) (flagLayer args) (args.GetResults Set) with
+    | config when args.Contains Print_Config ->
         Console.Out.Write (Snn.Config.toJson TrainConfig.schema config)
         0
-    | Ok config ->
+    | config ->
         let lever (flag: TrainArgs) (fallback: bool) (value: string option) =
             match value |> Option.map (fun v -> v.ToLowerInvariant ()) with
             | None -> fallback

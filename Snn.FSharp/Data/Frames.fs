@@ -42,6 +42,8 @@ module Frames =
     /// Integrates events into `frames` frames given the frame of each event (−1 = dropped).
     let private integrate (polarity: PolarityChannels) (frames: int) (frameOf: int -> int) (events: CameraEvents) : FrameStack =
         let channels = match polarity with Split -> 2 | Merged -> 1
+        // Checked in floating point before the int32 product can wrap or the array be allocated.
+        Snn.Limits.checkElements "frames" $"{frames} frames of {channels} x {events.Height} x {events.Width} pixels" (float frames * float channels * float events.Height * float events.Width) 4.0
         let plane = events.Height * events.Width
         let data = Array.zeroCreate<float32> (frames * channels * plane)
         for i in 0 .. events.Count - 1 do
@@ -143,6 +145,7 @@ module Frames =
     let audioBins (binUs: int64) (bins: int) (events: AudioEvents) : FrameStack =
         if binUs <= 0L then invalidArg "binUs" $"must be > 0, got {binUs}"
         if bins <= 0 then invalidArg "bins" $"must be > 0, got {bins}"
+        Snn.Limits.checkElements "bins" $"{bins} bins of {events.Channels} channels" (float bins * float events.Channels) 4.0
         let data = Array.zeroCreate<float32> (bins * events.Channels)
         for i in 0 .. events.Count - 1 do
             let b = events.T.[i] / binUs
@@ -153,4 +156,5 @@ module Frames =
 
     /// The number of bins of `binUs` that cover an audio recording up to its last event.
     let audioBinCount (binUs: int64) (events: AudioEvents) : int =
-        if events.Count = 0 then 1 else int (events.T.[events.Count - 1] / binUs) + 1
+        if binUs <= 0L then invalidArg "binUs" $"must be > 0, got {binUs}"
+        if events.Count = 0 then 1 else Snn.Limits.toInt32 "binUs" (events.T.[events.Count - 1] / binUs + 1L)

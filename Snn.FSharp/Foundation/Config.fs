@@ -155,8 +155,10 @@ module Config =
                         | _ ->
                             let raw = Encoding.UTF8.GetString (reader.ValueSpan)
                             let mutable i = 0L
+                            let mutable d = 0.0
                             if raw.IndexOfAny [| '.'; 'e'; 'E' |] < 0 && reader.TryGetInt64 (&i) then Integer i
-                            else Real (reader.GetDouble ())
+                            elif reader.TryGetDouble (&d) && Double.IsFinite d then Real d
+                            else raise (InvalidDataException $"{source}:{line}: key '{keyOf pending}': {raw} is not a finite 64-bit number")
                     add entries (keyOf pending) { Value = value; Source = $"{source}:{pendingLine}" }
                 | _ -> ()
         with :? JsonException as e ->

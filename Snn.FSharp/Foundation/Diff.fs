@@ -54,6 +54,30 @@ let private checkSameShape (name: string) (expected: Tensor) (actual: Tensor) =
     if expected.shape <> actual.shape then
         invalidArg name $"must have the shape %A{expected.shape}, but has shape %A{actual.shape}"
 
+/// Exceptions raised inside autograd callbacks that libtorch runs (the backward of a custom autograd function). An
+/// exception must not unwind through libtorch's native frames: that terminates the process. The callback catches
+/// it, stashes it here and returns undefined (zero) gradients; `gradients` and `backward` rethrow it as soon as
+/// libtorch has returned.
+module CallbackErrors =
+    let private pending = Collections.Concurrent.ConcurrentQueue<exn> ()
+
+    /// Runs the body of a backward callback of the autograd node `name` with `count` inputs; an exception is stashed
+    /// and `count` undefined gradients are returned instead.
+    let guard (name: string) (count: int) (body: unit -> Collections.Generic.List<Tensor>) : Collections.Generic.List<Tensor> =
+        try body ()
+        with e ->
+            let first = (if isNull e.Message then "" else e.Message).Split('\n').[0].Trim ()
+            pending.Enqueue (InvalidOperationException ($"the backward pass of {name} failed: {first}", e))
+            Collections.Generic.List<Tensor> (Seq.replicate count (null: Tensor))
+
+    /// Rethrows the first exception stashed by a callback since the last call (dropping any later ones).
+    let rethrow () : unit =
+        match pending.TryDequeue () with
+        | true, e ->
+            pending.Clear ()
+            raise e
+        | _ -> ()
+
 /// Gradients of `outputs` with respect to `inputs`, weighted by `gradOutputs` (vector-Jacobian product), with all
 /// preconditions checked. Inputs that the outputs do not depend on get zero gradients.
 /// `retainGraph` keeps the graph for another pass; `createGraph` makes the result differentiable.
@@ -77,6 +101,7 @@ let gradients (outputs: Tensor[]) (gradOutputs: Tensor[] option) (inputs: Tensor
                              retain_graph = retain, create_graph = createGraph, allow_unused = true)
     if not retain then
         for o in outputs do freed.AddOrUpdate (o, null)
+    CallbackErrors.rethrow ()
     result
     |> Seq.mapi (fun i g -> if isUndefined g then torch.zeros_like inputs.[i] else g)
     |> Seq.toArray
@@ -87,6 +112,7 @@ let backward (loss: Tensor) : unit =
     checkScalar "loss" loss
     loss.backward ()
     freed.AddOrUpdate (loss, null)
+    CallbackErrors.rethrow ()
 
 /// The input each operation differentiates against: a fresh leaf, or, when x is itself being differentiated by
 /// an outer operation, a distinct view of x that keeps the link (avoids perturbation confusion).

@@ -442,18 +442,20 @@ type FusedLifFunction() =
 
     /// Back-propagates through time from ∂L/∂z to ∂L/∂x.
     override _.backward (ctx: torch.autograd.AutogradContext, gradZ: Tensor) : Collections.Generic.List<Tensor> =
-        let h = ctx.get_saved_variables().[0]
-        let spec = ctx.get_data "spec" :?> FusedLifSpec
-        let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
-        let steps, neurons = Raw.layout h
-        let g = gradZ.contiguous ()
-        let gradX = torch.empty_like h
-        match LifVectorKernel.derivative spec.Surrogate with
-        | Some vectorDerivative when FusedKernelSettings.Vectorised ->
-            LifVectorKernel.backward spec vectorDerivative derivative steps neurons g h gradX
-        | _ -> LifKernel.backward spec derivative steps neurons g h gradX
-        // One gradient per argument of apply: the spec gets none.
-        Collections.Generic.List [ gradX; null ]
+        // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
+        Diff.CallbackErrors.guard "SnnFusedLif" 2 (fun () ->
+            let h = ctx.get_saved_variables().[0]
+            let spec = ctx.get_data "spec" :?> FusedLifSpec
+            let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
+            let steps, neurons = Raw.layout h
+            let g = gradZ.contiguous ()
+            let gradX = torch.empty_like h
+            match LifVectorKernel.derivative spec.Surrogate with
+            | Some vectorDerivative when FusedKernelSettings.Vectorised ->
+                LifVectorKernel.backward spec vectorDerivative derivative steps neurons g h gradX
+            | _ -> LifKernel.backward spec derivative steps neurons g h gradX
+            // One gradient per argument of apply: the spec gets none.
+            Collections.Generic.List [ gradX; null ])
 
 /// The raw loops of the fused current-based LIF kernel (see `CuLif`): per neuron
 ///
@@ -650,18 +652,20 @@ type FusedCuLifFunction() =
 
     /// Back-propagates through time from ∂L/∂z to ∂L/∂x.
     override _.backward (ctx: torch.autograd.AutogradContext, gradZ: Tensor) : Collections.Generic.List<Tensor> =
-        let h = ctx.get_saved_variables().[0]
-        let spec = ctx.get_data "spec" :?> FusedLifSpec
-        let alpha = ctx.get_data "alpha" :?> float32
-        let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
-        let steps, neurons = Raw.layout h
-        let gradX = torch.empty_like h
-        match LifVectorKernel.derivative spec.Surrogate with
-        | Some vectorDerivative when FusedKernelSettings.Vectorised ->
-            CuLifVectorKernel.backward spec alpha vectorDerivative derivative steps neurons (gradZ.contiguous ()) h gradX
-        | _ -> CuLifKernel.backward spec alpha derivative steps neurons (gradZ.contiguous ()) h gradX
-        // One gradient per argument of apply: the spec and α get none.
-        Collections.Generic.List [ gradX; null; null ]
+        // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
+        Diff.CallbackErrors.guard "SnnFusedCuLif" 3 (fun () ->
+            let h = ctx.get_saved_variables().[0]
+            let spec = ctx.get_data "spec" :?> FusedLifSpec
+            let alpha = ctx.get_data "alpha" :?> float32
+            let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
+            let steps, neurons = Raw.layout h
+            let gradX = torch.empty_like h
+            match LifVectorKernel.derivative spec.Surrogate with
+            | Some vectorDerivative when FusedKernelSettings.Vectorised ->
+                CuLifVectorKernel.backward spec alpha vectorDerivative derivative steps neurons (gradZ.contiguous ()) h gradX
+            | _ -> CuLifKernel.backward spec alpha derivative steps neurons (gradZ.contiguous ()) h gradX
+            // One gradient per argument of apply: the spec and α get none.
+            Collections.Generic.List [ gradX; null; null ])
 
 /// The raw loops of the fused PLIF kernel (see `Plif`), with k = σ(w) per neuron (w scalar or one per neuron of
 /// the trailing dimensions):
@@ -752,16 +756,18 @@ type FusedPlifFunction() =
 
     /// Back-propagates through time to x and w.
     override _.backward (ctx: torch.autograd.AutogradContext, gradZ: Tensor) : Collections.Generic.List<Tensor> =
-        let saved = ctx.get_saved_variables ()
-        let x, h, w = saved.[0], saved.[1], saved.[2]
-        let spec = ctx.get_data "spec" :?> FusedLifSpec
-        let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
-        let k = Tensors.toArray (torch.sigmoid w)
-        let steps, neurons = Raw.layout h
-        let gradX = torch.empty_like h
-        let gradK = PlifKernel.backward spec k derivative steps neurons (gradZ.contiguous ()) x h gradX
-        let gradW = Array.map2 (fun (g: float) (kk: float32) -> float32 (g * float kk * (1.0 - float kk))) gradK k
-        Collections.Generic.List [ gradX; torch.tensor(gradW).reshape(w.shape).``to`` (w.dtype); null ]
+        // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
+        Diff.CallbackErrors.guard "SnnFusedPlif" 3 (fun () ->
+            let saved = ctx.get_saved_variables ()
+            let x, h, w = saved.[0], saved.[1], saved.[2]
+            let spec = ctx.get_data "spec" :?> FusedLifSpec
+            let derivative = (ScalarSurrogate.derivative spec.Surrogate).Value
+            let k = Tensors.toArray (torch.sigmoid w)
+            let steps, neurons = Raw.layout h
+            let gradX = torch.empty_like h
+            let gradK = PlifKernel.backward spec k derivative steps neurons (gradZ.contiguous ()) x h gradX
+            let gradW = Array.map2 (fun (g: float) (kk: float32) -> float32 (g * float kk * (1.0 - float kk))) gradK k
+            Collections.Generic.List [ gradX; torch.tensor(gradW).reshape(w.shape).``to`` (w.dtype); null ])
 
 /// Running neuron recurrences with a chosen kernel.
 [<RequireQualifiedAccess>]

@@ -103,7 +103,11 @@ module Izhikevich =
         for _ in 1 .. p.Substeps do
             let dv = v * v * 0.04 + v * 5.0 + 140.0 - u + current
             let du = (v * p.B - u) * p.A
-            v <- (v + dv * h).clamp_max (130.0) // keep a diverging upswing finite inside the step (100 mV above the peak)
+            // A diverging upswing is capped at 130 mV (100 mV above the peak) to stay finite inside the step. The cap is
+            // gradient-transparent (straight-through): the value is min(v, 130) but ∂v/∂· is that of the uncapped
+            // Euler step, so upswing steps pass the same gradient as steps below the cap.
+            let next = v + dv * h
+            v <- next - (next - next.clamp_max (130.0)).detach ()
             u <- u + du * h
         let crossing = Surrogate.spike p.Surrogate (Neuron.aboveThreshold m peak v / p.SurrogateScale)
         let since = state.SinceSpike + p.Dt

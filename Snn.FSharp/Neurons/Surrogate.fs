@@ -99,6 +99,13 @@ module Surrogate =
         let zero = torch.zeros_like x
         torch.where (below, negative (torch.where (below, x, zero)), positive (torch.where (below, zero, x)))
 
+    /// The linear ramp clamp(x/w + 1/2, 0, 1) whose gradient is 1/w strictly inside |x| < w/2 and 0 on and beyond
+    /// the edges. Autograd's clamp passes the gradient at its bounds too, so the plain clamp gave 1/w at |x| = w/2,
+    /// unlike the closed-form derivative, the fused kernel and SpikingJelly's rectangle; outside, the value is the
+    /// constant H(x) (0 below, 1 above), which carries no gradient to x or to a learnable width.
+    let private ramp (x: Tensor) (scaled: Tensor) (inside: Tensor) : Tensor =
+        torch.where (inside, scaled + 0.5, x.detach().ge(torch.zeros_like x).``to``(x.dtype))
+
     /// The primitive g(x) of the family: differentiable, non-decreasing, from 0 to ∫ g'.
     let primitive (surrogate: Surrogate) (x: Tensor) : Tensor =
         match surrogate with
@@ -112,7 +119,7 @@ module Surrogate =
             let u = (x / w).clamp_min(-1.0).clamp_max (1.0)
             // ∫ max(0, 1 - |s|/w)/w ds = 1/2 + u - u|u|/2 with u = clamp(x/w, -1, 1).
             u - u * u.abs () / 2.0 + 0.5
-        | Rectangle w -> (x / w + 0.5).clamp_min(0.0).clamp_max (1.0)
+        | Rectangle w -> ramp x (x / w) ((x.abs ()).lt (torch.tensor (w / 2.0)))
         | Gaussian sigma -> (torch.erf (x / (sigma * Math.Sqrt 2.0)) + 1.0) / 2.0
         | PiecewiseExp alpha ->
             // 1/2 e^{αx} for x < 0 and 1 - 1/2 e^{-αx} for x ≥ 0.
@@ -120,7 +127,7 @@ module Surrogate =
         | SlayerExp (tau, scale) ->
             piecewise x (fun n -> torch.exp (n / tau) * (0.5 * scale)) (fun p -> (1.0 - torch.exp (p / -tau) * 0.5) * scale)
         | Asgl (LogisticRamp, width, _) -> torch.sigmoid (x / width)
-        | Asgl (LinearRamp, width, _) -> (x / width + 0.5).clamp_min(0.0).clamp_max (1.0)
+        | Asgl (LinearRamp, width, _) -> ramp x (x / width) ((x.abs ()).lt (width.detach () / 2.0))
 
     /// The surrogate derivative g'(x) in closed form (for tests and hand-written kernels).
     let derivative (surrogate: Surrogate) (x: Tensor) : Tensor =

@@ -117,5 +117,6 @@ type Trainer(weights: Tensor[], hyperparameters: TorchSharp.Modules.Parameter[],
         // Loads g into φ.grad: ∂/∂φ Σ ⟨φ, g⟩ = g.
         let surrogate = Array.fold2 (fun (acc: Tensor) (p: Tensor) (gi: Tensor) -> acc + (p * gi).sum ()) (torch.zeros ([||])) hyperTensors g
         surrogate.backward ()
+        Diff.CallbackErrors.rethrow ()
         hyperOptimizer.step () |> ignore
         outerValue, norm

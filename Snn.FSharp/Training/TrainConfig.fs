@@ -90,6 +90,16 @@ let trainerSettings (config: Map<string, ConfigEntry>) : Training.TrainerSetting
         settings.EarlyStoppingPatience |> Option.iter (fun p -> if p <= 0 then invalidArg "EarlyStoppingPatience" $"must be > 0, got {p}")
         if settings.Resume && settings.CheckpointDirectory.IsNone then invalidArg "Resume" "needs checkpoint.dir"
         Training.Schedule.learningRate settings.Schedule settings.LearningRate settings.Epochs settings.Epochs |> ignore
+        let atLeastOne (key: string) (value: int option) =
+            match value with
+            | Some v when v < 1 -> raise (renamed config (ArgumentException ($"must be >= 1, got {v}", "x")) key)
+            | _ -> ()
+        // libtorch aborts the process on a thread count below 1, so the range is checked before it is set.
+        match Config.optionalInteger config "threads" with
+        | Some t when t < 1 || t > 4096 -> raise (renamed config (ArgumentException ($"must lie in [1, 4096], got {t}", "x")) "threads")
+        | _ -> ()
+        for key in [ "model.hidden"; "data.train_samples"; "data.test_samples"; "data.frames" ] do
+            atLeastOne key (Some (Config.integer config key))
         match optimizer with
         | Training.AdamW d when not (d >= 0.0) ->
             raise (renamed config (ArgumentException ($"must be >= 0, got {d}", "x")) "optimizer.weight_decay")

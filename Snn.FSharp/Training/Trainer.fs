@@ -135,8 +135,13 @@ type private HyperparameterSet(parameters: TorchSharp.Modules.Parameter[]) as th
     inherit torch.nn.Module("Hyperparameters")
     do parameters |> Array.iteri (fun i p -> this.register_parameter ($"phi{i}", new TorchSharp.Modules.Parameter (p.detach (), false)))
 
-/// The checkpoint folder of a bilevel method's upper level, inside the run's checkpoint folder.
-let private hyperDirectory (directory: string) = Path.Combine (directory, "hyper")
+/// The extra checkpoint files of a bilevel method's upper level: its hyperparameters and their optimiser's state.
+let private hyperFile, hyperOptimizerFile = "hyper.bin", "hyper-optimizer.bin"
+
+let private saveOptimizer (optimizer: torch.optim.Optimizer) (path: string) =
+    match optimizer with
+    | :? TorchSharp.Modules.OptimizerHelper as o -> o.save_state_dict path
+    | _ -> invalidArg "optimizer" "cannot save the state of this optimizer type"
 
 let private validateMethod (settings: Training.TrainerSettings) (m: Method) =
     if isNull (box m.BatchLoss) then nullArg "BatchLoss"
@@ -147,7 +152,8 @@ let private validateMethod (settings: Training.TrainerSettings) (m: Method) =
 /// Trains `model` by `method` on the batches of `source`: each epoch sets the scheduled learning rate, draws the
 /// batches' tasks, and per batch: zero grads, the method's loss, backward, clip, step, and every `Interval` steps
 /// the method's hyper step; then the method's evaluation. Checkpoints are written after every epoch when a
-/// directory is given (a bilevel method's hyperparameters and their optimiser in its `hyper/` subfolder); with
+/// directory is given (with the random generator's state and a bilevel method's hyperparameters and their
+/// optimiser, all in one checkpoint folder, see `Training.Checkpoint`); with
 /// `Resume` a run continues after the last saved epoch. `onBatch` sees (epoch, batches done, batches per epoch,
 /// running mean loss), `onEpoch` each new entry; `cancellation` is checked before every batch.
 let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: Method) (source: BatchSource)
@@ -160,19 +166,31 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
     let bilevel =
         method.Hyper |> Option.map (fun h ->
             h, Bilevel.Trainer (h.Weights, h.Hyperparameters, optimizer, h.Settings), new HyperparameterSet (h.Hyperparameters))
-    let save (entries: Training.HistoryEntry[]) (dir: string) =
-        Training.Checkpoint.save dir model optimizer entries
-        Training.Checkpoint.saveRandomState dir
-        bilevel |> Option.iter (fun (_, b, set) -> Training.Checkpoint.save (hyperDirectory dir) set b.HyperOptimizer entries)
+    // The random state and a bilevel method's upper level go into the same checkpoint folder and manifest.
+    let extras : (string * (string -> unit)) list =
+        [ yield Training.Checkpoint.randomStateFile, Training.Checkpoint.writeRandomState
+          match bilevel with
+          | Some (_, b, set) ->
+              yield hyperFile, (fun p -> set.save p |> ignore)
+              yield hyperOptimizerFile, saveOptimizer b.HyperOptimizer
+          | None -> () ]
+    let save (entries: Training.HistoryEntry[]) (dir: string) = Training.Checkpoint.saveWith extras dir model optimizer entries
     let previous =
         match settings.CheckpointDirectory with
-        | Some dir when settings.Resume && Training.Checkpoint.exists dir ->
+        // A damaged or partial checkpoint is an error here, never a silent fresh start that overwrites it.
+        | Some dir when settings.Resume && (Training.Checkpoint.latest dir).IsSome ->
+            let history = Training.Checkpoint.load dir model optimizer
             bilevel |> Option.iter (fun (_, b, set) ->
-                let hyper = hyperDirectory dir
-                if not (Training.Checkpoint.exists hyper) then invalidArg "CheckpointDirectory" $"holds no hyperparameter checkpoint in {hyper}"
-                Training.Checkpoint.load hyper set b.HyperOptimizer |> ignore)
+                let extra name =
+                    match Training.Checkpoint.extraFile dir name with
+                    | Some path -> path
+                    | None -> raise (IO.InvalidDataException ($"{dir}: the checkpoint holds no {name}, which a bilevel run needs to resume"))
+                set.load (extra hyperFile) |> ignore
+                match b.HyperOptimizer with
+                | :? TorchSharp.Modules.OptimizerHelper as o -> o.load_state_dict (extra hyperOptimizerFile)
+                | _ -> invalidArg "optimizer" "cannot load the state of this optimizer type")
             Training.Checkpoint.loadRandomState dir
-            Training.Checkpoint.load dir model optimizer
+            history
         | _ -> [||]
     let entries = ResizeArray<Training.HistoryEntry> previous
     let hyperSteps = ResizeArray<Training.HyperStepRecord> ()

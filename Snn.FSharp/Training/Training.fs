@@ -168,69 +168,244 @@ module HistoryJson =
             { e with BatchesPerTask = (if isNull e.BatchesPerTask then [||] else e.BatchesPerTask)
                      Measures = (if isNull e.Measures then [||] else e.Measures) })
 
-/// Files written so that a reader never sees a half-written one: a temporary file beside the target, then a rename.
+/// fsync through the C library: .NET flushes files to the disk but cannot open a folder to flush its entries.
+module private Posix =
+    [<System.Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int ``open`` (string path, int flags)
+    [<System.Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int fsync (int fd)
+    [<System.Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int close (int fd)
+
+/// Files written so that a reader never sees a half-written one: a temporary file beside the target, flushed to the
+/// disk, then a rename.
 [<RequireQualifiedAccess>]
 module AtomicFile =
-    /// Writes the target by calling `write` on a temporary path in the same directory, then renames it over the
-    /// target (replacing it). The temporary file is removed if `write` fails.
+    /// Flushes a written file's bytes to the disk (fsync), so that a rename after it cannot expose an empty or short
+    /// file after a power loss.
+    let flushToDisk (path: string) : unit =
+        use stream = new FileStream (path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)
+        stream.Flush true
+
+    /// Flushes a folder's entries (creations, renames) to the disk; a no-op where folders cannot be opened (Windows).
+    let flushFolder (path: string) : unit =
+        if not (OperatingSystem.IsWindows ()) then
+            try
+                let fd = Posix.``open`` (path, 0)
+                if fd >= 0 then
+                    Posix.fsync fd |> ignore
+                    Posix.close fd |> ignore
+            with :? DllNotFoundException | :? EntryPointNotFoundException -> ()
+
+    /// Writes the target by calling `write` on a temporary path in the same directory, flushes it to the disk, then
+    /// renames it over the target (replacing it). The temporary file is removed if `write` fails.
     let write (path: string) (write: string -> unit) : unit =
         if String.IsNullOrWhiteSpace path then invalidArg "path" "must name a file"
         let full = Path.GetFullPath path
         let temporary = Path.Combine (Path.GetDirectoryName full, $".{Path.GetFileName full}.{Guid.NewGuid():N}.tmp")
         try
             write temporary
+            flushToDisk temporary
             File.Move (temporary, full, true)
         finally
             if File.Exists temporary then File.Delete temporary
 
-/// Checkpoints of a `Trainer` run: `model.bin`, `optimizer.bin` and `history.json` in one directory. The
-/// history is written last, so an epoch counts as saved only once all three files are in place.
+/// The manifest of one checkpoint file: its name, length and SHA-256 (lower-case hex).
+type CheckpointFile =
+    { /// The file name inside the checkpoint folder.
+      File: string
+      /// Its length in bytes.
+      Bytes: int64
+      /// Its SHA-256, lower-case hex.
+      Sha256: string }
+
+/// The manifest of a checkpoint folder, written last: its presence makes the folder a complete checkpoint.
+type CheckpointManifest =
+    { /// The last epoch the checkpoint holds.
+      Epoch: int
+      /// Every file of the checkpoint.
+      Files: CheckpointFile[] }
+
+/// Checkpoints of a `Trainer` run. A checkpoint is whole or absent: each epoch is written into a temporary folder
+/// `.partial-*` of the checkpoint directory (`model.bin`, `optimizer.bin`, `history.json`), every file is flushed to
+/// the disk, then `manifest.json` (length and SHA-256 of each file) is written last and the folder is renamed to
+/// `epoch-NNNNNN`. Only then are older epoch folders removed, so a kill at any point leaves the previous complete
+/// checkpoint. Readers take the newest folder with a manifest, verify every file against it and refuse damaged files
+/// with an `InvalidDataException` naming the file.
 [<RequireQualifiedAccess>]
 module Checkpoint =
-    /// The model weights file of a checkpoint directory.
-    let modelPath (directory: string) = Path.Combine (directory, "model.bin")
-    /// The optimiser state file of a checkpoint directory.
-    let optimizerPath (directory: string) = Path.Combine (directory, "optimizer.bin")
-    /// The history file of a checkpoint directory.
-    let historyPath (directory: string) = Path.Combine (directory, "history.json")
+    /// The model weights file of a checkpoint folder.
+    let modelPath (folder: string) = Path.Combine (folder, "model.bin")
+    /// The optimiser state file of a checkpoint folder.
+    let optimizerPath (folder: string) = Path.Combine (folder, "optimizer.bin")
+    /// The history file of a checkpoint folder.
+    let historyPath (folder: string) = Path.Combine (folder, "history.json")
+    /// The manifest of a checkpoint folder (written last).
+    let manifestPath (folder: string) = Path.Combine (folder, "manifest.json")
 
-    /// Whether the directory holds a complete checkpoint.
+    let private epochPrefix = "epoch-"
+    let private partialPrefix = ".partial-"
+
+    /// The complete-or-incomplete epoch folders of a checkpoint directory, newest first.
+    let private epochFolders (directory: string) : (int * string)[] =
+        if not (Directory.Exists directory) then [||]
+        else
+            Directory.GetDirectories (directory, epochPrefix + "*")
+            |> Array.choose (fun d ->
+                match Int32.TryParse ((Path.GetFileName d).Substring epochPrefix.Length) with
+                | true, n -> Some (n, d)
+                | _ -> None)
+            |> Array.sortByDescending fst
+
+    /// Removes what an interrupted save left behind: `.partial-*` folders and the temporaries of `AtomicFile`.
+    let cleanStale (directory: string) : unit =
+        if Directory.Exists directory then
+            for d in Directory.GetDirectories (directory, partialPrefix + "*") do Directory.Delete (d, true)
+            for f in Directory.GetFiles (directory, ".*.tmp") do File.Delete f
+
+    let private sha256 (path: string) : string =
+        use stream = File.OpenRead path
+        Convert.ToHexString(Security.Cryptography.SHA256.HashData stream).ToLowerInvariant ()
+
+    let private describe (folder: string) (name: string) : CheckpointFile =
+        let path = Path.Combine (folder, name)
+        AtomicFile.flushToDisk path
+        { File = name; Bytes = FileInfo(path).Length; Sha256 = sha256 path }
+
+    /// Reads and checks a manifest: every listed file must exist with the listed length and SHA-256.
+    let private verify (folder: string) : CheckpointManifest =
+        let path = manifestPath folder
+        let manifest =
+            try JsonSerializer.Deserialize<CheckpointManifest> (File.ReadAllText path)
+            with :? JsonException as e -> raise (InvalidDataException ($"{path}: not a checkpoint manifest ({e.Message})"))
+        if isNull (box manifest) || isNull manifest.Files then raise (InvalidDataException ($"{path}: not a checkpoint manifest"))
+        for name in [ "model.bin"; "optimizer.bin"; "history.json" ] do
+            if not (manifest.Files |> Array.exists (fun f -> not (isNull (box f)) && f.File = name)) then
+                raise (InvalidDataException ($"{path}: lists no {name}; the checkpoint cannot be resumed"))
+        for f in manifest.Files do
+            let file = Path.Combine (folder, Path.GetFileName f.File)
+            if not (File.Exists file) then
+                raise (InvalidDataException ($"{file}: missing from the checkpoint (the manifest lists it); refusing to start over and overwrite the checkpoint"))
+            let length = FileInfo(file).Length
+            if length <> f.Bytes then
+                raise (InvalidDataException ($"{file}: byte {length}: the file is truncated or extended, the manifest says {f.Bytes} bytes"))
+            if sha256 file <> f.Sha256 then
+                raise (InvalidDataException ($"{file}: the SHA-256 differs from the manifest's; the checkpoint file is corrupted"))
+        manifest
+
+    /// The folder of the newest complete checkpoint in a directory, verified against its manifest; None when the
+    /// directory holds none. Epoch folders without a manifest are unfinished saves and are skipped. A directory in the
+    /// older flat layout (the three files directly inside) counts when all three are there; a partial one is refused
+    /// rather than silently restarted (which would overwrite the model).
+    let latest (directory: string) : string option =
+        match epochFolders directory |> Array.tryFind (fun (_, d) -> File.Exists (manifestPath d)) with
+        | Some (_, folder) ->
+            verify folder |> ignore
+            Some folder
+        | None ->
+            let present = [ modelPath directory; optimizerPath directory; historyPath directory ] |> List.filter File.Exists
+            match present.Length with
+            | 0 -> None
+            | 3 -> Some directory
+            | _ ->
+                let missing = [ modelPath directory; optimizerPath directory; historyPath directory ] |> List.except present
+                raise (InvalidDataException ($"{directory}: holds {Path.GetFileName present.Head} but no {Path.GetFileName missing.Head}; refusing to start over and overwrite the checkpoint"))
+
+    /// Whether the directory holds a complete, undamaged checkpoint.
     let exists (directory: string) : bool =
-        File.Exists (modelPath directory) && File.Exists (optimizerPath directory) && File.Exists (historyPath directory)
+        try (latest directory).IsSome with :? InvalidDataException -> false
 
-    /// Saves model, optimiser state and history, each atomically.
-    let save (directory: string) (model: torch.nn.Module) (optimizer: torch.optim.Optimizer) (entries: HistoryEntry[]) =
+    /// Saves model, optimiser state and history as one checkpoint folder (see the module comment for the protocol),
+    /// with `extras` (file name, writer) written into the same folder and listed in the same manifest, so they are
+    /// whole or absent with the rest (e.g. the random generator's state, a bilevel method's hyperparameters).
+    let saveWith (extras: (string * (string -> unit)) list) (directory: string) (model: torch.nn.Module)
+                 (optimizer: torch.optim.Optimizer) (entries: HistoryEntry[]) =
+        let saveState =
+            match optimizer with
+            | :? Modules.OptimizerHelper as o -> fun (p: string) -> o.save_state_dict p
+            | _ -> invalidArg "optimizer" "cannot save the state of this optimizer type"
         Directory.CreateDirectory directory |> ignore
-        AtomicFile.write (modelPath directory) (fun p -> model.save p |> ignore)
-        match optimizer with
-        | :? Modules.OptimizerHelper as o -> AtomicFile.write (optimizerPath directory) (fun p -> o.save_state_dict p)
-        | _ -> invalidArg "optimizer" "cannot save the state of this optimizer type"
-        AtomicFile.write (historyPath directory) (fun p -> File.WriteAllText (p, HistoryJson.serialize entries))
+        cleanStale directory
+        let epoch = if entries.Length = 0 then 0 else (Array.last entries).Epoch
+        let staging = Path.Combine (directory, $"{partialPrefix}{Guid.NewGuid():N}")
+        Directory.CreateDirectory staging |> ignore
+        try
+            model.save (modelPath staging) |> ignore
+            saveState (optimizerPath staging)
+            File.WriteAllText (historyPath staging, HistoryJson.serialize entries)
+            for name, write in extras do write (Path.Combine (staging, name))
+            let files = Array.append [| "model.bin"; "optimizer.bin"; "history.json" |] (extras |> List.map fst |> Array.ofList) |> Array.map (describe staging)
+            File.WriteAllText (manifestPath staging, JsonSerializer.Serialize ({ Epoch = epoch; Files = files }, JsonSerializerOptions (WriteIndented = true)))
+            AtomicFile.flushToDisk (manifestPath staging)
+            AtomicFile.flushFolder staging
+            let target = Path.Combine (directory, $"{epochPrefix}{epoch:D6}")
+            // A folder of the same epoch (from an earlier run) is first moved aside under a stale name.
+            if Directory.Exists target then Directory.Move (target, Path.Combine (directory, $"{partialPrefix}old-{Guid.NewGuid():N}"))
+            Directory.Move (staging, target)
+            AtomicFile.flushFolder directory
+        finally
+            if Directory.Exists staging then Directory.Delete (staging, true)
+        // The new checkpoint is whole: only now do the older ones go.
+        for n, d in epochFolders directory do
+            if n <> epoch then Directory.Delete (d, true)
+        cleanStale directory
 
-    /// The file of the global random generator's state (dropout masks, noisy surrogates) in a checkpoint directory.
-    let randomStatePath (directory: string) = Path.Combine (directory, "random.bin")
+    /// Saves model, optimiser state and history as one checkpoint folder (`saveWith` without extra files).
+    let save (directory: string) (model: torch.nn.Module) (optimizer: torch.optim.Optimizer) (entries: HistoryEntry[]) =
+        saveWith [] directory model optimizer entries
 
-    /// Saves the state of torch's global CPU generator, so a resumed run draws the same dropout masks.
-    let saveRandomState (directory: string) : unit =
+    /// The path of extra file `name` in the newest complete checkpoint of a directory, when it holds one.
+    let extraFile (directory: string) (name: string) : string option =
+        latest directory |> Option.map (fun folder -> Path.Combine (folder, name)) |> Option.filter File.Exists
+
+    /// The extra file of the random generator's state (dropout masks, noisy surrogates).
+    let randomStateFile = "random.bin"
+
+    /// Writes the state of torch's global CPU generator to `path`, so a resumed run draws the same dropout masks.
+    let writeRandomState (path: string) : unit =
         use state = torch.get_rng_state ()
-        let bytes = state.data<byte>().ToArray ()
-        AtomicFile.write (randomStatePath directory) (fun p -> File.WriteAllBytes (p, bytes))
+        File.WriteAllBytes (path, state.data<byte>().ToArray ())
 
-    /// Restores the generator state saved by `saveRandomState`, when the checkpoint has one.
+    /// Restores the generator state saved in the newest checkpoint of a directory, when it has one.
     let loadRandomState (directory: string) : unit =
-        let path = randomStatePath directory
-        if File.Exists path then
+        match extraFile directory randomStateFile with
+        | Some path ->
             use state = torch.tensor (File.ReadAllBytes path)
             torch.set_rng_state state
+        | None -> ()
 
-    /// Loads model and optimiser state in place and returns the saved history.
+    /// Runs a reader of a checkpoint file, turning any failure into one line naming the file.
+    let private reading (path: string) (read: unit -> 'T) : 'T =
+        try read ()
+        with
+        | :? InvalidDataException -> reraise ()
+        | e ->
+            let first = e.Message.Split('\n').[0].Trim ()
+            raise (InvalidDataException ($"{path}: not a readable checkpoint file ({first})", e))
+
+    /// The history of the newest complete checkpoint in a directory (empty when there is none).
+    let readHistory (directory: string) : HistoryEntry[] =
+        match latest directory with
+        | None -> [||]
+        | Some folder -> reading (historyPath folder) (fun () -> HistoryJson.deserialize (File.ReadAllText (historyPath folder)))
+
+    /// Loads model and optimiser state of the newest complete checkpoint in place and returns the saved history.
     let load (directory: string) (model: torch.nn.Module) (optimizer: torch.optim.Optimizer) : HistoryEntry[] =
-        if not (exists directory) then invalidArg "directory" $"holds no complete checkpoint: {directory}"
-        model.load (modelPath directory) |> ignore
+        let folder =
+            match latest directory with
+            | Some f -> f
+            | None -> invalidArg "directory" $"holds no complete checkpoint: {directory}"
+        let history = reading (historyPath folder) (fun () -> HistoryJson.deserialize (File.ReadAllText (historyPath folder)))
+        if File.Exists (manifestPath folder) then
+            let epoch = (verify folder).Epoch
+            let last = if history.Length = 0 then 0 else (Array.last history).Epoch
+            if last <> epoch then
+                raise (InvalidDataException ($"{historyPath folder}: ends at epoch {last}, the manifest says epoch {epoch}"))
+        reading (modelPath folder) (fun () -> model.load (modelPath folder) |> ignore)
         match optimizer with
-        | :? Modules.OptimizerHelper as o -> o.load_state_dict (optimizerPath directory)
+        | :? Modules.OptimizerHelper as o -> reading (optimizerPath folder) (fun () -> o.load_state_dict (optimizerPath folder))
         | _ -> invalidArg "optimizer" "cannot load the state of this optimizer type"
-        HistoryJson.deserialize (File.ReadAllText (historyPath directory))
+        history
 
 /// Checks every field of the settings, naming the field at fault.
 let validateTrainer (s: TrainerSettings) =

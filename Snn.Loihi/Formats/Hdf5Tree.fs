@@ -73,6 +73,13 @@ module Hdf5Tree =
             if ds.Space.Type = H5DataspaceType.Scalar then [||]
             else ds.Space.Dimensions |> Array.map int64
         let t = ds.Type
+        // A corrupt dimension must not make us allocate gigabytes: the elements (at most 8 bytes each in memory,
+        // a string reference 16) must fit the file 256 times over (room for compression) and the memory budget.
+        let elements = shape |> Array.fold (fun acc d -> acc * float d) 1.0
+        let fileLength = float (FileInfo(file).Length)
+        let bytes = elements * (if t.Class = H5DataTypeClass.String || t.Class = H5DataTypeClass.VariableLength then 16.0 else 8.0)
+        if bytes > 256.0 * fileLength + 4096.0 || bytes > Snn.Limits.MaxMemoryBytes || elements > float Array.MaxLength then
+            invalid file key $"declares {elements} elements, impossible in a file of {fileLength} bytes"
         let values =
             match t.Class with
             | H5DataTypeClass.FloatingPoint when t.Size = 4 -> Float32s (ds.Read<float32[]> ())
@@ -95,28 +102,50 @@ module Hdf5Tree =
             | other -> invalid file key $"unsupported HDF5 element type {other}"
         { Shape = shape; Values = values }
 
-    let rec private readGroup (file: string) (prefix: string) (group: IH5Group) : H5Node =
+    /// The deepest group nesting a file may have. NetX and NIR trees are a handful of levels deep; deeper nesting
+    /// only arises from a link cycle (a soft or hard link to the group itself, a parent or `/`).
+    let maxDepth = 32
+
+    /// The most objects (groups and datasets) a file may hold: a bound on the work a link cycle that branches (two
+    /// links to `/` per group) can cause within `maxDepth` levels.
+    let maxObjects = 200_000
+
+    /// Reads a group recursively. PureHDF gives no object identity, so cycles are caught by the depth limit and
+    /// branching cycles by the object budget, each as an InvalidDataException naming the key.
+    let rec private readGroupAt (file: string) (prefix: string) (depth: int) (budget: int ref) (group: IH5Group) : H5Node =
+        if depth > maxDepth then
+            let shown = if prefix.Length > 60 then prefix.Substring (0, 60) + "..." else prefix
+            invalid file shown $"groups nest deeper than {maxDepth} levels (a link cycle: a soft or hard link to this group, a parent or '/')"
         group.Children ()
         |> Seq.map (fun child ->
             let key = prefix + "/" + child.Name
+            budget.Value <- budget.Value - 1
+            if budget.Value < 0 then invalid file key $"the file holds more than {maxObjects} objects (a link cycle?)"
             match child with
-            | :? IH5Group as g -> child.Name, readGroup file key g
+            | :? IH5Group as g -> child.Name, readGroupAt file key (depth + 1) budget g
             | :? IH5Dataset as d -> child.Name, Dataset (readDataset file key d)
+            | :? IH5UnresolvedLink as l -> invalid file key (Snn.Data.Hdf5Links.unresolved l)
             | _ -> invalid file key "is neither a group nor a dataset")
         |> Map.ofSeq
         |> Group
 
+    let private readGroup (file: string) (prefix: string) (group: IH5Group) : H5Node =
+        readGroupAt file prefix 0 (ref maxObjects) group
+
     /// Reads a whole file. Raises InvalidDataException naming the file (and the key) when it is not HDF5 or
     /// holds an element type this reader does not handle.
     let read (path: string) : H5Node =
+        if Directory.Exists path then raise (IOException $"{path}: is a folder, not a file")
         if not (File.Exists path) then raise (FileNotFoundException ($"{path}: no such file", path))
+        // PureHDF reads through a stack guard: its own soft-link resolution has no cycle check (see StackGuardStream).
         let file =
-            try H5File.OpenRead path
+            try H5File.Open (new Snn.Data.StackGuardStream (File.OpenRead path, true), false, H5ReadOptions ())
             with e -> invalid path "/" $"not an HDF5 file ({e.Message})"
         use _ = file
         try readGroup path "" file
         with
         | :? InvalidDataException -> reraise ()
+        | :? InsufficientExecutionStackException -> invalid path "/" "links nest without end (a soft link to itself or to a parent group)"
         | e -> invalid path "/" e.Message
 
     let private toObject (data: H5Data) : obj =

@@ -179,6 +179,9 @@ let ofTree (path: string) (root: H5Node) : Network =
             let ph, pw = pair "padding" (0, 0)
             let dh, dw = pair "dilation" (1, 1)
             let groups = data path key node "groups" |> Option.map (integer path (key + "/groups")) |> Option.defaultValue 1
+            // The output size divides by the stride: a stride or dilation of 0 would divide by zero.
+            for name, (a, b), least in [ "kernelSize", (kh, kw), 1; "stride", (sh, sw), 1; "dilation", (dh, dw), 1; "padding", (ph, pw), 0 ] do
+                if a < least || b < least then invalid path $"{key}/{name}" $"({a}, {b}) must be >= {least}"
             let g =
                 { InChannels = prev.Shape.[0]; InHeight = prev.Shape.[1]; InWidth = prev.Shape.[2]; OutChannels = wShape.[0]
                   KernelHeight = kh; KernelWidth = kw; StrideH = sh; StrideW = sw; PaddingH = ph; PaddingW = pw
@@ -290,7 +293,7 @@ let violations (root: H5Node) : string list =
                   yield! scalarField "iDecay" 0.0 4096.0 (fun _ -> false)
                   yield! scalarField "vDecay" 0.0 4096.0 (fun _ -> false)
                   yield! scalarField "vThMant" 0.0 131071.0 (fun v -> v = float neverSpikes)
-              | None -> if kind = "input" || kind = "conv" then yield $"{key}/neuron: missing"
+              | None -> if kind = "input" || kind = "conv" || kind = "dense" || kind = "dense_rec" then yield $"{key}/neuron: missing"
               if kind <> "input" then
                   for wName in [ "weight"; "weight_rec" ] do
                       match numbersOf layer wName with
@@ -312,6 +315,11 @@ let violations (root: H5Node) : string list =
                               | None -> ()
                           if wName = "weight" then
                               match numbersOf layer "shape", Hdf5Tree.tryChild "weight" layer with
+                              | Some shape, Some (Dataset d) when d.Shape.Length = 1 && kind <> "conv" ->
+                                  // lava-dl reshapes a 1-D dense weight to (neurons, -1), as the reader does.
+                                  let neurons = shape |> Array.fold (*) 1.0
+                                  if neurons <= 0.0 || float d.Shape.[0] % neurons <> 0.0 then
+                                      yield $"{key}/weight: {d.Shape.[0]} values are not a whole number of rows of shape %A{shape} ({neurons} neurons)"
                               | Some shape, Some (Dataset d) when d.Shape.Length > 0 ->
                                   let neurons = shape |> Array.fold (*) 1.0
                                   if float d.Shape.[0] * (if kind = "conv" then shape.[1..] |> Array.fold (*) 1.0 else 1.0) <> neurons then

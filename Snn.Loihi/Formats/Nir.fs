@@ -70,6 +70,13 @@ let rec private readGraph (file: string) (key: string) (children: Map<string, H5
             Array.init (s.Length / 2) (fun i -> s.[2 * i], s.[2 * i + 1])
         | Some (Dataset { Values = Strings [||] }) | None -> [||]
         | Some _ -> invalid file (key + "/edges") "expected an E x 2 array of strings"
+    // An edge must join existing nodes (or a port "sub.node" of a subgraph node); otherwise it was later misreported
+    // as a cycle.
+    let exists (name: string) =
+        nodes.ContainsKey name || (name.Contains '.' && nodes.ContainsKey (name.Substring (0, name.IndexOf '.')))
+    edges |> Array.iteri (fun i (a, b) ->
+        for endpoint in [ a; b ] do
+            if not (exists endpoint) then invalid file $"{key}/edges[{i}]" $"'{a}' -> '{b}' names the node '{endpoint}', which the graph does not have")
     let extra = children |> Map.filter (fun k _ -> k <> "nodes" && k <> "edges" && k <> "type")
     { Nodes = nodes; Edges = edges; Extra = extra }
 
@@ -92,7 +99,20 @@ and private readNode (file: string) (key: string) (node: H5Node) : Node =
                 |> Map.map (fun name v ->
                     match v with
                     | Dataset d -> d
+                    // NIR stores a Flatten node's input_type as a group {input: shape}; it is kept as the shape.
+                    | Group g when kind = "Flatten" && name = "input_type" ->
+                        match g.TryFind "input" with
+                        | Some (Dataset d) -> d
+                        | _ -> invalid file $"{key}/{name}" "expected a group with the dataset 'input'"
                     | Group _ -> invalid file $"{key}/{name}" "a field of a node must be a dataset")
+            // Time constants divide dt (dt/τ): 0, negative, infinite or NaN values would silently give nonsense.
+            for name in [ "tau"; "tau_mem"; "tau_syn" ] do
+                match fields.TryFind name with
+                | Some { Values = Strings _ } -> invalid file $"{key}/{name}" "a time constant must be numeric"
+                | Some d ->
+                    d.Values.AsFloats |> Array.iteri (fun i v ->
+                        if not (v > 0.0 && Double.IsFinite v) then invalid file $"{key}/{name}[{i}]" $"{v} is not a time constant (a finite number of seconds > 0)")
+                | None -> ()
             { Type = kind; Fields = fields; Graph = None }
 
 /// Reads a NIR file. Raises InvalidDataException naming the file and key of anything it does not accept.
@@ -123,7 +143,9 @@ and private nodeTree (n: Node) : H5Node =
     | Some g -> graphTree g
     | None ->
         n.Fields
-        |> Map.map (fun _ d -> Dataset d)
+        |> Map.map (fun name d ->
+            // NIR's layout of a Flatten node's input_type: a group {input: shape}.
+            if n.Type = "Flatten" && name = "input_type" then Group (Map.ofList [ "input", Dataset d ]) else Dataset d)
         |> Map.add "type" (Dataset (Hdf5Tree.scalar (Strings [| n.Type |])))
         |> Group
 
@@ -166,7 +188,7 @@ type Trace =
 /// Nodes run in topological order within a step, so a chain has no latency; inputs of a node are summed.
 /// Conv, pooling and Delay nodes are refused here (ArgumentException naming the node); subgraphs too.
 let simulate (graph: Graph) (dt: float) (steps: int) (input: float[][]) : Map<string, Trace> =
-    if dt <= 0.0 then invalidArg "dt" $"must be positive, got {dt}"
+    if not (dt > 0.0 && Double.IsFinite dt) then invalidArg "dt" $"must be a finite number of seconds > 0, got {dt}"
     if input.Length < steps then invalidArg "input" $"has {input.Length} steps for a run of {steps}"
     let names = graph.Nodes |> Map.toList |> List.map fst
     let sources name = graph.Edges |> Array.filter (fun (_, b) -> b = name) |> Array.map fst

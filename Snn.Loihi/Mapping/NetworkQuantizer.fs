@@ -55,7 +55,7 @@ module NetworkQuantizer =
         let clips = ResizeArray<Quantization.Clip> ()
         let mantissas =
             bias |> Array.mapi (fun i b ->
-                let raw = Math.Round (b * scale * 64.0, MidpointRounding.ToEven)
+                let raw = Math.Round (Quantization.snap (b * scale * 64.0), MidpointRounding.ToEven)
                 let clamped = max -4096.0 (min 4095.0 raw)
                 if clamped <> raw then clips.Add { Key = $"{name}[{i}]"; Original = b * scale; Mantissa = int clamped }
                 int clamped)

@@ -217,7 +217,16 @@ let ofNetwork (dt: float) (network: Network) : Nir.Document =
                   "v_reset", every 0.0 ]
         nodes.Add (synapseName, synapse)
         nodes.Add (layer.Name, neuron)
-        edges.Add (layers.[l - 1].Name, synapseName)
+        let previous = layers.[l - 1]
+        match layer.Incoming.Value with
+        | Dense _ when previous.Shape.Length > 1 ->
+            // A dense layer after a (C, H, W) layer reads it flattened: NIR says so with a Flatten node (start_dim 0
+            // over the batch-free shape), which NIR's reader needs to match the shapes.
+            let flatten = Seq.initInfinite (fun i -> if i = 0 then layer.Name + "_flatten" else $"{layer.Name}_flatten{i}") |> Seq.find (fun n -> not (taken.Contains n) && n <> outputName)
+            nodes.Add (flatten, node "Flatten" [ "input_type", i64 previous.Shape; "start_dim", Hdf5Tree.scalar (Int64s [| 0L |]); "end_dim", Hdf5Tree.scalar (Int64s [| -1L |]) ])
+            edges.Add (previous.Name, flatten)
+            edges.Add (flatten, synapseName)
+        | _ -> edges.Add (previous.Name, synapseName)
         edges.Add (synapseName, layer.Name)
     let last = layers.[layers.Length - 1]
     nodes.Add (outputName, node "Output" [ "shape", i64 last.Shape ])

@@ -18,6 +18,13 @@ type Clip =
       /// The mantissa it became.
       Mantissa: int }
 
+/// Snaps x to the nearest multiple of 1/2 when it lies within float32 rounding error of it (relative 1e-6, about
+/// eight float32 ulps): parameters that passed through float32 arithmetic arrive as 634.99999 for 635 or 1.4999999
+/// for 1.5, and floor or half-to-even rounding must see the intended value, not the rounding error.
+let snap (x: float) : float =
+    let nearest = Math.Round (x * 2.0) / 2.0
+    if abs (x - nearest) <= 1e-6 * max 1.0 (abs x) then nearest else x
+
 /// Quantizes weights (already multiplied by the layer scale) to even mantissas in [-256, 254]; returns the
 /// mantissas and the clipped entries.
 let weights (name: string) (scale: float) (values: float[]) : int[] * Clip list =
@@ -25,7 +32,7 @@ let weights (name: string) (scale: float) (values: float[]) : int[] * Clip list 
     let mantissas =
         values
         |> Array.mapi (fun i w ->
-            let scaled = w * scale * 64.0
+            let scaled = snap (w * scale * 64.0)
             let even = 2.0 * Math.Round (scaled / 2.0, MidpointRounding.ToEven)
             let clamped = max -256.0 (min 254.0 even)
             if clamped <> even then clips.Add { Key = $"{name}[{i}]"; Original = w * scale; Mantissa = int clamped }
@@ -34,12 +41,12 @@ let weights (name: string) (scale: float) (values: float[]) : int[] * Clip list 
 
 /// round(4096·decay), half to even, clamped to [0, 4096]; a clip is reported when decay lies outside [0, 1].
 let decay (name: string) (value: float) : int * Clip list =
-    let raw = Math.Round (4096.0 * value, MidpointRounding.ToEven)
+    let raw = Math.Round (snap (4096.0 * value), MidpointRounding.ToEven)
     let clamped = max 0.0 (min 4096.0 raw)
     int clamped, (if clamped <> raw then [ { Key = name; Original = value; Mantissa = int clamped } ] else [])
 
-/// floor(scale·threshold·64) clamped to [0, 131071].
+/// floor(scale·threshold·64) clamped to [0, 131071], after `snap` (634.99999 is 635, not 634).
 let threshold (name: string) (scale: float) (value: float) : int * Clip list =
-    let raw = Math.Floor (scale * value * 64.0)
+    let raw = Math.Floor (snap (scale * value * 64.0))
     let clamped = max 0.0 (min 131071.0 raw)
     int clamped, (if clamped <> raw then [ { Key = name; Original = scale * value; Mantissa = int clamped } ] else [])

@@ -62,4 +62,28 @@ let tests =
                 Expect.equal code 2 "exit code"
                 Expect.stringContains err "'mnist' is none of moving-patterns, event-fashion-mnist" "the known names are listed")
         }
+        test "every command reports an error as one line with the one prefix and a non-zero exit code" {
+            inTemporaryFolder (fun dir ->
+                let missing = Path.Combine (dir, "missing", "file.bin")
+                let cases =
+                    [ [ "data"; "dump"; "--format"; "nmnist"; dir ]
+                      [ "data"; "dump"; "--format"; "nmnist"; missing ]
+                      [ "loihi"; "run"; dir; "--steps"; "3" ]
+                      [ "loihi"; "validate"; missing ]
+                      [ "train"; "--config"; missing; "--print-config" ]
+                      [ "train"; "--no-such-flag" ]
+                      [ "simulate"; "--model"; "lif"; "--input"; "spikes:" + missing ]
+                      [ "tmsnn"; "--epochs"; "x" ] ]
+                for args in cases do
+                    let code, _, err = snn args
+                    expectOneLineError (String.Join (" ", args)) (code, err)
+                    Expect.isFalse (err.Contains "   at ") "no stack trace without --verbose")
+        }
+        test "--verbose adds the stack trace after the one-line message" {
+            inTemporaryFolder (fun dir ->
+                let code, _, err = snn [ "data"; "dump"; "--format"; "nmnist"; dir; "--verbose" ]
+                Expect.equal code 2 "exit code"
+                Expect.stringStarts err $"snn: {dir}: is a folder, not a file" "the message first"
+                Expect.stringContains err "   at " "then the stack trace")
+        }
     ]

@@ -41,13 +41,13 @@ let tests =
                 Expect.equal (dump [| "dump"; "--format"; "idx"; labels |]) [ "label"; "3"; "1" ] "IDX labels"
             finally Directory.Delete (root, true)
         }
-        test "a malformed file ends with exit code 3, not an exception" {
+        test "a malformed file ends with exit code 2 and one line, not an exception" {
             let root = tempFolder "cli-bad"
             try
                 let path = Path.Combine (root, "bad.bin")
                 File.WriteAllBytes (path, [| 1uy; 2uy; 3uy |])
                 use out = new StringWriter ()
-                Expect.equal (DataCommand.execute [| "dump"; "--format"; "nmnist"; path |] out) 3 "exit code 3"
+                Expect.equal (DataCommand.execute [| "dump"; "--format"; "nmnist"; path |] out) 2 "exit code 2"
             finally Directory.Delete (root, true)
         }
         test "frames writes the integrated sample as .npy" {

@@ -142,4 +142,25 @@ let tests =
             let x = inputs 4L
             Expect.equal (values (Dynamics.lif Fused p x)) (values (Lif.unroll p x)) "same result through the fallback"
         }
+        test "an exception inside a fused backward returns after backward as an exception, not a process abort" {
+            // The reproducer: PLIF's weight changed in place under no_grad after the forward pass; libtorch's version
+            // check then fails inside the custom function's backward callback, which used to kill the process.
+            let p = PlifParameters.Default
+            use w = torch.tensor(float32 (Plif.initialWeight p)).requires_grad_ true
+            use x = (torch.rand ([| 6L; 2L; 4L |], generator = new torch.Generator (3UL)) * 3.0f).requires_grad_ true
+            let z = Dynamics.plif Fused p w x
+            let bump () =
+                use _ = torch.no_grad ()
+                w.add_ (torch.tensor 1.0f) |> ignore
+            bump ()
+            let e = Expect.throwsC (fun () -> Diff.backward (z.sum ())) id
+            Expect.isTrue (e :? System.InvalidOperationException) $"InvalidOperationException, got {e.GetType().Name}: {e.Message}"
+            Expect.stringContains e.Message "SnnFusedPlif" "names the autograd node"
+            Expect.isFalse (e.Message.Contains '\n') "one line"
+            // Nothing is left pending: the next backward runs normally.
+            use x2 = torch.ones([| 3L; 1L; 2L |], requires_grad = true)
+            let lif = { LifParameters.Default with TauMem = 2.0; Dt = 1.0; VThreshold = 0.5 }
+            Diff.backward ((Dynamics.lif Fused lif x2).sum ())
+            Expect.isNotNull (box x2.grad) "gradient after a clean backward"
+        }
     ]

@@ -118,6 +118,27 @@ let tests =
             let e = Expect.throwsC (fun () -> Netx.toTree zeroed |> ignore) id
             Expect.stringContains e.Message "all weights are zero" "names the rule"
         }
+        test "the validator accepts lava-dl's 1-D dense weights and refuses a dense layer without a neuron group" {
+            let neurons n : LayerNeurons = { Du = 1023; Dv = 512; Vth = 40; BiasExp = 6; BiasMant = Array.zeroCreate n }
+            let net =
+                { Layers =
+                    [| { Name = "0"; Shape = [| 4 |]; Neurons = neurons 4; Incoming = None; WeightExp = 0; Delays = None; Recurrent = None }
+                       { Name = "1"; Shape = [| 3 |]; Neurons = neurons 3; Incoming = Some (Dense (4, Array.init 12 (fun i -> (i % 5 - 2) * 2)))
+                         WeightExp = 0; Delays = None; Recurrent = None } |] }
+            let layer1 (edit: Map<string, H5Node> -> Map<string, H5Node>) =
+                match Netx.toTree net with
+                | Group root ->
+                    let layers = match root.["layer"] with Group g -> g | _ -> failwith "layer"
+                    let l1 = match layers.["1"] with Group g -> g | _ -> failwith "1"
+                    Group (root.Add ("layer", Group (layers.Add ("1", Group (edit l1)))))
+                | _ -> failwith "root"
+            let flat = layer1 (fun l -> match l.["weight"] with Dataset d -> l.Add ("weight", Dataset { d with Shape = [| 12L |] }) | _ -> failwith "weight")
+            Expect.isEmpty (Netx.violations flat) "a (neurons x inputs) weight stored 1-D is valid"
+            let ragged = layer1 (fun l -> match l.["weight"] with Dataset d -> l.Add ("weight", Dataset { Shape = [| 10L |]; Values = Float32s (Array.create 10 2.0f) }) | _ -> failwith "weight")
+            Expect.exists (Netx.violations ragged) (fun p -> p.Contains "layer/1/weight: 10 values are not a whole number of rows") "a 1-D weight that is not whole rows"
+            let headless = layer1 (fun l -> l.Remove "neuron")
+            Expect.contains (Netx.violations headless) "layer/1/neuron: missing" "a dense layer needs its neuron group"
+        }
         test "unsupported layers and neurons are refused naming the file and key" {
             let tree = Hdf5Tree.read (fixture "lava-netx/tiny.net")
             let path = Path.Combine (Path.GetTempPath (), $"snn-netx-{Guid.NewGuid ()}.net")

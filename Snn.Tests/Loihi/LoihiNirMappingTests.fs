@@ -112,6 +112,35 @@ let tests =
                 Expect.isGreaterThan (b.Spikes.[2] |> Array.sumBy (Array.sumBy (fun s -> if s then 1 else 0))) 0 "the output layer spikes"
             finally File.Delete path
         }
+        test "a dense layer after a conv layer is exported behind a Flatten node that NIR's layout keeps" {
+            let conv = { InChannels = 1; InHeight = 4; InWidth = 4; OutChannels = 2; KernelHeight = 3; KernelWidth = 3; StrideH = 1; StrideW = 1
+                         PaddingH = 1; PaddingW = 1; DilationH = 1; DilationW = 1; Groups = 1 }
+            let neurons n : LayerNeurons = { Du = 1023; Dv = 512; Vth = 40; BiasExp = 6; BiasMant = Array.zeroCreate n }
+            let net =
+                { Layers =
+                    [| { Name = "0"; Shape = [| 1; 4; 4 |]; Neurons = neurons 16; Incoming = None; WeightExp = 0; Delays = None; Recurrent = None }
+                       { Name = "1"; Shape = [| 2; 4; 4 |]; Neurons = neurons 32; Incoming = Some (Conv (conv, Array.init 18 (fun i -> (i - 9) * 2))); WeightExp = 0; Delays = None; Recurrent = None }
+                       { Name = "2"; Shape = [| 5 |]; Neurons = neurons 5; Incoming = Some (Dense (32, Array.init 160 (fun i -> (i % 7 - 3) * 2))); WeightExp = 0; Delays = None; Recurrent = None } |] }
+            let doc = NirMapping.ofNetwork 1e-3 net
+            let flatten = doc.Graph.Nodes.["2_flatten"]
+            Expect.equal flatten.Type "Flatten" "a Flatten node"
+            Expect.equal flatten.Fields.["input_type"].Values (Int64s [| 2L; 4L; 4L |]) "input_type: the conv layer's (C, H, W)"
+            Expect.containsAll doc.Graph.Edges [| "1", "2_flatten"; "2_flatten", "2_w" |] "conv -> Flatten -> Linear"
+            Expect.isFalse (doc.Graph.Edges |> Array.contains ("1", "2_w")) "no direct conv -> Linear edge"
+            let path = temp ()
+            try
+                Nir.write path doc
+                match Hdf5Tree.read path with
+                | Group root ->
+                    let node = (root.["node"] |> Hdf5Tree.tryChild "nodes" |> Option.bind (Hdf5Tree.tryChild "2_flatten")).Value
+                    Expect.isTrue (match Hdf5Tree.tryChild "input_type" node with Some (Group g) -> g.ContainsKey "input" | _ -> false) "input_type is a group {input} as NIR writes it"
+                | _ -> failtest "root"
+                let again = Nir.read path
+                Expect.equal again doc "the document round-trips through the file"
+                let back = (NirMapping.toLoihi 1e-3 (Some (Array.create net.Layers.Length 1.0)) again.Graph).Network
+                Expect.equal back.Layers.[1..] net.Layers.[1..] "the Flatten node maps back to the same layers"
+            finally File.Delete path
+        }
         test "NIR -> Loihi -> NIR: the exported graph still spikes as Norse does in NIR's own simulation" {
             let doc = Nir.read (fixture "nir/lif_norse.nir")
             let rows = csv "nir/lif_norse.csv"

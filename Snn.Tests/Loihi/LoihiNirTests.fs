@@ -18,6 +18,26 @@ let private temp () = Path.Combine (Path.GetTempPath (), $"snn-nir-{Guid.NewGuid
 
 let tests =
     testList "Loihi NIR" [
+        test "time constants of 0, -1 or NaN and edges to missing nodes are refused naming the key" {
+            let doc = Nir.read (fixture "nir/lif_norse.nir")
+            let tauNode = doc.Graph.Nodes |> Map.findKey (fun _ n -> n.Fields.ContainsKey "tau")
+            let refused (what: string) (edit: Nir.Document -> Nir.Document) (expected: string) =
+                let path = temp ()
+                try
+                    Nir.write path (edit doc)
+                    let e = Expect.throwsC (fun () -> Nir.read path |> ignore) id
+                    Expect.isTrue (e :? InvalidDataException) $"{what}: InvalidDataException, got {e.GetType().Name}"
+                    Expect.stringContains e.Message path $"{what}: names the file"
+                    Expect.stringContains e.Message expected $"{what}: says what is wrong"
+                finally File.Delete path
+            for bad in [ 0.0; -1.0; nan ] do
+                let node = doc.Graph.Nodes.[tauNode]
+                let tau = node.Fields.["tau"]
+                let edited = { node with Fields = node.Fields.Add ("tau", { tau with Values = Float64s (Array.create tau.Values.Count bad) }) }
+                refused $"tau {bad}" (fun d -> { d with Graph = { d.Graph with Nodes = d.Graph.Nodes.Add (tauNode, edited) } }) $"nodes/{tauNode}/tau[0]"
+            refused "edge to a missing node" (fun d -> { d with Graph = { d.Graph with Edges = Array.append d.Graph.Edges [| tauNode, "ghost" |] } }) "'ghost', which the graph does not have"
+            Expect.throwsT<ArgumentException> (fun () -> Nir.simulate doc.Graph nan 2 [| [| 1.0 |]; [| 1.0 |] |] |> ignore) "dt NaN"
+        }
         test "lif_norse.nir reads as Norse wrote it" {
             let doc = Nir.read (fixture "nir/lif_norse.nir")
             Expect.equal (doc.Graph.Nodes |> Map.toList |> List.map (fun (k, n) -> k, n.Type))

@@ -57,6 +57,18 @@ let tests =
             Expect.equal (fst (Quantization.decay "vDecay" 1.5)) 4096 "clamped"
             Expect.equal (Quantization.threshold "vThMant" 2.0 1.3) (166, []) "floor(scale·threshold·64)"
         }
+        test "values that passed through float32 arithmetic are not floored or rounded one step too low" {
+            // float32 arithmetic leaves a value one float32 ulp below the intended one (634.99996 for 635).
+            let viaFloat32 (x: float) = float (System.MathF.BitDecrement (float32 x))
+            let threshold = viaFloat32 (635.0 / 64.0)
+            Expect.isTrue (threshold * 64.0 <> 635.0) $"the float32 detour really moves the value ({threshold * 64.0:R})"
+            Expect.equal (fst (Quantization.threshold "vThMant" 1.0 threshold)) 635 "floor after snapping to 635"
+            Expect.equal (fst (Quantization.threshold "vThMant" 1.0 (634.6 / 64.0))) 634 "a real fraction is still floored"
+            // 1.5 weight steps (of 2 mantissa units) one ulp low: half to even gives 2 steps, mantissa 4.
+            let w = viaFloat32 (3.0 / 64.0)
+            Expect.equal (fst (Quantization.weights "weight" 1.0 [| w |])) [| 4 |] "half to even from 1.5 steps"
+            Expect.equal (fst (Quantization.decay "iDecay" (viaFloat32 (1025.0 / 4096.0)))) 1025 "decay mantissa"
+        }
         test "threshold modulation: one network, different per-layer thresholds, same weights" {
             let layer name inputs weights vth : Layer =
                 { Name = name; Shape = [| 2 |]; Neurons = { Du = 4095; Dv = 0; Vth = vth; BiasExp = 0; BiasMant = [| 0; 0 |] }

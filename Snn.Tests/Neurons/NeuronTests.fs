@@ -148,6 +148,20 @@ let tests =
             let fsTail = fs.[2..]
             Expect.isLessThan ((Array.max fsTail - Array.min fsTail) / Array.average fsTail) 0.2 $"FS intervals stay constant: %A{fs}"
         }
+        test "Izhikevich's 130 mV cap is gradient-transparent: capped steps pass the Euler step's gradient" {
+            // One Euler step from v = 40 mV with a large input overshoots 130 mV; a threshold of 1000 mV keeps z = 0,
+            // so the new v is min(v + dt·(0.04v² + 5v + 140 - u + I), 130) and ∂v'/∂I = dt (uncapped derivative).
+            let p = { Izhikevich.preset "RS" with Dt = 0.5; Substeps = 1 }
+            let s0 = { Izhikevich.initialState p (torch.zeros ([| 1L |], dtype = torch.float64)) with V = torch.tensor [| 40.0 |] }
+            use current = torch.tensor([| 500.0 |]).requires_grad_ true
+            let s1, z = Izhikevich.stepWith (Modulation.WithThreshold (torch.tensor 1000.0)) p s0 current
+            Expect.equal (z.ToDouble ()) 0.0 "no spike under the raised threshold"
+            Expect.equal (s1.V.ToDouble ()) 130.0 "the value is capped"
+            let g = Diff.gradients [| s1.V.sum () |] None [| current |] false false
+            // v'' = v'(1 - z) + z·c with z = H((v' - 1000)/scale): ∂v''/∂I = dt·(1 + (c - 130)·g'((130 - 1000)/scale)/scale).
+            let slope = (Surrogate.derivative p.Surrogate (torch.tensor ((130.0 - 1000.0) / p.SurrogateScale))).ToDouble () / p.SurrogateScale
+            Expect.floatClose Accuracy.veryHigh (g.[0].ToDouble ()) (p.Dt * (1.0 + (p.C - 130.0) * slope)) "the uncapped Euler step's gradient, not 0"
+        }
         test "Izhikevich bounded rate respects the minimum interval" {
             let p = { Izhikevich.preset "FS" with MinInterval = 15.0 }
             let gaps = intervals (spikeTimes (Izhikevich.unroll p (constant 400 30.0)))

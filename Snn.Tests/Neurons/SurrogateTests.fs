@@ -3,6 +3,7 @@ module Snn.Tests.SurrogateTests
 open Expecto
 open TorchSharp
 open Snn
+
 open Snn.Tests.Assertions
 
 let private points = [| -3.0; -1.0; -0.25; -1e-9; 0.0; 1e-9; 0.3; 1.0; 4.0 |]
@@ -41,6 +42,26 @@ let private familyTests (s: Surrogate) =
 
 let tests =
     testList "Surrogate" [
+        test "boxcar surrogates pass no gradient at the edges |x| = w/2, like the closed form and the fused kernel" {
+            let w = 0.8
+            // g'(x) = 1/w for |x| < w/2, else 0 (SpikingJelly's rectangle): the edges and beyond get 0.
+            let points = [| -w; -w / 2.0; -w / 4.0; 0.0; w / 4.0; w / 2.0; w |]
+            let expected = points |> Array.map (fun x -> if abs x < w / 2.0 then 1.0 / w else 0.0)
+            for s in [ Rectangle w; Asgl (LinearRamp, torch.tensor w, 0.0) ] do
+                use x = torch.tensor(points, dtype = torch.float64).requires_grad_ true
+                let g = Diff.gradients [| (Surrogate.spike s x).sum () |] None [| x |] false false
+                Expect.equal (values g.[0]) expected $"{s}: autograd gradient"
+                Expect.equal (values (Surrogate.derivative s (x.detach ()))) expected $"{s}: closed form"
+            // One IF step from 0 with threshold 1: ∂z/∂x = g'(x - 1), through the fused kernel and the reference.
+            let width = 0.5
+            let xs = [| 0.5; 0.75; 0.875; 1.0; 1.25; 1.5 |]
+            let expectedIf = xs |> Array.map (fun x -> if abs (x - 1.0) < width / 2.0 then 1.0 / width else 0.0)
+            let p = { Snn.Neurons.IfParameters.Default with Surrogate = Rectangle width }
+            for kernel in [ Fused; Reference ] do
+                use x = torch.tensor(xs |> Array.map float32).reshape(1L, 1L, int64 xs.Length).requires_grad_ true
+                Diff.backward ((Dynamics.ifNeuron kernel p x).sum ())
+                Expect.equal (values x.grad) expectedIf $"{kernel}: IF gradient at and inside the edges"
+        }
         for s in [ Sigmoid 4.0; ATan 2.0; ATan 5.0; FastSigmoid 10.0; SuperSpike 10.0; Triangle 1.0; Rectangle 1.0
                    Gaussian 0.5; PiecewiseExp 2.0; SlayerExp (0.5, 1.0); SlayerExp (1.0, 3.0)
                    Asgl (LogisticRamp, torch.tensor 0.5, 0.0); Asgl (LinearRamp, torch.tensor 1.0, 0.0) ] do

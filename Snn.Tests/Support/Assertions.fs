@@ -55,3 +55,10 @@ let runSnn (args: string list) : int * string * string =
     finally
         Console.SetOut oldOut
         Console.SetError oldErr
+
+/// Checks the CLI's error contract: a non-zero exit code and exactly one line `snn: <message>` on standard error.
+let expectOneLineError (what: string) (code: int, err: string) =
+    Expect.notEqual code 0 $"{what}: exit code must be non-zero"
+    let lines = err.Split ([| '\n'; '\r' |], StringSplitOptions.RemoveEmptyEntries)
+    Expect.equal lines.Length 1 $"{what}: exactly one line on standard error, got: {err}"
+    Expect.stringStarts lines.[0] "snn: " $"{what}: the one prefix of every command"

@@ -165,7 +165,8 @@ let tests =
                         history, h.Weights.data<float32>().ToArray ()
                     let whole, wholeGamma = run auxiliaryTrainer
                     run { auxiliaryTrainer with Epochs = 1; CheckpointDirectory = Some dir } |> ignore
-                    Expect.isTrue (Training.Checkpoint.exists (Path.Combine (dir, "hyper"))) "the combiner and its optimiser are saved beside the model"
+                    Expect.isSome (Training.Checkpoint.extraFile dir "hyper.bin") "the combiner is saved in the checkpoint folder"
+                    Expect.isSome (Training.Checkpoint.extraFile dir "hyper-optimizer.bin") "so is its optimiser's state"
                     let resumed, resumedGamma = run { auxiliaryTrainer with CheckpointDirectory = Some dir; Resume = true }
                     Expect.floatClose Accuracy.high resumed.Entries.[1].TrainLoss whole.Entries.[1].TrainLoss "same second epoch"
                     Expect.equal resumed.HyperSteps.Length (whole.HyperSteps.Length / 2) "the resumed run took the second epoch's hyper steps"

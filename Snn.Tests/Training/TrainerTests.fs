@@ -73,7 +73,8 @@ let tests =
                 Expect.equal h1.Entries.Length 2 "two epochs"
                 Expect.isTrue (Training.Checkpoint.exists dir) "complete checkpoint"
                 Expect.isEmpty (Directory.GetFiles (dir, "*.tmp")) "no temporary file left behind"
-                let saved = Training.HistoryJson.deserialize (File.ReadAllText (Training.Checkpoint.historyPath dir))
+                Expect.equal (Directory.GetDirectories dir |> Array.map Path.GetFileName) [| "epoch-000002" |] "only the newest complete checkpoint is kept"
+                let saved = Training.Checkpoint.readHistory dir
                 Expect.equal saved h1.Entries "the history JSON round-trips"
                 // Resume to 3 epochs in a fresh model, and compare with an uninterrupted 3-epoch run.
                 use resumed = new DenseSnn(512, 24, 10, { LifParameters.Default with TauMem = 20.0; Dt = 10.0 }, 8.0)
@@ -85,6 +86,81 @@ let tests =
                 Expect.notEqual h3.Entries.[2].TrainLoss h3.Entries.[0].TrainLoss "the run really trains (the comparison is not between two idle models)"
                 allClose 1e-5 (weights straight) (weights resumed) "same weights as an uninterrupted run"
                 Expect.floatClose Accuracy.medium h2.Entries.[2].TrainLoss h3.Entries.[2].TrainLoss "same third-epoch loss"
+            finally
+                Directory.Delete (dir, true)
+        }
+        test "a kill at any point of a checkpoint save leaves the previous complete checkpoint, and resume trains the right epochs" {
+            let dir = temporaryDirectory ()
+            try
+                let settings = { Training.TrainerSettings.Default with Epochs = 2; BatchSize = 32; LearningRate = 3e-3; CheckpointDirectory = Some dir; Resume = true }
+                use first = model ()
+                let h1 = run settings first
+                let complete = Path.Combine (dir, "epoch-000002")
+                // Kill while writing epoch 3: a staging folder with a model and no manifest ...
+                let staging = Path.Combine (dir, ".partial-killed")
+                Directory.CreateDirectory staging |> ignore
+                File.Copy (Training.Checkpoint.modelPath complete, Training.Checkpoint.modelPath staging)
+                // ... or an epoch folder of the old flat kind, renamed without a manifest.
+                let unfinished = Path.Combine (dir, "epoch-000003")
+                Directory.CreateDirectory unfinished |> ignore
+                File.Copy (Training.Checkpoint.modelPath complete, Training.Checkpoint.modelPath unfinished)
+                File.WriteAllText (Training.Checkpoint.historyPath unfinished, "[")
+                Expect.equal (Training.Checkpoint.latest dir) (Some complete) "the newest folder with a manifest is the checkpoint"
+                use resumed = model ()
+                let h2 = run { settings with Epochs = 4 } resumed
+                Expect.equal (h2.Entries |> Array.map (fun e -> e.Epoch)) [| 1; 2; 3; 4 |] "epochs 3 and 4 are trained once each"
+                Expect.equal h2.Entries.[0 .. 1] h1.Entries "epochs 1 and 2 come from the complete checkpoint"
+                Expect.equal (Directory.GetDirectories dir |> Array.map Path.GetFileName) [| "epoch-000004" |] "stale and older folders are cleaned"
+                Expect.equal (Training.Checkpoint.readHistory dir |> Array.length) 4 "the new checkpoint is whole"
+            finally
+                Directory.Delete (dir, true)
+        }
+        test "damaged checkpoints give one clear error naming the file and are never overwritten" {
+            let dir = temporaryDirectory ()
+            try
+                let settings = { Training.TrainerSettings.Default with Epochs = 1; BatchSize = 32; LearningRate = 3e-3; CheckpointDirectory = Some dir; Resume = true }
+                use first = model ()
+                run settings first |> ignore
+                let folder = Path.Combine (dir, "epoch-000001")
+                let pristine = [ for f in Directory.GetFiles folder -> f, File.ReadAllBytes f ] |> Map.ofList
+                let restore () = for KeyValue (f, bytes) in pristine do File.WriteAllBytes (f, bytes)
+                let refused (what: string) (damage: unit -> unit) (named: string) =
+                    restore ()
+                    damage ()
+                    let before = [ for f in Directory.GetFiles folder -> f, File.ReadAllBytes f ]
+                    use m = model ()
+                    let e = Expect.throwsC (fun () -> run { settings with Epochs = 3 } m |> ignore) id
+                    Expect.isTrue (e :? InvalidDataException) $"{what}: InvalidDataException, got {e.GetType().Name}: {e.Message}"
+                    Expect.stringContains e.Message named $"{what}: names the file"
+                    Expect.isFalse (e.Message.Contains '\n') $"{what}: one line"
+                    Expect.equal [ for f in Directory.GetFiles folder -> f, File.ReadAllBytes f ] before $"{what}: nothing was overwritten"
+                    Expect.isFalse (Directory.Exists (Path.Combine (dir, "epoch-000002"))) $"{what}: no training started"
+                let model', optimizer = Training.Checkpoint.modelPath folder, Training.Checkpoint.optimizerPath folder
+                refused "truncated model" (fun () -> File.WriteAllBytes (model', pristine.[model'].[.. 99])) "model.bin"
+                refused "flipped byte" (fun () ->
+                    let bytes = Array.copy pristine.[model']
+                    bytes.[bytes.Length / 2] <- bytes.[bytes.Length / 2] ^^^ 0xFFuy
+                    File.WriteAllBytes (model', bytes)) "model.bin"
+                refused "missing optimiser state" (fun () -> File.Delete optimizer) "optimizer.bin"
+                refused "garbage manifest" (fun () -> File.WriteAllText (Training.Checkpoint.manifestPath folder, "{ nope")) "manifest.json"
+                // Garbage that matches its manifest (rewritten by hand) still fails as one line naming the file.
+                refused "garbage model with a matching manifest" (fun () ->
+                    let junk = Array.init 4096 (fun i -> byte (i * 37))
+                    File.WriteAllBytes (model', junk)
+                    let sha = Convert.ToHexString(Security.Cryptography.SHA256.HashData junk).ToLowerInvariant ()
+                    let manifest = File.ReadAllText (Training.Checkpoint.manifestPath folder)
+                    let old = Text.Json.JsonDocument.Parse(manifest).RootElement.GetProperty("Files").EnumerateArray() |> Seq.find (fun f -> f.GetProperty("File").GetString () = "model.bin")
+                    let oldBytes = old.GetProperty("Bytes").GetInt64 ()
+                    File.WriteAllText (Training.Checkpoint.manifestPath folder,
+                                       manifest.Replace(old.GetProperty("Sha256").GetString (), sha).Replace($"\"Bytes\": {oldBytes},", "\"Bytes\": 4096,"))) "model.bin"
+                // The older flat layout with a missing optimiser state is refused, not restarted.
+                let flat = temporaryDirectory ()
+                try
+                    File.Copy (Training.Checkpoint.modelPath folder, Training.Checkpoint.modelPath flat)
+                    use m = model ()
+                    let e = Expect.throwsC (fun () -> run { settings with CheckpointDirectory = Some flat } m |> ignore) id
+                    Expect.stringContains e.Message "no optimizer.bin" "the missing file is named"
+                finally Directory.Delete (flat, true)
             finally
                 Directory.Delete (dir, true)
         }

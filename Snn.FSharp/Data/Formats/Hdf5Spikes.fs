@@ -7,6 +7,50 @@ open System.IO
 open PureHDF
 open PureHDF.VOL.Native
 
+/// A read-only view of a stream that refuses to read when the calling thread is close to the end of its stack.
+/// PureHDF resolves soft links recursively without a cycle check, so a link to itself recursed until the process died
+/// of a stack overflow (which .NET cannot catch). Every step of that recursion reads the file through this stream,
+/// which turns the overflow into an `InsufficientExecutionStackException` that unwinds normally. Disposing it
+/// disposes `inner` when `owned`.
+type StackGuardStream (inner: Stream, owned: bool) =
+    inherit Stream ()
+    let check () = Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack ()
+    /// Whether the inner stream reads.
+    override _.CanRead = inner.CanRead
+    /// Whether the inner stream seeks.
+    override _.CanSeek = inner.CanSeek
+    /// Never: the view is read-only.
+    override _.CanWrite = false
+    /// The inner stream's length.
+    override _.Length = inner.Length
+    /// The inner stream's position (setting it checks the stack).
+    override _.Position with get () = inner.Position and set v = check (); inner.Position <- v
+    /// Nothing to flush.
+    override _.Flush () = ()
+    /// Reads after checking the stack.
+    override _.Read (buffer: byte[], offset: int, count: int) = check (); inner.Read (buffer, offset, count)
+    /// Reads after checking the stack.
+    override _.Read (buffer: Span<byte>) = check (); inner.Read buffer
+    /// Seeks after checking the stack.
+    override _.Seek (offset: int64, origin: SeekOrigin) = check (); inner.Seek (offset, origin)
+    /// Refused: read-only.
+    override _.SetLength _ = raise (NotSupportedException "read-only")
+    /// Refused: read-only.
+    override _.Write (_: byte[], _: int, _: int) = raise (NotSupportedException "read-only")
+    /// Disposes the inner stream when owned.
+    override _.Dispose (disposing: bool) = if disposing && owned then inner.Dispose ()
+
+/// Links that PureHDF could not follow.
+[<RequireQualifiedAccess>]
+module Hdf5Links =
+    /// Why a link did not resolve, on one line: a link cycle (PureHDF ran out of stack following it) or PureHDF's
+    /// own reason.
+    let unresolved (link: IH5UnresolvedLink) : string =
+        match link.Reason with
+        | :? InsufficientExecutionStackException -> "a soft link cycle (the link leads back to itself)"
+        | null -> "a link that does not resolve"
+        | e -> $"a link that does not resolve ({e.Message.Split('\n').[0].Trim ()})"
+
 module internal Hdf5Spikes =
 
     /// Raises InvalidDataException "FILE: HDF5 object PATH: MESSAGE" (HDF5 errors have no single byte offset:
@@ -20,6 +64,8 @@ module internal Hdf5Spikes =
         try read () with
         | :? InvalidDataException -> reraise ()
         | :? OperationCanceledException -> reraise ()
+        | :? InsufficientExecutionStackException ->
+            invalidObject file objectPath "links nest without end (a soft link to itself or to a parent group)"
         | e -> invalidObject file objectPath $"malformed HDF5 ({e.GetType().Name}: {e.Message})"
 
     let private gate = obj ()
@@ -30,7 +76,7 @@ module internal Hdf5Spikes =
 
     /// Opens an HDF5 file from a stream (left open). Raises InvalidDataException when it is not HDF5.
     let openStream (file: string) (stream: Stream) : NativeFile =
-        guarded file "/" (fun () -> H5File.Open (stream, true, H5ReadOptions ()))
+        guarded file "/" (fun () -> H5File.Open (new StackGuardStream (stream, false), false, H5ReadOptions ()))
 
     /// Opens a dataset and checks that its declared size fits in the file: `bytesPerElement` × elements must not
     /// exceed 256 × the file length (room for compression), so that a corrupt dimension cannot make us allocate
@@ -38,7 +84,12 @@ module internal Hdf5Spikes =
     let dataset (file: string) (fileLength: int64) (h5: NativeFile) (objectPath: string) : IH5Dataset =
         guarded file objectPath (fun () ->
             if not (h5.LinkExists objectPath) then invalidObject file objectPath "missing"
-            let ds = h5.Dataset objectPath
+            let ds =
+                match h5.Get objectPath with
+                | :? IH5Dataset as d -> d
+                | :? IH5UnresolvedLink as l -> invalidObject file objectPath (Hdf5Links.unresolved l)
+                | :? IH5Group -> invalidObject file objectPath "is a group, not a dataset"
+                | other -> invalidObject file objectPath $"is a {other.GetType().Name}, not a dataset"
             let dims = ds.Space.Dimensions
             if dims.Length <> 1 then invalidObject file objectPath $"expected a one-dimensional dataset, found rank {dims.Length}"
             let elementBytes =

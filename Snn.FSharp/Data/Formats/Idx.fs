@@ -84,6 +84,9 @@ module Idx =
         let dataStart = int64 (4 + 4 * rank)
         if declared > float Array.MaxLength then
             Malformed.at file dataStart $"the shape %A{shape} declares {declared} bytes, more than one array can hold"
+        // Readers widen the bytes to float32 frames: refuse a header (a gzip bomb) whose data would not fit the budget.
+        if declared * 4.0 > Snn.Limits.MaxMemoryBytes then
+            Malformed.at file dataStart $"the shape %A{shape} declares {declared} bytes; as float32 that exceeds the memory budget of {Snn.Limits.MaxMemoryBytes / Snn.Limits.GiB:G3} GiB (--max-memory)"
         let expected = int declared
         // Grow the buffer with the data actually present; allocate the full size only once it has been seen.
         let pieces = Collections.Generic.List<byte[]>()

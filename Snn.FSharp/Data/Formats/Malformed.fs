@@ -14,6 +14,7 @@ module internal Malformed =
     /// Reads a whole file after checking that it fits in one array.
     let readAll (path: string) : byte[] =
         let info = FileInfo path
+        if Directory.Exists path then raise (IOException $"{path}: is a folder, not a file")
         if not info.Exists then raise (FileNotFoundException($"{path}: no such file", path))
         if info.Length > int64 Array.MaxLength then
             at path 0L $"the file has {info.Length} bytes, more than one array can hold ({Array.MaxLength})"
