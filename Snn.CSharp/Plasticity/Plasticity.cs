@@ -32,8 +32,8 @@ public sealed record StdpOptions(
     internal global::Snn.Plasticity.StdpParameters ToCore()
     {
         var p = new global::Snn.Plasticity.StdpParameters(
-            TauPre, TauPost, Dt, APlus, AMinus, WeightMin, WeightMax,
-            Multiplicative ? global::Snn.Plasticity.WeightDependence.Multiplicative : global::Snn.Plasticity.WeightDependence.Additive);
+            tauPre: TauPre, tauPost: TauPost, dt: Dt, aPlus: APlus, aMinus: AMinus, weightMin: WeightMin, weightMax: WeightMax,
+            dependence: Multiplicative ? global::Snn.Plasticity.WeightDependence.Multiplicative : global::Snn.Plasticity.WeightDependence.Additive);
         global::Snn.Plasticity.validate(p);
         return p;
     }
@@ -68,7 +68,8 @@ public sealed record FirstSpikeStdpOptions(
     /// <summary>The F# core's validated parameters.</summary>
     internal global::Snn.Plasticity.FirstSpikeStdpParameters ToCore()
     {
-        var p = new global::Snn.Plasticity.FirstSpikeStdpParameters(Potentiation, Depression, WeightMin, WeightMax, Stabilise);
+        var p = new global::Snn.Plasticity.FirstSpikeStdpParameters(
+            potentiation: Potentiation, depression: Depression, weightMin: WeightMin, weightMax: WeightMax, stabilise: Stabilise);
         global::Snn.Plasticity.validateFirstSpike(p);
         return p;
     }
@@ -81,7 +82,7 @@ public sealed record FirstSpikeStdpOptions(
 /// <param name="Column">Column in the feature map.</param>
 public readonly record struct Winner(int Sample, int Feature, int Row, int Column)
 {
-    internal global::Snn.Plasticity.Winner ToCore() => new(Sample, Feature, Row, Column);
+    internal global::Snn.Plasticity.Winner ToCore() => new(sample: Sample, feature: Feature, row: Row, column: Column);
 }
 
 /// <summary>
@@ -102,7 +103,7 @@ public static class Plasticity
         var start = traces ?? Zero(preSpikes, postSpikes);
         var result = global::Snn.Plasticity.stdp(
             (options ?? new StdpOptions()).ToCore(), connection, weight,
-            new global::Snn.Plasticity.StdpTraces(start.Pre, start.Post), preSpikes, postSpikes);
+            new global::Snn.Plasticity.StdpTraces(pre: start.Pre, post: start.Post), preSpikes, postSpikes);
         return new StdpUpdate(result.Item2, new StdpTraces(result.Item1.Pre, result.Item1.Post));
     }
 
@@ -193,8 +194,8 @@ public static class Plasticity
     {
         ArgumentNullException.ThrowIfNull(rewards);
         var p = new global::Snn.Plasticity.RStdpParameters(
-            (reward ?? new FirstSpikeStdpOptions()).ToCore(),
-            (punishment ?? new FirstSpikeStdpOptions(Potentiation: 0.004, Depression: 0.0005)).ToCore());
+            reward: (reward ?? new FirstSpikeStdpOptions()).ToCore(),
+            punishment: (punishment ?? new FirstSpikeStdpOptions(Potentiation: 0.004, Depression: 0.0005)).ToCore());
         return global::Snn.Plasticity.rewardModulatedFirstSpike(p, stride, padding, weight, preTimes, postTimes, Core(winners), rewards.ToArray());
     }
 }
