@@ -26,6 +26,9 @@ public class ParityFacadeTests
         Assert.Equal(FN.HodgkinHuxleyParameters.Default, new HodgkinHuxleyParameters().ToCore());
         Assert.Equal(FN.NonlinearIfParameters.DefaultQuadratic, NonlinearIfParameters.Quadratic().Value);
         Assert.Equal(FN.NonlinearIfParameters.DefaultExponential, NonlinearIfParameters.Exponential().Value);
+        // The learning rules' options too.
+        Assert.Equal(global::Snn.Plasticity.StdpParameters.Default, new StdpOptions().ToCore());
+        Assert.Equal(global::Snn.Plasticity.FirstSpikeStdpParameters.Default, new FirstSpikeStdpOptions().ToCore());
     }
 
     [Fact]
