@@ -123,6 +123,14 @@ public sealed class TmSnn : nn.Module<Tensor, Tensor>
         foreach (var (name, child) in _core.named_children()) register_module(name, child);
     }
 
+    /// <summary>Switches training / evaluation mode here, in the adopted layers and in the F# core itself.</summary>
+    /// <param name="train">Training mode when <c>true</c>.</param>
+    public override void train(bool train = true)
+    {
+        base.train(train);
+        _core.train(train);
+    }
+
     /// <summary>The number of tasks.</summary>
     public int TaskCount => _core.TaskCount;
 

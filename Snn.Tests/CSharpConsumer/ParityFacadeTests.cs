@@ -201,4 +201,24 @@ public class ParityFacadeTests
         Assert.True(Same(fo.Labels, co.Labels));
         Assert.True(Same(fo.Tasks.Value, co.Tasks!));
     }
+
+    [Fact]
+    public void AlSnnStateDictIsTheFSharpNetworksAndModeReachesTheCore()
+    {
+        var tasks = new[] { AuxiliaryTask.MovingPatterns("A2"), AuxiliaryTask.Random("A4", 10, 4, seed: 3) };
+        FM.AlSnn FSharp() => FM.AlSnn.Mlp(24, new[] { 16 }, 10, tasks.Select(t => t.Classes).ToArray(), FN.PlifParameters.Default, 6.0);
+        AlSnn CSharp() => AlSnn.Mlp(24, new[] { 16 }, 10, tasks, weightGain: 6.0);
+        manual_seed(31);
+        using var f = FSharp();
+        manual_seed(31);
+        using var c = CSharp();
+        Assert.DoesNotContain(c.state_dict().Keys, k => k.StartsWith("core."));
+        AssertSameStateDict(f, c);
+        AssertFilesCross(f, c, FSharp, CSharp);
+        c.eval();
+        Assert.False(c.Core.training);
+        Assert.All(c.modules(), m => Assert.False(m.training));
+        c.train();
+        Assert.True(c.Core.training);
+    }
 }
