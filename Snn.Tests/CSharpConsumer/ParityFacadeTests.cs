@@ -32,6 +32,19 @@ public class ParityFacadeTests
     }
 
     [Fact]
+    public void DefaultTrainerSettingsConvertToTheFSharpDefault()
+    {
+        var d = global::Snn.Training.TrainerSettings.Default;
+        var c = new TrainerSettings().ToCore();
+        // Every field but the loss, a function compared by reference; the C# default loss is F#'s own function.
+        Assert.Equal((d.Epochs, d.BatchSize, d.LearningRate, d.Seed, d.Optimizer, d.Schedule),
+                     (c.Epochs, c.BatchSize, c.LearningRate, c.Seed, c.Optimizer, c.Schedule));
+        Assert.Equal((d.ClipGradientNorm, d.EarlyStoppingPatience, d.CheckpointDirectory, d.Resume),
+                     (c.ClipGradientNorm, c.EarlyStoppingPatience, c.CheckpointDirectory, c.Resume));
+        Assert.Same(d.Loss, c.Loss);
+    }
+
+    [Fact]
     public void GivenFieldsReplaceOnlyThemselvesAndPresetsKeepTheFSharpRest()
     {
         var d = FN.LifParameters.Default;
