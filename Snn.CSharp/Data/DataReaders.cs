@@ -20,7 +20,7 @@ public sealed record CameraRecording(int Width, int Height, short[] X, short[] Y
 
     internal static CameraRecording From(F.CameraEvents e, int label) => new(e.Width, e.Height, e.X, e.Y, e.T, e.P, label);
 
-    internal F.CameraEvents ToFSharp() => new(Width, Height, X, Y, T, P);
+    internal F.CameraEvents ToFSharp() => new(width: Width, height: Height, x: X, y: Y, t: T, p: P);
 }
 
 /// <summary>Events of a cochlea or audio front end, sorted by time.</summary>
@@ -35,7 +35,7 @@ public sealed record AudioRecording(int Channels, short[] Channel, long[] T, int
 
     internal static AudioRecording From(F.AudioEvents e, int label) => new(e.Channels, e.Channel, e.T, label);
 
-    internal F.AudioEvents ToFSharp() => new(Channels, Channel, T);
+    internal F.AudioEvents ToFSharp() => new(channels: Channels, channel: Channel, t: T);
 }
 
 /// <summary>

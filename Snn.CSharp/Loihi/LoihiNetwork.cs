@@ -74,7 +74,7 @@ public sealed class LoihiNetwork
     /// <exception cref="ArgumentException">NetX cannot express the network (a bias exponent other than 6, a weight
     /// exponent, an input-layer bias, an all-zero weight matrix).</exception>
     public void SaveNetx(string path) =>
-        global::Snn.Loihi.Netx.writeDocument(path ?? throw new ArgumentNullException(nameof(path)), new global::Snn.Loihi.Netx.Document(_core, _extras));
+        global::Snn.Loihi.Netx.writeDocument(path ?? throw new ArgumentNullException(nameof(path)), new global::Snn.Loihi.Netx.Document(network: _core, extras: _extras));
 
     /// <summary>Writes the network as a NIR file for a step of <paramref name="dt"/> seconds: every layer becomes
     /// a Linear or Conv2d node and a CubaLIF node with τ_syn = dt/((du+1)/4096), τ_mem = dt/(dv/4096), weights =

@@ -15,10 +15,10 @@ public sealed record LoihiRunOptions(int Steps = 100, int? ResetInterval = null,
 {
     /// <summary>The F# core's run options.</summary>
     internal global::Snn.Loihi.RunOptions ToCore() =>
-        new(Steps,
-            ResetInterval is int r ? FSharpOption<int>.Some(r) : FSharpOption<int>.None,
-            Thresholds is null ? FSharpOption<int[]>.None : FSharpOption<int[]>.Some((int[])Thresholds.Clone()),
-            RecordState);
+        new(steps: Steps,
+            resetInterval: ResetInterval is int r ? FSharpOption<int>.Some(r) : FSharpOption<int>.None,
+            thresholds: Thresholds is null ? FSharpOption<int[]>.None : FSharpOption<int[]>.Some((int[])Thresholds.Clone()),
+            recordState: RecordState);
 }
 
 /// <summary>

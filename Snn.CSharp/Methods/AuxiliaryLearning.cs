@@ -117,7 +117,7 @@ public sealed record AlSnnOutput(Tensor Main, IReadOnlyList<Tensor> Auxiliary);
 /// The auxiliary-learning SNN of thesis fig. 8: a feature block feeding a main classifier and one classifier per
 /// auxiliary task (dropout 0.5, Linear to 1/4 of the features, PLIF, Linear to 10 × classes, PLIF, average voting).
 /// <c>forward</c> is the main path only; <see cref="Run"/> adds the auxiliary heads in training mode only.
-/// Tensors are time-first [T, B, ...].
+/// Tensors are time-first [T, B, ...]. Its state dict is the F# <c>Snn.Modules.AlSnn</c>'s, key for key.
 /// </summary>
 public sealed class AlSnn : nn.Module<Tensor, Tensor>
 {
@@ -126,7 +126,17 @@ public sealed class AlSnn : nn.Module<Tensor, Tensor>
     private AlSnn(global::Snn.Modules.AlSnn core) : base("AlSnn")
     {
         Core = core;
-        register_module("core", core);
+        // The core's blocks become this module's own children under their own names (not under "core."), so the
+        // state dict is the F# network's; the core holds no tensors outside them.
+        foreach (var (name, child) in core.named_children()) register_module(name, child);
+    }
+
+    /// <summary>Switches training / evaluation mode here, in the adopted layers and in the F# core itself.</summary>
+    /// <param name="train">Training mode when <c>true</c>.</param>
+    public override void train(bool train = true)
+    {
+        base.train(train);
+        Core.train(train);
     }
 
     /// <summary>A fully connected AL-SNN for inputs [T, B, inputs] (feature block: Linear → BN → PLIF per layer).</summary>

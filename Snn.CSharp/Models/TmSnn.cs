@@ -28,7 +28,7 @@ public sealed record TaskDefinition(string Name, IReadOnlyList<string> LabelName
 
     internal static TaskDefinition Of(F.LabelMap t) => new(t.Name, t.LabelNames, t.ClassToLabel);
 
-    internal F.LabelMap ToCore() => new(Name, LabelNames.ToArray(), ClassToLabel.ToArray());
+    internal F.LabelMap ToCore() => new(name: Name, labelNames: LabelNames.ToArray(), classToLabel: ClassToLabel.ToArray());
 }
 
 /// <summary>What tells a TM-SNN which task to perform.</summary>
@@ -78,20 +78,23 @@ public sealed class TmSnn : nn.Module<Tensor, Tensor>
     /// <param name="inputs">Input features per step.</param>
     /// <param name="tasks">The tasks, in output order.</param>
     /// <param name="thresholds">φ_k per task; <c>null</c> means the thesis values 1.25, 5, 10, 15.</param>
-    /// <param name="featureSizes">Feature-block sizes; <c>null</c> means 512, 512.</param>
-    /// <param name="labelHidden">Hidden neurons of the label classifier.</param>
-    /// <param name="taskHidden">Hidden neurons of the task classifier (0: none).</param>
+    /// <param name="featureSizes">Feature-block sizes; <c>null</c> means the thesis' 512, 512.</param>
+    /// <param name="labelHidden">Hidden neurons of the label classifier; <c>null</c> means the thesis' 128.</param>
+    /// <param name="taskHidden">Hidden neurons of the task classifier (0: none); <c>null</c> means the thesis' 128.</param>
     /// <param name="modulation">Threshold or current modulation.</param>
     /// <param name="currents">I_k per task for current modulation; <c>null</c> means zeros.</param>
-    /// <param name="dt">Step in ms.</param>
-    /// <param name="tauSyn">Synaptic time constant in ms.</param>
-    /// <param name="tauMem">Membrane time constant in ms.</param>
-    /// <param name="baseThreshold">The task classifier's threshold (and every layer's under current modulation).</param>
+    /// <param name="dt">Step in ms; <c>null</c> means the thesis' 1 ms.</param>
+    /// <param name="tauSyn">Synaptic time constant in ms; <c>null</c> means the thesis' 10 ms.</param>
+    /// <param name="tauMem">Membrane time constant in ms; <c>null</c> means the thesis' 20 ms.</param>
+    /// <param name="baseThreshold">The task classifier's threshold (and every layer's under current modulation);
+    /// <c>null</c> means the thesis' 1.25.</param>
+    /// <remarks>Every omitted value is read from the F# core's <c>TmSnnConfig.Thesis</c>, and the state dict is the
+    /// F# <c>Snn.Modules.TmSnn</c>'s, key for key (feature1.inner.weight, …, label2.inner.weight, task2.inner.weight).</remarks>
     /// <exception cref="ArgumentException">A size, threshold or time constant is out of range.</exception>
     public TmSnn(int inputs, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<double>? thresholds = null,
-                 IReadOnlyList<int>? featureSizes = null, int labelHidden = 128, int taskHidden = 128,
+                 IReadOnlyList<int>? featureSizes = null, int? labelHidden = null, int? taskHidden = null,
                  TaskModulation modulation = TaskModulation.Threshold, IReadOnlyList<double>? currents = null,
-                 double dt = 1.0, double tauSyn = 10.0, double tauMem = 20.0, double baseThreshold = 1.25) : base("TmSnn")
+                 double? dt = null, double? tauSyn = null, double? tauMem = null, double? baseThreshold = null) : base("TmSnn")
     {
         ArgumentNullException.ThrowIfNull(tasks);
         if (tasks.Count == 0) throw new ArgumentException("needs at least one task", nameof(tasks));
@@ -99,16 +102,33 @@ public sealed class TmSnn : nn.Module<Tensor, Tensor>
         var thesis = FM.TmSnnConfig.Thesis(inputs, coreTasks);
         var neuron = thesis.Neuron;
         var config = new FM.TmSnnConfig(
-            inputs, (featureSizes ?? new[] { 512, 512 }).ToArray(), labelHidden, taskHidden, coreTasks,
-            new global::Snn.Neurons.CuLifParameters(tauSyn, tauMem, dt, neuron.VRest, neuron.VReset, baseThreshold, neuron.Reset, neuron.DetachReset, neuron.Surrogate),
-            thesis.WeightGain,
-            modulation == TaskModulation.Threshold ? FM.TaskModulation.ByThreshold : FM.TaskModulation.ByCurrent,
-            (thresholds ?? F.MultiTask.thesisThresholds.Take(tasks.Count).ToList()).ToArray(),
-            (currents ?? new double[tasks.Count]).ToArray(),
-            thesis.Kernel,
-            thesis.SpikeGradient);
+            inputs: inputs,
+            featureSizes: featureSizes?.ToArray() ?? thesis.FeatureSizes,
+            labelHidden: labelHidden ?? thesis.LabelHidden,
+            taskHidden: taskHidden ?? thesis.TaskHidden,
+            tasks: coreTasks,
+            neuron: new global::Snn.Neurons.CuLifParameters(
+                tauSyn: tauSyn ?? neuron.TauSyn, tauMem: tauMem ?? neuron.TauMem, dt: dt ?? neuron.Dt, vRest: neuron.VRest,
+                vReset: neuron.VReset, vThreshold: baseThreshold ?? neuron.VThreshold, reset: neuron.Reset,
+                detachReset: neuron.DetachReset, surrogate: neuron.Surrogate),
+            weightGain: thesis.WeightGain,
+            modulation: modulation == TaskModulation.Threshold ? FM.TaskModulation.ByThreshold : FM.TaskModulation.ByCurrent,
+            thresholds: thresholds?.ToArray() ?? thesis.Thresholds,
+            currents: currents?.ToArray() ?? thesis.Currents,
+            kernel: thesis.Kernel,
+            spikeGradient: thesis.SpikeGradient);
         _core = new FM.TmSnn(config);
-        register_module("core", _core);
+        // The core's layers become this module's own children under their own names (not under "core."), so the
+        // state dict is the F# network's; the thresholds and currents are plain tensors outside it.
+        foreach (var (name, child) in _core.named_children()) register_module(name, child);
+    }
+
+    /// <summary>Switches training / evaluation mode here, in the adopted layers and in the F# core itself.</summary>
+    /// <param name="train">Training mode when <c>true</c>.</param>
+    public override void train(bool train = true)
+    {
+        base.train(train);
+        _core.train(train);
     }
 
     /// <summary>The number of tasks.</summary>

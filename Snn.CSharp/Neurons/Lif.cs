@@ -18,7 +18,7 @@ public static class Lif
     /// <returns>The membrane potential after the step and the spikes (0 or 1) of the step.</returns>
     public static (Tensor V, Tensor Spikes) Step(LifParameters parameters, Tensor v, Tensor input)
     {
-        var (state, spikes) = global::Snn.Neurons.Lif.step(parameters.ToCore(), new Snn.Neurons.LifState(v, zeros_like(v)), input);
+        var (state, spikes) = global::Snn.Neurons.Lif.step(parameters.ToCore(), new Snn.Neurons.LifState(v: v, refractory: zeros_like(v)), input);
         return (state.V, spikes);
     }
 

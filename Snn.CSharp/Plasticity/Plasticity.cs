@@ -8,32 +8,59 @@ namespace Snn.CSharp;
 /// <summary>
 /// Parameters of trace-based pair STDP. Traces decay as x_t = x_{t-1} e^{-dt/τ} + s_t (dt, τ in ms); the update of one
 /// step is A₊ f₊(w) (s_post ⊗ x) - A₋ f₋(w) (y ⊗ s_pre), with f₊ = f₋ = 1 (additive) or f₊ = W_max - w,
-/// f₋ = w - W_min (multiplicative, soft bounds).
+/// f₋ = w - W_min (multiplicative, soft bounds). Every omitted argument takes the F# core's
+/// <c>Snn.Plasticity.StdpParameters.Default</c> (τ₊ = τ₋ = 20 ms, dt = 1 ms, A₊ = 0.01, A₋ = 0.0105, W ∈ [0, 1], additive).
 /// </summary>
-/// <param name="TauPre">Presynaptic trace time constant τ₊ in ms (&gt; 0).</param>
-/// <param name="TauPost">Postsynaptic trace time constant τ₋ in ms (&gt; 0).</param>
-/// <param name="Dt">Step in ms (&gt; 0).</param>
-/// <param name="APlus">Potentiation amplitude A₊ (≥ 0).</param>
-/// <param name="AMinus">Depression amplitude A₋ (≥ 0).</param>
-/// <param name="WeightMin">Lower weight bound.</param>
-/// <param name="WeightMax">Upper weight bound (&gt; WeightMin).</param>
-/// <param name="Multiplicative">Soft-bound (weight-dependent) updates instead of additive ones.</param>
-public sealed record StdpOptions(
-    double TauPre = 20.0,
-    double TauPost = 20.0,
-    double Dt = 1.0,
-    double APlus = 0.01,
-    double AMinus = 0.0105,
-    double WeightMin = 0.0,
-    double WeightMax = 1.0,
-    bool Multiplicative = false)
+public sealed record StdpOptions
 {
+    private static global::Snn.Plasticity.StdpParameters D => global::Snn.Plasticity.StdpParameters.Default;
+
+    /// <summary>Creates the options; <c>null</c> (or an omitted argument) means the F# default of that field.</summary>
+    /// <param name="TauPre">Presynaptic trace time constant τ₊ in ms (&gt; 0).</param>
+    /// <param name="TauPost">Postsynaptic trace time constant τ₋ in ms (&gt; 0).</param>
+    /// <param name="Dt">Step in ms (&gt; 0).</param>
+    /// <param name="APlus">Potentiation amplitude A₊ (≥ 0).</param>
+    /// <param name="AMinus">Depression amplitude A₋ (≥ 0).</param>
+    /// <param name="WeightMin">Lower weight bound.</param>
+    /// <param name="WeightMax">Upper weight bound (&gt; WeightMin).</param>
+    /// <param name="Multiplicative">Soft-bound (weight-dependent) updates instead of additive ones.</param>
+    public StdpOptions(double? TauPre = null, double? TauPost = null, double? Dt = null, double? APlus = null,
+                       double? AMinus = null, double? WeightMin = null, double? WeightMax = null, bool? Multiplicative = null)
+    {
+        var d = D;
+        this.TauPre = TauPre ?? d.TauPre;
+        this.TauPost = TauPost ?? d.TauPost;
+        this.Dt = Dt ?? d.Dt;
+        this.APlus = APlus ?? d.APlus;
+        this.AMinus = AMinus ?? d.AMinus;
+        this.WeightMin = WeightMin ?? d.WeightMin;
+        this.WeightMax = WeightMax ?? d.WeightMax;
+        this.Multiplicative = Multiplicative ?? d.Dependence.IsMultiplicative;
+    }
+
+    /// <summary>Presynaptic trace time constant τ₊ in ms (&gt; 0).</summary>
+    public double TauPre { get; init; }
+    /// <summary>Postsynaptic trace time constant τ₋ in ms (&gt; 0).</summary>
+    public double TauPost { get; init; }
+    /// <summary>Step in ms (&gt; 0).</summary>
+    public double Dt { get; init; }
+    /// <summary>Potentiation amplitude A₊ (≥ 0).</summary>
+    public double APlus { get; init; }
+    /// <summary>Depression amplitude A₋ (≥ 0).</summary>
+    public double AMinus { get; init; }
+    /// <summary>Lower weight bound.</summary>
+    public double WeightMin { get; init; }
+    /// <summary>Upper weight bound (&gt; WeightMin).</summary>
+    public double WeightMax { get; init; }
+    /// <summary>Soft-bound (weight-dependent) updates instead of additive ones.</summary>
+    public bool Multiplicative { get; init; }
+
     /// <summary>The F# core's validated parameters.</summary>
     internal global::Snn.Plasticity.StdpParameters ToCore()
     {
         var p = new global::Snn.Plasticity.StdpParameters(
-            TauPre, TauPost, Dt, APlus, AMinus, WeightMin, WeightMax,
-            Multiplicative ? global::Snn.Plasticity.WeightDependence.Multiplicative : global::Snn.Plasticity.WeightDependence.Additive);
+            tauPre: TauPre, tauPost: TauPost, dt: Dt, aPlus: APlus, aMinus: AMinus, weightMin: WeightMin, weightMax: WeightMax,
+            dependence: Multiplicative ? global::Snn.Plasticity.WeightDependence.Multiplicative : global::Snn.Plasticity.WeightDependence.Additive);
         global::Snn.Plasticity.validate(p);
         return p;
     }
@@ -51,24 +78,46 @@ public sealed record StdpUpdate(Tensor Delta, StdpTraces Traces);
 
 /// <summary>
 /// Rates of first-spike STDP (SpykeTorch / Mozafari et al. 2018): ΔW = a₊ S(W) when t_pre ≤ t_post, -a₋ S(W)
-/// otherwise, with the stabiliser S(W) = (W - W_min)(W_max - W) (or 1 without it).
+/// otherwise, with the stabiliser S(W) = (W - W_min)(W_max - W) (or 1 without it). Every omitted argument takes the
+/// F# core's <c>Snn.Plasticity.FirstSpikeStdpParameters.Default</c> (a₊ = 0.004, a₋ = 0.003, W ∈ [0, 1], stabilised).
 /// </summary>
-/// <param name="Potentiation">a₊ (≥ 0).</param>
-/// <param name="Depression">a₋ (≥ 0).</param>
-/// <param name="WeightMin">Lower bound.</param>
-/// <param name="WeightMax">Upper bound.</param>
-/// <param name="Stabilise">Multiply by the stabiliser.</param>
-public sealed record FirstSpikeStdpOptions(
-    double Potentiation = 0.004,
-    double Depression = 0.003,
-    double WeightMin = 0.0,
-    double WeightMax = 1.0,
-    bool Stabilise = true)
+public sealed record FirstSpikeStdpOptions
 {
+    private static global::Snn.Plasticity.FirstSpikeStdpParameters D => global::Snn.Plasticity.FirstSpikeStdpParameters.Default;
+
+    /// <summary>Creates the rates; <c>null</c> (or an omitted argument) means the F# default of that field.</summary>
+    /// <param name="Potentiation">a₊ (≥ 0).</param>
+    /// <param name="Depression">a₋ (≥ 0).</param>
+    /// <param name="WeightMin">Lower bound.</param>
+    /// <param name="WeightMax">Upper bound.</param>
+    /// <param name="Stabilise">Multiply by the stabiliser.</param>
+    public FirstSpikeStdpOptions(double? Potentiation = null, double? Depression = null, double? WeightMin = null,
+                                 double? WeightMax = null, bool? Stabilise = null)
+    {
+        var d = D;
+        this.Potentiation = Potentiation ?? d.Potentiation;
+        this.Depression = Depression ?? d.Depression;
+        this.WeightMin = WeightMin ?? d.WeightMin;
+        this.WeightMax = WeightMax ?? d.WeightMax;
+        this.Stabilise = Stabilise ?? d.Stabilise;
+    }
+
+    /// <summary>a₊ (≥ 0).</summary>
+    public double Potentiation { get; init; }
+    /// <summary>a₋ (≥ 0).</summary>
+    public double Depression { get; init; }
+    /// <summary>Lower bound.</summary>
+    public double WeightMin { get; init; }
+    /// <summary>Upper bound.</summary>
+    public double WeightMax { get; init; }
+    /// <summary>Multiply by the stabiliser.</summary>
+    public bool Stabilise { get; init; }
+
     /// <summary>The F# core's validated parameters.</summary>
     internal global::Snn.Plasticity.FirstSpikeStdpParameters ToCore()
     {
-        var p = new global::Snn.Plasticity.FirstSpikeStdpParameters(Potentiation, Depression, WeightMin, WeightMax, Stabilise);
+        var p = new global::Snn.Plasticity.FirstSpikeStdpParameters(
+            potentiation: Potentiation, depression: Depression, weightMin: WeightMin, weightMax: WeightMax, stabilise: Stabilise);
         global::Snn.Plasticity.validateFirstSpike(p);
         return p;
     }
@@ -81,7 +130,7 @@ public sealed record FirstSpikeStdpOptions(
 /// <param name="Column">Column in the feature map.</param>
 public readonly record struct Winner(int Sample, int Feature, int Row, int Column)
 {
-    internal global::Snn.Plasticity.Winner ToCore() => new(Sample, Feature, Row, Column);
+    internal global::Snn.Plasticity.Winner ToCore() => new(sample: Sample, feature: Feature, row: Row, column: Column);
 }
 
 /// <summary>
@@ -102,7 +151,7 @@ public static class Plasticity
         var start = traces ?? Zero(preSpikes, postSpikes);
         var result = global::Snn.Plasticity.stdp(
             (options ?? new StdpOptions()).ToCore(), connection, weight,
-            new global::Snn.Plasticity.StdpTraces(start.Pre, start.Post), preSpikes, postSpikes);
+            new global::Snn.Plasticity.StdpTraces(pre: start.Pre, post: start.Post), preSpikes, postSpikes);
         return new StdpUpdate(result.Item2, new StdpTraces(result.Item1.Pre, result.Item1.Post));
     }
 
@@ -182,8 +231,8 @@ public static class Plasticity
     /// <param name="postTimes">Output first-spike times [B, Cout, H', W'].</param>
     /// <param name="winners">The learning neurons (e.g. the deciding neuron of each sample).</param>
     /// <param name="rewards">One reward per sample.</param>
-    /// <param name="reward">Rates after a reward; <c>null</c> means (0.004, 0.003).</param>
-    /// <param name="punishment">Rates after a punishment; <c>null</c> means (0.004, 0.0005).</param>
+    /// <param name="reward">Rates after a reward; <c>null</c> means the F# default (0.004, 0.003).</param>
+    /// <param name="punishment">Rates after a punishment; <c>null</c> means the F# default (0.004, 0.0005).</param>
     /// <param name="stride">Convolution stride.</param>
     /// <param name="padding">Zero padding.</param>
     /// <returns>ΔW.</returns>
@@ -193,8 +242,8 @@ public static class Plasticity
     {
         ArgumentNullException.ThrowIfNull(rewards);
         var p = new global::Snn.Plasticity.RStdpParameters(
-            (reward ?? new FirstSpikeStdpOptions()).ToCore(),
-            (punishment ?? new FirstSpikeStdpOptions(Potentiation: 0.004, Depression: 0.0005)).ToCore());
+            reward: reward?.ToCore() ?? global::Snn.Plasticity.RStdpParameters.Default.Reward,
+            punishment: punishment?.ToCore() ?? global::Snn.Plasticity.RStdpParameters.Default.Punishment);
         return global::Snn.Plasticity.rewardModulatedFirstSpike(p, stride, padding, weight, preTimes, postTimes, Core(winners), rewards.ToArray());
     }
 }

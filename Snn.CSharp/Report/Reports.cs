@@ -25,7 +25,7 @@ public static class Reports
     /// <summary>Default plot height in pixels.</summary>
     public const int DefaultHeight = 600;
 
-    private static global::Snn.Report.PlotSize Size(int width, int height) => new(width, height);
+    private static global::Snn.Report.PlotSize Size(int width, int height) => new(width: width, height: height);
 
     private static global::Snn.Training.HistoryEntry[] Core(IReadOnlyList<TrainingEpoch> history)
     {
@@ -155,12 +155,12 @@ public static class Reports
         var entries = Core(history);
         var best = entries.Length == 0 ? 0 : entries.OrderByDescending(e => e.TestAccuracy).ThenBy(e => e.Epoch).First().Epoch;
         var report = new global::Snn.Report.RunReport(
-            new global::Snn.Training.History(entries: entries, bestEpoch: best, stoppedEarly: false, hyperSteps: Array.Empty<global::Snn.Training.HyperStepRecord>()),
-            confusion is null ? FSharpOption<int[,]>.None : FSharpOption<int[,]>.Some(confusion),
-            Names(classNames),
-            Recordings(spikeSamples),
-            Recordings(activations),
-            Size(width, height));
+            history: new global::Snn.Training.History(entries: entries, bestEpoch: best, stoppedEarly: false, hyperSteps: Array.Empty<global::Snn.Training.HyperStepRecord>()),
+            confusion: confusion is null ? FSharpOption<int[,]>.None : FSharpOption<int[,]>.Some(confusion),
+            classNames: Names(classNames),
+            spikeSamples: Recordings(spikeSamples),
+            activations: Recordings(activations),
+            plotSize: Size(width, height));
         return global::Snn.Report.RunFolder.write(directory, report).ToList();
     }
 
