@@ -221,6 +221,6 @@ let run (args: ParseResults<StdpArgs>) : int =
           "seed", string seed ]
     let metricsPath = Path.Combine (out, "metrics.json")
     let json = metricsJson settings run accuracy silent confusion clock.Elapsed.TotalSeconds
-    Training.AtomicFile.write metricsPath (fun p -> File.WriteAllText (p, json))
+    AtomicFile.write metricsPath (fun p -> File.WriteAllText (p, json))
     printfn "[stdp] wrote %s and %s" metricsPath checkpoint
     0

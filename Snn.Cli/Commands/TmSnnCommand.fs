@@ -272,7 +272,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let directory = args.GetResult (Out, "tmsnn-report")
     Directory.CreateDirectory directory |> ignore
     let checkpoint = Path.Combine (directory, "model.bin")
-    Training.AtomicFile.write checkpoint (fun p -> model.save p |> ignore)
+    AtomicFile.write checkpoint (fun p -> model.save p |> ignore)
     // Loihi: the label path quantized once; each task only changes the threshold mantissas.
     let loihiSamples = min (args.GetResult (Loihi_Samples, 100)) (int data.TestFrames.shape.[0])
     let loihi =
@@ -281,8 +281,8 @@ let run (args: ParseResults<TmSnnArgs>) : int =
             let deployment = TmSnnLoihi.deploy model
             let netx = Path.Combine (directory, "tmsnn.net")
             let nir = Path.Combine (directory, "tmsnn.nir")
-            Training.AtomicFile.write netx (fun p -> Netx.write p deployment.Quantized.Network)
-            Training.AtomicFile.write nir (fun p -> Nir.write p (NirMapping.ofNetwork (data.BinMs / 1000.0) deployment.Quantized.Network))
+            AtomicFile.write netx (fun p -> Netx.write p deployment.Quantized.Network)
+            AtomicFile.write nir (fun p -> Nir.write p (NirMapping.ofNetwork (data.BinMs / 1000.0) deployment.Quantized.Network))
             let subset = data.TestFrames.narrow (0L, 0L, int64 loihiSamples)
             let subsetClasses = data.TestClasses.narrow (0L, 0L, int64 loihiSamples)
             let runs = Array.init taskCount (fun k -> TmSnnLoihi.runTask ChipConstants.Loihi2 deployment config.Tasks k subset subsetClasses)
@@ -290,7 +290,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
                 runs |> Array.map (fun r ->
                     $"task {r.Task + 1} ({config.Tasks.[r.Task].Name}), phi = {thresholds.[r.Task]}, threshold mantissas %A{deployment.Thresholds.[r.Task]}, emulated accuracy {100.0 * r.Accuracy:F2}%% on {loihiSamples} samples, {r.StepsPerSample} steps per sample{Environment.NewLine}{Profiler.report r.Profile}")
             let clipped = if deployment.Clips.IsEmpty then "no value was clipped" else $"{deployment.Clips.Length} values were clipped"
-            Training.AtomicFile.write (Path.Combine (directory, "loihi-profile.txt")) (fun p ->
+            AtomicFile.write (Path.Combine (directory, "loihi-profile.txt")) (fun p ->
                 File.WriteAllText (p, String.Join (Environment.NewLine + Environment.NewLine, profileText) + Environment.NewLine + $"quantization: {clipped}" + Environment.NewLine))
             printfn $"Loihi (bit-accurate emulator, {loihiSamples} test samples per task; quantized once, thresholds changed per task; {clipped}):"
             for r in runs do
@@ -309,7 +309,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
           "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms"
           "spikeGradient", $"%A{config.SpikeGradient}"; "labelLoss", args.GetResult (Label_Loss, "mse") ]
     let metrics = Path.Combine (directory, "metrics.json")
-    Training.AtomicFile.write metrics (fun p -> File.WriteAllText (p, metricsJson settingsList history evaluations loihi))
+    AtomicFile.write metrics (fun p -> File.WriteAllText (p, metricsJson settingsList history evaluations loihi))
     let plots = writePlots directory evaluations
     printfn $"wrote {metrics}, {checkpoint} and {plots.Length} plots; wall time {clock.Elapsed.TotalSeconds:F1} s"
     0

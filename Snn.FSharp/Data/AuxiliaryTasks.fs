@@ -46,8 +46,7 @@ let duplicate (name: string) (mainClasses: int) : LabelMap = LabelMap.ofLabels n
 /// *class* grouping (constant per class), not random per-sample noise.
 let random (name: string) (mainClasses: int) (labels: int) (seed: int) : LabelMap =
     if labels < 2 || labels > mainClasses then invalidArg "labels" $"must lie in [2, {mainClasses}], got {labels}"
-    let order = Array.init mainClasses id
-    Random(seed).Shuffle order
+    let order = Snn.Data.Dataset.shuffle seed mainClasses
     LabelMap.ofLabels name (order |> Array.map (fun p -> p % labels))
 
 /// The thesis's auxiliary tasks for CIFAR10-DVS (table 3). Classes: airplane, automobile, bird, cat, deer, dog,

@@ -25,16 +25,18 @@ type Batch =
 [<RequireQualifiedAccess>]
 module Dataset =
 
-    /// The indices 0..count−1 in a random order determined by `seed` (Fisher–Yates).
+    /// Time-first batch of samples held in one tensor: samples [N; T; ...] at `indices` → [T; B; ...].
+    let batchOf (samples: Tensor) (indices: int64[]) : Tensor =
+        use index = torch.tensor indices
+        samples.index_select(0L, index).transpose (0L, 1L)
+
+    /// The indices 0..count−1 in a random order determined by `seed`: `Random(seed).Shuffle` (Fisher–Yates). The
+    /// one seeded shuffle of Snn: training epochs (`Trainer.epochOrder`, seed + epoch), held-out splits and dataset
+    /// splits all draw their orders from it, so a resumed run reproduces them.
     let shuffle (seed: int) (count: int) : int[] =
         if count < 0 then invalidArg "count" $"must be >= 0, got {count}"
-        let rng = Random seed
         let order = Array.init count id
-        for i in count - 1 .. -1 .. 1 do
-            let j = rng.Next (i + 1)
-            let t = order.[i]
-            order.[i] <- order.[j]
-            order.[j] <- t
+        Random(seed).Shuffle order
         order
 
     /// Splits the indices 0..count−1 of a training set into (train, validation), the validation part being a

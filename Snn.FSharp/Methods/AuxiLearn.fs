@@ -39,7 +39,7 @@ let method (model: AlSnn) (combiner: LossCombiner) (training: AuxiliaryLearning.
     let training = { training with Combine = combinerOf combiner }
     let outerLoss (batch: Trainer.Batch) =
         let auxBatch = Trainer.heldOutBatch auxIndices batchSize batch.Step
-        let auxInput = Training.batchOf samples auxBatch
+        let auxInput = Data.Dataset.batchOf samples auxBatch
         let auxLabels = (use index = torch.tensor auxBatch in labels.index_select (0L, index))
         fun () ->
             model.train ()

@@ -82,7 +82,7 @@ let train (model: TmSnn) (training: Training.TrainerSettings) (tmSnn: TmSnnTrain
     let thresholds = Collections.Generic.List<float[]> ()
     let outerLoss (batch: Trainer.Batch) =
         let validBatch = Trainer.heldOutBatch validIndices training.BatchSize batch.Step
-        let validInput = Training.batchOf samples validBatch
+        let validInput = Data.Dataset.batchOf samples validBatch
         let validClasses = take classes validBatch
         fun () ->
             let task = batch.Task

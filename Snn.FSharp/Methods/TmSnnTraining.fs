@@ -136,7 +136,7 @@ let evaluateTask (model: TmSnn) (batchSize: int) (samples: Tensor) (classes: Ten
     for start in 0L .. int64 batchSize .. n - 1L do
         use _ = torch.NewDisposeScope ()
         let indices = [| start .. min n (start + int64 batchSize) - 1L |]
-        let input = Training.batchOf samples indices
+        let input = Data.Dataset.batchOf samples indices
         let out = model.Run (input, task, false)
         let labels = MultiTask.taskLabels model.Tasks task (classes.index_select (0L, torch.tensor indices))
         predicted.AddRange (toInt64Array (Metrics.predictions (Loss.spikeCounts (MultiTask.slice model.Tasks task out.Labels))))
@@ -167,7 +167,7 @@ let calibrate (model: TmSnn) (settings: Settings) (samples: Tensor) : unit =
     let n = samples.shape.[0]
     let thresholds = [| for k in 0 .. model.TaskCount - 1 -> (model.ModulationOf k).Threshold |> Option.map (fun t -> t.ToDouble ()) |> Option.defaultValue model.Config.Neuron.VThreshold |]
     let reference = exp (thresholds |> Array.averageBy log)
-    model.CalibrateWeights (Training.batchOf samples [| 0L .. min n 256L - 1L |], reference, settings.CalibrationRate) |> ignore
+    model.CalibrateWeights (Data.Dataset.batchOf samples [| 0L .. min n 256L - 1L |], reference, settings.CalibrationRate) |> ignore
 
 /// Accuracy of the drawn task on one batch: the most-spiking output of its slice of the label spikes [T; B; Σ labels].
 let private correctOf (model: TmSnn) (task: int) (labelSpikes: Tensor) (classes: Tensor) : int =

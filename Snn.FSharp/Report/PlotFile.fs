@@ -37,7 +37,7 @@ module PlotFile =
         let directory = Path.GetDirectoryName (Path.GetFullPath path)
         if not (Directory.Exists directory) then
             raise (DirectoryNotFoundException $"{path}: the folder {directory} does not exist")
-        Snn.Training.AtomicFile.write path (fun temporary ->
+        Snn.AtomicFile.write path (fun temporary ->
             use stream = File.Create temporary
             write stream)
 

@@ -61,7 +61,7 @@ module RunFolder =
         let file name = Path.Combine (full, name)
         let size = report.PlotSize
         [ let history = file "history.json"
-          Snn.Training.AtomicFile.write history (fun p -> File.WriteAllText (p, Snn.Training.HistoryJson.serialize entries))
+          Snn.AtomicFile.write history (fun p -> File.WriteAllText (p, Snn.Training.HistoryJson.serialize entries))
           yield history
           yield TensorBoard.writeHistory (file "tensorboard") entries
           let curves = file "curves.png"

@@ -46,8 +46,7 @@ let holdOut (name: string) (fraction: float) (n: int) (seed: int) : int64[] * in
     if not (fraction > 0.0 && fraction < 1.0) then invalidArg name $"must lie in (0, 1), got {fraction}"
     let held = int (round (fraction * float n))
     if held < 1 || held >= n then invalidArg name $"holds out {held} of {n} samples; both splits need at least one"
-    let permutation = Array.init n int64
-    Random(seed).Shuffle permutation
+    let permutation = Data.Dataset.shuffle seed n |> Array.map int64
     permutation.[.. n - held - 1], permutation.[n - held ..]
 
 /// What one call of `Trainer.Step` did.

@@ -134,8 +134,7 @@ let trainLayer (net: StdpNetwork) (layer: int) (schedule: LayerSchedule) (seed: 
     let mutable seen = 0
     [ for epoch in 1 .. schedule.Epochs do
         let clock = Stopwatch.StartNew ()
-        let order = Array.init (int data.Times.shape.[0]) id
-        Random(seed + epoch).Shuffle order
+        let order = Data.Dataset.shuffle (seed + epoch) (int data.Times.shape.[0])
         let mutable winners = 0
         forBatches net layer batchSize data order.[.. n - 1] (fun chunk features ->
             for i in 0 .. chunk.Length - 1 do
@@ -189,8 +188,7 @@ let trainDecision (net: StdpNetwork) (schedule: DecisionSchedule) (seed: int) (i
                 { p with Potentiation = p.Potentiation * k * m; Depression = p.Depression * k * m }
             if schedule.Adaptive then { d.RStdp with Reward = scale d.RStdp.Reward errorRate; Punishment = scale d.RStdp.Punishment hitRate }
             else { d.RStdp with Reward = scale d.RStdp.Reward 1.0; Punishment = scale d.RStdp.Punishment 1.0 }
-        let order = Array.init labels.Length id
-        Random(seed + epoch).Shuffle order
+        let order = Data.Dataset.shuffle (seed + epoch) labels.Length
         let mutable hits, silent = 0, 0
         use _ = torch.no_grad ()
         for i in order.[.. n - 1] do
@@ -228,7 +226,7 @@ let accuracy (predictions: int[]) (labels: int[]) : float =
 
 /// Writes the network's weights and trained-stage count to `path` atomically (temporary file, then rename).
 let save (path: string) (net: StdpNetwork) : unit =
-    Training.AtomicFile.write path (fun p -> net.save p |> ignore)
+    AtomicFile.write path (fun p -> net.save p |> ignore)
 
 /// Loads weights and the trained-stage count saved by `save` into a network built with the same settings.
 let load (path: string) (net: StdpNetwork) : unit =

@@ -92,9 +92,7 @@ type BatchSource =
 /// The order in which epoch e (from 1) visits n samples under `seed`: `Random(seed + e).Shuffle` of 0 .. n-1.
 /// The one shuffle of every method, so a resumed run and a dataset-backed run see the same batches.
 let epochOrder (seed: int) (epoch: int) (n: int) : int64[] =
-    let order = Array.init n int64
-    Random(seed + epoch).Shuffle order
-    order
+    Data.Dataset.shuffle (seed + epoch) n |> Array.map int64
 
 /// The task of every batch of an epoch: uniform draws over `tasks`, seeded by seed·7919 + epoch.
 let taskDraws (seed: int) (epoch: int) (tasks: int) (batches: int) : int[] =
@@ -126,7 +124,7 @@ let tensorSource (batchSize: int) (seed: int) (samples: Tensor, labels: Tensor) 
             for b in 0 .. batches - 1 do
                 let indices = order.[b * batchSize .. min (int n) ((b + 1) * batchSize) - 1]
                 use index = torch.tensor indices
-                yield Training.batchOf samples indices, labels.index_select (0L, index) } }
+                yield Data.Dataset.batchOf samples indices, labels.index_select (0L, index) } }
 
 /// The hyperparameters of a bilevel method as a module, so a checkpoint can save and load them like a model. It
 /// holds aliases (the same storage, its own handles): loading writes into the method's tensors, and disposing the

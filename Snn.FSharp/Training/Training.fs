@@ -12,11 +12,6 @@ open Snn.Tensors
 /// Progress inside an epoch: (epoch, batches done, batches in the epoch, running mean loss).
 type BatchProgress = int * int * int * float
 
-/// Time-first batch: samples [N; T; ...] at `indices` → [T; B; ...].
-let batchOf (samples: Tensor) (indices: int64[]) : Tensor =
-    use index = torch.tensor indices
-    samples.index_select(0L, index).transpose (0L, 1L)
-
 /// Accuracy of `model` (output spikes [T; B; C], prediction = most spikes) on samples [N; T; ...] with labels [N].
 let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples: Tensor) (labels: Tensor) : float =
     if batchSize <= 0 then invalidArg "batchSize" $"must be > 0, got {batchSize}"
@@ -28,7 +23,7 @@ let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples:
     for start in 0L .. int64 batchSize .. n - 1L do
         use scope = torch.NewDisposeScope ()
         let indices = [| start .. min n (start + int64 batchSize) - 1L |]
-        let spikes = model.forward (batchOf samples indices)
+        let spikes = model.forward (Data.Dataset.batchOf samples indices)
         hits <- hits + Metrics.correct (Loss.spikeCounts spikes) (labels.index_select (0L, torch.tensor indices))
     float hits / float n
 
@@ -167,48 +162,6 @@ module HistoryJson =
         entries |> Array.map (fun e ->
             { e with BatchesPerTask = (if isNull e.BatchesPerTask then [||] else e.BatchesPerTask)
                      Measures = (if isNull e.Measures then [||] else e.Measures) })
-
-/// fsync through the C library: .NET flushes files to the disk but cannot open a folder to flush its entries.
-module private Posix =
-    [<System.Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
-    extern int ``open`` (string path, int flags)
-    [<System.Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
-    extern int fsync (int fd)
-    [<System.Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
-    extern int close (int fd)
-
-/// Files written so that a reader never sees a half-written one: a temporary file beside the target, flushed to the
-/// disk, then a rename.
-[<RequireQualifiedAccess>]
-module AtomicFile =
-    /// Flushes a written file's bytes to the disk (fsync), so that a rename after it cannot expose an empty or short
-    /// file after a power loss.
-    let flushToDisk (path: string) : unit =
-        use stream = new FileStream (path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)
-        stream.Flush true
-
-    /// Flushes a folder's entries (creations, renames) to the disk; a no-op where folders cannot be opened (Windows).
-    let flushFolder (path: string) : unit =
-        if not (OperatingSystem.IsWindows ()) then
-            try
-                let fd = Posix.``open`` (path, 0)
-                if fd >= 0 then
-                    Posix.fsync fd |> ignore
-                    Posix.close fd |> ignore
-            with :? DllNotFoundException | :? EntryPointNotFoundException -> ()
-
-    /// Writes the target by calling `write` on a temporary path in the same directory, flushes it to the disk, then
-    /// renames it over the target (replacing it). The temporary file is removed if `write` fails.
-    let write (path: string) (write: string -> unit) : unit =
-        if String.IsNullOrWhiteSpace path then invalidArg "path" "must name a file"
-        let full = Path.GetFullPath path
-        let temporary = Path.Combine (Path.GetDirectoryName full, $".{Path.GetFileName full}.{Guid.NewGuid():N}.tmp")
-        try
-            write temporary
-            flushToDisk temporary
-            File.Move (temporary, full, true)
-        finally
-            if File.Exists temporary then File.Delete temporary
 
 /// The manifest of one checkpoint file: its name, length and SHA-256 (lower-case hex).
 type CheckpointFile =

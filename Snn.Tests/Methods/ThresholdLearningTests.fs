@@ -26,7 +26,7 @@ let tests =
                     SynOpsWeight = 50.0; Bilevel = { ThresholdLearning.Settings.Default.Bilevel with Interval = 1; HyperLearningRate = 0.2 } }
             let activity () =
                 use _ = torch.no_grad ()
-                let x = Training.batchOf frames [| 0L .. 15L |]
+                let x = Data.Dataset.batchOf frames [| 0L .. 15L |]
                 [| for k in 0 .. 1 -> (ThresholdLearning.synOpsFraction model x (model.Run (x, k, false))).ToDouble () |]
             let before = toFloat64Array model.Thresholds
             let outcome = ThresholdLearning.fit model trainer TmSnnTraining.Settings.Default settings frames train.Labels ignore

@@ -45,8 +45,7 @@ let imagesOf (classes: float32[][]) : ImageSets.ImageSet =
 let split (seed: int) (count: int) (trainCount: int) (testCount: int) : int[] * int[] =
     if trainCount < 0 || testCount < 0 || trainCount + testCount > count then
         invalidArg "trainCount" $"{trainCount} training and {testCount} test samples do not fit in {count}"
-    let order = Array.init count id
-    Random(seed).Shuffle order
+    let order = Dataset.shuffle seed count
     order.[.. trainCount - 1], order.[trainCount .. trainCount + testCount - 1]
 
 /// The cache folder name of a settings value: `event-mnist-<first 12 hex digits of SHA-256 of the settings>`, so a

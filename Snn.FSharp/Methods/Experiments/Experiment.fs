@@ -112,6 +112,6 @@ let write (directory: string) (table: Table) : string * string =
     Directory.CreateDirectory directory |> ignore
     let json = Path.Combine (directory, table.Id + ".json")
     let markdown = Path.Combine (directory, table.Id + ".md")
-    Training.AtomicFile.write json (fun p -> File.WriteAllText (p, toJson table))
-    Training.AtomicFile.write markdown (fun p -> File.WriteAllText (p, toMarkdown table))
+    AtomicFile.write json (fun p -> File.WriteAllText (p, toJson table))
+    AtomicFile.write markdown (fun p -> File.WriteAllText (p, toMarkdown table))
     json, markdown
