@@ -21,6 +21,14 @@ type Batch =
       /// The dataset index of each sample of the batch.
       Indices: int[] }
 
+/// A labelled split: the number of samples and a loader from index to (frames [T_i; ...], class label).
+[<NoEquality; NoComparison>]
+type LabelledSplit =
+    { /// Samples in the split.
+      Count: int
+      /// Loads sample i (0 ≤ i < Count): its frames, time first, and its class.
+      Load: int -> FrameStack * int }
+
 /// Shuffling, splitting, batching and prefetching.
 [<RequireQualifiedAccess>]
 module Dataset =
@@ -110,3 +118,14 @@ module Dataset =
     /// overlaps with training on the current one. Exceptions of the source are rethrown to the consumer (wrapped in
     /// an AggregateException); leaving the enumeration early stops the background task.
     let prefetch (depth: int) (batches: seq<Batch>) : seq<Batch> = prefetchAny depth batches
+
+    /// A split of samples [N; T; ...] and labels [N] held in tensors, as a loader (for sets already in memory).
+    let ofTensors (samples: Tensor) (labels: Tensor) : LabelledSplit =
+        if isNull (box samples) then nullArg "samples"
+        if isNull (box labels) then nullArg "labels"
+        if samples.shape.[0] <> labels.shape.[0] then invalidArg "labels" $"has {labels.shape.[0]} entries for {samples.shape.[0]} samples"
+        let classes = toInt64Array labels
+        { Count = int samples.shape.[0]
+          Load = fun i ->
+            use sample = samples.[int64 i].``to``(torch.float32).contiguous ()
+            { Shape = sample.shape; Data = sample.data<float32>().ToArray () }, int classes.[i] }

@@ -9,14 +9,6 @@ open TorchSharp
 open Snn.Data
 open Snn.Tensors
 
-/// A labelled split: the number of samples and a loader from index to (frames [T_i; ...], class label).
-[<NoEquality; NoComparison>]
-type LabelledSplit =
-    { /// Samples in the split.
-      Count: int
-      /// Loads sample i (0 ≤ i < Count): its frames, time first, and its class.
-      Load: int -> FrameStack * int }
-
 let private check (name: string) (split: LabelledSplit) =
     if isNull (box split.Load) then nullArg $"{name}.Load"
     if split.Count <= 0 then invalidArg name $"must hold at least one sample, got Count = {split.Count}"
@@ -62,14 +54,3 @@ let train (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSe
     check "test" testSplit
     let method = Trainer.classifier model settings (fun () -> evaluate model settings.BatchSize testSplit)
     Trainer.run model settings method (source settings prefetchDepth trainSplit) onBatch onEpoch cancellation
-
-/// A split of samples [N; T; ...] and labels [N] held in tensors, as a loader (for sets already in memory).
-let ofTensors (samples: Tensor) (labels: Tensor) : LabelledSplit =
-    if isNull (box samples) then nullArg "samples"
-    if isNull (box labels) then nullArg "labels"
-    if samples.shape.[0] <> labels.shape.[0] then invalidArg "labels" $"has {labels.shape.[0]} entries for {samples.shape.[0]} samples"
-    let classes = toInt64Array labels
-    { Count = int samples.shape.[0]
-      Load = fun i ->
-        use sample = samples.[int64 i].``to``(torch.float32).contiguous ()
-        { Shape = sample.shape; Data = sample.data<float32>().ToArray () }, int classes.[i] }

@@ -29,12 +29,12 @@ let tests =
             let fromTensors = Trainer.train a settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore Threading.CancellationToken.None
             use b = model ()
             let loads = ref 0
-            let counted (split: DatasetTraining.LabelledSplit) =
+            let counted (split: LabelledSplit) =
                 { split with Load = fun i -> Threading.Interlocked.Increment loads |> ignore; split.Load i }
             let batches = ResizeArray ()
             let fromDataset =
-                DatasetTraining.train b settings 2 (counted (DatasetTraining.ofTensors train.Frames train.Labels))
-                    (DatasetTraining.ofTensors test.Frames test.Labels) batches.Add ignore Threading.CancellationToken.None
+                DatasetTraining.train b settings 2 (counted (Dataset.ofTensors train.Frames train.Labels))
+                    (Dataset.ofTensors test.Frames test.Labels) batches.Add ignore Threading.CancellationToken.None
             Expect.equal loads.Value (2 * 48) "every training sample loaded once per epoch"
             Expect.equal (batches |> Seq.map (fun (e, k, n, _) -> e, k, n) |> Seq.last) (2, 3, 3) "progress per batch"
             let pick (h: Training.History) = h.Entries |> Array.map (fun e -> e.TrainLoss, e.TrainAccuracy, e.TestAccuracy)
