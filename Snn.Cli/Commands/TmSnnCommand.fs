@@ -278,27 +278,17 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let loihi =
         if loihiSamples <= 0 then [||]
         else
-            let deployment = TmSnnLoihi.deploy model
-            let netx = Path.Combine (directory, "tmsnn.net")
-            let nir = Path.Combine (directory, "tmsnn.nir")
-            AtomicFile.write netx (fun p -> Netx.write p deployment.Quantized.Network)
-            AtomicFile.write nir (fun p -> Nir.write p (NirMapping.ofNetwork (data.BinMs / 1000.0) deployment.Quantized.Network))
             let subset = data.TestFrames.narrow (0L, 0L, int64 loihiSamples)
             let subsetClasses = data.TestClasses.narrow (0L, 0L, int64 loihiSamples)
-            let runs = Array.init taskCount (fun k -> TmSnnLoihi.runTask ChipConstants.Loihi2 deployment config.Tasks k subset subsetClasses)
-            let profileText =
-                runs |> Array.map (fun r ->
-                    $"task {r.Task + 1} ({config.Tasks.[r.Task].Name}), phi = {thresholds.[r.Task]}, threshold mantissas %A{deployment.Thresholds.[r.Task]}, emulated accuracy {100.0 * r.Accuracy:F2}%% on {loihiSamples} samples, {r.StepsPerSample} steps per sample{Environment.NewLine}{Profiler.report r.Profile}")
-            let clipped = if deployment.Clips.IsEmpty then "no value was clipped" else $"{deployment.Clips.Length} values were clipped"
-            AtomicFile.write (Path.Combine (directory, "loihi-profile.txt")) (fun p ->
-                File.WriteAllText (p, String.Join (Environment.NewLine + Environment.NewLine, profileText) + Environment.NewLine + $"quantization: {clipped}" + Environment.NewLine))
+            let deployed = TmSnnLoihi.deployToFolder ChipConstants.Loihi2 directory model data.BinMs subset subsetClasses
+            let runs, clipped = deployed.Runs, deployed.ClipSummary
             printfn $"Loihi (bit-accurate emulator, {loihiSamples} test samples per task; quantized once, thresholds changed per task; {clipped}):"
             for r in runs do
                 let samples = max 1 (r.Profile.Steps / r.StepsPerSample)
                 let synOps = float (r.Profile.Layers |> Array.sumBy (fun l -> l.SynOps)) / float samples
                 let energy = r.Profile.EnergyPerSample |> Option.map (fun e -> $"{e * 1e6:F3} uJ") |> Option.defaultValue "-"
                 printfn $"  task {r.Task + 1} {config.Tasks.[r.Task].Name,-12} phi = {thresholds.[r.Task],-5} accuracy {100.0 * r.Accuracy:F2}%%  SynOps/sample {synOps:F0}  dynamic energy/sample {energy} ({r.Profile.Chip.Name})"
-            printfn $"wrote {netx}, {nir} and loihi-profile.txt"
+            printfn "wrote %s" (String.Join (", ", deployed.Files))
             runs
     let settingsList =
         [ "dataset", data.Name; "seed", string seed; "frames", string frames; "epochs", string trainer.Epochs

@@ -80,3 +80,39 @@ let runTask (chip: ChipConstants) (deployment: Deployment) (tasks: LabelMap[]) (
     let hits = Array.map2 (fun p t -> if int64 p = t then 1 else 0) predicted truth |> Array.sum
     { Task = task; Accuracy = float hits / float (max 1 counts.Length); Profile = profile
       StepsPerSample = int samples.shape.[1] + network.Layers.Length }
+
+/// What `deployToFolder` wrote and measured.
+type FolderDeployment =
+    { /// The quantized label path and every task's threshold mantissas.
+      Deployment: Deployment
+      /// One emulator run per task.
+      Runs: TaskRun[]
+      /// The files written: the NetX network, the NIR graph and the profile text.
+      Files: string list
+      /// "no value was clipped" or how many values the quantization clipped.
+      ClipSummary: string }
+
+/// The main job's deployment (thesis 4.4): the label path of a trained `model` quantized once, written as
+/// `tmsnn.net` (NetX) and `tmsnn.nir` (NIR, time step `binMs`) into `directory`, every task run on the emulator for
+/// samples [N; T; F] with classes [N] changing only the threshold mantissas, and the per-task accuracy, SynOps and
+/// energy estimate written to `loihi-profile.txt`. Every file is written atomically.
+let deployToFolder (chip: ChipConstants) (directory: string) (model: TmSnn) (binMs: float) (samples: Tensor) (classes: Tensor) : FolderDeployment =
+    if String.IsNullOrWhiteSpace directory then invalidArg "directory" "must name a folder"
+    IO.Directory.CreateDirectory directory |> ignore
+    let deployment = deploy model
+    let netx = IO.Path.Combine (directory, "tmsnn.net")
+    let nir = IO.Path.Combine (directory, "tmsnn.nir")
+    let profile = IO.Path.Combine (directory, "loihi-profile.txt")
+    AtomicFile.write netx (fun p -> Netx.write p deployment.Quantized.Network)
+    AtomicFile.write nir (fun p -> Nir.write p (NirMapping.ofNetwork (binMs / 1000.0) deployment.Quantized.Network))
+    let tasks = model.Tasks
+    let runs = Array.init model.TaskCount (fun k -> runTask chip deployment tasks k samples classes)
+    let thresholds = Tensors.toFloat64Array (model.Thresholds.detach ())
+    let n = int samples.shape.[0]
+    let text =
+        runs |> Array.map (fun r ->
+            $"task {r.Task + 1} ({tasks.[r.Task].Name}), phi = {thresholds.[r.Task]}, threshold mantissas %A{deployment.Thresholds.[r.Task]}, emulated accuracy {100.0 * r.Accuracy:F2}%% on {n} samples, {r.StepsPerSample} steps per sample{Environment.NewLine}{Profiler.report r.Profile}")
+    let clipped = if deployment.Clips.IsEmpty then "no value was clipped" else $"{deployment.Clips.Length} values were clipped"
+    AtomicFile.write profile (fun p ->
+        IO.File.WriteAllText (p, String.Join (Environment.NewLine + Environment.NewLine, text) + Environment.NewLine + $"quantization: {clipped}" + Environment.NewLine))
+    { Deployment = deployment; Runs = runs; Files = [ netx; nir; profile ]; ClipSummary = clipped }
