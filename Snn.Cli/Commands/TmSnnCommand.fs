@@ -68,94 +68,6 @@ type TmSnnArgs =
             | Label_Loss _ -> "L_y: mse (default: mean squared error of the rates to 0.5 / 0) or spike-rate[:true,false] (lava-dl's SpikeRate, summed squared error to the true / false rates, default 0.2,0.03)"
             | Out _ -> "report folder (default ./tmsnn-report)"
 
-/// The metrics JSON of a run: settings, per-epoch history, per-task evaluation (accuracy, precision, recall, F1,
-/// confusion, per-layer activity) and, when run, the Loihi emulation per task.
-let metricsJson (settings: (string * string) list) (history: Training.History)
-                (tasks: TmSnnTraining.TaskEvaluation[]) (loihi: TmSnnLoihi.TaskRun[]) : string =
-    MetricsJson.document (fun w ->
-     w.WriteStartObject ()
-     MetricsJson.writeSettings w settings
-     w.WriteStartArray "history"
-     for e in history.Entries do
-         w.WriteStartObject ()
-         w.WriteNumber ("epoch", e.Epoch)
-         w.WriteNumber ("trainLoss", e.TrainLoss)
-         w.WriteNumber ("trainAccuracy", e.TrainAccuracy)
-         w.WriteNumber ("seconds", e.Seconds)
-         // Per task k and label-path layer l: mean ‖∂L/∂W_l‖ and firing rate over task k's batches of the epoch.
-         let rows (name: string) (m: float[][]) =
-             w.WriteStartArray name
-             for row in m do
-                 w.WriteStartArray ()
-                 for v in row do w.WriteNumberValue v
-                 w.WriteEndArray ()
-             w.WriteEndArray ()
-         rows "gradientNormPerTaskAndLayer" (TmSnnTraining.gradientNorms tasks.Length e)
-         rows "firingRatePerTaskAndLayer" (TmSnnTraining.firingRates tasks.Length e)
-         w.WriteEndObject ()
-     w.WriteEndArray ()
-     w.WriteStartArray "tasks"
-     for t in tasks do
-         w.WriteStartObject ()
-         w.WriteNumber ("task", t.Task)
-         w.WriteString ("name", t.Name)
-         w.WriteNumber ("threshold", t.Threshold)
-         w.WriteNumber ("current", t.Current)
-         w.WriteNumber ("accuracy", t.Report.Accuracy)
-         w.WriteNumber ("macroPrecision", t.Report.MacroPrecision)
-         w.WriteNumber ("macroRecall", t.Report.MacroRecall)
-         w.WriteNumber ("macroF1", t.Report.MacroF1)
-         let floats (name: string) (xs: float[]) =
-             w.WriteStartArray name
-             for x in xs do w.WriteNumberValue x
-             w.WriteEndArray ()
-         floats "precision" t.Report.Precision
-         floats "recall" t.Report.Recall
-         floats "f1" t.Report.F1
-         MetricsJson.writeMatrix w "confusion" t.Confusion
-         w.WriteStartArray "layers"
-         for a in t.Activity do
-             w.WriteStartObject ()
-             w.WriteNumber ("layer", a.Layer)
-             w.WriteNumber ("neurons", a.Neurons)
-             w.WriteNumber ("eventsPerSample", a.Events)
-             w.WriteNumber ("synOpsPerSample", a.SynOps)
-             w.WriteNumber ("annActivations", a.Activations)
-             w.WriteNumber ("annMacs", a.Macs)
-             w.WriteEndObject ()
-         w.WriteEndArray ()
-         match loihi |> Array.tryFind (fun r -> r.Task = t.Task) with
-         | Some r ->
-             w.WriteStartObject "loihi"
-             w.WriteNumber ("accuracy", r.Accuracy)
-             w.WriteNumber ("stepsPerSample", r.StepsPerSample)
-             let samples = max 1 (r.Profile.Steps / r.StepsPerSample)
-             w.WriteNumber ("synOpsPerSample", float (r.Profile.Layers |> Array.sumBy (fun l -> l.SynOps)) / float samples)
-             w.WriteNumber ("spikesPerSample", float (r.Profile.Layers |> Array.sumBy (fun l -> l.Spikes)) / float samples)
-             r.Profile.EnergyPerSample |> Option.iter (fun e -> w.WriteNumber ("dynamicEnergyPerSampleJoules", e))
-             w.WriteString ("chip", r.Profile.Chip.Name)
-             w.WriteEndObject ()
-         | None -> ()
-         w.WriteEndObject ()
-     w.WriteEndArray ()
-     w.WriteEndObject ())
-
-/// The plots of a run: SynOps per label-path layer with one bar per task (and its threshold), the ANN twin's MACs
-/// beside them (thesis table 14), and each task's confusion matrix under its own threshold. Returns the paths.
-let writePlots (directory: string) (evaluations: TmSnnTraining.TaskEvaluation[]) : string list =
-    let layers = evaluations.[0].Activity |> Array.map (fun a -> $"layer {a.Layer}")
-    let series =
-        [| for e in evaluations -> $"{e.Name} (phi = {e.Threshold})", e.Activity |> Array.map (fun a -> a.SynOps)
-           yield "ANN twin (MACs)", evaluations.[0].Activity |> Array.map (fun a -> a.Macs) |]
-    let synOps = Path.Combine (directory, "synops-per-layer.png")
-    Report.GroupedBars.write synOps Report.PlotSize.Default "SynOps per sample and layer, per task threshold" "label-path layer" "operations per sample" layers series
-    let confusions =
-        [ for e in evaluations ->
-            let path = Path.Combine (directory, $"confusion-task{e.Task + 1}.png")
-            Report.ConfusionPlot.write path Report.PlotSize.Default $"Task {e.Task + 1} ({e.Name}), phi = {e.Threshold}" e.Confusion None
-            path ]
-    synOps :: confusions
-
 /// The demonstration's default thresholds. Measured with the other defaults (3 tasks, 1500 samples, 50 epochs): the
 /// thesis's 1.25 / 5 / 10 give 66.6 / 77.2 / 60.4 % (the φ = 10 task stays at its majority rate: its layers fire
 /// too little for this network to learn it), 1.25 / 2.5 / 5 give 73.4 / 80.8 / 83.2 %.
@@ -299,7 +211,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
           "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms"
           "spikeGradient", $"%A{config.SpikeGradient}"; "labelLoss", args.GetResult (Label_Loss, "mse") ]
     let metrics = Path.Combine (directory, "metrics.json")
-    AtomicFile.write metrics (fun p -> File.WriteAllText (p, metricsJson settingsList history evaluations loihi))
-    let plots = writePlots directory evaluations
+    AtomicFile.write metrics (fun p -> File.WriteAllText (p, TmSnnLoihi.metricsJson settingsList history evaluations loihi))
+    let plots = TmSnnSetup.writePlots directory evaluations
     printfn $"wrote {metrics}, {checkpoint} and {plots.Length} plots; wall time {clock.Elapsed.TotalSeconds:F1} s"
     0

@@ -109,3 +109,19 @@ let describe (e: TmSnnTraining.TaskEvaluation) : string =
     let modulation = if e.Current <> 0.0 then $"I = {e.Current:G4}" else $"phi = {e.Threshold:G4}"
     sprintf "task %d %-16s %-12s accuracy %6.2f%%  macro-F1 %.3f  spikes/sample %9.1f  SynOps/sample %11.0f  (ANN MACs %9.0f)"
         (e.Task + 1) e.Name modulation (100.0 * e.Report.Accuracy) e.Report.MacroF1 spikes synOps macs
+
+/// The plots of a run: SynOps per label-path layer with one bar per task (and its threshold), the ANN twin's MACs
+/// beside them (thesis table 14), and each task's confusion matrix under its own threshold. Returns the paths.
+let writePlots (directory: string) (evaluations: TmSnnTraining.TaskEvaluation[]) : string list =
+    let layers = evaluations.[0].Activity |> Array.map (fun a -> $"layer {a.Layer}")
+    let series =
+        [| for e in evaluations -> $"{e.Name} (phi = {e.Threshold})", e.Activity |> Array.map (fun a -> a.SynOps)
+           yield "ANN twin (MACs)", evaluations.[0].Activity |> Array.map (fun a -> a.Macs) |]
+    let synOps = Path.Combine (directory, "synops-per-layer.png")
+    Snn.Report.GroupedBars.write synOps Snn.Report.PlotSize.Default "SynOps per sample and layer, per task threshold" "label-path layer" "operations per sample" layers series
+    let confusions =
+        [ for e in evaluations ->
+            let path = Path.Combine (directory, $"confusion-task{e.Task + 1}.png")
+            Snn.Report.ConfusionPlot.write path Snn.Report.PlotSize.Default $"Task {e.Task + 1} ({e.Name}), phi = {e.Threshold}" e.Confusion None
+            path ]
+    synOps :: confusions

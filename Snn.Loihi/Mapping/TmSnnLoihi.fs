@@ -116,3 +116,75 @@ let deployToFolder (chip: ChipConstants) (directory: string) (model: TmSnn) (bin
     AtomicFile.write profile (fun p ->
         IO.File.WriteAllText (p, String.Join (Environment.NewLine + Environment.NewLine, text) + Environment.NewLine + $"quantization: {clipped}" + Environment.NewLine))
     { Deployment = deployment; Runs = runs; Files = [ netx; nir; profile ]; ClipSummary = clipped }
+
+/// The metrics JSON of a run: settings, per-epoch history, per-task evaluation (accuracy, precision, recall, F1,
+/// confusion, per-layer activity) and, when run, the Loihi emulation per task.
+let metricsJson (settings: (string * string) list) (history: Training.History)
+                (tasks: TmSnnTraining.TaskEvaluation[]) (loihi: TaskRun[]) : string =
+    Snn.Report.MetricsJson.document (fun w ->
+     w.WriteStartObject ()
+     Snn.Report.MetricsJson.writeSettings w settings
+     w.WriteStartArray "history"
+     for e in history.Entries do
+         w.WriteStartObject ()
+         w.WriteNumber ("epoch", e.Epoch)
+         w.WriteNumber ("trainLoss", e.TrainLoss)
+         w.WriteNumber ("trainAccuracy", e.TrainAccuracy)
+         w.WriteNumber ("seconds", e.Seconds)
+         // Per task k and label-path layer l: mean ‖∂L/∂W_l‖ and firing rate over task k's batches of the epoch.
+         let rows (name: string) (m: float[][]) =
+             w.WriteStartArray name
+             for row in m do
+                 w.WriteStartArray ()
+                 for v in row do w.WriteNumberValue v
+                 w.WriteEndArray ()
+             w.WriteEndArray ()
+         rows "gradientNormPerTaskAndLayer" (TmSnnTraining.gradientNorms tasks.Length e)
+         rows "firingRatePerTaskAndLayer" (TmSnnTraining.firingRates tasks.Length e)
+         w.WriteEndObject ()
+     w.WriteEndArray ()
+     w.WriteStartArray "tasks"
+     for t in tasks do
+         w.WriteStartObject ()
+         w.WriteNumber ("task", t.Task)
+         w.WriteString ("name", t.Name)
+         w.WriteNumber ("threshold", t.Threshold)
+         w.WriteNumber ("current", t.Current)
+         w.WriteNumber ("accuracy", t.Report.Accuracy)
+         w.WriteNumber ("macroPrecision", t.Report.MacroPrecision)
+         w.WriteNumber ("macroRecall", t.Report.MacroRecall)
+         w.WriteNumber ("macroF1", t.Report.MacroF1)
+         let floats (name: string) (xs: float[]) =
+             w.WriteStartArray name
+             for x in xs do w.WriteNumberValue x
+             w.WriteEndArray ()
+         floats "precision" t.Report.Precision
+         floats "recall" t.Report.Recall
+         floats "f1" t.Report.F1
+         Snn.Report.MetricsJson.writeMatrix w "confusion" t.Confusion
+         w.WriteStartArray "layers"
+         for a in t.Activity do
+             w.WriteStartObject ()
+             w.WriteNumber ("layer", a.Layer)
+             w.WriteNumber ("neurons", a.Neurons)
+             w.WriteNumber ("eventsPerSample", a.Events)
+             w.WriteNumber ("synOpsPerSample", a.SynOps)
+             w.WriteNumber ("annActivations", a.Activations)
+             w.WriteNumber ("annMacs", a.Macs)
+             w.WriteEndObject ()
+         w.WriteEndArray ()
+         match loihi |> Array.tryFind (fun r -> r.Task = t.Task) with
+         | Some r ->
+             w.WriteStartObject "loihi"
+             w.WriteNumber ("accuracy", r.Accuracy)
+             w.WriteNumber ("stepsPerSample", r.StepsPerSample)
+             let samples = max 1 (r.Profile.Steps / r.StepsPerSample)
+             w.WriteNumber ("synOpsPerSample", float (r.Profile.Layers |> Array.sumBy (fun l -> l.SynOps)) / float samples)
+             w.WriteNumber ("spikesPerSample", float (r.Profile.Layers |> Array.sumBy (fun l -> l.Spikes)) / float samples)
+             r.Profile.EnergyPerSample |> Option.iter (fun e -> w.WriteNumber ("dynamicEnergyPerSampleJoules", e))
+             w.WriteString ("chip", r.Profile.Chip.Name)
+             w.WriteEndObject ()
+         | None -> ()
+         w.WriteEndObject ()
+     w.WriteEndArray ()
+     w.WriteEndObject ())
