@@ -60,7 +60,10 @@ let private undocumented (assembly: Assembly) =
         for m in t.GetMethods declared do
             if not m.IsSpecialName && not (generated m) && m.GetBaseDefinition().DeclaringType = t
                && not (m.Name.StartsWith "get_" || m.Name.StartsWith "set_") then
-                if not (hasDoc "M:" (typeName + "." + m.Name)) then yield $"M:{typeName}.{m.Name}"
+                // F# emits a witness-passing twin `f$W` of each inline function with member constraints; it is
+                // documented by f's doc comment.
+                let name = if m.Name.EndsWith "$W" then m.Name.Substring (0, m.Name.Length - 2) else m.Name
+                if not (hasDoc "M:" (typeName + "." + name)) then yield $"M:{typeName}.{m.Name}"
         for p in t.GetProperties declared do
             if not (generated p) && not (isUnionCase p) && not (p.Name = "Tag" || p.Name.StartsWith "Is") then
                 if not (hasDoc "P:" (typeName + "." + p.Name)) then yield $"P:{typeName}.{p.Name}" ]

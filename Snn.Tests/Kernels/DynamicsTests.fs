@@ -92,9 +92,74 @@ let private vectorTests =
                 }
     ]
 
+/// The lane operations of `Lanes` on float32, except e^x, which is taken from Vector.Exp (lane 0 of a broadcast):
+/// the generic surrogate formula instantiated with it must give the SIMD kernel's values bit for bit.
+[<Sealed>]
+type VectorExpLanes private () =
+    static member inline AbsOf (x: float32) : float32 = abs x
+    static member inline ExpOf (x: float32) : float32 = (System.Numerics.Vector.Exp (System.Numerics.Vector<float32> x)).[0]
+    static member inline MaxOf (a: float32, b: float32) : float32 = max a b
+    static member inline SelectLess (a: float32, b: float32, whenLess: float32, otherwise: float32) : float32 =
+        if a < b then whenLess else otherwise
+    static member inline Broadcast (c: float32, _: float32) : float32 = c
+
+/// s'(x) in float64 from each family's published formula, written out here independently of the kernels.
+let private publishedDerivative (surrogate: Surrogate) (x: float) : float =
+    match surrogate with
+    | Sigmoid a -> let e = 1.0 / (1.0 + exp (-a * x)) in a * e * (1.0 - e)
+    | ATan a -> a / 2.0 / (1.0 + (System.Math.PI / 2.0 * a * x) ** 2.0)
+    | FastSigmoid a -> a / (2.0 * (1.0 + a * abs x) ** 2.0)
+    | SuperSpike b -> 1.0 / (1.0 + b * abs x) ** 2.0
+    | Triangle w -> max 0.0 (1.0 - abs x / w) / w
+    | Rectangle w -> if abs x < w / 2.0 then 1.0 / w else 0.0
+    | Gaussian s -> exp (-x * x / (2.0 * s * s)) / (s * sqrt (2.0 * System.Math.PI))
+    | PiecewiseExp a -> a / 2.0 * exp (-a * abs x)
+    | SlayerExp (tau, scale) -> scale / (2.0 * tau) * exp (-abs x / tau)
+    | Asgl _ -> nan
+
+let private bits (x: float32) = System.BitConverter.SingleToInt32Bits x
+
+/// The scalar and SIMD surrogate derivatives of the fused kernels are one formula: on a grid of x, every family's
+/// vector lanes equal the scalar values bit for bit (for the exp families, the scalar formula with Vector.Exp), and
+/// both follow the published formula.
+let private derivativeTests =
+    testList "surrogate derivatives: scalar = SIMD" [
+        let width = System.Numerics.Vector<float32>.Count
+        // x = k/64 on [-6, 6] (exact in float32, hits the rectangle and triangle edges ±w/2, ±w), padded to whole vectors.
+        let grid =
+            let points = [| for k in -384 .. 384 -> float32 k / 64.0f |]
+            Array.append points (Array.create ((width - points.Length % width) % width) 0.0f)
+        for surrogate in [ ATan 2.0; Sigmoid 4.0; FastSigmoid 10.0; SuperSpike 5.0; Triangle 1.0; Rectangle 1.0; Gaussian 0.5; PiecewiseExp 2.0; SlayerExp (0.5, 2.0) ] do
+            test $"{surrogate}" {
+                let scalar = (SurrogateDerivatives.scalar surrogate).Value
+                let vector = (SurrogateDerivatives.vector surrogate).Value
+                let scalarValues = Array.map scalar grid
+                let vectorValues =
+                    [| for i in 0 .. width .. grid.Length - 1 do
+                           let v = vector (System.Numerics.Vector<float32> (grid, i))
+                           for lane in 0 .. width - 1 -> v.[lane] |]
+                let usesExp = match surrogate with Sigmoid _ | Gaussian _ | PiecewiseExp _ | SlayerExp _ -> true | _ -> false
+                if usesExp then
+                    let sameFormula : float32 -> float32 = (SurrogateDerivatives.formula Unchecked.defaultof<VectorExpLanes> surrogate).Value
+                    Expect.equal (Array.map bits vectorValues) (Array.map (sameFormula >> bits) grid) "SIMD = scalar formula with Vector.Exp, bit for bit"
+                    for s, v in Array.zip scalarValues vectorValues do
+                        Expect.isLessThanOrEqual (abs (float s - float v)) (1e-6 * max 1e-30 (abs (float s))) "MathF.Exp and Vector.Exp within 1e-6 relative"
+                else Expect.equal (Array.map bits vectorValues) (Array.map bits scalarValues) "SIMD = scalar, bit for bit"
+                for x, s in Array.zip grid scalarValues do
+                    let expected = publishedDerivative surrogate (float x)
+                    Expect.isLessThanOrEqual (abs (float s - expected)) (1e-6 * max 1.0 (abs expected)) $"s'({x}) = published formula"
+                Expect.isGreaterThan (Array.max scalarValues) 0.0f "the grid reaches the non-zero part"
+            }
+        test "ASGL has no fused derivative" {
+            Expect.isNone (SurrogateDerivatives.scalar (Asgl (LogisticRamp, torch.ones 3L, 0.0))) "scalar"
+            Expect.isNone (SurrogateDerivatives.vector (Asgl (LogisticRamp, torch.ones 3L, 0.0))) "vector"
+        }
+    ]
+
 let tests =
     testList "Dynamics (fused kernel)" [
         vectorTests
+        derivativeTests
         for reset in [ Hard; Soft; NoReset ] do
             for detach in [ false; true ] do
                 for scheme in [ ExactExponential; ForwardEuler ] do
