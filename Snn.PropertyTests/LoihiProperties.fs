@@ -85,9 +85,9 @@ let tests =
                 return halves, bias, vth, voltageDecay, spikes })) (fun (halves, bias, vth, voltageDecay, spikes) ->
                 let floatNet : FloatNetwork =
                     { Layers =
-                        [| { Name = "in"; Shape = [| 5 |]; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0; Bias = Array.zeroCreate 5 }
+                        [| { Name = "in"; Shape = [| 5 |]; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0; Bias = Array.zeroCreate 5; Recurrent = None }
                            { Name = "out"; Shape = [| 3 |]; Incoming = Some (FloatDense (5, halves |> Array.map (fun k -> float (2 * k) / 64.0)))
-                             CurrentDecay = 1.0; VoltageDecay = voltageDecay; Threshold = float vth / 64.0; Bias = bias |> Array.map (fun b -> float b / 64.0) } |] }
+                             CurrentDecay = 1.0; VoltageDecay = voltageDecay; Threshold = float vth / 64.0; Bias = bias |> Array.map (fun b -> float b / 64.0); Recurrent = None } |] }
                 let q = NetworkQuantizer.quantize (Some [| 1.0; 1.0 |]) floatNet
                 q.Clips.IsEmpty
                 && FloatNetwork.simulate floatNet spikes 30 None = (Emulator.run q.Network (InputSpikes spikes) (RunOptions.For 30)).Spikes)
