@@ -168,6 +168,52 @@ let toTree (doc: Document) : H5Node =
 let write (path: string) (doc: Document) : unit = Hdf5Tree.write path (toTree doc)
 
 // ---------------------------------------------------------------------------------------------------------------
+// Subgraphs.
+
+/// The graph with every NIRGraph node inlined (recursively): node n of subgraph s becomes "s.n" (NIR's own address
+/// for it), the subgraph's Input and Output nodes disappear, and an edge into s (or into "s.<Input node>") goes to
+/// what that Input node feeds, an edge out of s (or out of "s.<Output node>") leaves from what feeds that Output
+/// node. This is how snnTorch writes RLeaky and RSynaptic: a subgraph Input -> LIF <-> Linear, LIF -> Output.
+let rec flatten (graph: Graph) : Graph =
+    if graph.Nodes |> Map.forall (fun _ n -> n.Graph.IsNone) then graph
+    else
+        let subs = graph.Nodes |> Map.filter (fun _ n -> n.Graph.IsSome) |> Map.map (fun _ n -> flatten n.Graph.Value)
+        let isPort (g: Graph) kind name = g.Nodes.TryFind name |> Option.exists (fun n -> n.Type = kind)
+        let inner sub name = sub + "." + name
+        // (subgraph, port node) when `address` is a subgraph ("s": all its ports of `kind`) or one of its ports ("s.p").
+        let ports kind (address: string) : (string * string list) option =
+            match subs.TryFind address with
+            | Some g -> Some (address, g.Nodes |> Map.filter (fun _ n -> n.Type = kind) |> Map.keys |> List.ofSeq)
+            | None ->
+                let k = address.IndexOf '.'
+                if k > 0 && subs.ContainsKey (address.Substring (0, k)) && isPort subs.[address.Substring (0, k)] kind (address.Substring (k + 1)) then
+                    Some (address.Substring (0, k), [ address.Substring (k + 1) ])
+                else None
+        let into (target: string) =
+            match ports "Input" target with
+            | Some (sub, inputs) -> [ for i in inputs do for (a, b) in subs.[sub].Edges do if a = i then yield inner sub b ]
+            | None -> [ target ]
+        let outOf (source: string) =
+            match ports "Output" source with
+            | Some (sub, outputs) -> [ for o in outputs do for (a, b) in subs.[sub].Edges do if b = o then yield inner sub a ]
+            | None -> [ source ]
+        let nodes =
+            [ for KeyValue (name, node) in graph.Nodes do
+                match subs.TryFind name with
+                | Some g ->
+                    for KeyValue (n, inside) in g.Nodes do
+                        if inside.Type <> "Input" && inside.Type <> "Output" then yield inner name n, inside
+                | None -> yield name, node ]
+        let edges =
+            [| for (a, b) in graph.Edges do
+                   for x in outOf a do
+                       for y in into b do yield x, y
+               for KeyValue (sub, g) in subs do
+                   for (a, b) in g.Edges do
+                       if not (isPort g "Input" a || isPort g "Output" b) then yield inner sub a, inner sub b |]
+        { Nodes = Map.ofList nodes; Edges = edges; Extra = graph.Extra }
+
+// ---------------------------------------------------------------------------------------------------------------
 // Float simulation.
 
 /// The values of a field as floats, or `fallback` when the node has no such field.
@@ -330,9 +376,11 @@ let private backEdges (graph: Graph) : Set<string * string> =
 /// Nodes run in topological order within a step, so a chain has no latency; inputs of a node are summed. An edge
 /// that closes a cycle (a neuron feeding back onto itself through an Affine or Linear, say) carries its source's
 /// output of the previous step (nothing at the first step): recurrent spikes arrive one step later, as in
-/// snnTorch's RLeaky and on Loihi. Delay nodes and subgraphs are refused (ArgumentException naming the node).
+/// snnTorch's RLeaky and on Loihi. Subgraphs are inlined first (`flatten`; traces are keyed "sub.node"). Delay
+/// nodes are refused (ArgumentException naming the node).
 let simulate (graph: Graph) (dt: float) (steps: int) (input: float[][]) : Map<string, Trace> =
     if not (dt > 0.0 && Double.IsFinite dt) then invalidArg "dt" $"must be a finite number of seconds > 0, got {dt}"
+    let graph = flatten graph
     if input.Length < steps then invalidArg "input" $"has {input.Length} steps for a run of {steps}"
     let names = graph.Nodes |> Map.toList |> List.map fst
     let back = backEdges graph

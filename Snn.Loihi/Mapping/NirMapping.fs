@@ -5,7 +5,8 @@
 /// seconds, then `NetworkQuantizer` makes it fixed-point. A neuron node may feed back onto itself through an n x n
 /// Affine (bias 0) or Linear node (neuron -> W_rec -> neuron, as in NIR's recurrent benchmark networks): its layer
 /// gets those weights, scaled like the feed-forward ones, as recurrent synapses (NetX `dense_rec`); NIR's float
-/// semantics deliver the recurrent input one step later, which is Loihi's timing too. With NIR's forward-Euler
+/// semantics deliver the recurrent input one step later, which is Loihi's timing too. Subgraphs (snnTorch's RLeaky)
+/// are inlined first (`Nir.flatten`), their layers named by NIR's address "sub.node". With NIR's forward-Euler
 /// equations
 ///
 ///     CubaLIF  I <- I + dt/τ_syn (w_in x - I);  v <- v + dt/τ_mem (v_leak - v + r I)
@@ -143,6 +144,8 @@ let private neurons (dt: float) (name: string) (node: Nir.Node) (shape: int[]) (
 /// anything that is not a chain of supported nodes.
 let toFloatNetwork (dt: float) (graph: Nir.Graph) : FloatNetwork =
     if not (dt > 0.0) then invalidArg "dt" $"must be positive, got {dt}"
+    // Subgraphs (snnTorch's RLeaky / RSynaptic) are inlined: their nodes become "sub.node".
+    let graph = Nir.flatten graph
     // A recurrent synapse: an Affine or Linear node whose only input and only output are the same neuron node
     // (neuron -> synapse -> neuron). Its two edges leave the chain; the neuron's layer gets the weights as Recurrent.
     let isNeuron (node: Nir.Node) = node.Type = "CubaLIF" || node.Type = "LIF" || node.Type = "IF"

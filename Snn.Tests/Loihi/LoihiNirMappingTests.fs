@@ -95,6 +95,36 @@ let tests =
                 Expect.equal emulated.Spikes.[1] floatSpikes.[1] "emulator and float network spike for spike"
             finally File.Delete path
         }
+        test "a recurrent subgraph as snnTorch writes RLeaky (Input -> LIF <-> Linear, LIF -> Output) maps like the flat graph" {
+            let flat = recurrentGraph ()
+            let sub : Nir.Graph =
+                { Nodes =
+                    Map.ofList
+                        [ "input", node "Input" [ "shape", [| 2.0 |], [| 1 |] ]; "lif", flat.Nodes.["lif"]; "w_rec", flat.Nodes.["rec"]
+                          "output", node "Output" [ "shape", [| 2.0 |], [| 1 |] ] ]
+                  Edges = [| "input", "lif"; "lif", "w_rec"; "w_rec", "lif"; "lif", "output" |]
+                  Extra = Map.empty }
+            let nested : Nir.Graph =
+                { Nodes = flat.Nodes.Remove("lif").Remove("rec").Add ("rlif", { Type = "NIRGraph"; Fields = Map.empty; Graph = Some sub })
+                  Edges = [| "in", "fc"; "fc", "rlif"; "rlif", "out" |]
+                  Extra = Map.empty }
+            let path = temp ()
+            try
+                Nir.write path { Version = "1.0.7"; Graph = nested }
+                let graph = (Nir.read path).Graph
+                Expect.equal (Nir.flatten graph).Edges
+                    [| "in", "fc"; "fc", "rlif.lif"; "rlif.lif", "out"; "rlif.lif", "rlif.w_rec"; "rlif.w_rec", "rlif.lif" |] "inlined edges"
+                let steps = 12
+                let spikes (g: Nir.Graph) name =
+                    (Nir.simulate g 1e-3 steps (Array.create steps [| 1.0 |])).[name].Output |> Array.map (Array.map (fun o -> o > 0.5))
+                let nir = spikes graph "rlif.lif"
+                Expect.equal (spikesOf 0 nir, spikesOf 1 nir) ([ 1; 4; 7; 10 ], [ 2; 5; 8; 11 ]) "the hand-computed spikes of the flat graph"
+                let a = NirMapping.toLoihi 1e-3 (Some [| 1.0; 1.0 |]) graph
+                let b = NirMapping.toLoihi 1e-3 (Some [| 1.0; 1.0 |]) flat
+                Expect.equal a.Network.Layers.[1].Name "rlif.lif" "named by NIR's address"
+                Expect.equal { a.Network.Layers.[1] with Name = "lif" } b.Network.Layers.[1] "the same recurrent layer"
+            finally File.Delete path
+        }
         test "dense_rec: a recurrent layer goes to NetX and back (and to NIR and back) unchanged" {
             let q = NirMapping.toLoihi 1e-3 (Some [| 1.0; 1.0 |]) (recurrentGraph ())
             let path = Path.ChangeExtension (temp (), ".net")
