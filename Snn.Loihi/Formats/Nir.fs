@@ -347,21 +347,32 @@ let pool2d (name: string) (node: Node) (inShape: int[]) (x: float[]) : float[] *
 
 /// The edges that close a cycle (depth-first search from the Input nodes, then from every other node in name
 /// order): an edge into a node that is still on the search path.
+/// The search keeps its own stack, so a long chain cannot overflow the thread's stack.
 let private backEdges (graph: Graph) : Set<string * string> =
-    let visiting = Collections.Generic.Dictionary<string, bool> ()
+    let onPath = Collections.Generic.Dictionary<string, bool> ()
     let back = Collections.Generic.HashSet<string * string> ()
-    let outgoing = graph.Edges |> Array.groupBy fst |> Map.ofArray
-    let rec visit (n: string) =
-        visiting.[n] <- true
-        for (a, b) in outgoing.TryFind n |> Option.defaultValue [||] do
-            match visiting.TryGetValue b with
-            | true, true -> back.Add ((a, b)) |> ignore
-            | true, false -> ()
-            | _ -> visit b
-        visiting.[n] <- false
+    let outgoing = graph.Edges |> Array.groupBy fst |> Map.ofArray |> Map.map (fun _ e -> e |> Array.map snd)
+    let targets n = outgoing.TryFind n |> Option.defaultValue [||]
     let names = graph.Nodes |> Map.toList |> List.map fst
     for root in (names |> List.filter (fun n -> graph.Nodes.[n].Type = "Input")) @ names do
-        if not (visiting.ContainsKey root) then visit root
+        if not (onPath.ContainsKey root) then
+            // Each frame: a node and the index of its next outgoing edge.
+            let stack = Collections.Generic.Stack<string * int> ()
+            onPath.[root] <- true
+            stack.Push ((root, 0))
+            while stack.Count > 0 do
+                let n, k = stack.Pop ()
+                let out = targets n
+                if k < out.Length then
+                    stack.Push ((n, k + 1))
+                    let b = out.[k]
+                    match onPath.TryGetValue b with
+                    | true, true -> back.Add ((n, b)) |> ignore
+                    | true, false -> ()
+                    | _ ->
+                        onPath.[b] <- true
+                        stack.Push ((b, 0))
+                else onPath.[n] <- false
     set back
 
 /// Simulates a flat graph for `steps` steps of `dt` seconds, feeding `input.[t]` to every Input node.
@@ -385,8 +396,11 @@ let simulate (graph: Graph) (dt: float) (steps: int) (input: float[][]) : Map<st
     let names = graph.Nodes |> Map.toList |> List.map fst
     let back = backEdges graph
     let forward = graph.Edges |> Array.filter (back.Contains >> not)
-    let sources name = forward |> Array.filter (fun (_, b) -> b = name) |> Array.map fst
-    let delayedSources name = graph.Edges |> Array.filter (fun (a, b) -> b = name && back.Contains (a, b)) |> Array.map fst
+    let sourcesOf (edges: (string * string)[]) =
+        let m = edges |> Array.groupBy snd |> Map.ofArray |> Map.map (fun _ e -> e |> Array.map fst)
+        fun name -> m.TryFind name |> Option.defaultValue [||]
+    let sources = sourcesOf forward
+    let delayedSources = sourcesOf (graph.Edges |> Array.filter back.Contains)
     // Kahn's algorithm over the forward edges gives the order within a step.
     let order =
         let indegree = names |> List.map (fun n -> n, (sources n).Length) |> dict |> Collections.Generic.Dictionary
