@@ -69,6 +69,14 @@ let tests =
             let t2 = Nir.simulate g2 1e-3 1 [| x |]
             Expect.equal (hOut, wOut) (3, 9) "H_out = (7 + 2 - 2·2 - 1) / 2 + 1 = 3, W_out = (6 + 4 - 1·1 - 1) / 1 + 1 = 9"
             allClose 1e-12 expected t2.["conv"].Output.[0] "every output"
+            // padding 'same' with an even 2x2 kernel of ones: PyTorch pads 0 above/left and 1 below/right, so
+            // y[i, j] = x[i, j] + x[i, j + 1] + x[i + 1, j] + x[i + 1, j + 1] with zeros outside the 3x3 frame 1..9.
+            let same =
+                { node "Conv2d" [ "weight", Array.create 4 1.0, [| 1; 1; 2; 2 |] ] with
+                    Fields = (node "Conv2d" [ "weight", Array.create 4 1.0, [| 1; 1; 2; 2 |] ]).Fields.Add ("padding", Hdf5Tree.scalar (Strings [| "same" |])) }
+            let g3 = graph [ "in", node "Input" [ "shape", [| 1.0; 3.0; 3.0 |], [| 3 |] ]; "conv", same; "out", node "Output" [ "shape", [| 9.0 |], [| 1 |] ] ] [| "in", "conv"; "conv", "out" |]
+            let t3 = Nir.simulate g3 1e-3 1 [| Array.init 9 (fun i -> float (i + 1)) |]
+            Expect.equal t3.["conv"].Output.[0] [| 12.0; 16.0; 9.0; 24.0; 28.0; 15.0; 15.0; 17.0; 9.0 |] "'same' keeps 3x3, the extra row and column padded at the end"
         }
         test "SumPool2d and AvgPool2d: windows summed by hand, with stride and padding" {
             // One 4x4 channel holding 0..15 (row-major).
