@@ -274,8 +274,9 @@ let private planes (name: string) (node: Node) (channels: int) (inShape: int[]) 
 /// (H, W) pair, "valid" (0) or "same" (stride 1; the odd pixel goes to the bottom/right, as PyTorch pads).
 let conv2d (name: string) (node: Node) (inShape: int[]) (x: float[]) : float[] * int[] =
     let wShape = fieldShape node "weight"
-    if wShape.Length <> 4 then refuseNode name $"weight shape %A{wShape} is not (C_out, C_in / groups, kH, kW)"
+    if wShape.Length <> 4 || wShape |> Array.exists (fun d -> d < 1) then refuseNode name $"weight shape %A{wShape} is not (C_out, C_in / groups, kH, kW)"
     let w = field node "weight" [||]
+    if w.Length <> (wShape |> Array.fold (*) 1) then refuseNode name $"weight holds {w.Length} values for its shape %A{wShape}"
     let groups = match field node "groups" [| 1.0 |] with [| g |] -> int g | g -> refuseNode name $"groups has {g.Length} values"
     let cOut, cPerGroup, kh, kw = wShape.[0], wShape.[1], wShape.[2], wShape.[3]
     if groups <= 0 || cOut % groups <> 0 then refuseNode name $"groups = {groups} must divide the {cOut} output channels"
