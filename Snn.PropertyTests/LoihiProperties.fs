@@ -75,6 +75,7 @@ let tests =
         // When every float value is representable (weights multiples of 2/64, bias and threshold multiples of 1/64,
         // a current that decays fully and a voltage that decays fully or not at all), the float network's sums are
         // exact dyadic numbers and the emulator's integers are those numbers x 4096: spikes must agree exactly.
+        // Half the cases are recurrent (dense_rec): the layer's own spikes come back one step later in both.
         testPropertyWithConfig config "a float network of representable values and its quantized emulation spike identically" <|
             Prop.forAll (Arb.fromGen (gen {
                 let! halves = Gen.arrayOfLength 15 (Gen.choose (-128, 127))
@@ -82,12 +83,15 @@ let tests =
                 let! vth = Gen.choose (1, 400)
                 let! voltageDecay = Gen.elements [ 0.0; 1.0 ]
                 let! spikes = spikeTrains 30 5
-                return halves, bias, vth, voltageDecay, spikes })) (fun (halves, bias, vth, voltageDecay, spikes) ->
+                let! recurrentHalves = Gen.arrayOfLength 9 (Gen.choose (-128, 127))
+                let! recurrent = Gen.elements [ false; true ]
+                let recurrent = if recurrent then Some (recurrentHalves |> Array.map (fun k -> float (2 * k) / 64.0)) else None
+                return halves, bias, vth, voltageDecay, spikes, recurrent })) (fun (halves, bias, vth, voltageDecay, spikes, recurrent) ->
                 let floatNet : FloatNetwork =
                     { Layers =
-                        [| { Name = "in"; Shape = [| 5 |]; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0; Bias = Array.zeroCreate 5 }
+                        [| { Name = "in"; Shape = [| 5 |]; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0; Bias = Array.zeroCreate 5; Recurrent = None }
                            { Name = "out"; Shape = [| 3 |]; Incoming = Some (FloatDense (5, halves |> Array.map (fun k -> float (2 * k) / 64.0)))
-                             CurrentDecay = 1.0; VoltageDecay = voltageDecay; Threshold = float vth / 64.0; Bias = bias |> Array.map (fun b -> float b / 64.0) } |] }
+                             CurrentDecay = 1.0; VoltageDecay = voltageDecay; Threshold = float vth / 64.0; Bias = bias |> Array.map (fun b -> float b / 64.0); Recurrent = recurrent } |] }
                 let q = NetworkQuantizer.quantize (Some [| 1.0; 1.0 |]) floatNet
                 q.Clips.IsEmpty
                 && FloatNetwork.simulate floatNet spikes 30 None = (Emulator.run q.Network (InputSpikes spikes) (RunOptions.For 30)).Spikes)

@@ -1,4 +1,5 @@
-/// A feed-forward network of Loihi CUBA-LIF layers in hardware units, as the emulator runs it.
+/// A chain of Loihi CUBA-LIF layers in hardware units (each optionally recurrent onto itself, NetX `dense_rec`),
+/// as the emulator runs it.
 ///
 /// Layout: every layer's neurons are numbered in PyTorch's row-major (C, H, W) order (or (N) for dense layers).
 /// Lava numbers neurons in (W, H, C) order; the NetX reader and writer convert, the emulator never sees Lava's order.
@@ -150,6 +151,7 @@ module Network =
                 d |> Array.iter (check "delay" 0 62)
             | None -> ()
             match layer.Recurrent with
+            | Some _ when i = 0 -> fail name "the input layer cannot have recurrent synapses"
             | Some r when r.Length <> n * n -> fail name $"recurrent weights have {r.Length} values, expected {n * n}"
             | _ -> ())
         network

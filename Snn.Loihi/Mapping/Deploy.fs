@@ -131,7 +131,7 @@ let toFloatNetwork (inputShape: int[]) (model: torch.nn.Module) : FloatNetwork =
     let count (shape: int[]) = shape |> Array.fold (*) 1
     let input =
         { Name = "input"; Shape = inputShape; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0
-          Bias = Array.zeroCreate (count inputShape) }
+          Bias = Array.zeroCreate (count inputShape); Recurrent = None }
     let layers = ResizeArray<FloatLayer> [ input ]
     let mutable shape = inputShape
     let mutable pending : Synapses option = None
@@ -156,7 +156,7 @@ let toFloatNetwork (inputShape: int[]) (model: torch.nn.Module) : FloatNetwork =
                 | FloatConv (g, w) -> FloatConv (g, w |> Array.map (fun v -> v * mapping.WeightScale))
             layers.Add
                 { Name = s.Name; Shape = s.OutShape; Incoming = Some scaled; CurrentDecay = mapping.CurrentDecay
-                  VoltageDecay = mapping.VoltageDecay; Threshold = mapping.Threshold; Bias = bias }
+                  VoltageDecay = mapping.VoltageDecay; Threshold = mapping.Threshold; Bias = bias; Recurrent = None }
             shape <- s.OutShape
             pending <- None
     for name, m in leaves "" model do

@@ -1,10 +1,12 @@
-/// A feed-forward network of CUBA-LIF layers with float weights, decays and thresholds (a trained lava-dl or NIR
+/// A chain of CUBA-LIF layers (each optionally recurrent onto itself) with float weights, decays and thresholds (a trained lava-dl or NIR
 /// network before quantization), and its float simulation with exactly the emulator's timing, so that the two can
 /// be compared spike for spike.
 ///
 /// Float dynamics per step t (lava-dl's CUBA neuron with Lava's one step of latency per layer):
 ///
 ///     a   = Σ_i w_ji · s_i(t - 1)                 spikes of the previous layer at the previous step
+///         + Σ_k r_jk · z_k(t - 1)                 the layer's own spikes at the previous step (recurrent synapses,
+///                                                 lava-dl's dense_rec: a Dense synapse from the layer to itself)
 ///     I  <- I · (1 - currentDecay) + a
 ///     V  <- V · (1 - voltageDecay) + I + bias
 ///     s   = V > threshold;  V <- 0 where s
@@ -49,7 +51,10 @@ type FloatLayer =
       /// Spike threshold on V (a neuron spikes when V > Threshold), in the units of the weights.
       Threshold: float
       /// Per-neuron bias added to V every step, in the units of the weights.
-      Bias: float[] }
+      Bias: float[]
+      /// Recurrent synapses from the layer to itself, row-major (out, out) in the units of the weights; a spike
+      /// arrives one step later, as a feed-forward one does. None for feed-forward layers.
+      Recurrent: float[] option }
 
     /// The number of neurons.
     member l.Count = l.Shape |> Array.fold (*) 1
@@ -79,6 +84,11 @@ module FloatNetwork =
             if not (layer.Threshold >= 0.0 && Double.IsFinite layer.Threshold) then fail name $"Threshold = {layer.Threshold} must be finite and >= 0"
             if layer.Bias.Length <> n then fail name $"has {layer.Bias.Length} biases for {n} neurons"
             if layer.Bias |> Array.exists (Double.IsFinite >> not) then fail name "has a bias that is not finite"
+            match layer.Recurrent with
+            | Some r when i = 0 -> fail name "the input layer cannot have recurrent synapses"
+            | Some r when r.Length <> n * n -> fail name $"recurrent weights have {r.Length} values, expected {n} x {n} = {n * n}"
+            | Some r when r |> Array.exists (Double.IsFinite >> not) -> fail name "has a recurrent weight that is not finite"
+            | _ -> ()
             match layer.Incoming with
             | None -> if i > 0 then fail name "has no incoming synapses but is not the input layer"
             | Some c ->
@@ -131,6 +141,13 @@ module FloatNetwork =
                         if s then
                             for k in fan.Offsets.[i] .. fan.Offsets.[i + 1] - 1 do
                                 a.[fan.Targets.[k]] <- a.[fan.Targets.[k]] + w.[fan.Weights.[k] - 1])
+                    match layer.Recurrent with
+                    | Some r ->
+                        let n = layer.Count
+                        spikes.[l].[t - 1] |> Array.iteri (fun k s ->
+                            if s then
+                                for j in 0 .. n - 1 do a.[j] <- a.[j] + r.[j * n + k])
+                    | None -> ()
                 let i', v' = current.[l], voltage.[l]
                 for j in 0 .. layer.Count - 1 do
                     i'.[j] <- i'.[j] * (1.0 - layer.CurrentDecay) + a.[j]

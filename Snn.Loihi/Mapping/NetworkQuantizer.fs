@@ -1,7 +1,8 @@
 /// Whole-network quantization: a `FloatNetwork` becomes the emulator's fixed-point `Network` with lava-dl's mapping
 /// (docs/loihi.md §2), layer by layer, with a per-layer scale s folded into the threshold:
 ///
-///     weight mantissa  = even(w · s · 64), clamped to [-256, 254]         (8 bits, mixed sign, exponent 0)
+///     weight mantissa  = even(w · s · 64), clamped to [-256, 254]         (8 bits, mixed sign, exponent 0;
+///                                                                         recurrent weights the same, same s)
 ///     iDecay           = round(4096 · currentDecay), du = iDecay - 1      (Lava applies du + 1)
 ///     vDecay = dv      = round(4096 · voltageDecay)
 ///     vThMant          = floor(threshold · s · 64), clamped to [0, 131071]
@@ -36,6 +37,8 @@ module NetworkQuantizer =
     let autoScale (layer: FloatLayer) : float =
         let maxAbs (xs: float[]) = if xs.Length = 0 then 0.0 else xs |> Array.map abs |> Array.max
         let w = layer.Incoming |> Option.map (fun c -> maxAbs c.WeightValues) |> Option.defaultValue 0.0
+        // Recurrent synapses feed the same current, so they share the layer's scale.
+        let w = max w (layer.Recurrent |> Option.map maxAbs |> Option.defaultValue 0.0)
         let b = maxAbs layer.Bias
         let limits =
             [ if w > 0.0 then yield weightLimit / (64.0 * w)
@@ -86,10 +89,14 @@ module NetworkQuantizer =
                     let vDecay, vc = Quantization.decay $"{layer.Name}/vDecay" layer.VoltageDecay
                     let vth, tc = Quantization.threshold $"{layer.Name}/vThMant" s layer.Threshold
                     let bias, bc = biasMantissas $"{layer.Name}/bias" s layer.Bias
-                    clips.AddRange (wc @ ic @ vc @ tc @ bc)
+                    let recurrent, rc =
+                        match layer.Recurrent with
+                        | Some r -> let m, c = Quantization.weights $"{layer.Name}/weight_rec" s r in Some m, c
+                        | None -> None, []
+                    clips.AddRange (wc @ ic @ vc @ tc @ bc @ rc)
                     { Name = layer.Name; Shape = layer.Shape
                       Neurons = { Du = iDecay - 1; Dv = vDecay; Vth = vth; BiasExp = 6; BiasMant = bias }
-                      Incoming = Some (c.WithIntegerWeights weights); WeightExp = 0; Delays = None; Recurrent = None })
+                      Incoming = Some (c.WithIntegerWeights weights); WeightExp = 0; Delays = None; Recurrent = recurrent })
         { Network = Network.validate { Layers = quantized }; Scales = chosen; Clips = List.ofSeq clips }
 
     /// Threshold mantissas for new float thresholds (one per layer; layer 0's is ignored and its own mantissa kept)

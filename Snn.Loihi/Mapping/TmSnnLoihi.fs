@@ -26,7 +26,7 @@ let toFloatNetwork (model: TmSnn) (task: int) : FloatNetwork =
     let names = Array.append (Array.init config.FeatureSizes.Length (fun i -> $"feature{i + 1}")) [| "label1"; "label2" |]
     let input =
         { Name = "input"; Shape = [| config.Inputs |]; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0
-          Bias = Array.zeroCreate config.Inputs }
+          Bias = Array.zeroCreate config.Inputs; Recurrent = None }
     let layers =
         model.LabelPathLinears |> Array.mapi (fun i linear ->
             let mapping = Deploy.cuLif names.[i] config.Neuron threshold
@@ -34,7 +34,7 @@ let toFloatNetwork (model: TmSnn) (task: int) : FloatNetwork =
             let outputs, inputs = int w.shape.[0], int w.shape.[1]
             { Name = names.[i]; Shape = [| outputs |]
               Incoming = Some (FloatDense (inputs, toFloat64Array w |> Array.map (fun x -> x * mapping.WeightScale)))
-              CurrentDecay = mapping.CurrentDecay; VoltageDecay = mapping.VoltageDecay; Threshold = threshold; Bias = Array.zeroCreate outputs })
+              CurrentDecay = mapping.CurrentDecay; VoltageDecay = mapping.VoltageDecay; Threshold = threshold; Bias = Array.zeroCreate outputs; Recurrent = None })
     FloatNetwork.validate { Layers = Array.append [| input |] layers }
 
 /// The label path quantized once (scales chosen for task 0's thresholds) and the threshold mantissas of every task

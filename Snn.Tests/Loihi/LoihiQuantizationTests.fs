@@ -18,7 +18,7 @@ let testNetwork (seed: int) : FloatNetwork =
     let layer name shape incoming cd vd threshold =
         let n = shape |> Array.fold (*) 1
         { Name = name; Shape = shape; Incoming = incoming; CurrentDecay = cd; VoltageDecay = vd; Threshold = threshold
-          Bias = Array.init n (fun _ -> if incoming.IsSome then gaussian random 0.01 else 0.0) }
+          Bias = Array.init n (fun _ -> if incoming.IsSome then gaussian random 0.01 else 0.0); Recurrent = None }
     { Layers =
         [| layer "input" [| 2; 8; 8 |] None 0.0 0.0 0.0
            layer "conv" [| 4; 8; 8 |] (Some (FloatConv (conv, Array.init 72 (fun _ -> gaussian random 0.35)))) 0.25 0.03 1.0
