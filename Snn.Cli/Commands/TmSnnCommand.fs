@@ -69,8 +69,8 @@ type TmSnnArgs =
             | Out _ -> "report folder (default ./tmsnn-report)"
 
 /// The demonstration's default thresholds. Measured with the other defaults (3 tasks, 1500 samples, 50 epochs): the
-/// thesis's 1.25 / 5 / 10 give 66.6 / 77.2 / 60.4 % (the φ = 10 task stays at its majority rate: its layers fire
-/// too little for this network to learn it), 1.25 / 2.5 / 5 give 73.4 / 80.8 / 83.2 %.
+/// thesis's 1.25 / 5 / 10 give 65.2 / 75.2 / 59.6 % (the φ = 10 task stays near its majority rate: its layers fire
+/// too little for this network to learn it), 1.25 / 2.5 / 5 give 80.6 / 85.0 / 89.8 %.
 let private demonstrationThresholds = [| 1.25; 2.5; 5.0; 10.0 |]
 
 /// A "name" or "name:a,b" option value: the name and its two numbers (the defaults when none are given).
