@@ -41,10 +41,8 @@ let method (model: AlSnn) (combiner: LossCombiner) (training: AuxiliaryLearning.
         let auxBatch = Trainer.heldOutBatch auxIndices batchSize batch.Step
         let auxInput = Data.Dataset.batchOf samples auxBatch
         let auxLabels = (use index = torch.tensor auxBatch in labels.index_select (0L, index))
-        fun () ->
-            model.train ()
-            let main, _, _ = AuxiliaryLearning.perSampleLosses model training.Tasks training.Loss auxInput auxLabels
-            main.mean ()
+        let main, _, _ = AuxiliaryLearning.perSampleLosses model training.Tasks training.Loss auxInput auxLabels
+        main.mean ()
     { AuxiliaryLearning.method model training batchSize test with
         Hyper =
             Some { Hyperparameters = Array.ofSeq (combiner.parameters ())

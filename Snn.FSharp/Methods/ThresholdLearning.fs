@@ -75,8 +75,7 @@ let train (model: TmSnn) (training: Training.TrainerSettings) (tmSnn: TmSnnTrain
     let trainIndices, validIndices = Bilevel.holdOut "ValidationFraction" settings.ValidationFraction n training.Seed
     let take (t: Tensor) (indices: int64[]) = (use index = torch.tensor indices in t.index_select (0L, index))
     let trainSamples, trainClasses = take samples trainIndices, take classes trainIndices
-    let resuming = training.Resume && training.CheckpointDirectory |> Option.exists Training.Checkpoint.exists
-    if tmSnn.Calibrate && not resuming then TmSnnTraining.calibrate model tmSnn trainSamples
+    if tmSnn.Calibrate && not (Trainer.resumes training) then TmSnnTraining.calibrate model tmSnn trainSamples
     let phi = new TorchSharp.Modules.Parameter (model.Thresholds.detach().clone ())
     model.Thresholds <- phi
     let thresholds = Collections.Generic.List<float[]> ()
@@ -84,14 +83,8 @@ let train (model: TmSnn) (training: Training.TrainerSettings) (tmSnn: TmSnnTrain
         let validBatch = Trainer.heldOutBatch validIndices training.BatchSize batch.Step
         let validInput = Data.Dataset.batchOf samples validBatch
         let validClasses = take classes validBatch
-        fun () ->
-            let task = batch.Task
-            let output = model.Run (validInput, task, false)
-            let labelLoss =
-                if tmSnn.SelectedTaskOnly then
-                    tmSnn.LabelLoss (MultiTask.slice model.Tasks task output.Labels) (MultiTask.taskLabels model.Tasks task validClasses)
-                else tmSnn.LabelLoss output.Labels (MultiTask.concatenatedLabels model.Tasks task validClasses)
-            labelLoss + synOpsFraction model validInput output * settings.SynOpsWeight
+        let output = model.Run (validInput, batch.Task, false)
+        TmSnnTraining.labelLoss model tmSnn output.Labels validClasses batch.Task + synOpsFraction model validInput output * settings.SynOpsWeight
     let afterHyperStep () =
         use _ = torch.no_grad ()
         phi.clamp_min_ (settings.MinimumThreshold) |> ignore

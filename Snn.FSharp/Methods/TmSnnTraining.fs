@@ -68,14 +68,18 @@ let private checkData (samples: Tensor) (classes: Tensor) =
     if isNull (box classes) || classes.dim () <> 1 || classes.shape.[0] <> samples.shape.[0] then
         invalidArg "classes" $"must be a [{samples.shape.[0]}] vector of class indices"
 
+/// L_y of eq. 4.1 for task k: `settings.LabelLoss` of the label spikes [T; B; Σ labels] against the concatenated
+/// targets, or, with `SelectedTaskOnly`, of task k's slice against its own labels. Classes [B].
+let labelLoss (model: TmSnn) (settings: Settings) (labelSpikes: Tensor) (classes: Tensor) (task: int) : Tensor =
+    if settings.SelectedTaskOnly then
+        settings.LabelLoss (MultiTask.slice model.Tasks task labelSpikes) (MultiTask.taskLabels model.Tasks task classes)
+    else settings.LabelLoss labelSpikes (MultiTask.concatenatedLabels model.Tasks task classes)
+
 /// The loss of eq. 4.1 for one batch of task k (see `batchLoss`) and every layer's spikes.
 let batchLossWithOutput (model: TmSnn) (settings: Settings) (input: Tensor) (classes: Tensor) (task: int) : Tensor * TmSnnOutput =
     let useTasks = settings.Gamma > 0.0 && model.HasTaskClassifier
     let out = model.Run (input, task, useTasks)
-    let ly =
-        if settings.SelectedTaskOnly then
-            settings.LabelLoss (MultiTask.slice model.Tasks task out.Labels) (MultiTask.taskLabels model.Tasks task classes)
-        else settings.LabelLoss out.Labels (MultiTask.concatenatedLabels model.Tasks task classes)
+    let ly = labelLoss model settings out.Labels classes task
     match out.Tasks with
     | Some taskSpikes when useTasks ->
         let taskTarget = torch.zeros ([| input.shape.[1] |], dtype = torch.int64) + int64 task
@@ -202,8 +206,7 @@ let train (model: TmSnn) (training: Training.TrainerSettings) (settings: Setting
     validate settings
     checkData samples classes
     test |> Option.iter (fun (s, c) -> checkData s c)
-    let resuming = training.Resume && training.CheckpointDirectory |> Option.exists Training.Checkpoint.exists
-    if settings.Calibrate && not resuming then calibrate model settings samples
+    if settings.Calibrate && not (Trainer.resumes training) then calibrate model settings samples
     let source = Trainer.tensorSource training.BatchSize training.Seed (samples, classes)
     Trainer.run model training (method model settings training.BatchSize test) source onBatch onEpoch cancellation
 

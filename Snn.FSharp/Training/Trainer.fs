@@ -55,9 +55,9 @@ type HyperStep =
       Weights: Tensor[]
       /// Interval, inverse-Hessian approximation and hyper learning rate.
       Settings: Bilevel.Settings
-      /// Called for every batch; returns the outer loss L_V on the held-out batch of this step (see
-      /// `heldOutBatch`), evaluated only when a hyper step is due.
-      OuterLoss: Batch -> (unit -> Tensor)
+      /// The outer loss L_V on the held-out batch of the batch's step (see `heldOutBatch`); called only when a
+      /// hyper step is due, so the held-out batch is built only then.
+      OuterLoss: Batch -> Tensor
       /// Called after every hyper step (e.g. to keep thresholds above a floor, or to record them).
       AfterHyperStep: unit -> unit }
 
@@ -141,6 +141,11 @@ let private saveOptimizer (optimizer: torch.optim.Optimizer) (path: string) =
     | :? TorchSharp.Modules.OptimizerHelper as o -> o.save_state_dict path
     | _ -> invalidArg "optimizer" "cannot save the state of this optimizer type"
 
+/// Whether a run with these settings continues from a checkpoint (so one-time preparations such as a calibrated
+/// initialisation must not run again: the checkpoint's weights replace them).
+let resumes (settings: Training.TrainerSettings) : bool =
+    settings.Resume && settings.CheckpointDirectory |> Option.exists Training.Checkpoint.exists
+
 let private validateMethod (settings: Training.TrainerSettings) (m: Method) =
     if isNull (box m.BatchLoss) then nullArg "BatchLoss"
     if m.Tasks < 1 then invalidArg "Tasks" $"must be ≥ 1, got {m.Tasks}"
@@ -203,6 +208,8 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
         let clock = Stopwatch.StartNew ()
         let rate = Training.Schedule.learningRate settings.Schedule settings.LearningRate settings.Epochs epoch
         Training.setLearningRate optimizer rate
+        // Training mode for the whole epoch: only the evaluation after it switches the model to evaluation mode.
+        model.train ()
         let draws = taskDraws settings.Seed epoch method.Tasks source.BatchesPerEpoch
         let mutable lossSum, normSum, hits, batches = 0.0, 0.0, 0, 0
         let measureSums = Collections.Generic.Dictionary<string, float * int> ()
@@ -229,8 +236,6 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
                     let batch =
                         { Epoch = epoch; Index = batches; Step = (epoch - 1) * source.BatchesPerEpoch + batches
                           Inputs = inputs; Labels = labels; Task = draws.[batches] }
-                    let outer = bilevel |> Option.map (fun (h, _, _) -> h.OuterLoss batch)
-                    model.train ()
                     optimizer.zero_grad ()
                     let result = method.BatchLoss batch
                     if isNull (box result.Loss) || result.Loss.numel () <> 1L then invalidOp "the method's BatchLoss must return a scalar tensor"
@@ -242,10 +247,9 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
                     hits <- hits + result.Correct
                     addMeasures result.Measures
                     perTask.[batch.Task] <- perTask.[batch.Task] + 1
-                    match bilevel, outer with
-                    | Some (h, b, _), Some outerLoss when (batch.Step + 1) % h.Settings.Interval = 0 ->
-                        model.train ()
-                        let value, norm = b.HyperStep ((fun () -> (method.BatchLoss batch).Loss), outerLoss)
+                    match bilevel with
+                    | Some (h, b, _) when (batch.Step + 1) % h.Settings.Interval = 0 ->
+                        let value, norm = b.HyperStep ((fun () -> (method.BatchLoss batch).Loss), (fun () -> h.OuterLoss batch))
                         h.AfterHyperStep ()
                         hyperSteps.Add ({ Epoch = epoch; OuterLoss = value; HypergradientNorm = norm } : Training.HyperStepRecord)
                     | _ -> ()
