@@ -67,6 +67,12 @@ module Frames =
             let t = events.T.[i]
             if t >= tStart && t < tEnd then min (frames - 1) (int (float (t - tStart) / span * float frames)) else -1) events
 
+    /// `inWindow` with both polarities, each frame flattened: a float32 tensor [frames; 2·Height·Width] (OFF plane,
+    /// then ON), the input of the dense networks.
+    let inWindowFlat (frames: int) (tStart: int64) (tEnd: int64) (events: CameraEvents) : Tensor =
+        use stack = (inWindow frames tStart tEnd Split events).ToTensor ()
+        stack.reshape (int64 frames, -1L)
+
     /// Integrates events into exactly `frames` frames, split by event count or by time (see `SplitBy`). Result
     /// [frames; 2 or 1; Height; Width] float32 counts. Events must be sorted by time.
     let fixedCount (frames: int) (split: SplitBy) (polarity: PolarityChannels) (events: CameraEvents) : FrameStack =

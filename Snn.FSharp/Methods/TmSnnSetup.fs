@@ -75,7 +75,7 @@ let eventMnist (frames: int) (trainCount: int) (testCount: int) (log: string -> 
         let load (train: bool) (count: int) =
             let files = EventMnist.files folder train (min count (if train then settings.TrainCount else settings.TestCount))
             let recordings = files |> Array.Parallel.map (fun (path, _) -> NMnist.read path)
-            let stacked = recordings |> Array.map (fun e -> (Frames.inWindow frames 0L duration Split e).ToTensor().reshape (int64 frames, -1L))
+            let stacked = recordings |> Array.map (fun e -> Frames.inWindowFlat frames 0L duration e)
             let events = recordings |> Array.sumBy (fun e -> float e.Count)
             let on = recordings |> Array.sumBy (fun e -> float (e.P |> Array.sumBy (fun p -> if p then 1 else 0)))
             binary (torch.stack (stacked, 0L)), torch.tensor (files |> Array.map (snd >> int64)), events / float (max 1 files.Length), on / max 1.0 events

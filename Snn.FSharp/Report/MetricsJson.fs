@@ -19,6 +19,21 @@ let writeSettings (w: Utf8JsonWriter) (settings: (string * string) list) =
     for k, v in settings do w.WriteString (k, v)
     w.WriteEndObject ()
 
+/// name: [x0, x1, ...].
+let writeFloats (w: Utf8JsonWriter) (name: string) (xs: float[]) =
+    w.WriteStartArray name
+    for x in xs do w.WriteNumberValue x
+    w.WriteEndArray ()
+
+/// name: [[r0...], [r1...], ...], one array per row of a jagged matrix.
+let writeRows (w: Utf8JsonWriter) (name: string) (rows: float[][]) =
+    w.WriteStartArray name
+    for row in rows do
+        w.WriteStartArray ()
+        for v in row do w.WriteNumberValue v
+        w.WriteEndArray ()
+    w.WriteEndArray ()
+
 /// name: [[m[0,0], m[0,1], ...], ...], one array per row.
 let writeMatrix (w: Utf8JsonWriter) (name: string) (m: int[,]) =
     w.WriteStartArray name

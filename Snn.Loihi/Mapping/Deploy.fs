@@ -78,6 +78,11 @@ let private thresholdOf (layer: string) (neurons: NeuronLayer) (parameter: float
     | Some t when t.numel () = 1L -> t.ToDouble ()
     | Some t -> refuse layer $"its threshold modulation has {t.numel ()} values; Loihi takes one threshold per layer"
 
+/// Layer 0 of every deployed network: the input neurons of the given shape, whose spikes are given.
+let inputLayer (shape: int[]) : FloatLayer =
+    { Name = "input"; Shape = shape; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0
+      Bias = Array.zeroCreate (shape |> Array.fold (*) 1); Recurrent = None }
+
 /// The synapses of a deployable layer: the connection, its output shape and its bias.
 type private Synapses = { Name: string; Connection: FloatConnection; OutShape: int[]; Bias: float[] option }
 
@@ -129,10 +134,7 @@ let toFloatNetwork (inputShape: int[]) (model: torch.nn.Module) : FloatNetwork =
     if isNull inputShape || inputShape.Length = 0 || inputShape |> Array.exists (fun d -> d <= 0) then
         invalidArg "inputShape" $"must list positive sizes, got %A{inputShape}"
     let count (shape: int[]) = shape |> Array.fold (*) 1
-    let input =
-        { Name = "input"; Shape = inputShape; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0
-          Bias = Array.zeroCreate (count inputShape); Recurrent = None }
-    let layers = ResizeArray<FloatLayer> [ input ]
+    let layers = ResizeArray<FloatLayer> [ inputLayer inputShape ]
     let mutable shape = inputShape
     let mutable pending : Synapses option = None
     let addSynapses (name: string) (build: unit -> Synapses) =

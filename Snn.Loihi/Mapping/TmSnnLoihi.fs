@@ -24,9 +24,6 @@ let toFloatNetwork (model: TmSnn) (task: int) : FloatNetwork =
     if task < 0 || task >= model.TaskCount then invalidArg "task" $"must lie in [0, {model.TaskCount}), got {task}"
     let threshold = model.Thresholds.[int64 task].ToDouble ()
     let names = Array.append (Array.init config.FeatureSizes.Length (fun i -> $"feature{i + 1}")) [| "label1"; "label2" |]
-    let input =
-        { Name = "input"; Shape = [| config.Inputs |]; Incoming = None; CurrentDecay = 1.0; VoltageDecay = 1.0; Threshold = 0.0
-          Bias = Array.zeroCreate config.Inputs; Recurrent = None }
     let layers =
         model.LabelPathLinears |> Array.mapi (fun i linear ->
             let mapping = Deploy.cuLif names.[i] config.Neuron threshold
@@ -35,7 +32,7 @@ let toFloatNetwork (model: TmSnn) (task: int) : FloatNetwork =
             { Name = names.[i]; Shape = [| outputs |]
               Incoming = Some (FloatDense (inputs, toFloat64Array w |> Array.map (fun x -> x * mapping.WeightScale)))
               CurrentDecay = mapping.CurrentDecay; VoltageDecay = mapping.VoltageDecay; Threshold = threshold; Bias = Array.zeroCreate outputs; Recurrent = None })
-    FloatNetwork.validate { Layers = Array.append [| input |] layers }
+    FloatNetwork.validate { Layers = Array.append [| Deploy.inputLayer [| config.Inputs |] |] layers }
 
 /// The label path quantized once (scales chosen for task 0's thresholds) and the threshold mantissas of every task
 /// under those scales: `Thresholds.[k]` goes into `RunOptions.Thresholds` to run task k.
@@ -132,15 +129,8 @@ let metricsJson (settings: (string * string) list) (history: Training.History)
          w.WriteNumber ("trainAccuracy", e.TrainAccuracy)
          w.WriteNumber ("seconds", e.Seconds)
          // Per task k and label-path layer l: mean ‖∂L/∂W_l‖ and firing rate over task k's batches of the epoch.
-         let rows (name: string) (m: float[][]) =
-             w.WriteStartArray name
-             for row in m do
-                 w.WriteStartArray ()
-                 for v in row do w.WriteNumberValue v
-                 w.WriteEndArray ()
-             w.WriteEndArray ()
-         rows "gradientNormPerTaskAndLayer" (TmSnnTraining.gradientNorms tasks.Length e)
-         rows "firingRatePerTaskAndLayer" (TmSnnTraining.firingRates tasks.Length e)
+         Snn.Report.MetricsJson.writeRows w "gradientNormPerTaskAndLayer" (TmSnnTraining.gradientNorms tasks.Length e)
+         Snn.Report.MetricsJson.writeRows w "firingRatePerTaskAndLayer" (TmSnnTraining.firingRates tasks.Length e)
          w.WriteEndObject ()
      w.WriteEndArray ()
      w.WriteStartArray "tasks"
@@ -154,13 +144,9 @@ let metricsJson (settings: (string * string) list) (history: Training.History)
          w.WriteNumber ("macroPrecision", t.Report.MacroPrecision)
          w.WriteNumber ("macroRecall", t.Report.MacroRecall)
          w.WriteNumber ("macroF1", t.Report.MacroF1)
-         let floats (name: string) (xs: float[]) =
-             w.WriteStartArray name
-             for x in xs do w.WriteNumberValue x
-             w.WriteEndArray ()
-         floats "precision" t.Report.Precision
-         floats "recall" t.Report.Recall
-         floats "f1" t.Report.F1
+         Snn.Report.MetricsJson.writeFloats w "precision" t.Report.Precision
+         Snn.Report.MetricsJson.writeFloats w "recall" t.Report.Recall
+         Snn.Report.MetricsJson.writeFloats w "f1" t.Report.F1
          Snn.Report.MetricsJson.writeMatrix w "confusion" t.Confusion
          w.WriteStartArray "layers"
          for a in t.Activity do

@@ -104,11 +104,11 @@ let sampleOf (settings: Settings) (set: ImageSets.ImageSet) (i: int) : CameraSam
     { Events = saccades settings set.Width set.Height (set.Image i); Label = int set.Labels.[i] }
 
 /// The first `count` images of a set through the emulator's three saccades, integrated into `frames` equal time bins
-/// over the recording (`Frames.inWindow`): event counts [count; frames; 2·H·W] (polarity-major, flattened per
+/// over the recording (`Frames.inWindowFlat`): event counts [count; frames; 2·H·W] (polarity-major, flattened per
 /// bin) and labels [count]. Images are emulated in parallel.
 let frameSet (settings: Settings) (set: ImageSets.ImageSet) (frames: int) (count: int) : TorchSharp.torch.Tensor * TorchSharp.torch.Tensor =
     if count <= 0 || count > set.Count then invalidArg "count" $"must lie in [1, {set.Count}], got {count}"
     let duration = 3L * settings.SaccadeUs
     let samples = Array.Parallel.init count (sampleOf settings set)
-    let stacked = samples |> Array.map (fun s -> (Frames.inWindow frames 0L duration Split s.Events).ToTensor().reshape (int64 frames, -1L))
+    let stacked = samples |> Array.map (fun s -> Frames.inWindowFlat frames 0L duration s.Events)
     TorchSharp.torch.stack (stacked, 0L), TorchSharp.torch.tensor (samples |> Array.map (fun s -> int64 s.Label))

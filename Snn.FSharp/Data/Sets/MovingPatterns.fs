@@ -152,7 +152,7 @@ let frameSet (settings: Settings) (frames: int) (seed: int) (split: int) (count:
     let samples = Array.Parallel.init count (sample settings seed split)
     let stacked =
         samples
-        |> Array.map (fun s -> (Frames.inWindow frames 0L settings.DurationUs Split s.Events).ToTensor().reshape (int64 frames, -1L))
+        |> Array.map (fun s -> Frames.inWindowFlat frames 0L settings.DurationUs s.Events)
     { Frames = torch.stack (stacked, 0L)
       Labels = torch.tensor (samples |> Array.map (fun s -> int64 s.Label)) }
 
