@@ -106,12 +106,24 @@ let tests =
             torch.manual_seed 3L |> ignore
             use model = new DenseSnn(6, 12, 4, { LifParameters.Default with TauMem = 20.0; Dt = 10.0 }, 6.0)
             zeroBiases model
+            let network = Deploy.toFloatNetwork [| 6 |] model
             let quantized = Deploy.quantize [| 6 |] model
-            use x = (spikes 11 10L 5L 6L 0.5).transpose (0L, 1L)
-            use labels = torch.tensor [| 0L; 1L; 2L; 3L; 0L |]
-            let accuracy, profile = Deploy.evaluate ChipConstants.Loihi2 quantized x labels
-            Expect.isTrue (accuracy >= 0.0 && accuracy <= 1.0) "a fraction"
-            Expect.equal profile.Steps (5 * (10 + 3)) "five samples of T + 3 layers each"
+            let samples, steps = 20, 10
+            use x = (spikes 11 (int64 steps) (int64 samples) 6L 0.5).transpose(0L, 1L).contiguous ()
+            let data = toFloat64Array x
+            let total = steps + network.Layers.Length
+            // The float model's class per sample: the output with the most spikes over the same T + layers steps.
+            let floatCounts =
+                Array.init samples (fun s ->
+                    let input = Array.init total (fun t -> Array.init 6 (fun f -> t < steps && data.[(s * steps + t) * 6 + f] > 0.0))
+                    let out = (FloatNetwork.simulate network input total None).[network.Layers.Length - 1]
+                    Array.init 4 (fun j -> out |> Array.sumBy (fun row -> if row.[j] then 1 else 0)))
+            let floatClasses = Deploy.predictions floatCounts 0 4
+            Expect.isGreaterThan (floatCounts |> Array.sumBy Array.sum) 0 "the float model's outputs fire"
+            use labels = torch.tensor (floatClasses |> Array.map int64)
+            let agreement, profile = Deploy.evaluate ChipConstants.Loihi2 quantized x labels
+            Expect.isGreaterThanOrEqual agreement 0.9 $"the emulator picks the float model's class for {agreement * 100.0}%% of the samples"
+            Expect.equal profile.Steps (samples * total) "every sample runs T + 3 layers steps"
         }
         test "what cannot be mapped is refused with the layer's name and the reason" {
             let refused (model: torch.nn.Module) (inputs: int[]) (layer: string) (reason: string) =
