@@ -187,6 +187,16 @@ let private hostileArguments (folder: string) : string list list =
       [ "loihi"; "run"; net; "--steps"; "0" ]
       [ "loihi"; "export"; net; "--output"; Path.Combine (folder, "x.nir"); "--dt"; "nan" ] ]
 
+/// Rounds of mutants per format: 1 in the test run (28 mutants per format, a few seconds); the longer suite in
+/// bench/robustness/hostile.sh sets SNN_HOSTILE_ROUNDS to replay many more, each round with fresh seeded mutations.
+let private rounds : int =
+    match Environment.GetEnvironmentVariable "SNN_HOSTILE_ROUNDS" with
+    | null | "" -> 1
+    | text ->
+        match Int32.TryParse text with
+        | true, n when n >= 1 -> n
+        | _ -> failwithf "SNN_HOSTILE_ROUNDS: expected a positive whole number, got '%s'" text
+
 /// The outcome of one hostile run: a clean refusal, an accepted input (exit 0) or a broken contract.
 type private Outcome = Refused | Accepted | Broken of string
 
@@ -207,7 +217,8 @@ let private suiteTests =
                     [ for seed, index in List.zip seeds [ 0 .. seeds.Length - 1 ] do
                         let random = Random (20261204 + index)
                         let original = seed.Bytes ()
-                        for name, bytes in ("original", original) :: mutants random original do
+                        let mutated = [ for round in 1 .. rounds do for name, bytes in mutants random original -> $"round {round}, {name}", bytes ]
+                        for name, bytes in ("original", original) :: mutated do
                             let path = Path.Combine (folder, $"input-{index}{seed.Extension}")
                             File.WriteAllBytes (path, bytes)
                             yield seed.Name, name, runCase (seed.Command folder path) ]
