@@ -1,6 +1,6 @@
-// MSBuild inline task (compiled by RoslynCodeTaskFactory from Directory.Build.targets).
+// MSBuild inline task (compiled by RoslynCodeTaskFactory from WeakenGlibcxxNeed.targets beside this file).
 // Marks the GLIBCXX_3.4.32 version need of every libLibTorchSharp.so under the given folders as weak when the
-// system libstdc++ does not define that version. See Directory.Build.targets for the reason.
+// system libstdc++ does not define that version. See WeakenGlibcxxNeed.targets for the reason.
 using System;
 using System.Collections.Generic;
 using System.IO;
