@@ -70,8 +70,14 @@ public static class NativeBackend
         Directory.CreateDirectory(folder);
         var copy = Path.Combine(folder, GlibcxxNeed.Library);
         if (!File.Exists(copy) || File.GetLastWriteTimeUtc(copy) < File.GetLastWriteTimeUtc(packaged))
-            File.Copy(packaged, copy, overwrite: true);
-        GlibcxxNeed.Weaken(copy);
+        {
+            // Prepared under a name of this process's own and renamed into place: another script may have the
+            // previous copy loaded, and a loaded library must never be rewritten in place.
+            var fresh = copy + "." + Environment.ProcessId + ".tmp";
+            File.Copy(packaged, fresh, overwrite: true);
+            GlibcxxNeed.Weaken(fresh);
+            File.Move(fresh, copy, overwrite: true);
+        }
 
         // The copy's own dependencies (libtorch, libc10, libtorch_cpu) are found by name once libtorch is loaded,
         // which the script's libtorch package reference makes possible.
