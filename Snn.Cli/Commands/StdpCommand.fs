@@ -34,6 +34,8 @@ type StdpArgs =
     | Seed of int
     | Threads of int
     | Out of directory: string
+    | Config of path: string
+    | Set of assignment: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -56,7 +58,9 @@ type StdpArgs =
             | Difficulty _ -> "MovingPatterns difficulty level 0-3 (default 0)"
             | Seed _ -> "seed of data, weights and sample order (default 0)"
             | Threads _ -> "intra-op threads (default: all cores)"
-            | Out _ -> "report folder for metrics.json and the checkpoint (default ./stdp-report)"
+            | Out _ -> "run folder for metrics.json, the checkpoint, config.yaml and log.txt (default runs/stdp-<timestamp>)"
+            | Config _ -> "a .json or .yaml file of these options in snake_case (e.g. features: [16, 48]); flags and --set override it"
+            | Set _ -> "override one option, e.g. --set decision_epochs=5 (repeatable; applied last)"
 
 /// A prepared data set: train and test first-spike times with labels, and the network shape.
 type private Prepared =
@@ -138,8 +142,8 @@ let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunRep
      w.WriteNumber ("seconds", seconds)
      w.WriteEndObject ())
 
-/// Runs `snn stdp`; returns the exit code.
-let run (args: ParseResults<StdpArgs>) : int =
+/// Trains and tests as `args` say, writing into the run folder `out`; returns the exit code.
+let private trainIn (args: ParseResults<StdpArgs>) (out: string) : int =
     let clock = Stopwatch.StartNew ()
     args.TryGetResult Threads |> Option.iter (Snn.Limits.setThreads "--threads")
     let folder = args.TryGetResult Data
@@ -186,8 +190,6 @@ let run (args: ParseResults<StdpArgs>) : int =
                 Adaptive = args.Contains Adaptive }
           Seed = seed
           BatchSize = 64 }
-    let out = args.GetResult (Out, "stdp-report")
-    Directory.CreateDirectory out |> ignore
     let checkpoint = Path.Combine (out, "stdp-network.bin")
     printfn "[stdp] %s: %d training, %d test samples, T = %d, layers %s, prepared in %.1f s" prepared.Name trainCount testCount
         steps (network.Layers |> Array.map (fun l -> $"{l.Features}@θ{l.Threshold}") |> String.concat " → ") clock.Elapsed.TotalSeconds
@@ -224,3 +226,12 @@ let run (args: ParseResults<StdpArgs>) : int =
     AtomicFile.write metricsPath (fun p -> File.WriteAllText (p, json))
     printfn "[stdp] wrote %s and %s" metricsPath checkpoint
     0
+
+/// Runs `snn stdp`: options from --config, flags and --set; a run folder (--out, default runs/stdp-<timestamp>)
+/// holding config.yaml and log.txt besides the results. Returns the exit code.
+let run (args: ParseResults<StdpArgs>) : int =
+    let args = Vocabulary.layered args "Config" "Set"
+    let out = Vocabulary.runFolder "stdp" (args.TryGetResult Out)
+    Directory.CreateDirectory out |> ignore
+    AtomicFile.write (Path.Combine (out, "config.yaml")) (fun p -> File.WriteAllText (p, Vocabulary.effectiveYaml args [ "Out" ]))
+    RunOutput.withLog (Path.Combine (out, "log.txt")) (fun () -> trainIn args out)
