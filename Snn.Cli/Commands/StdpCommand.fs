@@ -121,7 +121,7 @@ let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunRep
          w.WriteNumber ("layer", r.Layer)
          w.WriteNumber ("epoch", r.Epoch)
          w.WriteNumber ("samples", r.Samples)
-         w.WriteNumber ("meanWinners", r.MeanWinners)
+         w.WriteNumber ("mean_winners", r.MeanWinners)
          w.WriteNumber ("convergence", r.Convergence)
          w.WriteNumber ("potentiation", r.Potentiation)
          w.WriteNumber ("seconds", r.Seconds)
@@ -131,13 +131,13 @@ let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunRep
      for r in run.Decision do
          w.WriteStartObject ()
          w.WriteNumber ("epoch", r.Epoch)
-         w.WriteNumber ("trainAccuracy", r.TrainAccuracy)
+         w.WriteNumber ("train_accuracy", r.TrainAccuracy)
          w.WriteNumber ("silent", r.Silent)
          w.WriteNumber ("seconds", r.Seconds)
          w.WriteEndObject ()
      w.WriteEndArray ()
-     w.WriteNumber ("testAccuracy", testAccuracy)
-     w.WriteNumber ("testSilent", silent)
+     w.WriteNumber ("test_accuracy", testAccuracy)
+     w.WriteNumber ("test_silent", silent)
      Report.MetricsJson.writeMatrix w "confusion" confusion
      w.WriteNumber ("seconds", seconds)
      w.WriteEndObject ())
@@ -212,14 +212,14 @@ let private trainIn (args: ParseResults<StdpArgs>) (out: string) : int =
             (prepared.Test.Labels |> Array.map int64)
     printfn "[stdp] test accuracy %.4f (chance %.4f), no decision on %.4f, total %.1f s" accuracy (1.0 / float classes) silent clock.Elapsed.TotalSeconds
     let settings =
-        [ "data", prepared.Name; "trainSamples", string trainCount; "testSamples", string testCount; "steps", string steps
+        [ "data", prepared.Name; "train_samples", string trainCount; "test_samples", string testCount; "steps", string steps
           "features", (network.Layers |> Array.map (fun l -> string l.Features) |> String.concat ",")
           "thresholds", (network.Layers |> Array.map (fun l -> string l.Threshold) |> String.concat ",")
-          "layerSamples", string layerSchedule.Samples; "layerEpochs", string layerSchedule.Epochs
-          "decisionEpochs", string training.Decision.Epochs; "decisionRate", string training.Decision.RateScale
-          "rateDecay", string training.Decision.RateDecay; "adaptive", string training.Decision.Adaptive
-          "doubling", string layerSchedule.RateDoublingInterval; "perClass", string network.Decision.FeaturesPerClass
-          "decisionThreshold", string network.Decision.Threshold
+          "layer_samples", string layerSchedule.Samples; "layer_epochs", string layerSchedule.Epochs
+          "decision_epochs", string training.Decision.Epochs; "decision_rate", string training.Decision.RateScale
+          "rate_decay", string training.Decision.RateDecay; "adaptive", string training.Decision.Adaptive
+          "doubling", string layerSchedule.RateDoublingInterval; "per_class", string network.Decision.FeaturesPerClass
+          "decision_threshold", string network.Decision.Threshold
           "seed", string seed ]
     let metricsPath = Path.Combine (out, "metrics.json")
     let json = metricsJson settings run accuracy silent confusion clock.Elapsed.TotalSeconds

@@ -207,12 +207,12 @@ let private trainIn (args: ParseResults<TmSnnArgs>) (directory: string) (onBatch
             runs
     let settingsList =
         [ "dataset", data.Name; "seed", string seed; "frames", string frames; "epochs", string trainer.Epochs
-          "batchSize", string trainer.BatchSize; "learningRate", string trainer.LearningRate; "gamma", string gamma
+          "batch_size", string trainer.BatchSize; "learning_rate", string trainer.LearningRate; "gamma", string gamma
           "tasks", String.Join (", ", config.Tasks |> Array.map (fun t -> t.Name))
           "thresholds", String.Join (", ", thresholds)
           "layers", $"{config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}"
           "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms"
-          "spikeGradient", $"%A{config.SpikeGradient}"; "labelLoss", args.GetResult (Label_Loss, "mse") ]
+          "spike_gradient", $"%A{config.SpikeGradient}"; "label_loss", args.GetResult (Label_Loss, "mse") ]
     let metrics = Path.Combine (directory, "metrics.json")
     AtomicFile.write metrics (fun p -> File.WriteAllText (p, TmSnnLoihi.metricsJson settingsList history evaluations loihi))
     let plots = TmSnnSetup.writePlots directory evaluations

@@ -386,12 +386,12 @@ let tests =
                 Expect.isFalse (Directory.Exists (Path.Combine (folder, "bad"))) "inputs are checked before anything is written")
         }
 
-        test "snn train --report writes the run folder with valid PNGs" {
+        test "snn train --out writes the run folder: config, log, history, TensorBoard events, checkpoint and valid PNGs" {
             inTemporaryFolder (fun folder ->
                 let dir = Path.Combine (folder, "run")
                 let code, out, err =
                     runSnn [ "train"; "--epochs"; "2"; "--train-samples"; "48"; "--test-samples"; "24"; "--frames"; "6"
-                             "--hidden"; "16"; "--batch-size"; "16"; "--threads"; "1"; "--report"; dir ]
+                             "--hidden"; "16"; "--batch-size"; "16"; "--threads"; "1"; "--out"; dir ]
                 Expect.equal code 0 $"exit code; stderr: {err}"
                 Expect.stringContains out "report:" "the report is announced"
                 for name in [ "curves.png"; "confusion.png"; "raster-input.png"; "raster-hidden.png"; "raster-output.png"
@@ -417,14 +417,14 @@ let tests =
                     File.WriteAllBytes (Path.Combine (folder, $"{prefix}-labels-idx1-ubyte"), DataFormatWriters.idxBytes [ 8 ] labels)
                 let dir = Path.Combine (folder, "run")
                 let code, out, err =
-                    runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data-folder"; folder; "--epochs"; "1"; "--train-samples"; "8"
-                             "--test-samples"; "8"; "--frames"; "4"; "--hidden"; "8"; "--batch-size"; "4"; "--threads"; "1"; "--report"; dir ]
+                    runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data"; folder; "--epochs"; "1"; "--train-samples"; "8"
+                             "--test-samples"; "8"; "--frames"; "4"; "--hidden"; "8"; "--batch-size"; "4"; "--threads"; "1"; "--out"; dir ]
                 Expect.equal code 0 $"exit code; stderr: {err}"
                 Expect.stringContains out "event Fashion-MNIST: 8 train / 8 test samples, 10 classes, T = 4, 34x34 pixels" "the converted set is described"
                 Expect.stringContains out "test accuracy:" "a test accuracy"
                 Expect.isTrue (File.Exists (Path.Combine (dir, "confusion.png"))) "the report uses the Fashion-MNIST class names and sensor size"
                 let missing = Path.Combine (folder, "missing")
-                let code, _, err = runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data-folder"; missing; "--epochs"; "1" ]
+                let code, _, err = runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data"; missing; "--epochs"; "1" ]
                 Expect.equal code 2 "a missing folder is an error"
                 Expect.stringContains err (Path.Combine (missing, "train-images-idx3-ubyte")) "the missing file is named")
         }
