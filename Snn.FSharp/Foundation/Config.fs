@@ -192,23 +192,54 @@ module Config =
         let entries = Dictionary<string, ConfigEntry>()
         let at (node: YamlNode) = $"{source}:{node.Start.Line}"
         let stream = YamlStream ()
-        try stream.Load (MergingParser (Parser (new StringReader (text))))
-        with :? YamlException as e ->
+        try stream.Load (new StringReader (text))
+        with
+        | :? YamlException as e ->
             // YamlDotNet puts its own "(Line: l, Col: c, Idx: i) - (...): " before the reason; the line leads instead.
             let reason = System.Text.RegularExpressions.Regex.Replace (e.Message, @"^\(Line: [^)]*\) - \(Line: [^)]*\): ", "")
             let inner = if isNull e.InnerException then "" else $" ({e.InnerException.Message})"
-            raise (InvalidDataException ($"{source}:{e.Start.Line}: YAML error, column {e.Start.Column}: {reason}{inner}", e))
+            // An alias of an unknown anchor is reported at the document's start: the alias's own line is found instead.
+            let unknownAnchor = System.Text.RegularExpressions.Regex.Match (reason, "anchor '([^']+)' does not exist")
+            let lines = text.Replace("\r\n", "\n").Split '\n'
+            let line, column =
+                match unknownAnchor.Success, lines |> Array.tryFindIndex (fun l -> l.Contains ("*" + unknownAnchor.Groups.[1].Value)) with
+                | true, Some i -> int64 (i + 1), int64 (lines.[i].IndexOf ("*" + unknownAnchor.Groups.[1].Value) + 1)
+                | _ -> int64 e.Start.Line, int64 e.Start.Column
+            raise (InvalidDataException ($"{source}:{line}: YAML error, column {column}: {reason}{inner}", e))
+        | e when not (e :? InvalidDataException) ->
+            // YamlDotNet's parser state errors carry no position; the file still leads the line.
+            raise (InvalidDataException ($"{source}: YAML error: {e.Message}", e))
         let scalar (node: YamlScalarNode) : ConfigValue =
             match node.Style with
             | ScalarStyle.SingleQuoted | ScalarStyle.DoubleQuoted | ScalarStyle.Literal | ScalarStyle.Folded -> Text node.Value
             | _ -> if isNull node.Value then Null else scalarOf node.Value
+        let nameOf (k: YamlNode) =
+            match k with
+            | :? YamlScalarNode as s when not (String.IsNullOrWhiteSpace s.Value) && not (s.Value.Contains ' ') -> s.Value
+            | _ -> raise (InvalidDataException $"{at k}: a key must be a name without spaces")
+        // The entries of a mapping with its `<<` merge keys applied: the mapping's own keys win, then the merged
+        // mappings in their order (YAML's merge-key rule).
+        let rec children (mapping: YamlMappingNode) : (YamlNode * YamlNode) list =
+            let own = [ for KeyValue (k, v) in mapping.Children do if nameOf k <> "<<" then yield k, v ]
+            let merged =
+                [ for KeyValue (k, v) in mapping.Children do
+                    if nameOf k = "<<" then
+                        let sources =
+                            match v with
+                            | :? YamlMappingNode as m -> [ m ]
+                            | :? YamlSequenceNode as items ->
+                                [ for item in items.Children ->
+                                    match item with
+                                    | :? YamlMappingNode as m -> m
+                                    | _ -> raise (InvalidDataException $"{at item}: a merge key '<<' takes mappings") ]
+                            | _ -> raise (InvalidDataException $"{at v}: a merge key '<<' takes a mapping or a list of mappings")
+                        for m in sources do yield! children m ]
+            let names = Collections.Generic.HashSet<string> (own |> List.map (fst >> nameOf))
+            own @ (merged |> List.filter (fun (k, _) -> names.Add (nameOf k)))
         let rec walk (prefix: string) (mapping: YamlMappingNode) =
-            for KeyValue (k, v) in mapping.Children do
-                let name =
-                    match k with
-                    | :? YamlScalarNode as s when not (String.IsNullOrWhiteSpace s.Value) && not (s.Value.Contains ' ') -> s.Value
-                    | _ -> raise (InvalidDataException $"{at k}: a key must be a name without spaces")
-                let key = if prefix = "" then name else prefix + "." + name
+            if entries.Count > 100000 then raise (InvalidDataException $"{at mapping}: expands to more than 100000 keys (aliases nested too deep?)")
+            for k, v in children mapping do
+                let key = if prefix = "" then nameOf k else prefix + "." + nameOf k
                 match v with
                 | :? YamlMappingNode as child when child.Children.Count > 0 -> walk key child
                 | :? YamlMappingNode -> add entries key { Value = Null; Source = at k }

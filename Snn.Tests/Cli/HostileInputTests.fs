@@ -173,7 +173,7 @@ let private hostileArguments (folder: string) : string list list =
       [ "loihi"; "export"; net; "--out"; folder ]
       [ "loihi"; "profile"; net; "--steps"; "2"; "--png"; folder ]
       [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--out"; aFile ]
-      [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--set"; $"checkpoint.dir={aFile}" ]
+      [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--set"; $"checkpoint.dir={aFile}"; "--out"; Path.Combine (folder, "run") ]
       // A NIR graph whose Input claims 10^9 neurons (and a Linear that does not match it).
       let huge = Path.Combine (folder, "huge.nir")
       if not (File.Exists huge) then
