@@ -201,7 +201,7 @@ targets:
   build     restore, then build Snn.sln in Release
   test      build, then run all tests and examples; ends with "N passed, N failed"
   train     build, then train the threshold-modulated multi-task SNN on the built-in moving-patterns dataset and
-            write a report folder (arguments go to 'snn tmsnn')
+            write a run folder runs/tmsnn-<timestamp>/ (arguments go to 'snn tmsnn')
   bench     build, then run the benchmarks (default: W1, W1 inference, W2, W3, each in its own process, and the
             hypergradient step; arguments: all, w1, w1-inference, w2, w3, hypergradient, slice, kernels,
             kernels-fused, sparse-threshold and levers --kernel fused|reference, --simd, --kernel-threads, --sparse,
