@@ -449,7 +449,7 @@ let tests =
                 Expect.stringContains out "test accuracy:" "a test accuracy"
                 Expect.isTrue (File.Exists (Path.Combine (dir, "confusion.png"))) "the report uses the Fashion-MNIST class names and sensor size"
                 let missing = Path.Combine (folder, "missing")
-                let code, _, err = runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data"; missing; "--epochs"; "1" ]
+                let code, _, err = runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data"; missing; "--epochs"; "1"; "--out"; Path.Combine (folder, "failed-run") ]
                 Expect.equal code 2 "a missing folder is an error"
                 Expect.stringContains err (Path.Combine (missing, "train-images-idx3-ubyte")) "the missing file is named")
         }
