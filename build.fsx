@@ -307,7 +307,7 @@ targets:
             into artifacts/packages, or the folder given by --out <folder>
   packed-app  after build: only the test of the packed packages in a fresh application (the last step of test)
   train     build, then train the threshold-modulated multi-task SNN on the built-in moving-patterns dataset and
-            write a report folder (arguments go to 'snn tmsnn')
+            write a run folder runs/tmsnn-<timestamp>/ (arguments go to 'snn tmsnn')
   bench     build, then run the benchmarks (default: W1, W1 inference, W2, W3, each in its own process, and the
             hypergradient step; arguments: all, w1, w1-inference, w2, w3, hypergradient, slice, kernels,
             kernels-fused, sparse-threshold and levers --kernel fused|reference, --simd, --kernel-threads, --sparse,

@@ -50,6 +50,7 @@ let private all =
         AlSnnTests.tests
         PlasticityTests.tests
         HostileInputTests.tests
+        VocabularyTests.tests
     ]
 
 [<EntryPoint>]

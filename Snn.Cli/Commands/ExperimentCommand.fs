@@ -9,39 +9,51 @@ open Snn
 open Snn.Experiments
 open Snn.Experiments.SuiteOptions
 
-/// Options of `snn experiment`.
-type ExperimentArgs =
-    | [<Mandatory>] Suite of name: string
-    | Quick
-    | Seeds of list: string
-    | Dataset of name: string
-    | Out of directory: string
-
-    interface IArgParserTemplate with
-        member a.Usage =
-            match a with
-            | Suite _ -> "which tables to run (see the list below), or 'all'"
-            | Quick -> "a run small enough for a test instead of the full one"
-            | Seeds _ -> "comma-separated seeds (default 0,1,2; quick mode: 0,1)"
-            | Dataset _ -> "moving-patterns, event-fashion-mnist, event-mnist or all (default): the datasets the suites run on"
-            | Out _ -> "output directory for the JSON and Markdown tables (default ./experiments)"
-
 /// The suites: name, what it runs, and the runner returning its tables (already written to disk by the caller).
 let suites : (string * string * (SuiteOptions -> Experiment.Table list)) list =
     [ "auxiliary", "auxiliary learning, thesis tables 4-6 and the effect of gamma", AuxiliaryExperiment.run
       "auxilearn", "loss combination learned by implicit differentiation, thesis table 7", AuxiLearnExperiment.run
       "tmsnn", "threshold-modulated multi-task SNN, thesis tables 10-14 and 16", TmSnnExperiment.run ]
 
+/// Options of `snn experiment`.
+type ExperimentArgs =
+    | Suite of name: string
+    | Quick
+    | Seeds of list: string
+    | Dataset of name: string
+    | Out of directory: string
+    | Config of path: string
+    | Set of assignment: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Suite _ ->
+                let listed = suites |> List.map (fun (name, what, _) -> $"{name} ({what})")
+                "which tables to run: " + String.Join ("; ", listed) + "; or all"
+            | Quick -> "a run small enough for a test instead of the full one"
+            | Seeds _ -> "comma-separated seeds (default 0,1,2; quick mode: 0,1)"
+            | Dataset _ -> "moving-patterns, event-fashion-mnist, event-mnist or all (default): the datasets the suites run on"
+            | Out _ -> "folder for the JSON and Markdown tables, config.yaml and log.txt (default runs/experiment-<timestamp>)"
+            | Config _ -> "a .json or .yaml file of these options in snake_case (e.g. seeds: [0, 1]); flags and --set override it"
+            | Set _ -> "override one option, e.g. --set seeds=0,1 (repeatable; applied last)"
+
 /// Runs the chosen suites and writes their tables; returns the process exit code.
 let run (args: ParseResults<ExperimentArgs>) : int =
+    let args = Vocabulary.layered args "Config" "Set"
     let quick = args.Contains Quick
     let seeds =
         match args.TryGetResult Seeds with
         | Some text -> CommaLists.integers "seeds" text |> List.ofArray
         | None -> if quick then [ 0; 1 ] else [ 0; 1; 2 ]
     if seeds.IsEmpty then invalidArg "seeds" "lists no seed"
-    let directory = args.GetResult (Out, defaultValue = "experiments")
-    let name = args.GetResult Suite
+    let directory = Vocabulary.runFolder "experiment" (args.TryGetResult Out)
+    let name =
+        match args.TryGetResult Suite with
+        | Some name -> name
+        | None ->
+            let known = String.Join (", ", suites |> List.map (fun (n, _, _) -> n))
+            invalidArg "--suite" $"is required (on the command line or in --config): one of {known}, all"
     let chosen =
         if name = "all" then suites
         else
@@ -58,9 +70,13 @@ let run (args: ParseResults<ExperimentArgs>) : int =
             let known = String.Join (", ", datasetNames)
             invalidArg "dataset" $"'{other}' is none of {known}, all"
     let options = { Quick = quick; Seeds = seeds; Datasets = datasets; OutputDirectory = directory; Log = fun line -> printfn "%s" line }
-    for suiteName, _, runSuite in chosen do
-        for table in runSuite options do
-            let json, markdown = Experiment.write (Path.Combine (directory, suiteName)) table
-            printfn "%s" (Experiment.toMarkdown table)
-            printfn $"wrote {json} and {markdown}"
+    Directory.CreateDirectory directory |> ignore
+    AtomicFile.write (Path.Combine (directory, "config.yaml")) (fun p -> File.WriteAllText (p, Vocabulary.effectiveYaml args [ "Out" ]))
+    RunOutput.withLog (Path.Combine (directory, "log.txt")) (fun () ->
+        printfn "run folder: %s" directory
+        for suiteName, _, runSuite in chosen do
+            for table in runSuite options do
+                let json, markdown = Experiment.write (Path.Combine (directory, suiteName)) table
+                printfn "%s" (Experiment.toMarkdown table)
+                printfn $"wrote {json} and {markdown}")
     0

@@ -7,44 +7,93 @@ open Argu
 open Snn.Data
 open Snn.Loihi
 
-/// Options shared by the subcommands that read a network.
-type FileArgs =
+// Each subcommand has its own options, so `snn loihi <sub> --help` lists only what that subcommand reads. The
+// help texts of options that several subcommands share are written once here.
+let private networkUsage = "a NetX (.net/.h5) or NIR (.nir) file"
+let private inputUsage = ".npy input: input-layer bias mantissas (one per neuron, (C, H, W) order) or spike trains (neurons..., T), time last"
+let private stepsUsage = "steps to run (default 100)"
+let private resetUsage = "zero u and v every this many steps (per-layer phase as in Lava's NetX test)"
+let private renamedUsage = "old name of --out (kept for one release)"
+
+/// Options of `snn loihi import` and `snn loihi validate`.
+type NetworkArgs =
     | [<MainCommand; ExactlyOnce>] Network of path: string
-    | Output of path: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Network _ -> networkUsage
+
+/// Options of `snn loihi export`.
+type ExportArgs =
+    | [<MainCommand; ExactlyOnce>] Network of path: string
+    | Out of path: string
+    | [<Hidden>] Output of path: string
+    | Dt of seconds: float
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Network _ -> networkUsage
+            | Out _ -> "the file to write (.net/.h5 or .nir)"
+            | Output _ -> renamedUsage
+            | Dt _ -> "step in seconds for NIR <-> NetX conversion (required there; NIR time constants are in seconds)"
+
+/// Options of `snn loihi run`.
+type RunArgs =
+    | [<MainCommand; ExactlyOnce>] Network of path: string
+    | Out of folder: string
+    | [<Hidden>] Output of folder: string
+    | Input of path: string
+    | Steps of int
+    | Reset_Interval of int
+    | Dt of seconds: float
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Network _ -> networkUsage
+            | Out _ -> "the folder for <layer>_u.npy, _v.npy, _spikes.npy (default: the current folder)"
+            | Output _ -> renamedUsage
+            | Input _ -> inputUsage
+            | Steps _ -> stepsUsage
+            | Reset_Interval _ -> resetUsage
+            | Dt _ -> "NIR float runs: step in seconds (default 1e-4)"
+
+/// Options of `snn loihi profile`.
+type ProfileArgs =
+    | [<MainCommand; ExactlyOnce>] Network of path: string
     | Input of path: string
     | Steps of int
     | Reset_Interval of int
     | Loihi2
-    | Dt of seconds: float
     | Png of path: string
     | Threshold_Scales of scales: string
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Network _ -> "a NetX (.net/.h5) or NIR (.nir) file"
-            | Output _ -> "export: the file to write; run: the folder for <layer>_u.npy, _v.npy, _spikes.npy"
-            | Input _ -> ".npy input: input-layer bias mantissas (one per neuron, (C, H, W) order) or spike trains (neurons..., T), time last"
-            | Steps _ -> "steps to run (default 100)"
-            | Reset_Interval _ -> "zero u and v every this many steps (per-layer phase as in Lava's NetX test)"
+            | Network _ -> "a NetX (.net/.h5) file"
+            | Input _ -> inputUsage
+            | Steps _ -> stepsUsage
+            | Reset_Interval _ -> resetUsage
             | Loihi2 -> "profile with the Loihi 2 figures (extrapolated) instead of Loihi 1"
-            | Dt _ -> "step in seconds: for NIR <-> NetX conversion (required there) and NIR float runs (default 1e-4)"
-            | Png _ -> "profile: write the chart of SynOps per layer and per threshold scale to this PNG (or .svg) file"
-            | Threshold_Scales _ -> "profile: comma-separated factors for every layer's threshold, one run each (default 1), e.g. 1,2,4"
+            | Png _ -> "write the chart of SynOps per layer and per threshold scale to this PNG (or .svg) file"
+            | Threshold_Scales _ -> "comma-separated factors for every layer's threshold, one run each (default 1), e.g. 1,2,4"
 
 /// Subcommands of `snn loihi`.
 type LoihiArgs =
-    | [<CliPrefix(CliPrefix.None)>] Import of ParseResults<FileArgs>
-    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<FileArgs>
-    | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<FileArgs>
-    | [<CliPrefix(CliPrefix.None)>] Profile of ParseResults<FileArgs>
-    | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<FileArgs>
+    | [<CliPrefix(CliPrefix.None)>] Import of ParseResults<NetworkArgs>
+    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
+    | [<CliPrefix(CliPrefix.None)>] Profile of ParseResults<ProfileArgs>
+    | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<NetworkArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Import _ -> "read a NetX or NIR file and print its layers or nodes"
-            | Export _ -> "write a NetX or NIR file again (--output); a .nir output of a NetX file or a .net/.h5 output of a NIR file converts, quantizing with lava-dl's mapping (needs --dt)"
+            | Export _ -> "write a NetX or NIR file again (--out); a .nir output of a NetX file or a .net/.h5 output of a NIR file converts, quantizing with lava-dl's mapping (needs --dt)"
             | Run _ -> "run a NetX network bit-accurately (or a NIR graph in float) and write every layer's u, v and spikes"
             | Profile _ -> "run a NetX network and print spikes, SynOps, energy, time per step and the core mapping"
             | Validate _ -> "check a NetX file against the validator rules; exits 1 listing every violation"
@@ -57,9 +106,9 @@ let private describe (net: Snn.Loihi.Network) =
         let p = l.Neurons
         printfn "layer %-4s %-6s shape %-14s du %4d dv %4d vth %6d bias_exp %d delays %b" l.Name kind (String.Join ("x", l.Shape)) p.Du p.Dv p.Vth p.BiasExp l.Delays.IsSome
 
-/// Reads the --input file as an input drive for `count` input neurons and `steps` steps.
-let private drive (args: ParseResults<FileArgs>) (count: int) (steps: int) : InputDrive =
-    match args.TryGetResult Input with
+/// Reads the --input file (when given) as an input drive for `count` input neurons and `steps` steps.
+let private drive (input: string option) (count: int) (steps: int) : InputDrive =
+    match input with
     | None -> NetworkBias
     | Some path ->
         let a = Npy.read path
@@ -70,8 +119,8 @@ let private drive (args: ParseResults<FileArgs>) (count: int) (steps: int) : Inp
                 raise (InvalidDataException ($"{path}: shape %A{a.Shape} is neither {count} biases nor ({count} neurons, T) spike trains"))
             InputSpikes (Array.init steps (fun t -> Array.init count (fun i -> t < frames && a.Values.[i * frames + t] > 0.0)))
 
-let private options (args: ParseResults<FileArgs>) record =
-    { RunOptions.For (args.GetResult (Steps, 100)) with ResetInterval = args.TryGetResult Reset_Interval; RecordState = record }
+let private options (steps: int) (resetInterval: int option) record =
+    { RunOptions.For steps with ResetInterval = resetInterval; RecordState = record }
 
 let private writeLayer (folder: string) (name: string) (suffix: string) (shape: int[]) (steps: int) (value: int -> int -> float) (descr: string) =
     let n = shape |> Array.fold (*) 1
@@ -91,7 +140,7 @@ let private thresholdScales (text: string option) : float[] =
 let private dispatch (args: ParseResults<LoihiArgs>) : int =
     match args.GetSubCommand () with
     | Import a ->
-        let path = a.GetResult Network
+        let path = a.GetResult NetworkArgs.Network
         if isNir path then
             let doc = Nir.read path
             printfn "NIR %s" doc.Version
@@ -100,10 +149,13 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
         else describe (Netx.read path)
         0
     | Export a ->
-        let path = a.GetResult Network
-        let output = a.GetResult Output
+        let path = a.GetResult ExportArgs.Network
+        let output =
+            match Vocabulary.renamed "--out" "--output" (a.TryGetResult ExportArgs.Out) (a.TryGetResult ExportArgs.Output) with
+            | Some file -> file
+            | None -> invalidArg "--out" "names the file to write; export needs it"
         let dt () =
-            match a.TryGetResult Dt with
+            match a.TryGetResult ExportArgs.Dt with
             | Some dt when not (dt > 0.0 && Double.IsFinite dt) -> invalidArg "--dt" $"must be a finite number of seconds > 0, got {dt}"
             | Some dt -> dt
             | None -> raise (ArgumentException ("--dt is required to convert between NIR and NetX (NIR time constants are in seconds)", "dt"))
@@ -119,13 +171,13 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
         printfn "wrote %s" output
         0
     | Validate a ->
-        let problems = Netx.validateFile (a.GetResult Network)
+        let problems = Netx.validateFile (a.GetResult NetworkArgs.Network)
         for p in problems do eprintfn "%s" p
         if problems.IsEmpty then printfn "valid"; 0 else 1
     | Run a ->
-        let path = a.GetResult Network
-        let folder = a.GetResult (Output, ".")
-        let steps = a.GetResult (Steps, 100)
+        let path = a.GetResult RunArgs.Network
+        let folder = Vocabulary.renamed "--out" "--output" (a.TryGetResult RunArgs.Out) (a.TryGetResult RunArgs.Output) |> Option.defaultValue "."
+        let steps = a.GetResult (RunArgs.Steps, 100)
         if steps < 1 then invalidArg "--steps" $"must be >= 1, got {steps}"
         if isNir path then
             let doc = Nir.read path
@@ -142,7 +194,7 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
             Snn.Limits.checkElements "--steps" $"{steps} steps of a {width}-wide input" (float steps * float width * float (max 1 doc.Graph.Nodes.Count)) 24.0
             Directory.CreateDirectory folder |> ignore
             let input =
-                match a.TryGetResult Input with
+                match a.TryGetResult RunArgs.Input with
                 | Some p ->
                     let arr = Npy.read p
                     if arr.Shape.Length = 0 || arr.Values.Length = 0 || arr.Values.Length % width <> 0 then
@@ -150,7 +202,7 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
                     let frames = arr.Values.Length / width
                     Array.init steps (fun t -> Array.init width (fun i -> if t < frames then arr.Values.[i * frames + t] else 0.0))
                 | None -> Array.init steps (fun _ -> Array.zeroCreate width)
-            let dt = a.GetResult (Dt, 1e-4)
+            let dt = a.GetResult (RunArgs.Dt, 1e-4)
             if not (dt > 0.0 && Double.IsFinite dt) then invalidArg "--dt" $"must be a finite number of seconds > 0, got {dt}"
             let traces = Nir.simulate doc.Graph dt steps input
             for KeyValue (name, tr) in traces do
@@ -165,7 +217,7 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
             let neurons = net.Layers |> Array.sumBy (fun l -> float l.Count)
             Snn.Limits.checkElements "--steps" $"recording {steps} steps of {neurons} neurons" (float steps * neurons) 33.0
             Directory.CreateDirectory folder |> ignore
-            let result = Emulator.run net (drive a net.Layers.[0].Count steps) (options a true)
+            let result = Emulator.run net (drive (a.TryGetResult RunArgs.Input) net.Layers.[0].Count steps) (options steps (a.TryGetResult RunArgs.Reset_Interval) true)
             net.Layers
             |> Array.iteri (fun l layer ->
                 writeLayer folder layer.Name "u" layer.Shape steps (fun t i -> float result.U.Value.[l].[t].[i]) "<i4"
@@ -175,23 +227,24 @@ let private dispatch (args: ParseResults<LoihiArgs>) : int =
             printfn "wrote u, v and spikes (neurons..., T) of %d layers to %s" net.Layers.Length folder
         0
     | Profile a ->
-        let net = Netx.read (a.GetResult Network)
-        let steps = a.GetResult (Steps, 100)
-        let chip = if a.Contains Loihi2 then ChipConstants.Loihi2 else ChipConstants.Loihi1
-        let scales = thresholdScales (a.TryGetResult Threshold_Scales)
+        let net = Netx.read (a.GetResult ProfileArgs.Network)
+        let steps = a.GetResult (ProfileArgs.Steps, 100)
+        let resetInterval = a.TryGetResult ProfileArgs.Reset_Interval
+        let chip = if a.Contains ProfileArgs.Loihi2 then ChipConstants.Loihi2 else ChipConstants.Loihi1
+        let scales = thresholdScales (a.TryGetResult ProfileArgs.Threshold_Scales)
         let runs =
             scales
             |> Array.map (fun scale ->
                 let thresholds = if scale = 1.0 then None else Some (ProfilePlot.scaledThresholds net scale)
                 let clock = Diagnostics.Stopwatch.StartNew ()
-                let result = Emulator.run net (drive a net.Layers.[0].Count steps) { options a false with Thresholds = thresholds }
+                let result = Emulator.run net (drive (a.TryGetResult ProfileArgs.Input) net.Layers.[0].Count steps) { options steps resetInterval false with Thresholds = thresholds }
                 let elapsed = clock.Elapsed.TotalMilliseconds
-                let p = Profiler.profile chip net result (a.TryGetResult Reset_Interval)
+                let p = Profiler.profile chip net result resetInterval
                 if scales.Length > 1 then printfn "threshold scale %g:" scale
                 printfn "%s" (Profiler.report p)
                 printfn "emulator: %d steps in %.1f ms (%.1f us per step)" steps elapsed (1000.0 * elapsed / float (max 1 steps))
                 scale, p)
-        a.TryGetResult Png |> Option.iter (fun path ->
+        a.TryGetResult ProfileArgs.Png |> Option.iter (fun path ->
             ProfilePlot.write path Snn.Report.PlotSize.Default runs
             printfn "wrote %s" path)
         if runs |> Array.forall (fun (_, p) -> p.Refusals.IsEmpty) then 0 else 1

@@ -34,6 +34,8 @@ type StdpArgs =
     | Seed of int
     | Threads of int
     | Out of directory: string
+    | Config of path: string
+    | Set of assignment: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -56,7 +58,9 @@ type StdpArgs =
             | Difficulty _ -> "MovingPatterns difficulty level 0-3 (default 0)"
             | Seed _ -> "seed of data, weights and sample order (default 0)"
             | Threads _ -> "intra-op threads (default: all cores)"
-            | Out _ -> "report folder for metrics.json and the checkpoint (default ./stdp-report)"
+            | Out _ -> "run folder for metrics.json, the checkpoint, config.yaml and log.txt (default runs/stdp-<timestamp>)"
+            | Config _ -> "a .json or .yaml file of these options in snake_case (e.g. features: [16, 48]); flags and --set override it"
+            | Set _ -> "override one option, e.g. --set decision_epochs=5 (repeatable; applied last)"
 
 /// A prepared data set: train and test first-spike times with labels, and the network shape.
 type private Prepared =
@@ -117,7 +121,7 @@ let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunRep
          w.WriteNumber ("layer", r.Layer)
          w.WriteNumber ("epoch", r.Epoch)
          w.WriteNumber ("samples", r.Samples)
-         w.WriteNumber ("meanWinners", r.MeanWinners)
+         w.WriteNumber ("mean_winners", r.MeanWinners)
          w.WriteNumber ("convergence", r.Convergence)
          w.WriteNumber ("potentiation", r.Potentiation)
          w.WriteNumber ("seconds", r.Seconds)
@@ -127,19 +131,19 @@ let metricsJson (settings: (string * string) list) (run: StdpTraining.StdpRunRep
      for r in run.Decision do
          w.WriteStartObject ()
          w.WriteNumber ("epoch", r.Epoch)
-         w.WriteNumber ("trainAccuracy", r.TrainAccuracy)
+         w.WriteNumber ("train_accuracy", r.TrainAccuracy)
          w.WriteNumber ("silent", r.Silent)
          w.WriteNumber ("seconds", r.Seconds)
          w.WriteEndObject ()
      w.WriteEndArray ()
-     w.WriteNumber ("testAccuracy", testAccuracy)
-     w.WriteNumber ("testSilent", silent)
+     w.WriteNumber ("test_accuracy", testAccuracy)
+     w.WriteNumber ("test_silent", silent)
      Report.MetricsJson.writeMatrix w "confusion" confusion
      w.WriteNumber ("seconds", seconds)
      w.WriteEndObject ())
 
-/// Runs `snn stdp`; returns the exit code.
-let run (args: ParseResults<StdpArgs>) : int =
+/// Trains and tests as `args` say, writing into the run folder `out`; returns the exit code.
+let private trainIn (args: ParseResults<StdpArgs>) (out: string) : int =
     let clock = Stopwatch.StartNew ()
     args.TryGetResult Threads |> Option.iter (Snn.Limits.setThreads "--threads")
     let folder = args.TryGetResult Data
@@ -186,8 +190,6 @@ let run (args: ParseResults<StdpArgs>) : int =
                 Adaptive = args.Contains Adaptive }
           Seed = seed
           BatchSize = 64 }
-    let out = args.GetResult (Out, "stdp-report")
-    Directory.CreateDirectory out |> ignore
     let checkpoint = Path.Combine (out, "stdp-network.bin")
     printfn "[stdp] %s: %d training, %d test samples, T = %d, layers %s, prepared in %.1f s" prepared.Name trainCount testCount
         steps (network.Layers |> Array.map (fun l -> $"{l.Features}@θ{l.Threshold}") |> String.concat " → ") clock.Elapsed.TotalSeconds
@@ -210,17 +212,29 @@ let run (args: ParseResults<StdpArgs>) : int =
             (prepared.Test.Labels |> Array.map int64)
     printfn "[stdp] test accuracy %.4f (chance %.4f), no decision on %.4f, total %.1f s" accuracy (1.0 / float classes) silent clock.Elapsed.TotalSeconds
     let settings =
-        [ "data", prepared.Name; "trainSamples", string trainCount; "testSamples", string testCount; "steps", string steps
+        [ "data", prepared.Name; "train_samples", string trainCount; "test_samples", string testCount; "steps", string steps
           "features", (network.Layers |> Array.map (fun l -> string l.Features) |> String.concat ",")
           "thresholds", (network.Layers |> Array.map (fun l -> string l.Threshold) |> String.concat ",")
-          "layerSamples", string layerSchedule.Samples; "layerEpochs", string layerSchedule.Epochs
-          "decisionEpochs", string training.Decision.Epochs; "decisionRate", string training.Decision.RateScale
-          "rateDecay", string training.Decision.RateDecay; "adaptive", string training.Decision.Adaptive
-          "doubling", string layerSchedule.RateDoublingInterval; "perClass", string network.Decision.FeaturesPerClass
-          "decisionThreshold", string network.Decision.Threshold
+          "layer_samples", string layerSchedule.Samples; "layer_epochs", string layerSchedule.Epochs
+          "decision_epochs", string training.Decision.Epochs; "decision_rate", string training.Decision.RateScale
+          "rate_decay", string training.Decision.RateDecay; "adaptive", string training.Decision.Adaptive
+          "doubling", string layerSchedule.RateDoublingInterval; "per_class", string network.Decision.FeaturesPerClass
+          "decision_threshold", string network.Decision.Threshold
           "seed", string seed ]
     let metricsPath = Path.Combine (out, "metrics.json")
     let json = metricsJson settings run accuracy silent confusion clock.Elapsed.TotalSeconds
     AtomicFile.write metricsPath (fun p -> File.WriteAllText (p, json))
     printfn "[stdp] wrote %s and %s" metricsPath checkpoint
     0
+
+/// Runs `snn stdp`: options from --config, flags and --set; a run folder (--out, default runs/stdp-<timestamp>)
+/// holding config.yaml and log.txt besides the results. Returns the exit code.
+let run (args: ParseResults<StdpArgs>) : int =
+    let args = Vocabulary.layered args "Config" "Set"
+    // A missing data folder is refused before a run folder is made for it.
+    args.TryGetResult Data |> Option.iter (fun folder ->
+        if not (Directory.Exists folder) then invalidArg "--data" $"{folder}: no such folder (the IDX files' folder)")
+    let out = Vocabulary.runFolder "stdp" (args.TryGetResult Out)
+    Directory.CreateDirectory out |> ignore
+    AtomicFile.write (Path.Combine (out, "config.yaml")) (fun p -> File.WriteAllText (p, Vocabulary.effectiveYaml args [ "Out" ]))
+    RunOutput.withLog (Path.Combine (out, "log.txt")) (fun () -> trainIn args out)

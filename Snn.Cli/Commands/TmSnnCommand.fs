@@ -40,6 +40,8 @@ type TmSnnArgs =
     | Spike_Gradient of spec: string
     | Label_Loss of spec: string
     | Out of directory: string
+    | Config of path: string
+    | Set of assignment: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -66,7 +68,9 @@ type TmSnnArgs =
             | Dataset _ -> "moving-patterns (default, built in) or event-mnist (real MNIST digits recorded N-MNIST's way by the DVS emulator, cached as N-MNIST files; the first --train-samples / --test-samples of its 8000 / 2000 split)"
             | Spike_Gradient _ -> "how the surrogate derivative dz/dv depends on the task threshold: unit (default: the neuron's ATan on v/theta, height 1/theta), constant-height[:tau_grad,scale_rho] (scale_rho exp(-|v-theta|/(tau_grad theta)), default 1,1), lava-dl[:tau_grad,scale_grad] (lava-dl's CUBA: s/(2 tau) exp(-|v-theta|/tau), tau = 100 tau_grad theta, s = 0.1 scale_grad, default 1,1) or fixed[:tau_rho,scale_rho] (s/(2 tau) exp(-|v-theta|/tau) with tau, s fixed, default 3.75,0.3)"
             | Label_Loss _ -> "L_y: mse (default: mean squared error of the rates to 0.5 / 0) or spike-rate[:true,false] (lava-dl's SpikeRate, summed squared error to the true / false rates, default 0.2,0.03)"
-            | Out _ -> "report folder (default ./tmsnn-report)"
+            | Out _ -> "run folder: metrics.json, model.bin, config.yaml, log.txt, tensorboard/, the Loihi files and plots (default runs/tmsnn-<timestamp>)"
+            | Config _ -> "a .json or .yaml file of these options in snake_case (e.g. thresholds: [1.25, 2.5, 5]); flags and --set override it"
+            | Set _ -> "override one option, e.g. --set learning_rate=0.01 (repeatable; applied last)"
 
 /// The demonstration's default thresholds. Measured with the other defaults (3 tasks, 1500 samples, 50 epochs): the
 /// thesis's 1.25 / 5 / 10 give 65.2 / 75.2 / 59.6 % (the φ = 10 task stays near its majority rate: its layers fire
@@ -107,8 +111,9 @@ let describeLayers (r: Training.HistoryEntry) : string list =
         let rates = String.Join (" ", firing.[k] |> Array.map (fun f -> f.ToString "F3"))
         $"    task {k + 1}: |dL/dW| per layer {norms}; firing rate per layer {rates}" ]
 
-/// Runs the command; returns the process exit code.
-let run (args: ParseResults<TmSnnArgs>) : int =
+/// Trains and evaluates as `args` say, writing into the run folder `directory`; `onBatch` sees every batch.
+let private trainIn (args: ParseResults<TmSnnArgs>) (directory: string) (onBatch: Training.BatchProgress -> unit) : int =
+    printfn "run folder: %s" directory
     args.TryGetResult Threads |> Option.iter (Snn.Limits.setThreads "--threads")
     Allocator.keepFreedMemory () |> ignore
     let clock = Diagnostics.Stopwatch.StartNew ()
@@ -169,7 +174,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
         for line in describeLayers r do printfn "%s" line
     let history =
         match args.TryGetResult Learn_Thresholds with
-        | None -> TmSnnTraining.fit model trainer settings data.TrainFrames data.TrainClasses onEpoch
+        | None -> TmSnnTraining.train model trainer settings (data.TrainFrames, data.TrainClasses) None onBatch onEpoch Threading.CancellationToken.None
         | Some beta ->
             let outcome =
                 ThresholdLearning.fit model trainer settings { ThresholdLearning.Settings.Default with SynOpsWeight = beta } data.TrainFrames data.TrainClasses onEpoch
@@ -181,8 +186,6 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let evaluations = TmSnnTraining.evaluate model 100 data.TestFrames data.TestClasses
     printfn "test, per task under its own threshold (spikes and SynOps per sample over the label path; the ANN twin's MACs):"
     for e in evaluations do printfn "  %s" (describe e)
-    let directory = args.GetResult (Out, "tmsnn-report")
-    Directory.CreateDirectory directory |> ignore
     let checkpoint = Path.Combine (directory, "model.bin")
     AtomicFile.write checkpoint (fun p -> model.save p |> ignore)
     // Loihi: the label path quantized once; each task only changes the threshold mantissas.
@@ -204,14 +207,24 @@ let run (args: ParseResults<TmSnnArgs>) : int =
             runs
     let settingsList =
         [ "dataset", data.Name; "seed", string seed; "frames", string frames; "epochs", string trainer.Epochs
-          "batchSize", string trainer.BatchSize; "learningRate", string trainer.LearningRate; "gamma", string gamma
+          "batch_size", string trainer.BatchSize; "learning_rate", string trainer.LearningRate; "gamma", string gamma
           "tasks", String.Join (", ", config.Tasks |> Array.map (fun t -> t.Name))
           "thresholds", String.Join (", ", thresholds)
           "layers", $"{config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}"
           "neuron", $"CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms, dt {config.Neuron.Dt} ms"
-          "spikeGradient", $"%A{config.SpikeGradient}"; "labelLoss", args.GetResult (Label_Loss, "mse") ]
+          "spike_gradient", $"%A{config.SpikeGradient}"; "label_loss", args.GetResult (Label_Loss, "mse") ]
     let metrics = Path.Combine (directory, "metrics.json")
     AtomicFile.write metrics (fun p -> File.WriteAllText (p, TmSnnLoihi.metricsJson settingsList history evaluations loihi))
     let plots = TmSnnSetup.writePlots directory evaluations
-    printfn $"wrote {metrics}, {checkpoint} and {plots.Length} plots; wall time {clock.Elapsed.TotalSeconds:F1} s"
+    let events = TensorBoard.writeHistory (Path.Combine (directory, "tensorboard")) history.Entries
+    printfn $"wrote {metrics}, {checkpoint}, {events} and {plots.Length} plots; wall time {clock.Elapsed.TotalSeconds:F1} s"
     0
+
+/// Runs the command: options from --config, flags and --set; a run folder (--out, default runs/tmsnn-<timestamp>)
+/// holding config.yaml and log.txt besides the results. Returns the process exit code.
+let run (args: ParseResults<TmSnnArgs>) : int =
+    let args = Vocabulary.layered args "Config" "Set"
+    let directory = Vocabulary.runFolder "tmsnn" (args.TryGetResult Out)
+    Directory.CreateDirectory directory |> ignore
+    AtomicFile.write (Path.Combine (directory, "config.yaml")) (fun p -> File.WriteAllText (p, Vocabulary.effectiveYaml args [ "Out" ]))
+    RunOutput.inRunFolder directory (trainIn args directory)

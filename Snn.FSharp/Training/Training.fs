@@ -144,19 +144,30 @@ type History =
       /// The hyper steps of this run (not of a resumed checkpoint), in order; empty for single-level methods.
       HyperSteps: HyperStepRecord[] }
 
-/// Training history as JSON (an array of `HistoryEntry`).
+/// Training history as JSON (an array of `HistoryEntry`), with snake_case names like every file Snn writes
+/// (`train_loss`, `batches_per_task`); histories written before (PascalCase names, `TrainLoss`) are still read.
 [<RequireQualifiedAccess>]
 module HistoryJson =
     // NaN stands for "not measured" (a method without a test split).
-    let private options = JsonSerializerOptions(WriteIndented = true, NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
+    let private options (naming: JsonNamingPolicy) =
+        JsonSerializerOptions (WriteIndented = true, PropertyNamingPolicy = naming,
+                               NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
+    let private snakeCase = options JsonNamingPolicy.SnakeCaseLower
+    let private pascalCase = options null
 
-    /// The entries as an indented JSON array.
-    let serialize (entries: HistoryEntry[]) : string = JsonSerializer.Serialize (entries, options)
+    /// The entries as an indented JSON array with snake_case names.
+    let serialize (entries: HistoryEntry[]) : string = JsonSerializer.Serialize (entries, snakeCase)
 
-    /// Entries from a JSON array written by `serialize`.
+    /// Entries from a JSON array written by `serialize`, or by the versions before it (PascalCase names).
     let deserialize (json: string) : HistoryEntry[] =
         if isNull json then nullArg "json"
-        let entries = JsonSerializer.Deserialize<HistoryEntry[]> (json, options)
+        // The first entry's names tell the two forms apart: "epoch" now, "Epoch" before.
+        let older =
+            use document = JsonDocument.Parse json
+            let root = document.RootElement
+            root.ValueKind = JsonValueKind.Array && root.GetArrayLength () > 0 && root.[0].ValueKind = JsonValueKind.Object
+            && (root.[0].EnumerateObject () |> Seq.exists (fun p -> p.Name = "Epoch"))
+        let entries = JsonSerializer.Deserialize<HistoryEntry[]> (json, (if older then pascalCase else snakeCase))
         if isNull entries then invalidArg "json" "holds no history array"
         // Histories written before an entry had these fields read them as null.
         entries |> Array.map (fun e ->
@@ -229,7 +240,8 @@ module Checkpoint =
     let private verify (folder: string) : CheckpointManifest =
         let path = manifestPath folder
         let manifest =
-            try JsonSerializer.Deserialize<CheckpointManifest> (File.ReadAllText path)
+            // Case-insensitive: manifests written before the snake_case names ("Epoch", "Sha256") read the same.
+            try JsonSerializer.Deserialize<CheckpointManifest> (File.ReadAllText path, JsonSerializerOptions (PropertyNameCaseInsensitive = true))
             with :? JsonException as e -> raise (InvalidDataException ($"{path}: not a checkpoint manifest ({e.Message})"))
         if isNull (box manifest) || isNull manifest.Files then raise (InvalidDataException ($"{path}: not a checkpoint manifest"))
         for name in [ "model.bin"; "optimizer.bin"; "history.json" ] do
@@ -288,7 +300,7 @@ module Checkpoint =
             File.WriteAllText (historyPath staging, HistoryJson.serialize entries)
             for name, write in extras do write (Path.Combine (staging, name))
             let files = Array.append [| "model.bin"; "optimizer.bin"; "history.json" |] (extras |> List.map fst |> Array.ofList) |> Array.map (describe staging)
-            File.WriteAllText (manifestPath staging, JsonSerializer.Serialize ({ Epoch = epoch; Files = files }, JsonSerializerOptions (WriteIndented = true)))
+            File.WriteAllText (manifestPath staging, JsonSerializer.Serialize ({ Epoch = epoch; Files = files }, JsonSerializerOptions (WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower)))
             AtomicFile.flushToDisk (manifestPath staging)
             AtomicFile.flushFolder staging
             let target = Path.Combine (directory, $"{epochPrefix}{epoch:D6}")

@@ -99,14 +99,14 @@ let private seeds : Seed list =
       { Name = "N-TIDIGITS (HDF5)"; Extension = ".hdf5"; Bytes = (fun () -> DataFormatWriters.ntidigits "train" [ "man-ab-1", [| 0.01; 0.02 |], [| 3uy; 9uy |] ])
         Command = fun _ path -> [ "data"; "dump"; "--format"; "ntidigits"; path ] }
       { Name = "NetX (HDF5)"; Extension = ".net"; Bytes = (fun () -> viaFile ".net" (fun p -> Snn.Loihi.Netx.write p (smallNetwork ())))
-        Command = fun folder path -> [ "loihi"; "run"; path; "--steps"; "4"; "--output"; dir folder ] }
+        Command = fun folder path -> [ "loihi"; "run"; path; "--steps"; "4"; "--out"; dir folder ] }
       { Name = "NIR (HDF5)"; Extension = ".nir"; Bytes = (fun () -> viaFile ".nir" (fun p -> Snn.Loihi.Nir.write p (Snn.Loihi.NirMapping.ofNetwork 1e-3 (smallNetwork ()))))
-        Command = fun folder path -> [ "loihi"; "run"; path; "--steps"; "4"; "--output"; dir folder ] }
+        Command = fun folder path -> [ "loihi"; "run"; path; "--steps"; "4"; "--out"; dir folder ] }
       { Name = ".npy input"; Extension = ".npy"; Bytes = (fun () -> viaFile ".npy" (fun p -> Npy.write p "<f8" [| 4L; 3L |] (Array.init 12 (fun i -> float (i % 2)))))
         Command = fun folder path ->
             let net = Path.Combine (folder, "net.net")
             if not (File.Exists net) then Snn.Loihi.Netx.write net (smallNetwork ())
-            [ "loihi"; "run"; net; "--input"; path; "--steps"; "3"; "--output"; dir folder ] }
+            [ "loihi"; "run"; net; "--input"; path; "--steps"; "3"; "--out"; dir folder ] }
       { Name = "JSON config"; Extension = ".json"; Bytes = (fun () -> Text.Encoding.UTF8.GetBytes "{\"epochs\": 2, \"threads\": 1, \"optimizer\": {\"lr\": 0.001}}")
         Command = fun _ path -> [ "train"; "--config"; path; "--print-config" ] }
       { Name = "YAML config"; Extension = ".yaml"; Bytes = (fun () -> Text.Encoding.UTF8.GetBytes "epochs: 2\nmodel:\n  hidden: 16\n")
@@ -144,7 +144,7 @@ let private hostileArguments (folder: string) : string list list =
       [ "train"; "--hidden"; "2000000000" ]
       [ "train"; "--train-samples"; "20000000" ]
       [ "train"; "--epochs"; "0" ]
-      [ "train"; "--report"; missing; "--epochs"; "0" ]
+      [ "train"; "--out"; missing; "--epochs"; "0" ]
       [ "train"; "--config"; folder ]
       [ "simulate"; "--model"; "lif"; "--input"; "constant:1"; "--steps"; "1000000000" ]
       [ "simulate"; "--model"; "lif"; "--input"; "constant:1"; "--steps"; "-3" ]
@@ -169,11 +169,11 @@ let private hostileArguments (folder: string) : string list list =
       [ "data"; "frames"; "--format"; "idx"; idx; "--frames"; "2"; "--out"; folder ]
       [ "data"; "frames"; "--format"; "idx"; idx; "--frames"; "2"; "--out"; Path.Combine (missing, "f.npy") ]
       [ "data"; "frames"; "--format"; "idx"; idx; "--frames"; "2"; "--out"; Path.Combine (folder, "f.npy"); "--cache"; aFile ]
-      [ "loihi"; "run"; net; "--steps"; "2"; "--output"; aFile ]
-      [ "loihi"; "export"; net; "--output"; folder ]
+      [ "loihi"; "run"; net; "--steps"; "2"; "--out"; aFile ]
+      [ "loihi"; "export"; net; "--out"; folder ]
       [ "loihi"; "profile"; net; "--steps"; "2"; "--png"; folder ]
-      [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--report"; aFile ]
-      [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--set"; $"checkpoint.dir={aFile}" ]
+      [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--out"; aFile ]
+      [ "train"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8"; "--frames"; "2"; "--set"; $"checkpoint.dir={aFile}"; "--out"; Path.Combine (folder, "run") ]
       // A NIR graph whose Input claims 10^9 neurons (and a Linear that does not match it).
       let huge = Path.Combine (folder, "huge.nir")
       if not (File.Exists huge) then
@@ -181,11 +181,11 @@ let private hostileArguments (folder: string) : string list list =
           let input = doc.Graph.Nodes.["0"]
           let wide = { input with Fields = input.Fields.Add ("shape", Snn.Loihi.Hdf5Tree.vector (Snn.Loihi.Int64s [| 1_000_000_000L |])) }
           Snn.Loihi.Nir.write huge { doc with Graph = { doc.Graph with Nodes = doc.Graph.Nodes.Add ("0", wide) } }
-      [ "loihi"; "run"; huge; "--steps"; "3"; "--output"; Path.Combine (folder, "o") ]
-      [ "loihi"; "export"; huge; "--output"; Path.Combine (folder, "h.net"); "--dt"; "1e-3" ]
+      [ "loihi"; "run"; huge; "--steps"; "3"; "--out"; Path.Combine (folder, "o") ]
+      [ "loihi"; "export"; huge; "--out"; Path.Combine (folder, "h.net"); "--dt"; "1e-3" ]
       [ "loihi"; "profile"; huge; "--steps"; "3" ]
       [ "loihi"; "run"; net; "--steps"; "0" ]
-      [ "loihi"; "export"; net; "--output"; Path.Combine (folder, "x.nir"); "--dt"; "nan" ] ]
+      [ "loihi"; "export"; net; "--out"; Path.Combine (folder, "x.nir"); "--dt"; "nan" ] ]
 
 /// Rounds of mutants per format: 1 in the test run (28 mutants per format, a few seconds); the longer suite in
 /// bench/robustness/hostile.sh sets SNN_HOSTILE_ROUNDS to replay many more, each round with fresh seeded mutations.

@@ -52,12 +52,12 @@ let tests =
         test "export writes NetX and NIR files that re-read identically" {
             inTemporaryFolder (fun folder ->
                 let netx = Path.Combine (folder, "tiny.net")
-                let code, out, _ = snn [ "loihi"; "export"; fixture "lava-netx/tiny.net"; "--output"; netx ]
+                let code, out, _ = snn [ "loihi"; "export"; fixture "lava-netx/tiny.net"; "--out"; netx ]
                 Expect.equal code 0 "exit code"
                 Expect.stringContains out netx "names the written file"
                 Expect.equal (Netx.read netx) (Netx.read (fixture "lava-netx/tiny.net")) "same network"
                 let nir = Path.Combine (folder, "lif.nir")
-                let code, _, _ = snn [ "loihi"; "export"; fixture "nir/lif_norse.nir"; "--output"; nir ]
+                let code, _, _ = snn [ "loihi"; "export"; fixture "nir/lif_norse.nir"; "--out"; nir ]
                 Expect.equal code 0 "exit code"
                 Expect.equal (Nir.read nir) (Nir.read (fixture "nir/lif_norse.nir")) "same document"
                 Expect.isFalse (File.Exists (nir + ".tmp")) "no temporary file left behind")
@@ -65,17 +65,17 @@ let tests =
         test "export converts NIR to NetX through the quantizer and NetX to NIR, and asks for --dt" {
             inTemporaryFolder (fun folder ->
                 let netx = Path.Combine (folder, "lif.net")
-                let code, _, err = snn [ "loihi"; "export"; fixture "nir/lif_norse.nir"; "--output"; netx ]
+                let code, _, err = snn [ "loihi"; "export"; fixture "nir/lif_norse.nir"; "--out"; netx ]
                 Expect.equal code 2 "exit code without --dt"
                 Expect.stringContains err "--dt" "says what is missing"
-                let code, out, err = snn [ "loihi"; "export"; fixture "nir/lif_norse.nir"; "--output"; netx; "--dt"; "1e-4" ]
+                let code, out, err = snn [ "loihi"; "export"; fixture "nir/lif_norse.nir"; "--out"; netx; "--dt"; "1e-4" ]
                 Expect.equal code 0 $"exit code ({err})"
                 Expect.stringContains out "no value was clipped" "prints the clip report"
                 Expect.isEmpty (Netx.validateFile netx) "a valid NetX file"
                 let layer = (Netx.read netx).Layers.[1]
                 Expect.equal (layer.Neurons.Du, layer.Neurons.Dv) (4095, 164) "LIF with tau 2.5 ms at dt 0.1 ms"
                 let nir = Path.Combine (folder, "tiny.nir")
-                let code, _, err = snn [ "loihi"; "export"; fixture "lava-netx/tiny.net"; "--output"; nir; "--dt"; "1e-3" ]
+                let code, _, err = snn [ "loihi"; "export"; fixture "lava-netx/tiny.net"; "--out"; nir; "--dt"; "1e-3" ]
                 Expect.equal code 0 $"exit code ({err})"
                 Expect.equal ((Nir.read nir).Graph.Nodes |> Map.toList |> List.map (fun (_, n) -> n.Type) |> List.countBy id |> List.sort)
                     [ "Conv2d", 2; "CubaLIF", 2; "Input", 1; "Output", 1 ] "two conv layers as Conv2d + CubaLIF")
@@ -85,7 +85,7 @@ let tests =
                 let bias = Path.Combine (folder, "bias.npy")
                 writeInputBiasChw bias
                 let output = Path.Combine (folder, "out")
-                let code, out, err = snn [ "loihi"; "run"; fixture "lava-netx/tiny.net"; "--input"; bias; "--steps"; "20"; "--reset-interval"; "17"; "--output"; output ]
+                let code, out, err = snn [ "loihi"; "run"; fixture "lava-netx/tiny.net"; "--input"; bias; "--steps"; "20"; "--reset-interval"; "17"; "--out"; output ]
                 Expect.equal code 0 $"exit code ({err})"
                 Expect.stringContains out "wrote u, v and spikes" "summary"
                 for layer in [ "0"; "1"; "2" ] do
@@ -113,7 +113,7 @@ let tests =
                     |> Array.map (fun l -> l.Split ',' |> Array.map (fun x -> Double.Parse (x, CultureInfo.InvariantCulture)))
                 let input = Path.Combine (folder, "spikes.npy")
                 Npy.write input "<f8" [| 1L; int64 rows.Length |] (rows |> Array.map (fun r -> r.[0]))
-                let code, out, err = snn [ "loihi"; "run"; fixture "nir/lif_norse.nir"; "--input"; input; "--steps"; string rows.Length; "--output"; folder ]
+                let code, out, err = snn [ "loihi"; "run"; fixture "nir/lif_norse.nir"; "--input"; input; "--steps"; string rows.Length; "--out"; folder ]
                 Expect.equal code 0 $"exit code ({err})"
                 Expect.stringContains out "simulated" "summary"
                 let spikes = Npy.read (Path.Combine (folder, "layeroutput_out.npy"))

@@ -1,4 +1,4 @@
-/// Experiment configurations: JSON and YAML-subset files, overrides, precedence, errors naming key and source,
+/// Experiment configurations: JSON and YAML files (YamlDotNet: anchors, merge keys, flow style, lists), overrides, precedence, errors naming key and source,
 /// the translation to trainer settings, and `snn train --config ... --set ... --print-config`.
 module Snn.Tests.ConfigTests
 
@@ -78,15 +78,50 @@ let tests =
             expectInvalid (fun () -> Config.overrides schema [ "epochs=null" ]) [ "'epochs' expects an integer, got null" ] |> ignore
             expectInvalid (fun () -> Config.overrides schema [ "epochs" ]) [ "not a key=value assignment" ] |> ignore
         }
-        test "syntax errors give the line and byte; YAML outside the subset is named with its line" {
+        test "syntax errors give the line and byte (JSON) or line and column (YAML); nested lists are refused with their line" {
             expectInvalid (fun () -> Config.parseJson "bad.json" "{\n  \"epochs\": 2,\n  \"seed\": }") [ "bad.json: JSON syntax error at line 3, byte 11" ] |> ignore
-            expectInvalid (fun () -> Config.parseJson "bad.json" "{\"a\": [1, 2]}") [ "bad.json:1"; "'a' holds an array" ] |> ignore
+            expectInvalid (fun () -> Config.parseJson "bad.json" "{\"a\": [1, [2]]}") [ "bad.json:1"; "'a' holds a list of lists" ] |> ignore
             expectInvalid (fun () -> Config.parseJson "bad.json" "{\"seed\": 1, \"seed\": 2}") [ "'seed' is set twice" ] |> ignore
-            expectInvalid (fun () -> Config.parseYaml "bad.yaml" "epochs: 2\nlayers:\n  - 3\n") [ "bad.yaml:3"; "list" ] |> ignore
-            expectInvalid (fun () -> Config.parseYaml "bad.yaml" "epochs 2\n") [ "bad.yaml:1"; "key: value" ] |> ignore
+            expectInvalid (fun () -> Config.parseYaml "bad.yaml" "epochs: 2\nlayers:\n  - a: 3\n") [ "bad.yaml:3"; "'layers' holds a list item that is not a number or text" ] |> ignore
+            expectInvalid (fun () -> Config.parseYaml "bad.yaml" "epochs: 2\noptimizer: {lr: 0.1\nseed: 3\n") [ "bad.yaml:"; "YAML error" ] |> ignore
+            expectInvalid (fun () -> Config.parseYaml "bad.yaml" "epochs: 2\nseed: [1, 2\n") [ "bad.yaml:"; "YAML error, column" ] |> ignore
+            expectInvalid (fun () -> Config.parseYaml "bad.yaml" "epochs: 2\nepochs: 3\n") [ "bad.yaml:2"; "epochs" ] |> ignore
+            expectInvalid (fun () -> Config.parseYaml "bad.yaml" "- 1\n- 2\n") [ "bad.yaml:1"; "must be a mapping" ] |> ignore
             let raw = Config.parseYaml "ok.yaml" "checkpoint:\n  dir:\n  resume: false\nname: 'it''s'\n"
             Expect.equal raw.["checkpoint.dir"].Value Null "an empty key is null"
             Expect.equal raw.["name"].Value (Text "it's") "single-quoted text"
+        }
+        test "YAML through YamlDotNet: anchors and merge keys, flow mappings and lists, block lists; sources keep the line" {
+            let yaml =
+                String.concat "\n"
+                    [ "base: &common"
+                      "  lr: 0.25"
+                      "  name: sgd"
+                      "optimizer:"
+                      "  <<: *common"
+                      "  name: adamw"
+                      "schedule: {name: step, every: 3, factor: 0.5}"
+                      "thresholds: [1.25, 2.5, 5]"
+                      "features:"
+                      "  - 16"
+                      "  - 48"
+                      "seed: *seed_anchor" ]
+            // An alias to an anchor that is never defined is an error with its line.
+            expectInvalid (fun () -> Config.parseYaml "run.yaml" yaml) [ "run.yaml:12" ] |> ignore
+            let raw = Config.parseYaml "run.yaml" (yaml.Replace ("seed: *seed_anchor", "seed: &s 4\nepochs: *s"))
+            Expect.equal raw.["optimizer.lr"].Value (Real 0.25) "the merged anchor's value"
+            Expect.equal raw.["optimizer.name"].Value (Text "adamw") "a key beside the merge overrides it"
+            Expect.equal raw.["schedule.every"].Value (Integer 3L) "flow mapping"
+            Expect.equal (Config.sourceOf raw "schedule.every") "run.yaml:7" "a flow mapping's keys carry its line"
+            Expect.equal raw.["thresholds"].Value (Text "1.25,2.5,5") "a flow list is the command line's comma list"
+            Expect.equal raw.["features"].Value (Text "16,48") "a block list too"
+            Expect.equal (Config.sourceOf raw "features") "run.yaml:9" "the list's key line"
+            Expect.equal raw.["epochs"].Value (Integer 4L) "an alias of a scalar"
+            let config = Config.resolve schema [ raw |> Map.filter (fun k _ -> k.StartsWith "optimizer." || k.StartsWith "schedule." || k = "epochs" || k = "seed") ]
+            Expect.equal (TrainConfig.trainerSettings config).Schedule (Training.StepDecay (3, 0.5)) "the flow mapping reaches the trainer"
+            let json = Config.parseJson "run.json" "{\"thresholds\": [1.25, 2.5], \"names\": [\"a\", \"b\"]}"
+            Expect.equal json.["thresholds"].Value (Text "1.25,2.5") "JSON lists read the same way"
+            Expect.equal json.["names"].Value (Text "a,b") "lists of text"
         }
         test "trainer settings follow the configuration; out-of-range values name their key and source" {
             let settings = TrainConfig.trainerSettings (Config.resolve schema [ Config.parseJson "run.json" json ])

@@ -386,12 +386,12 @@ let tests =
                 Expect.isFalse (Directory.Exists (Path.Combine (folder, "bad"))) "inputs are checked before anything is written")
         }
 
-        test "snn train --report writes the run folder with valid PNGs" {
+        test "snn train --out writes the run folder: config, log, history, TensorBoard events, checkpoint and valid PNGs" {
             inTemporaryFolder (fun folder ->
                 let dir = Path.Combine (folder, "run")
                 let code, out, err =
                     runSnn [ "train"; "--epochs"; "2"; "--train-samples"; "48"; "--test-samples"; "24"; "--frames"; "6"
-                             "--hidden"; "16"; "--batch-size"; "16"; "--threads"; "1"; "--report"; dir ]
+                             "--hidden"; "16"; "--batch-size"; "16"; "--threads"; "1"; "--out"; dir ]
                 Expect.equal code 0 $"exit code; stderr: {err}"
                 Expect.stringContains out "report:" "the report is announced"
                 for name in [ "curves.png"; "confusion.png"; "raster-input.png"; "raster-hidden.png"; "raster-output.png"
@@ -404,7 +404,32 @@ let tests =
                     Expect.equal e.LearningRate 5e-3 "Adam's constant rate"
                     Expect.isGreaterThan e.Seconds 0.0 "the epoch's own seconds"
                 let events = Directory.GetFiles (Path.Combine (dir, "tensorboard")) |> Array.exactlyOne
-                Expect.equal ((tfRecords events).Length) (1 + 2 * TensorBoard.scalars.Length) "TensorBoard events")
+                Expect.equal ((tfRecords events).Length) (1 + 2 * TensorBoard.scalars.Length) "TensorBoard events"
+                // The run folder: the resolved configuration (read back as a configuration), the log, the checkpoint.
+                let resolved = Config.load (Path.Combine (dir, "config.yaml"))
+                Expect.equal resolved.["epochs"].Value (ConfigValue.Integer 2L) "the flag's value in config.yaml"
+                Expect.equal resolved.["checkpoint.dir"].Value (ConfigValue.Text (Path.Combine (dir, "checkpoint"))) "the checkpoint inside the run folder"
+                Expect.isTrue (Training.Checkpoint.exists (Path.Combine (dir, "checkpoint"))) "a complete checkpoint"
+                let log = File.ReadAllText (Path.Combine (dir, "log.txt"))
+                Expect.stringContains log "test accuracy:" "the log keeps what was printed"
+                // Redirected output: plain progress lines, 48 samples in batches of 16 = 3 batches, one line each.
+                Expect.stringContains out "epoch   2: 3/3 batches" "plain progress lines"
+                Expect.stringContains out "batches/s, ETA" "with rate and ETA"
+                // One JSON naming style: snake_case.
+                let json = File.ReadAllText (Path.Combine (dir, "history.json"))
+                Expect.stringContains json "\"train_loss\"" "snake_case names"
+                Expect.isFalse (json.Contains "TrainLoss") "no PascalCase")
+        }
+        test "history.json written before the snake_case names (PascalCase) still reads" {
+            let older = "[{\"Epoch\": 1, \"LearningRate\": 0.5, \"TrainLoss\": 2.0, \"TrainAccuracy\": 0.25, \"TestAccuracy\": \"NaN\", \"GradientNorm\": 1.5, \"Seconds\": 3.0}]"
+            let back = Training.HistoryJson.deserialize older
+            Expect.equal back.[0].TrainLoss 2.0 "TrainLoss read"
+            Expect.equal back.[0].LearningRate 0.5 "LearningRate read"
+            Expect.isTrue (Double.IsNaN back.[0].TestAccuracy) "NaN kept"
+            Expect.equal back.[0].Measures [||] "fields it did not have are empty"
+            let again = (Training.HistoryJson.deserialize (Training.HistoryJson.serialize back)).[0]
+            Expect.equal (again.Epoch, again.TrainLoss, again.GradientNorm) (1, 2.0, 1.5) "and round-trips in the new form"
+            Expect.isTrue (Double.IsNaN again.TestAccuracy) "NaN too"
         }
 
         test "snn train --dataset event-fashion-mnist trains on IDX files through the DVS emulator" {
@@ -417,14 +442,14 @@ let tests =
                     File.WriteAllBytes (Path.Combine (folder, $"{prefix}-labels-idx1-ubyte"), DataFormatWriters.idxBytes [ 8 ] labels)
                 let dir = Path.Combine (folder, "run")
                 let code, out, err =
-                    runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data-folder"; folder; "--epochs"; "1"; "--train-samples"; "8"
-                             "--test-samples"; "8"; "--frames"; "4"; "--hidden"; "8"; "--batch-size"; "4"; "--threads"; "1"; "--report"; dir ]
+                    runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data"; folder; "--epochs"; "1"; "--train-samples"; "8"
+                             "--test-samples"; "8"; "--frames"; "4"; "--hidden"; "8"; "--batch-size"; "4"; "--threads"; "1"; "--out"; dir ]
                 Expect.equal code 0 $"exit code; stderr: {err}"
                 Expect.stringContains out "event Fashion-MNIST: 8 train / 8 test samples, 10 classes, T = 4, 34x34 pixels" "the converted set is described"
                 Expect.stringContains out "test accuracy:" "a test accuracy"
                 Expect.isTrue (File.Exists (Path.Combine (dir, "confusion.png"))) "the report uses the Fashion-MNIST class names and sensor size"
                 let missing = Path.Combine (folder, "missing")
-                let code, _, err = runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data-folder"; missing; "--epochs"; "1" ]
+                let code, _, err = runSnn [ "train"; "--dataset"; "event-fashion-mnist"; "--data"; missing; "--epochs"; "1"; "--out"; Path.Combine (folder, "failed-run") ]
                 Expect.equal code 2 "a missing folder is an error"
                 Expect.stringContains err (Path.Combine (missing, "train-images-idx3-ubyte")) "the missing file is named")
         }

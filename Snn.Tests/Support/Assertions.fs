@@ -46,6 +46,8 @@ let fixture (relativePath: string) : string =
 /// Runs the `snn` command line in-process with `args`; returns (exit code, standard output, standard error).
 let runSnn (args: string list) : int * string * string =
     let out, err = new StringWriter (), new StringWriter ()
+    // Captured output is not a terminal even when the tests run on one: progress comes as plain lines.
+    Environment.SetEnvironmentVariable ("SNN_PROGRESS", "plain")
     let oldOut, oldErr = Console.Out, Console.Error
     Console.SetOut out
     Console.SetError err

@@ -149,10 +149,21 @@ let tests =
                     File.WriteAllBytes (model', junk)
                     let sha = Convert.ToHexString(Security.Cryptography.SHA256.HashData junk).ToLowerInvariant ()
                     let manifest = File.ReadAllText (Training.Checkpoint.manifestPath folder)
-                    let old = Text.Json.JsonDocument.Parse(manifest).RootElement.GetProperty("Files").EnumerateArray() |> Seq.find (fun f -> f.GetProperty("File").GetString () = "model.bin")
-                    let oldBytes = old.GetProperty("Bytes").GetInt64 ()
+                    // The manifest's names are snake_case, as in every JSON file Snn writes.
+                    let old = Text.Json.JsonDocument.Parse(manifest).RootElement.GetProperty("files").EnumerateArray() |> Seq.find (fun f -> f.GetProperty("file").GetString () = "model.bin")
+                    let oldBytes = old.GetProperty("bytes").GetInt64 ()
                     File.WriteAllText (Training.Checkpoint.manifestPath folder,
-                                       manifest.Replace(old.GetProperty("Sha256").GetString (), sha).Replace($"\"Bytes\": {oldBytes},", "\"Bytes\": 4096,"))) "model.bin"
+                                       manifest.Replace(old.GetProperty("sha256").GetString (), sha).Replace($"\"bytes\": {oldBytes},", "\"bytes\": 4096,"))) "model.bin"
+                // A manifest written before the snake_case names (PascalCase) still verifies.
+                restore ()
+                let manifestFile = Training.Checkpoint.manifestPath folder
+                let pascal =
+                    [ "epoch", "Epoch"; "files", "Files"; "file", "File"; "bytes", "Bytes"; "sha256", "Sha256" ]
+                    |> List.fold (fun (text: string) (snake, older) -> text.Replace ($"\"{snake}\":", $"\"{older}\":")) (File.ReadAllText manifestFile)
+                Expect.stringContains pascal "\"Sha256\":" "rewritten in the older form"
+                File.WriteAllText (manifestFile, pascal)
+                Expect.equal (Training.Checkpoint.latest dir) (Some folder) "the older manifest verifies"
+                restore ()
                 // The older flat layout with a missing optimiser state is refused, not restarted.
                 let flat = temporaryDirectory ()
                 try
