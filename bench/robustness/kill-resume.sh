@@ -21,7 +21,7 @@ common=(train --epochs 8 --train-samples 600 --test-samples 200 --threads 1 --se
 accuracies() { grep -o -E '"(TestAccuracy|testAccuracy|test_accuracy)": *[0-9.eE+-]*' "$1" | sed 's/.*: *//' | tr '\n' ' '; }
 
 started=$(date +%s%N)
-"${snn[@]}" "${common[@]}" --set "checkpoint.dir=$work/reference-checkpoints" --report "$work/reference" > /dev/null
+"${snn[@]}" "${common[@]}" --set "checkpoint.dir=$work/reference-checkpoints" --out "$work/reference" > /dev/null
 span_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 reference=$(accuracies "$work/reference/history.json")
 echo "reference test accuracies: $reference (run took ${span_ms} ms)"
@@ -37,7 +37,7 @@ while [ "$kills" -lt "$limit" ]; do
     while :; do
         attempts=$((attempts + 1))
         "${snn[@]}" "${common[@]}" --set "checkpoint.dir=$work/checkpoints" --set checkpoint.resume=true \
-            --report "$work/victim" > "$work/attempt.log" 2>&1 &
+            --out "$work/victim" > "$work/attempt.log" 2>&1 &
         pid=$!
         # Delays drawn uniformly over the reference run's wall time (start-up, every epoch and every save), so the
         # kill points cover the whole run however loaded the machine is.
