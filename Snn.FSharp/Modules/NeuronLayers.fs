@@ -40,9 +40,11 @@ type NeuronLayer(name: string) =
     /// The threshold / external-current modulation applied on the next forward passes (default: none).
     member val Modulation = Modulation.None with get, set
 
-    /// The kernel of the IF / LIF / PLIF / CuLIF recurrences (default `Reference`, which supports double backward);
-    /// a modulated run always uses the reference.
-    member val Kernel = Reference with get, set
+    /// The kernel of the IF / LIF / PLIF / CuLIF recurrences: by default `Fused` (`Dynamics`: the same spikes and
+    /// gradients as the per-step reference, several times faster; it falls back to the reference where it cannot
+    /// run the parameters); set `Reference` for double backward (hypergradients). A modulated run always uses
+    /// the reference. The other models have only the reference.
+    member val Kernel = Fused with get, set
 
     /// The kernel for the next run: the chosen one without modulation, the reference with it.
     member this.EffectiveKernel =

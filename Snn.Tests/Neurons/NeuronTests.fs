@@ -232,6 +232,8 @@ let tests =
                 [ new PlifLayer("plif", PlifParameters.Default, [| 6L |]); new ModulatedLifLayer("lif", LifParameters.Default)
                   new CuLifLayer("culif", CuLifParameters.Default); new IfLayer("if", IfParameters.Default) ]
             for layer in layers do
+                Expect.equal layer.Kernel Fused $"{layer.GetName ()} runs the fused kernel by default"
+                layer.Kernel <- Reference
                 let reference = values (layer.forward x)
                 layer.Kernel <- Fused
                 Expect.equal (values (layer.forward x)) reference $"{layer.GetName ()}"
