@@ -8,7 +8,8 @@
 ///      only single values (snnTorch's `beta` / `threshold` buffers, a PLIF or PCuLIF time constant) are set aside
 ///      as neuron constants, and the remaining layers are paired in order and must agree in their tensor names
 ///      (weight, bias, running_mean, ...) and shapes;
-///   3. an explicit map (peer name → Snn name) given by the caller overrides both.
+///   3. an explicit map (peer name → Snn name) given by the caller overrides both (when it takes every tensor of
+///      the file, the network's other tensors keep their values).
 /// A mismatch raises one line naming the file, the keys and both shapes.
 [<RequireQualifiedAccess>]
 module Snn.Modules.PyTorchStateDict
@@ -27,26 +28,51 @@ type LoadReport =
 
 let private shapeText (t: Tensor) = "[" + (t.shape |> Array.map string |> String.concat ", ") + "]"
 
-/// The tensors of a `torch.save`d state dict in the file's order. Raises InvalidDataException naming the file when
-/// it is not such an archive or holds something other than tensors.
+/// The order in which the pickle `data.pkl` of a torch.save archive names `keys`: each key is written once, as a
+/// pickle string (opcode SHORT_BINUNICODE 0x8c with a 1-byte length, or BINUNICODE 0x58 with a 4-byte little-endian
+/// length) where its entry is inserted, so the position of that string orders the entries as the module
+/// registered them. Keys not found keep their relative order at the end.
+let private pickleOrder (path: string) (keys: string[]) : string[] =
+    use zip = new IO.Compression.ZipArchive (File.OpenRead path, IO.Compression.ZipArchiveMode.Read)
+    match zip.Entries |> Seq.tryFind (fun e -> e.FullName.EndsWith "data.pkl") with
+    | None -> keys
+    | Some entry ->
+        use stream = entry.Open ()
+        use memory = new MemoryStream ()
+        stream.CopyTo memory
+        let pickle = memory.ToArray ()
+        let positionOf (key: string) =
+            let text = Text.Encoding.UTF8.GetBytes key
+            let patterns =
+                [ if text.Length < 256 then yield Array.append [| 0x8cuy; byte text.Length |] text
+                  yield Array.concat [ [| 0x58uy |]; BitConverter.GetBytes (uint32 text.Length); text ] ]
+            patterns |> List.map (fun p -> pickle.AsSpan().IndexOf (ReadOnlySpan p)) |> List.filter (fun i -> i >= 0)
+            |> function [] -> Int32.MaxValue | found -> List.min found
+        keys |> Array.mapi (fun i k -> k, (positionOf k, i)) |> Array.sortBy snd |> Array.map fst
+
+/// The tensors of a `torch.save`d state dict in the file's order (the module's registration order). Raises
+/// InvalidDataException naming the file when it is not such an archive or holds something other than tensors.
 let read (path: string) : (string * Tensor)[] =
     if isNull path then nullArg "path"
     if not (File.Exists path) then raise (FileNotFoundException ($"{path}: no such file", path))
+    let notAnArchive (e: exn) = InvalidDataException ($"{path}: not a PyTorch state_dict archive as torch.save writes it ({e.Message})", e)
     let table =
         try
             use stream = File.OpenRead path
             TorchSharp.PyBridge.PyTorchUnpickler.UnpickleStateDict (stream, false)
         with
-        | :? InvalidDataException as e -> raise (InvalidDataException ($"{path}: not a PyTorch state_dict archive ({e.Message})", e))
-        | :? NotSupportedException | :? InvalidOperationException | :? ArgumentException as e ->
-            raise (InvalidDataException ($"{path}: not a PyTorch state_dict archive ({e.Message})", e))
-    // The pickled dictionary keeps the insertion order, which is the module's registration order.
-    [| for entry in table |> Seq.cast<Collections.DictionaryEntry> ->
-        match entry.Key, entry.Value with
-        | (:? string as key), (:? Tensor as t) -> key, t
-        | key, value ->
-            let kind = if isNull value then "null" else value.GetType().Name
-            raise (InvalidDataException ($"{path}: entry '{key}' is a {kind}, not a tensor")) |]
+        | :? NotImplementedException | :? NotSupportedException | :? InvalidOperationException | :? ArgumentException
+        | :? InvalidDataException | :? EndOfStreamException as e -> raise (notAnArchive e)
+    let entries =
+        [| for entry in table |> Seq.cast<Collections.DictionaryEntry> ->
+            match entry.Key, entry.Value with
+            | (:? string as key), (:? Tensor as t) -> key, t
+            | key, value ->
+                let kind = if isNull value then "null" else value.GetType().Name
+                raise (InvalidDataException ($"{path}: entry '{key}' is a {kind}, not a tensor")) |]
+    // The unpickled table forgets the order; the pickle itself keeps it.
+    let byKey = dict entries
+    pickleOrder path (entries |> Array.map fst |> Array.sort) |> Array.map (fun k -> k, byKey.[k])
 
 /// Writes tensors as a state dict `torch.load` reads (keys in the given order).
 let write (path: string) (entries: (string * Tensor)[]) : unit =
@@ -82,6 +108,8 @@ let mapKeys (source: string) (file: (string * Tensor)[]) (model: (string * Tenso
     let restFile = file |> Array.filter (fun (k, _) -> not (explicitMap.ContainsKey k))
     let pairs =
         if rest |> Array.forall (fun (k, _) -> fileKeys.ContainsKey k) then rest |> Array.map (fun (k, _) -> k, k)
+        // An explicit map that takes every tensor of the file leaves the network's other tensors as they are.
+        elif not explicitMap.IsEmpty && restFile.Length = 0 then [||]
         else
             let fileLayers, modelLayers = layers restFile, layers rest
             if fileLayers.Length <> modelLayers.Length then
