@@ -56,9 +56,12 @@ let spikeCounts (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (sampl
 
 /// Classes, spike counts and probabilities of `model` for samples [N; T; ...] (see `spikeCounts`).
 let predict (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples: Tensor) : Predictions =
+    // Only the two returned tensors outlive the scope.
+    use _ = torch.NewDisposeScope ()
     let counts = spikeCounts model batchSize samples
-    use classes = Metrics.predictions counts
-    { Classes = toInt64Array classes; SpikeCounts = counts; Probabilities = torch.nn.functional.softmax (counts, 1L) }
+    let classes = toInt64Array (Metrics.predictions counts)
+    let probabilities = torch.nn.functional.softmax (counts, 1L)
+    { Classes = classes; SpikeCounts = counts.MoveToOuterDisposeScope (); Probabilities = probabilities.MoveToOuterDisposeScope () }
 
 /// Accuracy, confusion matrix and per-class report of `model` on samples [N; T; ...] with class labels [N].
 let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples: Tensor) (labels: Tensor) : Evaluation =
@@ -66,9 +69,10 @@ let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples:
     if isNull (box labels) then nullArg "labels"
     if labels.dim () <> 1 || labels.shape.[0] <> samples.shape.[0] then
         invalidArg "labels" $"must hold one class index per sample ([{samples.shape.[0]}]), got shape %A{labels.shape}"
-    use counts = spikeCounts model batchSize samples
-    use classes = Metrics.predictions counts
-    let predicted = toInt64Array classes
+    // Nothing tensor-valued leaves: every tensor made here is freed with the scope.
+    use _ = torch.NewDisposeScope ()
+    let counts = spikeCounts model batchSize samples
+    let predicted = toInt64Array (Metrics.predictions counts)
     let truth = toInt64Array labels
     let confusion = Metrics.confusionMatrix (int counts.shape.[1]) predicted truth
     let report = Metrics.classificationReport confusion

@@ -317,7 +317,8 @@ let watch (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSe
         let wasTraining = model.training
         model.eval ()
         use _ = torch.no_grad ()
-        use spikes = model.call probe
+        use _ = torch.NewDisposeScope ()
+        let spikes = model.call probe
         model.train wasTraining
         (if spikes.dim () = 3 then int spikes.shape.[2] else 0), (use total = spikes.sum () in total.ToDouble ())
     let classes, _ = outputOf ()
@@ -343,7 +344,9 @@ let trainWithProgress (model: torch.nn.Module<Tensor, Tensor>) (settings: Traini
     Training.validateTrainer settings
     let source = tensorSource settings.BatchSize settings.Seed (trainSamples, trainLabels)
     let method = classifier model settings (fun () -> Training.evaluate model settings.BatchSize testSamples testLabels)
-    let first count = Data.Dataset.batchOf trainSamples [| 0L .. min trainSamples.shape.[0] count - 1L |]
+    let first count =
+        use _ = torch.NewDisposeScope ()
+        (Data.Dataset.batchOf trainSamples [| 0L .. min trainSamples.shape.[0] count - 1L |]).MoveToOuterDisposeScope ()
     (use probe = first (int64 calibrationSamples) in calibrate model settings probe)
     use watched = first (int64 watchedSamples)
     let check = watch model settings watched
