@@ -8,6 +8,7 @@ open System
 open System.Diagnostics
 open System.IO
 open Expecto
+open Snn
 
 let private folder = AppContext.BaseDirectory
 
@@ -37,5 +38,19 @@ let tests =
                 Expect.stringContains output.Result "README snippets ran" "the script ran to its end"
             finally
                 File.Delete script
+        }
+        test "the README's run.yaml loads as a training configuration" {
+            let blocks = File.ReadAllText (Path.Combine (folder, "ReadmeSnippets.yaml"))
+            let first = blocks.Substring (0, blocks.IndexOf "\n---")
+            let path = Path.Combine (Path.GetTempPath (), $"snn-readme-{Guid.NewGuid():N}.yaml")
+            File.WriteAllText (path, first)
+            try
+                let settings = TrainConfig.trainerSettings (TrainConfig.resolve (Some path) Map.empty [ "optimizer.lr=1e-3" ])
+                Expect.equal settings.Epochs 4 "epochs"
+                Expect.equal settings.Optimizer (Training.AdamW 0.01) "optimizer"
+                Expect.equal settings.Schedule (Training.Cosine 1e-4) "schedule"
+                Expect.floatClose Accuracy.veryHigh settings.LearningRate 1e-3 "the override wins"
+            finally
+                File.Delete path
         }
     ]

@@ -2,7 +2,8 @@
 // the line `<!-- compiled: csharp -->` or `<!-- compiled: fsharp -->` right before its opening fence. C# blocks become
 // one class each with an async method holding the block (its using directives hoisted to the file), compiled with the
 // C# consumer tests, so a snippet that stops compiling fails their build; F# blocks are joined into one script that an
-// Expecto test runs with dotnet fsi. Line directives point compiler errors at README.md's own lines.
+// Expecto test runs with dotnet fsi; YAML blocks (configuration files) are written out for a test that loads them.
+// Line directives point compiler errors at README.md's own lines.
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
@@ -85,9 +86,14 @@ public class SnnReadmeSnippets : Microsoft.Build.Utilities.Task
                 foreach (var line in block.Body) text.AppendLine(line);
             }
         }
+        else if (Language == "yaml")
+        {
+            // Configuration files shown in the README, one after the other (the tests read each one back).
+            foreach (var block in blocks) { foreach (var line in block.Body) text.AppendLine(line); text.AppendLine("---"); }
+        }
         else
         {
-            Log.LogError("Language must be csharp or fsharp, got '{0}'", Language);
+            Log.LogError("Language must be csharp, fsharp or yaml, got '{0}'", Language);
             return false;
         }
         var generated = text.ToString();
