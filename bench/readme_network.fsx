@@ -18,7 +18,7 @@ let neuron = { LifParameters.Default with TauMem = 20.0; Dt = 10.0 }
 let train, test = Data.MovingPatterns.trainTest Data.MovingPatterns.Settings.Default 20 1 600 200
 let probe = Data.Dataset.batchOf train.Frames [| 0L .. 255L |]
 
-for gain, calibration in [ 4.0, NoCalibration; 4.0, SilentLayers 0.05; 1.0, NoCalibration; 1.0, SilentLayers 0.05; 4.0, EveryLayer 0.05 ] do
+for gain, calibration in [ 4.0, NoCalibration; 4.0, Training.TrainerSettings.Default.Calibration; 1.0, NoCalibration; 1.0, Training.TrainerSettings.Default.Calibration; 4.0, SilentLayers 0.05 ] do
     torch.manual_seed 1L |> ignore
     use net = new DenseSnn(512, 128, 10, neuron, gain, Fused)
     let rates = (Calibration.firingRates net probe).Value |> Array.map (fun (n, r) -> $"{n} {r:F4}") |> String.concat ", "

@@ -136,7 +136,7 @@ public sealed record TrainerSettings
 
     /// <summary>How a fresh network's weights are prepared before the first epoch (never when resuming): by default
     /// the synapse layers whose neurons are silent on the first 256 training samples are scaled so that they fire at
-    /// 0.05 spikes per neuron and step (networks built as a chain: <see cref="DenseSnn"/>,
+    /// 0.02 spikes per neuron and step (networks built as a chain: <see cref="DenseSnn"/>,
     /// <see cref="Layers.Sequential"/>).</summary>
     public WeightCalibration Calibration { get; init; } = WeightCalibration.FromCore(CoreTraining.TrainerSettings.Default.Calibration);
 
@@ -216,21 +216,21 @@ public sealed class WeightCalibration
     /// <summary>Leave the initialisation as it is.</summary>
     public static WeightCalibration None { get; } = new(global::Snn.Modules.Calibration.NoCalibration);
 
-    /// <summary>Scale only the layers whose neurons fire below a tenth of <paramref name="rate"/> (the default, at 0.05).</summary>
+    /// <summary>Scale only the layers whose neurons fire below a tenth of <paramref name="rate"/> (the default, at 0.02).</summary>
     /// <param name="rate">Target spikes per neuron and step, in (0, 1).</param>
     /// <returns>The choice.</returns>
-    public static WeightCalibration SilentLayers(double rate = 0.05) => new(global::Snn.Modules.Calibration.NewSilentLayers(rate));
+    public static WeightCalibration SilentLayers(double rate = 0.02) => new(global::Snn.Modules.Calibration.NewSilentLayers(rate));
 
     /// <summary>Scale every synapse layer followed by neurons to <paramref name="rate"/> (LSUV).</summary>
     /// <param name="rate">Target spikes per neuron and step, in (0, 1).</param>
     /// <returns>The choice.</returns>
-    public static WeightCalibration EveryLayer(double rate = 0.05) => new(global::Snn.Modules.Calibration.NewEveryLayer(rate));
+    public static WeightCalibration EveryLayer(double rate = 0.02) => new(global::Snn.Modules.Calibration.NewEveryLayer(rate));
 
     internal static WeightCalibration FromCore(global::Snn.Modules.Calibration core) => new(core);
 
     internal global::Snn.Modules.Calibration ToCore() => _core;
 
-    /// <summary>The choice, e.g. "SilentLayers 0.05".</summary>
+    /// <summary>The choice, e.g. "SilentLayers 0.02".</summary>
     /// <returns>The text.</returns>
     public override string ToString() => _core.ToString();
 }

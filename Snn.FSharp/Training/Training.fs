@@ -86,13 +86,13 @@ type TrainerSettings =
       Log: string -> unit }
 
     /// 10 epochs, batches of 64, Adam at 1e-3, constant schedule, cross-entropy on spike counts, no clipping,
-    /// no early stopping, no checkpoints; silent layers calibrated to 0.05 spikes per neuron and step; notes to
+    /// no early stopping, no checkpoints; silent layers calibrated to 0.02 spikes per neuron and step (`Trainer.calibrate`); notes to
     /// standard error.
     static member Default =
         { Epochs = 10; BatchSize = 64; LearningRate = 1e-3; Seed = 0; Optimizer = Adam; Schedule = Constant
           Loss = Loss.crossEntropyOnCounts; ClipGradientNorm = None; EarlyStoppingPatience = None
           CheckpointDirectory = None; Resume = false
-          Calibration = Modules.SilentLayers 0.05; Log = fun line -> eprintfn "snn: %s" line }
+          Calibration = Modules.SilentLayers 0.02; Log = fun line -> eprintfn "snn: %s" line }
 
 /// A named value a training method measures per batch (e.g. "main loss").
 type Measure =
