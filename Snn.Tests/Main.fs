@@ -42,6 +42,10 @@ let private all =
         ThresholdLearningTests.tests
         TmSnnTests.tests
         RepositoryTests.tests
+        InferenceTests.tests
+        CalibrationTests.tests
+        PyTorchStateDictTests.tests
+        ReadmeTests.tests
         ReportTests.tests
         AsglModelTests.tests
         MembraneMonitorTests.tests

@@ -4,11 +4,6 @@ using static TorchSharp.torch;
 
 namespace Snn.CSharp;
 
-/// <summary>A labelled split as tensors.</summary>
-/// <param name="Frames">Event-count frames [N, T, features].</param>
-/// <param name="Labels">Class indices [N] (int64).</param>
-public sealed record FrameSet(Tensor Frames, Tensor Labels);
-
 /// <summary>
 /// The built-in synthetic event dataset: a disk moving in one of eight directions or a bar rotating either way in
 /// front of a simulated 16x16 event camera; ten classes, deterministic by seed, no download.

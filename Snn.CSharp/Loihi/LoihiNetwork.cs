@@ -26,6 +26,9 @@ public sealed class LoihiNetwork
         _extras = extras ?? global::Snn.Loihi.Netx.Extras.None;
     }
 
+    /// <summary>A network quantized from floats (see <see cref="LoihiDeployment.ToLoihi"/>).</summary>
+    internal static LoihiNetwork FromQuantized(global::Snn.Loihi.QuantizedNetwork quantized) => new(quantized.Network, quantized);
+
     /// <summary>Reads a lava-dl NetX (HDF5) file as Lava's loader maps it (du = iDecay - 1, dv = vDecay,
     /// vth = vThMant, bias exponent 6).</summary>
     /// <param name="path">The file.</param>
@@ -131,6 +134,37 @@ public sealed class LoihiNetwork
         return new(global::Snn.Loihi.Emulator.run(_core, input.Core, (options ?? new LoihiRunOptions()).ToCore()));
     }
 
+    /// <summary>Classifies every sample of a split on the bit-accurate emulator (each run from rest for T + layers
+    /// steps, Loihi's latency; a frame value &gt; 0 is an input spike) and scores the most-spiking output neuron
+    /// against the label.</summary>
+    /// <param name="data">Samples [N, T, features...] (flattened to [N, T, F]) and labels [N].</param>
+    /// <param name="chip">Whose constants the profile uses.</param>
+    /// <returns>The accuracy and the profile of all runs.</returns>
+    /// <exception cref="ArgumentException">The samples do not fit the input layer or the labels do not fit the samples.</exception>
+    public LoihiEvaluation Evaluate(FrameSet data, LoihiChip chip = LoihiChip.Loihi1)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Frames.dim() < 3) throw new ArgumentException($"frames must be [N, T, features...], got {data.Frames.dim()} dimensions", nameof(data));
+        using var flat = data.Frames.flatten(2);
+        var quantized = _quantized ?? new global::Snn.Loihi.QuantizedNetwork(_core, [], Microsoft.FSharp.Collections.FSharpList<global::Snn.Loihi.Quantization.Clip>.Empty);
+        var (accuracy, profile) = global::Snn.Loihi.Deploy.evaluate(Constants(chip), quantized, flat, data.Labels);
+        return new LoihiEvaluation(accuracy, Report(profile));
+    }
+
+    private static global::Snn.Loihi.ChipConstants Constants(LoihiChip chip) =>
+        chip == LoihiChip.Loihi2 ? global::Snn.Loihi.ChipConstants.Loihi2 : global::Snn.Loihi.ChipConstants.Loihi1;
+
+    private static LoihiProfileReport Report(global::Snn.Loihi.Profile p) =>
+        new(p.Chip.Name,
+            p.Layers.Select(l => new LoihiLayerProfile(l.Name, l.Neurons, l.Synapses, l.Spikes, l.SynOps, l.ActiveNeuronUpdates, l.Cores, l.Energy)).ToList(),
+            p.Steps,
+            p.Cores,
+            p.Refusals.ToList(),
+            p.TimePerStep,
+            p.EnergyPerStep,
+            FSharpOption<double>.get_IsSome(p.EnergyPerSample) ? p.EnergyPerSample.Value : null,
+            global::Snn.Loihi.Profiler.report(p));
+
     /// <summary>Runs the emulator and estimates energy, time per step and the core mapping on a chip.</summary>
     /// <param name="input">What drives the input layer.</param>
     /// <param name="options">Settings; <c>null</c> means 100 steps, no reset.</param>
@@ -141,18 +175,7 @@ public sealed class LoihiNetwork
         ArgumentNullException.ThrowIfNull(input);
         var settings = options ?? new LoihiRunOptions();
         var result = global::Snn.Loihi.Emulator.run(_core, input.Core, (settings with { RecordState = false }).ToCore());
-        var constants = chip == LoihiChip.Loihi2 ? global::Snn.Loihi.ChipConstants.Loihi2 : global::Snn.Loihi.ChipConstants.Loihi1;
         var reset = settings.ResetInterval is int r ? FSharpOption<int>.Some(r) : FSharpOption<int>.None;
-        var p = global::Snn.Loihi.Profiler.profile(constants, _core, result, reset);
-        return new LoihiProfileReport(
-            p.Chip.Name,
-            p.Layers.Select(l => new LoihiLayerProfile(l.Name, l.Neurons, l.Synapses, l.Spikes, l.SynOps, l.ActiveNeuronUpdates, l.Cores, l.Energy)).ToList(),
-            p.Steps,
-            p.Cores,
-            p.Refusals.ToList(),
-            p.TimePerStep,
-            p.EnergyPerStep,
-            FSharpOption<double>.get_IsSome(p.EnergyPerSample) ? p.EnergyPerSample.Value : null,
-            global::Snn.Loihi.Profiler.report(p));
+        return Report(global::Snn.Loihi.Profiler.profile(Constants(chip), _core, result, reset));
     }
 }

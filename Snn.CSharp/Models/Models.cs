@@ -8,7 +8,7 @@ namespace Snn.CSharp;
 /// <c>Snn.Modules.DenseSnn</c>'s, key for key (fc1.inner.weight, fc1.inner.bias, fc2.inner.weight, fc2.inner.bias),
 /// so a file saved from either side loads into the other.
 /// </summary>
-public sealed class DenseSnn : nn.Module<Tensor, Tensor>
+public sealed class DenseSnn : nn.Module<Tensor, Tensor>, global::Snn.Modules.ILayerChain
 {
     private readonly Snn.Modules.DenseSnn _core;
 
@@ -30,6 +30,7 @@ public sealed class DenseSnn : nn.Module<Tensor, Tensor>
     public DenseSnn(int inputs, int hidden, int outputs, LifParameters? neuron = null, double weightGain = 1.0, bool fused = true) : base("DenseSnn")
     {
         Fused = fused;
+        Inputs = inputs;
         _core = new Snn.Modules.DenseSnn(inputs, hidden, outputs, (neuron ?? new LifParameters()).ToCore(), weightGain,
                                          fused ? global::Snn.Kernel.Fused : global::Snn.Kernel.Reference);
         // The core's layers become this module's own children under their own names (not under "core."), so the
@@ -52,4 +53,18 @@ public sealed class DenseSnn : nn.Module<Tensor, Tensor>
     /// <param name="input">Time-first input.</param>
     /// <returns>Time-first output spikes.</returns>
     public override Tensor forward(Tensor input) => _core.forward(input);
+
+    /// <summary>The layers forward runs in order (fc1, lif1, fc2, lif2), for the calibrated initialisation and
+    /// deployment.</summary>
+    nn.Module<Tensor, Tensor>[] global::Snn.Modules.ILayerChain.Chain => ((global::Snn.Modules.ILayerChain)_core).Chain;
+
+    /// <summary>The network on Loihi: both layers map exactly onto CUBA neurons (current decay 1, voltage decay
+    /// 1 − β, weights and bias scaled by 1 − β) and are quantized with lava-dl's rules.</summary>
+    /// <returns>The quantized network.</returns>
+    /// <exception cref="System.ArgumentException">The neurons cannot be mapped (soft reset, a refractory period,
+    /// conductance input, a non-zero rest or reset potential); the message says which.</exception>
+    public LoihiNetwork ToLoihi() => this.ToLoihi(Inputs);
+
+    /// <summary>Input features per time step.</summary>
+    public int Inputs { get; }
 }

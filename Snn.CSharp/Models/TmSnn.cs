@@ -203,4 +203,14 @@ public sealed class TmSnn : nn.Module<Tensor, Tensor>
     /// <param name="input">Time-first input [T, B, inputs].</param>
     /// <returns>Time-first label spikes.</returns>
     public override Tensor forward(Tensor input) => _core.forward(input);
+
+    /// <summary>The label path (input → feature layers → label hidden → concatenated labels) on Loihi with every
+    /// layer at task <paramref name="task"/>'s threshold, quantized with lava-dl's rules (the task classifier is not
+    /// deployed; F# <c>TmSnnLoihi</c>).</summary>
+    /// <param name="task">The task whose threshold the layers take.</param>
+    /// <returns>The quantized network.</returns>
+    /// <exception cref="ArgumentException">Current modulation (no exact Loihi counterpart), a task out of range, or
+    /// neurons that cannot be mapped; the message says which.</exception>
+    public LoihiNetwork ToLoihi(int task = 0) =>
+        LoihiNetwork.FromQuantized(global::Snn.Loihi.NetworkQuantizer.quantize(null, global::Snn.Loihi.TmSnnLoihi.toFloatNetwork(_core, task)));
 }

@@ -152,15 +152,12 @@ public sealed class SnnTrainer
     public static IReadOnlyList<TrainingEpoch> ReadHistory(string directory) =>
         CoreTraining.Checkpoint.readHistory(directory).Select(TrainingEpoch.FromCore).ToList();
 
-    /// <summary>Accuracy in [0, 1] of <paramref name="model"/> on a split (prediction = most output spikes).</summary>
+    /// <summary>Accuracy in [0, 1] of <paramref name="model"/> on a split (prediction = most output spikes); the
+    /// confusion matrix and per-class report are in <see cref="Inference.Evaluate"/>.</summary>
     /// <param name="model">The network.</param>
     /// <param name="data">The split.</param>
     /// <param name="batchSize">Samples per forward pass.</param>
     /// <returns>The fraction of correctly classified samples.</returns>
-    public static double Evaluate(nn.Module<Tensor, Tensor> model, FrameSet data, int batchSize = 256)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(data);
-        return CoreTraining.evaluate(model, batchSize, data.Frames, data.Labels);
-    }
+    public static double Evaluate(nn.Module<Tensor, Tensor> model, FrameSet data, int batchSize = 256) =>
+        Inference.Evaluate(model, data, batchSize).Accuracy;
 }

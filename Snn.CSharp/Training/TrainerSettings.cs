@@ -134,6 +134,16 @@ public sealed record TrainerSettings
     /// <summary>Continue after the last epoch saved in <see cref="CheckpointDirectory"/> when there is one.</summary>
     public bool Resume { get; init; }
 
+    /// <summary>How a fresh network's weights are prepared before the first epoch (never when resuming): by default
+    /// the synapse layers whose neurons are silent on the first 256 training samples are scaled so that they fire at
+    /// 0.02 spikes per neuron and step (networks built as a chain: <see cref="DenseSnn"/>,
+    /// <see cref="Layers.Sequential"/>).</summary>
+    public WeightCalibration Calibration { get; init; } = WeightCalibration.FromCore(CoreTraining.TrainerSettings.Default.Calibration);
+
+    /// <summary>Receives the run's one-line notes: what the calibration scaled, and warnings (a layer that fired no
+    /// spike in an epoch, a training loss stuck at ln C); <c>null</c> writes them to standard error.</summary>
+    public Action<string>? Log { get; init; }
+
     /// <summary>
     /// Settings from an experiment configuration file (.json, or .yaml/.yml in the nested key: value subset) and
     /// <c>key=value</c> overrides applied after it, with the keys of <c>snn train</c> (epochs, batch_size, seed,
@@ -172,6 +182,7 @@ public sealed record TrainerSettings
         EarlyStoppingPatience = FSharpOption<int>.get_IsSome(core.EarlyStoppingPatience) ? core.EarlyStoppingPatience.Value : null,
         CheckpointDirectory = FSharpOption<string>.get_IsSome(core.CheckpointDirectory) ? core.CheckpointDirectory.Value : null,
         Resume = core.Resume,
+        Calibration = WeightCalibration.FromCore(core.Calibration),
     };
 
     internal CoreTraining.TrainerSettings ToCore()
@@ -187,6 +198,39 @@ public sealed record TrainerSettings
             clipGradientNorm: ClipGradientNorm is { } c ? FSharpOption<double>.Some(c) : FSharpOption<double>.None,
             earlyStoppingPatience: EarlyStoppingPatience is { } p ? FSharpOption<int>.Some(p) : FSharpOption<int>.None,
             checkpointDirectory: CheckpointDirectory is { } d ? FSharpOption<string>.Some(d) : FSharpOption<string>.None,
-            resume: Resume);
+            resume: Resume,
+            calibration: (Calibration ?? throw new ArgumentNullException(nameof(Calibration))).ToCore(),
+            log: Log is null ? CoreTraining.TrainerSettings.Default.Log : FuncConvert.FromAction(Log));
     }
+}
+
+/// <summary>How a trainer prepares a fresh network's weights (F# <c>Snn.Modules.Calibration</c>): the weights of a
+/// synapse layer followed by neurons are scaled so that the neurons fire at a target rate on training samples
+/// (LSUV-style). Create one with the static factories.</summary>
+public sealed class WeightCalibration
+{
+    private readonly global::Snn.Modules.Calibration _core;
+
+    private WeightCalibration(global::Snn.Modules.Calibration core) => _core = core;
+
+    /// <summary>Leave the initialisation as it is.</summary>
+    public static WeightCalibration None { get; } = new(global::Snn.Modules.Calibration.NoCalibration);
+
+    /// <summary>Scale only the layers whose neurons fire below a tenth of <paramref name="rate"/> (the default, at 0.02).</summary>
+    /// <param name="rate">Target spikes per neuron and step, in (0, 1).</param>
+    /// <returns>The choice.</returns>
+    public static WeightCalibration SilentLayers(double rate = 0.02) => new(global::Snn.Modules.Calibration.NewSilentLayers(rate));
+
+    /// <summary>Scale every synapse layer followed by neurons to <paramref name="rate"/> (LSUV).</summary>
+    /// <param name="rate">Target spikes per neuron and step, in (0, 1).</param>
+    /// <returns>The choice.</returns>
+    public static WeightCalibration EveryLayer(double rate = 0.02) => new(global::Snn.Modules.Calibration.NewEveryLayer(rate));
+
+    internal static WeightCalibration FromCore(global::Snn.Modules.Calibration core) => new(core);
+
+    internal global::Snn.Modules.Calibration ToCore() => _core;
+
+    /// <summary>The choice, e.g. "SilentLayers 0.02".</summary>
+    /// <returns>The text.</returns>
+    public override string ToString() => _core.ToString();
 }

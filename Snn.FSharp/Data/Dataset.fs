@@ -129,3 +129,20 @@ module Dataset =
           Load = fun i ->
             use sample = samples.[int64 i].``to``(torch.float32).contiguous ()
             { Shape = sample.shape; Data = sample.data<float32>().ToArray () }, int classes.[i] }
+
+    /// Samples [N; T; ...] (float32) and labels [N] (int64) from row-major values and the shape [N; T; ...]. Raises
+    /// ArgumentException naming `shape`, `values` or `labels` when they disagree (too few dimensions, a size below 1,
+    /// a value count other than the shape's product, a label count other than N, a negative label).
+    let ofArrays (values: float32[]) (shape: int[]) (labels: int64[]) : Tensor * Tensor =
+        if isNull values then nullArg "values"
+        if isNull shape then nullArg "shape"
+        if isNull labels then nullArg "labels"
+        let described = shape |> Array.map string |> String.concat ", "
+        if shape.Length < 3 then invalidArg "shape" $"must be [N, T, features...] (at least 3 sizes), got [{described}]"
+        shape |> Array.iteri (fun i d -> if d <= 0 then invalidArg "shape" $"size {i} of [{described}] is {d}; every size must be > 0")
+        let count = shape |> Array.fold (fun acc d -> acc * int64 d) 1L
+        if int64 values.Length <> count then
+            invalidArg "values" $"holds {values.Length} values, but shape [{described}] needs {count}"
+        if labels.Length <> shape.[0] then invalidArg "labels" $"holds {labels.Length} labels for {shape.[0]} samples"
+        labels |> Array.iteri (fun i l -> if l < 0L then invalidArg "labels" $"labels[{i}] is {l}; class indices must be >= 0")
+        (torch.tensor values).reshape (shape |> Array.map int64), torch.tensor labels

@@ -282,12 +282,8 @@ type TmSnn(config: TmSnnConfig) as this =
             let linear = layer.Inner :?> TorchSharp.Modules.Linear
             use a = layer.call x
             let firing (scale: float) = use z = run modulation (a * scale) in z.mean().ToDouble ()
-            // The layer is linear in its weights: the rate of W·s is the rate of s·(W x); bisect log(scale).
-            let mutable lo, hi = -4.0, 4.0
-            for _ in 1 .. 24 do
-                let mid = (lo + hi) / 2.0
-                if firing (10.0 ** mid) < rate then lo <- mid else hi <- mid
-            let scale = 10.0 ** ((lo + hi) / 2.0)
+            // The layer is linear in its weights: the rate of W·s is the rate of s·(W x).
+            let scale = Snn.Modules.Calibration.scaleForRate firing rate
             linear.weight.mul_ (torch.tensor scale) |> ignore
             scale
         let m = Modulation.WithThreshold (torch.tensor threshold)

@@ -8,6 +8,13 @@ open Snn
 open Snn.Neurons
 open Snn.Tensors
 
+/// A network whose forward pass is its layers called one after the other on time-first tensors [T; B; ...]
+/// (stateless layers over the merged [T·B] batch, see `SpikingSequential.IsTimeAware`). Whole-network tools
+/// (the calibrated initialisation, deployment) walk `Chain` instead of guessing the order from registration.
+type ILayerChain =
+    /// The layers in the order forward runs them.
+    abstract Chain : torch.nn.Module<Tensor, Tensor>[]
+
 /// Runs a stateless layer (Linear, Conv, ...) once over the merged [T·B; ...] batch instead of T times:
 /// [T; B; ...] → [T·B; ...] → layer → [T; B; ...]. One large GEMM instead of T small ones.
 type TimeDistributed(name: string, inner: torch.nn.Module<Tensor, Tensor>) as this =
@@ -99,3 +106,7 @@ type DenseSnn(inputs: int, hidden: int, outputs: int, neuron: LifParameters, wei
     override _.forward (x: Tensor) : Tensor =
         // `call` (not `forward`) runs the children's hooks, so monitors see them.
         x |> fc1.call |> lif1.call |> fc2.call |> lif2.call
+
+    /// fc1, lif1, fc2, lif2: forward is their composition.
+    interface ILayerChain with
+        member _.Chain = [| fc1; lif1; fc2; lif2 |]

@@ -40,9 +40,11 @@ type NeuronLayer(name: string) =
     /// The threshold / external-current modulation applied on the next forward passes (default: none).
     member val Modulation = Modulation.None with get, set
 
-    /// The kernel of the IF / LIF / PLIF / CuLIF recurrences (default `Reference`, which supports double backward);
-    /// a modulated run always uses the reference.
-    member val Kernel = Reference with get, set
+    /// The kernel of the IF / LIF / PLIF / CuLIF recurrences: by default `Fused` (`Dynamics`: the same spikes and
+    /// gradients as the per-step reference, several times faster; it falls back to the reference where it cannot
+    /// run the parameters); set `Reference` for double backward (hypergradients). A modulated run always uses
+    /// the reference. The other models have only the reference.
+    member val Kernel = Fused with get, set
 
     /// The kernel for the next run: the chosen one without modulation, the reference with it.
     member this.EffectiveKernel =
@@ -123,6 +125,8 @@ type CuLifLayer(name: string, neuron: CuLifParameters, trainable: bool, shape: i
     do
         this.register_parameter ("a", a)
         this.register_parameter ("b", b)
+        // Learned decays run the reference, the only implementation that trains α and β.
+        if trainable then this.Kernel <- Reference
     /// Fixed time constants (CuLIF).
     new(name: string, neuron: CuLifParameters) = new CuLifLayer(name, neuron, false, [||])
     /// The neuron parameters.
@@ -155,8 +159,10 @@ type NeuronModel<'S> =
 /// One layer for every neuron model that runs on its reference step alone: forward unrolls `Step` over time from
 /// rest (`Neuron.run`), `Membrane` records `Voltage` of the same run. The models with fused kernels (IF, LIF, PLIF,
 /// CuLIF) have their own layers above, which pick a kernel.
-type ModelLayer<'P, 'S>(name: string, parameters: 'P, model: NeuronModel<'S>) =
+type ModelLayer<'P, 'S>(name: string, parameters: 'P, model: NeuronModel<'S>) as this =
     inherit NeuronLayer(name)
+    // These models have only the reference; the kernel says so.
+    do this.Kernel <- Reference
     /// The neuron parameters (validated).
     member _.Neuron : 'P = parameters
     /// Spikes [T; B; ...] for input currents [T; B; ...].

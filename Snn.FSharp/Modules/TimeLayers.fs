@@ -152,6 +152,10 @@ type SpikingSequential(name: string, layers: torch.nn.Module<Tensor, Tensor>[]) 
                 y <- merged.unflatten (0L, [| t; b |])
         y
 
+    /// The layers: forward runs them in order.
+    interface ILayerChain with
+        member _.Chain = layers
+
 /// Time-distributed versions of the usual stateless layers (each run once over the merged [T·B] batch).
 [<RequireQualifiedAccess>]
 module TimeLayers =

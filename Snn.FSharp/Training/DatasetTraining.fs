@@ -46,11 +46,22 @@ let source (settings: Training.TrainerSettings) (prefetchDepth: int) (train: Lab
         Dataset.batches settings.BatchSize train.Load order |> pairs prefetchDepth }
 
 /// The classifier method of `Trainer.run` over two dataset splits (see `source`), scoring the test split with
-/// `evaluate` after every epoch, with progress reports per batch and per epoch.
+/// `evaluate` after every epoch, with progress reports per batch and per epoch; calibrated and watched as
+/// `Trainer.trainWithProgress` does.
 let train (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings) (prefetchDepth: int)
           (trainSplit: LabelledSplit) (testSplit: LabelledSplit)
           (onBatch: Training.BatchProgress -> unit) (onEpoch: Training.HistoryEntry -> unit)
           (cancellation: Threading.CancellationToken) : Training.History =
     check "test" testSplit
+    check "train" trainSplit
     let method = Trainer.classifier model settings (fun () -> evaluate model settings.BatchSize testSplit)
-    Trainer.run model settings method (source settings prefetchDepth trainSplit) onBatch onEpoch cancellation
+    // The first training samples in index order, zero-padded to the longest of them.
+    let first count =
+        let batch = Dataset.batches count trainSplit.Load (Array.init (min count trainSplit.Count) id) |> Seq.head
+        batch.Mask.Dispose ()
+        batch.Labels.Dispose ()
+        batch.Inputs
+    (use probe = first Trainer.calibrationSamples in Trainer.calibrate model settings probe)
+    use watched = first Trainer.watchedSamples
+    let watch = Trainer.watch model settings watched
+    Trainer.run model settings method (source settings prefetchDepth trainSplit) onBatch (fun e -> onEpoch e; watch e) cancellation

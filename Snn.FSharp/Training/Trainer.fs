@@ -292,8 +292,51 @@ let classifier (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.Trai
       Evaluate = Some evaluate
       AfterBackward = None }
 
+/// The training samples a classifier run calibrates on (`Training.TrainerSettings.Calibration`).
+let calibrationSamples = 256
+
+/// The training samples whose layer activity a classifier run checks after every epoch.
+let watchedSamples = 64
+
+/// Before the first epoch of a fresh run (not on resume): `settings.Calibration` of a chain model on `probe`
+/// [T; B; ...] (training samples), each scaled layer written to `settings.Log`. A model that is not a chain is left
+/// alone (said in the log when every layer was asked for).
+let calibrate (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings) (probe: Tensor) : unit =
+    if not (resumes settings) then
+        match Modules.Calibration.calibrate settings.Calibration model probe, settings.Calibration with
+        | Ok results, _ -> Modules.Calibration.describe results |> List.iter settings.Log
+        | Error reason, Modules.EveryLayer _ -> settings.Log reason
+        | Error _, _ -> ()
+
+/// The check after every epoch of a classifier run, on `probe` [T; B; ...] (training samples): one warning line in
+/// `settings.Log` for every neuron layer of a chain model (or, for another model, the output) that fired no spike,
+/// and one when the epoch's training loss equals ln C to 1e-3, the cross-entropy of equal spike counts for every
+/// class (a silent or saturated output layer gives exactly that, and no gradient moves it).
+let watch (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings) (probe: Tensor) : Training.HistoryEntry -> unit =
+    let outputOf () =
+        let wasTraining = model.training
+        model.eval ()
+        use _ = torch.no_grad ()
+        use _ = torch.NewDisposeScope ()
+        let spikes = model.call probe
+        model.train wasTraining
+        (if spikes.dim () = 3 then int spikes.shape.[2] else 0), (use total = spikes.sum () in total.ToDouble ())
+    let classes, _ = outputOf ()
+    let samples = probe.shape.[1]
+    fun entry ->
+        let silent =
+            match Modules.Calibration.firingRates model probe with
+            | Some rates -> [ for name, rate in rates do if rate = 0.0 then yield name ]
+            | None -> if snd (outputOf ()) = 0.0 then [ "the output layer" ] else []
+        for name in silent do
+            settings.Log $"warning: epoch {entry.Epoch}: {name} fired no spike on {samples} training samples, so no gradient passes through it (scale its input weights up, or train with Calibration = EveryLayer)"
+        if classes > 1 && abs (entry.TrainLoss - log (float classes)) < 1e-3 then
+            settings.Log $"warning: epoch {entry.Epoch}: the training loss {entry.TrainLoss:F4} equals ln {classes} = {log (float classes):F4}, the loss of equal output spike counts: the network is not learning"
+
 /// Trains a classifier (output [T; B; C]) on samples [N; T; ...] with labels [N], scoring the test split with
 /// `Training.evaluate` (most output spikes) after every epoch; `onBatch` sees every batch, `onEpoch` every epoch.
+/// A fresh run first calibrates the model on the first `calibrationSamples` training samples (`calibrate`), and
+/// every epoch is checked for silent layers and a loss stuck at ln C (`watch`).
 let trainWithProgress (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings)
                       (trainSamples: Tensor, trainLabels: Tensor) (testSamples: Tensor, testLabels: Tensor)
                       (onBatch: Training.BatchProgress -> unit) (onEpoch: Training.HistoryEntry -> unit)
@@ -301,7 +344,13 @@ let trainWithProgress (model: torch.nn.Module<Tensor, Tensor>) (settings: Traini
     Training.validateTrainer settings
     let source = tensorSource settings.BatchSize settings.Seed (trainSamples, trainLabels)
     let method = classifier model settings (fun () -> Training.evaluate model settings.BatchSize testSamples testLabels)
-    run model settings method source onBatch onEpoch cancellation
+    let first count =
+        use _ = torch.NewDisposeScope ()
+        (Data.Dataset.batchOf trainSamples [| 0L .. min trainSamples.shape.[0] count - 1L |]).MoveToOuterDisposeScope ()
+    (use probe = first (int64 calibrationSamples) in calibrate model settings probe)
+    use watched = first (int64 watchedSamples)
+    let check = watch model settings watched
+    run model settings method source onBatch (fun e -> onEpoch e; check e) cancellation
 
 /// `trainWithProgress` without per-batch reports.
 let train (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSettings)

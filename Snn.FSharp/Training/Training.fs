@@ -12,20 +12,10 @@ open Snn.Tensors
 /// Progress inside an epoch: (epoch, batches done, batches in the epoch, running mean loss).
 type BatchProgress = int * int * int * float
 
-/// Accuracy of `model` (output spikes [T; B; C], prediction = most spikes) on samples [N; T; ...] with labels [N].
+/// Accuracy of `model` (output spikes [T; B; C], prediction = most spikes) on samples [N; T; ...] with labels [N]
+/// (`Inference.evaluate`).
 let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples: Tensor) (labels: Tensor) : float =
-    if batchSize <= 0 then invalidArg "batchSize" $"must be > 0, got {batchSize}"
-    let n = samples.shape.[0]
-    if n <> labels.shape.[0] then invalidArg "labels" $"has {labels.shape.[0]} entries for {n} samples"
-    model.eval ()
-    use _ = torch.no_grad ()
-    let mutable hits = 0
-    for start in 0L .. int64 batchSize .. n - 1L do
-        use scope = torch.NewDisposeScope ()
-        let indices = [| start .. min n (start + int64 batchSize) - 1L |]
-        let spikes = model.forward (Data.Dataset.batchOf samples indices)
-        hits <- hits + Metrics.correct (Loss.spikeCounts spikes) (labels.index_select (0L, torch.tensor indices))
-    float hits / float n
+    (Inference.evaluate model batchSize samples labels).Accuracy
 
 /// The optimiser of a `Trainer` run.
 type OptimizerKind =
@@ -86,14 +76,23 @@ type TrainerSettings =
       /// A directory for checkpoints (model, optimiser state, history), written after every epoch, when given.
       CheckpointDirectory: string option
       /// Continue from the checkpoint in `CheckpointDirectory` when there is one.
-      Resume: bool }
+      Resume: bool
+      /// How a fresh network's weights are prepared before the first epoch (never on resume). Classifier runs
+      /// (`Trainer.train`, `DatasetTraining.train`) calibrate chain models (`Modules.ILayerChain`) on the first 256
+      /// training samples.
+      Calibration: Modules.Calibration
+      /// Receives the run's one-line notes: what the calibration scaled, and warnings (a layer that fired no spike
+      /// in an epoch, a training loss stuck at ln C).
+      Log: string -> unit }
 
     /// 10 epochs, batches of 64, Adam at 1e-3, constant schedule, cross-entropy on spike counts, no clipping,
-    /// no early stopping, no checkpoints.
+    /// no early stopping, no checkpoints; silent layers calibrated to 0.02 spikes per neuron and step (`Trainer.calibrate`); notes to
+    /// standard error.
     static member Default =
         { Epochs = 10; BatchSize = 64; LearningRate = 1e-3; Seed = 0; Optimizer = Adam; Schedule = Constant
           Loss = Loss.crossEntropyOnCounts; ClipGradientNorm = None; EarlyStoppingPatience = None
-          CheckpointDirectory = None; Resume = false }
+          CheckpointDirectory = None; Resume = false
+          Calibration = Modules.SilentLayers 0.02; Log = fun line -> eprintfn "snn: %s" line }
 
 /// A named value a training method measures per batch (e.g. "main loss").
 type Measure =
@@ -389,6 +388,11 @@ let validateTrainer (s: TrainerSettings) =
     | Some p when p <= 0 -> invalidArg "EarlyStoppingPatience" $"must be > 0, got {p}"
     | _ -> ()
     if s.Resume && s.CheckpointDirectory.IsNone then invalidArg "Resume" "needs a CheckpointDirectory"
+    match s.Calibration with
+    | Modules.SilentLayers rate | Modules.EveryLayer rate when not (rate > 0.0 && rate < 1.0) ->
+        invalidArg "Calibration" $"the target firing rate must lie in (0, 1), got {rate}"
+    | _ -> ()
+    if isNull (box s.Log) then nullArg "Log"
     // Evaluate the schedule once so that bad parameters fail before any training.
     Schedule.learningRate s.Schedule s.LearningRate s.Epochs s.Epochs |> ignore
 

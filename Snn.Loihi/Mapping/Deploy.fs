@@ -123,7 +123,9 @@ let rec private leaves (prefix: string) (m: torch.nn.Module) : (string * torch.n
     | :? TimeDistributed as t -> [ prefix, t.Inner :> torch.nn.Module ]
     | :? NeuronLayer | :? LifLayer | :? SpikeLinear | :? TorchSharp.Modules.Linear | :? TorchSharp.Modules.Conv2d -> [ prefix, m ]
     | _ ->
-        let children = [ for struct (n, c) in m.named_children () -> n, c ]
+        // A facade wrapper can hold its layer twice (registered as "core" and found again in its field): once is enough.
+        let seen = Collections.Generic.HashSet<torch.nn.Module> (HashIdentity.Reference)
+        let children = [ for struct (n, c) in m.named_children () do if seen.Add c then yield n, c ]
         if children.IsEmpty then [ prefix, m ] else children |> List.collect (fun (n, c) -> leaves (name n c) c)
 
 /// The float CUBA-LIF network of `model` for inputs of shape `inputShape` ([F], or [C; H; W] before a convolution):

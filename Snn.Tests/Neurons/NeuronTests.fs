@@ -232,10 +232,39 @@ let tests =
                 [ new PlifLayer("plif", PlifParameters.Default, [| 6L |]); new ModulatedLifLayer("lif", LifParameters.Default)
                   new CuLifLayer("culif", CuLifParameters.Default); new IfLayer("if", IfParameters.Default) ]
             for layer in layers do
+                Expect.equal layer.Kernel Fused $"{layer.GetName ()} runs the fused kernel by default"
+                layer.Kernel <- Reference
                 let reference = values (layer.forward x)
                 layer.Kernel <- Fused
                 Expect.equal (values (layer.forward x)) reference $"{layer.GetName ()}"
                 Expect.isGreaterThan (Array.sum reference) 0.0 "the input makes neurons fire"
+        }
+        test "a composed network runs the fused kernel by default, with the reference's spikes and gradients" {
+            let build () =
+                torch.manual_seed 11L |> ignore
+                new SpikingSequential("net", [|
+                    TimeLayers.linear "fc1" 6 8; new ModulatedLifLayer("lif", { LifParameters.Default with TauMem = 5.0 })
+                    TimeLayers.linear "fc2" 8 8; new PlifLayer("plif", PlifParameters.Default, [| 8L |])
+                    TimeLayers.linear "fc3" 8 8; new CuLifLayer("culif", CuLifParameters.Default)
+                    TimeLayers.linear "fc4" 8 3; new IfLayer("if", IfParameters.Default) |])
+            let run (kernel: Kernel option) =
+                use net = build ()
+                for m in net.modules () do
+                    match m with
+                    | :? NeuronLayer as n ->
+                        Expect.equal n.Kernel Fused $"{n.GetName ()} is fused by default"
+                        kernel |> Option.iter (fun k -> n.Kernel <- k)
+                    | _ -> ()
+                torch.manual_seed 12L |> ignore
+                let x = torch.rand ([| 16L; 5L; 6L |]) * 4.0f
+                let out = net.forward x
+                out.sum().backward ()
+                values out, net.parameters () |> Seq.filter (fun p -> p.requires_grad) |> Seq.map (fun p -> values p.grad) |> Array.concat
+            let fusedSpikes, fusedGrads = run None
+            let referenceSpikes, referenceGrads = run (Some Reference)
+            Expect.equal fusedSpikes referenceSpikes "same spikes"
+            Expect.isGreaterThan (Array.sum fusedSpikes) 0.0 "the output fires"
+            allClose 1e-5 referenceGrads fusedGrads "same gradients"
         }
         test "a layer's threshold can be switched between runs without touching its weights" {
             use layer = new ModulatedLifLayer("lif", { LifParameters.Default with TauMem = 5.0 })

@@ -64,3 +64,9 @@ let expectOneLineError (what: string) (code: int, err: string) =
     let lines = err.Split ([| '\n'; '\r' |], StringSplitOptions.RemoveEmptyEntries)
     Expect.equal lines.Length 1 $"{what}: exactly one line on standard error, got: {err}"
     Expect.stringStarts lines.[0] "snn: " $"{what}: the one prefix of every command"
+
+/// The exception of type 'E that `f` raises; fails the test when `f` raises none or one of another type.
+let thrown<'E when 'E :> exn> (f: unit -> unit) (message: string) : 'E =
+    match Expecto.Expect.throwsC f id with
+    | :? 'E as e -> e
+    | e -> Expecto.Tests.failtestf "%s: expected %s, got %s: %s" message typeof<'E>.Name (e.GetType().Name) e.Message

@@ -35,7 +35,8 @@ let tests =
             let fromDataset =
                 DatasetTraining.train b settings 2 (counted (Dataset.ofTensors train.Frames train.Labels))
                     (Dataset.ofTensors test.Frames test.Labels) batches.Add ignore Threading.CancellationToken.None
-            Expect.equal loads.Value (2 * 48) "every training sample loaded once per epoch"
+            // Once per epoch, plus the first 256 (here all 48) for the calibration and the first 64 (48) watched.
+            Expect.equal loads.Value (2 * 48 + 48 + 48) "every training sample loaded once per epoch"
             Expect.equal (batches |> Seq.map (fun (e, k, n, _) -> e, k, n) |> Seq.last) (2, 3, 3) "progress per batch"
             let pick (h: Training.History) = h.Entries |> Array.map (fun e -> e.TrainLoss, e.TrainAccuracy, e.TestAccuracy)
             let x, y = pick fromTensors, pick fromDataset

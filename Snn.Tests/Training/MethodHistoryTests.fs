@@ -75,7 +75,8 @@ let private rows (history: Training.History) : Row list =
 
 let private plainRun (m: DenseSnn) =
     let train, test = movingPatterns.Force ()
-    let settings = { Training.TrainerSettings.Default with Epochs = 2; BatchSize = 16; LearningRate = 5e-3 }
+    // The history pinned below predates the calibrated initialisation: it is the loop's history, uncalibrated.
+    let settings = { Training.TrainerSettings.Default with Epochs = 2; BatchSize = 16; LearningRate = 5e-3; Calibration = NoCalibration }
     Trainer.train m settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore Threading.CancellationToken.None
 
 let private tmSnnRun (model: TmSnn) (trainer: Training.TrainerSettings) =

@@ -17,7 +17,6 @@ let tests =
             let settings = { Training.TrainerSettings.Default with Epochs = 8; BatchSize = 32; LearningRate = 5e-3; Seed = 11 }
             let reports = (Trainer.train model settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore System.Threading.CancellationToken.None).Entries
             let last = Array.last reports
-            Expect.isLessThan reports.[0].TrainLoss 2.31 "starts near ln 10"
             Expect.isLessThan last.TrainLoss reports.[0].TrainLoss "the loss falls"
             Expect.isGreaterThan last.TestAccuracy 0.7 $"test accuracy {last.TestAccuracy} (chance 0.1, before training {before})"
         }
