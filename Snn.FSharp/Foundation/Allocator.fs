@@ -25,3 +25,14 @@ let keepFreedMemory () : bool =
     else
         try Native.mallopt (mmapMax, 0) = 1 && Native.mallopt (trimThreshold, Int32.MaxValue) = 1
         with :? DllNotFoundException | :? EntryPointNotFoundException -> false
+
+/// Frees the native memory of TorchSharp objects that became unreachable without being disposed (handles that only
+/// their finalizers release). Call it once per training step, outside the step's dispose scope.
+///
+/// Why: such objects are small, but while they wait for the collector they sit in the native heap between the large
+/// activation blocks of the last step; the next step's blocks then cannot reuse the freed space and the heap grows
+/// by about one activation per step (bench `memory w3 200`: 17 MB per step, 3.8 GB after 200 steps, with and
+/// without `keepFreedMemory`). A generation-0 collection and the finalizers it queues take them out every step.
+let releaseUnreachable () : unit =
+    GC.Collect 0
+    GC.WaitForPendingFinalizers ()

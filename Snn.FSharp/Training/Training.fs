@@ -21,6 +21,7 @@ let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples:
     use _ = torch.no_grad ()
     let mutable hits = 0
     for start in 0L .. int64 batchSize .. n - 1L do
+        Allocator.releaseUnreachable ()
         use scope = torch.NewDisposeScope ()
         let indices = [| start .. min n (start + int64 batchSize) - 1L |]
         let spikes = model.forward (Data.Dataset.batchOf samples indices)

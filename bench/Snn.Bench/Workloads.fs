@@ -40,17 +40,21 @@ type Levers =
       /// bfloat16 GEMMs / convolutions with float32 master weights.
       Bf16: bool
       /// glibc keeps freed memory in the process (mallopt), instead of re-mapping large blocks every step.
-      KeepFreedMemory: bool }
+      KeepFreedMemory: bool
+      /// Free undisposed TorchSharp handles before every step (`Allocator.releaseUnreachable`, as the library's
+      /// training loop does); off shows the heap growth it prevents.
+      ReleaseUnreachable: bool }
 
     /// The defaults of the library and of `snn train` (`--bf16 on|auto` measures the bfloat16 lever).
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
-          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false; KeepFreedMemory = true }
+          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false; KeepFreedMemory = true
+          ReleaseUnreachable = true }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, release-unreachable {onOff l.ReleaseUnreachable}"
 
     /// The Linear options of these levers.
     member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
@@ -73,6 +77,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--sparse-threshold" :: v :: tail -> go { levers with SparseThreshold = float v } rest tail
         | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
+        | "--release-unreachable" :: v :: tail -> go { levers with ReleaseUnreachable = onOff "release-unreachable" v } rest tail
         | a :: tail when a.StartsWith "--" -> failwithf "unknown lever '%s'" a
         | a :: tail -> go levers (a :: rest) tail
         | [] -> levers, List.rev rest
@@ -157,7 +162,7 @@ let private linearFlop (rows: float) (sizes: int list) =
     2.0 * rows * macs * 3.0 - 2.0 * rows * a0 * b0, 2.0 * rows * macs
 
 /// One workload's definition: model, input shape, classes, loss, step FLOPs (train, inference), peer ms.
-type private Workload =
+type internal Workload =
     { Name: string
       Build: Levers -> torch.nn.Module<Tensor, Tensor>
       Input: int64[]
@@ -168,13 +173,13 @@ type private Workload =
       PeerTrain: string
       PeerInfer: string }
 
-let private w1 =
+let internal w1 =
     let train, infer = linearFlop (25.0 * 32.0) [ 2312; 512; 512; 128; 12 ]
     { Name = "W1"; Build = (fun l -> new Stacked([ 2312; 512; 512; 128; 12 ], l) :> torch.nn.Module<Tensor, Tensor>); Input = [| 25L; 32L; 2312L |]; Classes = 12L
       Loss = meanRateLoss; TrainFlop = train; InferFlop = infer
       PeerTrain = "51-56 (plain PyTorch), 53-61 (SpikingJelly)"; PeerInfer = "17 (SpikingJelly), 17-20 (plain PyTorch)" }
 
-let private w2 =
+let internal w2 =
     // Conv FLOPs 2·rows·C_out·C_in·9·H·W per layer (rows = T·B = 128); backward: weight gradient of every layer and
     // input gradient of layers 2 and 3; plus the Linear 2304 → 10 (forward, weight and input gradient).
     let rows = 8.0 * 16.0
@@ -184,7 +189,7 @@ let private w2 =
     { Name = "W2"; Build = (fun l -> w2Net l :> torch.nn.Module<Tensor, Tensor>); Input = [| 8L; 16L; 2L; 48L; 48L |]; Classes = 10L; Loss = meanRateLoss
       TrainFlop = train; InferFlop = forward; PeerTrain = "241-313 (plain PyTorch), 263 (snnTorch)"; PeerInfer = "-" }
 
-let private w3 =
+let internal w3 =
     let train, infer = linearFlop (100.0 * 64.0) [ 700; 256; 256; 20 ]
     { Name = "W3"; Build = (fun l -> new W3Net(l) :> torch.nn.Module<Tensor, Tensor>); Input = [| 100L; 64L; 700L |]; Classes = 20L; Loss = maxPotentialLoss
       TrainFlop = train; InferFlop = infer; PeerTrain = "134-136 (plain PyTorch), 154-159 (snnTorch)"; PeerInfer = "-" }
@@ -194,17 +199,25 @@ let private rate (flop: float) (ms: float) (bf16: bool) =
     let roof = if bf16 then $", {100.0 * g / bf16Roof:F0}%% of the bf16 roof" else ""
     $"{flop / 1e9:F2} GFLOP/step, {g:F1} GFLOP/s = {100.0 * g / fp32Roof:F0}%% of the fp32 roof{roof}"
 
+/// The 4 cycled input batches of a workload (Bernoulli(0.1) spikes, random labels), drawn after the model so the
+/// seeded weights come first. The probabilities are freed at once: left to the garbage collector, each would hold
+/// an input-sized block of native memory that the collector does not see.
+let internal batchesOf (w: Workload) : (Tensor * Tensor)[] =
+    [| for _ in 1 .. 4 ->
+        use p = torch.full (w.Input, (0.1).ToScalar (), dtype = torch.float32)
+        torch.bernoulli p, torch.randint (w.Classes, [| w.Input.[1] |]) |]
+
 /// Runs one workload (train, or inference when `inference`) with the levers and prints its line.
 let private runWorkload (w: Workload) (inference: bool) (levers: Levers) =
     torch.manual_seed 0L |> ignore
     use model = w.Build levers
-    let batches =
-        [| for _ in 1 .. 4 -> torch.bernoulli (torch.zeros (w.Input) + 0.1), torch.randint (w.Classes, [| w.Input.[1] |]) |]
+    let batches = batchesOf w
     let name = if inference then $"{w.Name} inference" else $"{w.Name} train"
     let mutable k = 0
     if inference then
         model.eval ()
         let forward (score: bool) =
+            if levers.ReleaseUnreachable then Allocator.releaseUnreachable ()
             use _ = torch.no_grad ()
             use scope = torch.NewDisposeScope ()
             let input, labels = batches.[k % 4]
@@ -217,6 +230,8 @@ let private runWorkload (w: Workload) (inference: bool) (levers: Levers) =
     else
         let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
         let step () =
+            // As the library's training loop does.
+            if levers.ReleaseUnreachable then Allocator.releaseUnreachable ()
             use scope = torch.NewDisposeScope ()
             let input, labels = batches.[k % 4]
             k <- k + 1
