@@ -33,6 +33,7 @@ type TrainArgs =
     | Simd of on_off: string
     | Sparse of on_off: string
     | Bf16 of auto_on_off: string
+    | Device of name: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -57,7 +58,8 @@ type TrainArgs =
             | Print_Config -> "print the effective configuration as JSON and exit without training"
             | Simd _ -> "on (default) or off: SIMD loops in the fused kernels"
             | Sparse _ -> "on or off (default): accumulate only the weights of active inputs (same accuracy)"
-            | Bf16 _ -> "off (default), on, or auto (on where the CPU runs bfloat16 natively): bfloat16 GEMMs with float32 master weights (about 2x faster; can move accuracy by a few tenths of a point)"
+            | Device _ -> "cpu (default) or cuda[:index]: where the model and its batches live (the fused kernels run on the CPU; elsewhere the reference path runs)"
+            | Bf16 _ -> "auto (default: on where the CPU runs bfloat16 natively), on or off: bfloat16 GEMMs with float32 master weights (about 2x faster; final accuracy within the seed spread of float32, see bench/RESULTS.md)"
 
 /// Redraws a progress bar in place on a terminal; silent when the output is redirected (logs stay readable).
 let private progressBar (epoch: int, done': int, total: int, loss: float) =
@@ -104,7 +106,7 @@ let private checkBudget (config: Map<string, ConfigEntry>) (batchSize: int) =
     Snn.Limits.checkElements (named "model.hidden") $"a network of {hidden} hidden neurons" (4.0 * hidden * (inputs + 10.0) + 6.0 * frames * float batchSize * hidden) 4.0
 
 /// Trains as the effective configuration says; returns the process exit code.
-let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOptions option) (reportFolder: string option) : int =
+let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOptions option) (device: torch.Device) (reportFolder: string option) : int =
     let training = TrainConfig.trainerSettings config
     checkBudget config training.BatchSize
     Snn.Config.optionalInteger config "threads" |> Option.iter (Snn.Limits.setThreads "threads")
@@ -144,6 +146,7 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
         let inputs = int train.Frames.shape.[2]
         let kernel = if Snn.Config.text config "model.kernel" = "reference" then Reference else Fused
         use model = new DenseSnn(inputs, Snn.Config.integer config "model.hidden", classNames.Length, neuron, Snn.Config.real config "model.weight_gain", kernel, linear)
+        model.``to`` device |> ignore
         let history =
             Trainer.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) progressBar (fun r ->
                 if not Console.IsOutputRedirected then Console.WriteLine ()
@@ -171,9 +174,13 @@ let run (args: ParseResults<TrainArgs>) : int =
             | Some "off" -> false
             | Some other -> invalidArg "on_off" $"{flag}: '{other}' is neither on nor off"
         FusedKernelSettings.Vectorised <- lever (Simd "") true (args.TryGetResult Simd)
+        // auto (the default): bfloat16 where the CPU runs it natively (SpikeLinearOptions.Default).
         let bf16 =
             match args.TryGetResult Bf16 with
+            | None -> SpikeLinearOptions.Default.Bf16
             | Some v when v.ToLowerInvariant () = "auto" -> SpikeLinearOptions.NativeBf16
             | value -> lever (Bf16 "") false value
-        let linear = { SpikeLinearOptions.Dense with Sparse = lever (Sparse "") false (args.TryGetResult Sparse); Bf16 = bf16 }
-        trainWith config (if linear.Sparse || linear.Bf16 then Some linear else None) (args.TryGetResult Report)
+        let linear = { SpikeLinearOptions.Default with Sparse = lever (Sparse "") false (args.TryGetResult Sparse); Bf16 = bf16 }
+        match Tensors.parseDevice (args.TryGetResult Device |> Option.defaultValue "cpu") with
+        | Error message -> CliErrors.refuse $"--device: {message}"
+        | Ok device -> trainWith config (if linear.Sparse || linear.Bf16 then Some linear else None) device (args.TryGetResult Report)

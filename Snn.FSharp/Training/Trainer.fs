@@ -204,6 +204,8 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
         | _ -> false
     let mutable stopped = patienceExhausted ()
     let mutable epoch = entries.Count + 1
+    // Batches go where the model's parameters are (a source gives CPU tensors).
+    let device = deviceOf model
     while not stopped && epoch <= settings.Epochs do
         let clock = Stopwatch.StartNew ()
         let rate = Training.Schedule.learningRate settings.Schedule settings.LearningRate settings.Epochs epoch
@@ -237,7 +239,7 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
                     if batches >= draws.Length then invalidOp $"the batch source gave more than its {source.BatchesPerEpoch} batches in epoch {epoch}"
                     let batch =
                         { Epoch = epoch; Index = batches; Step = (epoch - 1) * source.BatchesPerEpoch + batches
-                          Inputs = inputs; Labels = labels; Task = draws.[batches] }
+                          Inputs = onDevice device inputs; Labels = onDevice device labels; Task = draws.[batches] }
                     optimizer.zero_grad ()
                     let result = method.BatchLoss batch
                     if isNull (box result.Loss) || result.Loss.numel () <> 1L then invalidOp "the method's BatchLoss must return a scalar tensor"

@@ -19,13 +19,14 @@ let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples:
     if n <> labels.shape.[0] then invalidArg "labels" $"has {labels.shape.[0]} entries for {n} samples"
     model.eval ()
     use _ = torch.no_grad ()
+    let device = deviceOf model
     let mutable hits = 0
     for start in 0L .. int64 batchSize .. n - 1L do
         Allocator.releaseUnreachable ()
         use scope = torch.NewDisposeScope ()
         let indices = [| start .. min n (start + int64 batchSize) - 1L |]
-        let spikes = model.forward (Data.Dataset.batchOf samples indices)
-        hits <- hits + Metrics.correct (Loss.spikeCounts spikes) (labels.index_select (0L, torch.tensor indices))
+        let spikes = model.forward (onDevice device (Data.Dataset.batchOf samples indices))
+        hits <- hits + Metrics.correct (Loss.spikeCounts spikes) (onDevice device (labels.index_select (0L, torch.tensor indices)))
     float hits / float n
 
 /// The optimiser of a `Trainer` run.

@@ -79,7 +79,8 @@ let private probe (w: Workload) (levers: Levers) (steps: int) =
     stage "runtime and libtorch loaded"
     torch.manual_seed 0L |> ignore
     use model = w.Build levers
-    let batches = batchesOf w
+    model.``to`` levers.Device |> ignore
+    let batches = batchesOf w levers.Device
     let inputMb = batches |> Array.sumBy (fun (x, _) -> float (x.numel ()) * 4.0 / 1048576.0)
     stage $"model and 4 batches ({inputMb:F0} MB)"
     let optimizer = torch.optim.Adam (model.parameters (), 1e-3)

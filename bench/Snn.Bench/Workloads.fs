@@ -43,18 +43,21 @@ type Levers =
       KeepFreedMemory: bool
       /// Free undisposed TorchSharp handles before every step (`Allocator.releaseUnreachable`, as the library's
       /// training loop does); off shows the heap growth it prevents.
-      ReleaseUnreachable: bool }
+      ReleaseUnreachable: bool
+      /// Where the model and its batches live (`--device cpu|cuda[:i]`); the fused kernels run on the CPU only.
+      Device: torch.Device }
 
-    /// The defaults of the library and of `snn train` (`--bf16 on|auto` measures the bfloat16 lever).
+    /// The defaults of the library and of `snn train`: bfloat16 where the CPU runs it natively
+    /// (`SpikeLinearOptions.Default`; `--bf16 off` measures float32).
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
-          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false; KeepFreedMemory = true
-          ReleaseUnreachable = true }
+          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
+          ReleaseUnreachable = true; Device = torch.CPU }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, release-unreachable {onOff l.ReleaseUnreachable}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, release-unreachable {onOff l.ReleaseUnreachable}, device {l.Device}"
 
     /// The Linear options of these levers.
     member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
@@ -78,6 +81,10 @@ let parseLevers (args: string list) : Levers * string list =
         | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
         | "--release-unreachable" :: v :: tail -> go { levers with ReleaseUnreachable = onOff "release-unreachable" v } rest tail
+        | "--device" :: v :: tail ->
+            match Tensors.parseDevice v with
+            | Ok device -> go { levers with Device = device } rest tail
+            | Error message -> failwithf "--device: %s" message
         | a :: tail when a.StartsWith "--" -> failwithf "unknown lever '%s'" a
         | a :: tail -> go levers (a :: rest) tail
         | [] -> levers, List.rev rest
@@ -103,14 +110,16 @@ type private Stacked(sizes: int list, levers: Levers) as this =
     override _.forward (x: Tensor) = layers |> List.fold (fun h (fc, lif) -> lif.call (fc.call h)) x
 
 /// Non-spiking leaky readout v_t = v_{t-1} + (x_t - v_{t-1})/2 from v_0 = 0, as one [T; T] filter matrix applied
-/// over time (v_t = Σ_{k ≤ t} ½ · ½^{t-k} x_k): [T; B; N] → potentials [T; B; N].
-type private LeakyReadout(steps: int) =
+/// over time (v_t = Σ_{k ≤ t} ½ · ½^{t-k} x_k): [T; B; N] → potentials [T; B; N]. The filter is a buffer, so it
+/// moves with the module (`to device`).
+type private LeakyReadout(steps: int) as this =
     inherit torch.nn.Module<Tensor, Tensor>("LeakyReadout")
     let filter =
         let f = Array2D.init steps steps (fun t k -> if k <= t then float32 (0.5 * Math.Pow (0.5, float (t - k))) else 0.0f)
         torch.tensor(f)
-    override _.forward (x: Tensor) =
-        torch.matmul(filter, x.reshape (x.shape.[0], -1L)).reshape (x.shape)
+    do this.register_buffer ("filter", filter)
+    override this.forward (x: Tensor) =
+        torch.matmul(this.get_buffer "filter", x.reshape (x.shape.[0], -1L)).reshape (x.shape)
 
 /// W3: 700 → 256 LIF → 256 LIF → Linear 256 → 20 → leaky readout.
 type private W3Net(levers: Levers) as this =
@@ -202,16 +211,20 @@ let private rate (flop: float) (ms: float) (bf16: bool) =
 /// The 4 cycled input batches of a workload (Bernoulli(0.1) spikes, random labels), drawn after the model so the
 /// seeded weights come first. The probabilities are freed at once: left to the garbage collector, each would hold
 /// an input-sized block of native memory that the collector does not see.
-let internal batchesOf (w: Workload) : (Tensor * Tensor)[] =
+let internal batchesOf (w: Workload) (device: torch.Device) : (Tensor * Tensor)[] =
     [| for _ in 1 .. 4 ->
         use p = torch.full (w.Input, (0.1).ToScalar (), dtype = torch.float32)
-        torch.bernoulli p, torch.randint (w.Classes, [| w.Input.[1] |]) |]
+        use x = torch.bernoulli p
+        use y = torch.randint (w.Classes, [| w.Input.[1] |])
+        // Drawn on the CPU, so every device sees the same batches.
+        x.``to`` device, y.``to`` device |]
 
 /// Runs one workload (train, or inference when `inference`) with the levers and prints its line.
 let private runWorkload (w: Workload) (inference: bool) (levers: Levers) =
     torch.manual_seed 0L |> ignore
     use model = w.Build levers
-    let batches = batchesOf w
+    model.``to`` levers.Device |> ignore
+    let batches = batchesOf w levers.Device
     let name = if inference then $"{w.Name} inference" else $"{w.Name} train"
     let mutable k = 0
     if inference then
