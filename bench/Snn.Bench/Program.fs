@@ -8,7 +8,8 @@
 ///   --keep-freed-memory, --release-unreachable: on|off).
 /// - all (the default): every workload, each in its own process so that peak resident memory is per workload.
 /// - sparse-threshold: the sparse binary Linear against the dense GEMM over input activities (the crossover).
-/// - memory w1|w2|w3: where the workload's resident memory goes (see MemoryProbe.fs).
+/// - memory w1|w2|w3 [steps]: where the workload's resident memory goes (see MemoryProbe.fs).
+/// - scaling: ms per training step of W1 and W3 for T in {25, 100, 300} and batch in {16, 64, 256} (idle machine).
 module Snn.Bench.Program
 
 open System
@@ -108,10 +109,11 @@ let main argv =
         | "kernels" -> kernels true
         | "kernels-fused" -> kernels false
         | "sparse-threshold" -> SparseThreshold.measure ()
+        | "scaling" -> Workloads.scaling levers
         | "hypergradient" -> HypergradientBench.run ()
         | "memory" -> ()
         | workload when List.contains workload Workloads.names -> Workloads.run workload levers
-        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, hypergradient, memory, slice, kernels, kernels-fused, sparse-threshold)" other (String.Join (", ", Workloads.names)); exit 2
+        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, hypergradient, memory, scaling, slice, kernels, kernels-fused, sparse-threshold)" other (String.Join (", ", Workloads.names)); exit 2
     if chosen <> [ "all" ] then
         peakResidentMb () |> Option.iter (fun mb -> printfn $"peak resident memory: {mb:F0} MB")
     0

@@ -121,12 +121,12 @@ type private LeakyReadout(steps: int) as this =
     override this.forward (x: Tensor) =
         torch.matmul(this.get_buffer "filter", x.reshape (x.shape.[0], -1L)).reshape (x.shape)
 
-/// W3: 700 → 256 LIF → 256 LIF → Linear 256 → 20 → leaky readout.
-type private W3Net(levers: Levers) as this =
+/// W3: 700 → 256 LIF → 256 LIF → Linear 256 → 20 → leaky readout over `steps` time steps (100 in W3).
+type private W3Net(levers: Levers, steps: int) as this =
     inherit torch.nn.Module<Tensor, Tensor>("W3")
     let body = new Stacked([ 700; 256; 256 ], levers)
     let fc = linear levers "readout_fc" 256 20
-    let readout = new LeakyReadout(100)
+    let readout = new LeakyReadout(steps)
     do
         this.register_module ("body", body)
         this.register_module ("readout_fc", fc)
@@ -200,7 +200,7 @@ let internal w2 =
 
 let internal w3 =
     let train, infer = linearFlop (100.0 * 64.0) [ 700; 256; 256; 20 ]
-    { Name = "W3"; Build = (fun l -> new W3Net(l) :> torch.nn.Module<Tensor, Tensor>); Input = [| 100L; 64L; 700L |]; Classes = 20L; Loss = maxPotentialLoss
+    { Name = "W3"; Build = (fun l -> new W3Net(l, 100) :> torch.nn.Module<Tensor, Tensor>); Input = [| 100L; 64L; 700L |]; Classes = 20L; Loss = maxPotentialLoss
       TrainFlop = train; InferFlop = infer; PeerTrain = "134-136 (plain PyTorch), 154-159 (snnTorch)"; PeerInfer = "-" }
 
 let private rate (flop: float) (ms: float) (bf16: bool) =
@@ -270,3 +270,36 @@ let run (name: string) (levers: Levers) =
     | "w2" -> runWorkload w2 false levers
     | "w3" -> runWorkload w3 false levers
     | other -> failwithf "unknown workload '%s'" other
+
+/// How the training step's cost grows with the time steps T ∈ {25, 100, 300} and the batch B ∈ {16, 64, 256} on W1
+/// and W3 (same layers, levers and loss; one Bernoulli(0.1) batch reused): median ms per step of 10 after 2
+/// warm-ups, and µs per sample and time step. Run it on an idle machine (load average < 1): the figures of a loaded
+/// one measure the load.
+let scaling (levers: Levers) =
+    FusedKernelSettings.Vectorised <- levers.Simd
+    FusedKernelSettings.Parallel <- levers.KernelThreads
+    let load = try (IO.File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "unknown"
+    printfn $"scaling: load average {load} at the start (meaningful below 1)"
+    let cases : (string * (int -> torch.nn.Module<Tensor, Tensor>) * int64 * int64 * (Tensor -> Tensor -> Tensor)) list =
+        [ "W1", (fun _ -> new Stacked([ 2312; 512; 512; 128; 12 ], levers) :> torch.nn.Module<Tensor, Tensor>), 2312L, 12L, meanRateLoss
+          "W3", (fun steps -> new W3Net(levers, steps) :> torch.nn.Module<Tensor, Tensor>), 700L, 20L, maxPotentialLoss ]
+    for name, build, features, classes, loss in cases do
+        for steps in [ 25; 100; 300 ] do
+            for batch in [ 16; 64; 256 ] do
+                torch.manual_seed 0L |> ignore
+                use model = build steps
+                model.``to`` levers.Device |> ignore
+                let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
+                use p = torch.full ([| int64 steps; int64 batch; features |], (0.1).ToScalar (), dtype = torch.float32)
+                use drawn = torch.bernoulli p
+                use input = drawn.``to`` levers.Device
+                use labels = (torch.randint (classes, [| int64 batch |])).``to`` levers.Device
+                let step () =
+                    if levers.ReleaseUnreachable then Allocator.releaseUnreachable ()
+                    use scope = torch.NewDisposeScope ()
+                    optimizer.zero_grad ()
+                    Diff.backward (loss (model.forward input) labels)
+                    optimizer.step () |> ignore
+                let timing = time 2 10 step
+                let perSample = 1000.0 * timing.Median / float (steps * batch)
+                printfn $"{name} T = {steps,3}  B = {batch,3}  median {timing.Median,9:F2} ms  min {timing.Min,9:F2}  ({perSample:F3} µs per sample-step)"
