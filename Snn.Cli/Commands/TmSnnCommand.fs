@@ -111,6 +111,8 @@ let describeLayers (r: Training.HistoryEntry) : string list =
 let run (args: ParseResults<TmSnnArgs>) : int =
     args.TryGetResult Threads |> Option.iter (Snn.Limits.setThreads "--threads")
     Allocator.keepFreedMemory () |> ignore
+    // One thread drives TorchSharp here: free undisposed handles before every step (see Allocator.releaseBeforeSteps).
+    Allocator.releaseBeforeSteps <- true
     let clock = Diagnostics.Stopwatch.StartNew ()
     let seed = args.GetResult (Seed, 0)
     let frames = args.GetResult (Frames, 20)

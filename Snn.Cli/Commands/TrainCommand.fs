@@ -112,6 +112,8 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
     Snn.Config.optionalInteger config "threads" |> Option.iter (Snn.Limits.setThreads "threads")
     // Training allocates the same large activations every step: keep freed memory instead of re-mapping it.
     Allocator.keepFreedMemory () |> ignore
+    // One thread drives TorchSharp here: free undisposed handles before every step (see Allocator.releaseBeforeSteps).
+    Allocator.releaseBeforeSteps <- true
     let seed = training.Seed
     let frames = Snn.Config.integer config "data.frames"
     let clock = Diagnostics.Stopwatch.StartNew ()

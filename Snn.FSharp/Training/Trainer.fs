@@ -229,7 +229,7 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
         while more do
             cancellation.ThrowIfCancellationRequested ()
             // The last step's undisposed handles are freed before this step allocates, so the heap reuses its blocks.
-            Allocator.releaseUnreachable ()
+            Allocator.beforeStep ()
             use scope = torch.NewDisposeScope ()
             // The batch is produced inside the scope, so tensors the source creates on this thread are freed with it.
             more <- enumerator.MoveNext ()

@@ -22,7 +22,7 @@ let evaluate (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (samples:
     let device = deviceOf model
     let mutable hits = 0
     for start in 0L .. int64 batchSize .. n - 1L do
-        Allocator.releaseUnreachable ()
+        Allocator.beforeStep ()
         use scope = torch.NewDisposeScope ()
         let indices = [| start .. min n (start + int64 batchSize) - 1L |]
         let spikes = model.forward (onDevice device (Data.Dataset.batchOf samples indices))
