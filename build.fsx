@@ -311,7 +311,8 @@ targets:
   bench     build, then run the benchmarks (default: W1, W1 inference, W2, W3, each in its own process, and the
             hypergradient step; arguments: all, w1, w1-inference, w2, w3, hypergradient, slice, kernels,
             kernels-fused, sparse-threshold and levers --kernel fused|reference, --simd, --kernel-threads, --sparse,
-            --bf16, --keep-freed-memory on|off)
+            --bf16, --keep-freed-memory, --release-unreachable on|off, --device cpu|cuda; memory w1|w2|w3 [steps];
+            scaling: T x batch on W1 and W3, for an idle machine)
   clean     remove bin/, obj/ and test results
   --help    this text
 

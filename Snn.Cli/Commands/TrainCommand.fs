@@ -36,6 +36,7 @@ type TrainArgs =
     | Simd of on_off: string
     | Sparse of on_off: string
     | Bf16 of auto_on_off: string
+    | Device of name: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -62,7 +63,8 @@ type TrainArgs =
             | Print_Config -> "print the effective configuration as JSON and exit without training"
             | Simd _ -> "on (default) or off: SIMD loops in the fused kernels"
             | Sparse _ -> "on or off (default): accumulate only the weights of active inputs (same accuracy)"
-            | Bf16 _ -> "off (default), on, or auto (on where the CPU runs bfloat16 natively): bfloat16 GEMMs with float32 master weights (about 2x faster; can move accuracy by a few tenths of a point)"
+            | Device _ -> "cpu (default) or cuda[:index]: where the model and its batches live (the fused kernels run on the CPU; elsewhere the reference path runs)"
+            | Bf16 _ -> "auto (default: on where the CPU runs bfloat16 natively), on or off: bfloat16 GEMMs with float32 master weights (about 2x faster; final accuracy within the seed spread of float32, see bench/RESULTS.md)"
 
 /// The configuration layer of the options given as flags (each with the flag as its source).
 let private flagLayer (args: ParseResults<TrainArgs>) : Map<string, ConfigEntry> =
@@ -101,9 +103,9 @@ let private checkBudget (config: Map<string, ConfigEntry>) (batchSize: int) =
     let hidden = float (Snn.Config.integer config "model.hidden")
     Snn.Limits.checkElements (named "model.hidden") $"a network of {hidden} hidden neurons" (4.0 * hidden * (inputs + 10.0) + 6.0 * frames * float batchSize * hidden) 4.0
 
-/// Trains as the effective configuration says, writing into the run folder `folder`; `onBatch` sees every batch.
-/// Returns the process exit code.
-let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOptions option) (folder: string)
+/// Trains as the effective configuration says on `device`, writing into the run folder `folder`; `onBatch` sees
+/// every batch. Returns the process exit code.
+let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOptions option) (device: torch.Device) (folder: string)
                       (onBatch: Training.BatchProgress -> unit) : int =
     let training = TrainConfig.trainerSettings config
     Snn.Config.optionalInteger config "threads" |> Option.iter (Snn.Limits.setThreads "threads")
@@ -143,6 +145,7 @@ let private trainWith (config: Map<string, ConfigEntry>) (linear: SpikeLinearOpt
         let inputs = int train.Frames.shape.[2]
         let kernel = if Snn.Config.text config "model.kernel" = "reference" then Reference else Fused
         use model = new DenseSnn(inputs, Snn.Config.integer config "model.hidden", classNames.Length, neuron, Snn.Config.real config "model.weight_gain", kernel, linear)
+        model.``to`` device |> ignore
         let history =
             Trainer.trainWithProgress model training (train.Frames, train.Labels) (test.Frames, test.Labels) onBatch (fun r ->
                 printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%%, test accuracy {100.0 * r.TestAccuracy:F1}%%, lr {r.LearningRate:G3}, {clock.Elapsed.TotalSeconds:F1} s") Threading.CancellationToken.None
@@ -168,21 +171,27 @@ let run (args: ParseResults<TrainArgs>) : int =
             | Some "off" -> false
             | Some other -> invalidArg "on_off" $"{flag}: '{other}' is neither on nor off"
         FusedKernelSettings.Vectorised <- lever (Simd "") true (args.TryGetResult Simd)
+        // auto (the default): bfloat16 where the CPU runs it natively (SpikeLinearOptions.Default).
         let bf16 =
             match args.TryGetResult Bf16 with
+            | None -> SpikeLinearOptions.Default.Bf16
             | Some v when v.ToLowerInvariant () = "auto" -> SpikeLinearOptions.NativeBf16
             | value -> lever (Bf16 "") false value
-        let linear = { SpikeLinearOptions.Dense with Sparse = lever (Sparse "") false (args.TryGetResult Sparse); Bf16 = bf16 }
+        let linear = { SpikeLinearOptions.Default with Sparse = lever (Sparse "") false (args.TryGetResult Sparse); Bf16 = bf16 }
         let folder = Vocabulary.runFolder "train" (Vocabulary.renamed "--out" "--report" (args.TryGetResult Out) (args.TryGetResult Report))
         // The run folder keeps the checkpoint unless the configuration names another place.
         let config =
             match config.["checkpoint.dir"].Value with
             | Null -> config.Add ("checkpoint.dir", { Value = Text (Path.Combine (folder, "checkpoint")); Source = "--out" })
             | _ -> config
+        let device =
+            match Tensors.parseDevice (args.TryGetResult Device |> Option.defaultValue "cpu") with
+            | Error message -> raise (ArgumentException $"--device: {message}")
+            | Ok device -> device
         let training = TrainConfig.trainerSettings config
         checkBudget config training.BatchSize
         Directory.CreateDirectory folder |> ignore
         AtomicFile.write (Path.Combine (folder, "config.yaml")) (fun p -> File.WriteAllText (p, Snn.Config.toYaml TrainConfig.schema config))
         RunOutput.inRunFolder folder (fun onBatch ->
             printfn "run folder: %s" folder
-            trainWith config (if linear.Sparse || linear.Bf16 then Some linear else None) folder onBatch)
+            trainWith config (if linear.Sparse || linear.Bf16 then Some linear else None) device folder onBatch)

@@ -35,3 +35,22 @@ let toInt64Array (t: Tensor) : int64[] =
 
 /// The shape of a tensor as an array.
 let shape (t: Tensor) : int64[] = t.shape
+
+/// The device of a module's parameters (the CPU for a module without any): where its inputs and the tensors it
+/// creates belong.
+let deviceOf (m: torch.nn.Module) : torch.Device =
+    m.parameters () |> Seq.tryHead |> Option.map (fun p -> p.device) |> Option.defaultValue torch.CPU
+
+/// `t` on `device`: `t` itself when it is already there, otherwise a copy.
+let onDevice (device: torch.Device) (t: Tensor) : Tensor =
+    if t.device_type = device.``type`` && t.device_index = device.index then t else t.``to`` device
+
+/// A device named on a command line or in a configuration ("cpu", "cuda", "cuda:1"), or why it cannot be used here.
+let parseDevice (name: string) : Result<torch.Device, string> =
+    match (if isNull name then "" else name.Trim().ToLowerInvariant ()) with
+    | "cpu" -> Ok torch.CPU
+    | cuda when cuda = "cuda" || cuda.StartsWith "cuda:" ->
+        if not (torch.cuda.is_available ()) then Error $"'{name}': CUDA is not available (this libtorch has no CUDA support or no GPU was found)"
+        else
+            try Ok (torch.device cuda) with e -> Error $"'{name}': {e.Message}"
+    | _ -> Error $"'{name}' is neither cpu nor cuda[:index]"

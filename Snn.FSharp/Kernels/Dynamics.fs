@@ -39,6 +39,12 @@ module Dynamics =
             Ok { Charge = Integrate; Beta = 1.0f; Gain = 1.0f; VRest = float32 p.VReset; Threshold = float32 p.VThreshold
                  VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset; Surrogate = p.Surrogate }
 
+    /// Whether the fused CPU kernels can run a tensor of this device type and dtype: float32 in CPU memory (they
+    /// loop over raw host memory). Any other device (CUDA, meta, ...) or dtype takes the reference path, which runs
+    /// wherever TorchSharp runs.
+    let fusedRuns (device: DeviceType) (dtype: torch.ScalarType) : bool =
+        device = DeviceType.CPU && dtype = torch.float32
+
     /// Runs a fused spec over inputs [T; B; ...] (float32); spikes [T; B; ...].
     let runFused (spec: FusedLifSpec) (inputs: Tensor) : Tensor =
         if isNull (box inputs) || inputs.dim () < 1 || inputs.shape.[0] = 0L then
@@ -52,13 +58,13 @@ module Dynamics =
     /// parameters or dtype need it (refractory period, conductance input, ASGL, non-float32 input).
     let lif (kernel: Kernel) (p: LifParameters) (inputs: Tensor) : Tensor =
         match kernel, lifSpec p with
-        | Fused, Ok spec when inputs.dtype = torch.float32 && inputs.device_type = DeviceType.CPU -> runFused spec inputs
+        | Fused, Ok spec when fusedRuns inputs.device_type inputs.dtype -> runFused spec inputs
         | _ -> Lif.unroll p inputs
 
     /// CuLIF spikes [T; B; ...] from rest with the chosen kernel (fixed time constants; falls back like `lif`).
     let cuLif (kernel: Kernel) (p: CuLifParameters) (inputs: Tensor) : Tensor =
         match kernel, SurrogateDerivatives.scalar p.Surrogate with
-        | Fused, Some _ when inputs.dtype = torch.float32 && inputs.device_type = DeviceType.CPU && inputs.dim () >= 1 && inputs.shape.[0] > 0L ->
+        | Fused, Some _ when fusedRuns inputs.device_type inputs.dtype && inputs.dim () >= 1 && inputs.shape.[0] > 0L ->
             let alpha, beta = CuLif.decays p
             let spec =
                 { Charge = ExactLeak; Beta = float32 beta; Gain = float32 (1.0 - beta); VRest = float32 p.VRest
@@ -74,7 +80,7 @@ module Dynamics =
         let dims, wDims = int (inputs.dim ()), int (w.dim ())
         let fits = wDims = 0 || (wDims < dims - 1 && inputs.shape.[dims - wDims ..] = w.shape)
         match kernel, SurrogateDerivatives.scalar p.Surrogate with
-        | Fused, Some _ when fits && inputs.dtype = torch.float32 && w.dtype = torch.float32 && inputs.device_type = DeviceType.CPU && inputs.dim () >= 1 && inputs.shape.[0] > 0L ->
+        | Fused, Some _ when fits && fusedRuns inputs.device_type inputs.dtype && fusedRuns w.device_type w.dtype && inputs.dim () >= 1 && inputs.shape.[0] > 0L ->
             let spec =
                 { Charge = ExactLeak; Beta = 0.0f; Gain = 0.0f; VRest = float32 p.VRest; Threshold = float32 p.VThreshold
                   VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset; Surrogate = p.Surrogate }
@@ -85,5 +91,5 @@ module Dynamics =
     /// IF spikes [T; B; ...] from v_reset with the chosen kernel (falls back like `lif`).
     let ifNeuron (kernel: Kernel) (p: IfParameters) (inputs: Tensor) : Tensor =
         match kernel, ifSpec p with
-        | Fused, Ok spec when inputs.dtype = torch.float32 && inputs.device_type = DeviceType.CPU -> runFused spec inputs
+        | Fused, Ok spec when fusedRuns inputs.device_type inputs.dtype -> runFused spec inputs
         | _ -> If.unroll p inputs

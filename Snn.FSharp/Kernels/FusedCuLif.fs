@@ -198,6 +198,8 @@ type FusedCuLifFunction() =
         let nan =
             if FusedKernelSettings.Vectorised then CuLifVectorKernel.forward spec alpha steps neurons xc h z
             else CuLifKernel.forward spec alpha steps neurons xc h z
+        // The kernels read raw addresses, which do not keep a tensor alive: the contiguous input must outlive them.
+        GC.KeepAlive xc
         if nan then Raw.nanInput ()
         ctx.save_for_backward (Collections.Generic.List [ h ])
         ctx.save_data ("spec", box spec)
@@ -214,9 +216,13 @@ type FusedCuLifFunction() =
             let derivative = (SurrogateDerivatives.scalar spec.Surrogate).Value
             let steps, neurons = Raw.layout h
             let gradX = torch.empty_like h
+            let g = gradZ.contiguous ()
             match SurrogateDerivatives.vector spec.Surrogate with
             | Some vectorDerivative when FusedKernelSettings.Vectorised ->
-                CuLifVectorKernel.backward spec alpha vectorDerivative derivative steps neurons (gradZ.contiguous ()) h gradX
-            | _ -> CuLifKernel.backward spec alpha derivative steps neurons (gradZ.contiguous ()) h gradX
+                CuLifVectorKernel.backward spec alpha vectorDerivative derivative steps neurons g h gradX
+            | _ -> CuLifKernel.backward spec alpha derivative steps neurons g h gradX
+            // The kernels read raw addresses, which do not keep a tensor alive: g and h must outlive them.
+            GC.KeepAlive g
+            GC.KeepAlive h
             // One gradient per argument of apply: the spec and α get none.
             Collections.Generic.List [ gradX; null; null ])

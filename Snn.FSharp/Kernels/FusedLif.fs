@@ -350,6 +350,8 @@ type FusedLifFunction() =
         let nan =
             if FusedKernelSettings.Vectorised then LifVectorKernel.forward spec steps neurons xc h z
             else LifKernel.forward spec steps neurons xc h z
+        // The kernels read raw addresses, which do not keep a tensor alive: the contiguous input must outlive them.
+        GC.KeepAlive xc
         if nan then Raw.nanInput ()
         ctx.save_for_backward (Collections.Generic.List [ h ])
         ctx.save_data ("spec", box spec)
@@ -369,5 +371,8 @@ type FusedLifFunction() =
             | Some vectorDerivative when FusedKernelSettings.Vectorised ->
                 LifVectorKernel.backward spec vectorDerivative derivative steps neurons g h gradX
             | _ -> LifKernel.backward spec derivative steps neurons g h gradX
+            // The kernels read raw addresses, which do not keep a tensor alive: g and h must outlive them.
+            GC.KeepAlive g
+            GC.KeepAlive h
             // One gradient per argument of apply: the spec gets none.
             Collections.Generic.List [ gradX; null ])

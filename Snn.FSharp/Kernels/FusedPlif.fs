@@ -94,6 +94,8 @@ type FusedPlifFunction() =
         let k = Tensors.toArray (torch.sigmoid (w.detach ()))
         let h, z = torch.empty_like xc, torch.empty_like xc
         PlifKernel.forward spec k steps neurons xc h z
+        // The kernel reads raw addresses, which do not keep a tensor alive (xc is saved below, after it).
+        GC.KeepAlive xc
         ctx.save_for_backward (Collections.Generic.List [ xc; h; w.detach () ])
         ctx.save_data ("spec", box spec)
         z
@@ -109,6 +111,11 @@ type FusedPlifFunction() =
             let k = Tensors.toArray (torch.sigmoid w)
             let steps, neurons = Raw.layout h
             let gradX = torch.empty_like h
-            let gradK = PlifKernel.backward spec k derivative steps neurons (gradZ.contiguous ()) x h gradX
+            let g = gradZ.contiguous ()
+            let gradK = PlifKernel.backward spec k derivative steps neurons g x h gradX
+            // The kernel reads raw addresses, which do not keep a tensor alive: its inputs must outlive it.
+            GC.KeepAlive g
+            GC.KeepAlive x
+            GC.KeepAlive h
             let gradW = Array.map2 (fun (g: float) (kk: float32) -> float32 (g * float kk * (1.0 - float kk))) gradK k
             Collections.Generic.List [ gradX; torch.tensor(gradW).reshape(w.shape).``to`` (w.dtype); null ])

@@ -199,7 +199,11 @@ type SparseBinaryLinearFunction() =
         let rows = vars.[3] :?> SpikeRows
         let transposed = weight.t().contiguous ()
         let y = torch.empty ([| int64 rows.Rows; weight.shape.[0] |], dtype = torch.float32)
-        SparseKernel.gather rows transposed (if isNull (box bias) then null else bias.detach().contiguous ()) y
+        let biasValues = if isNull (box bias) then null else bias.detach().contiguous ()
+        SparseKernel.gather rows transposed biasValues y
+        // The kernel reads raw addresses, which do not keep a tensor alive: the temporaries must outlive it.
+        GC.KeepAlive transposed
+        GC.KeepAlive biasValues
         ctx.save_for_backward (Collections.Generic.List [ weight ])
         ctx.save_data ("rows", box rows)
         ctx.save_data ("inputGrad", vars.[4])
@@ -214,6 +218,7 @@ type SparseBinaryLinearFunction() =
         let columns = SparseKernel.transpose rows
         let gradWt = torch.empty ([| int64 rows.Width; weight.shape.[0] |], dtype = torch.float32)
         SparseKernel.gather columns g null gradWt
+        GC.KeepAlive g
         let gradX = if ctx.get_data "inputGrad" :?> bool then g.mm weight else null
         let gradB = if ctx.get_data "bias" :?> bool then g.sum ([| 0L |]) else null
         // One gradient per argument of apply: the compressed rows and the flag get none.

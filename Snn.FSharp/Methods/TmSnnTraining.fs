@@ -82,7 +82,7 @@ let batchLossWithOutput (model: TmSnn) (settings: Settings) (input: Tensor) (cla
     let ly = labelLoss model settings out.Labels classes task
     match out.Tasks with
     | Some taskSpikes when useTasks ->
-        let taskTarget = torch.zeros ([| input.shape.[1] |], dtype = torch.int64) + int64 task
+        let taskTarget = torch.full ([| input.shape.[1] |], (int64 task).ToScalar (), dtype = torch.int64, device = input.device)
         let lt = Loss.crossEntropyOnCounts taskSpikes taskTarget
         Loss.multiTask settings.Gamma ly lt, out
     | _ -> ly, out

@@ -43,10 +43,13 @@ let spikeCounts (model: torch.nn.Module<Tensor, Tensor>) (batchSize: int) (sampl
     model.eval ()
     use _ = torch.no_grad ()
     let n = samples.shape.[0]
+    // Batches go to the model's device; the samples may stay in host memory.
+    let device = deviceOf model
     let parts =
         [| for start in 0L .. int64 batchSize .. n - 1L do
+             Allocator.beforeStep ()
              use scope = torch.NewDisposeScope ()
-             let spikes = model.call (Data.Dataset.batchOf samples [| start .. min n (start + int64 batchSize) - 1L |])
+             let spikes = model.call (onDevice device (Data.Dataset.batchOf samples [| start .. min n (start + int64 batchSize) - 1L |]))
              if spikes.dim () <> 3 then invalidArg "model" $"must output spikes [T; B; C], gave shape %A{spikes.shape}"
              // Sum in float32: spikes of another dtype (bool, uint8) would hit TorchSharp's integer sum overloads.
              yield (Loss.spikeCounts (spikes.``to`` torch.float32)).MoveToOuterDisposeScope () |]

@@ -204,6 +204,8 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
         | _ -> false
     let mutable stopped = patienceExhausted ()
     let mutable epoch = entries.Count + 1
+    // Batches go where the model's parameters are (a source gives CPU tensors).
+    let device = deviceOf model
     while not stopped && epoch <= settings.Epochs do
         let clock = Stopwatch.StartNew ()
         let rate = Training.Schedule.learningRate settings.Schedule settings.LearningRate settings.Epochs epoch
@@ -226,6 +228,8 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
         let mutable more = true
         while more do
             cancellation.ThrowIfCancellationRequested ()
+            // The last step's undisposed handles are freed before this step allocates, so the heap reuses its blocks.
+            Allocator.beforeStep ()
             use scope = torch.NewDisposeScope ()
             // The batch is produced inside the scope, so tensors the source creates on this thread are freed with it.
             more <- enumerator.MoveNext ()
@@ -235,7 +239,7 @@ let run (model: torch.nn.Module) (settings: Training.TrainerSettings) (method: M
                     if batches >= draws.Length then invalidOp $"the batch source gave more than its {source.BatchesPerEpoch} batches in epoch {epoch}"
                     let batch =
                         { Epoch = epoch; Index = batches; Step = (epoch - 1) * source.BatchesPerEpoch + batches
-                          Inputs = inputs; Labels = labels; Task = draws.[batches] }
+                          Inputs = onDevice device inputs; Labels = onDevice device labels; Task = draws.[batches] }
                     optimizer.zero_grad ()
                     let result = method.BatchLoss batch
                     if isNull (box result.Loss) || result.Loss.numel () <> 1L then invalidOp "the method's BatchLoss must return a scalar tensor"

@@ -156,10 +156,28 @@ let private derivativeTests =
         }
     ]
 
+/// The fused CPU kernels on other devices: the dispatch decision, and a run on the `meta` device (shapes without
+/// storage, so a CUDA-less machine can check that the reference path keeps the input's device).
+let deviceTests =
+    testList "device dispatch" [
+        test "the fused kernels run only float32 CPU tensors" {
+            Expect.isTrue (Dynamics.fusedRuns DeviceType.CPU torch.float32) "CPU float32"
+            Expect.isFalse (Dynamics.fusedRuns DeviceType.CUDA torch.float32) "CUDA takes the reference path"
+            Expect.isFalse (Dynamics.fusedRuns DeviceType.META torch.float32) "meta takes the reference path"
+            Expect.isFalse (Dynamics.fusedRuns DeviceType.CPU torch.float64) "float64 takes the reference path"
+        }
+        test "a float64 input to the fused kernel runs the reference (same spikes)" {
+            let x = (inputs 7L).``to`` torch.float64
+            let p = { LifParameters.Default with TauMem = 4.0 }
+            Expect.equal (values (Dynamics.lif Fused p x)) (values (Lif.unroll p x)) "reference spikes"
+        }
+    ]
+
 let tests =
     testList "Dynamics (fused kernel)" [
         vectorTests
         derivativeTests
+        deviceTests
         for reset in [ Hard; Soft; NoReset ] do
             for detach in [ false; true ] do
                 for scheme in [ ExactExponential; ForwardEuler ] do

@@ -52,7 +52,7 @@ let runSnn (args: string list) : int * string * string =
     Console.SetOut out
     Console.SetError err
     try
-        let code = Snn.Cli.Program.main (Array.ofList args)
+        let code = Snn.Cli.Program.run (Array.ofList args)
         code, out.ToString (), err.ToString ()
     finally
         Console.SetOut oldOut

@@ -5,9 +5,11 @@
 ///   core, scalar on 2 cores) vs unrolled reference; kernels-fused: without the slow unrolled reference.
 /// - w1, w1-inference, w2, w3: the workloads of docs/performance.md (see Workloads.fs), each with the levers of
 ///   the command line (--kernel fused|reference, --simd, --kernel-threads, --sparse, --sparse-threshold p, --bf16,
-///   --keep-freed-memory: on|off).
+///   --keep-freed-memory, --release-unreachable: on|off).
 /// - all (the default): every workload, each in its own process so that peak resident memory is per workload.
 /// - sparse-threshold: the sparse binary Linear against the dense GEMM over input activities (the crossover).
+/// - memory w1|w2|w3 [steps]: where the workload's resident memory goes (see MemoryProbe.fs).
+/// - scaling: ms per training step of W1 and W3 for T in {25, 100, 300} and batch in {16, 64, 256} (idle machine).
 module Snn.Bench.Program
 
 open System
@@ -95,16 +97,23 @@ let main argv =
     if chosen <> [ "all" ] then
         let threads = torch.get_num_threads ()
         printfn $"[{String.Join (' ', chosen)}] {threads} intra-op threads, TorchSharp {typeof<torch.Tensor>.Assembly.GetName().Version}, freed memory kept in process: {kept}; {levers.Describe ()}"
+    // `memory w3 [steps]`: the probe of the named workloads instead of their timing (23 steps unless given).
+    let probing = List.contains "memory" chosen
+    let probeSteps = chosen |> List.tryPick (fun a -> match Int32.TryParse a with | true, n -> Some n | _ -> None)
     for name in chosen do
         match name with
+        | workload when probing && List.contains workload [ "w1"; "w2"; "w3" ] -> MemoryProbe.run workload levers (defaultArg probeSteps 23)
+        | count when probing && fst (Int32.TryParse count) -> ()
         | "all" -> allWorkloads leverArguments
         | "slice" -> slice ()
         | "kernels" -> kernels true
         | "kernels-fused" -> kernels false
         | "sparse-threshold" -> SparseThreshold.measure ()
+        | "scaling" -> Workloads.scaling levers
         | "hypergradient" -> HypergradientBench.run ()
+        | "memory" -> ()
         | workload when List.contains workload Workloads.names -> Workloads.run workload levers
-        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, hypergradient, slice, kernels, kernels-fused, sparse-threshold)" other (String.Join (", ", Workloads.names)); exit 2
+        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, hypergradient, memory, scaling, slice, kernels, kernels-fused, sparse-threshold)" other (String.Join (", ", Workloads.names)); exit 2
     if chosen <> [ "all" ] then
         peakResidentMb () |> Option.iter (fun mb -> printfn $"peak resident memory: {mb:F0} MB")
     0

@@ -40,17 +40,24 @@ type Levers =
       /// bfloat16 GEMMs / convolutions with float32 master weights.
       Bf16: bool
       /// glibc keeps freed memory in the process (mallopt), instead of re-mapping large blocks every step.
-      KeepFreedMemory: bool }
+      KeepFreedMemory: bool
+      /// Free undisposed TorchSharp handles before every step (`Allocator.releaseUnreachable`, as the library's
+      /// training loop does); off shows the heap growth it prevents.
+      ReleaseUnreachable: bool
+      /// Where the model and its batches live (`--device cpu|cuda[:i]`); the fused kernels run on the CPU only.
+      Device: torch.Device }
 
-    /// The defaults of the library and of `snn train` (`--bf16 on|auto` measures the bfloat16 lever).
+    /// The defaults of the library and of `snn train`: bfloat16 where the CPU runs it natively
+    /// (`SpikeLinearOptions.Default`; `--bf16 off` measures float32).
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
-          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false; KeepFreedMemory = true }
+          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
+          ReleaseUnreachable = true; Device = torch.CPU }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, release-unreachable {onOff l.ReleaseUnreachable}, device {l.Device}"
 
     /// The Linear options of these levers.
     member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
@@ -73,6 +80,11 @@ let parseLevers (args: string list) : Levers * string list =
         | "--sparse-threshold" :: v :: tail -> go { levers with SparseThreshold = float v } rest tail
         | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
+        | "--release-unreachable" :: v :: tail -> go { levers with ReleaseUnreachable = onOff "release-unreachable" v } rest tail
+        | "--device" :: v :: tail ->
+            match Tensors.parseDevice v with
+            | Ok device -> go { levers with Device = device } rest tail
+            | Error message -> failwithf "--device: %s" message
         | a :: tail when a.StartsWith "--" -> failwithf "unknown lever '%s'" a
         | a :: tail -> go levers (a :: rest) tail
         | [] -> levers, List.rev rest
@@ -98,21 +110,23 @@ type private Stacked(sizes: int list, levers: Levers) as this =
     override _.forward (x: Tensor) = layers |> List.fold (fun h (fc, lif) -> lif.call (fc.call h)) x
 
 /// Non-spiking leaky readout v_t = v_{t-1} + (x_t - v_{t-1})/2 from v_0 = 0, as one [T; T] filter matrix applied
-/// over time (v_t = Σ_{k ≤ t} ½ · ½^{t-k} x_k): [T; B; N] → potentials [T; B; N].
-type private LeakyReadout(steps: int) =
+/// over time (v_t = Σ_{k ≤ t} ½ · ½^{t-k} x_k): [T; B; N] → potentials [T; B; N]. The filter is a buffer, so it
+/// moves with the module (`to device`).
+type private LeakyReadout(steps: int) as this =
     inherit torch.nn.Module<Tensor, Tensor>("LeakyReadout")
     let filter =
         let f = Array2D.init steps steps (fun t k -> if k <= t then float32 (0.5 * Math.Pow (0.5, float (t - k))) else 0.0f)
         torch.tensor(f)
-    override _.forward (x: Tensor) =
-        torch.matmul(filter, x.reshape (x.shape.[0], -1L)).reshape (x.shape)
+    do this.register_buffer ("filter", filter)
+    override this.forward (x: Tensor) =
+        torch.matmul(this.get_buffer "filter", x.reshape (x.shape.[0], -1L)).reshape (x.shape)
 
-/// W3: 700 → 256 LIF → 256 LIF → Linear 256 → 20 → leaky readout.
-type private W3Net(levers: Levers) as this =
+/// W3: 700 → 256 LIF → 256 LIF → Linear 256 → 20 → leaky readout over `steps` time steps (100 in W3).
+type private W3Net(levers: Levers, steps: int) as this =
     inherit torch.nn.Module<Tensor, Tensor>("W3")
     let body = new Stacked([ 700; 256; 256 ], levers)
     let fc = linear levers "readout_fc" 256 20
-    let readout = new LeakyReadout(100)
+    let readout = new LeakyReadout(steps)
     do
         this.register_module ("body", body)
         this.register_module ("readout_fc", fc)
@@ -157,7 +171,7 @@ let private linearFlop (rows: float) (sizes: int list) =
     2.0 * rows * macs * 3.0 - 2.0 * rows * a0 * b0, 2.0 * rows * macs
 
 /// One workload's definition: model, input shape, classes, loss, step FLOPs (train, inference), peer ms.
-type private Workload =
+type internal Workload =
     { Name: string
       Build: Levers -> torch.nn.Module<Tensor, Tensor>
       Input: int64[]
@@ -168,13 +182,13 @@ type private Workload =
       PeerTrain: string
       PeerInfer: string }
 
-let private w1 =
+let internal w1 =
     let train, infer = linearFlop (25.0 * 32.0) [ 2312; 512; 512; 128; 12 ]
     { Name = "W1"; Build = (fun l -> new Stacked([ 2312; 512; 512; 128; 12 ], l) :> torch.nn.Module<Tensor, Tensor>); Input = [| 25L; 32L; 2312L |]; Classes = 12L
       Loss = meanRateLoss; TrainFlop = train; InferFlop = infer
       PeerTrain = "51-56 (plain PyTorch), 53-61 (SpikingJelly)"; PeerInfer = "17 (SpikingJelly), 17-20 (plain PyTorch)" }
 
-let private w2 =
+let internal w2 =
     // Conv FLOPs 2·rows·C_out·C_in·9·H·W per layer (rows = T·B = 128); backward: weight gradient of every layer and
     // input gradient of layers 2 and 3; plus the Linear 2304 → 10 (forward, weight and input gradient).
     let rows = 8.0 * 16.0
@@ -184,9 +198,9 @@ let private w2 =
     { Name = "W2"; Build = (fun l -> w2Net l :> torch.nn.Module<Tensor, Tensor>); Input = [| 8L; 16L; 2L; 48L; 48L |]; Classes = 10L; Loss = meanRateLoss
       TrainFlop = train; InferFlop = forward; PeerTrain = "241-313 (plain PyTorch), 263 (snnTorch)"; PeerInfer = "-" }
 
-let private w3 =
+let internal w3 =
     let train, infer = linearFlop (100.0 * 64.0) [ 700; 256; 256; 20 ]
-    { Name = "W3"; Build = (fun l -> new W3Net(l) :> torch.nn.Module<Tensor, Tensor>); Input = [| 100L; 64L; 700L |]; Classes = 20L; Loss = maxPotentialLoss
+    { Name = "W3"; Build = (fun l -> new W3Net(l, 100) :> torch.nn.Module<Tensor, Tensor>); Input = [| 100L; 64L; 700L |]; Classes = 20L; Loss = maxPotentialLoss
       TrainFlop = train; InferFlop = infer; PeerTrain = "134-136 (plain PyTorch), 154-159 (snnTorch)"; PeerInfer = "-" }
 
 let private rate (flop: float) (ms: float) (bf16: bool) =
@@ -194,17 +208,29 @@ let private rate (flop: float) (ms: float) (bf16: bool) =
     let roof = if bf16 then $", {100.0 * g / bf16Roof:F0}%% of the bf16 roof" else ""
     $"{flop / 1e9:F2} GFLOP/step, {g:F1} GFLOP/s = {100.0 * g / fp32Roof:F0}%% of the fp32 roof{roof}"
 
+/// The 4 cycled input batches of a workload (Bernoulli(0.1) spikes, random labels), drawn after the model so the
+/// seeded weights come first. The probabilities are freed at once: left to the garbage collector, each would hold
+/// an input-sized block of native memory that the collector does not see.
+let internal batchesOf (w: Workload) (device: torch.Device) : (Tensor * Tensor)[] =
+    [| for _ in 1 .. 4 ->
+        use p = torch.full (w.Input, (0.1).ToScalar (), dtype = torch.float32)
+        use x = torch.bernoulli p
+        use y = torch.randint (w.Classes, [| w.Input.[1] |])
+        // Drawn on the CPU, so every device sees the same batches.
+        x.``to`` device, y.``to`` device |]
+
 /// Runs one workload (train, or inference when `inference`) with the levers and prints its line.
 let private runWorkload (w: Workload) (inference: bool) (levers: Levers) =
     torch.manual_seed 0L |> ignore
     use model = w.Build levers
-    let batches =
-        [| for _ in 1 .. 4 -> torch.bernoulli (torch.zeros (w.Input) + 0.1), torch.randint (w.Classes, [| w.Input.[1] |]) |]
+    model.``to`` levers.Device |> ignore
+    let batches = batchesOf w levers.Device
     let name = if inference then $"{w.Name} inference" else $"{w.Name} train"
     let mutable k = 0
     if inference then
         model.eval ()
         let forward (score: bool) =
+            if levers.ReleaseUnreachable then Allocator.releaseUnreachable ()
             use _ = torch.no_grad ()
             use scope = torch.NewDisposeScope ()
             let input, labels = batches.[k % 4]
@@ -217,6 +243,8 @@ let private runWorkload (w: Workload) (inference: bool) (levers: Levers) =
     else
         let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
         let step () =
+            // As the library's training loop does.
+            if levers.ReleaseUnreachable then Allocator.releaseUnreachable ()
             use scope = torch.NewDisposeScope ()
             let input, labels = batches.[k % 4]
             k <- k + 1
@@ -242,3 +270,36 @@ let run (name: string) (levers: Levers) =
     | "w2" -> runWorkload w2 false levers
     | "w3" -> runWorkload w3 false levers
     | other -> failwithf "unknown workload '%s'" other
+
+/// How the training step's cost grows with the time steps T ∈ {25, 100, 300} and the batch B ∈ {16, 64, 256} on W1
+/// and W3 (same layers, levers and loss; one Bernoulli(0.1) batch reused): median ms per step of 10 after 2
+/// warm-ups, and µs per sample and time step. Run it on an idle machine (load average < 1): the figures of a loaded
+/// one measure the load.
+let scaling (levers: Levers) =
+    FusedKernelSettings.Vectorised <- levers.Simd
+    FusedKernelSettings.Parallel <- levers.KernelThreads
+    let load = try (IO.File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "unknown"
+    printfn $"scaling: load average {load} at the start (meaningful below 1)"
+    let cases : (string * (int -> torch.nn.Module<Tensor, Tensor>) * int64 * int64 * (Tensor -> Tensor -> Tensor)) list =
+        [ "W1", (fun _ -> new Stacked([ 2312; 512; 512; 128; 12 ], levers) :> torch.nn.Module<Tensor, Tensor>), 2312L, 12L, meanRateLoss
+          "W3", (fun steps -> new W3Net(levers, steps) :> torch.nn.Module<Tensor, Tensor>), 700L, 20L, maxPotentialLoss ]
+    for name, build, features, classes, loss in cases do
+        for steps in [ 25; 100; 300 ] do
+            for batch in [ 16; 64; 256 ] do
+                torch.manual_seed 0L |> ignore
+                use model = build steps
+                model.``to`` levers.Device |> ignore
+                let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
+                use p = torch.full ([| int64 steps; int64 batch; features |], (0.1).ToScalar (), dtype = torch.float32)
+                use drawn = torch.bernoulli p
+                use input = drawn.``to`` levers.Device
+                use labels = (torch.randint (classes, [| int64 batch |])).``to`` levers.Device
+                let step () =
+                    if levers.ReleaseUnreachable then Allocator.releaseUnreachable ()
+                    use scope = torch.NewDisposeScope ()
+                    optimizer.zero_grad ()
+                    Diff.backward (loss (model.forward input) labels)
+                    optimizer.step () |> ignore
+                let timing = time 2 10 step
+                let perSample = 1000.0 * timing.Median / float (steps * batch)
+                printfn $"{name} T = {steps,3}  B = {batch,3}  median {timing.Median,9:F2} ms  min {timing.Min,9:F2}  ({perSample:F3} µs per sample-step)"
