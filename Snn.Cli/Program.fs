@@ -78,9 +78,9 @@ let run argv =
         | e -> CliErrors.report e
 
 /// The process's entry point. Only here does one thread drive TorchSharp for the whole process, so undisposed handles
-/// are freed before every training step (`Allocator.releaseBeforeSteps`; in the W3 benchmark peak memory fell from 941 to 391 MB). `run`
-/// alone leaves the switch off: in a process where other threads use TorchSharp (a parallel test run), the collection
-/// may finalize a scalar another thread is still passing to libtorch.
+/// are freed before every training step (`Allocator.releaseBeforeSteps`; in the W3 benchmark, peak memory fell from
+/// 941 to 391 MB). `run` alone leaves the switch off: in a process where other threads use TorchSharp (a parallel
+/// test run), the collection may finalize a scalar another thread is still passing to libtorch.
 [<EntryPoint>]
 let main argv =
     Snn.Allocator.releaseBeforeSteps <- true
