@@ -15,6 +15,7 @@ type ExperimentArgs =
     | Quick
     | Seeds of list: string
     | Dataset of name: string
+    | Tables of list: string
     | Out of directory: string
 
     interface IArgParserTemplate with
@@ -24,6 +25,7 @@ type ExperimentArgs =
             | Quick -> "a run small enough for a test instead of the full one"
             | Seeds _ -> "comma-separated seeds (default 0,1,2; quick mode: 0,1)"
             | Dataset _ -> "moving-patterns, event-fashion-mnist, event-mnist or all (default): the datasets the suites run on"
+            | Tables _ -> "comma-separated tables a suite runs, e.g. table10,table13 (tmsnn: table10-14, table16, learned; default all)"
             | Out _ -> "output directory for the JSON and Markdown tables (default ./experiments)"
 
 /// The suites: name, what it runs, and the runner returning its tables (already written to disk by the caller).
@@ -57,7 +59,11 @@ let run (args: ParseResults<ExperimentArgs>) : int =
         | other ->
             let known = String.Join (", ", datasetNames)
             invalidArg "dataset" $"'{other}' is none of {known}, all"
-    let options = { Quick = quick; Seeds = seeds; Datasets = datasets; OutputDirectory = directory; Log = fun line -> printfn "%s" line }
+    let tables =
+        match args.TryGetResult Tables with
+        | None -> []
+        | Some text -> text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries) |> List.ofArray
+    let options = { Quick = quick; Seeds = seeds; Datasets = datasets; Tables = tables; OutputDirectory = directory; Log = fun line -> printfn "%s" line }
     for suiteName, _, runSuite in chosen do
         for table in runSuite options do
             let json, markdown = Experiment.write (Path.Combine (directory, suiteName)) table

@@ -31,6 +31,7 @@ type TmSnnArgs =
     | Loihi_Samples of int
     | Weight_Gain of float
     | Rate of float
+    | Calibrate_At of point: string
     | Label_Target of which: string
     | Learn_Thresholds of synops_weight: float
     | Tau_Mem of float
@@ -59,12 +60,13 @@ type TmSnnArgs =
             | Weight_Gain _ -> "scale of the default weight initialisation (default: the configuration's)"
             | Learn_Thresholds _ -> "learn the thresholds by implicit hypergradient on a 20 % validation split, with this weight on the SynOps fraction (reference kernel; slower)"
             | Label_Target _ -> "task: L_y on the drawn task's outputs only (default); all: on every label output, zero targets for the other tasks' outputs"
-            | Rate _ -> "firing rate per neuron and step of the calibrated initialisation at the thresholds' geometric mean (default 0.15)"
+            | Rate _ -> "firing rate per neuron and step of the calibrated initialisation (default 0.05)"
+            | Calibrate_At _ -> "threshold the initialisation is calibrated at: highest (default: every task's layers fire from the start) or geometric-mean (the lowest task over-driven, the highest under-driven; at 1.25 / 5 / 10 the highest task's layers start silent)"
             | Tau_Mem _ -> "membrane time constant in ms (default: the configuration's)"
             | Tau_Syn _ -> "synaptic time constant in ms (default: the configuration's)"
             | Threads _ -> "intra-op threads (default: all cores)"
             | Dataset _ -> "moving-patterns (default, built in) or event-mnist (real MNIST digits recorded N-MNIST's way by the DVS emulator, cached as N-MNIST files; the first --train-samples / --test-samples of its 8000 / 2000 split)"
-            | Spike_Gradient _ -> "how the surrogate derivative dz/dv depends on the task threshold: unit (default: the neuron's ATan on v/theta, height 1/theta), constant-height[:tau_grad,scale_rho] (scale_rho exp(-|v-theta|/(tau_grad theta)), default 1,1), lava-dl[:tau_grad,scale_grad] (lava-dl's CUBA: s/(2 tau) exp(-|v-theta|/tau), tau = 100 tau_grad theta, s = 0.1 scale_grad, default 1,1) or fixed[:tau_rho,scale_rho] (s/(2 tau) exp(-|v-theta|/tau) with tau, s fixed, default 3.75,0.3)"
+            | Spike_Gradient _ -> "how the surrogate derivative dz/dv depends on the task threshold: unit (the neuron's ATan on v/theta, height 1/theta), constant-height[:tau_grad,scale_rho] (scale_rho exp(-|v-theta|/(tau_grad theta)), default 1,1), lava-dl[:tau_grad,scale_grad] (lava-dl's CUBA: s/(2 tau) exp(-|v-theta|/tau), tau = 100 tau_grad theta, s = 0.1 scale_grad, default 1,1) or fixed[:tau_rho,scale_rho] (s/(2 tau) exp(-|v-theta|/tau) with tau, s fixed, default 3.75,0.3); default fixed:3.75,3 (TmSnnSetup.recipeSpikeGradient)"
             | Label_Loss _ -> "L_y: mse (default: mean squared error of the rates to 0.5 / 0) or spike-rate[:true,false] (lava-dl's SpikeRate, summed squared error to the true / false rates, default 0.2,0.03)"
             | Out _ -> "report folder (default ./tmsnn-report)"
 
@@ -91,6 +93,13 @@ let spikeGradientOf (spec: string) : SpikeGradient =
     | "lava-dl" -> LavaDlCuba (snd (namedPair "spike-gradient" spec (1.0, 1.0)))
     | "fixed" -> FixedLaplace (snd (namedPair "spike-gradient" spec (3.75, 0.3)))
     | other -> invalidArg "spike-gradient" $"'{other}' is none of unit, constant-height, lava-dl, fixed"
+
+/// The `--calibrate-at` value as a calibration point.
+let calibrationPointOf (name: string) : TmSnnTraining.CalibrationPoint =
+    match name with
+    | "highest" -> TmSnnTraining.HighestThreshold
+    | "geometric-mean" -> TmSnnTraining.GeometricMeanThreshold
+    | other -> invalidArg "calibrate-at" $"'{other}' is neither highest nor geometric-mean"
 
 /// The `--label-loss` value as L_y.
 let labelLossOf (spec: string) : torch.Tensor -> torch.Tensor -> torch.Tensor =
@@ -142,7 +151,7 @@ let run (args: ParseResults<TmSnnArgs>) : int =
             Neuron = { config.Neuron with TauMem = args.GetResult (Tau_Mem, config.Neuron.TauMem); TauSyn = args.GetResult (Tau_Syn, config.Neuron.TauSyn) }
             // Learned thresholds differentiate twice through the neurons: only the reference kernel can.
             Kernel = if args.Contains Learn_Thresholds then Reference else config.Kernel
-            SpikeGradient = spikeGradientOf (args.GetResult (Spike_Gradient, "unit")) }
+            SpikeGradient = args.TryGetResult Spike_Gradient |> Option.map spikeGradientOf |> Option.defaultValue config.SpikeGradient }
     use model = new TmSnn(config)
     let tasksText = String.Join (", ", config.Tasks |> Array.mapi (fun k t -> $"{t.Name} ({t.LabelCount} labels, phi = {thresholds.[k]})"))
     let taskClassifier = if model.HasTaskClassifier then sprintf "%d-%d" config.TaskHidden taskCount else "none"
@@ -154,9 +163,10 @@ let run (args: ParseResults<TmSnnArgs>) : int =
     let settings =
         { TmSnnTraining.Settings.Default with
             Gamma = gamma
-            // Demo defaults chosen by measurement (1500 samples, 3 tasks): rate 0.15 and the drawn task's outputs keep
-            // the φ = 10 task's layers active; with rate 0.05, all outputs and 8 epochs the tasks stay near chance.
-            CalibrationRate = args.GetResult (Rate, 0.15)
+            // Defaults chosen by measurement on EventMnist (2000 samples, 3 tasks at 1.25 / 5 / 10, see bench/RESULTS.md):
+            // calibrated at the highest threshold at rate 0.05, the drawn task's outputs as L_y's target.
+            CalibrationRate = args.GetResult (Rate, 0.05)
+            CalibrateAt = calibrationPointOf (args.GetResult (Calibrate_At, "highest"))
             LabelLoss = labelLossOf (args.GetResult (Label_Loss, "mse"))
             SelectedTaskOnly =
                 match args.GetResult (Label_Target, "task") with

@@ -173,6 +173,29 @@ let tests =
             r.BatchesPerTask |> Array.iteri (fun k batches ->
                 if batches = 0 then Expect.equal gradientNorms.[k] [| 0.0; 0.0; 0.0; 0.0 |] "a task never drawn has no gradient")
         }
+        test "calibration at the highest threshold leaves no task's layers silent; at the geometric mean the highest task's are" {
+            // Three tasks at the thesis's 1.25 / 5 / 10 on sparse binary input: calibrated at the geometric mean (3.97)
+            // the φ = 10 task's deeper layers fall silent (no spike reaches its outputs, so no gradient either);
+            // calibrated at φ = 10 every layer of every task fires at least at the calibration rate's order.
+            let config =
+                { TmSnnConfig.Thesis 64 MultiTask.digitTasks.[0..2] with
+                    FeatureSizes = [| 32; 32 |]; LabelHidden = 16; TaskHidden = 0; Thresholds = [| 1.25; 5.0; 10.0 |] }
+            let samples = (spikes 21 8L 64L 64L 0.1).permute (1L, 0L, 2L)
+            let ratesAfter (point: TmSnnTraining.CalibrationPoint) =
+                torch.manual_seed 13L |> ignore
+                use model = new TmSnn(config)
+                TmSnnTraining.calibrate model { TmSnnTraining.Settings.Default with CalibrateAt = point } samples
+                use _ = torch.no_grad ()
+                let input = samples.permute (1L, 0L, 2L)
+                Array.init 3 (fun k -> TmSnnTraining.labelPathFiringRates (model.Run (input, k, false)))
+            let rate = TmSnnTraining.Settings.Default.CalibrationRate
+            let highest = ratesAfter TmSnnTraining.HighestThreshold
+            Expect.floatClose { absolute = 0.01; relative = 0.0 } (Array.last highest.[2]) rate "the φ = 10 outputs fire at the calibration rate"
+            for k in 0 .. 2 do
+                Expect.isTrue (highest.[k] |> Array.forall (fun r -> r >= 0.5 * rate)) $"task {k + 1}: every layer fires (%A{highest.[k]})"
+            let geometric = ratesAfter TmSnnTraining.GeometricMeanThreshold
+            Expect.isLessThan (Array.last geometric.[2]) (0.1 * rate) $"geometric mean: the φ = 10 outputs are (nearly) silent (%A{geometric.[2]})"
+        }
         test "training and evaluation report every task with its threshold and layer activity" {
             torch.manual_seed 6L |> ignore
             let train = Data.MovingPatterns.frameSet Data.MovingPatterns.Settings.Default 6 0 0 40
