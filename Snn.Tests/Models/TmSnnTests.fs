@@ -149,6 +149,9 @@ let tests =
             use y = torch.tensor [| 2L; 0L |]
             Expect.floatClose Accuracy.high ((Snn.Cli.TmSnnCommand.labelLossOf "spike-rate:0.3,0.1" z y).ToDouble ()) ((Loss.spikeRate 0.3 0.1 z y).ToDouble ()) "spike-rate"
             Expect.throwsT<ArgumentException> (fun () -> Snn.Cli.TmSnnCommand.labelLossOf "ce" |> ignore) "unknown loss"
+            Expect.equal (Snn.Cli.TmSnnCommand.calibrationPointOf "highest") TmSnnTraining.HighestThreshold "highest"
+            Expect.equal (Snn.Cli.TmSnnCommand.calibrationPointOf "geometric-mean") TmSnnTraining.GeometricMeanThreshold "geometric mean"
+            Expect.throwsT<ArgumentException> (fun () -> Snn.Cli.TmSnnCommand.calibrationPointOf "lowest" |> ignore) "unknown point"
         }
         test "training history logs per task the weight-gradient norm and firing rate of every label-path layer" {
             torch.manual_seed 9L |> ignore
@@ -261,6 +264,16 @@ let tests =
                 Expect.equal ((tasks.[2].GetProperty "threshold").GetDouble ()) 5.0 "task 3 at phi = 5"
                 Expect.isTrue ((tasks.[0].GetProperty "loihi").GetProperty("accuracy").GetDouble () >= 0.0) "emulated accuracy"
                 Expect.equal (Netx.validateFile (Path.Combine (dir, "tmsnn.net"))) [] "a valid NetX file")
+        }
+        test "snn experiment --tables runs only the chosen tmsnn tables" {
+            inTemporaryFolder (fun dir ->
+                let code, out, err = runSnn [ "experiment"; "--suite"; "tmsnn"; "--quick"; "--seeds"; "0"; "--dataset"; "moving-patterns"; "--tables"; "table13"; "--out"; dir ]
+                Expect.equal code 0 $"exit code; stderr: {err}"
+                Expect.stringContains out "test accuracy:" "each run logs its accuracies"
+                let written = Directory.GetFiles (Path.Combine (dir, "tmsnn"), "*.json") |> Array.map Path.GetFileName |> Array.sort
+                Expect.equal written [| "moving-patterns-table13.json" |] "table 13 only"
+                use t13 = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-table13.json")))
+                Expect.equal (t13.RootElement.GetProperty("rows").GetArrayLength ()) 4 "ST and 2, 3, 4 tasks")
         }
         test "the quick tmsnn experiment suite writes tables 10-14, 16 and the learned thresholds" {
             inTemporaryFolder (fun dir ->

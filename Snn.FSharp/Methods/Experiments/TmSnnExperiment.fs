@@ -10,7 +10,8 @@
 /// to the ANN twin's activations and MACs. Beyond the thesis, table "learned" trains the φ = 1.25 / 5 pair with
 /// thresholds learned by hypergradient (`ThresholdLearning`, SynOps weight β ∈ {0, 0.1, 1}) and lists accuracy, the
 /// learned φ_k and the label path's SynOps / MACs per task next to the hand-set network. Accuracies are test
-/// accuracies in %.
+/// accuracies in %. `SuiteOptions.Tables` (`snn experiment --tables`) picks tables; runs shared by several tables (the
+/// ST-SNNs, the φ = 1.25 / 5 pair, the γ = 0.3 pair) are trained once, when a chosen table first needs them.
 module Snn.Experiments.TmSnnExperiment
 
 open System
