@@ -6,8 +6,8 @@
 //   test     build, then run every test program, the C# consumer tests, every example and the packed packages in a
 //            fresh application outside the repository; print "N passed, N failed"
 //   pack     restore, then pack the library packages (.nupkg and .snupkg) into artifacts/packages or --out <folder>
-//   train    build, then `snn tmsnn`: the threshold-modulated multi-task SNN on the built-in moving-patterns dataset
-//            (extra arguments go to `snn tmsnn`)
+//   train    build, then `snn tmsnn`: the threshold-modulated multi-task SNN on EventMnist (3 tasks at 1.25 / 5 / 10)
+//            (arguments, when given, replace these and go to `snn tmsnn`)
 //   bench    build, then the benchmarks in bench/ (extra arguments choose them)
 //   clean    remove every bin/ and obj/ folder and the test results
 open System
@@ -275,9 +275,15 @@ let test () =
 
 // ---- train, bench, clean ---------------------------------------------------------------------------------------
 
+/// The main job without arguments: the thesis's 3-task TM-SNN (digit, odd/even, greater than 5) on EventMnist at
+/// φ = 1.25 / 5 / 10, next to a single-task network per task trained in the same run.
+let mainJob =
+    [ "--dataset"; "event-mnist"; "--tasks"; "3"; "--thresholds"; "1.25,5,10"; "--train-samples"; "4000"; "--test-samples"; "1000"
+      "--epochs"; "12"; "--single-task-reference" ]
+
 let train (arguments: string list) =
     build ()
-    run "dotnet" (output "Snn.Cli" "snn.dll" :: "tmsnn" :: arguments)
+    run "dotnet" (output "Snn.Cli" "snn.dll" :: "tmsnn" :: (if arguments.IsEmpty then mainJob else arguments))
 
 let bench (arguments: string list) =
     build ()
@@ -306,8 +312,9 @@ targets:
   pack      restore, then pack Snn, Snn.Loihi and Snn.CSharp (.nupkg and .snupkg, one version: Directory.Build.props)
             into artifacts/packages, or the folder given by --out <folder>
   packed-app  after build: only the test of the packed packages in a fresh application (the last step of test)
-  train     build, then train the threshold-modulated multi-task SNN on the built-in moving-patterns dataset and
-            write a run folder runs/tmsnn-<timestamp>/ (arguments go to 'snn tmsnn')
+  train     build, then train the threshold-modulated multi-task SNN on EventMnist (3 tasks at 1.25 / 5 / 10, with
+            a single-task reference per task) and write a run folder runs/tmsnn-<timestamp>/ (arguments, when given,
+            replace these and go to 'snn tmsnn')
   bench     build, then run the benchmarks (default: W1, W1 inference, W2, W3, each in its own process, and the
             hypergradient step; arguments: all, w1, w1-inference, w2, w3, hypergradient, slice, kernels,
             kernels-fused, sparse-threshold and levers --kernel fused|reference, --simd, --kernel-threads, --sparse,

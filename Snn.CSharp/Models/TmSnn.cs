@@ -177,7 +177,7 @@ public sealed class TmSnn : nn.Module<Tensor, Tensor>
         var s = settings ?? new TmSnnTrainingSettings();
         var core = F.TmSnnTraining.Settings.Default;
         var coreSettings = new F.TmSnnTraining.Settings(
-            gamma: s.Gamma, labelLoss: core.LabelLoss, calibrate: core.Calibrate, calibrationRate: core.CalibrationRate,
+            gamma: s.Gamma, labelLoss: core.LabelLoss, calibrate: core.Calibrate, calibrateAt: core.CalibrateAt, calibrationRate: core.CalibrationRate,
             selectedTaskOnly: core.SelectedTaskOnly);
         var history = F.TmSnnTraining.train(_core, (trainer ?? TrainerSettings.TmSnnDefaults).ToCore(), coreSettings, samples, classes,
             FSharpOption<Tuple<Tensor, Tensor>>.None, FuncConvert.FromAction<Tuple<int, int, int, double>>(_ => { }),

@@ -21,6 +21,7 @@ type ExperimentArgs =
     | Quick
     | Seeds of list: string
     | Dataset of name: string
+    | Tables of list: string
     | Out of directory: string
     | Config of path: string
     | Set of assignment: string
@@ -34,6 +35,7 @@ type ExperimentArgs =
             | Quick -> "a run small enough for a test instead of the full one"
             | Seeds _ -> "comma-separated seeds (default 0,1,2; quick mode: 0,1)"
             | Dataset _ -> "moving-patterns, event-fashion-mnist, event-mnist or all (default): the datasets the suites run on"
+            | Tables _ -> "comma-separated tables a suite runs, e.g. table10,table13 (tmsnn: table10-14, table16, learned; default all)"
             | Out _ -> "folder for the JSON and Markdown tables, config.yaml and log.txt (default runs/experiment-<timestamp>)"
             | Config _ -> "a .json or .yaml file of these options in snake_case (e.g. seeds: [0, 1]); flags and --set override it"
             | Set _ -> "override one option, e.g. --set seeds=0,1 (repeatable; applied last)"
@@ -69,7 +71,11 @@ let run (args: ParseResults<ExperimentArgs>) : int =
         | other ->
             let known = String.Join (", ", datasetNames)
             invalidArg "dataset" $"'{other}' is none of {known}, all"
-    let options = { Quick = quick; Seeds = seeds; Datasets = datasets; OutputDirectory = directory; Log = fun line -> printfn "%s" line }
+    let tables =
+        match args.TryGetResult Tables with
+        | None -> []
+        | Some text -> text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries) |> List.ofArray
+    let options = { Quick = quick; Seeds = seeds; Datasets = datasets; Tables = tables; OutputDirectory = directory; Log = fun line -> printfn "%s" line }
     Directory.CreateDirectory directory |> ignore
     AtomicFile.write (Path.Combine (directory, "config.yaml")) (fun p -> File.WriteAllText (p, Vocabulary.effectiveYaml args [ "Out" ]))
     RunOutput.withLog (Path.Combine (directory, "log.txt")) (fun () ->

@@ -149,6 +149,9 @@ let tests =
             use y = torch.tensor [| 2L; 0L |]
             Expect.floatClose Accuracy.high ((Snn.Cli.TmSnnCommand.labelLossOf "spike-rate:0.3,0.1" z y).ToDouble ()) ((Loss.spikeRate 0.3 0.1 z y).ToDouble ()) "spike-rate"
             Expect.throwsT<ArgumentException> (fun () -> Snn.Cli.TmSnnCommand.labelLossOf "ce" |> ignore) "unknown loss"
+            Expect.equal (Snn.Cli.TmSnnCommand.calibrationPointOf "highest") TmSnnTraining.HighestThreshold "highest"
+            Expect.equal (Snn.Cli.TmSnnCommand.calibrationPointOf "geometric-mean") TmSnnTraining.GeometricMeanThreshold "geometric mean"
+            Expect.throwsT<ArgumentException> (fun () -> Snn.Cli.TmSnnCommand.calibrationPointOf "lowest" |> ignore) "unknown point"
         }
         test "training history logs per task the weight-gradient norm and firing rate of every label-path layer" {
             torch.manual_seed 9L |> ignore
@@ -172,6 +175,29 @@ let tests =
             Expect.isTrue (gradientNorms |> Array.exists (Array.exists (fun v -> v > 0.0))) "the drawn tasks have gradients"
             r.BatchesPerTask |> Array.iteri (fun k batches ->
                 if batches = 0 then Expect.equal gradientNorms.[k] [| 0.0; 0.0; 0.0; 0.0 |] "a task never drawn has no gradient")
+        }
+        test "calibration at the highest threshold leaves no task's layers silent; at the geometric mean the highest task's are" {
+            // Three tasks at the thesis's 1.25 / 5 / 10 on sparse binary input: calibrated at the geometric mean (3.97)
+            // the φ = 10 task's deeper layers fall silent (no spike reaches its outputs, so no gradient either);
+            // calibrated at φ = 10 every layer of every task fires at least at the calibration rate's order.
+            let config =
+                { TmSnnConfig.Thesis 64 MultiTask.digitTasks.[0..2] with
+                    FeatureSizes = [| 32; 32 |]; LabelHidden = 16; TaskHidden = 0; Thresholds = [| 1.25; 5.0; 10.0 |] }
+            let samples = (spikes 21 8L 64L 64L 0.1).permute (1L, 0L, 2L)
+            let ratesAfter (point: TmSnnTraining.CalibrationPoint) =
+                torch.manual_seed 13L |> ignore
+                use model = new TmSnn(config)
+                TmSnnTraining.calibrate model { TmSnnTraining.Settings.Default with CalibrateAt = point } samples
+                use _ = torch.no_grad ()
+                let input = samples.permute (1L, 0L, 2L)
+                Array.init 3 (fun k -> TmSnnTraining.labelPathFiringRates (model.Run (input, k, false)))
+            let rate = TmSnnTraining.Settings.Default.CalibrationRate
+            let highest = ratesAfter TmSnnTraining.HighestThreshold
+            Expect.floatClose { absolute = 0.01; relative = 0.0 } (Array.last highest.[2]) rate "the φ = 10 outputs fire at the calibration rate"
+            for k in 0 .. 2 do
+                Expect.isTrue (highest.[k] |> Array.forall (fun r -> r >= 0.5 * rate)) $"task {k + 1}: every layer fires (%A{highest.[k]})"
+            let geometric = ratesAfter TmSnnTraining.GeometricMeanThreshold
+            Expect.isLessThan (Array.last geometric.[2]) (0.1 * rate) $"geometric mean: the φ = 10 outputs are (nearly) silent (%A{geometric.[2]})"
         }
         test "training and evaluation report every task with its threshold and layer activity" {
             torch.manual_seed 6L |> ignore
@@ -238,6 +264,16 @@ let tests =
                 Expect.equal ((tasks.[2].GetProperty "threshold").GetDouble ()) 5.0 "task 3 at phi = 5"
                 Expect.isTrue ((tasks.[0].GetProperty "loihi").GetProperty("accuracy").GetDouble () >= 0.0) "emulated accuracy"
                 Expect.equal (Netx.validateFile (Path.Combine (dir, "tmsnn.net"))) [] "a valid NetX file")
+        }
+        test "snn experiment --tables runs only the chosen tmsnn tables" {
+            inTemporaryFolder (fun dir ->
+                let code, out, err = runSnn [ "experiment"; "--suite"; "tmsnn"; "--quick"; "--seeds"; "0"; "--dataset"; "moving-patterns"; "--tables"; "table13"; "--out"; dir ]
+                Expect.equal code 0 $"exit code; stderr: {err}"
+                Expect.stringContains out "test accuracy:" "each run logs its accuracies"
+                let written = Directory.GetFiles (Path.Combine (dir, "tmsnn"), "*.json") |> Array.map Path.GetFileName |> Array.sort
+                Expect.equal written [| "moving-patterns-table13.json" |] "table 13 only"
+                use t13 = JsonDocument.Parse (File.ReadAllText (Path.Combine (dir, "tmsnn", "moving-patterns-table13.json")))
+                Expect.equal (t13.RootElement.GetProperty("rows").GetArrayLength ()) 4 "ST and 2, 3, 4 tasks")
         }
         test "the quick tmsnn experiment suite writes tables 10-14, 16 and the learned thresholds" {
             inTemporaryFolder (fun dir ->

@@ -79,9 +79,12 @@ let private plainRun (m: DenseSnn) =
     let settings = { Training.TrainerSettings.Default with Epochs = 2; BatchSize = 16; LearningRate = 5e-3; Calibration = NoCalibration }
     Trainer.train m settings (train.Frames, train.Labels) (test.Frames, test.Labels) ignore Threading.CancellationToken.None
 
+/// TM-SNN's settings when the histories were recorded: its calibration then ran at the thresholds' geometric mean.
+let private recordedTmSnn = { TmSnnTraining.Settings.Default with CalibrateAt = TmSnnTraining.GeometricMeanThreshold }
+
 let private tmSnnRun (model: TmSnn) (trainer: Training.TrainerSettings) =
     let frames, labels = tmSnnData.Force ()
-    TmSnnTraining.fit model trainer { TmSnnTraining.Settings.Default with Gamma = 0.3 } frames labels ignore
+    TmSnnTraining.fit model trainer { recordedTmSnn with Gamma = 0.3 } frames labels ignore
 
 let private tmSnnTrainer = { TmSnnTraining.trainerDefaults with Epochs = 2; BatchSize = 10 }
 
@@ -120,7 +123,7 @@ let tests =
                 let settings =
                     { ThresholdLearning.Settings.Default with
                         SynOpsWeight = 50.0; Bilevel = { ThresholdLearning.Settings.Default.Bilevel with Interval = 1; HyperLearningRate = 0.2 } }
-                let outcome = ThresholdLearning.fit model { TmSnnTraining.trainerDefaults with Epochs = 2; BatchSize = 8 } TmSnnTraining.Settings.Default settings frames labels ignore
+                let outcome = ThresholdLearning.fit model { TmSnnTraining.trainerDefaults with Epochs = 2; BatchSize = 8 } recordedTmSnn settings frames labels ignore
                 let thresholds = List.last outcome.Thresholds |> Array.sum
                 [ for e in outcome.History.Entries -> e.Epoch, e.TrainLoss, e.TrainAccuracy, thresholds ]
                 |> expectHistory "thresholds" [ 1, 0.131510414, 0.125, 8.21322751; 2, 0.0332031241, 0.1875, 8.21322751 ])
@@ -178,7 +181,7 @@ let tests =
             let frames, labels = tmSnnData.Force ()
             let e =
                 Expect.throwsC (fun () ->
-                    TmSnnTraining.fit model { tmSnnTrainer with EarlyStoppingPatience = Some 2 } TmSnnTraining.Settings.Default frames labels ignore |> ignore) id
+                    TmSnnTraining.fit model { tmSnnTrainer with EarlyStoppingPatience = Some 2 } recordedTmSnn frames labels ignore |> ignore) id
             Expect.stringContains e.Message "EarlyStoppingPatience" "names the setting"
         }
     ]

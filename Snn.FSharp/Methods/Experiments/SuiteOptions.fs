@@ -9,6 +9,9 @@ type SuiteOptions =
       Seeds: int list
       /// The datasets to run ("moving-patterns", "event-fashion-mnist", "event-mnist"); a suite skips the others.
       Datasets: string list
+      /// The table ids a suite runs (e.g. "table10", "table13"); empty runs all. A suite without tables of those
+      /// ids ignores it.
+      Tables: string list
       /// Directory the tables (JSON + Markdown) and any other outputs are written to.
       OutputDirectory: string
       /// Prints a progress line.
