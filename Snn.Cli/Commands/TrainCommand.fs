@@ -64,7 +64,7 @@ type TrainArgs =
             | Simd _ -> "on (default) or off: SIMD loops in the fused kernels"
             | Sparse _ -> "on or off (default): accumulate only the weights of active inputs (same accuracy)"
             | Device _ -> "cpu (default) or cuda[:index]: where the model and its batches live (the fused kernels run on the CPU; elsewhere the reference path runs)"
-            | Bf16 _ -> "auto (default: on where the CPU runs bfloat16 natively), on or off: bfloat16 GEMMs with float32 master weights (about 2x faster; final accuracy within the seed spread of float32, see bench/RESULTS.md)"
+            | Bf16 _ -> "off (default), on, or auto (on where the CPU has native bfloat16 dot products): bfloat16 GEMMs with float32 master weights; final accuracy within the seed spread of float32, but slower than float32 on the machine Snn is measured on (see bench/RESULTS.md, bf16 decision)"
 
 /// The configuration layer of the options given as flags (each with the flag as its source).
 let private flagLayer (args: ParseResults<TrainArgs>) : Map<string, ConfigEntry> =
@@ -171,7 +171,7 @@ let run (args: ParseResults<TrainArgs>) : int =
             | Some "off" -> false
             | Some other -> invalidArg "on_off" $"{flag}: '{other}' is neither on nor off"
         FusedKernelSettings.Vectorised <- lever (Simd "") true (args.TryGetResult Simd)
-        // auto (the default): bfloat16 where the CPU runs it natively (SpikeLinearOptions.Default).
+        // Default float32 (SpikeLinearOptions.Default); auto: bfloat16 where the CPU has native bfloat16 dot products.
         let bf16 =
             match args.TryGetResult Bf16 with
             | None -> SpikeLinearOptions.Default.Bf16

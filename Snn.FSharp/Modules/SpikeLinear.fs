@@ -45,11 +45,13 @@ type SpikeLinearOptions =
     /// The fastest dense setting: bfloat16 GEMMs where the CPU runs them natively, float32 elsewhere.
     static member Fast = { SpikeLinearOptions.Dense with Bf16 = SpikeLinearOptions.NativeBf16 }
 
-    /// The default levers (`snn train`'s `--bf16 auto`): `Fast`. bfloat16 GEMMs changed the final test accuracy of
-    /// `snn train`'s default run by -0.23 points on moving patterns (98.72 ± 0.92 % against 98.95 ± 0.52 %) and by
-    /// -0.25 on event Fashion-MNIST (84.87 ± 0.95 % against 85.12 ± 0.41 %), 6 seeds each: inside the seed spread
-    /// (bench/RESULTS.md, "bf16 decision").
-    static member Default = SpikeLinearOptions.Fast
+    /// The default levers: `Dense` (float32). bfloat16 GEMMs keep accuracy (final test accuracy of `snn train`'s
+    /// default run -0.23 points on moving patterns, 98.72 ± 0.92 % against 98.95 ± 0.52 %, and -0.25 on event
+    /// Fashion-MNIST, 84.87 ± 0.95 % against 85.12 ± 0.41 %, 6 seeds each: inside the seed spread), but on the 2-core
+    /// avx512_bf16 machine the project is measured on they were slower than float32 on an idle machine (W1 training
+    /// step 54 against 33 ms, W3 78 against 49 ms, W1 inference 18.5 against 12.7 ms), so they stay a lever
+    /// (`Fast`, `--bf16 auto|on`) until a CPU runs them faster (bench/RESULTS.md, "bf16 decision").
+    static member Default = SpikeLinearOptions.Dense
 
 /// Linear layer y = x Wᵀ + b ([..., K] → [..., N]) with optional sparse-spike and bfloat16 paths (see
 /// `SpikeLinearOptions`); `Options` can be changed between calls.
