@@ -50,8 +50,9 @@ let private words (key: string) (value: ConfigValue) : string list =
 /// The options of `args` with its `--config` file and `--set` overrides applied: each configuration entry becomes the
 /// option it names, checked on its own so an error names the file and line (or the override); then the flags given
 /// on the command line, then the overrides. Without `--config` and `--set` the options are returned unchanged.
-/// `configCase` and `setCase` are the command's union case names of the two options ("Config", "Set").
-let layered (args: ParseResults<'T>) (configCase: string) (setCase: string) : ParseResults<'T> =
+/// The command's two options are the union cases `Config` and `Set`, as in every command that layers.
+let layered (args: ParseResults<'T>) : ParseResults<'T> =
+    let configCase, setCase = "Config", "Set"
     let given = args.GetAllResults ()
     let isLayer (r: 'T) = let n = caseName r in n = configCase || n = setCase
     let layers = given |> List.filter isLayer
@@ -89,8 +90,10 @@ let layered (args: ParseResults<'T>) (configCase: string) (setCase: string) : Pa
         parser.ParseCommandLine (Array.ofList (fromFile @ flags @ fromSet), raiseOnUsage = false)
 
 /// The effective options of `args` as YAML `key: value` lines (the configuration a run folder keeps): the options
-/// in snake_case, switches as `true`, without `--config` / `--set` (already applied by `layered`).
-let effectiveYaml (args: ParseResults<'T>) (skip: string list) : string =
+/// in snake_case, switches as `true`, without `--config` / `--set` (already applied by `layered`) and without `--out`
+/// (the folder the file is written to, so that the file starts a new run folder when it is used again).
+let effectiveYaml (args: ParseResults<'T>) : string =
+    let skip = [ "Out" ]
     let quote (s: string) = "\"" + s.Replace("\\", "\\\\").Replace ("\"", "\\\"") + "\""
     // A flag given after the configuration file's value wins (Argu keeps the last): one line per option, the last.
     args.GetAllResults ()
@@ -110,3 +113,7 @@ let effectiveYaml (args: ParseResults<'T>) (skip: string list) : string =
             | _ -> quote (string fields)
         $"{key}: {value}\n")
     |> String.concat ""
+
+/// Writes the effective options of `args` (`effectiveYaml`) to `folder`/config.yaml, whole or not at all.
+let writeEffectiveConfig (folder: string) (args: ParseResults<'T>) : unit =
+    AtomicFile.write (Path.Combine (folder, "config.yaml")) (fun p -> File.WriteAllText (p, effectiveYaml args))

@@ -42,7 +42,7 @@ type ExperimentArgs =
 
 /// Runs the chosen suites and writes their tables; returns the process exit code.
 let run (args: ParseResults<ExperimentArgs>) : int =
-    let args = Vocabulary.layered args "Config" "Set"
+    let args = Vocabulary.layered args
     let quick = args.Contains Quick
     let seeds =
         match args.TryGetResult Seeds with
@@ -77,7 +77,7 @@ let run (args: ParseResults<ExperimentArgs>) : int =
         | Some text -> text.Split (',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries) |> List.ofArray
     let options = { Quick = quick; Seeds = seeds; Datasets = datasets; Tables = tables; OutputDirectory = directory; Log = fun line -> printfn "%s" line }
     Directory.CreateDirectory directory |> ignore
-    AtomicFile.write (Path.Combine (directory, "config.yaml")) (fun p -> File.WriteAllText (p, Vocabulary.effectiveYaml args [ "Out" ]))
+    Vocabulary.writeEffectiveConfig directory args
     RunOutput.withLog (Path.Combine (directory, "log.txt")) (fun () ->
         printfn "run folder: %s" directory
         for suiteName, _, runSuite in chosen do

@@ -230,11 +230,11 @@ let private trainIn (args: ParseResults<StdpArgs>) (out: string) : int =
 /// Runs `snn stdp`: options from --config, flags and --set; a run folder (--out, default runs/stdp-<timestamp>)
 /// holding config.yaml and log.txt besides the results. Returns the exit code.
 let run (args: ParseResults<StdpArgs>) : int =
-    let args = Vocabulary.layered args "Config" "Set"
+    let args = Vocabulary.layered args
     // A missing data folder is refused before a run folder is made for it.
     args.TryGetResult Data |> Option.iter (fun folder ->
         if not (Directory.Exists folder) then invalidArg "--data" $"{folder}: no such folder (the IDX files' folder)")
     let out = Vocabulary.runFolder "stdp" (args.TryGetResult Out)
     Directory.CreateDirectory out |> ignore
-    AtomicFile.write (Path.Combine (out, "config.yaml")) (fun p -> File.WriteAllText (p, Vocabulary.effectiveYaml args [ "Out" ]))
+    Vocabulary.writeEffectiveConfig out args
     RunOutput.withLog (Path.Combine (out, "log.txt")) (fun () -> trainIn args out)

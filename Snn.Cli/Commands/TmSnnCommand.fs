@@ -251,8 +251,8 @@ let private trainIn (args: ParseResults<TmSnnArgs>) (directory: string) (onBatch
 /// Runs the command: options from --config, flags and --set; a run folder (--out, default runs/tmsnn-<timestamp>)
 /// holding config.yaml and log.txt besides the results. Returns the process exit code.
 let run (args: ParseResults<TmSnnArgs>) : int =
-    let args = Vocabulary.layered args "Config" "Set"
+    let args = Vocabulary.layered args
     let directory = Vocabulary.runFolder "tmsnn" (args.TryGetResult Out)
     Directory.CreateDirectory directory |> ignore
-    AtomicFile.write (Path.Combine (directory, "config.yaml")) (fun p -> File.WriteAllText (p, Vocabulary.effectiveYaml args [ "Out" ]))
+    Vocabulary.writeEffectiveConfig directory args
     RunOutput.inRunFolder directory (trainIn args directory)

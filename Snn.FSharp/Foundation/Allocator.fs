@@ -37,10 +37,10 @@ let releaseUnreachable () : unit =
     GC.Collect 0
     GC.WaitForPendingFinalizers ()
 
-/// Whether `Trainer` and `Training.evaluate` call `releaseUnreachable` before every step. Off by default in the
+/// Whether `Trainer` and `Inference.spikeCounts` (evaluation) call `releaseUnreachable` before every step. Off by default in the
 /// library: a collection finalizes what is unreachable at that moment, and a TorchSharp scalar that another thread
 /// is still passing to libtorch can be among it (seen in the parallel test run: "Unknown scalar type"). Turn it on
-/// where one thread drives TorchSharp, as `snn train`, `snn tmsnn` and the benchmarks do.
+/// where one thread drives TorchSharp, as the `snn` process's entry point and the benchmarks do.
 let mutable releaseBeforeSteps = false
 
 /// `releaseUnreachable` when `releaseBeforeSteps` is on: the call training and evaluation loops make before a step.

@@ -90,7 +90,7 @@ module Calibration =
     let private label (i: int) (layer: torch.nn.Module) = $"{layer.GetName ()} (layer {i + 1})"
 
     /// Walks the chain under no_grad in evaluation mode (dropout off), restoring the mode afterwards.
-    let private walk (model: torch.nn.Module<Tensor, Tensor>) (chain: torch.nn.Module<Tensor, Tensor>[]) (visit: unit -> 'a) : 'a =
+    let private walk (model: torch.nn.Module<Tensor, Tensor>) (visit: unit -> 'a) : 'a =
         let wasTraining = model.training
         model.eval ()
         try
@@ -104,7 +104,7 @@ module Calibration =
     /// in evaluation mode: (name, rate) in chain order; None when the model is not an `ILayerChain`.
     let firingRates (model: torch.nn.Module<Tensor, Tensor>) (input: Tensor) : (string * float)[] option =
         layers model |> Option.map (fun chain ->
-            walk model chain (fun () ->
+            walk model (fun () ->
                 let mutable x = input
                 [| for i, layer in Array.indexed chain do
                      x <- run layer x
@@ -129,7 +129,7 @@ module Calibration =
         | None, _ -> Ok [||]
         | Some _, None -> Error $"{model.GetType().Name} is not a chain of layers (ILayerChain): its initialisation is left as it is"
         | Some rate, Some chain ->
-            walk model chain (fun () ->
+            walk model (fun () ->
                 let results = ResizeArray<LayerCalibration> ()
                 let mutable x = input
                 let mutable pending : (int * torch.nn.Module<Tensor, Tensor> * Tensor) option = None

@@ -320,11 +320,12 @@ let watch (model: torch.nn.Module<Tensor, Tensor>) (settings: Training.TrainerSe
     let outputOf () =
         let wasTraining = model.training
         model.eval ()
-        use _ = torch.no_grad ()
-        use _ = torch.NewDisposeScope ()
-        let spikes = model.call probe
-        model.train wasTraining
-        (if spikes.dim () = 3 then int spikes.shape.[2] else 0), (use total = spikes.sum () in total.ToDouble ())
+        try
+            use _ = torch.no_grad ()
+            use _ = torch.NewDisposeScope ()
+            let spikes = model.call probe
+            (if spikes.dim () = 3 then int spikes.shape.[2] else 0), (use total = spikes.sum () in total.ToDouble ())
+        finally model.train wasTraining
     let classes, _ = outputOf ()
     let samples = probe.shape.[1]
     fun entry ->

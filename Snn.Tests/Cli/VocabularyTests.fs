@@ -51,20 +51,20 @@ let tests =
             inTemporaryFolder (fun dir ->
                 let path = Path.Combine (dir, "run.yaml")
                 File.WriteAllText (path, "epochs: 3\nbatch_size: 16\ngamma: 0.1\nthresholds: [1.25, 2.5]\n")
-                let args = Vocabulary.layered (parse<TmSnnCommand.TmSnnArgs> [ "--config"; path; "--epochs"; "7"; "--set"; "gamma=0.5" ]) "Config" "Set"
+                let args = Vocabulary.layered (parse<TmSnnCommand.TmSnnArgs> [ "--config"; path; "--epochs"; "7"; "--set"; "gamma=0.5" ])
                 Expect.equal (args.GetResult TmSnnCommand.Epochs) 7 "a flag beats the file"
                 Expect.equal (args.GetResult TmSnnCommand.Batch_Size) 16 "the file fills what no flag gives"
                 Expect.equal (args.GetResult TmSnnCommand.Gamma) 0.5 "--set beats both"
                 Expect.equal (args.GetResult TmSnnCommand.Thresholds) "1.25,2.5" "a YAML list is the comma list"
-                let yaml = Vocabulary.effectiveYaml args [ "Out" ]
+                let yaml = Vocabulary.effectiveYaml args
                 Expect.stringContains yaml "epochs: 7\n" "the effective value is kept"
                 Expect.isFalse (yaml.Contains "epochs: 3") "once"
                 File.WriteAllText (path, "adaptive: true\nfeatures: [8, 16]\n")
-                let stdp = Vocabulary.layered (parse<StdpCommand.StdpArgs> [ "--config"; path ]) "Config" "Set"
+                let stdp = Vocabulary.layered (parse<StdpCommand.StdpArgs> [ "--config"; path ])
                 Expect.isTrue (stdp.Contains StdpCommand.Adaptive) "true turns a switch on"
                 Expect.equal (stdp.GetResult StdpCommand.Features) "8,16" "a list option"
                 File.WriteAllText (path, "batch_size: 16\nepochs: many\n")
-                let e = Expect.throwsC (fun () -> Vocabulary.layered (parse<TmSnnCommand.TmSnnArgs> [ "--config"; path ]) "Config" "Set" |> ignore) id
+                let e = Expect.throwsC (fun () -> Vocabulary.layered (parse<TmSnnCommand.TmSnnArgs> [ "--config"; path ]) |> ignore) id
                 Expect.stringContains e.Message $"{path}:2: key 'epochs'" "file, line and key"
                 File.WriteAllText (path, "epoch: 3\n")
                 let code, _, err = runSnn [ "tmsnn"; "--config"; path ]
