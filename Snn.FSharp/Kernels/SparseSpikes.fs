@@ -17,6 +17,7 @@ namespace Snn
 
 open System
 open System.Numerics
+open System.Runtime.Intrinsics
 open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
@@ -34,7 +35,9 @@ type SpikeRows =
       /// Column indices of the nonzero entries.
       Columns: int[]
       /// The nonzero values (1 for spikes).
-      Values: float32[] }
+      Values: float32[]
+      /// Whether every nonzero value is 1 (binary spikes): the kernels then add without multiplying.
+      Binary: bool }
 
     /// Fraction of nonzero entries, nnz / (M·K).
     member s.Activity = if s.Rows = 0 || s.Width = 0 then 0.0 else float s.Columns.Length / (float s.Rows * float s.Width)
@@ -57,39 +60,65 @@ module internal SparseKernel =
         if items <= 1 then body 0 rows
         else Parallel.For (0, items, fun i -> body (i * per) (min rows (i * per + per))) |> ignore
 
-    /// Counts the nonzero entries of rows [r0, r1) into `counts`.
+    /// The nonzero lanes of 8 floats as the low bits of a mask (NaN counts as nonzero, ±0 as zero).
+    let inline private nonzeroLanes (p: nativeptr<float32>) : uint32 =
+        ~~~(Vector256.ExtractMostSignificantBits (Vector256.Equals (Vector256.Load p, Vector256<float32>.Zero))) &&& 0xFFu
+
+    /// Counts the nonzero entries of rows [r0, r1) into `counts`, eight at a time through lane masks.
     let private countRows (xp: nativeptr<float32>) (columns: int) (counts: int[]) (r0: int) (r1: int) =
-        let width = V.Count
         for r in r0 .. r1 - 1 do
             let row = NativePtr.add xp (r * columns)
             let mutable count = 0
             let mutable j = 0
-            while j + width <= columns do
-                let v = Vector.Load (NativePtr.add row j)
-                if not (Vector.EqualsAll (v, V.Zero)) then
-                    for i in 0 .. width - 1 do
-                        if v.[i] <> 0.0f then count <- count + 1
-                j <- j + width
+            while j + 8 <= columns do
+                count <- count + BitOperations.PopCount (nonzeroLanes (NativePtr.add row j))
+                j <- j + 8
             for i in j .. columns - 1 do
                 if NativePtr.get row i <> 0.0f then count <- count + 1
             counts.[r] <- count
 
+    /// For each 8-bit lane mask, the positions of its set bits in ascending order (then zeros): the permutation that
+    /// packs a group's nonzero lanes to its front.
+    let private packingPermutations : int[] =
+        Array.init (256 * 8) (fun i ->
+            let mask, slot = i / 8, i % 8
+            let lanes = [| for lane in 0 .. 7 do if mask &&& (1 <<< lane) <> 0 then yield lane |]
+            if slot < lanes.Length then lanes.[slot] else 0)
+
     /// Writes the column indices and values of the nonzero entries of rows [r0, r1).
+    ///
+    /// With AVX2, each group of 8 inputs is packed without branches: its lane mask selects a permutation that moves
+    /// the nonzero lanes (their values and their column numbers) to the front, all 8 lanes are stored, and the write
+    /// position advances by the number of nonzeros. A loop over the set bits instead costs a mispredicted branch per
+    /// spike (measured 1.9 ms against 0.3 ms for W1's [800; 2312] input at 10 % activity). Full stores stay inside
+    /// the row's own entries, so rows written by other threads are never touched.
     let private fillRows (xp: nativeptr<float32>) (columns: int) (rowStart: int[]) (indices: int[]) (values: float32[]) (r0: int) (r1: int) =
-        let width = V.Count
+        use permutations = fixed packingPermutations
+        use ip = fixed indices
+        use vp = fixed values
+        let lanes = Vector256.Create (0, 1, 2, 3, 4, 5, 6, 7)
         for r in r0 .. r1 - 1 do
             let row = NativePtr.add xp (r * columns)
             let mutable at = rowStart.[r]
+            let rowEnd = rowStart.[r + 1]
             let mutable j = 0
-            while j + width <= columns do
-                let v = Vector.Load (NativePtr.add row j)
-                if not (Vector.EqualsAll (v, V.Zero)) then
-                    for i in 0 .. width - 1 do
-                        if v.[i] <> 0.0f then
-                            indices.[at] <- j + i
-                            values.[at] <- v.[i]
-                            at <- at + 1
-                j <- j + width
+            while j + 8 <= columns do
+                let group = NativePtr.add row j
+                let mask = nonzeroLanes group
+                if X86.Avx2.IsSupported && at + 8 <= rowEnd then
+                    let permutation = Vector256.Load (NativePtr.add permutations (int mask * 8))
+                    Vector256.Store (X86.Avx2.PermuteVar8x32 (Vector256.Create j + lanes, permutation), NativePtr.add ip at)
+                    Vector256.Store (X86.Avx2.PermuteVar8x32 (Vector256.Load group, permutation), NativePtr.add vp at)
+                    at <- at + BitOperations.PopCount mask
+                else
+                    let mutable bits = mask
+                    while bits <> 0u do
+                        let i = j + BitOperations.TrailingZeroCount bits
+                        indices.[at] <- i
+                        values.[at] <- NativePtr.get row i
+                        at <- at + 1
+                        bits <- bits &&& (bits - 1u)
+                j <- j + 8
             for i in j .. columns - 1 do
                 if NativePtr.get row i <> 0.0f then
                     indices.[at] <- i
@@ -107,7 +136,8 @@ module internal SparseKernel =
         let indices = Array.zeroCreate<int> rowStart.[rows]
         let values = Array.zeroCreate<float32> rowStart.[rows]
         forRows rows (fun r0 r1 -> fillRows xp columns rowStart indices values r0 r1)
-        { Rows = rows; Width = columns; RowStart = rowStart; Columns = indices; Values = values }
+        { Rows = rows; Width = columns; RowStart = rowStart; Columns = indices; Values = values
+          Binary = Array.forall (fun v -> v = 1.0f) values }
 
     /// The transpose of compressed rows (for each column k, the rows m with x_mk = 1), by counting sort.
     let transpose (s: SpikeRows) : SpikeRows =
@@ -123,28 +153,29 @@ module internal SparseKernel =
                 indices.[next.[k]] <- m
                 values.[next.[k]] <- s.Values.[e]
                 next.[k] <- next.[k] + 1
-        { Rows = s.Width; Width = s.Rows; RowStart = rowStart; Columns = indices; Values = values }
+        { Rows = s.Width; Width = s.Rows; RowStart = rowStart; Columns = indices; Values = values; Binary = s.Binary }
 
-    /// out[r, :] = init[:] (or 0) + Σ_{e in row r} value_e · source[index_e, :] for rows [r0, r1) of n floats;
-    /// four source rows are added per pass so each output vector is loaded and stored once per four rows.
-    let private gatherRows (s: SpikeRows) (source: nativeptr<float32>) (init: nativeptr<float32>) (hasInit: bool)
-                           (out: nativeptr<float32>) (n: int) (r0: int) (r1: int) =
+    /// Rows [r0, r1) of out [R; w] (rows `outStride` floats apart) = init [w] (or 0) + Σ_{e in row r} value_e ·
+    /// source[index_e, :] (rows `sourceStride` floats apart). Four source rows are added per pass so each output
+    /// vector is loaded and stored once per four rows. The portable path: any vector width, any w.
+    let private gatherRows (s: SpikeRows) (source: nativeptr<float32>) (sourceStride: int) (init: nativeptr<float32>)
+                           (hasInit: bool) (out: nativeptr<float32>) (outStride: int) (w: int) (r0: int) (r1: int) =
         let width = V.Count
-        let full = n / width * width
+        let full = w / width * width
         for r in r0 .. r1 - 1 do
-            let o = NativePtr.add out (r * n)
+            let o = NativePtr.add out (r * outStride)
             let mutable j = 0
             while j < full do
                 Vector.Store ((if hasInit then Vector.Load (NativePtr.add init j) else V.Zero), NativePtr.add o j)
                 j <- j + width
-            for j in full .. n - 1 do NativePtr.set o j (if hasInit then NativePtr.get init j else 0.0f)
+            for j in full .. w - 1 do NativePtr.set o j (if hasInit then NativePtr.get init j else 0.0f)
             let e0, e1 = s.RowStart.[r], s.RowStart.[r + 1]
             let mutable e = e0
             while e + 4 <= e1 do
-                let a = NativePtr.add source (s.Columns.[e] * n)
-                let b = NativePtr.add source (s.Columns.[e + 1] * n)
-                let c = NativePtr.add source (s.Columns.[e + 2] * n)
-                let d = NativePtr.add source (s.Columns.[e + 3] * n)
+                let a = NativePtr.add source (s.Columns.[e] * sourceStride)
+                let b = NativePtr.add source (s.Columns.[e + 1] * sourceStride)
+                let c = NativePtr.add source (s.Columns.[e + 2] * sourceStride)
+                let d = NativePtr.add source (s.Columns.[e + 3] * sourceStride)
                 let wa, wb, wc, wd = s.Values.[e], s.Values.[e + 1], s.Values.[e + 2], s.Values.[e + 3]
                 if wa = 1.0f && wb = 1.0f && wc = 1.0f && wd = 1.0f then
                     // Binary spikes: plain additions.
@@ -153,7 +184,7 @@ module internal SparseKernel =
                         let sum = (Vector.Load (NativePtr.add a j) + Vector.Load (NativePtr.add b j)) + (Vector.Load (NativePtr.add c j) + Vector.Load (NativePtr.add d j))
                         Vector.Store (Vector.Load (NativePtr.add o j) + sum, NativePtr.add o j)
                         j <- j + width
-                    for j in full .. n - 1 do
+                    for j in full .. w - 1 do
                         NativePtr.set o j (NativePtr.get o j + ((NativePtr.get a j + NativePtr.get b j) + (NativePtr.get c j + NativePtr.get d j)))
                 else
                     let va, vb, vc, vd = V wa, V wb, V wc, V wd
@@ -162,27 +193,111 @@ module internal SparseKernel =
                         let sum = (Vector.Load (NativePtr.add a j) * va + Vector.Load (NativePtr.add b j) * vb) + (Vector.Load (NativePtr.add c j) * vc + Vector.Load (NativePtr.add d j) * vd)
                         Vector.Store (Vector.Load (NativePtr.add o j) + sum, NativePtr.add o j)
                         j <- j + width
-                    for j in full .. n - 1 do
+                    for j in full .. w - 1 do
                         NativePtr.set o j (NativePtr.get o j + ((NativePtr.get a j * wa + NativePtr.get b j * wb) + (NativePtr.get c j * wc + NativePtr.get d j * wd)))
                 e <- e + 4
             while e < e1 do
-                let a = NativePtr.add source (s.Columns.[e] * n)
+                let a = NativePtr.add source (s.Columns.[e] * sourceStride)
                 let wa = s.Values.[e]
                 let va = V wa
                 let mutable j = 0
                 while j < full do
                     Vector.Store (Vector.Load (NativePtr.add o j) + Vector.Load (NativePtr.add a j) * va, NativePtr.add o j)
                     j <- j + width
-                for j in full .. n - 1 do NativePtr.set o j (NativePtr.get o j + NativePtr.get a j * wa)
+                for j in full .. w - 1 do NativePtr.set o j (NativePtr.get o j + NativePtr.get a j * wa)
                 e <- e + 1
 
-    /// out [R; N] with row r = init + Σ of the `source` [*; N] rows listed for r (init: a [N] tensor or null).
+    type private W = Vector512<float32>
+
+    /// Columns per block of the cache-blocked path: eight 16-float registers.
+    let private blockColumns = 128
+
+    /// Rows [r0, r1) of one 128-column block of out (rows `outStride` floats apart) from a packed source block
+    /// [*; 128] (contiguous). The block's sums live in eight AVX-512 registers while a row's active source rows are
+    /// added, so each output element is written once; the packed block (1.2 MB for W1's first layer) stays in the
+    /// core's L2 over all rows. Packing matters: in the unpacked [K; N] source, N = 512 floats apart, the rows of a
+    /// block map onto a quarter of the L2 sets and evict each other (3x slower, measured).
+    let private gatherBlock (s: SpikeRows) (block: nativeptr<float32>) (init: nativeptr<float32>) (hasInit: bool)
+                            (out: nativeptr<float32>) (outStride: int) (r0: int) (r1: int) =
+        for r in r0 .. r1 - 1 do
+            let mutable a0 = if hasInit then Vector512.Load init else W.Zero
+            let mutable a1 = if hasInit then Vector512.Load (NativePtr.add init 16) else W.Zero
+            let mutable a2 = if hasInit then Vector512.Load (NativePtr.add init 32) else W.Zero
+            let mutable a3 = if hasInit then Vector512.Load (NativePtr.add init 48) else W.Zero
+            let mutable a4 = if hasInit then Vector512.Load (NativePtr.add init 64) else W.Zero
+            let mutable a5 = if hasInit then Vector512.Load (NativePtr.add init 80) else W.Zero
+            let mutable a6 = if hasInit then Vector512.Load (NativePtr.add init 96) else W.Zero
+            let mutable a7 = if hasInit then Vector512.Load (NativePtr.add init 112) else W.Zero
+            let e1 = s.RowStart.[r + 1]
+            if s.Binary then
+                for e in s.RowStart.[r] .. e1 - 1 do
+                    let p = NativePtr.add block (s.Columns.[e] * blockColumns)
+                    a0 <- a0 + Vector512.Load p
+                    a1 <- a1 + Vector512.Load (NativePtr.add p 16)
+                    a2 <- a2 + Vector512.Load (NativePtr.add p 32)
+                    a3 <- a3 + Vector512.Load (NativePtr.add p 48)
+                    a4 <- a4 + Vector512.Load (NativePtr.add p 64)
+                    a5 <- a5 + Vector512.Load (NativePtr.add p 80)
+                    a6 <- a6 + Vector512.Load (NativePtr.add p 96)
+                    a7 <- a7 + Vector512.Load (NativePtr.add p 112)
+            else
+                for e in s.RowStart.[r] .. e1 - 1 do
+                    let p = NativePtr.add block (s.Columns.[e] * blockColumns)
+                    let v = Vector512.Create s.Values.[e]
+                    a0 <- a0 + Vector512.Load p * v
+                    a1 <- a1 + Vector512.Load (NativePtr.add p 16) * v
+                    a2 <- a2 + Vector512.Load (NativePtr.add p 32) * v
+                    a3 <- a3 + Vector512.Load (NativePtr.add p 48) * v
+                    a4 <- a4 + Vector512.Load (NativePtr.add p 64) * v
+                    a5 <- a5 + Vector512.Load (NativePtr.add p 80) * v
+                    a6 <- a6 + Vector512.Load (NativePtr.add p 96) * v
+                    a7 <- a7 + Vector512.Load (NativePtr.add p 112) * v
+            let o = NativePtr.add out (r * outStride)
+            Vector512.Store (a0, o)
+            Vector512.Store (a1, NativePtr.add o 16)
+            Vector512.Store (a2, NativePtr.add o 32)
+            Vector512.Store (a3, NativePtr.add o 48)
+            Vector512.Store (a4, NativePtr.add o 64)
+            Vector512.Store (a5, NativePtr.add o 80)
+            Vector512.Store (a6, NativePtr.add o 96)
+            Vector512.Store (a7, NativePtr.add o 112)
+
+    /// out [R; N] (contiguous) with row r = init + Σ of the `source` [*; N] rows listed for r (source: any strides;
+    /// init: a contiguous [N] tensor or null).
+    ///
+    /// Where AVX-512 runs natively, the first ⌊N/128⌋·128 columns are copied once into packed blocks
+    /// [N/128; *; 128] and summed block by block (`gatherBlock`); the work items are (block, row range) pairs in
+    /// block-major order, so each thread's share of items keeps its blocks in its own L2. The remaining columns
+    /// (all of them elsewhere) take the portable path from a contiguous copy.
     let gather (s: SpikeRows) (source: Tensor) (init: Tensor) (out: Tensor) =
         let n = int out.shape.[1]
-        let sp, op = pointer source, pointer out
+        let sourceRows = source.shape.[0]
+        let blocks = if Vector512.IsHardwareAccelerated then n / blockColumns else 0
+        let blocked = blocks * blockColumns
+        use packed =
+            if blocks = 0 then null
+            else source.narrow(1L, 0L, int64 blocked).reshape(sourceRows, int64 blocks, int64 blockColumns).permute(1L, 0L, 2L).contiguous ()
+        use rest = if blocked < n then source.narrow(1L, int64 blocked, int64 (n - blocked)).contiguous () else null
+        let op = pointer out
         let hasInit = not (isNull (box init))
-        let ip = if hasInit then pointer init else sp
-        forRows s.Rows (fun r0 r1 -> gatherRows s sp ip hasInit op n r0 r1)
+        let ip = if hasInit then pointer init else op
+        let pp = if blocks = 0 then op else pointer packed
+        let rp = if isNull (box rest) then op else pointer rest
+        let per = rowsPerItem s.Rows
+        let ranges = (s.Rows + per - 1) / per
+        let run item =
+            let block, range = item / ranges, item % ranges
+            let r0, r1 = range * per, min s.Rows (range * per + per)
+            let c0 = block * blockColumns
+            if block < blocks then
+                gatherBlock s (NativePtr.add pp (c0 * int sourceRows)) (NativePtr.add ip c0) hasInit (NativePtr.add op c0) n r0 r1
+            else gatherRows s rp (n - blocked) (NativePtr.add ip blocked) hasInit (NativePtr.add op blocked) n (n - blocked) r0 r1
+        let items = (blocks + (if blocked < n then 1 else 0)) * ranges
+        if items = 1 then run 0
+        elif items > 1 then Parallel.For (0, items, run) |> ignore
+        // Raw addresses do not keep a tensor alive: the copies must outlive the loops.
+        GC.KeepAlive packed
+        GC.KeepAlive rest
 
 /// The sparse linear layer as an autograd function: apply (x [M; K] float32, W [N; K], b [N] or null, SpikeRows
 /// of x, whether x needs a gradient) → y [M; N].
@@ -197,7 +312,7 @@ type SparseBinaryLinearFunction() =
         let weight = (vars.[1] :?> Tensor).detach ()
         let bias = vars.[2] :?> Tensor
         let rows = vars.[3] :?> SpikeRows
-        let transposed = weight.t().contiguous ()
+        let transposed = weight.t ()
         let y = torch.empty ([| int64 rows.Rows; weight.shape.[0] |], dtype = torch.float32)
         let biasValues = if isNull (box bias) then null else bias.detach().contiguous ()
         SparseKernel.gather rows transposed biasValues y

@@ -48,6 +48,22 @@ let tests =
                     Expect.isTrue (wd |> Array.exists (fun g -> g <> 0.0)) "the weight gradient is not trivially zero"
                     Expect.isTrue (wd |> Array.exists (fun g -> g = 0.0)) "inactive inputs get no weight gradient"
                 }
+        for counts, kind in [ false, "binary spikes"; true, "event counts" ] do
+            test $"sparse path = dense Linear across 128-column blocks and a tail ({kind})" {
+                // 300 outputs: two whole 128-column blocks (the AVX-512 path, where the CPU has it) and a 44-column
+                // tail; 301 inputs: a partial group of 8 when the rows are compressed; 240 rows: several work items.
+                let fast, dense = pair 301 300 sparse
+                torch.manual_seed 9L |> ignore
+                let spikes = torch.bernoulli (torch.zeros ([| 6L; 40L; 301L |]) + 0.1)
+                let x = if counts then spikes * (torch.randint (3L, spikes.shape) + 1L).``to`` torch.float32 else spikes
+                let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x true
+                Expect.isTrue fast.LastCallSparse "the sparse path ran"
+                let yd, wd, bd, xd = gradients dense dense.weight dense.bias x true
+                allClose 1e-4 yd yf "output"
+                allClose 1e-4 wd wf "weight gradient"
+                allClose 1e-5 bd bf "bias gradient"
+                allClose 1e-5 xd xf "input gradient"
+            }
         test "rows with no spike and a 2-D input" {
             let fast, dense = pair 20 9 sparse
             let x = torch.zeros ([| 4L; 20L |])
