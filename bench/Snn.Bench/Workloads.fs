@@ -45,14 +45,17 @@ type Levers =
       /// training loop does); off shows the heap growth it prevents.
       ReleaseUnreachable: bool
       /// Where the model and its batches live (`--device cpu|cuda[:i]`); the fused kernels run on the CPU only.
-      Device: torch.Device }
+      Device: torch.Device
+      /// Also print the median time of each phase of the training step (release, forward and loss, backward,
+      /// optimizer), to see where a step's time goes.
+      Phases: bool }
 
     /// The defaults of the library and of `snn train`: bfloat16 where the CPU runs it natively
     /// (`SpikeLinearOptions.Default`; `--bf16 off` measures float32).
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
-          ReleaseUnreachable = true; Device = torch.CPU }
+          ReleaseUnreachable = true; Device = torch.CPU; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
@@ -81,6 +84,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
         | "--release-unreachable" :: v :: tail -> go { levers with ReleaseUnreachable = onOff "release-unreachable" v } rest tail
+        | "--phases" :: v :: tail -> go { levers with Phases = onOff "phases" v } rest tail
         | "--device" :: v :: tail ->
             match Tensors.parseDevice v with
             | Ok device -> go { levers with Device = device } rest tail
@@ -242,20 +246,38 @@ let private runWorkload (w: Workload) (inference: bool) (levers: Levers) =
         printfn $"{name,-13} median {timing.Median,7:F2} ms  min {timing.Min:F2}  max {timing.Max:F2}  ({rate w.InferFlop timing.Median levers.Bf16}); first loss {first:F4}; peer {w.PeerInfer} ms"
     else
         let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
+        let phaseNames = [| "release"; "forward + loss"; "backward"; "zero grad + optimizer" |]
+        let phases = Array.init phaseNames.Length (fun _ -> ResizeArray<float> ())
+        let clock = Diagnostics.Stopwatch ()
+        let lap (phase: int) =
+            phases.[phase].Add clock.Elapsed.TotalMilliseconds
+            clock.Restart ()
         let step () =
+            clock.Restart ()
             // As the library's training loop does.
             if levers.ReleaseUnreachable then Allocator.releaseUnreachable ()
+            lap 0
             use scope = torch.NewDisposeScope ()
             let input, labels = batches.[k % 4]
             k <- k + 1
-            optimizer.zero_grad ()
             let loss = w.Loss (model.forward input) labels
+            let value = loss.ToDouble ()
+            lap 1
             Diff.backward loss
+            lap 2
             optimizer.step () |> ignore
-            loss.ToDouble ()
+            optimizer.zero_grad ()
+            lap 3
+            value
         let first = step ()
+        for p in phases do p.Clear ()
         let timing = time 3 20 (step >> ignore)
         printfn $"{name,-13} median {timing.Median,7:F2} ms  min {timing.Min:F2}  max {timing.Max:F2}  ({rate w.TrainFlop timing.Median levers.Bf16}); first loss {first:F4}; peer {w.PeerTrain} ms"
+        if levers.Phases then
+            let median (xs: ResizeArray<float>) = (Seq.sort xs |> Array.ofSeq).[xs.Count / 2]
+            let parts = Array.map2 (fun (n: string) p -> $"{n} {median p:F2}") phaseNames phases
+            let joined = String.Join (", ", parts)
+            printfn $"{String.Empty,-13} phases (median ms over all steps): {joined}"
 
 /// The workload names this module runs.
 let names = [ "w1"; "w1-inference"; "w2"; "w3" ]
