@@ -10,6 +10,7 @@ let private all =
         LifTests.tests
         NeuronTests.tests
         DynamicsTests.tests
+        MaxPool2x2Tests.tests
         SpikeLinearTests.tests
         LossMetricTests.tests
         DataTests.tests

@@ -22,7 +22,7 @@ type VggFeatureBlock(inChannels: int, layers: int, channels: int, neuron: PlifPa
                 yield torch.nn.Conv2d (int64 (if l = 0 then inChannels else channels), int64 channels, 3L, padding = 1L) :> torch.nn.Module<Tensor, Tensor>
                 yield torch.nn.BatchNorm2d (int64 channels)
                 yield new PlifLayer($"plif{l + 1}", neuron)
-                yield torch.nn.MaxPool2d (2L) |])
+                yield new MaxPool2x2Layer($"pool{l + 1}") |])
     do this.register_module ("body", body)
 
     /// The thesis configuration: 128 channels, PLIF with default parameters.

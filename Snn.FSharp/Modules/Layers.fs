@@ -31,6 +31,15 @@ type TimeDistributed(name: string, inner: torch.nn.Module<Tensor, Tensor>) as th
         let y = inner.call (x.flatten (0L, 1L))
         y.unflatten (0L, [| t; b |])
 
+/// torch.nn.MaxPool2d(2) on [N; C; H; W] (or [C; H; W]) through the fused 2 × 2 kernel for float32 on the CPU
+/// (`MaxPool2x2`): the same outputs and gradients as libtorch's operator, ties included, in one pass over memory
+/// each way. No parameters or buffers, so state dicts are those of a MaxPool2d.
+type MaxPool2x2Layer(name: string) =
+    inherit torch.nn.Module<Tensor, Tensor>(name)
+
+    /// Pools 2 × 2 windows with stride 2.
+    override _.forward (x: Tensor) : Tensor = MaxPool2x2.apply x
+
 /// A population of LIF neurons over time: spikes [T; B; ...] from input currents [T; B; ...], starting at rest on
 /// every call (state is explicit, so nothing needs resetting between batches).
 /// `kernel` chooses the fused multi-step kernel or the reference per-step functions (which also support double

@@ -168,10 +168,12 @@ module TimeLayers =
         if padding < 0 then invalidArg "padding" $"must be >= 0, got {padding}"
         new TimeDistributed(name, torch.nn.Conv2d (int64 inChannels, int64 outChannels, int64 kernel, stride = int64 stride, padding = int64 padding))
 
-    /// Max pooling k × k with stride k: [T; B; C; H; W] → [T; B; C; H/k; W/k].
+    /// Max pooling k × k with stride k: [T; B; C; H; W] → [T; B; C; H/k; W/k] (k = 2, the common case, through the
+    /// fused kernel `MaxPool2x2Layer`).
     let maxPool2d (name: string) (kernel: int) : TimeDistributed =
         if kernel <= 0 then invalidArg "kernel" $"must be > 0, got {kernel}"
-        new TimeDistributed(name, torch.nn.MaxPool2d (int64 kernel))
+        let pool = if kernel = 2 then new MaxPool2x2Layer("pool") :> torch.nn.Module<Tensor, Tensor> else torch.nn.MaxPool2d (int64 kernel)
+        new TimeDistributed(name, pool)
 
     /// Average pooling k × k with stride k: [T; B; C; H; W] → [T; B; C; H/k; W/k].
     let avgPool2d (name: string) (kernel: int) : TimeDistributed =

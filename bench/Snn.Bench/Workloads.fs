@@ -46,6 +46,8 @@ type Levers =
       ReleaseUnreachable: bool
       /// Where the model and its batches live (`--device cpu|cuda[:i]`); the fused kernels run on the CPU only.
       Device: torch.Device
+      /// W2's 2 × 2 max pooling through the fused kernel (`MaxPool2x2Layer`, the library's) or libtorch's MaxPool2d.
+      FusedPool: bool
       /// Also print the median time of each phase of the training step (release, forward and loss, backward,
       /// optimizer), to see where a step's time goes.
       Phases: bool }
@@ -55,12 +57,12 @@ type Levers =
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
-          ReleaseUnreachable = true; Device = torch.CPU; Phases = false }
+          ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, release-unreachable {onOff l.ReleaseUnreachable}, device {l.Device}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, device {l.Device}"
 
     /// The Linear options of these levers.
     member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
@@ -84,6 +86,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
         | "--release-unreachable" :: v :: tail -> go { levers with ReleaseUnreachable = onOff "release-unreachable" v } rest tail
+        | "--fused-pool" :: v :: tail -> go { levers with FusedPool = onOff "fused-pool" v } rest tail
         | "--phases" :: v :: tail -> go { levers with Phases = onOff "phases" v } rest tail
         | "--device" :: v :: tail ->
             match Tensors.parseDevice v with
@@ -159,7 +162,7 @@ let private w2Net (levers: Levers) =
             yield new Conv3x3((if l = 0 then 2 else 64), 64, levers.Bf16) :> torch.nn.Module<Tensor, Tensor>
             yield torch.nn.BatchNorm2d 64L
             yield new LifLayer($"lif{l}", neuron, levers.Kernel)
-            yield torch.nn.MaxPool2d 2L
+            yield (if levers.FusedPool then new MaxPool2x2Layer($"pool{l}") :> torch.nn.Module<Tensor, Tensor> else torch.nn.MaxPool2d 2L)
         yield torch.nn.Flatten ()
         yield linear levers "fc" (64 * 6 * 6) 10
         yield new LifLayer("lif_out", neuron, levers.Kernel) |])

@@ -1,0 +1,188 @@
+/// Max pooling over 2 × 2 windows with stride 2 (`torch.nn.MaxPool2d(2)`, the pooling of every spiking VGG / DVS
+/// network) as one pass over memory in each direction.
+///
+/// For x [..., H, W] and y [..., ⌊H/2⌋, ⌊W/2⌋], window (i, j) holds x[2i, 2j], x[2i, 2j+1], x[2i+1, 2j], x[2i+1, 2j+1]
+/// in that order, and
+///
+///     y_ij = x at k_ij,   k_ij = the first position of the window's maximum (a NaN counts as the maximum)
+///     ∂L/∂x at k_ij = ∂L/∂y_ij, 0 at the window's other three positions and outside every window
+///
+/// which is libtorch's rule, ties included: binary spikes tie all the time, and the gradient then goes to the first
+/// spike of the window, as in PyTorch. The choice k is kept as one byte per output (libtorch keeps an int64 index),
+/// and the backward pass writes every input element once instead of zero-filling and scattering. Measured on W2's
+/// first pooling ([128; 64; 48; 48], 2 cores): see bench/RESULTS.md, "2 × 2 max pooling".
+namespace Snn
+
+#nowarn "9"
+
+open System
+open System.Runtime.Intrinsics
+open System.Runtime.Intrinsics.X86
+open System.Threading.Tasks
+open Microsoft.FSharp.NativeInterop
+open TorchSharp
+open Snn.Tensors
+
+/// Raw loops of the 2 × 2 max pooling, over planes of H × W floats.
+module internal MaxPoolKernel =
+
+    type private W = Vector512<float32>
+    type private I = Vector512<int>
+
+    let inline private pointer<'T when 'T: unmanaged> (t: Tensor) : nativeptr<'T> =
+        use p = fixed t.bytes
+        NativePtr.ofNativeInt (NativePtr.toNativeInt p)
+
+    /// Lane indices that gather the even (0, 2, .., 30) and odd (1, 3, .., 31) floats of two vectors, and that
+    /// interleave two vectors' lanes (a0 b0 a1 b1 ..) into their low and high halves.
+    let private evens = Vector512.Create (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+    let private odds = evens + I.One
+    let private interleaveLow = Vector512.Create (0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+    let private interleaveHigh = interleaveLow + Vector512.Create 8
+
+    /// Runs `body p0 p1` over ranges of planes, one per core (planes of at least 4096 outputs per item).
+    let private forPlanes (planes: int) (outputsPerPlane: int) (body: int -> int -> unit) =
+        let per = max 1 (max (4096 / max 1 outputsPerPlane) ((planes + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount)))
+        let items = (planes + per - 1) / per
+        if items <= 1 then body 0 planes
+        else Parallel.For (0, items, fun i -> body (i * per) (min planes (i * per + per))) |> ignore
+
+    /// The scalar rule for one window: value and position of the first maximum (NaN wins).
+    let inline private window (a: float32) (b: float32) (c: float32) (d: float32) : struct (float32 * byte) =
+        let mutable m, k = a, 0uy
+        if b > m || Single.IsNaN b then m <- b; k <- 1uy
+        if c > m || Single.IsNaN c then m <- c; k <- 2uy
+        if d > m || Single.IsNaN d then m <- d; k <- 3uy
+        struct (m, k)
+
+    /// The vector rule for the window position `position` with values v: it replaces the running maximum m (and
+    /// its position k) where v is greater or NaN.
+    let inline private later (position: int) (v: W) (struct (m: W, k: I)) : struct (W * I) =
+        let replace = Vector512.GreaterThan (v, m) ||| Vector512.OnesComplement (Vector512.Equals (v, v))
+        struct (Vector512.ConditionalSelect (replace, v, m), Vector512.ConditionalSelect (Vector512.AsInt32 replace, Vector512.Create position, k))
+
+    /// y and the choices k for planes [p0, p1).
+    let private forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
+                              (h: int) (w: int) (p0: int) (p1: int) =
+        let ho, wo = h / 2, w / 2
+        let vectorised = if Avx512F.IsSupported then wo / 16 * 16 else 0
+        for p in p0 .. p1 - 1 do
+            for i in 0 .. ho - 1 do
+                let r0 = NativePtr.add x (p * h * w + 2 * i * w)
+                let r1 = NativePtr.add r0 w
+                let yo = NativePtr.add y ((p * ho + i) * wo)
+                let ko = NativePtr.add choice ((p * ho + i) * wo)
+                let mutable j = 0
+                while j < vectorised do
+                    let top0, top1 = Vector512.Load (NativePtr.add r0 (2 * j)), Vector512.Load (NativePtr.add r0 (2 * j + 16))
+                    let bottom0, bottom1 = Vector512.Load (NativePtr.add r1 (2 * j)), Vector512.Load (NativePtr.add r1 (2 * j + 16))
+                    let struct (m, k) =
+                        struct (Avx512F.PermuteVar16x32x2 (top0, evens, top1), I.Zero)
+                        |> later 1 (Avx512F.PermuteVar16x32x2 (top0, odds, top1))
+                        |> later 2 (Avx512F.PermuteVar16x32x2 (bottom0, evens, bottom1))
+                        |> later 3 (Avx512F.PermuteVar16x32x2 (bottom0, odds, bottom1))
+                    Vector512.Store (m, NativePtr.add yo j)
+                    Vector128.Store (Avx512F.ConvertToVector128Byte k, NativePtr.add ko j)
+                    j <- j + 16
+                for j in vectorised .. wo - 1 do
+                    let struct (m, k) = window (NativePtr.get r0 (2 * j)) (NativePtr.get r0 (2 * j + 1)) (NativePtr.get r1 (2 * j)) (NativePtr.get r1 (2 * j + 1))
+                    NativePtr.set yo j m
+                    NativePtr.set ko j k
+
+    /// The gradient g where the window chose `position`, else 0.
+    let inline private routed (position: int) (k: I) (g: W) =
+        Vector512.ConditionalSelect (Vector512.AsSingle (Vector512.Equals (k, Vector512.Create position)), g, W.Zero)
+
+    /// ∂L/∂x for planes [p0, p1): every element of each window written once (the gradient or 0); rows and columns
+    /// outside every window (odd H or W) are left to the caller's zero fill.
+    let private backwardPlanes (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
+                               (h: int) (w: int) (p0: int) (p1: int) =
+        let ho, wo = h / 2, w / 2
+        let vectorised = if Avx512F.IsSupported then wo / 16 * 16 else 0
+        for p in p0 .. p1 - 1 do
+            for i in 0 .. ho - 1 do
+                let r0 = NativePtr.add gx (p * h * w + 2 * i * w)
+                let r1 = NativePtr.add r0 w
+                let go = NativePtr.add gy ((p * ho + i) * wo)
+                let ko = NativePtr.add choice ((p * ho + i) * wo)
+                let mutable j = 0
+                while j < vectorised do
+                    let g = Vector512.Load (NativePtr.add go j)
+                    let k = Avx512F.ConvertToVector512Int32 (Vector128.Load (NativePtr.add ko j))
+                    let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow, b), NativePtr.add r0 (2 * j))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveHigh, b), NativePtr.add r0 (2 * j + 16))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow, d), NativePtr.add r1 (2 * j))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveHigh, d), NativePtr.add r1 (2 * j + 16))
+                    j <- j + 16
+                for j in vectorised .. wo - 1 do
+                    let g, k = NativePtr.get go j, NativePtr.get ko j
+                    NativePtr.set r0 (2 * j) (if k = 0uy then g else 0.0f)
+                    NativePtr.set r0 (2 * j + 1) (if k = 1uy then g else 0.0f)
+                    NativePtr.set r1 (2 * j) (if k = 2uy then g else 0.0f)
+                    NativePtr.set r1 (2 * j + 1) (if k = 3uy then g else 0.0f)
+
+    /// Pools a contiguous float32 x [..., H, W] into y [..., H/2, W/2] (contiguous) and the choices (uint8, same shape).
+    let forward (x: Tensor) (y: Tensor) (choice: Tensor) =
+        let h, w = int x.shape.[x.shape.Length - 2], int x.shape.[x.shape.Length - 1]
+        let planes = int (x.numel () / int64 (h * w))
+        let xp, yp, kp = pointer<float32> x, pointer<float32> y, pointer<byte> choice
+        forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> forwardPlanes xp yp kp h w p0 p1)
+
+    /// Writes ∂L/∂x into gx [..., H, W] from ∂L/∂y and the choices (contiguous).
+    let backward (gy: Tensor) (choice: Tensor) (gx: Tensor) =
+        let h, w = int gx.shape.[gx.shape.Length - 2], int gx.shape.[gx.shape.Length - 1]
+        let planes = int (gx.numel () / int64 (h * w))
+        let gp, kp, xp = pointer<float32> gy, pointer<byte> choice, pointer<float32> gx
+        forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> backwardPlanes gp kp xp h w p0 p1)
+
+/// The 2 × 2 max pooling as an autograd function: apply (x [..., H, W] float32 on the CPU) → y [..., H/2, W/2].
+type MaxPool2x2Function() =
+    inherit torch.autograd.SingleTensorFunction<MaxPool2x2Function>()
+
+    /// The autograd node's name.
+    override _.Name = "SnnMaxPool2x2"
+
+    /// Pools; saves the choice of each window.
+    override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
+        let x = (vars.[0] :?> Tensor).detach().contiguous ()
+        let n = x.shape.Length
+        let pooled = Array.append x.shape.[.. n - 3] [| x.shape.[n - 2] / 2L; x.shape.[n - 1] / 2L |]
+        let y = torch.empty (pooled, dtype = torch.float32)
+        let choice = torch.empty (pooled, dtype = torch.uint8)
+        MaxPoolKernel.forward x y choice
+        // The kernel reads raw addresses, which do not keep a tensor alive: the contiguous input must outlive it.
+        GC.KeepAlive x
+        ctx.save_for_backward (Collections.Generic.List [ choice ])
+        ctx.save_data ("shape", box x.shape)
+        y
+
+    /// Routes each output's gradient to its window's chosen input.
+    override _.backward (ctx: torch.autograd.AutogradContext, gradY: Tensor) : Collections.Generic.List<Tensor> =
+        // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
+        Diff.CallbackErrors.guard "SnnMaxPool2x2" 1 (fun () ->
+            let choice = ctx.get_saved_variables().[0]
+            let shape = ctx.get_data "shape" :?> int64[]
+            let n = shape.Length
+            let g = gradY.contiguous ()
+            // With an odd height or width, the last row or column belongs to no window and gets 0.
+            let covered = shape.[n - 2] % 2L = 0L && shape.[n - 1] % 2L = 0L
+            let gradX = if covered then torch.empty (shape, dtype = torch.float32) else torch.zeros (shape, dtype = torch.float32)
+            MaxPoolKernel.backward g choice gradX
+            GC.KeepAlive g
+            Collections.Generic.List [ gradX ])
+
+/// Running the 2 × 2 max pooling.
+[<RequireQualifiedAccess>]
+module MaxPool2x2 =
+
+    /// max_pool2d(x, 2) for x [..., H, W] with H, W ≥ 2: the fused kernel for float32 on the CPU, libtorch's
+    /// operator otherwise (other dtypes and devices).
+    let apply (x: Tensor) : Tensor =
+        if isNull (box x) then nullArg "x"
+        if x.dim () < 3L then invalidArg "x" $"must be [..., C, H, W], got shape %A{x.shape}"
+        let h, w = x.shape.[x.shape.Length - 2], x.shape.[x.shape.Length - 1]
+        if h < 2L || w < 2L then invalidArg "x" $"needs H, W >= 2 for 2 x 2 pooling, got shape %A{x.shape}"
+        if x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.numel () <= int64 Int32.MaxValue then
+            MaxPool2x2Function.apply x
+        else torch.nn.functional.max_pool2d (x, [| 2L; 2L |])
