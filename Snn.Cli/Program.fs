@@ -83,6 +83,5 @@ let run argv =
 /// test run), the collection may finalize a scalar another thread is still passing to libtorch.
 [<EntryPoint>]
 let main argv =
-    Snn.OpenMpPolicy.sleepBetweenRegions () |> ignore
     Snn.Allocator.releaseBeforeSteps <- true
     run argv

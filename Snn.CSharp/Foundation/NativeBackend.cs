@@ -44,9 +44,6 @@ public static class NativeBackend
 #pragma warning restore CA2255
     internal static void AtFirstUse()
     {
-        // Before TorchSharp loads libtorch: its OpenMP threads then sleep between operators instead of holding the
-        // cores Snn's fused kernels run on (Snn.OpenMpPolicy).
-        OpenMpPolicy.sleepBetweenRegions();
         try { Prepare(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException) { }
     }

@@ -327,17 +327,19 @@ type SparseBinaryLinearFunction() =
 
     /// ∂L/∂W touches only the columns of active inputs; ∂L/∂x is a dense GEMM when x needs it.
     override _.backward (ctx: torch.autograd.AutogradContext, gradY: Tensor) : Collections.Generic.List<Tensor> =
-        let weight = ctx.get_saved_variables().[0]
-        let rows = ctx.get_data "rows" :?> SpikeRows
-        let g = gradY.contiguous ()
-        let columns = SparseKernel.transpose rows
-        let gradWt = torch.empty ([| int64 rows.Width; weight.shape.[0] |], dtype = torch.float32)
-        SparseKernel.gather columns g null gradWt
-        GC.KeepAlive g
-        let gradX = if ctx.get_data "inputGrad" :?> bool then g.mm weight else null
-        let gradB = if ctx.get_data "bias" :?> bool then g.sum ([| 0L |]) else null
-        // One gradient per argument of apply: the compressed rows and the flag get none.
-        Collections.Generic.List [ gradX; gradWt.t (); gradB; null; null ]
+        // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
+        Diff.CallbackErrors.guard "SnnSparseBinaryLinear" 5 (fun () ->
+            let weight = ctx.get_saved_variables().[0]
+            let rows = ctx.get_data "rows" :?> SpikeRows
+            let g = gradY.contiguous ()
+            let columns = SparseKernel.transpose rows
+            let gradWt = torch.empty ([| int64 rows.Width; weight.shape.[0] |], dtype = torch.float32)
+            SparseKernel.gather columns g null gradWt
+            GC.KeepAlive g
+            let gradX = if ctx.get_data "inputGrad" :?> bool then g.mm weight else null
+            let gradB = if ctx.get_data "bias" :?> bool then g.sum ([| 0L |]) else null
+            // One gradient per argument of apply: the compressed rows and the flag get none.
+            Collections.Generic.List [ gradX; gradWt.t (); gradB; null; null ])
 
 /// Running the sparse linear layer.
 [<RequireQualifiedAccess>]

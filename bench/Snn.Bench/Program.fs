@@ -90,16 +90,13 @@ let private allWorkloads (leverArguments: string list) =
 
 [<EntryPoint>]
 let main argv =
-    // Before any TorchSharp call; `OMP_WAIT_POLICY= dotnet Snn.Bench.dll ...` measures libgomp's own default.
-    let waitPolicy = OpenMpPolicy.sleepBetweenRegions () |> Option.filter (fun p -> p <> "")
     let levers, chosen = Workloads.parseLevers (List.ofArray argv)
     let leverArguments = argv |> Array.filter (fun a -> not (List.contains a chosen)) |> List.ofArray
     let kept = levers.KeepFreedMemory && Allocator.keepFreedMemory ()
     let chosen = if chosen.IsEmpty then [ "all" ] else chosen
     if chosen <> [ "all" ] then
         let threads = torch.get_num_threads ()
-        let waitPolicyName = defaultArg waitPolicy "libgomp's default"
-        printfn $"[{String.Join (' ', chosen)}] {threads} intra-op threads, TorchSharp {typeof<torch.Tensor>.Assembly.GetName().Version}, freed memory kept in process: {kept}, OpenMP wait policy {waitPolicyName}; {levers.Describe ()}"
+        printfn $"[{String.Join (' ', chosen)}] {threads} intra-op threads, TorchSharp {typeof<torch.Tensor>.Assembly.GetName().Version}, freed memory kept in process: {kept}; {levers.Describe ()}"
     // `memory w3 [steps]`: the probe of the named workloads instead of their timing (23 steps unless given).
     let probing = List.contains "memory" chosen
     let probeSteps = chosen |> List.tryPick (fun a -> match Int32.TryParse a with | true, n -> Some n | _ -> None)
