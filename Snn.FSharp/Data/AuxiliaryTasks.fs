@@ -99,6 +99,18 @@ module FashionMnist =
     /// A4: a random four-label grouping (seeded).
     let a4 (seed: int) = random "A4" 10 4 seed
 
+/// Auxiliary tasks for handwritten digits (EventMnist, N-MNIST; classes 0-9), built the way the thesis built A1-A3.
+[<RequireQualifiedAccess>]
+module Digits =
+    /// A1: a duplicate of the main task (10 labels).
+    let a1 = duplicate "A1" 10
+    /// A2: even (0) vs odd (1), the abstract binary split (also TM-SNN's second task).
+    let a2 = LabelMap.ofLabels "A2" [| 0; 1; 0; 1; 0; 1; 0; 1; 0; 1 |]
+    /// A3: digits of similar strokes: closed loops (0, 6, 8, 9), straight strokes (1, 4, 7), open curves (2, 3, 5).
+    let a3 = LabelMap.ofLabels "A3" [| 0; 1; 2; 2; 1; 2; 0; 1; 0; 0 |]
+    /// A4: a random four-label grouping (seeded).
+    let a4 (seed: int) = random "A4" 10 4 seed
+
 /// Auxiliary tasks for the synthetic `Data.MovingPatterns` set (classes: eight translation directions right,
 /// up-right, up, up-left, left, down-left, down, down-right, then clockwise and counter-clockwise rotation).
 [<RequireQualifiedAccess>]

@@ -47,6 +47,9 @@ let labelMapTests =
             Expect.equal AuxiliaryTasks.FashionMnist.a3.ClassToLabel [| 0; 1; 0; 0; 0; 2; 0; 2; 3; 2 |] "tops / bottoms / footwear / bags"
             Expect.equal AuxiliaryTasks.MovingPatterns.a3.LabelCount 5 "MovingPatterns axes of motion"
             Expect.equal (AuxiliaryTasks.MovingPatterns.a2.ClassToLabel |> Array.sum) 2 "two rotation classes"
+            Expect.equal [ AuxiliaryTasks.Digits.a1.LabelCount; AuxiliaryTasks.Digits.a2.LabelCount; AuxiliaryTasks.Digits.a3.LabelCount ] [ 10; 2; 3 ] "digits"
+            Expect.equal AuxiliaryTasks.Digits.a2.ClassToLabel.[7] 1 "7 is odd"
+            Expect.equal [ for d in [ 0; 6; 8; 9 ] -> AuxiliaryTasks.Digits.a3.ClassToLabel.[d] ] [ 0; 0; 0; 0 ] "digits with closed loops share a group"
         }
         test "the random task uses every label, is reproducible by seed and differs between seeds" {
             let a = AuxiliaryTasks.random "A4" 10 4 7

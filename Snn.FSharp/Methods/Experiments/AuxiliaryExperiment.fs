@@ -98,6 +98,16 @@ let fashionMnist (folder: string) (scale: Scale) : Dataset =
       Tasks = [| AuxiliaryTasks.FashionMnist.a1; AuxiliaryTasks.FashionMnist.a2; AuxiliaryTasks.FashionMnist.a3
                  AuxiliaryTasks.FashionMnist.a4 randomTaskSeed |] }
 
+/// EventMnist (real MNIST digits recorded with N-MNIST's saccade protocol by the DVS emulator, see
+/// `TmSnnSetup.eventMnist`): the first `scale.Train` / `scale.Test` recordings of its fixed split in `scale.Frames`
+/// bins, with the digit tasks A1..A4. Error (the reason) when the digits cannot be fetched.
+let eventMnist (scale: Scale) (log: string -> unit) : Result<Dataset, string> =
+    TmSnnSetup.eventMnist scale.Frames scale.Train scale.Test log
+    |> Result.map (fun data ->
+        { Id = "digits"; Title = "EventMnist (real MNIST digits, N-MNIST saccades)"; Classes = 10
+          Train = data.TrainFrames, data.TrainClasses; Test = data.TestFrames, data.TestClasses
+          Tasks = [| AuxiliaryTasks.Digits.a1; AuxiliaryTasks.Digits.a2; AuxiliaryTasks.Digits.a3; AuxiliaryTasks.Digits.a4 randomTaskSeed |] })
+
 /// One configuration: which tasks (indices into A1..A4), α and γ.
 type private Config = { Tasks: int list; Alpha: float; Gammas: float list }
 
@@ -203,10 +213,22 @@ let private runDatasets (scale: Scale) (fashionFolder: string) (options: SuiteOp
             options.Log $"[auxiliary] event Fashion-MNIST skipped: no Fashion-MNIST IDX files in {fashionFolder} (install with `apt-get install dataset-fashion-mnist`)"
             []
         else runDataset scale options (fashionMnist fashionFolder scale)
-    moving @ fashion
+    let digits =
+        if not (options.Runs "event-mnist") then []
+        elif options.Quick then
+            options.Log "[auxiliary] quick mode: EventMnist skipped (the full mode runs it; the digits are fetched with npm)"
+            []
+        else
+            match eventMnist scale options.Log with
+            | Error message ->
+                options.Log $"[auxiliary] {message}; skipped"
+                []
+            | Ok data -> runDataset scale options data
+    moving @ fashion @ digits
 
 /// Runs the suite at `scale` with an explicit Fashion-MNIST folder: MovingPatterns always; event Fashion-MNIST
-/// unless `options.Quick`, when the folder holds the IDX files, otherwise a message saying why it is skipped.
+/// unless `options.Quick`, when the folder holds the IDX files, and EventMnist unless `options.Quick`, otherwise a
+/// message saying why each is skipped.
 /// libtorch runs single-threaded meanwhile: for networks this small its thread synchronisation costs about ten
 /// times the arithmetic (measured on two cores), and the previous thread count is restored afterwards.
 let runScaled (scale: Scale) (fashionFolder: string) (options: SuiteOptions) : Experiment.Table list =
