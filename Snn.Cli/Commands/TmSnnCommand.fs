@@ -183,7 +183,9 @@ let private trainIn (args: ParseResults<TmSnnArgs>) (directory: string) (onBatch
                 | other -> invalidArg "label-target" $"'{other}' is neither all nor task" }
     let onEpoch (r: Training.HistoryEntry) =
         let perTask = String.Join ("/", r.BatchesPerTask)
-        printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%% (batches per task {perTask}), {r.Seconds:F1} s"
+        // Training samples over the epoch's wall time (which includes a per-epoch evaluation when the method has one).
+        let rate = float data.TrainFrames.shape.[0] / max 1e-9 r.Seconds
+        printfn $"epoch {r.Epoch,3}: loss {r.TrainLoss:F4}, train accuracy {100.0 * r.TrainAccuracy:F1}%% (batches per task {perTask}), {r.Seconds:F1} s, {rate:F0} samples/s"
         for line in describeLayers r do printfn "%s" line
     let history =
         match args.TryGetResult Learn_Thresholds with
