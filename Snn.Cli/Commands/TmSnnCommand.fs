@@ -37,6 +37,7 @@ type TmSnnArgs =
     | Tau_Mem of float
     | Tau_Syn of float
     | Threads of int
+    | Device of name: string
     | Dataset of name: string
     | Spike_Gradient of spec: string
     | Label_Loss of spec: string
@@ -68,6 +69,7 @@ type TmSnnArgs =
             | Tau_Mem _ -> "membrane time constant in ms (default: the configuration's)"
             | Tau_Syn _ -> "synaptic time constant in ms (default: the configuration's)"
             | Threads _ -> "intra-op threads (default: all cores)"
+            | Device _ -> "cpu (default) or cuda[:index]: where the networks and their batches live while they train and are tested (the fused kernels run on the CPU; elsewhere the reference path runs); the saved model and the Loihi export come from the CPU"
             | Dataset _ -> "moving-patterns (default, built in) or event-mnist (real MNIST digits recorded N-MNIST's way by the DVS emulator, cached as N-MNIST files; the first --train-samples / --test-samples of its 8000 / 2000 split)"
             | Spike_Gradient _ -> "how the surrogate derivative dz/dv depends on the task threshold: unit (the neuron's ATan on v/theta, height 1/theta), constant-height[:tau_grad,scale_rho] (scale_rho exp(-|v-theta|/(tau_grad theta)), default 1,1), lava-dl[:tau_grad,scale_grad] (lava-dl's CUBA: s/(2 tau) exp(-|v-theta|/tau), tau = 100 tau_grad theta, s = 0.1 scale_grad, default 1,1) or fixed[:tau_rho,scale_rho] (s/(2 tau) exp(-|v-theta|/tau) with tau, s fixed, default 3.75,0.3); default fixed:3.75,3 (TmSnnSetup.recipeSpikeGradient)"
             | Label_Loss _ -> "L_y: mse (default: mean squared error of the rates to 0.5 / 0) or spike-rate[:true,false] (lava-dl's SpikeRate, summed squared error to the true / false rates, default 0.2,0.03)"
@@ -127,6 +129,10 @@ let describeLayers (r: Training.HistoryEntry) : string list =
 let private trainIn (args: ParseResults<TmSnnArgs>) (directory: string) (onBatch: Training.BatchProgress -> unit) : int =
     printfn "run folder: %s" directory
     args.TryGetResult Threads |> Option.iter (Snn.Limits.setThreads "--threads")
+    let device =
+        match Tensors.parseDevice (args.GetResult (Device, "cpu")) with
+        | Error message -> raise (ArgumentException $"--device: {message}")
+        | Ok device -> device
     Allocator.keepFreedMemory () |> ignore
     let clock = Diagnostics.Stopwatch.StartNew ()
     let seed = args.GetResult (Seed, 0)
@@ -161,6 +167,7 @@ let private trainIn (args: ParseResults<TmSnnArgs>) (directory: string) (onBatch
             Kernel = if args.Contains Learn_Thresholds then Reference else config.Kernel
             SpikeGradient = args.TryGetResult Spike_Gradient |> Option.map spikeGradientOf |> Option.defaultValue config.SpikeGradient }
     use model = new TmSnn(config)
+    model.``to`` device |> ignore
     let tasksText = String.Join (", ", config.Tasks |> Array.mapi (fun k t -> $"{t.Name} ({t.LabelCount} labels, phi = {thresholds.[k]})"))
     let taskClassifier = if model.HasTaskClassifier then sprintf "%d-%d" config.TaskHidden taskCount else "none"
     printfn $"TM-SNN {config.Inputs}-{String.Join ('-', config.FeatureSizes)}-{config.LabelHidden}-{MultiTask.totalLabels config.Tasks}, task classifier {taskClassifier}, CuLIF (CUBA) tau_syn {config.Neuron.TauSyn} ms, tau_mem {config.Neuron.TauMem} ms; tasks: {tasksText}"
@@ -209,12 +216,15 @@ let private trainIn (args: ParseResults<TmSnnArgs>) (directory: string) (onBatch
                 let single = { config with Tasks = [| config.Tasks.[k] |]; Thresholds = [| 1.25 |]; Currents = [| 0.0 |]; TaskHidden = 0 }
                 torch.manual_seed (int64 seed) |> ignore
                 use st = new TmSnn(single)
+                st.``to`` device |> ignore
                 TmSnnTraining.fit st trainer { settings with Gamma = 0.0 } data.TrainFrames data.TrainClasses ignore |> ignore
                 (TmSnnTraining.evaluate st 100 data.TestFrames data.TestClasses).[0].Report.Accuracy |]
     if reference.Length > 0 then
         printfn "test accuracy per task, TM-SNN (one network, task k at phi_k) against ST-SNN (one network per task at phi = 1.25, trained in this run):"
         for e in evaluations do
             printfn $"  task {e.Task + 1} {e.Name,-16} phi = {e.Threshold,-5} TM-SNN {100.0 * e.Report.Accuracy:F2}%%  ST-SNN {100.0 * reference.[e.Task]:F2}%%"
+    // The checkpoint and the Loihi export read the weights on the CPU.
+    model.``to`` torch.CPU |> ignore
     let checkpoint = Path.Combine (directory, "model.bin")
     AtomicFile.write checkpoint (fun p -> model.save p |> ignore)
     // Loihi: the label path quantized once; each task only changes the threshold mantissas.
@@ -235,7 +245,7 @@ let private trainIn (args: ParseResults<TmSnnArgs>) (directory: string) (onBatch
             printfn "wrote %s" (String.Join (", ", deployed.Files))
             runs
     let settingsList =
-        [ "dataset", data.Name; "seed", string seed; "frames", string frames; "epochs", string trainer.Epochs
+        [ "dataset", data.Name; "device", string device; "seed", string seed; "frames", string frames; "epochs", string trainer.Epochs
           "batch_size", string trainer.BatchSize; "learning_rate", string trainer.LearningRate; "gamma", string gamma
           "tasks", String.Join (", ", config.Tasks |> Array.map (fun t -> t.Name))
           "thresholds", String.Join (", ", thresholds)

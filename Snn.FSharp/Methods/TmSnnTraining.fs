@@ -150,10 +150,12 @@ let evaluateTask (model: TmSnn) (batchSize: int) (samples: Tensor) (classes: Ten
     let predicted = ResizeArray<int64> ()
     let truth = ResizeArray<int64> ()
     let mutable activity : Metrics.LayerActivity[] = [||]
+    // Batches go to the model's device; the samples may stay in host memory.
+    let device = deviceOf model
     for start in 0L .. int64 batchSize .. n - 1L do
         use _ = torch.NewDisposeScope ()
         let indices = [| start .. min n (start + int64 batchSize) - 1L |]
-        let input = Data.Dataset.batchOf samples indices
+        let input = onDevice device (Data.Dataset.batchOf samples indices)
         let out = model.Run (input, task, false)
         let labels = MultiTask.taskLabels model.Tasks task (classes.index_select (0L, torch.tensor indices))
         predicted.AddRange (toInt64Array (Metrics.predictions (Loss.spikeCounts (MultiTask.slice model.Tasks task out.Labels))))
@@ -186,7 +188,7 @@ let calibrate (model: TmSnn) (settings: Settings) (samples: Tensor) : unit =
         match settings.CalibrateAt with
         | HighestThreshold -> Array.max thresholds
         | GeometricMeanThreshold -> exp (thresholds |> Array.averageBy log)
-    model.CalibrateWeights (Data.Dataset.batchOf samples [| 0L .. min n 256L - 1L |], reference, settings.CalibrationRate) |> ignore
+    model.CalibrateWeights (onDevice (deviceOf model) (Data.Dataset.batchOf samples [| 0L .. min n 256L - 1L |]), reference, settings.CalibrationRate) |> ignore
 
 /// Accuracy of the drawn task on one batch: the most-spiking output of its slice of the label spikes [T; B; Σ labels].
 let private correctOf (model: TmSnn) (task: int) (labelSpikes: Tensor) (classes: Tensor) : int =

@@ -252,9 +252,10 @@ let tests =
             inTemporaryFolder (fun dir ->
                 let code, out, err =
                     runSnn [ "tmsnn"; "--train-samples"; "30"; "--test-samples"; "10"; "--epochs"; "1"; "--frames"; "6"; "--shrink"; "32"
-                             "--loihi-samples"; "3"; "--threads"; "1"; "--out"; dir ]
+                             "--loihi-samples"; "3"; "--threads"; "1"; "--device"; "cpu"; "--out"; dir ]
                 Expect.equal code 0 $"exit code; stderr: {err}"
                 Expect.stringContains out "task 3 vertical" "per-task line"
+                Expect.stringContains out "samples/s" "throughput per epoch"
                 Expect.stringContains out "SynOps/sample" "SynOps"
                 for file in [ "metrics.json"; "model.bin"; "tmsnn.net"; "tmsnn.nir"; "loihi-profile.txt" ] do
                     Expect.isTrue (File.Exists (Path.Combine (dir, file))) $"{file} written"
@@ -264,6 +265,12 @@ let tests =
                 Expect.equal ((tasks.[2].GetProperty "threshold").GetDouble ()) 5.0 "task 3 at phi = 5"
                 Expect.isTrue ((tasks.[0].GetProperty "loihi").GetProperty("accuracy").GetDouble () >= 0.0) "emulated accuracy"
                 Expect.equal (Netx.validateFile (Path.Combine (dir, "tmsnn.net"))) [] "a valid NetX file")
+        }
+        test "snn tmsnn --device refuses what is no device, in one line" {
+            let code, _, err = runSnn [ "tmsnn"; "--train-samples"; "30"; "--test-samples"; "10"; "--epochs"; "1"; "--device"; "gpu" ]
+            Expect.equal code 2 "bad input"
+            Expect.stringContains err "--device" "names the option"
+            Expect.equal (err.Trim().Split('\n').Length) 1 "one line"
         }
         test "snn experiment --tables runs only the chosen tmsnn tables" {
             inTemporaryFolder (fun dir ->
