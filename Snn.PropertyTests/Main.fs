@@ -16,5 +16,6 @@ let main argv =
         LossProperties.tests
         HypergradientProperties.tests
         PlasticityProperties.tests
+        KernelProperties.tests
     ]
     |> Snn.Testing.Runner.run argv
