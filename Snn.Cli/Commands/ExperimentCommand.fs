@@ -22,6 +22,7 @@ type ExperimentArgs =
     | Seeds of list: string
     | Dataset of name: string
     | Tables of list: string
+    | Threads of int
     | Out of directory: string
     | Config of path: string
     | Set of assignment: string
@@ -36,6 +37,7 @@ type ExperimentArgs =
             | Seeds _ -> "comma-separated seeds (default 0,1,2; quick mode: 0,1)"
             | Dataset _ -> "moving-patterns, event-fashion-mnist, event-mnist or all (default): the datasets the suites run on"
             | Tables _ -> "comma-separated tables a suite runs, e.g. table10,table13 (tmsnn: table10-14, table16, learned; default all)"
+            | Threads _ -> "intra-op threads (default: all cores; 1 keeps a loaded machine's runs from stalling each other)"
             | Out _ -> "folder for the JSON and Markdown tables, config.yaml and log.txt (default runs/experiment-<timestamp>)"
             | Config _ -> "a .json or .yaml file of these options in snake_case (e.g. seeds: [0, 1]); flags and --set override it"
             | Set _ -> "override one option, e.g. --set seeds=0,1 (repeatable; applied last)"
@@ -43,6 +45,7 @@ type ExperimentArgs =
 /// Runs the chosen suites and writes their tables; returns the process exit code.
 let run (args: ParseResults<ExperimentArgs>) : int =
     let args = Vocabulary.layered args
+    args.TryGetResult Threads |> Option.iter (Snn.Limits.setThreads "--threads")
     let quick = args.Contains Quick
     let seeds =
         match args.TryGetResult Seeds with

@@ -54,7 +54,7 @@ let tests =
         }
         test "snn experiment --dataset runs the chosen dataset only and refuses unknown names" {
             inTemporaryFolder (fun dir ->
-                let code, out, err = snn [ "experiment"; "--suite"; "auxilearn"; "--quick"; "--seeds"; "0"; "--dataset"; "event-fashion-mnist"; "--out"; dir ]
+                let code, out, err = snn [ "experiment"; "--suite"; "auxilearn"; "--quick"; "--seeds"; "0"; "--dataset"; "event-fashion-mnist"; "--threads"; "1"; "--out"; dir ]
                 Expect.equal code 0 $"exit code; stderr: {err}"
                 Expect.stringContains out "moving-patterns: not chosen by --dataset" "the skip is said"
                 Expect.isFalse (Directory.Exists (Path.Combine (dir, "auxilearn")) && Directory.GetFiles(Path.Combine (dir, "auxilearn"), "*moving*").Length > 0) "no moving-patterns table"

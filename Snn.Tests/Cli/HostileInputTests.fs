@@ -141,6 +141,7 @@ let private hostileArguments (folder: string) : string list list =
     let missing = Path.Combine (folder, "missing", "x")
     [ [ "train"; "--threads"; "0" ]
       [ "train"; "--threads"; "-1" ]
+      [ "experiment"; "--suite"; "tmsnn"; "--threads"; "0" ]
       [ "train"; "--hidden"; "2000000000" ]
       [ "train"; "--train-samples"; "20000000" ]
       [ "train"; "--epochs"; "0" ]
