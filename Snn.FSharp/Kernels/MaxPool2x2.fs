@@ -61,17 +61,24 @@ module internal MaxPoolKernel =
         let replace = Vector512.GreaterThan (v, m) ||| Vector512.OnesComplement (Vector512.Equals (v, v))
         struct (Vector512.ConditionalSelect (replace, v, m), Vector512.ConditionalSelect (Vector512.AsInt32 replace, Vector512.Create position, k))
 
-    /// y and the choices k for planes [p0, p1).
-    let private forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
-                              (h: int) (w: int) (p0: int) (p1: int) =
+    /// Calls `row top bottom pooled choices vectorised` for every row of windows of planes [p0, p1): the window row's
+    /// two rows of the H × W planes at `full`, its row of the ⌊H/2⌋ × ⌊W/2⌋ planes at `pooled` and `choice`, and how
+    /// many of its ⌊W/2⌋ windows the AVX-512 loop takes (a multiple of 16; 0 without AVX-512).
+    let inline private forWindowRows (full: nativeptr<float32>) (pooled: nativeptr<float32>) (choice: nativeptr<byte>)
+                                     (h: int) (w: int) (p0: int) (p1: int) row =
         let ho, wo = h / 2, w / 2
         let vectorised = if Avx512F.IsSupported then wo / 16 * 16 else 0
         for p in p0 .. p1 - 1 do
             for i in 0 .. ho - 1 do
-                let r0 = NativePtr.add x (p * h * w + 2 * i * w)
-                let r1 = NativePtr.add r0 w
-                let yo = NativePtr.add y ((p * ho + i) * wo)
-                let ko = NativePtr.add choice ((p * ho + i) * wo)
+                let top = NativePtr.add full (p * h * w + 2 * i * w)
+                let at = (p * ho + i) * wo
+                row top (NativePtr.add top w) (NativePtr.add pooled at) (NativePtr.add choice at) vectorised
+
+    /// y and the choices k for planes [p0, p1).
+    let private forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
+                              (h: int) (w: int) (p0: int) (p1: int) =
+        let wo = w / 2
+        forWindowRows x y choice h w p0 p1 (fun r0 r1 yo ko vectorised ->
                 let mutable j = 0
                 while j < vectorised do
                     let top0, top1 = Vector512.Load (NativePtr.add r0 (2 * j)), Vector512.Load (NativePtr.add r0 (2 * j + 16))
@@ -87,7 +94,7 @@ module internal MaxPoolKernel =
                 for j in vectorised .. wo - 1 do
                     let struct (m, k) = window (NativePtr.get r0 (2 * j)) (NativePtr.get r0 (2 * j + 1)) (NativePtr.get r1 (2 * j)) (NativePtr.get r1 (2 * j + 1))
                     NativePtr.set yo j m
-                    NativePtr.set ko j k
+                    NativePtr.set ko j k)
 
     /// The gradient g where the window chose `position`, else 0.
     let inline private routed (position: int) (k: I) (g: W) =
@@ -97,14 +104,8 @@ module internal MaxPoolKernel =
     /// outside every window (odd H or W) are left to the caller's zero fill.
     let private backwardPlanes (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
                                (h: int) (w: int) (p0: int) (p1: int) =
-        let ho, wo = h / 2, w / 2
-        let vectorised = if Avx512F.IsSupported then wo / 16 * 16 else 0
-        for p in p0 .. p1 - 1 do
-            for i in 0 .. ho - 1 do
-                let r0 = NativePtr.add gx (p * h * w + 2 * i * w)
-                let r1 = NativePtr.add r0 w
-                let go = NativePtr.add gy ((p * ho + i) * wo)
-                let ko = NativePtr.add choice ((p * ho + i) * wo)
+        let wo = w / 2
+        forWindowRows gx gy choice h w p0 p1 (fun r0 r1 go ko vectorised ->
                 let mutable j = 0
                 while j < vectorised do
                     let g = Vector512.Load (NativePtr.add go j)
@@ -120,7 +121,7 @@ module internal MaxPoolKernel =
                     NativePtr.set r0 (2 * j) (if k = 0uy then g else 0.0f)
                     NativePtr.set r0 (2 * j + 1) (if k = 1uy then g else 0.0f)
                     NativePtr.set r1 (2 * j) (if k = 2uy then g else 0.0f)
-                    NativePtr.set r1 (2 * j + 1) (if k = 3uy then g else 0.0f)
+                    NativePtr.set r1 (2 * j + 1) (if k = 3uy then g else 0.0f))
 
     /// Pools a contiguous float32 x [..., H, W] into y [..., H/2, W/2] (contiguous) and the choices (uint8, same shape).
     let forward (x: Tensor) (y: Tensor) (choice: Tensor) =

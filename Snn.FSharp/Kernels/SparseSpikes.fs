@@ -316,8 +316,8 @@ type SparseBinaryLinearFunction() =
         let y = torch.empty ([| int64 rows.Rows; weight.shape.[0] |], dtype = torch.float32)
         let biasValues = if isNull (box bias) then null else bias.detach().contiguous ()
         SparseKernel.gather rows transposed biasValues y
-        // The kernel reads raw addresses, which do not keep a tensor alive: the temporaries must outlive it.
-        GC.KeepAlive transposed
+        // The kernel reads raw addresses, which do not keep a tensor alive: the bias copy must outlive it (the weights
+        // are read from the packed copies `gather` keeps alive itself).
         GC.KeepAlive biasValues
         ctx.save_for_backward (Collections.Generic.List [ weight ])
         ctx.save_data ("rows", box rows)
