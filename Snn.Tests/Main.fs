@@ -21,6 +21,7 @@ let private all =
         DataCliTests.tests
         NpyTests.tests
         TrainingTests.tests
+        FusedAdamTests.tests
         LossTests.tests
         EncodingTests.tests
         MetricTests.tests

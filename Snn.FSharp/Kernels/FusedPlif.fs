@@ -34,7 +34,8 @@ module internal PlifKernel =
             let zs = view zp total
             let j0 = c * chunk
             let j1 = min neurons (j0 + chunk)
-            let v = Array.create (j1 - j0) spec.VRest
+            use vLease = Scratch.rent (j1 - j0) spec.VRest
+            let v = vLease.Values
             for t in 0 .. steps - 1 do
                 let row = t * neurons
                 for j in j0 .. j1 - 1 do
@@ -61,7 +62,8 @@ module internal PlifKernel =
             let os = view op total
             let j0 = c * chunk
             let j1 = min neurons (j0 + chunk)
-            let delta = Array.zeroCreate<float32> (j1 - j0)
+            use deltaLease = Scratch.rent (j1 - j0) 0.0f
+            let delta = deltaLease.Values
             let gradK = partial.[c]
             for t in steps - 1 .. -1 .. 0 do
                 let row = t * neurons

@@ -396,11 +396,12 @@ let validateTrainer (s: TrainerSettings) =
     // Evaluate the schedule once so that bad parameters fail before any training.
     Schedule.learningRate s.Schedule s.LearningRate s.Epochs s.Epochs |> ignore
 
-/// A fresh optimiser of the chosen kind over the model's parameters.
+/// A fresh optimiser of the chosen kind over the model's parameters. Adam and AdamW are TorchSharp's with the fused
+/// step of `FusedAdam.fs` (the same bits in one pass per parameter).
 let createOptimizer (kind: OptimizerKind) (learningRate: float) (model: torch.nn.Module) : torch.optim.Optimizer =
     match kind with
-    | Adam -> torch.optim.Adam (model.parameters (), learningRate)
-    | AdamW decay -> torch.optim.AdamW (model.parameters (), learningRate, weight_decay = decay)
+    | Adam -> new FusedAdam (model.parameters (), learningRate)
+    | AdamW decay -> new FusedAdamW (model.parameters (), learningRate, weightDecay = decay)
     | Sgd (momentum, nesterov) -> torch.optim.SGD (model.parameters (), learningRate, momentum = momentum, nesterov = nesterov)
 
 /// The global L2 norm of the gradients, ‖g‖ = √(Σ_p ‖∂L/∂p‖²), measured before clipping; with a bound c and

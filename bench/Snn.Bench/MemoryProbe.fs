@@ -83,7 +83,7 @@ let private probe (w: Workload) (levers: Levers) (steps: int) =
     let batches = batchesOf w levers.Device
     let inputMb = batches |> Array.sumBy (fun (x, _) -> float (x.numel ()) * 4.0 / 1048576.0)
     stage $"model and 4 batches ({inputMb:F0} MB)"
-    let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
+    let optimizer = Training.createOptimizer Training.Adam 1e-3 model
     let step (k: int) (report: bool) =
         if levers.ReleaseUnreachable then Allocator.releaseUnreachable ()
         use scope = torch.NewDisposeScope ()

@@ -48,6 +48,8 @@ type Levers =
       Device: torch.Device
       /// W2's 2 × 2 max pooling through the fused kernel (`MaxPool2x2Layer`, the library's) or libtorch's MaxPool2d.
       FusedPool: bool
+      /// The library's Adam (TorchSharp's with the fused step of the same bits) instead of TorchSharp's own.
+      FusedAdam: bool
       /// Also print the median time of each phase of the training step (release, forward and loss, backward,
       /// optimizer), to see where a step's time goes.
       Phases: bool }
@@ -57,12 +59,12 @@ type Levers =
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
-          ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; Phases = false }
+          ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedAdam = true; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, device {l.Device}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
 
     /// The Linear options of these levers.
     member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
@@ -87,6 +89,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
         | "--release-unreachable" :: v :: tail -> go { levers with ReleaseUnreachable = onOff "release-unreachable" v } rest tail
         | "--fused-pool" :: v :: tail -> go { levers with FusedPool = onOff "fused-pool" v } rest tail
+        | "--fused-adam" :: v :: tail -> go { levers with FusedAdam = onOff "fused-adam" v } rest tail
         | "--phases" :: v :: tail -> go { levers with Phases = onOff "phases" v } rest tail
         | "--device" :: v :: tail ->
             match Tensors.parseDevice v with
@@ -248,7 +251,8 @@ let private runWorkload (w: Workload) (inference: bool) (levers: Levers) =
         let timing = time 3 20 (fun () -> forward false |> ignore)
         printfn $"{name,-13} median {timing.Median,7:F2} ms  min {timing.Min:F2}  max {timing.Max:F2}  ({rate w.InferFlop timing.Median levers.Bf16}); first loss {first:F4}; peer {w.PeerInfer} ms"
     else
-        let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
+        let optimizer =
+            if levers.FusedAdam then Training.createOptimizer Training.Adam 1e-3 model else torch.optim.Adam (model.parameters (), 1e-3)
         let phaseNames = [| "release"; "forward + loss"; "backward"; "zero grad + optimizer" |]
         let phases = Array.init phaseNames.Length (fun _ -> ResizeArray<float> ())
         let clock = Diagnostics.Stopwatch ()
@@ -314,7 +318,7 @@ let scaling (levers: Levers) =
                 torch.manual_seed 0L |> ignore
                 use model = build steps
                 model.``to`` levers.Device |> ignore
-                let optimizer = torch.optim.Adam (model.parameters (), 1e-3)
+                let optimizer = Training.createOptimizer Training.Adam 1e-3 model
                 use p = torch.full ([| int64 steps; int64 batch; features |], (0.1).ToScalar (), dtype = torch.float32)
                 use drawn = torch.bernoulli p
                 use input = drawn.``to`` levers.Device

@@ -1,0 +1,97 @@
+/// Adam and AdamW whose step is one fused pass per parameter (`Kernels/AdamUpdate.fs`) and gives the same bits as
+/// TorchSharp's own optimizers: they are TorchSharp's `Adam` / `AdamW` (state, options, parameter groups,
+/// learning-rate schedules, state dictionaries and checkpoints unchanged) with `step` replaced. A step that the fused
+/// pass cannot take (a parameter off the CPU, not float32 or not contiguous, AMSGrad, a libtorch without MKL) is
+/// TorchSharp's own step, whole.
+namespace Snn
+
+open System
+open TorchSharp
+open TorchSharp.Modules
+open Snn.Tensors
+
+/// One parameter of a fused step with its moments, its step counter and its group's options.
+type internal AdamSlot =
+    { Parameter: Parameter
+      FirstMoment: Tensor
+      SecondMoment: Tensor
+      /// Counts the step in the parameter's state and returns its number t (from 1).
+      NextStep: unit -> int64
+      LearningRate: float
+      Beta1: float
+      Beta2: float
+      Epsilon: float
+      /// Adam's λ, added to the gradient.
+      L2Penalty: float
+      /// AdamW's λ, p ← p·(1 − ηλ).
+      DecoupledDecay: float
+      Maximize: bool
+      AmsGrad: bool }
+
+module internal FusedAdamStep =
+
+    let private gradientOf (p: Parameter) = let g = p.grad in if isNull (box g) || g.Handle = IntPtr.Zero then None else Some g
+
+    let private fits (p: Tensor) (t: Tensor) =
+        t.device_type = DeviceType.CPU && t.dtype = torch.float32 && t.is_contiguous () && t.NumberOfElements = p.NumberOfElements
+        && t.NumberOfElements <= int64 Int32.MaxValue
+
+    /// Whether the fused pass can take every slot with a gradient.
+    let eligible (slots: AdamSlot[]) =
+        AdamUpdate.available.Force ()
+        && slots |> Array.forall (fun s ->
+            not s.AmsGrad
+            && match gradientOf s.Parameter with
+               | None -> true
+               | Some g ->
+                   use g = g
+                   fits s.Parameter s.Parameter && fits s.Parameter g && fits s.Parameter s.FirstMoment && fits s.Parameter s.SecondMoment)
+
+    /// The step of slots that are `eligible`: the closure's loss (evaluated with gradients on, as TorchSharp does),
+    /// then every parameter with a gradient updated in place.
+    let run (slots: AdamSlot[]) (closure: Func<Tensor>) : Tensor =
+        let loss = if isNull closure then null else (use _ = torch.enable_grad () in closure.Invoke ())
+        use _ = torch.no_grad ()
+        for s in slots do
+            match gradientOf s.Parameter with
+            | None -> ()   // TorchSharp skips it without counting a step
+            | Some g ->
+                use g = g
+                let c = AdamUpdate.coefficients s.LearningRate s.Beta1 s.Beta2 s.Epsilon s.L2Penalty s.DecoupledDecay s.Maximize (s.NextStep ())
+                AdamUpdate.update c (Tensors.address s.Parameter) (Tensors.address g) (Tensors.address s.FirstMoment)
+                                  (Tensors.address s.SecondMoment) (int s.Parameter.NumberOfElements)
+        loss
+
+/// TorchSharp's Adam (an L2 penalty λ is added to the gradient) with a fused step of the same bits.
+type FusedAdam(parameters: Parameter seq, learningRate: float, ?beta1: float, ?beta2: float, ?epsilon: float, ?weightDecay: float) =
+    inherit Adam(parameters, learningRate, defaultArg beta1 0.9, defaultArg beta2 0.999, defaultArg epsilon 1e-8, defaultArg weightDecay 0.0)
+
+    override this.step (closure: Func<Tensor>) =
+        let states, groups = this._state, Seq.toArray this._parameter_groups
+        let slots =
+            [| for g in groups do
+                 let o = (g :?> Adam.ParamGroup).Options
+                 for p in g.Parameters do
+                     let s = states.[p.Handle] :?> Adam.State
+                     { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq
+                       NextStep = (fun () -> s.step <- s.step + 1L; s.step)
+                       LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
+                       L2Penalty = o.weight_decay.Value; DecoupledDecay = 0.0; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value } |]
+        if FusedAdamStep.eligible slots then FusedAdamStep.run slots closure else base.step closure
+
+/// TorchSharp's AdamW (decoupled weight decay: p ← p·(1 − ηλ) before the step) with a fused step of the same bits.
+type FusedAdamW(parameters: Parameter seq, learningRate: float, ?beta1: float, ?beta2: float, ?epsilon: float, ?weightDecay: float) =
+    inherit AdamW(parameters, learningRate, defaultArg beta1 0.9, defaultArg beta2 0.999, defaultArg epsilon 1e-8, defaultArg weightDecay 0.01)
+
+    override this.step (closure: Func<Tensor>) =
+        let states, groups = this._state, Seq.toArray this._parameter_groups
+        let slots =
+            [| for g in groups do
+                 let o = (g :?> AdamW.ParamGroup).Options
+                 for p in g.Parameters do
+                     let s = states.[p.Handle] :?> AdamW.State
+                     { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq
+                       NextStep = (fun () -> s.step <- s.step + 1L; s.step)
+                       LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
+                       L2Penalty = 0.0; DecoupledDecay = o.weight_decay.Value; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value } |]
+        if FusedAdamStep.eligible slots then FusedAdamStep.run slots closure else base.step closure
