@@ -240,6 +240,10 @@ let packedApp () : Counts =
                 runIn app "dotnet" [ "add"; "package"; "libtorch-cpu-linux-x64"; "--version"; pinnedVersion "libtorch-cpu-linux-x64"; "--no-restore" ])
             File.Copy (Path.Combine (root, "build", "packed-app", "Program.cs"), Path.Combine (app, "Program.cs"), true)
             timed "dotnet build" (fun () -> runIn app "dotnet" [ "build"; "-c"; "Release"; "-nologo"; "-clp:NoSummary"; "-p:TreatWarningsAsErrors=true" ])
+            // The packages' JIT default (build/TieredCompilation.targets) reaches the application's runtime configuration.
+            let runtimeConfig = File.ReadAllText (Path.Combine (app, "bin", "Release", "net10.0", "PackedApp.runtimeconfig.json"))
+            if not (runtimeConfig.Contains "\"System.Runtime.TieredCompilation\": false") then
+                fail "packed app: runtimeconfig.json does not carry the packages' TieredCompilation default (false)"
             timed "run" (fun () ->
                 checkPackedAppOutput "built app" (captureIn app "dotnet" [ Path.Combine ("bin", "Release", "net10.0", "PackedApp.dll") ]))
             timed "dotnet publish" (fun () -> runIn app "dotnet" [ "publish"; "-c"; "Release"; "-nologo"; "-clp:NoSummary"; "-o"; "published" ])
