@@ -125,19 +125,26 @@ module internal SparseKernel =
                     values.[at] <- NativePtr.get row i
                     at <- at + 1
 
-    /// The compressed rows of a contiguous float32 matrix [M; K].
-    let rowsOf (x: Tensor) : SpikeRows =
+    /// The compressed rows of a contiguous float32 matrix [M; K] when at most `maxActivity` of its entries are
+    /// nonzero, else None; the activity is counted first, so a dense matrix costs one counting pass only.
+    let rowsWithin (maxActivity: float) (x: Tensor) : SpikeRows option =
         let rows, columns = int x.shape.[0], int x.shape.[1]
         let xp = pointer x
         let counts = Array.zeroCreate<int> rows
         forRows rows (fun r0 r1 -> countRows xp columns counts r0 r1)
         let rowStart = Array.zeroCreate<int> (rows + 1)
         for r in 0 .. rows - 1 do rowStart.[r + 1] <- rowStart.[r] + counts.[r]
-        let indices = Array.zeroCreate<int> rowStart.[rows]
-        let values = Array.zeroCreate<float32> rowStart.[rows]
-        forRows rows (fun r0 r1 -> fillRows xp columns rowStart indices values r0 r1)
-        { Rows = rows; Width = columns; RowStart = rowStart; Columns = indices; Values = values
-          Binary = Array.forall (fun v -> v = 1.0f) values }
+        let nonzero = rowStart.[rows]
+        if rows > 0 && columns > 0 && float nonzero / (float rows * float columns) > maxActivity then None
+        else
+            // Uninitialised: fillRows writes every entry before anything reads it (a zeroed array of this size would
+            // be written once more, or its fresh pages read as the shared zero page and copied on the first write).
+            let indices = GC.AllocateUninitializedArray<int> nonzero
+            let values = GC.AllocateUninitializedArray<float32> nonzero
+            forRows rows (fun r0 r1 -> fillRows xp columns rowStart indices values r0 r1)
+            Some { Rows = rows; Width = columns; RowStart = rowStart; Columns = indices; Values = values
+                   Binary = MemoryExtensions.IndexOfAnyExcept (ReadOnlySpan<float32> values, 1.0f) < 0 }
+
 
     /// The transpose of compressed rows (for each column k, the rows m with x_mk = 1), by counting sort.
     let transpose (s: SpikeRows) : SpikeRows =
@@ -145,8 +152,9 @@ module internal SparseKernel =
         for k in s.Columns do rowStart.[k + 1] <- rowStart.[k + 1] + 1
         for k in 0 .. s.Width - 1 do rowStart.[k + 1] <- rowStart.[k + 1] + rowStart.[k]
         let next = Array.copy rowStart
-        let indices = Array.zeroCreate<int> s.Columns.Length
-        let values = Array.zeroCreate<float32> s.Columns.Length
+        // Uninitialised for the same reason as in rowsWithin: the counting sort writes every entry.
+        let indices = GC.AllocateUninitializedArray<int> s.Columns.Length
+        let values = GC.AllocateUninitializedArray<float32> s.Columns.Length
         for m in 0 .. s.Rows - 1 do
             for e in s.RowStart.[m] .. s.RowStart.[m + 1] - 1 do
                 let k = s.Columns.[e]
@@ -345,14 +353,18 @@ type SparseBinaryLinearFunction() =
 [<RequireQualifiedAccess>]
 module SparseSpikes =
 
-    /// The compressed rows of x [M; K] (float32, CPU), else None.
-    let rows (x: Tensor) : SpikeRows option =
+    /// The compressed rows of x [M; K] (float32, CPU) when at most `maxActivity` of its entries are nonzero, else
+    /// None (also for other dtypes and devices).
+    let rowsWithin (maxActivity: float) (x: Tensor) : SpikeRows option =
         if isNull (box x) then nullArg "x"
         if x.dim () <> 2L then invalidArg "x" $"must be a matrix [M; K], got shape %A{x.shape}"
         if x.dtype <> torch.float32 || x.device_type <> DeviceType.CPU then None
         else
             use c = x.detach().contiguous ()
-            Some (SparseKernel.rowsOf c)
+            SparseKernel.rowsWithin maxActivity c
+
+    /// The compressed rows of x [M; K] (float32, CPU), else None.
+    let rows (x: Tensor) : SpikeRows option = rowsWithin infinity x
 
     /// y = x Wᵀ + b for sparse x [M; K] given its compressed rows (from `rows`); W [N; K] and b [N] (or null)
     /// float32. Differentiable in W, b and (densely) x.

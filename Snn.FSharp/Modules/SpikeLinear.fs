@@ -95,7 +95,7 @@ type SpikeLinear(name: string, inputs: int, outputs: int, options: SpikeLinearOp
         let o = this.Options
         let active =
             if o.Sparse && x.dtype = torch.float32 && x.device_type = DeviceType.CPU then
-                SparseSpikes.rows flat |> Option.filter (fun r -> r.Activity <= o.SparseActivityThreshold)
+                SparseSpikes.rowsWithin o.SparseActivityThreshold flat
             else None
         this.LastCallSparse <- active.IsSome
         let y =
