@@ -47,6 +47,10 @@ module internal FusedAdamStep =
                    use g = g
                    fits s.Parameter s.Parameter && fits s.Parameter g && fits s.Parameter s.FirstMoment && fits s.Parameter s.SecondMoment)
 
+    /// The slots of every parameter of the groups; `slot` reads one parameter's state and its group's options.
+    let slots (groups: ParamGroup seq) (slot: ParamGroup -> Parameter -> AdamSlot) : AdamSlot[] =
+        [| for g in groups do for p in g.Parameters -> slot g p |]
+
     /// The step of slots that are `eligible`: the closure's loss (evaluated with gradients on, as TorchSharp does),
     /// then every parameter with a gradient updated in place.
     let run (slots: AdamSlot[]) (closure: Func<Tensor>) : Tensor =
@@ -67,16 +71,13 @@ type FusedAdam(parameters: Parameter seq, learningRate: float, ?beta1: float, ?b
     inherit Adam(parameters, learningRate, defaultArg beta1 0.9, defaultArg beta2 0.999, defaultArg epsilon 1e-8, defaultArg weightDecay 0.0)
 
     override this.step (closure: Func<Tensor>) =
-        let states, groups = this._state, Seq.toArray this._parameter_groups
+        let states = this._state
         let slots =
-            [| for g in groups do
-                 let o = (g :?> Adam.ParamGroup).Options
-                 for p in g.Parameters do
-                     let s = states.[p.Handle] :?> Adam.State
-                     { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq
-                       NextStep = (fun () -> s.step <- s.step + 1L; s.step)
-                       LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
-                       L2Penalty = o.weight_decay.Value; DecoupledDecay = 0.0; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value } |]
+            FusedAdamStep.slots this._parameter_groups (fun g p ->
+                let o, s = (g :?> Adam.ParamGroup).Options, states.[p.Handle] :?> Adam.State
+                { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq; NextStep = (fun () -> s.step <- s.step + 1L; s.step)
+                  LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
+                  L2Penalty = o.weight_decay.Value; DecoupledDecay = 0.0; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value })
         if FusedAdamStep.eligible slots then FusedAdamStep.run slots closure else base.step closure
 
 /// TorchSharp's AdamW (decoupled weight decay: p ← p·(1 − ηλ) before the step) with a fused step of the same bits.
@@ -84,14 +85,11 @@ type FusedAdamW(parameters: Parameter seq, learningRate: float, ?beta1: float, ?
     inherit AdamW(parameters, learningRate, defaultArg beta1 0.9, defaultArg beta2 0.999, defaultArg epsilon 1e-8, defaultArg weightDecay 0.01)
 
     override this.step (closure: Func<Tensor>) =
-        let states, groups = this._state, Seq.toArray this._parameter_groups
+        let states = this._state
         let slots =
-            [| for g in groups do
-                 let o = (g :?> AdamW.ParamGroup).Options
-                 for p in g.Parameters do
-                     let s = states.[p.Handle] :?> AdamW.State
-                     { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq
-                       NextStep = (fun () -> s.step <- s.step + 1L; s.step)
-                       LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
-                       L2Penalty = 0.0; DecoupledDecay = o.weight_decay.Value; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value } |]
+            FusedAdamStep.slots this._parameter_groups (fun g p ->
+                let o, s = (g :?> AdamW.ParamGroup).Options, states.[p.Handle] :?> AdamW.State
+                { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq; NextStep = (fun () -> s.step <- s.step + 1L; s.step)
+                  LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
+                  L2Penalty = 0.0; DecoupledDecay = o.weight_decay.Value; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value })
         if FusedAdamStep.eligible slots then FusedAdamStep.run slots closure else base.step closure
