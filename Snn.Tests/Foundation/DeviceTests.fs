@@ -240,11 +240,14 @@ let plasticityTests =
             let w, _ = Plasticity.stdpOnline { Plasticity.StdpParameters.Default with Dependence = Plasticity.Multiplicative } Plasticity.Dense (onMeta [| 2L; 3L |]) traces (onMeta pre) (onMeta post)
             isMeta "online weight" w
         }
-        test "reward-modulated STDP: rewards and eligibility follow the spikes" {
+        test "MSTDP: CPU rewards follow the spikes" {
             let p = Plasticity.RewardModulatedParameters.Default
             let traces = Plasticity.zeroTraces [| batch; 3L |] [| batch; 2L |]
             let _, dw = Plasticity.mstdpStep p Plasticity.Dense (onMeta [| 2L; 3L |]) traces (onMeta [| batch; 3L |]) (onMeta [| batch; 2L |]) (torch.ones ([| batch |]))
             isMeta "MSTDP update" dw
+        }
+        test "MSTDPET: the CPU zero eligibility follows the spikes" {
+            let p = Plasticity.RewardModulatedParameters.Default
             let state = Plasticity.zeroEligibility [| batch; 3L |] [| batch; 2L |] [| 2L; 3L |]
             let state', total = Plasticity.mstdpet p Plasticity.Dense (onMeta [| 2L; 3L |]) state (onMeta pre) (onMeta post) (onMeta [| steps; batch |])
             isMeta "MSTDPET update" total
