@@ -5,6 +5,7 @@ open Expecto
 let private all =
     testList "Snn" [
         TorchSharpTests.tests
+        DeviceTests.tests
         DiffTests.tests
         SurrogateTests.tests
         LifTests.tests

@@ -25,14 +25,15 @@ let private checkSteps (steps: int) =
 let private checkIntensities (x: Tensor) =
     if isNull (box x) then nullArg "intensities"
     if x.dim () < 1 then invalidArg "intensities" $"must be batch-first [B; ...], got shape %A{x.shape}"
-    if x.isnan().any().ToBoolean () then invalidArg "intensities" "contains NaN"
-    if x.lt((0.0: float).ToScalar ()).any().ToBoolean () || x.gt((1.0: float).ToScalar ()).any().ToBoolean () then
-        invalidArg "intensities" "must lie in [0, 1] (normalise the input first)"
+    if holdsValues x then
+        if x.isnan().any().ToBoolean () then invalidArg "intensities" "contains NaN"
+        if x.lt((0.0: float).ToScalar ()).any().ToBoolean () || x.gt((1.0: float).ToScalar ()).any().ToBoolean () then
+            invalidArg "intensities" "must lie in [0, 1] (normalise the input first)"
 
-/// A step index tensor [T; 1; ...; 1] that broadcasts against one step of `like` ([B; ...]).
+/// A step index tensor [T; 1; ...; 1] on the device of `like` that broadcasts against one step of it ([B; ...]).
 let private stepIndex (steps: int) (like: Tensor) : Tensor =
     let shape = Array.append [| int64 steps |] (Array.create (int (like.dim ())) 1L)
-    torch.arange(int64 steps, dtype = torch.float32).reshape shape
+    torch.arange(int64 steps, dtype = torch.float32, device = like.device).reshape shape
 
 /// One spike per element at its step in `times` ([B; ...], float, steps ≥ T mean "never"): spikes [T; B; ...].
 let spikesAt (steps: int) (times: Tensor) : Tensor =
@@ -41,13 +42,16 @@ let spikesAt (steps: int) (times: Tensor) : Tensor =
     (stepIndex steps times).eq(times.``to`` torch.float32).``to`` torch.float32
 
 /// Poisson (Bernoulli-per-step) rate code: z_tb ~ Bernoulli(x_b) independently at every step, so the expected
-/// firing rate of each element equals its intensity. Intensities [B; ...] in [0, 1] → spikes [T; B; ...].
+/// firing rate of each element equals its intensity. Intensities [B; ...] in [0, 1] → spikes [T; B; ...] on their
+/// device. The uniforms are drawn on the CPU by the seeded generator and then moved, so a seed gives the same
+/// spikes on every device.
 let poisson (seed: int64) (steps: int) (intensities: Tensor) : Tensor =
     checkSteps steps
     checkIntensities intensities
     use generator = new torch.Generator(uint64 seed)
     let shape = Array.append [| int64 steps |] intensities.shape
-    use u = torch.rand (shape, dtype = torch.float32, generator = generator)
+    use drawn = torch.rand (shape, dtype = torch.float32, generator = generator)
+    let u = onDevice intensities.device drawn
     u.lt(intensities.``to`` torch.float32).``to`` torch.float32
 
 /// The firing step of each intensity under a latency code, as float32 [B; ...]; elements at or below `threshold`
@@ -158,7 +162,8 @@ let dogFilter (bank: Tensor) (threshold: float) (images: Tensor) : Tensor =
     if images.dim () <> 4 || images.shape.[1] <> 1L then
         invalidArg "images" $"must be grey images [B; 1; H; W], got shape %A{images.shape}"
     if threshold < 0.0 then invalidArg "threshold" $"must be >= 0, got {threshold}"
-    let maps = torch.nn.functional.conv2d (images.``to`` torch.float32, bank.``to`` torch.float32, padding = [| bank.shape.[2] / 2L; bank.shape.[2] / 2L |])
+    let kernels = onDevice images.device (bank.``to`` torch.float32)
+    let maps = torch.nn.functional.conv2d (images.``to`` torch.float32, kernels, padding = [| bank.shape.[2] / 2L; bank.shape.[2] / 2L |])
     torch.where (maps.gt ((threshold: float).ToScalar ()), maps, torch.zeros_like maps)
 
 /// How intensity-to-latency spreads the k non-zero values of a sample over T steps when k is not a multiple of T.
@@ -181,7 +186,7 @@ let intensityToLatencyWith (bins: LatencyBins) (steps: int) (cumulative: bool) (
     checkSteps steps
     if isNull (box input) then nullArg "input"
     if input.dim () < 1 then invalidArg "input" $"must be batch-first [B; ...], got shape %A{input.shape}"
-    if input.lt((0.0: float).ToScalar ()).any().ToBoolean () then invalidArg "input" "must be non-negative (e.g. DoG maps after the threshold)"
+    if holdsValues input && input.lt((0.0: float).ToScalar ()).any().ToBoolean () then invalidArg "input" "must be non-negative (e.g. DoG maps after the threshold)"
     let batch = input.shape.[0]
     let flat = input.reshape(batch, -1L).``to`` torch.float32
     // rank = position in a stable descending sort; the argsort of the sort order inverts the permutation.

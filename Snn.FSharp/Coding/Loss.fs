@@ -22,10 +22,10 @@ let private checkLabels (labels: Tensor) (batch: int64) (classes: int64) =
     if labels.dim () <> 1 || labels.shape.[0] <> batch then
         invalidArg "labels" $"must be a vector of {batch} class indices, got shape %A{labels.shape}"
     if labels.dtype <> torch.int64 then invalidArg "labels" $"must hold int64 class indices, got {labels.dtype}"
-    let values = toInt64Array labels
-    match values |> Array.tryFind (fun v -> v < 0L || v >= classes) with
-    | Some bad -> invalidArg "labels" $"holds class {bad}, outside [0, {classes})"
-    | None -> ()
+    if holdsValues labels then
+        match toInt64Array labels |> Array.tryFind (fun v -> v < 0L || v >= classes) with
+        | Some bad -> invalidArg "labels" $"holds class {bad}, outside [0, {classes})"
+        | None -> ()
 
 let private checkFraction (name: string) (value: float) =
     if not (value >= 0.0 && value <= 1.0) then invalidArg name $"must lie in [0, 1], got {value}"
@@ -136,7 +136,7 @@ let firstSpikeTimesWith (silent: SilentTiming) (spikes: Tensor) : Tensor =
     let f = firstSpikeIndicator spikes
     let steps = spikes.shape.[0]
     let shape = Array.append [| steps |] (Array.create (int (spikes.dim ()) - 1) 1L)
-    let t = torch.arange(steps, dtype = spikes.dtype).reshape shape
+    let t = torch.arange(steps, dtype = spikes.dtype, device = spikes.device).reshape shape
     let fired = f.sum (0L)
     (f * t).sum (0L) + (1.0 - fired) * silentTimes silent spikes
 

@@ -65,8 +65,10 @@ module LabelMap =
         if isNull (box classes) then nullArg "classes"
         if classes.dim () <> 1L || classes.dtype <> torch.int64 then
             invalidArg "classes" $"must be an int64 vector of class indices, got {classes.dtype} of shape %A{classes.shape}"
-        match toInt64Array classes |> Array.tryFindIndex (fun v -> v < 0L || v >= int64 map.ClassCount) with
-        | Some i -> invalidArg "classes" $"entry {i} is class {(toInt64Array classes).[i]}, outside the {map.ClassCount} classes of task '{map.Name}'"
-        | None -> ()
-        use table = torch.tensor (map.ClassToLabel |> Array.map int64)
-        table.index_select (0L, classes)
+        if holdsValues classes then
+            match toInt64Array classes |> Array.tryFindIndex (fun v -> v < 0L || v >= int64 map.ClassCount) with
+            | Some i -> invalidArg "classes" $"entry {i} is class {(toInt64Array classes).[i]}, outside the {map.ClassCount} classes of task '{map.Name}'"
+            | None -> ()
+        use table = torch.tensor (map.ClassToLabel |> Array.map int64, device = classes.device)
+        // gather of a vector is index_select; unlike index_select it also runs on the meta device (shapes only).
+        table.gather (0L, classes)

@@ -53,6 +53,10 @@ let deviceOf (m: torch.nn.Module) : torch.Device =
 let onDevice (device: torch.Device) (t: Tensor) : Tensor =
     if t.device_type = device.``type`` && t.device_index = device.index then t else t.``to`` device
 
+/// Whether the elements of `t` can be read. A tensor on the `meta` device has a shape and a dtype but no storage,
+/// so checks of its values (NaN, ranges, label indices) have nothing to check and are skipped.
+let holdsValues (t: Tensor) : bool = t.device_type <> DeviceType.META
+
 /// A device named on a command line or in a configuration ("cpu", "cuda", "cuda:1"), or why it cannot be used here.
 let parseDevice (name: string) : Result<torch.Device, string> =
     match (if isNull name then "" else name.Trim().ToLowerInvariant ()) with

@@ -31,9 +31,10 @@ let private checkOutputs (outputs: Tensor) (labels: Tensor) =
     if labels.dtype <> torch.int64 then invalidArg "labels" $"must hold int64 class indices, got {labels.dtype}"
     // Checked here: an out-of-range index aborts the native cross-entropy.
     let classes = outputs.shape.[2]
-    match Tensors.toInt64Array labels |> Array.tryFind (fun v -> v < 0L || v >= classes) with
-    | Some bad -> invalidArg "labels" $"holds class {bad}, outside [0, {classes})"
-    | None -> ()
+    if Tensors.holdsValues labels then
+        match Tensors.toInt64Array labels |> Array.tryFind (fun v -> v < 0L || v >= classes) with
+        | Some bad -> invalidArg "labels" $"holds class {bad}, outside [0, {classes})"
+        | None -> ()
 
 /// Per-sample cross-entropy with the summed outputs as logits: l_b = -log softmax(n_b)_{y_b}, n_bc = Σ_t o_tbc.
 /// With voting outputs, n_bc is the time-summed fraction of class c's group that fired. Its batch mean equals
@@ -61,7 +62,7 @@ let manual (alpha: float) (gammas: float[]) : Combiner =
             invalidArg "auxPerSample" $"must be [B; {gammas.Length}] (one column per γ), got shape %A{auxPerSample.shape}"
         if gammas.Length = 0 then mainPerSample.mean () * (1.0 - alpha)
         else
-            use g = torch.tensor(gammas).``to`` auxPerSample.dtype
+            use g = torch.tensor(gammas, device = auxPerSample.device).``to`` auxPerSample.dtype
             let auxiliary = (auxPerSample * g).sum (1L)
             (mainPerSample * (1.0 - alpha) + auxiliary * alpha).mean ()
 
@@ -86,7 +87,7 @@ let perSampleLosses (model: AlSnn) (tasks: LabelMap[]) (loss: PerSampleLoss) (in
     let main = loss output.Main labels
     let batch = labels.shape.[0]
     let auxiliary =
-        if output.Auxiliary.Length = 0 then torch.zeros ([| batch; 0L |], dtype = main.dtype)
+        if output.Auxiliary.Length = 0 then torch.zeros ([| batch; 0L |], dtype = main.dtype, device = main.device)
         else
             let columns = Array.map2 (fun (t: LabelMap) (votes: Tensor) -> loss votes (LabelMap.apply t labels)) tasks output.Auxiliary
             torch.stack (columns, 1L)

@@ -41,7 +41,7 @@ let synOpsFraction (model: TmSnn) (input: Tensor) (output: TmSnnOutput) : Tensor
     let inputs = output.LabelPath input
     let batch = float input.shape.[1]
     let steps = float input.shape.[0]
-    let mutable synOps = torch.zeros ([||])
+    let mutable synOps = torch.zeros ([||], device = input.device)
     let mutable macs = 0.0
     for i in 0 .. linears.Length - 1 do
         let fanOut = float linears.[i].weight.shape.[0]

@@ -252,7 +252,8 @@ type TmSnn(config: TmSnnConfig) as this =
         checkTask k
         if isNull (box input) || input.dim () <> 3 || input.shape.[2] <> int64 config.Inputs then
             invalidArg "input" $"must be [T; B; {config.Inputs}], got %A{(if isNull (box input) then [||] else input.shape)}"
-        let m = TmSnnCore.modulationOf config.Modulation thresholds currents k
+        // φ and I are plain tensors that stay where they were made; task k's entry follows the input.
+        let m = (TmSnnCore.modulationOf config.Modulation thresholds currents k).OnDevice input.device
         let cuLif modulation (x: Tensor) = TmSnnCore.runCuLif (this.KernelNow ()) config.SpikeGradient config.Neuron modulation x
         let featureSpikes =
             features |> Array.scan (fun (x: Tensor) layer -> cuLif m (layer.call x)) input |> Array.skip 1
@@ -284,9 +285,9 @@ type TmSnn(config: TmSnnConfig) as this =
             let firing (scale: float) = use z = run modulation (a * scale) in z.mean().ToDouble ()
             // The layer is linear in its weights: the rate of W·s is the rate of s·(W x).
             let scale = Snn.Modules.Calibration.scaleForRate firing rate
-            linear.weight.mul_ (torch.tensor scale) |> ignore
+            linear.weight.mul_ (torch.tensor (scale, device = linear.weight.device)) |> ignore
             scale
-        let m = Modulation.WithThreshold (torch.tensor threshold)
+        let m = Modulation.WithThreshold (torch.tensor (threshold, device = input.device))
         let scales = ResizeArray<float> ()
         let mutable x = input
         for layer in Array.append features [| labelHidden; labelOut |] do

@@ -148,7 +148,7 @@ module Calibration =
                                 | _ -> true
                             let scale = if wanted && firing 1e4 >= rate then scaleForRate firing rate else 1.0
                             if scale <> 1.0 then
-                                for p in synapses.parameters () do p.mul_ (torch.tensor scale) |> ignore
+                                for p in synapses.parameters () do p.mul_ (torch.tensor (scale, device = p.device)) |> ignore
                             x <- run layer (if scale <> 1.0 then drive * scale else drive)
                             results.Add { Synapses = label j synapses; Neurons = label i layer; RateBefore = before
                                           Scale = scale; RateAfter = (if scale <> 1.0 then rateOf x else before) }

@@ -132,7 +132,7 @@ module AdaptiveThreshold =
             | Soft -> h - zr * state.Threshold
             | NoReset -> h
         let rho = Math.Exp (-lif.Dt / p.TauThreshold)
-        let theta0 = match m.Threshold with Some t -> t | None -> torch.tensor (lif.VThreshold, dtype = input.dtype)
+        let theta0 = match m.Threshold with Some t -> t | None -> torch.tensor (lif.VThreshold, dtype = input.dtype, device = input.device)
         { V = v; Threshold = theta0 + (state.Threshold - theta0) * rho + z * p.Increment }, z
 
     /// Runs from rest over time dimension 0 of `inputs` ([T; B; ...]); spikes and final state.

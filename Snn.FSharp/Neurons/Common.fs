@@ -50,6 +50,11 @@ type Modulation =
     /// An external current only.
     static member WithCurrent (current: Tensor) = { Threshold = None; ExternalCurrent = Some current }
 
+    /// The same modulation with its tensors on `device` (themselves when already there).
+    member m.OnDevice (device: torch.Device) : Modulation =
+        { Threshold = m.Threshold |> Option.map (onDevice device)
+          ExternalCurrent = m.ExternalCurrent |> Option.map (onDevice device) }
+
 /// Helpers shared by the neuron models.
 [<RequireQualifiedAccess>]
 module Neuron =
@@ -73,7 +78,7 @@ module Neuron =
         | Some state when state.shape <> input.shape ->
             invalidArg name $"has shape %A{input.shape} but the neuron state has shape %A{state.shape}"
         | _ -> ()
-        if input.isnan().any().ToBoolean () then invalidArg name "contains NaN"
+        if holdsValues input && input.isnan().any().ToBoolean () then invalidArg name "contains NaN"
 
     /// The input of one step with the modulation's external current added.
     let drive (m: Modulation) (input: Tensor) : Tensor =

@@ -83,7 +83,8 @@ module CuLif =
     /// One CuLIF step (fixed time constants) under a modulation.
     let stepWith (m: Modulation) (p: CuLifParameters) (state: CuLifState) (input: Tensor) : CuLifState * Tensor =
         let alpha, beta = decays p
-        charge m p (torch.tensor (alpha, dtype = input.dtype)) (torch.tensor (beta, dtype = input.dtype)) state input
+        let constant (value: float) = torch.tensor (value, dtype = input.dtype, device = input.device)
+        charge m p (constant alpha) (constant beta) state input
 
     /// One CuLIF step without modulation.
     let step (p: CuLifParameters) (state: CuLifState) (input: Tensor) : CuLifState * Tensor =

@@ -86,7 +86,7 @@ module HodgkinHuxley =
 
     /// x / (1 - e^{-x/k}) with its limit k at x = 0 (the removable singularity of α_m and α_n), safe for gradients.
     let private ratio (x: Tensor) (k: float) : Tensor =
-        let small = x.abs().lt(torch.tensor 1e-6)
+        let small = x.abs().lt(torch.tensor (1e-6, device = x.device))
         let safeX = torch.where (small, torch.ones_like x, x)
         let regular = safeX / (1.0 - torch.exp (safeX / -k))
         torch.where (small, x * 0.5 + k, regular)

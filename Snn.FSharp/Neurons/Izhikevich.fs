@@ -114,7 +114,7 @@ module Izhikevich =
         let z, v =
             if p.MinInterval > 0.0 then
                 // eq. 2.20: fire only when τ_min has passed; otherwise hold v at the cut-off.
-                let allowed = since.ge(torch.tensor (p.MinInterval)).``to``(v.dtype)
+                let allowed = since.ge(torch.tensor (p.MinInterval, device = since.device)).``to``(v.dtype)
                 let z = crossing * allowed
                 let held = crossing.detach () * (1.0 - allowed)
                 z, v * (1.0 - held) + held * peak

@@ -79,7 +79,7 @@ module Surrogate =
             positive "SlayerExp" "scale" scale
         | Asgl (_, width, noise) ->
             if isNull (box width) then nullArg "width"
-            if (torch.le (width.detach (), 0.0)).any().ToBoolean () then
+            if holdsValues width && (torch.le (width.detach (), 0.0)).any().ToBoolean () then
                 invalidArg "width" "Asgl surrogate: every width must be > 0"
             if not (noise >= 0.0 && noise <= 1.0) then
                 invalidArg "noise" $"Asgl surrogate: the noise probability must lie in [0, 1], got {noise}"
@@ -119,7 +119,7 @@ module Surrogate =
             let u = (x / w).clamp_min(-1.0).clamp_max (1.0)
             // ∫ max(0, 1 - |s|/w)/w ds = 1/2 + u - u|u|/2 with u = clamp(x/w, -1, 1).
             u - u * u.abs () / 2.0 + 0.5
-        | Rectangle w -> ramp x (x / w) ((x.abs ()).lt (torch.tensor (w / 2.0)))
+        | Rectangle w -> ramp x (x / w) ((x.abs ()).lt (torch.tensor (w / 2.0, device = x.device)))
         | Gaussian sigma -> (torch.erf (x / (sigma * Math.Sqrt 2.0)) + 1.0) / 2.0
         | PiecewiseExp alpha ->
             // 1/2 e^{αx} for x < 0 and 1 - 1/2 e^{-αx} for x ≥ 0.
@@ -145,7 +145,7 @@ module Surrogate =
             let d = x.abs () * beta + 1.0
             1.0 / (d * d)
         | Triangle w -> (1.0 - x.abs () / w).clamp_min (0.0) / w
-        | Rectangle w -> (x.abs ()).lt(torch.tensor (w / 2.0)).``to``(x.dtype) / w
+        | Rectangle w -> (x.abs ()).lt(torch.tensor (w / 2.0, device = x.device)).``to``(x.dtype) / w
         | Gaussian sigma -> torch.exp (x * x / (-2.0 * sigma * sigma)) / (sigma * Math.Sqrt (2.0 * Math.PI))
         | PiecewiseExp alpha -> torch.exp (x.abs () * -alpha) * (alpha / 2.0)
         | SlayerExp (tau, scale) -> torch.exp (x.abs () / -tau) * (scale / (2.0 * tau))
@@ -171,7 +171,7 @@ module Surrogate =
         | Asgl (_, _, noise) when noise > 0.0 ->
             // Hybrid noisy forward: a Bernoulli(p) mask selects the analog H_α(x) for some elements.
             let analog = primitive surrogate x
-            use mask = torch.rand_like(x.detach ()).lt(torch.tensor noise).``to``(x.dtype)
+            use mask = torch.rand_like(x.detach ()).lt(torch.tensor (noise, device = x.device)).``to``(x.dtype)
             analog * mask + exact * (1.0 - mask)
         | _ -> exact
 

@@ -106,7 +106,8 @@ type StdpTraces =
       /// Postsynaptic trace y, shaped like one step of the output spikes.
       Post: Tensor }
 
-/// Zero traces for one step of input spikes shaped `preShape` and output spikes shaped `postShape` ([B; ...]).
+/// Zero traces for one step of input spikes shaped `preShape` and output spikes shaped `postShape` ([B; ...]), on the
+/// CPU: the steps move them to the device of the spikes they meet (`pairTermStep`).
 let zeroTraces (preShape: int64[]) (postShape: int64[]) : StdpTraces =
     { Pre = torch.zeros (preShape, dtype = torch.float32); Post = torch.zeros (postShape, dtype = torch.float32) }
 
@@ -165,13 +166,16 @@ let private factors (p: StdpParameters) (weight: Tensor) : Tensor * Tensor =
 /// x_t = x_{t-1} e^{-dt/τ₊} + s_pre,t,  y_t = y_{t-1} e^{-dt/τ₋} + s_post,t,
 /// ξ_b = f₊(w) ⊙ (s_post,t ⊗ x_t) - f₋(w) ⊙ (y_t ⊗ s_pre,t)   (for a convolution summed over output positions).
 /// Because both traces include the current step, a pre and a post spike in the same step give A₊ f₊ - A₋ f₋.
+/// The traces follow the spikes' device (zero traces start on the CPU).
 let pairTermStep (p: StdpParameters) (connection: Connection) (weight: Tensor) (traces: StdpTraces)
                  (pre: Tensor) (post: Tensor) : StdpTraces * Tensor =
     validate p
     notNull "traces.Pre" traces.Pre
     notNull "traces.Post" traces.Post
-    let x = traceStep (decayFactor p.Dt p.TauPre) traces.Pre pre
-    let y = traceStep (decayFactor p.Dt p.TauPost) traces.Post post
+    notNull "pre" pre
+    notNull "post" post
+    let x = traceStep (decayFactor p.Dt p.TauPre) (onDevice pre.device traces.Pre) pre
+    let y = traceStep (decayFactor p.Dt p.TauPost) (onDevice post.device traces.Post) post
     let ltp, ltd = coincidences connection weight x y pre post
     let fPlus, fMinus = factors p weight
     { Pre = x; Post = y }, fPlus * ltp - fMinus * ltd
@@ -250,10 +254,11 @@ let private checkReward (reward: Tensor) (batch: int64) =
     if reward.dim () <> 1L || reward.shape.[0] <> batch then
         invalidArg "reward" $"must be one reward per sample [B] = [{batch}], got shape %A{reward.shape}"
 
-/// Per-sample reward times per-sample term, summed over the batch: Σ_b r_b term_b.
+/// Per-sample reward times per-sample term, summed over the batch: Σ_b r_b term_b (the rewards follow the terms'
+/// device).
 let private modulate (reward: Tensor) (terms: Tensor) : Tensor =
     let shape = Array.append [| reward.shape.[0] |] (Array.create (int (terms.dim ()) - 1) 1L)
-    (reward.``to``(torch.float32).reshape shape * terms).sum (0L)
+    ((onDevice terms.device reward).``to``(torch.float32).reshape shape * terms).sum (0L)
 
 /// One step of MSTDP (Florian 2007, eq. without eligibility): Δw_t = γ Σ_b r_{t,b} ξ_{t,b}, with ξ the pair term of
 /// `pairTermStep` and r_t [B] the reward delivered at this step.
@@ -282,11 +287,11 @@ let mstdpetStep (p: RewardModulatedParameters) (connection: Connection) (weight:
     if state.Eligibility.shape <> xi.shape then
         invalidArg "state.Eligibility" $"must be [B; weight shape] = %A{xi.shape}, got %A{state.Eligibility.shape}"
     checkReward reward xi.shape.[0]
-    let z = state.Eligibility * decayFactor p.Stdp.Dt p.TauEligibility + xi / p.TauEligibility
+    let z = onDevice xi.device state.Eligibility * decayFactor p.Stdp.Dt p.TauEligibility + xi / p.TauEligibility
     { Traces = traces'; Eligibility = z }, modulate reward z * (p.LearningRate * p.Stdp.Dt)
 
 /// A zero MSTDPET state for a batch of `batch` samples, input steps shaped `preShape`, output steps `postShape` and
-/// a weight shaped `weightShape`.
+/// a weight shaped `weightShape`, on the CPU (`mstdpetStep` moves it to the device of the spikes).
 let zeroEligibility (preShape: int64[]) (postShape: int64[]) (weightShape: int64[]) : EligibilityState =
     if isNull preShape || preShape.Length = 0 then invalidArg "preShape" "must be [B; ...]"
     { Traces = zeroTraces preShape postShape

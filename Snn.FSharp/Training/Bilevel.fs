@@ -113,8 +113,9 @@ type Trainer(weights: Tensor[], hyperparameters: TorchSharp.Modules.Parameter[],
         let norm = sqrt (Hypergradient.dot raw raw)
         let g = match settings.MaxGradNorm with Some c -> clipNorm c raw | None -> raw
         hyperOptimizer.zero_grad ()
-        // Loads g into φ.grad: ∂/∂φ Σ ⟨φ, g⟩ = g.
-        let surrogate = Array.fold2 (fun (acc: Tensor) (p: Tensor) (gi: Tensor) -> acc + (p * gi).sum ()) (torch.zeros ([||])) hyperTensors g
+        // Loads g into φ.grad: ∂/∂φ Σ ⟨φ, g⟩ = g (a sum of the hyperparameters' own terms, so nothing is created
+        // off their device).
+        let surrogate = Array.map2 (fun (p: Tensor) (gi: Tensor) -> (p * gi).sum ()) hyperTensors g |> Array.reduce (+)
         surrogate.backward ()
         Diff.CallbackErrors.rethrow ()
         hyperOptimizer.step () |> ignore

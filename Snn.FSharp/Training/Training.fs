@@ -415,7 +415,7 @@ let clipGradients (maxNorm: float option) (model: torch.nn.Module) : float =
     let norm = grads |> Array.sumBy (fun g -> use s = g.square().sum () in s.ToDouble ()) |> sqrt
     match maxNorm with
     | Some c when norm > c ->
-        for g in grads do g.mul_ (torch.tensor (c / norm, dtype = g.dtype)) |> ignore
+        for g in grads do g.mul_ (torch.tensor (c / norm, dtype = g.dtype, device = g.device)) |> ignore
     | _ -> ()
     norm
 
