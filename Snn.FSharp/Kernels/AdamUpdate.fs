@@ -8,8 +8,8 @@
 ///     d = √v / √(1 − β₂ᵗ) + ε                        (√ by MKL's vmsSqrt, as libtorch's `sqrt`)
 ///     p ← p·(1 − ηλ) + (−η / (1 − β₁ᵗ))·m / d        (AdamW's `mul_`, then `addcdiv_(m, d, value)`, no FMA)
 ///
-/// (Adam's p·1 is p itself, bit for bit.)
-/// every constant rounded to float32 as libtorch rounds a double scalar. libtorch's `sqrt` is MKL's vmsSqrt in its
+/// with every constant rounded to float32 as libtorch rounds a double scalar (Adam has λ = 0 there, and p·1 is p
+/// itself, bit for bit). libtorch's `sqrt` is MKL's vmsSqrt in its
 /// high-accuracy mode, which is not always correctly rounded (about 0.7 % of values differ by one ulp from √ in
 /// hardware), so the kernel calls the same MKL function on blocks of 2048 values that are still in L1.
 /// TorchSharp's step runs eight tensor operations and two allocations per parameter; this reads p, g, m, v once
@@ -26,8 +26,6 @@ open Microsoft.FSharp.NativeInterop
 
 /// The raw loop of Adam's update over float32 memory.
 module internal AdamUpdate =
-
-    type private W = Vector512<float32>
 
     /// MKL's vector square root, exported by libtorch's CPU library (libtorch calls it for `torch.sqrt`).
     [<DllImport("libtorch_cpu", EntryPoint = "vmsSqrt", CallingConvention = CallingConvention.Cdecl)>]

@@ -51,10 +51,13 @@ module internal FusedAdamStep =
     let slots (groups: ParamGroup seq) (slot: ParamGroup -> Parameter -> AdamSlot) : AdamSlot[] =
         [| for g in groups do for p in g.Parameters -> slot g p |]
 
-    /// The step of slots that are `eligible`: the closure's loss (evaluated with gradients on, as TorchSharp does),
-    /// then every parameter with a gradient updated in place.
-    let run (slots: AdamSlot[]) (closure: Func<Tensor>) : Tensor =
-        let loss = if isNull closure then null else (use _ = torch.enable_grad () in closure.Invoke ())
+    /// The closure's loss, evaluated with gradients on, as TorchSharp's optimizers do before their step (null
+    /// without a closure).
+    let loss (closure: Func<Tensor>) : Tensor =
+        if isNull closure then null else (use _ = torch.enable_grad () in closure.Invoke ())
+
+    /// The step of slots that are `eligible`: every parameter with a gradient updated in place.
+    let run (slots: AdamSlot[]) =
         use _ = torch.no_grad ()
         for s in slots do
             match gradientOf s.Parameter with
@@ -64,7 +67,6 @@ module internal FusedAdamStep =
                 let c = AdamUpdate.coefficients s.LearningRate s.Beta1 s.Beta2 s.Epsilon s.L2Penalty s.DecoupledDecay s.Maximize (s.NextStep ())
                 AdamUpdate.update c (Tensors.address s.Parameter) (Tensors.address g) (Tensors.address s.FirstMoment)
                                   (Tensors.address s.SecondMoment) (int s.Parameter.NumberOfElements)
-        loss
 
 /// TorchSharp's Adam (an L2 penalty λ is added to the gradient) with a fused step of the same bits.
 type FusedAdam(parameters: Parameter seq, learningRate: float, ?beta1: float, ?beta2: float, ?epsilon: float, ?weightDecay: float) =
@@ -72,13 +74,16 @@ type FusedAdam(parameters: Parameter seq, learningRate: float, ?beta1: float, ?b
 
     override this.step (closure: Func<Tensor>) =
         let states = this._state
+        // The closure first, so the gradients it computes are the ones checked.
+        let loss = FusedAdamStep.loss closure
         let slots =
             FusedAdamStep.slots this._parameter_groups (fun g p ->
                 let o, s = (g :?> Adam.ParamGroup).Options, states.[p.Handle] :?> Adam.State
                 { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq; NextStep = (fun () -> s.step <- s.step + 1L; s.step)
                   LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
                   L2Penalty = o.weight_decay.Value; DecoupledDecay = 0.0; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value })
-        if FusedAdamStep.eligible slots then FusedAdamStep.run slots closure else base.step closure
+        if FusedAdamStep.eligible slots then FusedAdamStep.run slots else base.step null |> ignore
+        loss
 
 /// TorchSharp's AdamW (decoupled weight decay: p ← p·(1 − ηλ) before the step) with a fused step of the same bits.
 type FusedAdamW(parameters: Parameter seq, learningRate: float, ?beta1: float, ?beta2: float, ?epsilon: float, ?weightDecay: float) =
@@ -86,10 +91,13 @@ type FusedAdamW(parameters: Parameter seq, learningRate: float, ?beta1: float, ?
 
     override this.step (closure: Func<Tensor>) =
         let states = this._state
+        // The closure first, so the gradients it computes are the ones checked.
+        let loss = FusedAdamStep.loss closure
         let slots =
             FusedAdamStep.slots this._parameter_groups (fun g p ->
                 let o, s = (g :?> AdamW.ParamGroup).Options, states.[p.Handle] :?> AdamW.State
                 { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq; NextStep = (fun () -> s.step <- s.step + 1L; s.step)
                   LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
                   L2Penalty = 0.0; DecoupledDecay = o.weight_decay.Value; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value })
-        if FusedAdamStep.eligible slots then FusedAdamStep.run slots closure else base.step closure
+        if FusedAdamStep.eligible slots then FusedAdamStep.run slots else base.step null |> ignore
+        loss

@@ -83,6 +83,25 @@ let tests =
                 ob.step () |> ignore
             Expect.isTrue (identical a.[0] b.[0]) "the same values"
         }
+        test "a step with a closure returns its loss and uses the gradients it computes" {
+            let run (make: Parameter[] -> torch.optim.Optimizer) =
+                let ps = parameters 8L
+                let o = make ps
+                let target = torch.ones [| 4099L |]
+                let losses =
+                    [ for _ in 1 .. 3 ->
+                        let loss = o.step (Func<torch.Tensor> (fun () ->
+                            o.zero_grad ()
+                            let l = (ps.[4] - target).square().sum ()
+                            l.backward ()
+                            l))
+                        loss.ToSingle () ]
+                losses, ps.[4].detach().clone ()
+            let lossesA, a = run (fun ps -> torch.optim.Adam (ps, 1e-2))
+            let lossesB, b = run (fun ps -> new FusedAdam (ps, 1e-2))
+            Expect.equal lossesB lossesA "the closure's losses"
+            Expect.isTrue (identical a b) "the same parameters"
+        }
         test "the library's Adam is the fused one" {
             use model = torch.nn.Linear (3L, 2L)
             Expect.isTrue (Training.createOptimizer Training.Adam 1e-3 model :? FusedAdam) "createOptimizer Adam"
