@@ -11,12 +11,11 @@ namespace Snn
 open System
 open System.Buffers
 
-/// A pooled array whose first `Length` values the kernel owns until it is disposed.
+/// A pooled array that the kernel owns until it is disposed (it may be longer than asked for).
 [<Struct>]
 type internal ScratchLease =
     val Values: float32[]
-    val Length: int
-    new (values, length) = { Values = values; Length = length }
+    new (values) = { Values = values }
     interface IDisposable with
         member this.Dispose () = ArrayPool<float32>.Shared.Return this.Values
 
@@ -26,4 +25,4 @@ module internal Scratch =
     let rent (n: int) (value: float32) : ScratchLease =
         let values = ArrayPool<float32>.Shared.Rent (max 1 n)
         Span<float32>(values, 0, n).Fill value
-        new ScratchLease (values, n)
+        new ScratchLease (values)

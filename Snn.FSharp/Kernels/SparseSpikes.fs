@@ -145,7 +145,6 @@ module internal SparseKernel =
             Some { Rows = rows; Width = columns; RowStart = rowStart; Columns = indices; Values = values
                    Binary = MemoryExtensions.IndexOfAnyExcept (ReadOnlySpan<float32> values, 1.0f) < 0 }
 
-
     /// The transpose of compressed rows (for each column k, the rows m with x_mk = 1), by counting sort.
     let transpose (s: SpikeRows) : SpikeRows =
         let rowStart = Array.zeroCreate<int> (s.Width + 1)
