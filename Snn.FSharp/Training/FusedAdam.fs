@@ -32,9 +32,10 @@ module internal FusedAdamStep =
 
     let private gradientOf (p: Parameter) = let g = p.grad in if isNull (box g) || g.Handle = IntPtr.Zero then None else Some g
 
+    /// Whether t is float32, contiguous, on the CPU, as long as p and addressable as one span of bytes.
     let private fits (p: Tensor) (t: Tensor) =
         t.device_type = DeviceType.CPU && t.dtype = torch.float32 && t.is_contiguous () && t.NumberOfElements = p.NumberOfElements
-        && t.NumberOfElements <= int64 Int32.MaxValue
+        && t.NumberOfElements <= int64 (Int32.MaxValue / 4)
 
     /// Whether the fused pass can take every slot with a gradient.
     let eligible (slots: AdamSlot[]) =
