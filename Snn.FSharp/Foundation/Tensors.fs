@@ -2,9 +2,6 @@
 /// so the rest of the core reads like the mathematics.
 module Snn.Tensors
 
-#nowarn "9"
-
-open Microsoft.FSharp.NativeInterop
 open TorchSharp
 
 type Tensor = torch.Tensor
@@ -35,11 +32,6 @@ let toFloat64Array (t: Tensor) : float[] =
 let toInt64Array (t: Tensor) : int64[] =
     use flat = t.detach().reshape(-1L).``to``(torch.int64).cpu ()
     flat.data<int64>().ToArray ()
-
-/// The address of a CPU tensor's first element, for the fused kernels (valid while the tensor lives).
-let address (t: Tensor) : nativeint =
-    use p = fixed t.bytes
-    NativePtr.toNativeInt p
 
 /// The shape of a tensor as an array.
 let shape (t: Tensor) : int64[] = t.shape

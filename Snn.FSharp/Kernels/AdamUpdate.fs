@@ -124,10 +124,10 @@ module internal AdamUpdate =
     /// per core.
     let update (c: Coefficients) (p: nativeint) (g: nativeint) (m: nativeint) (v: nativeint) (count: int) =
         let range start stop =
-            // A pinned array, not stackalloc: localloc inside the Parallel.For closure is an invalid program once the
-            // Release build inlines `range` there.
-            let roots = GC.AllocateUninitializedArray<float32> (block, pinned = true)
-            use root = fixed roots
+            // Pooled, not stackalloc: localloc inside the Parallel.For closure is an invalid program once the Release
+            // build inlines `range` there.
+            use roots = Scratch.rent block 0.0f
+            use root = fixed roots.Values
             updateRange c (NativePtr.ofNativeInt p) (NativePtr.ofNativeInt g) (NativePtr.ofNativeInt m) (NativePtr.ofNativeInt v)
                         root start stop
         let per = max 32768 ((count + Environment.ProcessorCount - 1) / Environment.ProcessorCount)

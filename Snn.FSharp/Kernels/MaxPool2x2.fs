@@ -29,9 +29,7 @@ module internal MaxPoolKernel =
     type private W = Vector512<float32>
     type private I = Vector512<int>
 
-    let inline private pointer<'T when 'T: unmanaged> (t: Tensor) : nativeptr<'T> =
-        use p = fixed t.bytes
-        NativePtr.ofNativeInt (NativePtr.toNativeInt p)
+    let inline private pointer<'T when 'T: unmanaged> (t: Tensor) : nativeptr<'T> = NativePtr.ofNativeInt (Raw.address t)
 
     /// Lane indices that gather the even (0, 2, .., 30) and odd (1, 3, .., 31) floats of two vectors, and that
     /// interleave two vectors' lanes (a0 b0 a1 b1 ..) into their low and high halves.

@@ -47,9 +47,7 @@ module internal SparseKernel =
 
     type private V = Vector<float32>
 
-    let inline private pointer (t: Tensor) : nativeptr<float32> =
-        use p = fixed t.bytes
-        NativePtr.ofNativeInt (NativePtr.toNativeInt p)
+    let inline private pointer (t: Tensor) : nativeptr<float32> = NativePtr.ofNativeInt (Raw.address t)
 
     /// Rows of work per parallel item.
     let private rowsPerItem (rows: int) = max 16 ((rows + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount))

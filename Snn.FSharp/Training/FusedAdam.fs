@@ -37,16 +37,15 @@ module internal FusedAdamStep =
         t.device_type = DeviceType.CPU && t.dtype = torch.float32 && t.is_contiguous () && t.NumberOfElements = p.NumberOfElements
         && t.NumberOfElements <= int64 (Int32.MaxValue / 4)
 
-    /// Whether the fused pass can take every slot with a gradient.
-    let eligible (slots: AdamSlot[]) =
+    /// Whether the fused pass can take every slot, given each slot's gradient (None: TorchSharp skips it).
+    let private eligible (slots: AdamSlot[]) (gradients: Tensor option[]) =
         AdamUpdate.available.Force ()
-        && slots |> Array.forall (fun s ->
+        && Array.forall2 (fun s g ->
             not s.AmsGrad
-            && match gradientOf s.Parameter with
+            && match g with
                | None -> true
-               | Some g ->
-                   use g = g
-                   fits s.Parameter s.Parameter && fits s.Parameter g && fits s.Parameter s.FirstMoment && fits s.Parameter s.SecondMoment)
+               | Some g -> fits s.Parameter s.Parameter && fits s.Parameter g && fits s.Parameter s.FirstMoment && fits s.Parameter s.SecondMoment)
+            slots gradients
 
     /// The slots of every parameter of the groups; `slot` reads one parameter's state and its group's options.
     let slots (groups: ParamGroup seq) (slot: ParamGroup -> Parameter -> AdamSlot) : AdamSlot[] =
@@ -57,17 +56,25 @@ module internal FusedAdamStep =
     let loss (closure: Func<Tensor>) : Tensor =
         if isNull closure then null else (use _ = torch.enable_grad () in closure.Invoke ())
 
-    /// The step of slots that are `eligible`: every parameter with a gradient updated in place.
-    let run (slots: AdamSlot[]) =
-        use _ = torch.no_grad ()
-        for s in slots do
-            match gradientOf s.Parameter with
-            | None -> ()   // TorchSharp skips it without counting a step
-            | Some g ->
-                use g = g
-                let c = AdamUpdate.coefficients s.LearningRate s.Beta1 s.Beta2 s.Epsilon s.L2Penalty s.DecoupledDecay s.Maximize (s.NextStep ())
-                AdamUpdate.update c (Tensors.address s.Parameter) (Tensors.address g) (Tensors.address s.FirstMoment)
-                                  (Tensors.address s.SecondMoment) (int s.Parameter.NumberOfElements)
+    /// Updates every parameter with a gradient in place when the fused pass can take them all (TorchSharp skips a
+    /// parameter without a gradient and does not count its step); false, having changed nothing, when it cannot.
+    let tryRun (slots: AdamSlot[]) : bool =
+        let gradients = slots |> Array.map (fun s -> gradientOf s.Parameter)
+        try
+            let fused = eligible slots gradients
+            if fused then
+                use _ = torch.no_grad ()
+                Array.iter2 (fun s g ->
+                    match g with
+                    | None -> ()
+                    | Some (g: Tensor) ->
+                        let c = AdamUpdate.coefficients s.LearningRate s.Beta1 s.Beta2 s.Epsilon s.L2Penalty s.DecoupledDecay s.Maximize (s.NextStep ())
+                        AdamUpdate.update c (Raw.address s.Parameter) (Raw.address g) (Raw.address s.FirstMoment)
+                                          (Raw.address s.SecondMoment) (int s.Parameter.NumberOfElements))
+                    slots gradients
+            fused
+        finally
+            for g in gradients do g |> Option.iter (fun g -> g.Dispose ())
 
 /// TorchSharp's Adam (an L2 penalty λ is added to the gradient) with a fused step of the same bits.
 type FusedAdam(parameters: Parameter seq, learningRate: float, ?beta1: float, ?beta2: float, ?epsilon: float, ?weightDecay: float) =
@@ -83,7 +90,7 @@ type FusedAdam(parameters: Parameter seq, learningRate: float, ?beta1: float, ?b
                 { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq; NextStep = (fun () -> s.step <- s.step + 1L; s.step)
                   LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
                   L2Penalty = o.weight_decay.Value; DecoupledDecay = 0.0; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value })
-        if FusedAdamStep.eligible slots then FusedAdamStep.run slots else base.step null |> ignore
+        if not (FusedAdamStep.tryRun slots) then base.step null |> ignore
         loss
 
 /// TorchSharp's AdamW (decoupled weight decay: p ← p·(1 − ηλ) before the step) with a fused step of the same bits.
@@ -100,5 +107,5 @@ type FusedAdamW(parameters: Parameter seq, learningRate: float, ?beta1: float, ?
                 { Parameter = p; FirstMoment = s.exp_avg; SecondMoment = s.exp_avg_sq; NextStep = (fun () -> s.step <- s.step + 1L; s.step)
                   LearningRate = o.LearningRate.Value; Beta1 = o.beta1.Value; Beta2 = o.beta2.Value; Epsilon = o.eps.Value
                   L2Penalty = 0.0; DecoupledDecay = o.weight_decay.Value; Maximize = o.maximize.Value; AmsGrad = o.amsgrad.Value })
-        if FusedAdamStep.eligible slots then FusedAdamStep.run slots else base.step null |> ignore
+        if not (FusedAdamStep.tryRun slots) then base.step null |> ignore
         loss

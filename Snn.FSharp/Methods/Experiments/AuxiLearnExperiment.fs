@@ -82,21 +82,5 @@ let run (options: SuiteOptions) : Experiment.Table list =
     let threads = torch.get_num_threads ()
     torch.set_num_threads 1
     try
-        let moving = if options.Runs "moving-patterns" then [ runDataset scale options (movingPatterns scale) ] else []
-        let folder = ImageSets.defaultFashionMnistFolder
-        let fashion =
-            if options.Quick || not (options.Runs "event-fashion-mnist") then []
-            elif not (fashionMnistPresent folder) then
-                options.Log $"[auxilearn] event Fashion-MNIST skipped: no Fashion-MNIST IDX files in {folder} (install with `apt-get install dataset-fashion-mnist`)"
-                []
-            else [ runDataset scale options (fashionMnist folder scale) ]
-        let digits =
-            if options.Quick || not (options.Runs "event-mnist") then []
-            else
-                match eventMnist scale options.Log with
-                | Error message ->
-                    options.Log $"[auxilearn] {message}; skipped"
-                    []
-                | Ok data -> [ runDataset scale options data ]
-        moving @ fashion @ digits
+        datasets "auxilearn" scale ImageSets.defaultFashionMnistFolder options |> List.map (fun data -> runDataset scale options data.Value)
     finally torch.set_num_threads threads

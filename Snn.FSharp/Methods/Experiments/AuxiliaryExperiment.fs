@@ -201,29 +201,27 @@ let runDataset (scale: Scale) (options: SuiteOptions) (data: Dataset) : Experime
 let fashionMnistPresent (folder: string) : bool =
     [ "train-labels-idx1-ubyte"; "train-labels-idx1-ubyte.gz" ] |> List.exists (fun f -> File.Exists (Path.Combine (folder, f)))
 
-let private runDatasets (scale: Scale) (fashionFolder: string) (options: SuiteOptions) =
-    let moving = if options.Runs "moving-patterns" then runDataset scale options (movingPatterns scale) else []
-    let fashionPresent = fashionMnistPresent fashionFolder
+/// The datasets a suite named `suite` runs at `scale`, in order, loaded when forced: MovingPatterns; then, unless
+/// `options.Quick`, event Fashion-MNIST when `fashionFolder` holds its IDX files and EventMnist when its digits can
+/// be fetched. Each one not run is logged with the reason.
+let datasets (suite: string) (scale: Scale) (fashionFolder: string) (options: SuiteOptions) : Lazy<Dataset> list =
+    let skipped (name: string) (why: string) =
+        options.Log $"[{suite}] {name} skipped: {why}"
+        []
+    let moving = if options.Runs "moving-patterns" then [ lazy (movingPatterns scale) ] else []
     let fashion =
         if not (options.Runs "event-fashion-mnist") then []
-        elif options.Quick then
-            options.Log "[auxiliary] quick mode: event Fashion-MNIST skipped (the quick run uses the synthetic set only)"
-            []
-        elif not fashionPresent then
-            options.Log $"[auxiliary] event Fashion-MNIST skipped: no Fashion-MNIST IDX files in {fashionFolder} (install with `apt-get install dataset-fashion-mnist`)"
-            []
-        else runDataset scale options (fashionMnist fashionFolder scale)
+        elif options.Quick then skipped "event Fashion-MNIST" "quick mode (the quick run uses the synthetic set only)"
+        elif not (fashionMnistPresent fashionFolder) then
+            skipped "event Fashion-MNIST" $"no Fashion-MNIST IDX files in {fashionFolder} (install with `apt-get install dataset-fashion-mnist`)"
+        else [ lazy (fashionMnist fashionFolder scale) ]
     let digits =
         if not (options.Runs "event-mnist") then []
-        elif options.Quick then
-            options.Log "[auxiliary] quick mode: EventMnist skipped (the full mode runs it; the digits are fetched with npm)"
-            []
+        elif options.Quick then skipped "EventMnist" "quick mode (the full mode runs it; the digits are fetched with npm)"
         else
             match eventMnist scale options.Log with
-            | Error message ->
-                options.Log $"[auxiliary] {message}; skipped"
-                []
-            | Ok data -> runDataset scale options data
+            | Error message -> skipped "EventMnist" message
+            | Ok data -> [ lazy data ]
     moving @ fashion @ digits
 
 /// Runs the suite at `scale` with an explicit Fashion-MNIST folder: MovingPatterns always; event Fashion-MNIST
@@ -234,7 +232,7 @@ let private runDatasets (scale: Scale) (fashionFolder: string) (options: SuiteOp
 let runScaled (scale: Scale) (fashionFolder: string) (options: SuiteOptions) : Experiment.Table list =
     let threads = torch.get_num_threads ()
     torch.set_num_threads 1
-    try runDatasets scale fashionFolder options
+    try datasets "auxiliary" scale fashionFolder options |> List.collect (fun data -> runDataset scale options data.Value)
     finally torch.set_num_threads threads
 
 /// The suite as registered in `ExperimentCommand.suites`: `quickScale` with `--quick`, else `fullScale`.
