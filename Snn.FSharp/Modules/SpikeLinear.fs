@@ -101,7 +101,7 @@ type SpikeLinear(name: string, inputs: int, outputs: int, options: SpikeLinearOp
         this.LastCallSparse <- active.IsSome
         let y =
             match active with
-            | Some rows -> SparseSpikes.linear flat rows weight bias
+            | Some rows -> SparseSpikes.linearOwning flat rows weight bias
             | None when o.Bf16 && x.dtype = torch.float32 ->
                 let product = torch.nn.functional.linear (flat.``to`` torch.bfloat16, weight.``to`` torch.bfloat16)
                 product.``to`` torch.float32 + bias
