@@ -62,7 +62,7 @@ type TrainArgs =
             | Set _ -> "override one configuration key, e.g. --set optimizer.lr=1e-3 (repeatable; applied last)"
             | Print_Config -> "print the effective configuration as JSON and exit without training"
             | Simd _ -> "on (default) or off: SIMD loops in the fused kernels"
-            | Sparse _ -> "on or off (default): accumulate only the weights of active inputs (same accuracy)"
+            | Sparse _ -> "on (default) or off: accumulate only the weights of active inputs where at most 15 % are active (same maths, sums in another order)"
             | Device _ -> "cpu (default) or cuda[:index]: where the model and its batches live (the fused kernels run on the CPU; elsewhere the reference path runs)"
             | Bf16 _ -> "off (default), on, or auto (on where the CPU has native bfloat16 dot products): bfloat16 GEMMs with float32 master weights; final accuracy within the seed spread of float32, but slower than float32 on the machine Snn is measured on (see bench/RESULTS.md, bf16 decision)"
 
@@ -171,13 +171,14 @@ let run (args: ParseResults<TrainArgs>) : int =
             | Some "off" -> false
             | Some other -> invalidArg "on_off" $"{flag}: '{other}' is neither on nor off"
         FusedKernelSettings.Vectorised <- lever (Simd "") true (args.TryGetResult Simd)
-        // Default float32 (SpikeLinearOptions.Default); auto: bfloat16 where the CPU has native bfloat16 dot products.
+        // Default float32 with the sparse path (SpikeLinearOptions.Default); bf16 auto: bfloat16 where the CPU has native
+        // bfloat16 dot products.
         let bf16 =
             match args.TryGetResult Bf16 with
             | None -> SpikeLinearOptions.Default.Bf16
             | Some v when v.ToLowerInvariant () = "auto" -> SpikeLinearOptions.NativeBf16
             | value -> lever (Bf16 "") false value
-        let linear = { SpikeLinearOptions.Default with Sparse = lever (Sparse "") false (args.TryGetResult Sparse); Bf16 = bf16 }
+        let linear = { SpikeLinearOptions.Default with Sparse = lever (Sparse "") SpikeLinearOptions.Default.Sparse (args.TryGetResult Sparse); Bf16 = bf16 }
         let folder = Vocabulary.runFolder "train" (Vocabulary.renamed "--out" "--report" (args.TryGetResult Out) (args.TryGetResult Report))
         // The run folder keeps the checkpoint unless the configuration names another place.
         let config =

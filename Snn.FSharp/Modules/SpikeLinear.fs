@@ -43,16 +43,21 @@ type SpikeLinearOptions =
     /// /proc/cpuinfo). Without them oneDNN emulates bfloat16 and the lever is slower than float32.
     static member NativeBf16 : bool = Bf16Support.native.Force ()
 
-    /// The fastest dense setting: bfloat16 GEMMs where the CPU runs them natively, float32 elsewhere.
-    static member Fast = { SpikeLinearOptions.Dense with Bf16 = SpikeLinearOptions.NativeBf16 }
+    /// The default levers plus bfloat16 GEMMs where the CPU runs them natively.
+    static member Fast = { SpikeLinearOptions.Default with Bf16 = SpikeLinearOptions.NativeBf16 }
 
-    /// The default levers: `Dense` (float32). bfloat16 GEMMs keep accuracy (final test accuracy of `snn train`'s
-    /// default run -0.23 points on moving patterns, 98.72 ± 0.92 % against 98.95 ± 0.52 %, and -0.25 on event
-    /// Fashion-MNIST, 84.87 ± 0.95 % against 85.12 ± 0.41 %, 6 seeds each: inside the seed spread), but on the 2-core
-    /// avx512_bf16 machine the project is measured on they were slower than float32 on an idle machine (W1 training
-    /// step 54 against 33 ms, W3 78 against 49 ms, W1 inference 18.5 against 12.7 ms), so they stay a lever
-    /// (`Fast`, `--bf16 auto|on`) until a CPU runs them faster (bench/RESULTS.md, "bf16 decision").
-    static member Default = SpikeLinearOptions.Dense
+    /// The default levers: float32, with the sparse path for input at most 15 % active (`Dense` otherwise). The
+    /// sparse path sums the same products in another order, so results agree with `Dense` to float32 rounding;
+    /// bench/RESULTS.md, round 8, has its speed (W1 training 16-17 against 24-27 ms per step) and its accuracy
+    /// against `Dense` over seeds.
+    ///
+    /// bfloat16 GEMMs stay off: they keep accuracy (final test accuracy of `snn train`'s default run -0.23 points on
+    /// moving patterns, 98.72 ± 0.92 % against 98.95 ± 0.52 %, and -0.25 on event Fashion-MNIST, 84.87 ± 0.95 %
+    /// against 85.12 ± 0.41 %, 6 seeds each: inside the seed spread), but on the 2-core avx512_bf16 machine the
+    /// project is measured on they were slower than float32 (W1 training step 54 against 33 ms, W3 78 against 49 ms,
+    /// W1 inference 18.5 against 12.7 ms), so they stay a lever (`Fast`, `--bf16 auto|on`) until a CPU runs them
+    /// faster (bench/RESULTS.md, "bf16 decision").
+    static member Default = { SpikeLinearOptions.Dense with Sparse = true }
 
 /// Linear layer y = x Wᵀ + b ([..., K] → [..., N]) with optional sparse-spike and bfloat16 paths (see
 /// `SpikeLinearOptions`); `Options` can be changed between calls.

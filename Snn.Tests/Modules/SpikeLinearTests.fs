@@ -145,7 +145,7 @@ let tests =
             let flags = if System.IO.File.Exists "/proc/cpuinfo" then System.IO.File.ReadAllText "/proc/cpuinfo" else ""
             let native = System.Text.RegularExpressions.Regex.IsMatch (flags, @"\b(avx512_bf16|amx_bf16)\b")
             Expect.equal SpikeLinearOptions.NativeBf16 native "detection agrees with the CPU flags"
-            Expect.equal SpikeLinearOptions.Fast { SpikeLinearOptions.Dense with Bf16 = native } "Fast = Dense plus native bfloat16"
+            Expect.equal SpikeLinearOptions.Fast { SpikeLinearOptions.Default with Bf16 = native } "Fast = Default plus native bfloat16"
             let code, _, err = runSnn [ "train"; "--bf16"; "maybe"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8" ]
             Expect.notEqual code 0 "an unknown lever value is refused"
             Expect.stringContains err "maybe" "the bad value is named"

@@ -56,10 +56,10 @@ type Levers =
       /// optimizer), to see where a step's time goes.
       Phases: bool }
 
-    /// The defaults of the library and of `snn train`: bfloat16 where the CPU runs it natively
-    /// (`SpikeLinearOptions.Default`; `--bf16 off` measures float32).
+    /// The defaults of the library and of `snn train` (`SpikeLinearOptions.Default`: float32 with the sparse path;
+    /// `--sparse off` measures dense float32).
     static member Default =
-        { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = false
+        { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = SpikeLinearOptions.Default.Sparse
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
           ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedAdam = true; Phases = false }
 
