@@ -12,6 +12,7 @@ let private all =
         NeuronTests.tests
         DynamicsTests.tests
         MaxPool2x2Tests.tests
+        WorkersTests.tests
         SpikeLinearTests.tests
         LossMetricTests.tests
         DataTests.tests
