@@ -52,7 +52,9 @@ module Dynamics =
         if inputs.dtype <> torch.float32 then invalidArg "inputs" $"the fused kernel runs float32 tensors, got {inputs.dtype}"
         if inputs.device_type <> DeviceType.CPU then invalidArg "inputs" "the fused kernel runs on the CPU"
         // NaN inputs are rejected by the kernel itself as it reads them (no separate pass over the tensor).
-        FusedLifFunction.apply (inputs, box spec)
+        let spikes = FusedLifFunction.apply (inputs, box spec)
+        FunctionHandles.release ()
+        spikes
 
     /// LIF spikes [T; B; ...] from rest with the chosen kernel; `Fused` falls back to the reference when the
     /// parameters or dtype need it (refractory period, conductance input, ASGL, non-float32 input).
