@@ -73,7 +73,9 @@ module Dynamics =
                   Threshold = float32 p.VThreshold; VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset
                   Surrogate = p.Surrogate }
             // NaN inputs are rejected by the kernel itself as it reads them.
-            FusedCuLifFunction.apply (inputs, box spec, box (float32 alpha))
+            let spikes = FusedCuLifFunction.apply (inputs, box spec, box (float32 alpha))
+            FunctionHandles.release ()
+            spikes
         | _ -> CuLif.unroll p inputs
 
     /// PLIF spikes [T; B; ...] from rest with weight w (scalar, or one per neuron of the trailing dimensions) and

@@ -343,7 +343,7 @@ type FusedLifFunction() =
     /// The autograd node's name.
     override _.Name = "SnnFusedLif"
 
-    /// Runs the recurrence; saves h for the backward pass.
+    /// Runs the recurrence; keeps h for the backward pass (`KeptForBackward`: freed by a graph-freeing backward pass).
     override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
         let x = vars.[0] :?> Tensor
         let spec = vars.[1] :?> FusedLifSpec
