@@ -4,7 +4,8 @@
 /// machines this project runs on, touching freshly mapped memory costs about 1.5 ms per MB, so a training step that
 /// allocates a few hundred MB of activations pays more for page faults than for arithmetic (docs/performance.md).
 /// Keeping freed memory in the process (the effect of MALLOC_MMAP_MAX_=0 and a huge MALLOC_TRIM_THRESHOLD_) removes
-/// that cost at the price of a resident set that does not shrink between steps.
+/// that cost at the price of a resident set that does not shrink between steps; turning glibc's small-block caches
+/// off (`smallBlockTunables`) keeps that resident set close to what a step needs.
 [<RequireQualifiedAccess>]
 module Snn.Allocator
 
@@ -38,10 +39,10 @@ let keepFreedMemory () : bool =
 ///
 /// Why: a training step allocates a few large activations among thousands of small blocks (tensor headers, autograd
 /// nodes). Cached small blocks count as in use, so each one left between two freed activations splits their space,
-/// the next step's activations no longer fit and the heap grows at the top. In W2 this doubled the heap: 1.2-1.5 GB
-/// for about 400 MB live (bench `memory w2`; with these tunables 650-720 MB, and peak resident memory 800-1100 MB
-/// instead of 1250-1450 MB; bench/RESULTS.md, round 8). glibc reads tunables only when a process starts, so
-/// `restartWithSmallBlockTunables` re-executes the process with them.
+/// the next step's activations no longer fit and the heap grows at the top. W2's step needs about 300 MB of heap at
+/// its peak, yet its heap grew to 1.1-1.4 GB with the caches and to 0.7-0.8 GB without them (bench `memory w2 12`;
+/// peak resident memory of the timed benchmark 1264-1386 MB against 753-951 MB; bench/RESULTS.md, round 8). glibc
+/// reads tunables only when a process starts, so `restartWithSmallBlockTunables` re-executes the process with them.
 let smallBlockTunables : (string * string) list = [ "glibc.malloc.tcache_count", "0"; "glibc.malloc.mxfast", "0" ]
 
 /// The GLIBC_TUNABLES value that adds `smallBlockTunables` to `existing` (null or empty when unset), keeping every
