@@ -41,7 +41,7 @@ let keepFreedMemory () : bool =
 /// nodes). Cached small blocks count as in use, so each one left between two freed activations splits their space,
 /// the next step's activations no longer fit and the heap grows at the top. W2's step needs about 300 MB of heap at
 /// its peak, yet its heap grew to 1.1-1.4 GB with the caches and to 0.7-0.8 GB without them (bench `memory w2 12`;
-/// peak resident memory of the timed benchmark 1264-1386 MB against 753-951 MB; bench/RESULTS.md, round 8). glibc
+/// peak resident memory of the timed benchmark 1253-1441 MB against 753-1095 MB; bench/RESULTS.md, round 8). glibc
 /// reads tunables only when a process starts, so `restartWithSmallBlockTunables` re-executes the process with them.
 let smallBlockTunables : (string * string) list = [ "glibc.malloc.tcache_count", "0"; "glibc.malloc.mxfast", "0" ]
 
