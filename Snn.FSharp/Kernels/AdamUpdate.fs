@@ -124,7 +124,7 @@ module internal AdamUpdate =
     /// per core.
     let update (c: Coefficients) (p: nativeint) (g: nativeint) (m: nativeint) (v: nativeint) (count: int) =
         let range start stop =
-            // Pooled, not stackalloc: localloc inside the Parallel.For closure is an invalid program once the Release
+            // Pooled, not stackalloc: localloc inside the work item's closure is an invalid program once the Release
             // build inlines `range` there.
             use roots = Scratch.rent block 0.0f
             use root = fixed roots.Values
@@ -133,4 +133,4 @@ module internal AdamUpdate =
         let per = max 32768 ((count + Environment.ProcessorCount - 1) / Environment.ProcessorCount)
         let items = (count + per - 1) / per
         if items <= 1 then range 0 count
-        else Parallel.For (0, items, fun k -> range (k * per) (min count (k * per + per))) |> ignore
+        else Workers.forEach items (fun k -> range (k * per) (min count (k * per + per)))

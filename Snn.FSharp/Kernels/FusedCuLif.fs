@@ -57,7 +57,7 @@ module internal CuLifKernel =
         let gp, hp, xp = address gradZ, address h, address gradX
         let total = steps * neurons
         let chunk = chunkSize neurons
-        Parallel.For (0, (neurons + chunk - 1) / chunk, fun c ->
+        Workers.forEach ((neurons + chunk - 1) / chunk) (fun c ->
             let gs = view gp total
             let hs = view hp total
             let xs = view xp total
@@ -76,7 +76,7 @@ module internal CuLifKernel =
                     let di = spec.Gain * dh + alpha * deltaI.[j - j0]
                     xs.[k] <- di
                     deltaI.[j - j0] <- di
-                    deltaV.[j - j0] <- spec.Beta * dh) |> ignore
+                    deltaV.[j - j0] <- spec.Beta * dh)
 
 /// SIMD forms of the CuLIF loops: the per-neuron arithmetic of `CuLifKernel` in the same operation order on
 /// `Vector<float32>.Count` neurons at a time; the elements past the last full vector run the scalar code.

@@ -61,17 +61,6 @@ type FusedLifSpec =
       /// Surrogate of the spike function.
       Surrogate: Surrogate }
 
-/// How the fused kernels use the CPU (process-wide switches, so benchmarks and users can compare; both on by
-/// default). The vectorised loops give bit-identical spikes and, except for surrogates that need exp (sigmoid,
-/// Gaussian, piecewise-exponential, SLAYER), bit-identical gradients; with exp the vectorised exponential may
-/// differ from the scalar one by a few units in the last place (relative error below 1e-6); both run the one formula
-/// of `SurrogateDerivatives.formula`.
-type FusedKernelSettings private () =
-    /// Run the IF/LIF loops with SIMD vectors over neurons (System.Numerics.Vector); the scalar loop otherwise.
-    static member val Vectorised = true with get, set
-    /// Split the neurons across the cores (time stays sequential within each neuron); one thread otherwise.
-    static member val Parallel = true with get, set
-
 /// Raw-memory helpers and the reset rule shared by the fused kernels (float32, per neuron).
 module internal Raw =
 
@@ -92,7 +81,7 @@ module internal Raw =
         let chunk = chunkSize neurons
         let chunks = (neurons + chunk - 1) / chunk
         if chunks <= 1 then body 0 neurons
-        else Parallel.For (0, chunks, fun c -> body (c * chunk) (min neurons (c * chunk + chunk))) |> ignore
+        else Workers.forEach chunks (fun c -> body (c * chunk) (min neurons (c * chunk + chunk)))
 
     /// Runs `body j0 j1` like `forChunks` and tells whether any work item returned true.
     let anyChunk (neurons: int) (body: int -> int -> bool) : bool =
@@ -182,7 +171,7 @@ module internal LifKernel =
         let total = steps * neurons
         let chunk = chunkSize neurons
         let chunks = (neurons + chunk - 1) / chunk
-        Parallel.For (0, chunks, fun c ->
+        Workers.forEach chunks (fun c ->
             let gs = view gp total
             let hs = view hp total
             let xs = view xp total
@@ -197,7 +186,7 @@ module internal LifKernel =
                     let hk = hs.[k]
                     let dh = chargeGradient spec derivative hk delta.[j - j0] gs.[k]
                     xs.[k] <- spec.Gain * dh
-                    delta.[j - j0] <- spec.Beta * dh) |> ignore
+                    delta.[j - j0] <- spec.Beta * dh)
 
 /// SIMD forms of the IF/LIF loops: the same per-neuron arithmetic as `LifKernel`, in the same operation order,
 /// on `Vector<float32>.Count` neurons at a time; the elements past the last full vector run the scalar code.

@@ -28,7 +28,7 @@ module internal PlifKernel =
         let xp, hp, zp = address x, address h, address z
         let total = steps * neurons
         let chunk = chunkSize neurons
-        Parallel.For (0, (neurons + chunk - 1) / chunk, fun c ->
+        Workers.forEach ((neurons + chunk - 1) / chunk) (fun c ->
             let xs = view xp total
             let hs = view hp total
             let zs = view zp total
@@ -45,7 +45,7 @@ module internal PlifKernel =
                     let zk = spike spec hk
                     hs.[idx] <- hk
                     zs.[idx] <- zk
-                    v.[j - j0] <- reset spec hk zk) |> ignore
+                    v.[j - j0] <- reset spec hk zk)
 
     /// Backward: writes ∂L/∂x [T; N] and returns ∂L/∂k per weight (summed over the neurons sharing it).
     let backward (spec: FusedLifSpec) (k: float32[]) (derivative: float32 -> float32) (steps: int) (neurons: int)
@@ -55,7 +55,7 @@ module internal PlifKernel =
         let chunk = chunkSize neurons
         let chunks = (neurons + chunk - 1) / chunk
         let partial = Array.init chunks (fun _ -> Array.zeroCreate<float> k.Length)
-        Parallel.For (0, chunks, fun c ->
+        Workers.forEach chunks (fun c ->
             let gs = view gp total
             let xs = view xp total
             let hs = view hp total
@@ -75,7 +75,7 @@ module internal PlifKernel =
                     let previous = if t = 0 then spec.VRest else (let hPrevious = hs.[idx - neurons] in reset spec hPrevious (spike spec hPrevious))
                     gradK.[j % k.Length] <- gradK.[j % k.Length] + float (dh * (xs.[idx] - (previous - spec.VRest)))
                     os.[idx] <- kj * dh
-                    delta.[j - j0] <- (1.0f - kj) * dh) |> ignore
+                    delta.[j - j0] <- (1.0f - kj) * dh)
         Array.init k.Length (fun i -> partial |> Array.sumBy (fun p -> p.[i]))
 
 /// The fused PLIF recurrence as a TorchSharp autograd function: apply (x [T; ...] float32, w, spec); gradients for

@@ -43,7 +43,7 @@ module internal MaxPoolKernel =
         let per = max 1 (max (4096 / max 1 outputsPerPlane) ((planes + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount)))
         let items = (planes + per - 1) / per
         if items <= 1 then body 0 planes
-        else Parallel.For (0, items, fun i -> body (i * per) (min planes (i * per + per))) |> ignore
+        else Workers.forEach items (fun i -> body (i * per) (min planes (i * per + per)))
 
     /// The scalar rule for one window: value and position of the first maximum (NaN wins).
     let inline private window (a: float32) (b: float32) (c: float32) (d: float32) : struct (float32 * byte) =

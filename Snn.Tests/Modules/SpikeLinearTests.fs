@@ -88,6 +88,37 @@ let tests =
             allClose 1e-5 bd bf "bias gradient"
             allClose 1e-5 xd xf "input gradient"
         }
+        test "a second backward pass through the same graph gives the same weight gradient" {
+            // The layer's compressed rows go back to their pool after the first pass; the second compresses the
+            // saved input again.
+            let fast, _ = pair 301 300 sparse
+            torch.manual_seed 10L |> ignore
+            let x = torch.bernoulli (torch.zeros ([| 50L; 301L |]) + 0.1)
+            let loss = (fast.forward x * torch.linspace (-1.0, 1.0, 300L)).sum ()
+            Expect.isTrue fast.LastCallSparse "the sparse path ran"
+            let first = Diff.gradients [| loss |] None [| fast.Weight |] true false
+            // Another input in between rents the pooled arrays the first pass returned, and overwrites them.
+            let noGradForward () =
+                use _ = torch.no_grad ()
+                fast.forward (torch.bernoulli (torch.zeros ([| 50L; 301L |]) + 0.1)) |> ignore
+            noGradForward ()
+            let second = Diff.gradients [| loss |] None [| fast.Weight |] false false
+            let differing = Array.map2 (fun (a: float) b -> if a = b then 0 else 1) (values first.[0]) (values second.[0]) |> Array.sum
+            Expect.equal differing 0 "weight gradient elements that differ between the passes"
+            Expect.isTrue (values first.[0] |> Array.exists (fun g -> g <> 0.0)) "the gradient is not trivially zero"
+        }
+        test "rows handed to SparseSpikes.linear stay the caller's; rows that are disposed are refused" {
+            let fast, _ = pair 40 10 sparse
+            let x = torch.bernoulli (torch.zeros ([| 8L; 40L |]) + 0.2)
+            let rows = (SparseSpikes.rows x).Value
+            Diff.backward ((SparseSpikes.linear x rows fast.Weight fast.Bias).sum ())
+            Expect.isFalse rows.Disposed "the caller's rows are not disposed by the backward pass"
+            Expect.equal rows.Entries (int (x.count_nonzero().item<int64> ())) "one entry per nonzero input"
+            (rows :> System.IDisposable).Dispose ()
+            (rows :> System.IDisposable).Dispose ()
+            Expect.isTrue rows.Disposed "disposed (twice, harmlessly)"
+            Expect.throwsT<System.ArgumentException> (fun () -> SparseSpikes.linear x rows fast.Weight fast.Bias |> ignore) "disposed rows"
+        }
         test "dense analog input and activity above the threshold take the dense path" {
             let fast, dense = pair 16 8 { sparse with SparseActivityThreshold = 0.3 }
             let analog = torch.rand ([| 3L; 16L |])

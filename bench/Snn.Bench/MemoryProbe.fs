@@ -111,6 +111,7 @@ let private probe (w: Workload) (levers: Levers) (steps: int) =
 let run (name: string) (levers: Levers) (steps: int) =
     FusedKernelSettings.Vectorised <- levers.Simd
     FusedKernelSettings.Parallel <- levers.KernelThreads
+    FusedKernelSettings.OpenMpTeam <- levers.OpenMpTeam
     match name with
     | "w1" -> probe w1 levers (max 2 steps)
     | "w2" -> probe w2 levers (max 2 steps)

@@ -33,6 +33,8 @@ type Levers =
       Simd: bool
       /// Neurons split across cores in the fused kernels.
       KernelThreads: bool
+      /// Run the kernels' work items on libtorch's OpenMP threads (else .NET's thread pool).
+      OpenMpTeam: bool
       /// Sparse binary input accumulation in the Linear layers.
       Sparse: bool
       /// Activity above which the sparse path falls back to the dense GEMM.
@@ -60,14 +62,14 @@ type Levers =
     /// The defaults of the library and of `snn train`: bfloat16 where the CPU runs it natively
     /// (`SpikeLinearOptions.Default`; `--bf16 off` measures float32).
     static member Default =
-        { Kernel = Fused; Simd = true; KernelThreads = true; Sparse = false
+        { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = false
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
           SmallBlockCaches = false; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedAdam = true; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
 
     /// The Linear options of these levers.
     member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
@@ -86,6 +88,7 @@ let parseLevers (args: string list) : Levers * string list =
             go { levers with Kernel = kernel } rest tail
         | "--simd" :: v :: tail -> go { levers with Simd = onOff "simd" v } rest tail
         | "--kernel-threads" :: v :: tail -> go { levers with KernelThreads = onOff "kernel-threads" v } rest tail
+        | "--openmp-team" :: v :: tail -> go { levers with OpenMpTeam = onOff "openmp-team" v } rest tail
         | "--sparse" :: v :: tail -> go { levers with Sparse = onOff "sparse" v } rest tail
         | "--sparse-threshold" :: v :: tail -> go { levers with SparseThreshold = float v } rest tail
         | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
@@ -297,6 +300,7 @@ let names = [ "w1"; "w1-inference"; "w2"; "w3" ]
 let run (name: string) (levers: Levers) =
     FusedKernelSettings.Vectorised <- levers.Simd
     FusedKernelSettings.Parallel <- levers.KernelThreads
+    FusedKernelSettings.OpenMpTeam <- levers.OpenMpTeam
     match name with
     | "w1" -> runWorkload w1 false levers
     | "w1-inference" -> runWorkload w1 true levers
@@ -311,6 +315,7 @@ let run (name: string) (levers: Levers) =
 let scaling (levers: Levers) =
     FusedKernelSettings.Vectorised <- levers.Simd
     FusedKernelSettings.Parallel <- levers.KernelThreads
+    FusedKernelSettings.OpenMpTeam <- levers.OpenMpTeam
     let load = try (IO.File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "unknown"
     printfn $"scaling: load average {load} at the start (meaningful below 1)"
     let cases : (string * (int -> torch.nn.Module<Tensor, Tensor>) * int64 * int64 * (Tensor -> Tensor -> Tensor)) list =

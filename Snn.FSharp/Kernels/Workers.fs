@@ -1,0 +1,103 @@
+/// Where the fused kernels run their work items in parallel: on libtorch's own OpenMP threads when the process can
+/// reach them, else on .NET's thread pool.
+///
+/// Why: after each parallel region (a GEMM, a convolution, an elementwise operation over a large tensor) libtorch's
+/// OpenMP workers keep spinning on their cores for a while, waiting for the next region. A kernel that splits its
+/// work over .NET threads right after such a region shares a core with a spinning worker, so its share on that
+/// core runs at about half speed (perf: libgomp's wait loop at 10-27 % of a training step's samples). Handing the
+/// items to the same OpenMP team instead gives them to the thread that was spinning. Items are claimed one at a time
+/// from a shared counter, so a thread that the host machine slows down takes fewer of them.
+namespace Snn
+
+open System
+open System.IO
+open System.Runtime.InteropServices
+open System.Threading
+open System.Threading.Tasks
+open TorchSharp
+
+/// How the fused kernels use the CPU (process-wide switches, so benchmarks and users can compare; both on by
+/// default). The vectorised loops give bit-identical spikes and, except for surrogates that need exp (sigmoid,
+/// Gaussian, piecewise-exponential, SLAYER), bit-identical gradients; with exp the vectorised exponential may
+/// differ from the scalar one by a few units in the last place (relative error below 1e-6); both run the one formula
+/// of `SurrogateDerivatives.formula`.
+type FusedKernelSettings private () =
+    /// Run the IF/LIF loops with SIMD vectors over neurons (System.Numerics.Vector); the scalar loop otherwise.
+    static member val Vectorised = true with get, set
+    /// Split the neurons across the cores (time stays sequential within each neuron); one thread otherwise.
+    static member val Parallel = true with get, set
+    /// Run the parallel work items on libtorch's OpenMP threads where the process can reach them (see `Workers`);
+    /// on .NET's thread pool otherwise.
+    static member val OpenMpTeam = true with get, set
+
+/// The items of one parallel call, shared by the threads that run them.
+[<AllowNullLiteral>]
+type internal WorkerJob(items: int, body: int -> unit) =
+    /// The next unclaimed item.
+    [<DefaultValue>] val mutable Next: int
+    /// The first exception an item threw (the others are dropped), rethrown on the calling thread.
+    [<DefaultValue>] val mutable Failure: exn
+    member _.Items = items
+    member _.Body = body
+
+module internal Workers =
+
+    /// libgomp's `void GOMP_parallel (void (*fn) (void *), void *data, unsigned num_threads, unsigned flags)`: runs
+    /// fn(data) on each thread of a team (the caller is thread 0) and returns when all have finished.
+    [<UnmanagedFunctionPointer(CallingConvention.Cdecl)>]
+    type private GompParallel = delegate of nativeint * nativeint * uint32 * uint32 -> unit
+
+    /// The region body libgomp calls on each team thread.
+    [<UnmanagedFunctionPointer(CallingConvention.Cdecl)>]
+    type private RegionBody = delegate of nativeint -> unit
+
+    /// Claims and runs items until none is left. Never throws: an exception must not unwind through libgomp's frames.
+    let private work (job: WorkerJob) =
+        let mutable item = Interlocked.Increment &job.Next - 1
+        while item < job.Items do
+            try job.Body item
+            with e -> Interlocked.CompareExchange (&job.Failure, e, null) |> ignore
+            item <- Interlocked.Increment &job.Next - 1
+
+    let private regionBody = RegionBody (fun data -> work (GCHandle.FromIntPtr(data).Target :?> WorkerJob))
+    let private regionBodyPointer = Marshal.GetFunctionPointerForDelegate regionBody
+
+    /// The full path of the OpenMP runtime libtorch loaded (TorchSharp's packages bundle libgomp under a hashed
+    /// name), from the process's memory map.
+    let private loadedOpenMp () =
+        try
+            File.ReadLines "/proc/self/maps"
+            |> Seq.map (fun line -> let i = line.IndexOf '/' in if i < 0 then "" else line.Substring i)
+            |> Seq.tryFind (fun path -> Path.GetFileName(path).StartsWith "libgomp")
+        with :? IOException | :? UnauthorizedAccessException -> None
+
+    /// GOMP_parallel of the OpenMP runtime libtorch uses, or None (another OpenMP runtime, another OS, no libtorch).
+    let private gompParallel : Lazy<GompParallel option> =
+        lazy (
+            // Loads libtorch first, so its OpenMP runtime is mapped by the time the map is read.
+            torch.get_num_threads () |> ignore
+            match loadedOpenMp () with
+            | Some path ->
+                let mutable library = 0n
+                let mutable entry = 0n
+                if NativeLibrary.TryLoad (path, &library) && NativeLibrary.TryGetExport (library, "GOMP_parallel", &entry) then
+                    Some (Marshal.GetDelegateForFunctionPointer<GompParallel> entry)
+                else None
+            | None -> None)
+
+    /// Whether `forEach` runs on libtorch's OpenMP team (else on .NET's thread pool).
+    let onOpenMpTeam () = FusedKernelSettings.OpenMpTeam && gompParallel.Value.IsSome
+
+    /// Runs body 0 .. body (items - 1), in parallel over libtorch's intra-op threads; rethrows the first exception of
+    /// an item after all items have run.
+    let forEach (items: int) (body: int -> unit) =
+        if items = 1 then body 0
+        elif items > 1 then
+            match (if FusedKernelSettings.OpenMpTeam then gompParallel.Value else None) with
+            | Some gomp ->
+                let job = WorkerJob (items, body)
+                let handle = GCHandle.Alloc job
+                try gomp.Invoke (regionBodyPointer, GCHandle.ToIntPtr handle, uint32 (min items (torch.get_num_threads ())), 0u)
+                finally handle.Free ()
+                if not (isNull job.Failure) then Runtime.ExceptionServices.ExceptionDispatchInfo.Throw job.Failure
+            | None -> Parallel.For (0, items, body) |> ignore
