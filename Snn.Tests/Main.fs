@@ -5,6 +5,8 @@ open Expecto
 let private all =
     testList "Snn" [
         TorchSharpTests.tests
+        AllocatorTests.tests
+        ActivationLifetimeTests.tests
         DeviceTests.tests
         DiffTests.tests
         SurrogateTests.tests

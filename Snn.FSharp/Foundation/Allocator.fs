@@ -4,7 +4,8 @@
 /// machines this project runs on, touching freshly mapped memory costs about 1.5 ms per MB, so a training step that
 /// allocates a few hundred MB of activations pays more for page faults than for arithmetic (docs/performance.md).
 /// Keeping freed memory in the process (the effect of MALLOC_MMAP_MAX_=0 and a huge MALLOC_TRIM_THRESHOLD_) removes
-/// that cost at the price of a resident set that does not shrink between steps.
+/// that cost at the price of a resident set that does not shrink between steps; turning glibc's small-block caches
+/// off (`smallBlockTunables`) keeps that resident set close to what a step needs.
 [<RequireQualifiedAccess>]
 module Snn.Allocator
 
@@ -14,6 +15,13 @@ open System.Runtime.InteropServices
 module private Native =
     [<DllImport("libc", EntryPoint = "mallopt")>]
     extern int mallopt(int parameter, int value)
+
+    [<DllImport("libc", EntryPoint = "gnu_get_libc_version")>]
+    extern nativeint gnu_get_libc_version()
+
+    /// Replaces the process image; returns only on failure. `argv` and `envp` end with a null element.
+    [<DllImport("libc", EntryPoint = "execve", SetLastError = true)>]
+    extern int execve(string path, string[] argv, string[] envp)
 
 /// glibc's M_TRIM_THRESHOLD and M_MMAP_MAX parameter numbers (malloc.h).
 let private trimThreshold, mmapMax = -1, -4
@@ -25,6 +33,62 @@ let keepFreedMemory () : bool =
     else
         try Native.mallopt (mmapMax, 0) = 1 && Native.mallopt (trimThreshold, Int32.MaxValue) = 1
         with :? DllNotFoundException | :? EntryPointNotFoundException -> false
+
+/// The glibc tunables that keep small freed blocks from pinning the large ones apart: no per-thread cache of
+/// freed small blocks (tcache) and no fast bins, so a freed small block merges with its free neighbours at once.
+///
+/// Why: a training step allocates a few large activations among thousands of small blocks (tensor headers, autograd
+/// nodes). Cached small blocks count as in use, so each one left between two freed activations splits their space,
+/// the next step's activations no longer fit and the heap grows at the top. W2's step needs about 300 MB of heap at
+/// its peak, yet its heap grew to 1.1-1.4 GB with the caches and to 0.7-0.8 GB without them (bench `memory w2 12`;
+/// peak resident memory of the timed benchmark 1253-1441 MB against 753-1095 MB; bench/RESULTS.md, round 8). glibc
+/// reads tunables only when a process starts, so `restartWithSmallBlockTunables` re-executes the process with them.
+let smallBlockTunables : (string * string) list = [ "glibc.malloc.tcache_count", "0"; "glibc.malloc.mxfast", "0" ]
+
+/// The GLIBC_TUNABLES value that adds `smallBlockTunables` to `existing` (null or empty when unset), keeping every
+/// setting already there (also the user's own value of one of ours); None when nothing needs adding.
+let withSmallBlockTunables (existing: string) : string option =
+    let settings = if String.IsNullOrWhiteSpace existing then [||] else existing.Split (':', StringSplitOptions.RemoveEmptyEntries)
+    let present = settings |> Array.map (fun s -> s.Split('=').[0].Trim ()) |> Set.ofArray
+    match smallBlockTunables |> List.filter (fun (name, _) -> not (present.Contains name)) with
+    | [] -> None
+    | missing -> Some (String.Join (":", Array.append settings [| for name, value in missing -> $"{name}={value}" |]))
+
+/// Whether this process started with every one of `smallBlockTunables` set (to our values or the user's own).
+let smallBlockTunablesSet () : bool =
+    (withSmallBlockTunables (Environment.GetEnvironmentVariable "GLIBC_TUNABLES")).IsNone
+
+/// Whether the C library is glibc (which reads GLIBC_TUNABLES).
+let private isGlibc () : bool =
+    OperatingSystem.IsLinux ()
+    && (try Native.gnu_get_libc_version () <> 0n with :? DllNotFoundException | :? EntryPointNotFoundException -> false)
+
+/// Re-executes this process (same executable, arguments and process id) with `smallBlockTunables` added to
+/// GLIBC_TUNABLES, unless it already runs with them or the C library is not glibc; returns false then, and also
+/// when the re-execution fails (the process goes on as it is). Call it first thing in an entry point, before any
+/// work that must not happen twice: the arguments are read back from /proc/self/cmdline.
+let restartWithSmallBlockTunables () : bool =
+    if smallBlockTunablesSet () || not (isGlibc ()) then false
+    else
+        let cmdline = "/proc/self/cmdline"
+        let arguments =
+            try
+                if IO.File.Exists cmdline then (Text.Encoding.UTF8.GetString (IO.File.ReadAllBytes cmdline)).Split ('\000') else [||]
+            with :? IO.IOException | :? UnauthorizedAccessException -> [||]
+        // The file ends with a NUL, so the split leaves one empty string at the end.
+        let arguments = if arguments.Length > 0 && arguments.[arguments.Length - 1] = "" then arguments.[.. arguments.Length - 2] else arguments
+        match withSmallBlockTunables (Environment.GetEnvironmentVariable "GLIBC_TUNABLES"), Environment.ProcessPath with
+        | Some tunables, path when arguments.Length > 0 && not (String.IsNullOrEmpty path) ->
+            let environment =
+                [| for entry in Environment.GetEnvironmentVariables () |> Seq.cast<Collections.DictionaryEntry> do
+                     if string entry.Key <> "GLIBC_TUNABLES" then yield $"{entry.Key}={entry.Value}"
+                   yield $"GLIBC_TUNABLES={tunables}"
+                   yield null |]
+            Console.Out.Flush ()
+            Console.Error.Flush ()
+            Native.execve (path, Array.append arguments [| null |], environment) |> ignore
+            false
+        | _ -> false
 
 /// Frees the native memory of TorchSharp objects that became unreachable without being disposed (handles that only
 /// their finalizers release). Call it once per training step, outside the step's dispose scope.

@@ -110,7 +110,8 @@ let gradients (outputs: Tensor[]) (gradOutputs: Tensor[] option) (inputs: Tensor
 let backward (loss: Tensor) : unit =
     checkDifferentiable "loss" loss
     checkScalar "loss" loss
-    loss.backward ()
+    FunctionHandles.runFreeingGraph (fun () -> loss.backward ())
+    FunctionHandles.release ()
     freed.AddOrUpdate (loss, null)
     CallbackErrors.rethrow ()
 

@@ -52,7 +52,9 @@ module Dynamics =
         if inputs.dtype <> torch.float32 then invalidArg "inputs" $"the fused kernel runs float32 tensors, got {inputs.dtype}"
         if inputs.device_type <> DeviceType.CPU then invalidArg "inputs" "the fused kernel runs on the CPU"
         // NaN inputs are rejected by the kernel itself as it reads them (no separate pass over the tensor).
-        FusedLifFunction.apply (inputs, box spec)
+        let spikes = FusedLifFunction.apply (inputs, box spec)
+        FunctionHandles.release ()
+        spikes
 
     /// LIF spikes [T; B; ...] from rest with the chosen kernel; `Fused` falls back to the reference when the
     /// parameters or dtype need it (refractory period, conductance input, ASGL, non-float32 input).
@@ -71,7 +73,9 @@ module Dynamics =
                   Threshold = float32 p.VThreshold; VReset = float32 p.VReset; Reset = p.Reset; DetachReset = p.DetachReset
                   Surrogate = p.Surrogate }
             // NaN inputs are rejected by the kernel itself as it reads them.
-            FusedCuLifFunction.apply (inputs, box spec, box (float32 alpha))
+            let spikes = FusedCuLifFunction.apply (inputs, box spec, box (float32 alpha))
+            FunctionHandles.release ()
+            spikes
         | _ -> CuLif.unroll p inputs
 
     /// PLIF spikes [T; B; ...] from rest with weight w (scalar, or one per neuron of the trailing dimensions) and

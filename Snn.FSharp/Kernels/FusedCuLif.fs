@@ -195,21 +195,25 @@ type FusedCuLifFunction() =
     /// The autograd node's name.
     override _.Name = "SnnFusedCuLif"
 
-    /// Runs the recurrence; saves h for the backward pass.
+    /// Runs the recurrence; keeps h for the backward pass (`KeptForBackward`: freed by a graph-freeing backward pass).
     override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
         let x = vars.[0] :?> Tensor
         let spec = vars.[1] :?> FusedLifSpec
         let alpha = vars.[2] :?> float32
         let steps, neurons = Raw.layout x
-        let xc = x.detach().contiguous ()
+        use detached = x.detach ()
+        use xc = detached.contiguous ()
         let h, z = torch.empty_like xc, torch.empty_like xc
+        // TorchSharp reads z when apply returns; libtorch keeps it as the output.
+        FunctionHandles.releaseLater [ z ]
         let nan =
             if FusedKernelSettings.Vectorised then CuLifVectorKernel.forward spec alpha steps neurons xc h z
             else CuLifKernel.forward spec alpha steps neurons xc h z
         // The kernels read raw addresses, which do not keep a tensor alive: the contiguous input must outlive them.
         GC.KeepAlive xc
         if nan then Raw.nanInput ()
-        ctx.save_for_backward (Collections.Generic.List [ h ])
+        ctx.save_data ("h", KeptForBackward h)
+        FunctionHandles.shrinkOutputCache ctx
         ctx.save_data ("spec", box spec)
         ctx.save_data ("alpha", box alpha)
         z
@@ -218,13 +222,17 @@ type FusedCuLifFunction() =
     override _.backward (ctx: torch.autograd.AutogradContext, gradZ: Tensor) : Collections.Generic.List<Tensor> =
         // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
         Diff.CallbackErrors.guard "SnnFusedCuLif" 3 (fun () ->
-            let h = ctx.get_saved_variables().[0]
+            FunctionHandles.release ()
+            use gradZ = gradZ
+            let kept = ctx.get_data "h" :?> KeptForBackward
+            let h = kept.Tensor
             let spec = ctx.get_data "spec" :?> FusedLifSpec
             let alpha = ctx.get_data "alpha" :?> float32
             let derivative = (SurrogateDerivatives.scalar spec.Surrogate).Value
             let steps, neurons = Raw.layout h
             let gradX = torch.empty_like h
-            let g = gradZ.contiguous ()
+            FunctionHandles.releaseLater [ gradX ]
+            use g = gradZ.contiguous ()
             match SurrogateDerivatives.vector spec.Surrogate with
             | Some vectorDerivative when FusedKernelSettings.Vectorised ->
                 CuLifVectorKernel.backward spec alpha vectorDerivative derivative steps neurons g h gradX
@@ -232,5 +240,6 @@ type FusedCuLifFunction() =
             // The kernels read raw addresses, which do not keep a tensor alive: g and h must outlive them.
             GC.KeepAlive g
             GC.KeepAlive h
+            kept.Release ()
             // One gradient per argument of apply: the spec and α get none.
             Collections.Generic.List [ gradX; null; null ])

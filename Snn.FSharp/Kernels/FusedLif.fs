@@ -332,21 +332,25 @@ type FusedLifFunction() =
     /// The autograd node's name.
     override _.Name = "SnnFusedLif"
 
-    /// Runs the recurrence; saves h for the backward pass.
+    /// Runs the recurrence; keeps h for the backward pass (`KeptForBackward`: freed by a graph-freeing backward pass).
     override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
         let x = vars.[0] :?> Tensor
         let spec = vars.[1] :?> FusedLifSpec
         let steps, neurons = Raw.layout x
-        let xc = x.detach().contiguous ()
+        use detached = x.detach ()
+        use xc = detached.contiguous ()
         let h = torch.empty_like xc
         let z = torch.empty_like xc
+        // TorchSharp reads z when apply returns; libtorch keeps it as the output.
+        FunctionHandles.releaseLater [ z ]
         let nan =
             if FusedKernelSettings.Vectorised then LifVectorKernel.forward spec steps neurons xc h z
             else LifKernel.forward spec steps neurons xc h z
         // The kernels read raw addresses, which do not keep a tensor alive: the contiguous input must outlive them.
         GC.KeepAlive xc
         if nan then Raw.nanInput ()
-        ctx.save_for_backward (Collections.Generic.List [ h ])
+        ctx.save_data ("h", KeptForBackward h)
+        FunctionHandles.shrinkOutputCache ctx
         ctx.save_data ("spec", box spec)
         z
 
@@ -354,12 +358,16 @@ type FusedLifFunction() =
     override _.backward (ctx: torch.autograd.AutogradContext, gradZ: Tensor) : Collections.Generic.List<Tensor> =
         // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
         Diff.CallbackErrors.guard "SnnFusedLif" 2 (fun () ->
-            let h = ctx.get_saved_variables().[0]
+            FunctionHandles.release ()
+            use gradZ = gradZ
+            let kept = ctx.get_data "h" :?> KeptForBackward
+            let h = kept.Tensor
             let spec = ctx.get_data "spec" :?> FusedLifSpec
             let derivative = (SurrogateDerivatives.scalar spec.Surrogate).Value
             let steps, neurons = Raw.layout h
-            let g = gradZ.contiguous ()
+            use g = gradZ.contiguous ()
             let gradX = torch.empty_like h
+            FunctionHandles.releaseLater [ gradX ]
             match SurrogateDerivatives.vector spec.Surrogate with
             | Some vectorDerivative when FusedKernelSettings.Vectorised ->
                 LifVectorKernel.backward spec vectorDerivative derivative steps neurons g h gradX
@@ -367,5 +375,6 @@ type FusedLifFunction() =
             // The kernels read raw addresses, which do not keep a tensor alive: g and h must outlive them.
             GC.KeepAlive g
             GC.KeepAlive h
+            kept.Release ()
             // One gradient per argument of apply: the spec gets none.
             Collections.Generic.List [ gradX; null ])

@@ -144,15 +144,19 @@ type MaxPool2x2Function() =
 
     /// Pools; saves the choice of each window.
     override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
-        let x = (vars.[0] :?> Tensor).detach().contiguous ()
+        use detached = (vars.[0] :?> Tensor).detach ()
+        use x = detached.contiguous ()
         let n = x.shape.Length
         let pooled = Array.append x.shape.[.. n - 3] [| x.shape.[n - 2] / 2L; x.shape.[n - 1] / 2L |]
         let y = torch.empty (pooled, dtype = torch.float32)
         let choice = torch.empty (pooled, dtype = torch.uint8)
+        // TorchSharp reads y and choice when apply returns; libtorch keeps what it needs of them.
+        FunctionHandles.releaseLater [ y; choice ]
         MaxPoolKernel.forward x y choice
         // The kernel reads raw addresses, which do not keep a tensor alive: the contiguous input must outlive it.
         GC.KeepAlive x
         ctx.save_for_backward (Collections.Generic.List [ choice ])
+        FunctionHandles.shrinkOutputCache ctx
         ctx.save_data ("shape", box x.shape)
         y
 
@@ -160,15 +164,18 @@ type MaxPool2x2Function() =
     override _.backward (ctx: torch.autograd.AutogradContext, gradY: Tensor) : Collections.Generic.List<Tensor> =
         // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
         Diff.CallbackErrors.guard "SnnMaxPool2x2" 1 (fun () ->
-            let choice = ctx.get_saved_variables().[0]
+            FunctionHandles.release ()
+            use gradY = gradY
+            use choice = ctx.get_saved_variables().[0]
             let shape = ctx.get_data "shape" :?> int64[]
             let n = shape.Length
-            let g = gradY.contiguous ()
+            use g = gradY.contiguous ()
             // With an odd height or width, the last row or column belongs to no window and gets 0.
             let covered = shape.[n - 2] % 2L = 0L && shape.[n - 1] % 2L = 0L
             let gradX = if covered then torch.empty (shape, dtype = torch.float32) else torch.zeros (shape, dtype = torch.float32)
             MaxPoolKernel.backward g choice gradX
             GC.KeepAlive g
+            FunctionHandles.releaseLater [ gradX ]
             Collections.Generic.List [ gradX ])
 
 /// Running the 2 × 2 max pooling.
@@ -183,5 +190,7 @@ module MaxPool2x2 =
         let h, w = x.shape.[x.shape.Length - 2], x.shape.[x.shape.Length - 1]
         if h < 2L || w < 2L then invalidArg "x" $"needs H, W >= 2 for 2 x 2 pooling, got shape %A{x.shape}"
         if x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.numel () <= int64 Int32.MaxValue then
-            MaxPool2x2Function.apply x
+            let pooled = MaxPool2x2Function.apply x
+            FunctionHandles.release ()
+            pooled
         else torch.nn.functional.max_pool2d (x, [| 2L; 2L |])

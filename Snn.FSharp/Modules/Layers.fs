@@ -28,8 +28,13 @@ type TimeDistributed(name: string, inner: torch.nn.Module<Tensor, Tensor>) as th
     override _.forward (x: Tensor) : Tensor =
         if x.dim () < 2 then invalidArg "x" $"must be time-first [T; B; ...], got shape %A{x.shape}"
         let t, b = x.shape.[0], x.shape.[1]
-        let y = inner.call (x.flatten (0L, 1L))
-        y.unflatten (0L, [| t; b |])
+        // The merged views are released as soon as they are consumed (see `releaseConsumed`).
+        let merged = x.flatten (0L, 1L)
+        let y = inner.call merged
+        releaseConsumed merged y
+        let output = y.unflatten (0L, [| t; b |])
+        releaseConsumed y output
+        output
 
 /// torch.nn.MaxPool2d(2) on [N; C; H; W] (or [C; H; W]) through the fused 2 × 2 kernel for float32 on the CPU
 /// (`MaxPool2x2`): the same outputs and gradients as libtorch's operator, ties included, in one pass over memory

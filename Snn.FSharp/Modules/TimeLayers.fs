@@ -134,22 +134,28 @@ type SpikingSequential(name: string, layers: torch.nn.Module<Tensor, Tensor>[]) 
     /// The layers, in order.
     member _.Layers = layers
 
-    /// Applies the layers to x ([T; B; ...]).
+    /// Applies the layers to x ([T; B; ...]). Each intermediate output is released as soon as the next layer has
+    /// run (autograd keeps what the backward pass needs), so a forward hook that keeps an output for later must
+    /// keep a detached copy (as `Monitor` does), not the tensor it was given.
     override _.forward (x: Tensor) : Tensor =
         if isNull (box x) || x.dim () < 2 then invalidArg "x" "must be time-first [T; B; ...]"
         let t, b = x.shape.[0], x.shape.[1]
+        // Replaces the current tensor by `next`, releasing it unless it is the caller's x.
+        let advance (current: Tensor) (next: Tensor) =
+            if not (obj.ReferenceEquals (current, x)) then releaseConsumed current next
+            next
         let mutable y = x
         let mutable i = 0
         while i < layers.Length do
             if SpikingSequential.IsTimeAware layers.[i] then
-                y <- layers.[i].call y
+                y <- advance y (layers.[i].call y)
                 i <- i + 1
             else
-                let mutable merged = y.flatten (0L, 1L)
+                let mutable merged = advance y (y.flatten (0L, 1L))
                 while i < layers.Length && not (SpikingSequential.IsTimeAware layers.[i]) do
-                    merged <- layers.[i].call merged
+                    merged <- advance merged (layers.[i].call merged)
                     i <- i + 1
-                y <- merged.unflatten (0L, [| t; b |])
+                y <- advance merged (merged.unflatten (0L, [| t; b |]))
         y
 
     /// The layers: forward runs them in order.

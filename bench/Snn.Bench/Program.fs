@@ -5,7 +5,7 @@
 ///   core, scalar on 2 cores) vs unrolled reference; kernels-fused: without the slow unrolled reference.
 /// - w1, w1-inference, w2, w3: the workloads of docs/performance.md (see Workloads.fs), each with the levers of
 ///   the command line (--kernel fused|reference, --simd, --kernel-threads, --sparse, --sparse-threshold p, --bf16,
-///   --keep-freed-memory, --release-unreachable, --fused-pool, --fused-adam, --phases: on|off).
+///   --keep-freed-memory, --small-block-caches, --release-unreachable, --fused-pool, --fused-adam, --phases: on|off).
 /// - all (the default): every workload, each in its own process so that peak resident memory is per workload.
 /// - sparse-threshold: the sparse binary Linear against the dense GEMM over input activities (the crossover).
 /// - memory w1|w2|w3 [steps]: where the workload's resident memory goes (see MemoryProbe.fs).
@@ -91,12 +91,14 @@ let private allWorkloads (leverArguments: string list) =
 [<EntryPoint>]
 let main argv =
     let levers, chosen = Workloads.parseLevers (List.ofArray argv)
+    // Before anything else: a restart runs this entry point again from the start.
+    if not levers.SmallBlockCaches then Allocator.restartWithSmallBlockTunables () |> ignore
     let leverArguments = argv |> Array.filter (fun a -> not (List.contains a chosen)) |> List.ofArray
     let kept = levers.KeepFreedMemory && Allocator.keepFreedMemory ()
     let chosen = if chosen.IsEmpty then [ "all" ] else chosen
     if chosen <> [ "all" ] then
         let threads = torch.get_num_threads ()
-        printfn $"[{String.Join (' ', chosen)}] {threads} intra-op threads, TorchSharp {typeof<torch.Tensor>.Assembly.GetName().Version}, freed memory kept in process: {kept}; {levers.Describe ()}"
+        printfn $"[{String.Join (' ', chosen)}] {threads} intra-op threads, TorchSharp {typeof<torch.Tensor>.Assembly.GetName().Version}, freed memory kept in process: {kept}, small-block tunables: {Allocator.smallBlockTunablesSet ()}; {levers.Describe ()}"
     // `memory w3 [steps]`: the probe of the named workloads instead of their timing (23 steps unless given).
     let probing = List.contains "memory" chosen
     let probeSteps = chosen |> List.tryPick (fun a -> match Int32.TryParse a with | true, n -> Some n | _ -> None)
