@@ -87,4 +87,6 @@ let run argv =
 let main argv =
     Snn.Allocator.restartWithSmallBlockTunables () |> ignore
     Snn.Allocator.releaseBeforeSteps <- true
+    // One thread drives TorchSharp here, so the kernels may share libtorch's OpenMP team (FusedKernelSettings).
+    Snn.FusedKernelSettings.OpenMpTeam <- true
     run argv

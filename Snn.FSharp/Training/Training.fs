@@ -412,7 +412,9 @@ let clipGradients (maxNorm: float option) (model: torch.nn.Module) : float =
         model.parameters ()
         |> Seq.choose (fun p -> let g = p.grad in if isNull (box g) || g.Handle = IntPtr.Zero then None else Some g)
         |> Seq.toArray
-    let norm = grads |> Array.sumBy (fun g -> use s = g.square().sum () in s.ToDouble ()) |> sqrt
+    // g * g, not g.square (): TorchSharp runs square as pow with a temporary Scalar 2, which a collection on another
+    // thread can finalize while libtorch still reads it ("Unknown scalar type", seen in sparse training runs).
+    let norm = grads |> Array.sumBy (fun g -> use squares = g * g in use s = squares.sum () in s.ToDouble ()) |> sqrt
     match maxNorm with
     | Some c when norm > c ->
         for g in grads do g.mul_ (torch.tensor (c / norm, dtype = g.dtype, device = g.device)) |> ignore

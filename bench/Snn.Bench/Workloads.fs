@@ -59,8 +59,8 @@ type Levers =
       /// optimizer), to see where a step's time goes.
       Phases: bool }
 
-    /// The defaults of the library and of `snn train` (`SpikeLinearOptions.Default`: float32 with the sparse path;
-    /// `--sparse off` measures dense float32).
+    /// The defaults of `snn train` (`SpikeLinearOptions.Default`: float32 with the sparse path, `--sparse off`
+    /// measures dense float32; the kernels on libtorch's OpenMP team, as in the `snn` process).
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = SpikeLinearOptions.Default.Sparse
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
