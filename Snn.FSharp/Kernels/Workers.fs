@@ -16,8 +16,8 @@ open System.Threading
 open System.Threading.Tasks
 open TorchSharp
 
-/// How the fused kernels use the CPU (process-wide switches, so benchmarks and users can compare; both on by
-/// default). The vectorised loops give bit-identical spikes and, except for surrogates that need exp (sigmoid,
+/// How the fused kernels use the CPU (process-wide switches, so benchmarks and users can compare; `Vectorised` and
+/// `Parallel` on by default, `OpenMpTeam` off). The vectorised loops give bit-identical spikes and, except for surrogates that need exp (sigmoid,
 /// Gaussian, piecewise-exponential, SLAYER), bit-identical gradients; with exp the vectorised exponential may
 /// differ from the scalar one by a few units in the last place (relative error below 1e-6); both run the one formula
 /// of `SurrogateDerivatives.formula`.
