@@ -29,8 +29,8 @@ type FusedKernelSettings private () =
     /// Run the parallel work items on libtorch's OpenMP threads where the process can reach them (see `Workers`);
     /// on .NET's thread pool otherwise. Off by default in the library, on in the `snn` process and the benchmarks,
     /// where one thread drives TorchSharp. In the test process, where test threads come and go and each one that calls
-    /// a kernel becomes the master of its own OpenMP team, 2 of 16 runs of the kernel tests on a heavily loaded
-    /// machine died of a segmentation fault (0 of 12 on a quiet one); the cause is not found yet.
+    /// a kernel becomes the master of its own OpenMP team, 2 of 16 runs of the kernel tests on a loaded machine
+    /// (load average 5-19) died of a segmentation fault (0 of 12 under gdb on a quieter one); the cause is not found.
     static member val OpenMpTeam = false with get, set
 
 /// The items of one parallel call, shared by the threads that run them.
