@@ -30,6 +30,7 @@ namespace Snn
 
 open System
 open System.Runtime.Intrinsics
+open System.Runtime.Intrinsics.X86
 open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
@@ -41,8 +42,7 @@ module internal BatchNormKernel =
     type private V8 = Vector256<float32>
     type private W = Vector512<float32>
 
-    /// Channels whose sums run side by side in one work item (the double adder's latency is ~4 cycles and it
-    /// issues 2 a cycle, so 8 chains keep it busy).
+    /// Channels whose sums run side by side in one work item (the 8 double lanes of an AVX-512 register).
     let private group = 8
 
     /// Runs `body c0 c1` over groups of `group` channels, in parallel.
@@ -51,45 +51,57 @@ module internal BatchNormKernel =
         if groups <= 1 then body 0 channels
         else Parallel.For (0, groups, fun g -> body (g * group) (min channels (g * group + group))) |> ignore
 
-    /// Σ x over channels [c0, c0 + 8) (8 chains side by side) in libtorch's order, into sums.
-    let private sum8 (x: nativeptr<float32>) (n: int) (channels: int) (image: int) (c0: int) (sums: float[]) =
-        let mutable s0, s1, s2, s3, s4, s5, s6, s7 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-        for b in 0 .. n - 1 do
-            let p = NativePtr.add x ((b * channels + c0) * image)
-            for i in 0 .. image - 1 do
-                s0 <- s0 + float (NativePtr.get p i)
-                s1 <- s1 + float (NativePtr.get p (image + i))
-                s2 <- s2 + float (NativePtr.get p (2 * image + i))
-                s3 <- s3 + float (NativePtr.get p (3 * image + i))
-                s4 <- s4 + float (NativePtr.get p (4 * image + i))
-                s5 <- s5 + float (NativePtr.get p (5 * image + i))
-                s6 <- s6 + float (NativePtr.get p (6 * image + i))
-                s7 <- s7 + float (NativePtr.get p (7 * image + i))
-        sums.[c0] <- s0; sums.[c0 + 1] <- s1; sums.[c0 + 2] <- s2; sums.[c0 + 3] <- s3
-        sums.[c0 + 4] <- s4; sums.[c0 + 5] <- s5; sums.[c0 + 6] <- s6; sums.[c0 + 7] <- s7
+    /// Columns of the 8 × 8 block whose rows are r0 .. r7: column j holds r0[j] .. r7[j].
+    let inline private transpose (r0: V8) (r1: V8) (r2: V8) (r3: V8) (r4: V8) (r5: V8) (r6: V8) (r7: V8) =
+        let t0, t1 = Avx.UnpackLow (r0, r1), Avx.UnpackHigh (r0, r1)
+        let t2, t3 = Avx.UnpackLow (r2, r3), Avx.UnpackHigh (r2, r3)
+        let t4, t5 = Avx.UnpackLow (r4, r5), Avx.UnpackHigh (r4, r5)
+        let t6, t7 = Avx.UnpackLow (r6, r7), Avx.UnpackHigh (r6, r7)
+        let u0, u1 = Avx.Shuffle (t0, t2, 0x44uy), Avx.Shuffle (t0, t2, 0xEEuy)
+        let u2, u3 = Avx.Shuffle (t1, t3, 0x44uy), Avx.Shuffle (t1, t3, 0xEEuy)
+        let u4, u5 = Avx.Shuffle (t4, t6, 0x44uy), Avx.Shuffle (t4, t6, 0xEEuy)
+        let u6, u7 = Avx.Shuffle (t5, t7, 0x44uy), Avx.Shuffle (t5, t7, 0xEEuy)
+        struct (Avx.Permute2x128 (u0, u4, 0x20uy), Avx.Permute2x128 (u1, u5, 0x20uy),
+                Avx.Permute2x128 (u2, u6, 0x20uy), Avx.Permute2x128 (u3, u7, 0x20uy),
+                Avx.Permute2x128 (u0, u4, 0x31uy), Avx.Permute2x128 (u1, u5, 0x31uy),
+                Avx.Permute2x128 (u2, u6, 0x31uy), Avx.Permute2x128 (u3, u7, 0x31uy))
 
-    /// Σ (x - mean)² (each square in float32) over channels [c0, c0 + 8) side by side, into sums.
-    let private squares8 (x: nativeptr<float32>) (n: int) (channels: int) (image: int) (c0: int) (mean: float32[]) (sums: float[]) =
-        let m0, m1, m2, m3 = mean.[c0], mean.[c0 + 1], mean.[c0 + 2], mean.[c0 + 3]
-        let m4, m5, m6, m7 = mean.[c0 + 4], mean.[c0 + 5], mean.[c0 + 6], mean.[c0 + 7]
-        let inline sq (v: float32) (m: float32) = let d = v - m in float (d * d)
-        let mutable s0, s1, s2, s3, s4, s5, s6, s7 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    /// Per channel c0 .. c0 + 7 (one double lane each) Σ f(x) over the channel's values in libtorch's order
+    /// (n, then h·w), f(x) = x or the float32 square (x - mean_c)², into sums. Blocks of 8 values of the 8
+    /// channels are transposed so that each addition takes the next value of all 8 channels at once.
+    let private sums8 (x: nativeptr<float32>) (n: int) (channels: int) (image: int) (c0: int) (squared: bool) (mean: float32[]) (sums: float[]) =
+        let mv = if squared then Vector256.Create (mean.[c0], mean.[c0 + 1], mean.[c0 + 2], mean.[c0 + 3], mean.[c0 + 4], mean.[c0 + 5], mean.[c0 + 6], mean.[c0 + 7]) else V8.Zero
+        let inline term (column: V8) = if squared then (let d = column - mv in Avx512F.ConvertToVector512Double (d * d)) else Avx512F.ConvertToVector512Double column
+        let mutable acc = Vector512<float>.Zero
+        let body = image - image % 8
         for b in 0 .. n - 1 do
             let p = NativePtr.add x ((b * channels + c0) * image)
-            for i in 0 .. image - 1 do
-                s0 <- s0 + sq (NativePtr.get p i) m0
-                s1 <- s1 + sq (NativePtr.get p (image + i)) m1
-                s2 <- s2 + sq (NativePtr.get p (2 * image + i)) m2
-                s3 <- s3 + sq (NativePtr.get p (3 * image + i)) m3
-                s4 <- s4 + sq (NativePtr.get p (4 * image + i)) m4
-                s5 <- s5 + sq (NativePtr.get p (5 * image + i)) m5
-                s6 <- s6 + sq (NativePtr.get p (6 * image + i)) m6
-                s7 <- s7 + sq (NativePtr.get p (7 * image + i)) m7
-        sums.[c0] <- s0; sums.[c0 + 1] <- s1; sums.[c0 + 2] <- s2; sums.[c0 + 3] <- s3
-        sums.[c0 + 4] <- s4; sums.[c0 + 5] <- s5; sums.[c0 + 6] <- s6; sums.[c0 + 7] <- s7
+            let mutable i = 0
+            while i < body do
+                let q = NativePtr.add p i
+                let struct (k0, k1, k2, k3, k4, k5, k6, k7) =
+                    transpose (Vector256.Load q) (Vector256.Load (NativePtr.add q image)) (Vector256.Load (NativePtr.add q (2 * image)))
+                              (Vector256.Load (NativePtr.add q (3 * image))) (Vector256.Load (NativePtr.add q (4 * image)))
+                              (Vector256.Load (NativePtr.add q (5 * image))) (Vector256.Load (NativePtr.add q (6 * image)))
+                              (Vector256.Load (NativePtr.add q (7 * image)))
+                acc <- acc + term k0
+                acc <- acc + term k1
+                acc <- acc + term k2
+                acc <- acc + term k3
+                acc <- acc + term k4
+                acc <- acc + term k5
+                acc <- acc + term k6
+                acc <- acc + term k7
+                i <- i + 8
+            while i < image do
+                let at k = NativePtr.get p (k * image + i)
+                acc <- acc + term (Vector256.Create (at 0, at 1, at 2, at 3, at 4, at 5, at 6, at 7))
+                i <- i + 1
+        for k in 0 .. 7 do sums.[c0 + k] <- acc.GetElement k
 
     /// The per-channel statistics of x [N; C; image]: mean and the float32 sum of squared deviations S, each
-    /// channel's sums in libtorch's order (8 channels at a time; a last group of fewer one channel at a time).
+    /// channel's sums in libtorch's order (8 channels at a time with AVX-512; otherwise, and for a last group of
+    /// fewer, one channel at a time).
     let statistics (x: Tensor) (mean: float32[]) (squares: float32[]) =
         let n, channels = int x.shape.[0], int x.shape.[1]
         let image = int (x.numel () / int64 (n * channels))
@@ -97,10 +109,10 @@ module internal BatchNormKernel =
         let xp = NativePtr.ofNativeInt<float32> (address x)
         let sums = Array.zeroCreate<float> channels
         forChannelGroups channels (fun c0 c1 ->
-            if c1 - c0 = group then
-                sum8 xp n channels image c0 sums
+            if c1 - c0 = group && Avx512F.IsSupported then
+                sums8 xp n channels image c0 false mean sums
                 for c in c0 .. c1 - 1 do mean.[c] <- float32 (sums.[c] / count)
-                squares8 xp n channels image c0 mean sums
+                sums8 xp n channels image c0 true mean sums
                 for c in c0 .. c1 - 1 do squares.[c] <- float32 sums.[c]
             else
                 for c in c0 .. c1 - 1 do
@@ -143,7 +155,8 @@ module internal BatchNormKernel =
         let xp = NativePtr.ofNativeInt<float32> (address x)
         let yp = NativePtr.ofNativeInt<float32> (address y)
         let planes = n * channels
-        let per = max 1 (4096 / max 1 image)
+        // At least 4096 values per work item, and a few items per core (finer items cost more in scheduling).
+        let per = max (max 1 (4096 / max 1 image)) ((planes + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount))
         let items = (planes + per - 1) / per
         let body (p0: int) (p1: int) =
             for plane in p0 .. p1 - 1 do
