@@ -238,7 +238,8 @@ module internal BatchNormKernel =
             let k = float32 d * istd * istd / float32 count
             let g = float32 (s / float count)
             let mv, kv, gv, iv, wv = Vector512.Create m, Vector512.Create k, Vector512.Create g, Vector512.Create istd, Vector512.Create w
-            for b in 0 .. n - 1 do
+            // Last plane first: the planes the sums read last are still in the cache.
+            for b in n - 1 .. -1 .. 0 do
                 let at = (b * channels + c) * image
                 let xs, dys, gs = NativePtr.add xp at, NativePtr.add dyp at, NativePtr.add gp at
                 let mutable i = 0
