@@ -19,8 +19,10 @@
 ///     ∂L/∂x = fma(-(x - mean), k, dy - g) · invstd · w,   ∂L/∂w = float32 (d · invstd),   ∂L/∂b = float32 s
 ///
 /// Why: libtorch sums each channel's values in one dependent chain of double additions (about 4 cycles a value),
-/// parallel only over channels. Here 8 channels' chains run side by side, each in exactly libtorch's order, so the
-/// results are the same bits and the adder's latency is hidden. Which operations libtorch's compiled code fuses
+/// parallel only over channels. Here the 8 lanes of one AVX-512 double register are 8 channels: blocks of 8 values
+/// of 8 channels are transposed, and each addition takes the next value of all 8 channels, so every channel's sum
+/// is still one chain in exactly libtorch's order (the same bits) while 8 chains share the adder's latency.
+/// Measured on W2 (2 cores): see bench/RESULTS.md, "Bit-exact BatchNorm". Which operations libtorch's compiled code fuses
 /// into fma and that it runs its 8-wide (AVX2) kernels on this machine were found by testing against it (the
 /// bit-comparison tests in Snn.Tests, "BatchNorm2d"). A plane of one value (H·W = 1) goes through libtorch's
 /// channels-last kernel, whose order differs: the caller leaves that case to libtorch.
