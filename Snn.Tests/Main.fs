@@ -12,6 +12,7 @@ let private all =
         NeuronTests.tests
         DynamicsTests.tests
         MaxPool2x2Tests.tests
+        BatchNorm2dTests.tests
         SpikeLinearTests.tests
         LossMetricTests.tests
         DataTests.tests
