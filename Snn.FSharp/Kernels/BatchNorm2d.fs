@@ -33,7 +33,6 @@ namespace Snn
 open System
 open System.Runtime.Intrinsics
 open System.Runtime.Intrinsics.X86
-open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
 open Snn.Tensors
@@ -47,11 +46,11 @@ module internal BatchNormKernel =
     /// Channels whose sums run side by side in one work item (the 8 double lanes of an AVX-512 register).
     let private group = 8
 
-    /// Runs `body c0 c1` over groups of `group` channels, in parallel.
+    /// Runs `body c0 c1` over groups of `group` channels, in parallel (on libtorch's OpenMP team, see `Workers`).
     let private forChannelGroups (channels: int) (body: int -> int -> unit) =
         let groups = (channels + group - 1) / group
         if groups <= 1 then body 0 channels
-        else Parallel.For (0, groups, fun g -> body (g * group) (min channels (g * group + group))) |> ignore
+        else Workers.forEach groups (fun g -> body (g * group) (min channels (g * group + group)))
 
     /// Columns of the 8 × 8 block whose rows are r0 .. r7: column j holds r0[j] .. r7[j].
     let inline private transpose (r0: V8) (r1: V8) (r2: V8) (r3: V8) (r4: V8) (r5: V8) (r6: V8) (r7: V8) =
@@ -174,7 +173,7 @@ module internal BatchNormKernel =
                     NativePtr.set ys i (MathF.FusedMultiplyAdd (NativePtr.get xs i, a, b))
                     i <- i + 1
         if items <= 1 then body 0 planes
-        else Parallel.For (0, items, fun k -> body (k * per) (min planes (k * per + per))) |> ignore
+        else Workers.forEach items (fun k -> body (k * per) (min planes (k * per + per)))
 
     /// Lane 0 of libtorch's 8-lane horizontal reduction: lanes i and i ^ 4, then ^ 2, then ^ 1 added.
     let inline private across (v: V8) : float32 =
@@ -255,7 +254,7 @@ module internal BatchNormKernel =
                     NativePtr.set gs i (t * istd * w)
                     i <- i + 1
         if channels <= 1 then channel 0
-        else Parallel.For (0, channels, channel) |> ignore
+        else Workers.forEach channels channel
 
 /// What the backward pass of `BatchNorm2dFunction` needs besides x: the batch statistics and the weight (1 without).
 type internal BatchNormSaved = { Mean: float32[]; Invstd: float32[]; Weight: float32[] }
