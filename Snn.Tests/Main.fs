@@ -13,6 +13,7 @@ let private all =
         DynamicsTests.tests
         MaxPool2x2Tests.tests
         BatchNorm2dTests.tests
+        WorkersTests.tests
         SpikeLinearTests.tests
         LossMetricTests.tests
         DataTests.tests
