@@ -14,6 +14,7 @@ let private all =
         NeuronTests.tests
         DynamicsTests.tests
         MaxPool2x2Tests.tests
+        BatchNorm2dTests.tests
         WorkersTests.tests
         SpikeLinearTests.tests
         LossMetricTests.tests

@@ -20,7 +20,7 @@ type VggFeatureBlock(inChannels: int, layers: int, channels: int, neuron: PlifPa
         new SpikingSequential("body", [|
             for l in 0 .. layers - 1 do
                 yield torch.nn.Conv2d (int64 (if l = 0 then inChannels else channels), int64 channels, 3L, padding = 1L) :> torch.nn.Module<Tensor, Tensor>
-                yield torch.nn.BatchNorm2d (int64 channels)
+                yield new BatchNorm2dLayer($"bn{l + 1}", channels)
                 yield new PlifLayer($"plif{l + 1}", neuron)
                 yield new MaxPool2x2Layer($"pool{l + 1}") |])
     do this.register_module ("body", body)

@@ -45,6 +45,52 @@ type MaxPool2x2Layer(name: string) =
     /// Pools 2 × 2 windows with stride 2.
     override _.forward (x: Tensor) : Tensor = MaxPool2x2.apply x
 
+/// torch.nn.BatchNorm2d on [N; C; H; W]: in training mode through the fused kernel (`BatchNorm2d`) for float32
+/// contiguous CPU input, bit for bit libtorch's results (outputs, gradients, running estimates) in less time;
+/// otherwise (evaluation, other dtypes or devices) libtorch's operator. Parameters and buffers are named like
+/// torch's (weight, bias, running_mean, running_var, num_batches_tracked), so state dicts are those of a
+/// BatchNorm2d. momentum is a fixed fraction (torch's momentum = None, the cumulative average, is not offered).
+type BatchNorm2dLayer(name: string, channels: int, eps: float, momentum: float, affine: bool) as this =
+    inherit torch.nn.Module<Tensor, Tensor>(name)
+    do
+        if channels <= 0 then invalidArg "channels" $"must be > 0, got {channels}"
+        if not (eps >= 0.0) || Double.IsInfinity eps then invalidArg "eps" $"must be a finite number >= 0, got {eps}"
+        if not (momentum >= 0.0 && momentum <= 1.0) then invalidArg "momentum" $"must be in [0, 1], got {momentum}"
+    let weight = if affine then torch.nn.Parameter (torch.ones (int64 channels)) else null
+    let bias = if affine then torch.nn.Parameter (torch.zeros (int64 channels)) else null
+    let runningMean = torch.zeros (int64 channels)
+    let runningVar = torch.ones (int64 channels)
+    let batchesTracked = torch.tensor (0L)
+    do
+        if affine then
+            this.register_parameter ("weight", weight)
+            this.register_parameter ("bias", bias)
+        this.register_buffer ("running_mean", runningMean)
+        this.register_buffer ("running_var", runningVar)
+        this.register_buffer ("num_batches_tracked", batchesTracked)
+
+    /// torch's defaults: eps 1e-5, momentum 0.1, learnable weight and bias.
+    new(name: string, channels: int) = new BatchNorm2dLayer(name, channels, 1e-5, 0.1, true)
+
+    /// The learnable scale [C] (null without affine parameters).
+    member _.Weight : Tensor = weight
+    /// The learnable shift [C] (null without affine parameters).
+    member _.Bias : Tensor = bias
+    /// The running mean [C].
+    member _.RunningMean : Tensor = runningMean
+    /// The running (unbiased) variance [C].
+    member _.RunningVar : Tensor = runningVar
+
+    /// Normalises x [N; C; H; W] with the batch statistics (training, updating the running estimates) or the
+    /// running estimates (evaluation).
+    override this.forward (x: Tensor) : Tensor =
+        if isNull (box x) then nullArg "x"
+        if x.dim () <> 4L || x.shape.[1] <> int64 channels then invalidArg "x" $"must be [N; {channels}; H; W], got shape %A{x.shape}"
+        if this.training then
+            use _ = torch.no_grad ()
+            batchesTracked.add_ (1L.ToScalar ()) |> ignore
+        BatchNorm2d.apply x runningMean runningVar weight bias this.training momentum eps
+
 /// A population of LIF neurons over time: spikes [T; B; ...] from input currents [T; B; ...], starting at rest on
 /// every call (state is explicit, so nothing needs resetting between batches).
 /// `kernel` chooses the fused multi-step kernel or the reference per-step functions (which also support double

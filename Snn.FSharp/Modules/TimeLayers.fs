@@ -186,10 +186,11 @@ module TimeLayers =
         if kernel <= 0 then invalidArg "kernel" $"must be > 0, got {kernel}"
         new TimeDistributed(name, torch.nn.AvgPool2d (int64 kernel))
 
-    /// Batch normalisation over channels with statistics over (T, B, H, W): [T; B; C; H; W] → same shape.
+    /// Batch normalisation over channels with statistics over (T, B, H, W): [T; B; C; H; W] → same shape (through
+    /// `BatchNorm2dLayer`, torch's BatchNorm2d bit for bit).
     let batchNorm2d (name: string) (channels: int) : TimeDistributed =
         if channels <= 0 then invalidArg "channels" $"must be > 0, got {channels}"
-        new TimeDistributed(name, torch.nn.BatchNorm2d (int64 channels))
+        new TimeDistributed(name, new BatchNorm2dLayer("bn", channels))
 
     /// Fully connected layer [T; B; N_in] → [T; B; N_out].
     let linear (name: string) (inputs: int) (outputs: int) : TimeDistributed =

@@ -5,7 +5,7 @@
 ///   core, scalar on 2 cores) vs unrolled reference; kernels-fused: without the slow unrolled reference.
 /// - w1, w1-inference, w2, w3: the workloads of docs/performance.md (see Workloads.fs), each with the levers of
 ///   the command line (--kernel fused|reference, --simd, --kernel-threads, --sparse, --sparse-threshold p, --bf16,
-///   --keep-freed-memory, --small-block-caches, --release-unreachable, --fused-pool, --fused-adam, --phases: on|off).
+///   --keep-freed-memory, --small-block-caches, --release-unreachable, --fused-pool, --fused-bn, --fused-adam, --phases: on|off).
 /// - all (the default): every workload, each in its own process so that peak resident memory is per workload.
 /// - sparse-threshold: the sparse binary Linear against the dense GEMM over input activities (the crossover).
 /// - memory w1|w2|w3 [steps]: where the workload's resident memory goes (see MemoryProbe.fs).

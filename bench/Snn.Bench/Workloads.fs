@@ -53,6 +53,9 @@ type Levers =
       Device: torch.Device
       /// W2's 2 × 2 max pooling through the fused kernel (`MaxPool2x2Layer`, the library's) or libtorch's MaxPool2d.
       FusedPool: bool
+      /// W2's batch normalisation through the fused kernel (`BatchNorm2dLayer`, the library's, bit for bit libtorch's)
+      /// or libtorch's BatchNorm2d.
+      FusedBn: bool
       /// The library's Adam (TorchSharp's with the fused step of the same bits) instead of TorchSharp's own.
       FusedAdam: bool
       /// Also print the median time of each phase of the training step (release, forward and loss, backward,
@@ -64,12 +67,12 @@ type Levers =
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = SpikeLinearOptions.Default.Sparse
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
-          SmallBlockCaches = false; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedAdam = true; Phases = false }
+          SmallBlockCaches = false; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedBn = true; FusedAdam = true; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
 
     /// The Linear options of these levers.
     member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
@@ -96,6 +99,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--small-block-caches" :: v :: tail -> go { levers with SmallBlockCaches = onOff "small-block-caches" v } rest tail
         | "--release-unreachable" :: v :: tail -> go { levers with ReleaseUnreachable = onOff "release-unreachable" v } rest tail
         | "--fused-pool" :: v :: tail -> go { levers with FusedPool = onOff "fused-pool" v } rest tail
+        | "--fused-bn" :: v :: tail -> go { levers with FusedBn = onOff "fused-bn" v } rest tail
         | "--fused-adam" :: v :: tail -> go { levers with FusedAdam = onOff "fused-adam" v } rest tail
         | "--phases" :: v :: tail -> go { levers with Phases = onOff "phases" v } rest tail
         | "--device" :: v :: tail ->
@@ -170,7 +174,7 @@ let private w2Net (levers: Levers) =
     new SpikingSequential("W2", [|
         for l in 0 .. 2 do
             yield new Conv3x3((if l = 0 then 2 else 64), 64, levers.Bf16) :> torch.nn.Module<Tensor, Tensor>
-            yield torch.nn.BatchNorm2d 64L
+            yield (if levers.FusedBn then new BatchNorm2dLayer($"bn{l}", 64) :> torch.nn.Module<Tensor, Tensor> else torch.nn.BatchNorm2d 64L)
             yield new LifLayer($"lif{l}", neuron, levers.Kernel)
             yield (if levers.FusedPool then new MaxPool2x2Layer($"pool{l}") :> torch.nn.Module<Tensor, Tensor> else torch.nn.MaxPool2d 2L)
         yield torch.nn.Flatten ()
