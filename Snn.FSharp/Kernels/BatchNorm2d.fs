@@ -287,10 +287,14 @@ type BatchNorm2dFunction() =
         let alpha = Array.init channels (fun c -> invstd.[c] * w.[c])
         let beta = Array.init channels (fun c -> MathF.FusedMultiplyAdd (-mean.[c], alpha.[c], b.[c]))
         let y = torch.empty_like x
+        // TorchSharp reads y when apply returns; libtorch keeps it as the output.
+        FunctionHandles.releaseLater [ y ]
         BatchNormKernel.normalise x alpha beta y
         // The kernels read raw addresses, which do not keep a tensor alive.
         GC.KeepAlive x
-        ctx.save_for_backward (Collections.Generic.List [ x ])
+        // Kept for the backward pass and freed by it (a saved variable would live until the step's scope ends).
+        ctx.save_data ("x", KeptForBackward x)
+        FunctionHandles.shrinkOutputCache ctx
         ctx.save_data ("saved", box { Mean = mean; Invstd = invstd; Weight = w })
         ctx.save_data ("affine", box (not (isNull weight), not (isNull bias)))
         y
@@ -299,16 +303,21 @@ type BatchNorm2dFunction() =
     override _.backward (ctx: torch.autograd.AutogradContext, gradY: Tensor) : Collections.Generic.List<Tensor> =
         // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
         Diff.CallbackErrors.guard "SnnBatchNorm2d" 7 (fun () ->
-            let x = ctx.get_saved_variables().[0]
+            FunctionHandles.release ()
+            use gradY = gradY
+            let kept = ctx.get_data "x" :?> KeptForBackward
+            let x = kept.Tensor
             let saved = ctx.get_data "saved" :?> BatchNormSaved
             let hasWeight, hasBias = ctx.get_data "affine" :?> bool * bool
             let channels = saved.Mean.Length
-            let dy = gradY.contiguous ()
+            use dy = gradY.contiguous ()
             let gx = torch.empty_like x
             let sums, dots = Array.zeroCreate<float> channels, Array.zeroCreate<float> channels
             BatchNormKernel.backward x dy saved.Mean saved.Invstd saved.Weight gx sums dots
             GC.KeepAlive x
             GC.KeepAlive dy
+            kept.Release ()
+            FunctionHandles.releaseLater [ gx ]
             let gw = if hasWeight then torch.tensor (Array.init channels (fun c -> float32 (dots.[c] * float saved.Invstd.[c]))) else null
             let gb = if hasBias then torch.tensor (Array.map float32 sums) else null
             Collections.Generic.List [ gx; gw; gb; null; null; null; null ])
@@ -330,5 +339,7 @@ module BatchNorm2d =
     let apply (x: Tensor) (runningMean: Tensor) (runningVar: Tensor) (weight: Tensor) (bias: Tensor) (training: bool) (momentum: float) (eps: float) : Tensor =
         if isNull (box x) then nullArg "x"
         if training && fusable x weight bias runningMean runningVar then
-            BatchNorm2dFunction.apply (x, weight, bias, runningMean, runningVar, box momentum, box eps)
+            let y = BatchNorm2dFunction.apply (x, weight, bias, runningMean, runningVar, box momentum, box eps)
+            FunctionHandles.release ()
+            y
         else torch.nn.functional.batch_norm (x, runningMean, runningVar, weight, bias, training, momentum, eps)
