@@ -21,7 +21,6 @@ namespace Snn
 open System
 open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
-open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 
 /// The raw loop of Adam's update over float32 memory.
@@ -130,7 +129,4 @@ module internal AdamUpdate =
             use root = fixed roots.Values
             updateRange c (NativePtr.ofNativeInt p) (NativePtr.ofNativeInt g) (NativePtr.ofNativeInt m) (NativePtr.ofNativeInt v)
                         root start stop
-        let per = max 32768 ((count + Environment.ProcessorCount - 1) / Environment.ProcessorCount)
-        let items = (count + per - 1) / per
-        if items <= 1 then range 0 count
-        else Workers.forEach items (fun k -> range (k * per) (min count (k * per + per)))
+        Workers.forRanges count (max 32768 ((count + Environment.ProcessorCount - 1) / Environment.ProcessorCount)) range

@@ -48,9 +48,7 @@ module internal BatchNormKernel =
 
     /// Runs `body c0 c1` over groups of `group` channels, in parallel (on libtorch's OpenMP team, see `Workers`).
     let private forChannelGroups (channels: int) (body: int -> int -> unit) =
-        let groups = (channels + group - 1) / group
-        if groups <= 1 then body 0 channels
-        else Workers.forEach groups (fun g -> body (g * group) (min channels (g * group + group)))
+        Workers.forRanges channels group body
 
     /// Columns of the 8 × 8 block whose rows are r0 .. r7: column j holds r0[j] .. r7[j].
     let inline private transpose (r0: V8) (r1: V8) (r2: V8) (r3: V8) (r4: V8) (r5: V8) (r6: V8) (r7: V8) =
@@ -158,7 +156,6 @@ module internal BatchNormKernel =
         let planes = n * channels
         // At least 4096 values per work item, and a few items per core (finer items cost more in scheduling).
         let per = max (max 1 (4096 / max 1 image)) ((planes + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount))
-        let items = (planes + per - 1) / per
         let body (p0: int) (p1: int) =
             for plane in p0 .. p1 - 1 do
                 let c = plane % channels
@@ -172,8 +169,7 @@ module internal BatchNormKernel =
                 while i < image do
                     NativePtr.set ys i (MathF.FusedMultiplyAdd (NativePtr.get xs i, a, b))
                     i <- i + 1
-        if items <= 1 then body 0 planes
-        else Workers.forEach items (fun k -> body (k * per) (min planes (k * per + per)))
+        Workers.forRanges planes per body
 
     /// Lane 0 of libtorch's 8-lane horizontal reduction: lanes i and i ^ 4, then ^ 2, then ^ 1 added.
     let inline private across (v: V8) : float32 =

@@ -5,7 +5,6 @@ namespace Snn
 #nowarn "9"
 
 open System
-open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
 open Snn.Neurons

@@ -24,7 +24,6 @@ namespace Snn
 #nowarn "9"
 
 open System
-open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
 open Snn.Neurons
@@ -78,10 +77,7 @@ module internal Raw =
 
     /// Runs `body j0 j1` over the neuron ranges of `chunkSize`, in parallel when there is more than one.
     let forChunks (neurons: int) (body: int -> int -> unit) =
-        let chunk = chunkSize neurons
-        let chunks = (neurons + chunk - 1) / chunk
-        if chunks <= 1 then body 0 neurons
-        else Workers.forEach chunks (fun c -> body (c * chunk) (min neurons (c * chunk + chunk)))
+        Workers.forRanges neurons (chunkSize neurons) body
 
     /// Runs `body j0 j1` like `forChunks` and tells whether any work item returned true.
     let anyChunk (neurons: int) (body: int -> int -> bool) : bool =

@@ -18,7 +18,6 @@ namespace Snn
 open System
 open System.Runtime.Intrinsics
 open System.Runtime.Intrinsics.X86
-open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
 open Snn.Tensors
@@ -41,9 +40,7 @@ module internal MaxPoolKernel =
     /// Runs `body p0 p1` over ranges of planes, one per core (planes of at least 4096 outputs per item).
     let private forPlanes (planes: int) (outputsPerPlane: int) (body: int -> int -> unit) =
         let per = max 1 (max (4096 / max 1 outputsPerPlane) ((planes + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount)))
-        let items = (planes + per - 1) / per
-        if items <= 1 then body 0 planes
-        else Workers.forEach items (fun i -> body (i * per) (min planes (i * per + per)))
+        Workers.forRanges planes per body
 
     /// The scalar rule for one window: value and position of the first maximum (NaN wins).
     let inline private window (a: float32) (b: float32) (c: float32) (d: float32) : struct (float32 * byte) =

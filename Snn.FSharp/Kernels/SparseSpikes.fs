@@ -74,11 +74,7 @@ module internal SparseKernel =
         let share = (rows + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount)
         max 16 ((share + 15) / 16 * 16)
 
-    let private forRows (rows: int) (body: int -> int -> unit) =
-        let per = rowsPerItem rows
-        let items = (rows + per - 1) / per
-        if items <= 1 then body 0 rows
-        else Workers.forEach items (fun i -> body (i * per) (min rows (i * per + per)))
+    let private forRows (rows: int) (body: int -> int -> unit) = Workers.forRanges rows (rowsPerItem rows) body
 
     /// The nonzero lanes of 8 floats as the low bits of a mask (NaN counts as nonzero, ±0 as zero).
     let inline private nonzeroLanes (p: nativeptr<float32>) : uint32 =
@@ -263,66 +259,6 @@ module internal SparseKernel =
     /// Columns per block of the cache-blocked path: eight 16-float registers.
     let private blockColumns = 128
 
-    /// Writes the transpose of the 16 × 16 tile at `source` (rows `sourceStride` floats apart) to `target` (rows
-    /// `targetStride` floats apart), in registers.
-    ///
-    /// Stage 1 interleaves row pairs within each 128-bit lane; stage 2 (Shuffle 0x44 / 0xEE) leaves u[4g + c]
-    /// holding, in lane L, column 4L + c of rows 4g .. 4g + 3; stages 3 and 4 (Shuffle4x128 0x88 / 0xDD) gather
-    /// lane L of u[c], u[4 + c], u[8 + c], u[12 + c] into one register, which is output row 4L + c.
-    let private transposeTile (v: nativeptr<W>) (t: nativeptr<W>) (source: nativeptr<float32>) (sourceStride: int)
-                              (target: nativeptr<float32>) (targetStride: int) =
-        for i in 0 .. 15 do NativePtr.set v i (Vector512.Load (NativePtr.add source (i * sourceStride)))
-        for i in 0 .. 7 do
-            NativePtr.set t (2 * i) (X86.Avx512F.UnpackLow (NativePtr.get v (2 * i), NativePtr.get v (2 * i + 1)))
-            NativePtr.set t (2 * i + 1) (X86.Avx512F.UnpackHigh (NativePtr.get v (2 * i), NativePtr.get v (2 * i + 1)))
-        for g in 0 .. 3 do
-            let b = 4 * g
-            NativePtr.set v b (X86.Avx512F.Shuffle (NativePtr.get t b, NativePtr.get t (b + 2), 0x44uy))
-            NativePtr.set v (b + 1) (X86.Avx512F.Shuffle (NativePtr.get t b, NativePtr.get t (b + 2), 0xEEuy))
-            NativePtr.set v (b + 2) (X86.Avx512F.Shuffle (NativePtr.get t (b + 1), NativePtr.get t (b + 3), 0x44uy))
-            NativePtr.set v (b + 3) (X86.Avx512F.Shuffle (NativePtr.get t (b + 1), NativePtr.get t (b + 3), 0xEEuy))
-        for c in 0 .. 3 do
-            NativePtr.set t c (X86.Avx512F.Shuffle4x128 (NativePtr.get v c, NativePtr.get v (4 + c), 0x88uy))
-            NativePtr.set t (4 + c) (X86.Avx512F.Shuffle4x128 (NativePtr.get v c, NativePtr.get v (4 + c), 0xDDuy))
-            NativePtr.set t (8 + c) (X86.Avx512F.Shuffle4x128 (NativePtr.get v (8 + c), NativePtr.get v (12 + c), 0x88uy))
-            NativePtr.set t (12 + c) (X86.Avx512F.Shuffle4x128 (NativePtr.get v (8 + c), NativePtr.get v (12 + c), 0xDDuy))
-        for c in 0 .. 3 do
-            let row lane = NativePtr.add target ((4 * lane + c) * targetStride)
-            Vector512.Store (X86.Avx512F.Shuffle4x128 (NativePtr.get t c, NativePtr.get t (8 + c), 0x88uy), row 0)
-            Vector512.Store (X86.Avx512F.Shuffle4x128 (NativePtr.get t c, NativePtr.get t (8 + c), 0xDDuy), row 2)
-            Vector512.Store (X86.Avx512F.Shuffle4x128 (NativePtr.get t (4 + c), NativePtr.get t (12 + c), 0x88uy), row 1)
-            Vector512.Store (X86.Avx512F.Shuffle4x128 (NativePtr.get t (4 + c), NativePtr.get t (12 + c), 0xDDuy), row 3)
-
-    /// The packed blocks [blocks; K; 128] of Wᵀ for a contiguous W [N; K] (packed[b, k, j] = W[128·b + j, k]), by
-    /// 16 × 16 register transposes. libtorch's copy of the permuted view reads W with a stride of K floats per
-    /// element (0.3-2 ms for W1's first layer, against 0.1-0.2 here, measured).
-    let private packTransposed (weight: Tensor) (blocks: int) : Tensor =
-        let k = int weight.shape.[1]
-        let packed = torch.empty ([| int64 blocks; int64 k; int64 blockColumns |], dtype = torch.float32)
-        let wp, pp = pointer weight, pointer packed
-        let tiles = k / 16
-        // Work items: (block, range of 16-column tiles); the last item of a block also copies the k mod 16 tail.
-        let tilesPerItem = max 1 ((tiles + 3) / 4)
-        let itemsPerBlock = max 1 ((tiles + tilesPerItem - 1) / tilesPerItem)
-        Workers.forEach (blocks * itemsPerBlock) (fun item ->
-            let b, part = item / itemsPerBlock, item % itemsPerBlock
-            use scratch = Scratch.rent (2 * 16 * 16) 0.0f
-            use registers = fixed scratch.Values
-            let v = NativePtr.ofNativeInt<W> (NativePtr.toNativeInt registers)
-            let t = NativePtr.add v 16
-            let rows = NativePtr.add wp (b * blockColumns * k)
-            let block = NativePtr.add pp (b * k * blockColumns)
-            for tile in part * tilesPerItem .. min tiles (part * tilesPerItem + tilesPerItem) - 1 do
-                let c0 = 16 * tile
-                for j0 in 0 .. 16 .. blockColumns - 1 do
-                    transposeTile v t (NativePtr.add rows (j0 * k + c0)) k (NativePtr.add block (c0 * blockColumns + j0)) blockColumns
-            if part = itemsPerBlock - 1 then
-                for c in 16 * tiles .. k - 1 do
-                    for j in 0 .. blockColumns - 1 do
-                        NativePtr.set block (c * blockColumns + j) (NativePtr.get rows (j * k + c)))
-        GC.KeepAlive weight
-        packed
-
     /// Rows [r0, r1) of one 128-column block of out from a packed source block [*; 128] (contiguous); out's element
     /// (r, j) is at r·rowStride + j·columnStride.
     ///
@@ -407,10 +343,6 @@ module internal SparseKernel =
         let blocked = blocks * blockColumns
         use packed =
             if blocks = 0 then null
-            elif X86.Avx512F.IsSupported && source.stride 0 = 1L && source.stride 1 = sourceRows then
-                // Wᵀ of a contiguous W: the forward pass's source.
-                use weight = source.t ()
-                packTransposed weight blocks
             else source.narrow(1L, 0L, int64 blocked).reshape(sourceRows, int64 blocks, int64 blockColumns).permute(1L, 0L, 2L).contiguous ()
         use rest = if blocked < n then source.narrow(1L, int64 blocked, int64 (n - blocked)).contiguous () else null
         // The portable path writes rows; for a transposed output it writes them to a copy that is transposed after.

@@ -105,3 +105,11 @@ module internal Workers =
                 finally handle.Free ()
             | None -> Parallel.For (0, threads, fun _ -> work job) |> ignore
             if not (isNull job.Failure) then Runtime.ExceptionServices.ExceptionDispatchInfo.Throw job.Failure
+
+    /// Runs `body start stop` over [0, count) cut into ranges of `per` values (the last one shorter), in parallel
+    /// like `forEach`; a single range runs on the calling thread.
+    let forRanges (count: int) (per: int) (body: int -> int -> unit) =
+        let per = max 1 per
+        let items = (count + per - 1) / per
+        if items <= 1 then body 0 count
+        else forEach items (fun i -> body (i * per) (min count (i * per + per)))
