@@ -17,6 +17,7 @@ let private all =
         BatchNorm2dTests.tests
         WorkersTests.tests
         SpikeLinearTests.tests
+        SpikeConv2dTests.tests
         LossMetricTests.tests
         DataTests.tests
         DataReaderTests.tests

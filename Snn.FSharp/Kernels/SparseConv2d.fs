@@ -1,0 +1,447 @@
+/// A 2-D convolution (stride 1, no dilation, one group) for binary spike input that only touches the weights of
+/// active inputs.
+///
+/// For x [N; C; H; W] ∈ {0, 1}, W [O; C; kh; kw], b [O], padding p ≤ k - 1 and the output y [N; O; OH; OW] with
+/// OH = H + 2p - kh + 1 (OW likewise):
+///
+///     forward:        y[n, :, i, j] = b + Σ_{ky, kx} Σ_{c : x[n, c, i+ky-p, j+kx-p] = 1} W[:, c, ky, kx]
+///     weight grad:    ∂L/∂W[:, c, ky, kx] = Σ_{(n, i, j) : x[n, c, i+ky-p, j+kx-p] = 1} ∂L/∂y[n, :, i, j]
+///     bias grad:      ∂L/∂b = Σ_{n, i, j} ∂L/∂y[n, :, i, j]
+///     input grad:     ∂L/∂x = conv_transpose2d (∂L/∂y, W, padding p)                (dense; only when x needs it)
+///
+/// With input activity q the forward and weight gradient cost q times the dense convolution's multiply-adds, as
+/// vector additions of O-wide weight (or gradient) rows. The input is kept as one bit per channel and pixel (a
+/// 64-bit mask per pixel for up to 64 channels), which is all the weight gradient needs: the layer does not keep x
+/// for the backward pass (32x less memory than the float input). The sums run in another order than oneDNN's:
+/// results agree with `torch.nn.functional.conv2d` to float32 rounding, and do not depend on the number of threads.
+namespace Snn
+
+#nowarn "9"
+
+open System
+open System.Buffers
+open System.Numerics
+open System.Runtime.Intrinsics
+open System.Threading
+open Microsoft.FSharp.NativeInterop
+open TorchSharp
+open Snn.Tensors
+
+/// The active channels of every pixel of a binary input [N; C; H; W], as bit masks on a grid with a zero border
+/// of `Padding` pixels: pixel (i, j) of image n is at grid position (i + Padding, j + Padding), and its
+/// `Words` = ⌈C/64⌉ words hold channel c in bit c % 64 of word c / 64. The mask array is rented from the shared
+/// pool (so it may be longer than needed) and goes back when the masks are disposed.
+[<Sealed; AllowNullLiteral>]
+type SpikeMasks internal (images: int, channels: int, height: int, width: int, padding: int, masks: uint64[], entries: int64) =
+    [<DefaultValue>] val mutable private returned: int
+
+    /// Images N.
+    member _.Images = images
+    /// Channels C.
+    member _.Channels = channels
+    /// Height H of the input.
+    member _.Height = height
+    /// Width W of the input.
+    member _.Width = width
+    /// Zero border of the grid, in pixels.
+    member _.Padding = padding
+    /// Mask words per pixel, ⌈C/64⌉.
+    member _.Words = (channels + 63) / 64
+    /// Rows of an image's grid, H + 2·Padding.
+    member _.GridHeight = height + 2 * padding
+    /// Columns of an image's grid, W + 2·Padding.
+    member _.GridWidth = width + 2 * padding
+    /// The masks, [N; GridHeight; GridWidth; Words] in that order.
+    member _.Masks = masks
+    /// Number of active inputs (spikes).
+    member _.Entries = entries
+    /// Fraction of active inputs, entries / (N·C·H·W).
+    member _.Activity =
+        let total = float images * float channels * float height * float width
+        if total = 0.0 then 0.0 else float entries / total
+    /// Whether the masks went back to the pool (they must not be read any more).
+    member s.Disposed = Volatile.Read &s.returned = 1
+
+    interface IDisposable with
+        /// Returns the mask array to the pool, once.
+        member s.Dispose () = if Interlocked.Exchange (&s.returned, 1) = 0 then ArrayPool<uint64>.Shared.Return masks
+
+/// Raw loops of the sparse convolution.
+module internal SparseConvKernel =
+
+    type private V = Vector<float32>
+    type private W = Vector512<float32>
+
+    let inline private pointer (t: Tensor) : nativeptr<float32> = NativePtr.ofNativeInt (Raw.address t)
+
+    /// Output columns per register pass of the AVX-512 loops: four 16-float registers.
+    let private group = 64
+
+    /// Whether the AVX-512 loops take O output channels (else the portable loops, any width).
+    let private registers (outputs: int) = Vector512.IsHardwareAccelerated && outputs % group = 0
+
+    /// Sets the mask bits of image n's active inputs; returns its number of spikes, or -1 when a value is neither 0
+    /// nor 1 (NaN included). The image's part of the grid must be zero on entry.
+    let private maskImage (x: nativeptr<float32>) (masks: nativeptr<uint64>) (channels: int) (h: int) (w: int) (padding: int) (n: int) : int64 =
+        let words = (channels + 63) / 64
+        let gridWidth = w + 2 * padding
+        let image = NativePtr.add masks (n * (h + 2 * padding) * gridWidth * words)
+        let mutable count = 0L
+        let mutable binary = true
+        let one = Vector256.Create 1.0f
+        for c in 0 .. channels - 1 do
+            let word, bit = c / 64, 1UL <<< (c % 64)
+            let plane = NativePtr.add x ((n * channels + c) * h * w)
+            for i in 0 .. h - 1 do
+                let row = NativePtr.add plane (i * w)
+                let target = NativePtr.add image (((i + padding) * gridWidth + padding) * words + word)
+                let mutable j = 0
+                while j + 8 <= w do
+                    let v = Vector256.Load (NativePtr.add row j)
+                    let zero = Vector256.Equals (v, Vector256<float32>.Zero)
+                    if Vector256.ExtractMostSignificantBits (zero ||| Vector256.Equals (v, one)) <> 0xFFu then binary <- false
+                    let mutable lanes = ~~~(Vector256.ExtractMostSignificantBits zero) &&& 0xFFu
+                    count <- count + int64 (BitOperations.PopCount lanes)
+                    while lanes <> 0u do
+                        let at = NativePtr.add target ((j + BitOperations.TrailingZeroCount lanes) * words)
+                        NativePtr.write at (NativePtr.read at ||| bit)
+                        lanes <- lanes &&& (lanes - 1u)
+                    j <- j + 8
+                for k in j .. w - 1 do
+                    let v = NativePtr.get row k
+                    if v <> 0.0f then
+                        if v <> 1.0f then binary <- false
+                        count <- count + 1L
+                        let at = NativePtr.add target (k * words)
+                        NativePtr.write at (NativePtr.read at ||| bit)
+        if binary then count else -1L
+
+    /// The masks of a contiguous float32 x [N; C; H; W] on a grid with a zero border of `padding` pixels, when x is
+    /// binary and at most `maxActivity` of it is 1; else None.
+    let masksWithin (maxActivity: float) (padding: int) (x: Tensor) : SpikeMasks option =
+        let n, channels, h, w = int x.shape.[0], int x.shape.[1], int x.shape.[2], int x.shape.[3]
+        let words = (channels + 63) / 64
+        let perImage = (h + 2 * padding) * (w + 2 * padding) * words
+        let masks = ArrayPool<uint64>.Shared.Rent (max 1 (n * perImage))
+        let counts = Array.zeroCreate<int64> n
+        let xp = pointer x
+        Workers.forEach n (fun image ->
+            use mp = fixed masks
+            Span<uint64>(masks, image * perImage, perImage).Clear ()
+            counts.[image] <- maskImage xp mp channels h w padding image)
+        GC.KeepAlive x
+        let total = Array.sum counts
+        let cells = float n * float channels * float h * float w
+        if Array.contains -1L counts || (cells > 0.0 && float total / cells > maxActivity) then
+            ArrayPool<uint64>.Shared.Return masks
+            None
+        else Some (new SpikeMasks (n, channels, h, w, padding, masks, total))
+
+    /// Writes rows [p0, p0 + count) of a pixel-major tile [*; O] into channel planes (plane o at o·planeSize): the
+    /// 16-pixel blocks keep the tile lines being read in L1 while every plane is written in order.
+    let private tileToPlanes (tile: nativeptr<float32>) (outputs: int) (planes: nativeptr<float32>) (planeSize: int) (pixels: int) =
+        let mutable p0 = 0
+        while p0 < pixels do
+            let block = min 16 (pixels - p0)
+            for o in 0 .. outputs - 1 do
+                let target = NativePtr.add planes (o * planeSize + p0)
+                let source = NativePtr.add tile (p0 * outputs + o)
+                for i in 0 .. block - 1 do NativePtr.set target i (NativePtr.get source (i * outputs))
+            p0 <- p0 + block
+
+    /// y for image n: every output pixel's sums (bias, then the weight rows of its window's active inputs, kernel
+    /// position by position, channels ascending) into a pixel-major tile, which is then written as channel planes.
+    /// `wp` holds the weights as [C; kh; kw; O] (one contiguous O-wide row per input channel and kernel position).
+    let private forwardImage (m: SpikeMasks) (masks: nativeptr<uint64>) (wp: nativeptr<float32>) (bias: nativeptr<float32>) (hasBias: bool)
+                             (tile: nativeptr<float32>) (y: nativeptr<float32>) (outputs: int) (kh: int) (kw: int) (n: int) =
+        let words, gridWidth = m.Words, m.GridWidth
+        let oh, ow = m.GridHeight - kh + 1, m.GridWidth - kw + 1
+        let image = NativePtr.add masks (n * m.GridHeight * gridWidth * words)
+        let rowOf c ky kx = NativePtr.add wp (((c * kh + ky) * kw + kx) * outputs)
+        let fast = registers outputs
+        for i in 0 .. oh - 1 do
+            for j in 0 .. ow - 1 do
+                let t = NativePtr.add tile ((i * ow + j) * outputs)
+                if fast then
+                    let mutable g = 0
+                    while g < outputs do
+                        let mutable a0 = if hasBias then Vector512.Load (NativePtr.add bias g) else W.Zero
+                        let mutable a1 = if hasBias then Vector512.Load (NativePtr.add bias (g + 16)) else W.Zero
+                        let mutable a2 = if hasBias then Vector512.Load (NativePtr.add bias (g + 32)) else W.Zero
+                        let mutable a3 = if hasBias then Vector512.Load (NativePtr.add bias (g + 48)) else W.Zero
+                        for ky in 0 .. kh - 1 do
+                            for kx in 0 .. kw - 1 do
+                                let pixel = NativePtr.add image (((i + ky) * gridWidth + j + kx) * words)
+                                for word in 0 .. words - 1 do
+                                    let mutable bits = NativePtr.get pixel word
+                                    while bits <> 0UL do
+                                        let p = NativePtr.add (rowOf (word * 64 + BitOperations.TrailingZeroCount bits) ky kx) g
+                                        a0 <- a0 + Vector512.Load p
+                                        a1 <- a1 + Vector512.Load (NativePtr.add p 16)
+                                        a2 <- a2 + Vector512.Load (NativePtr.add p 32)
+                                        a3 <- a3 + Vector512.Load (NativePtr.add p 48)
+                                        bits <- bits &&& (bits - 1UL)
+                        Vector512.Store (a0, NativePtr.add t g)
+                        Vector512.Store (a1, NativePtr.add t (g + 16))
+                        Vector512.Store (a2, NativePtr.add t (g + 32))
+                        Vector512.Store (a3, NativePtr.add t (g + 48))
+                        g <- g + group
+                else
+                    let full = outputs / V.Count * V.Count
+                    for o in 0 .. outputs - 1 do NativePtr.set t o (if hasBias then NativePtr.get bias o else 0.0f)
+                    for ky in 0 .. kh - 1 do
+                        for kx in 0 .. kw - 1 do
+                            let pixel = NativePtr.add image (((i + ky) * gridWidth + j + kx) * words)
+                            for word in 0 .. words - 1 do
+                                let mutable bits = NativePtr.get pixel word
+                                while bits <> 0UL do
+                                    let p = rowOf (word * 64 + BitOperations.TrailingZeroCount bits) ky kx
+                                    let mutable o = 0
+                                    while o < full do
+                                        Vector.Store (Vector.Load (NativePtr.add t o) + Vector.Load (NativePtr.add p o), NativePtr.add t o)
+                                        o <- o + V.Count
+                                    for o in full .. outputs - 1 do NativePtr.set t o (NativePtr.get t o + NativePtr.get p o)
+                                    bits <- bits &&& (bits - 1UL)
+        tileToPlanes tile outputs (NativePtr.add y (n * outputs * oh * ow)) (oh * ow) (oh * ow)
+
+    /// y [N; O; OH; OW] (contiguous) from the masks, the packed weights [C; kh; kw; O] and the bias [O] (or null);
+    /// one work item per image.
+    let forward (m: SpikeMasks) (packed: Tensor) (bias: Tensor) (y: Tensor) (kh: int) (kw: int) =
+        let outputs = int y.shape.[1]
+        let pixels = int y.shape.[2] * int y.shape.[3]
+        let wp = pointer packed
+        let hasBias = not (isNull (box bias))
+        let bp = if hasBias then pointer bias else wp
+        let yp = pointer y
+        let masks = m.Masks
+        Workers.forEach m.Images (fun n ->
+            use tile = Scratch.rent (pixels * outputs) 0.0f
+            use tp = fixed tile.Values
+            use mp = fixed masks
+            forwardImage m mp wp bp hasBias tp yp outputs kh kw n)
+        GC.KeepAlive packed
+        GC.KeepAlive bias
+        GC.KeepAlive y
+
+    /// Images per work item of the weight gradient: a fixed split that depends on N only, so the partial sums, and
+    /// the order they are added in, are the same whatever the number of threads.
+    let private imageGroups (images: int) = min images 8
+
+    /// Adds image n's part of ∂L/∂W to `partial` [C; kh; kw; O]. The output gradient of the image is first written
+    /// pixel-major into `padded`, a grid of (GridHeight + kh - 1) × (GridWidth + kw - 1) O-wide rows whose border
+    /// stays 0, so every kernel position of every active input reads a row without a bounds check (outputs
+    /// outside the image read the border). The active inputs are listed per channel (`entries`, as grid offsets),
+    /// and each (channel, kernel position) sums its rows in registers before one update of `partial`.
+    let private weightGradImage (m: SpikeMasks) (masks: nativeptr<uint64>) (gy: nativeptr<float32>) (padded: nativeptr<float32>)
+                                (starts: int[]) (entries: int[]) (partial: nativeptr<float32>) (outputs: int) (kh: int) (kw: int) (n: int) =
+        let words, gridHeight, gridWidth = m.Words, m.GridHeight, m.GridWidth
+        let oh, ow = gridHeight - kh + 1, gridWidth - kw + 1
+        let paddedWidth = gridWidth + kw - 1
+        let channels = m.Channels
+        // The image's output gradient, pixel-major, at (i + kh - 1, j + kw - 1) of the padded grid.
+        let planes = NativePtr.add gy (n * outputs * oh * ow)
+        for i in 0 .. oh - 1 do
+            let mutable j0 = 0
+            while j0 < ow do
+                let block = min 16 (ow - j0)
+                let row = NativePtr.add padded (((i + kh - 1) * paddedWidth + j0 + kw - 1) * outputs)
+                for o in 0 .. outputs - 1 do
+                    let source = NativePtr.add planes (o * oh * ow + i * ow + j0)
+                    for b in 0 .. block - 1 do NativePtr.set row (b * outputs + o) (NativePtr.get source b)
+                j0 <- j0 + block
+        // The active inputs per channel, by a counting sort over the image's grid.
+        let image = NativePtr.add masks (n * gridHeight * gridWidth * words)
+        Array.Clear (starts, 0, channels + 1)
+        for q in 0 .. gridHeight * gridWidth - 1 do
+            for word in 0 .. words - 1 do
+                let mutable bits = NativePtr.get image (q * words + word)
+                while bits <> 0UL do
+                    let c = word * 64 + BitOperations.TrailingZeroCount bits
+                    starts.[c + 1] <- starts.[c + 1] + 1
+                    bits <- bits &&& (bits - 1UL)
+        for c in 0 .. channels - 1 do starts.[c + 1] <- starts.[c + 1] + starts.[c]
+        let next = Array.copy starts
+        for q in 0 .. gridHeight * gridWidth - 1 do
+            let gridRow, gridColumn = q / gridWidth, q % gridWidth
+            for word in 0 .. words - 1 do
+                let mutable bits = NativePtr.get image (q * words + word)
+                while bits <> 0UL do
+                    let c = word * 64 + BitOperations.TrailingZeroCount bits
+                    entries.[next.[c]] <- gridRow * paddedWidth + gridColumn
+                    next.[c] <- next.[c] + 1
+                    bits <- bits &&& (bits - 1UL)
+        let fast = registers outputs
+        let full = outputs / V.Count * V.Count
+        for c in 0 .. channels - 1 do
+            let e0, e1 = starts.[c], starts.[c + 1]
+            if e1 > e0 then
+                for ky in 0 .. kh - 1 do
+                    for kx in 0 .. kw - 1 do
+                        // Input at grid (r, s) meets the output at (r - ky, s - kx), stored at (r - ky + kh - 1, s - kx + kw - 1).
+                        let shift = (kh - 1 - ky) * paddedWidth + (kw - 1 - kx)
+                        let target = NativePtr.add partial (((c * kh + ky) * kw + kx) * outputs)
+                        if fast then
+                            let mutable g = 0
+                            while g < outputs do
+                                let mutable a0, a1, a2, a3 = W.Zero, W.Zero, W.Zero, W.Zero
+                                for e in e0 .. e1 - 1 do
+                                    let p = NativePtr.add padded ((entries.[e] + shift) * outputs + g)
+                                    a0 <- a0 + Vector512.Load p
+                                    a1 <- a1 + Vector512.Load (NativePtr.add p 16)
+                                    a2 <- a2 + Vector512.Load (NativePtr.add p 32)
+                                    a3 <- a3 + Vector512.Load (NativePtr.add p 48)
+                                let t = NativePtr.add target g
+                                Vector512.Store (Vector512.Load t + a0, t)
+                                Vector512.Store (Vector512.Load (NativePtr.add t 16) + a1, NativePtr.add t 16)
+                                Vector512.Store (Vector512.Load (NativePtr.add t 32) + a2, NativePtr.add t 32)
+                                Vector512.Store (Vector512.Load (NativePtr.add t 48) + a3, NativePtr.add t 48)
+                                g <- g + group
+                        else
+                            for e in e0 .. e1 - 1 do
+                                let p = NativePtr.add padded ((entries.[e] + shift) * outputs)
+                                let mutable o = 0
+                                while o < full do
+                                    Vector.Store (Vector.Load (NativePtr.add target o) + Vector.Load (NativePtr.add p o), NativePtr.add target o)
+                                    o <- o + V.Count
+                                for o in full .. outputs - 1 do NativePtr.set target o (NativePtr.get target o + NativePtr.get p o)
+
+    /// ∂L/∂W as [C·kh·kw; O] (the packed layout; the caller transposes it to [O; C; kh; kw]) from the masks and
+    /// ∂L/∂y [N; O; OH; OW] (contiguous): each group of images sums into its own partial, and the partials are added
+    /// in group order.
+    let weightGrad (m: SpikeMasks) (gy: Tensor) (result: Tensor) (kh: int) (kw: int) =
+        let outputs = int gy.shape.[1]
+        let rows = m.Channels * kh * kw
+        let size = rows * outputs
+        let groups = imageGroups m.Images
+        let perGroup = (m.Images + groups - 1) / max 1 groups
+        use partials = Scratch.rent (groups * size) 0.0f
+        let paddedSize = (m.GridHeight + kh - 1) * (m.GridWidth + kw - 1) * outputs
+        let gp = pointer gy
+        let masks = m.Masks
+        let values = partials.Values
+        Workers.forEach groups (fun g ->
+            use padded = Scratch.rent paddedSize 0.0f
+            let starts = ArrayPool<int>.Shared.Rent (m.Channels + 1)
+            let entries = ArrayPool<int>.Shared.Rent (max 1 (m.Channels * m.GridHeight * m.GridWidth))
+            try
+                use pp = fixed padded.Values
+                use mp = fixed masks
+                use partial = fixed values
+                for n in g * perGroup .. min m.Images (g * perGroup + perGroup) - 1 do
+                    weightGradImage m mp gp pp starts entries (NativePtr.add partial (g * size)) outputs kh kw n
+            finally
+                ArrayPool<int>.Shared.Return starts
+                ArrayPool<int>.Shared.Return entries)
+        GC.KeepAlive gy
+        let rp = pointer result
+        Workers.forRanges size (max 4096 (size / (4 * Environment.ProcessorCount) + 1)) (fun i0 i1 ->
+            for i in i0 .. i1 - 1 do
+                let mutable sum = values.[i]
+                for g in 1 .. groups - 1 do sum <- sum + values.[g * size + i]
+                NativePtr.set rp i sum)
+        GC.KeepAlive result
+
+/// The sparse convolution as an autograd function: apply (x [N; C; H; W] float32 binary, W [O; C; kh; kw], b [O]
+/// or null, the SpikeMasks of x, padding, whether x needs a gradient, whether the function owns the masks) →
+/// y [N; O; OH; OW]. It keeps the masks instead of x; owned masks are disposed by a backward pass that frees the
+/// graph, and a retained graph keeps them for the next pass.
+type SparseBinaryConv2dFunction() =
+    inherit torch.autograd.SingleTensorFunction<SparseBinaryConv2dFunction>()
+
+    /// The autograd node's name.
+    override _.Name = "SnnSparseBinaryConv2d"
+
+    /// y = b + Σ over each window's active inputs of W's rows.
+    override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
+        let weight = (vars.[1] :?> Tensor).detach ()
+        let bias = vars.[2] :?> Tensor
+        let masks = vars.[3] :?> SpikeMasks
+        let padding = vars.[4] :?> int
+        let outputs, kh, kw = weight.shape.[0], int weight.shape.[2], int weight.shape.[3]
+        use packed = weight.permute(1L, 2L, 3L, 0L).contiguous ()
+        let y = torch.empty ([| int64 masks.Images; outputs; int64 (masks.GridHeight - kh + 1); int64 (masks.GridWidth - kw + 1) |], dtype = torch.float32)
+        // TorchSharp reads y when apply returns; libtorch keeps it as the output.
+        FunctionHandles.releaseLater [ y ]
+        use biasValues = if isNull (box bias) then null else bias.detach().contiguous ()
+        SparseConvKernel.forward masks packed biasValues y kh kw
+        ctx.save_for_backward (Collections.Generic.List [ weight ])
+        FunctionHandles.shrinkOutputCache ctx
+        ctx.save_data ("masks", box masks)
+        ctx.save_data ("padding", box padding)
+        ctx.save_data ("inputGrad", vars.[5])
+        ctx.save_data ("ownsMasks", vars.[6])
+        ctx.save_data ("bias", box (not (isNull (box bias))))
+        y
+
+    /// ∂L/∂W touches only the active inputs; ∂L/∂x is libtorch's transposed convolution when x needs it.
+    override _.backward (ctx: torch.autograd.AutogradContext, gradY: Tensor) : Collections.Generic.List<Tensor> =
+        // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
+        Diff.CallbackErrors.guard "SnnSparseBinaryConv2d" 7 (fun () ->
+            FunctionHandles.release ()
+            use gradY = gradY
+            use weight = ctx.get_saved_variables().[0]
+            let masks = ctx.get_data "masks" :?> SpikeMasks
+            let padding = ctx.get_data "padding" :?> int
+            if masks.Disposed then invalidOp "the input masks were already released by a backward pass that freed the graph"
+            let outputs, kh, kw = weight.shape.[0], int weight.shape.[2], int weight.shape.[3]
+            use g = gradY.contiguous ()
+            use packedGrad = torch.empty ([| int64 (masks.Channels * kh * kw); outputs |], dtype = torch.float32)
+            SparseConvKernel.weightGrad masks g packedGrad kh kw
+            use byOutput = packedGrad.t ()
+            use shaped = byOutput.reshape (outputs, int64 masks.Channels, int64 kh, int64 kw)
+            let gradW = shaped.contiguous ()
+            let gradX =
+                if ctx.get_data "inputGrad" :?> bool then
+                    torch.nn.functional.conv_transpose2d (g, weight, padding = [| int64 padding; int64 padding |])
+                else null
+            let gradB = if ctx.get_data "bias" :?> bool then g.sum ([| 0L; 2L; 3L |]) else null
+            if (ctx.get_data "ownsMasks" :?> bool) && FunctionHandles.freesGraph () then (masks :> IDisposable).Dispose ()
+            FunctionHandles.releaseLater [ gradX; gradW; gradB ]
+            // One gradient per argument of apply: the masks, the padding and the flags get none.
+            Collections.Generic.List [ gradX; gradW; gradB; null; null; null; null ])
+
+/// Running the sparse convolution.
+[<RequireQualifiedAccess>]
+module SparseConv2d =
+
+    /// Whether the sparse kernel can run this convolution: float32 x [N; C; H; W] on the CPU, stride 1, padding at
+    /// most kernel - 1 (the grid arithmetic relies on it) and sizes that index with 32-bit integers.
+    let supports (x: Tensor) (kernel: int) (stride: int) (padding: int) =
+        x.dim () = 4L && x.shape.[0] > 0L && x.dtype = torch.float32 && x.device_type = DeviceType.CPU && stride = 1
+        && padding >= 0 && padding <= kernel - 1 && x.numel () <= int64 Int32.MaxValue
+        && x.shape.[0] * (x.shape.[2] + 2L * int64 padding) * (x.shape.[3] + 2L * int64 padding) * ((x.shape.[1] + 63L) / 64L) <= int64 Int32.MaxValue
+
+    /// The masks of x [N; C; H; W] (float32, CPU) for a convolution with this padding, when x is binary and at most
+    /// `maxActivity` of it is 1; else None. Dispose them when done (their array goes back to a pool).
+    let masksWithin (maxActivity: float) (padding: int) (x: Tensor) : SpikeMasks option =
+        if isNull (box x) then nullArg "x"
+        if x.dim () <> 4L then invalidArg "x" $"must be [N; C; H; W], got shape %A{x.shape}"
+        if padding < 0 then invalidArg "padding" $"must be >= 0, got {padding}"
+        if x.dtype <> torch.float32 || x.device_type <> DeviceType.CPU then None
+        else
+            use c = x.detach().contiguous ()
+            SparseConvKernel.masksWithin maxActivity padding c
+
+    /// conv2d (x, W, b, stride 1, padding) for binary x [N; C; H; W] given its masks (from `masksWithin` with the same
+    /// padding); W [O; C; kh; kw] and b [O] (or null) float32 with padding ≤ kh - 1 and ≤ kw - 1. Differentiable in
+    /// W, b and (densely) x. The function takes over the masks: they are disposed at once when the result needs no
+    /// gradient, else by the backward pass that frees the graph.
+    let apply (x: Tensor) (masks: SpikeMasks) (weight: Tensor) (bias: Tensor) : Tensor =
+        if isNull (box masks) then nullArg "masks"
+        if masks.Disposed then invalidArg "masks" "were disposed"
+        if isNull (box weight) || weight.dim () <> 4L || weight.shape.[1] <> int64 masks.Channels then
+            invalidArg "weight" $"must be [O; {masks.Channels}; kh; kw], got shape %A{(if isNull (box weight) then [||] else weight.shape)}"
+        if weight.dtype <> torch.float32 then invalidArg "weight" $"must be float32, got {weight.dtype}"
+        let kh, kw = int weight.shape.[2], int weight.shape.[3]
+        if masks.Padding > kh - 1 || masks.Padding > kw - 1 then
+            invalidArg "masks" $"were made for padding {masks.Padding}, more than the kernel {kh} x {kw} allows (kernel - 1)"
+        if masks.Height + 2 * masks.Padding < kh || masks.Width + 2 * masks.Padding < kw then
+            invalidArg "weight" $"kernel {kh} x {kw} is larger than the padded input {masks.GridHeight} x {masks.GridWidth}"
+        if not (isNull (box bias)) && (bias.dim () <> 1L || bias.shape.[0] <> weight.shape.[0]) then
+            invalidArg "bias" $"must be [{weight.shape.[0]}], got shape %A{bias.shape}"
+        if x.shape <> [| int64 masks.Images; int64 masks.Channels; int64 masks.Height; int64 masks.Width |] then
+            invalidArg "masks" $"describe [{masks.Images}; {masks.Channels}; {masks.Height}; {masks.Width}], x has shape %A{x.shape}"
+        let y = SparseBinaryConv2dFunction.apply (x, weight, bias, box masks, box masks.Padding, box x.requires_grad, box true)
+        FunctionHandles.release ()
+        if not y.requires_grad then (masks :> IDisposable).Dispose ()
+        y

@@ -1,0 +1,146 @@
+/// The sparse-spike path of `SpikeConv2d` against libtorch's conv2d with the same weights.
+module Snn.Tests.SpikeConv2dTests
+
+open System
+open Expecto
+open TorchSharp
+open Snn
+open Snn.Modules
+open Snn.Tests.Assertions
+
+/// Output, ∂/∂W, ∂/∂b and (when the input needs it) ∂/∂x of Σ r·y for fixed random r.
+let private gradients (layer: torch.nn.Module<torch.Tensor, torch.Tensor>) (weight: torch.Tensor) (bias: torch.Tensor) (x: torch.Tensor) (inputGrad: bool) =
+    weight.grad <- null
+    if not (isNull bias) then bias.grad <- null
+    let leaf = if inputGrad then x.detach().requires_grad_ true else x
+    let y = layer.forward leaf
+    let r = torch.rand (y.shape, generator = new torch.Generator (5UL)) - 0.5f
+    Diff.backward ((y * r).sum ())
+    values y, values weight.grad, (if isNull bias then [||] else values bias.grad), (if inputGrad then values leaf.grad else [||])
+
+/// A SpikeConv2d and a torch Conv2d holding the same weights.
+let private pair (inputs: int) (outputs: int) (kernel: int) (padding: int) (bias: bool) (options: SpikeLinearOptions) =
+    torch.manual_seed 3L |> ignore
+    let fast = new SpikeConv2d("conv", inputs, outputs, kernel, 1, padding, bias, options)
+    let dense = torch.nn.Conv2d (int64 inputs, int64 outputs, int64 kernel, padding = int64 padding, bias = bias)
+    use _ = torch.no_grad ()
+    dense.weight.copy_ fast.Weight |> ignore
+    if bias then dense.bias.copy_ fast.Bias |> ignore
+    fast, dense
+
+let private sparse = { SpikeLinearOptions.Dense with Sparse = true; SparseActivityThreshold = 1.0 }
+
+/// Compares the sparse path with libtorch on Bernoulli(activity) input [N; C; H; W].
+let private agrees (n: int) (c: int) (o: int) (h: int) (w: int) (kernel: int) (padding: int) (bias: bool) (activity: float) (inputGrad: bool) =
+    let fast, dense = pair c o kernel padding bias sparse
+    torch.manual_seed 4L |> ignore
+    let x = torch.bernoulli (torch.zeros ([| int64 n; int64 c; int64 h; int64 w |]) + activity)
+    let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x inputGrad
+    Expect.isTrue fast.LastCallSparse "the sparse path ran"
+    let yd, wd, bd, xd = gradients dense dense.weight (if bias then dense.bias else null) x inputGrad
+    Expect.equal yf.Length yd.Length "output size"
+    allClose 1e-4 yd yf "output"
+    allClose 1e-4 wd wf "weight gradient"
+    allClose 1e-4 bd bf "bias gradient"
+    allClose 1e-4 xd xf "input gradient"
+    Expect.isTrue (wd |> Array.exists (fun g -> g <> 0.0)) "the weight gradient is not trivially zero"
+
+let tests =
+    testList "SpikeConv2d" [
+        // 64 outputs: the AVX-512 register loops where the CPU has them; 19: the portable loops and their tails.
+        for o in [ 64; 19 ] do
+            for inputGrad in [ false; true ] do
+                test $"sparse path = libtorch conv2d, 3 x 3, padding 1 ({o} outputs, input gradient {inputGrad})" {
+                    agrees 5 6 o 9 11 3 1 true 0.12 inputGrad
+                }
+        test "more than 64 input channels (two mask words, the second partly used)" {
+            agrees 3 70 64 6 5 3 1 true 0.1 true
+        }
+        test "kernel 5 with padding 2, kernel 3 without padding, and no bias" {
+            agrees 4 3 16 10 8 5 2 false 0.2 true
+            agrees 4 3 16 10 8 3 0 true 0.2 true
+            agrees 2 4 8 7 7 5 1 true 0.3 false
+        }
+        test "an input without any spike gives the bias and no weight gradient" {
+            let fast, dense = pair 4 8 3 1 true sparse
+            let x = torch.zeros ([| 2L; 4L; 5L; 5L |])
+            let yf, wf, bf, _ = gradients fast fast.Weight fast.Bias x false
+            Expect.isTrue fast.LastCallSparse "the sparse path ran"
+            let yd, wd, bd, _ = gradients dense dense.weight dense.bias x false
+            allClose 1e-6 yd yf "output"
+            Expect.isTrue (wf |> Array.forall (fun g -> g = 0.0)) "no weight gradient"
+            allClose 1e-6 bd bf "bias gradient"
+        }
+        test "the results do not depend on the number of threads" {
+            let fast, _ = pair 8 64 3 1 true sparse
+            torch.manual_seed 6L |> ignore
+            let x = torch.bernoulli (torch.zeros ([| 20L; 8L; 12L; 12L |]) + 0.15)
+            let serial =
+                FusedKernelSettings.Parallel <- false
+                try gradients fast fast.Weight fast.Bias x true finally FusedKernelSettings.Parallel <- true
+            let shared = gradients fast fast.Weight fast.Bias x true
+            Expect.equal shared serial "the same bits with one thread and with all cores"
+        }
+        test "non-binary, NaN or too active input takes the dense convolution" {
+            let fast, dense = pair 3 8 3 1 true { sparse with SparseActivityThreshold = 0.3 }
+            torch.manual_seed 7L |> ignore
+            let spikes = torch.bernoulli (torch.zeros ([| 2L; 3L; 6L; 6L |]) + 0.1)
+            let counts = spikes * 2.0f
+            let dense50 = torch.bernoulli (torch.zeros ([| 2L; 3L; 6L; 6L |]) + 0.5)
+            for x, name in [ counts, "event counts"; dense50, "activity 0.5" ] do
+                let yf, wf, _, _ = gradients fast fast.Weight fast.Bias x true
+                Expect.isFalse fast.LastCallSparse $"{name}: the dense path ran"
+                let yd, wd, _, _ = gradients dense dense.weight dense.bias x true
+                allClose 1e-5 yd yf $"{name}: output"
+                allClose 1e-5 wd wf $"{name}: weight gradient"
+            let withNan = spikes.clone ()
+            withNan.[0L, 1L, 2L, 3L] <- torch.tensor Single.NaN
+            (fast.forward withNan).Dispose ()
+            Expect.isFalse fast.LastCallSparse "NaN: the dense path ran"
+            Expect.isTrue (fast.forward spikes |> ignore; fast.LastCallSparse) "the same layer takes binary spikes sparsely again"
+        }
+        test "a retained graph keeps the masks for a second backward pass" {
+            let fast, dense = pair 4 16 3 1 true sparse
+            torch.manual_seed 8L |> ignore
+            let x = torch.bernoulli (torch.zeros ([| 3L; 4L; 7L; 7L |]) + 0.2)
+            let y = fast.forward x
+            Expect.isTrue fast.LastCallSparse "the sparse path ran"
+            let loss = (y * y).sum ()
+            loss.backward ([||], retain_graph = true)
+            let first = values fast.Weight.grad
+            fast.Weight.grad <- null
+            // Other calls reuse the pooled arrays in between.
+            for _ in 1 .. 3 do (fast.forward (torch.bernoulli (torch.zeros ([| 3L; 4L; 7L; 7L |]) + 0.3))).Dispose ()
+            Diff.backward loss
+            Expect.equal (values fast.Weight.grad) first "the same weight gradient from the second pass"
+            let yd = dense.forward x
+            ((yd * yd).sum ()).backward ()
+            allClose 1e-4 (values dense.weight.grad) first "= libtorch's"
+        }
+        test "masks: activity, padding and errors" {
+            let x = torch.zeros ([| 2L; 3L; 4L; 5L |])
+            x.[1L, 2L, 3L, 4L] <- torch.tensor 1.0f
+            x.[0L, 0L, 0L, 0L] <- torch.tensor 1.0f
+            use m = (SparseConv2d.masksWithin 1.0 2 x).Value
+            Expect.equal m.Entries 2L "two spikes"
+            Expect.floatClose Accuracy.high m.Activity (2.0 / 120.0) "activity"
+            Expect.equal (m.GridHeight, m.GridWidth) (8, 9) "grid with a border of 2"
+            // Image 1, channel 2, pixel (3, 4) → grid (5, 6).
+            Expect.equal m.Masks.[(1 * 8 * 9) + 5 * 9 + 6] (1UL <<< 2) "bit of channel 2"
+            Expect.isNone (SparseConv2d.masksWithin 0.01 2 x) "above the threshold"
+            Expect.throws (fun () -> SparseConv2d.masksWithin 1.0 -1 x |> ignore) "negative padding"
+            Expect.throws (fun () -> SparseConv2d.masksWithin 1.0 1 (torch.zeros ([| 3L; 4L |])) |> ignore) "not [N; C; H; W]"
+            let w = torch.zeros ([| 4L; 3L; 3L; 3L |])
+            use m1 = (SparseConv2d.masksWithin 1.0 3 x).Value
+            Expect.throws (fun () -> SparseConv2d.apply x m1 w null |> ignore) "padding 3 with a 3 x 3 kernel"
+            use m2 = (SparseConv2d.masksWithin 1.0 1 x).Value
+            Expect.throws (fun () -> SparseConv2d.apply x m2 (torch.zeros ([| 4L; 2L; 3L; 3L |])) null |> ignore) "channels differ"
+            Expect.throws (fun () -> SparseConv2d.apply (torch.zeros ([| 1L; 3L; 4L; 5L |])) m2 w null |> ignore) "masks of another shape"
+        }
+        test "stride 2 takes the dense convolution" {
+            let fast = new SpikeConv2d("conv", 2, 4, 3, 2, 1, true, sparse)
+            let y = fast.forward (torch.bernoulli (torch.zeros ([| 1L; 2L; 8L; 8L |]) + 0.1))
+            Expect.isFalse fast.LastCallSparse "dense"
+            Expect.equal y.shape [| 1L; 4L; 4L; 4L |] "strided output"
+        }
+    ]
