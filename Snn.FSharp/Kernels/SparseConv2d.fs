@@ -80,41 +80,52 @@ module internal SparseConvKernel =
     /// Whether the AVX-512 loops take O output channels (else the portable loops, any width).
     let private registers (outputs: int) = Vector512.IsHardwareAccelerated && outputs % group = 0
 
-    /// Sets the mask bits of image n's active inputs; returns its number of spikes, or -1 when a value is neither 0
-    /// nor 1 (NaN included). The image's part of the grid must be zero on entry.
+    /// Sets the mask words of image n's pixels; returns its number of spikes, or -1 when a value is neither 0 nor 1
+    /// (NaN included). The image's part of the grid must be zero on entry.
+    ///
+    /// With AVX-512, 8 pixels of a row are done at once and without branches: for each channel of a mask word, the
+    /// lanes of the 8 values that are not 0 are widened to 64 bits and contribute the channel's bit, so the 8 words
+    /// are built in one register and stored once. A branch per spike instead cost more than the rest of the
+    /// convolution's forward pass at 1 % activity (measured). Pixels left over at the end of a row take the scalar
+    /// loop.
     let private maskImage (x: nativeptr<float32>) (masks: nativeptr<uint64>) (channels: int) (h: int) (w: int) (padding: int) (n: int) : int64 =
         let words = (channels + 63) / 64
         let gridWidth = w + 2 * padding
-        let image = NativePtr.add masks (n * (h + 2 * padding) * gridWidth * words)
-        let mutable count = 0L
-        let mutable binary = true
+        let gridCells = (h + 2 * padding) * gridWidth * words
+        let image = NativePtr.add masks (n * gridCells)
+        let planeSize = h * w
+        let planes = NativePtr.add x (n * channels * planeSize)
         let one = Vector256.Create 1.0f
-        for c in 0 .. channels - 1 do
-            let word, bit = c / 64, 1UL <<< (c % 64)
-            let plane = NativePtr.add x ((n * channels + c) * h * w)
-            for i in 0 .. h - 1 do
-                let row = NativePtr.add plane (i * w)
-                let target = NativePtr.add image (((i + padding) * gridWidth + padding) * words + word)
-                let mutable j = 0
-                while j + 8 <= w do
-                    let v = Vector256.Load (NativePtr.add row j)
-                    let zero = Vector256.Equals (v, Vector256<float32>.Zero)
-                    if Vector256.ExtractMostSignificantBits (zero ||| Vector256.Equals (v, one)) <> 0xFFu then binary <- false
-                    let mutable lanes = ~~~(Vector256.ExtractMostSignificantBits zero) &&& 0xFFu
-                    count <- count + int64 (BitOperations.PopCount lanes)
-                    while lanes <> 0u do
-                        let at = NativePtr.add target ((j + BitOperations.TrailingZeroCount lanes) * words)
-                        NativePtr.write at (NativePtr.read at ||| bit)
-                        lanes <- lanes &&& (lanes - 1u)
-                    j <- j + 8
-                for k in j .. w - 1 do
-                    let v = NativePtr.get row k
+        let mutable notBinary = Vector256<float32>.Zero
+        let mutable binary = true
+        let vectorised = if X86.Avx512F.IsSupported then w / 8 * 8 else 0
+        for i in 0 .. h - 1 do
+            let target = NativePtr.add image (((i + padding) * gridWidth + padding) * words)
+            let mutable j = 0
+            while j < vectorised do
+                for word in 0 .. words - 1 do
+                    let mutable bits = Vector512<uint64>.Zero
+                    for c in word * 64 .. min channels (word * 64 + 64) - 1 do
+                        let v = Vector256.Load (NativePtr.add planes (c * planeSize + i * w + j))
+                        let zero = Vector256.Equals (v, Vector256<float32>.Zero)
+                        notBinary <- notBinary ||| Vector256.OnesComplement (zero ||| Vector256.Equals (v, one))
+                        let active = X86.Avx512F.ConvertToVector512Int64 (Vector256.AsInt32 (Vector256.OnesComplement zero))
+                        bits <- bits ||| (Vector512.AsUInt64 active &&& Vector512.Create (1UL <<< (c - word * 64)))
+                    if words = 1 then Vector512.Store (bits, NativePtr.add target j)
+                    else for lane in 0 .. 7 do NativePtr.set target ((j + lane) * words + word) (bits.GetElement lane)
+                j <- j + 8
+            for k in vectorised .. w - 1 do
+                for c in 0 .. channels - 1 do
+                    let v = NativePtr.get planes (c * planeSize + i * w + k)
                     if v <> 0.0f then
                         if v <> 1.0f then binary <- false
-                        count <- count + 1L
-                        let at = NativePtr.add target (k * words)
-                        NativePtr.write at (NativePtr.read at ||| bit)
-        if binary then count else -1L
+                        let at = NativePtr.add target (k * words + c / 64)
+                        NativePtr.write at (NativePtr.read at ||| (1UL <<< (c % 64)))
+        if not binary || Vector256.ExtractMostSignificantBits notBinary <> 0u then -1L
+        else
+            let mutable count = 0L
+            for q in 0 .. gridCells - 1 do count <- count + int64 (BitOperations.PopCount (NativePtr.get image q))
+            count
 
     /// The masks of a contiguous float32 x [N; C; H; W] on a grid with a zero border of `padding` pixels, when x is
     /// binary and at most `maxActivity` of it is 1; else None.
@@ -137,88 +148,103 @@ module internal SparseConvKernel =
             None
         else Some (new SpikeMasks (n, channels, h, w, padding, masks, total))
 
-    /// Writes rows [p0, p0 + count) of a pixel-major tile [*; O] into channel planes (plane o at o·planeSize): the
-    /// 16-pixel blocks keep the tile lines being read in L1 while every plane is written in order.
-    let private tileToPlanes (tile: nativeptr<float32>) (outputs: int) (planes: nativeptr<float32>) (planeSize: int) (pixels: int) =
-        let mutable p0 = 0
-        while p0 < pixels do
-            let block = min 16 (pixels - p0)
-            for o in 0 .. outputs - 1 do
-                let target = NativePtr.add planes (o * planeSize + p0)
-                let source = NativePtr.add tile (p0 * outputs + o)
-                for i in 0 .. block - 1 do NativePtr.set target i (NativePtr.get source (i * outputs))
-            p0 <- p0 + block
+    /// target[k] = source[k · stride] for k < count: 8 values per AVX2 gather where the CPU has it. The layout
+    /// changes between the kernels' pixel-major tiles and libtorch's channel planes are made of these; element by
+    /// element they cost more than the sparse sums themselves (W2's first layer, 19 M outputs: measured).
+    let private gatherStrided (source: nativeptr<float32>) (stride: int) (count: int) (target: nativeptr<float32>) =
+        let mutable k = 0
+        if X86.Avx2.IsSupported && count >= 8 then
+            let offsets = Vector256.Create (0, 1, 2, 3, 4, 5, 6, 7) * Vector256.Create stride
+            while k + 8 <= count do
+                Vector256.Store (X86.Avx2.GatherVector256 (NativePtr.add source (k * stride), offsets, 4uy), NativePtr.add target k)
+                k <- k + 8
+        for k in k .. count - 1 do NativePtr.set target k (NativePtr.get source (k * stride))
 
-    /// y for image n: every output pixel's sums (bias, then the weight rows of its window's active inputs, kernel
-    /// position by position, channels ascending) into a pixel-major tile, which is then written as channel planes.
-    /// `wp` holds the weights as [C; kh; kw; O] (one contiguous O-wide row per input channel and kernel position).
-    let private forwardImage (m: SpikeMasks) (masks: nativeptr<uint64>) (wp: nativeptr<float32>) (bias: nativeptr<float32>) (hasBias: bool)
-                             (tile: nativeptr<float32>) (y: nativeptr<float32>) (outputs: int) (kh: int) (kw: int) (n: int) =
-        let words, gridWidth = m.Words, m.GridWidth
+    /// Writes a pixel-major tile [pixels; O] into channel planes (plane o at o·planeSize, the tile's first pixel at
+    /// offset 0 of each).
+    let private tileToPlanes (tile: nativeptr<float32>) (outputs: int) (planes: nativeptr<float32>) (planeSize: int) (pixels: int) =
+        for o in 0 .. outputs - 1 do gatherStrided (NativePtr.add tile o) outputs pixels (NativePtr.add planes (o * planeSize))
+
+    /// Output row i of image n into `tile` [OW; O] (pixel-major, in L1), then into the channel planes of y.
+    ///
+    /// Kernel position by kernel position: the position's weights [C; O] (16 KB for 64 × 64 channels) stay in L1
+    /// while every pixel of the row adds the rows of its active channels. Summing each pixel's whole window in
+    /// registers instead read the weights of all positions (147 KB) from L2 for every spike, which bounded the
+    /// forward pass by L2 bandwidth (measured). Each output's sum runs in the same order either way: the bias, then
+    /// the kernel positions row-major, channels ascending. `wp` holds the weights as [kh; kw; C; O].
+    let private forwardRow (m: SpikeMasks) (masks: nativeptr<uint64>) (wp: nativeptr<float32>) (bias: nativeptr<float32>) (hasBias: bool)
+                           (tile: nativeptr<float32>) (y: nativeptr<float32>) (outputs: int) (kh: int) (kw: int) (n: int) (i: int) =
+        let words, gridWidth, channels = m.Words, m.GridWidth, m.Channels
         let oh, ow = m.GridHeight - kh + 1, m.GridWidth - kw + 1
-        let image = NativePtr.add masks (n * m.GridHeight * gridWidth * words)
-        let rowOf c ky kx = NativePtr.add wp (((c * kh + ky) * kw + kx) * outputs)
+        for j in 0 .. ow - 1 do
+            let start = Span<float32> (NativePtr.toVoidPtr (NativePtr.add tile (j * outputs)), outputs)
+            if hasBias then ReadOnlySpan<float32>(NativePtr.toVoidPtr bias, outputs).CopyTo start else start.Clear ()
         let fast = registers outputs
-        for i in 0 .. oh - 1 do
-            for j in 0 .. ow - 1 do
-                let t = NativePtr.add tile ((i * ow + j) * outputs)
-                if fast then
-                    let mutable g = 0
-                    while g < outputs do
-                        let mutable a0 = if hasBias then Vector512.Load (NativePtr.add bias g) else W.Zero
-                        let mutable a1 = if hasBias then Vector512.Load (NativePtr.add bias (g + 16)) else W.Zero
-                        let mutable a2 = if hasBias then Vector512.Load (NativePtr.add bias (g + 32)) else W.Zero
-                        let mutable a3 = if hasBias then Vector512.Load (NativePtr.add bias (g + 48)) else W.Zero
-                        for ky in 0 .. kh - 1 do
-                            for kx in 0 .. kw - 1 do
-                                let pixel = NativePtr.add image (((i + ky) * gridWidth + j + kx) * words)
-                                for word in 0 .. words - 1 do
-                                    let mutable bits = NativePtr.get pixel word
-                                    while bits <> 0UL do
-                                        let p = NativePtr.add (rowOf (word * 64 + BitOperations.TrailingZeroCount bits) ky kx) g
+        let full = outputs / V.Count * V.Count
+        for ky in 0 .. kh - 1 do
+            for kx in 0 .. kw - 1 do
+                let position = NativePtr.add wp ((ky * kw + kx) * channels * outputs)
+                let windows = NativePtr.add masks (((n * m.GridHeight + i + ky) * gridWidth + kx) * words)
+                for j in 0 .. ow - 1 do
+                    let pixel = NativePtr.add windows (j * words)
+                    let t = NativePtr.add tile (j * outputs)
+                    for word in 0 .. words - 1 do
+                        let mutable bits = NativePtr.get pixel word
+                        if bits <> 0UL then
+                            let first = NativePtr.add position (word * 64 * outputs)
+                            if fast then
+                                let mutable g = 0
+                                while g < outputs do
+                                    let tg = NativePtr.add t g
+                                    let mutable a0 = Vector512.Load tg
+                                    let mutable a1 = Vector512.Load (NativePtr.add tg 16)
+                                    let mutable a2 = Vector512.Load (NativePtr.add tg 32)
+                                    let mutable a3 = Vector512.Load (NativePtr.add tg 48)
+                                    let mutable rest = bits
+                                    while rest <> 0UL do
+                                        let p = NativePtr.add first (BitOperations.TrailingZeroCount rest * outputs + g)
                                         a0 <- a0 + Vector512.Load p
                                         a1 <- a1 + Vector512.Load (NativePtr.add p 16)
                                         a2 <- a2 + Vector512.Load (NativePtr.add p 32)
                                         a3 <- a3 + Vector512.Load (NativePtr.add p 48)
-                                        bits <- bits &&& (bits - 1UL)
-                        Vector512.Store (a0, NativePtr.add t g)
-                        Vector512.Store (a1, NativePtr.add t (g + 16))
-                        Vector512.Store (a2, NativePtr.add t (g + 32))
-                        Vector512.Store (a3, NativePtr.add t (g + 48))
-                        g <- g + group
-                else
-                    let full = outputs / V.Count * V.Count
-                    for o in 0 .. outputs - 1 do NativePtr.set t o (if hasBias then NativePtr.get bias o else 0.0f)
-                    for ky in 0 .. kh - 1 do
-                        for kx in 0 .. kw - 1 do
-                            let pixel = NativePtr.add image (((i + ky) * gridWidth + j + kx) * words)
-                            for word in 0 .. words - 1 do
-                                let mutable bits = NativePtr.get pixel word
+                                        rest <- rest &&& (rest - 1UL)
+                                    Vector512.Store (a0, tg)
+                                    Vector512.Store (a1, NativePtr.add tg 16)
+                                    Vector512.Store (a2, NativePtr.add tg 32)
+                                    Vector512.Store (a3, NativePtr.add tg 48)
+                                    g <- g + group
+                            else
                                 while bits <> 0UL do
-                                    let p = rowOf (word * 64 + BitOperations.TrailingZeroCount bits) ky kx
+                                    let p = NativePtr.add first (BitOperations.TrailingZeroCount bits * outputs)
                                     let mutable o = 0
                                     while o < full do
                                         Vector.Store (Vector.Load (NativePtr.add t o) + Vector.Load (NativePtr.add p o), NativePtr.add t o)
                                         o <- o + V.Count
                                     for o in full .. outputs - 1 do NativePtr.set t o (NativePtr.get t o + NativePtr.get p o)
                                     bits <- bits &&& (bits - 1UL)
-        tileToPlanes tile outputs (NativePtr.add y (n * outputs * oh * ow)) (oh * ow) (oh * ow)
+        tileToPlanes tile outputs (NativePtr.add y ((n * outputs * oh + i) * ow)) (oh * ow) ow
 
-    /// y [N; O; OH; OW] (contiguous) from the masks, the packed weights [C; kh; kw; O] and the bias [O] (or null);
-    /// one work item per image.
+    /// y [N; O; OH; OW] (contiguous) from the masks, the packed weights [kh; kw; C; O] and the bias [O] (or null);
+    /// one work item per output row of every image.
     let forward (m: SpikeMasks) (packed: Tensor) (bias: Tensor) (y: Tensor) (kh: int) (kw: int) =
-        let outputs = int y.shape.[1]
-        let pixels = int y.shape.[2] * int y.shape.[3]
+        let outputs, rows, columns = int y.shape.[1], int y.shape.[2], int y.shape.[3]
         let wp = pointer packed
         let hasBias = not (isNull (box bias))
         let bp = if hasBias then pointer bias else wp
         let yp = pointer y
         let masks = m.Masks
-        Workers.forEach m.Images (fun n ->
-            use tile = Scratch.rent (pixels * outputs) 0.0f
-            use tp = fixed tile.Values
-            use mp = fixed masks
-            forwardImage m mp wp bp hasBias tp yp outputs kh kw n)
+        let rowsPerItem = max 1 ((rows + 3) / 4)
+        let itemsPerImage = (rows + rowsPerItem - 1) / rowsPerItem
+        Workers.forEach (m.Images * itemsPerImage) (fun item ->
+            let n, part = item / itemsPerImage, item % itemsPerImage
+            // Not cleared: every value is written before it is read.
+            let tile = ArrayPool<float32>.Shared.Rent (columns * outputs)
+            try
+                use tp = fixed tile
+                use mp = fixed masks
+                for i in part * rowsPerItem .. min rows (part * rowsPerItem + rowsPerItem) - 1 do
+                    forwardRow m mp wp bp hasBias tp yp outputs kh kw n i
+            finally ArrayPool<float32>.Shared.Return tile)
         GC.KeepAlive packed
         GC.KeepAlive bias
         GC.KeepAlive y
@@ -241,14 +267,8 @@ module internal SparseConvKernel =
         // The image's output gradient, pixel-major, at (i + kh - 1, j + kw - 1) of the padded grid.
         let planes = NativePtr.add gy (n * outputs * oh * ow)
         for i in 0 .. oh - 1 do
-            let mutable j0 = 0
-            while j0 < ow do
-                let block = min 16 (ow - j0)
-                let row = NativePtr.add padded (((i + kh - 1) * paddedWidth + j0 + kw - 1) * outputs)
-                for o in 0 .. outputs - 1 do
-                    let source = NativePtr.add planes (o * oh * ow + i * ow + j0)
-                    for b in 0 .. block - 1 do NativePtr.set row (b * outputs + o) (NativePtr.get source b)
-                j0 <- j0 + block
+            for j in 0 .. ow - 1 do
+                gatherStrided (NativePtr.add planes (i * ow + j)) (oh * ow) outputs (NativePtr.add padded (((i + kh - 1) * paddedWidth + j + kw - 1) * outputs))
         // The active inputs per channel, by a counting sort over the image's grid.
         let image = NativePtr.add masks (n * gridHeight * gridWidth * words)
         Array.Clear (starts, 0, channels + 1)
@@ -358,7 +378,7 @@ type SparseBinaryConv2dFunction() =
         let masks = vars.[3] :?> SpikeMasks
         let padding = vars.[4] :?> int
         let outputs, kh, kw = weight.shape.[0], int weight.shape.[2], int weight.shape.[3]
-        use packed = weight.permute(1L, 2L, 3L, 0L).contiguous ()
+        use packed = weight.permute(2L, 3L, 1L, 0L).contiguous ()
         let y = torch.empty ([| int64 masks.Images; outputs; int64 (masks.GridHeight - kh + 1); int64 (masks.GridWidth - kw + 1) |], dtype = torch.float32)
         // TorchSharp reads y when apply returns; libtorch keeps it as the output.
         FunctionHandles.releaseLater [ y ]

@@ -7,7 +7,8 @@
 ///   the command line (--kernel fused|reference, --simd, --kernel-threads, --sparse, --sparse-threshold p, --bf16,
 ///   --keep-freed-memory, --small-block-caches, --release-unreachable, --fused-pool, --fused-bn, --fused-adam, --phases: on|off).
 /// - all (the default): every workload, each in its own process so that peak resident memory is per workload.
-/// - sparse-threshold: the sparse binary Linear against the dense GEMM over input activities (the crossover).
+/// - sparse-threshold: the sparse binary Linear against the dense GEMM over input activities (the crossover);
+///   sparse-conv-threshold: the same for the sparse binary convolution against oneDNN's.
 /// - memory w1|w2|w3 [steps]: where the workload's resident memory goes (see MemoryProbe.fs).
 /// - scaling: ms per training step of W1 and W3 for T in {25, 100, 300} and batch in {16, 64, 256} (idle machine).
 module Snn.Bench.Program
@@ -95,6 +96,8 @@ let main argv =
     if not levers.SmallBlockCaches then Allocator.restartWithSmallBlockTunables () |> ignore
     let leverArguments = argv |> Array.filter (fun a -> not (List.contains a chosen)) |> List.ofArray
     let kept = levers.KeepFreedMemory && Allocator.keepFreedMemory ()
+    // Every benchmark, not only the workloads: the kernels share the cores with libtorch's OpenMP threads.
+    FusedKernelSettings.OpenMpTeam <- levers.OpenMpTeam
     let chosen = if chosen.IsEmpty then [ "all" ] else chosen
     if chosen <> [ "all" ] then
         let threads = torch.get_num_threads ()
@@ -111,11 +114,12 @@ let main argv =
         | "kernels" -> kernels true
         | "kernels-fused" -> kernels false
         | "sparse-threshold" -> SparseThreshold.measure ()
+        | "sparse-conv-threshold" -> SparseThreshold.measureConv ()
         | "scaling" -> Workloads.scaling levers
         | "hypergradient" -> HypergradientBench.run ()
         | "memory" -> ()
         | workload when List.contains workload Workloads.names -> Workloads.run workload levers
-        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, hypergradient, memory, scaling, slice, kernels, kernels-fused, sparse-threshold)" other (String.Join (", ", Workloads.names)); exit 2
+        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, hypergradient, memory, scaling, slice, kernels, kernels-fused, sparse-threshold, sparse-conv-threshold)" other (String.Join (", ", Workloads.names)); exit 2
     if chosen <> [ "all" ] then
         peakResidentMb () |> Option.iter (fun mb -> printfn $"peak resident memory: {mb:F0} MB")
     0

@@ -25,3 +25,29 @@ let measure () =
         if s.Median < d.Median then crossover <- activity
         printfn $"activity {activity,5:F2}: sparse {s.Median,7:F2} ms   dense fp32 {d.Median,7:F2} ms   ratio {d.Median / s.Median:F2}"
     printfn $"sparse is faster up to activity {crossover:F2} (forward + weight gradient, [800; 2312] -> 512)"
+
+/// The same for the sparse binary convolution on W2's first two layers ([T·B = 128; 2; 48; 48] and [128; 64; 24; 24]
+/// spikes → 64 channels, 3 × 3, padding 1): forward + weight gradient, and the forward alone, per path and input
+/// activity.
+let measureConv () =
+    for channels, size in [ 2, 48; 8, 24; 16, 24; 64, 24 ] do
+        torch.manual_seed 0L |> ignore
+        let layer sparse = new SpikeConv2d("conv", channels, 64, 3, { SpikeLinearOptions.Dense with Sparse = sparse; SparseActivityThreshold = 1.0 })
+        use sparseLayer = layer true
+        use denseLayer = layer false
+        let mutable crossover = 0.0
+        for activity in [ 0.01; 0.05; 0.1; 0.15; 0.2; 0.3; 0.5 ] do
+            let x = torch.bernoulli (torch.zeros ([| 128L; int64 channels; int64 size; int64 size |]) + activity)
+            let train (l: SpikeConv2d) () =
+                use scope = torch.NewDisposeScope ()
+                l.zero_grad ()
+                Diff.backward ((l.forward x).sum ())
+            let infer (l: SpikeConv2d) () =
+                use scope = torch.NewDisposeScope ()
+                use _ = torch.no_grad ()
+                l.forward x |> ignore
+            let s, d = time 3 15 (train sparseLayer), time 3 15 (train denseLayer)
+            let sf, df = time 3 15 (infer sparseLayer), time 3 15 (infer denseLayer)
+            if s.Median < d.Median then crossover <- activity
+            printfn $"[128; {channels}; {size}; {size}] activity {activity,5:F2}: forward + weight gradient sparse {s.Median,7:F2} ms  dense {d.Median,7:F2} ms  ratio {d.Median / s.Median:F2}; forward sparse {sf.Median,6:F2} dense {df.Median,6:F2} ms"
+        printfn $"[128; {channels}; {size}; {size}]: sparse is faster up to activity {crossover:F2} (forward + weight gradient -> 64 channels, 3 x 3)"

@@ -154,26 +154,11 @@ type private W3Net(levers: Levers, steps: int) as this =
         this.register_module ("readout", readout)
     override _.forward (x: Tensor) = x |> body.call |> fc.call |> readout.call
 
-/// A Conv2d 3×3 (padding 1) with weights × 8; in bfloat16 (float32 master weights) when the lever is on.
-type private Conv3x3(inChannels: int, outChannels: int, bf16: bool) as this =
-    inherit torch.nn.Module<Tensor, Tensor>("Conv3x3")
-    let conv = torch.nn.Conv2d (int64 inChannels, int64 outChannels, 3L, padding = 1L)
-    do
-        use _ = torch.no_grad ()
-        conv.weight.mul_ (8.0.ToScalar ()) |> ignore
-        conv.bias.mul_ (8.0.ToScalar ()) |> ignore
-        this.register_module ("conv", conv)
-    override _.forward (x: Tensor) =
-        if bf16 then
-            let y = torch.nn.functional.conv2d (x.``to`` torch.bfloat16, conv.weight.``to`` torch.bfloat16, padding = [| 1L; 1L |])
-            y.``to`` torch.float32 + conv.bias.reshape (1L, -1L, 1L, 1L)
-        else conv.forward x
-
 /// W2: three times [Conv3×3 → 64, BatchNorm, LIF, MaxPool 2], flatten, Linear 2304 → 10, LIF.
 let private w2Net (levers: Levers) =
     new SpikingSequential("W2", [|
         for l in 0 .. 2 do
-            yield new Conv3x3((if l = 0 then 2 else 64), 64, levers.Bf16) :> torch.nn.Module<Tensor, Tensor>
+            yield (new SpikeConv2d($"conv{l}", (if l = 0 then 2 else 64), 64, 3, levers.LinearOptions)).Scale 8.0 :> torch.nn.Module<Tensor, Tensor>
             yield (if levers.FusedBn then new BatchNorm2dLayer($"bn{l}", 64) :> torch.nn.Module<Tensor, Tensor> else torch.nn.BatchNorm2d 64L)
             yield new LifLayer($"lif{l}", neuron, levers.Kernel)
             yield (if levers.FusedPool then new MaxPool2x2Layer($"pool{l}") :> torch.nn.Module<Tensor, Tensor> else torch.nn.MaxPool2d 2L)
