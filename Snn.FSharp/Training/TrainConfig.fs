@@ -10,6 +10,12 @@ open Snn.Neurons
 let private key name kind optional value description =
     { Key = name; Kind = kind; Optional = optional; Default = value; Description = description }
 
+/// The trainer's default target firing rate of a calibrated layer (`Training.TrainerSettings.Default`).
+let private defaultCalibrationRate =
+    match Training.TrainerSettings.Default.Calibration with
+    | Modules.SilentLayers rate | Modules.EveryLayer rate -> rate
+    | Modules.NoCalibration -> invalidOp "TrainerSettings.Default calibrates, so it names a rate"
+
 /// The keys of a training configuration, their kinds, defaults and meaning.
 let schema : ConfigKey[] =
     [| key "epochs" IntegerKind false (Integer 12L) "passes over the training set"
@@ -39,13 +45,15 @@ let schema : ConfigKey[] =
        key "clip_grad_norm" RealKind true Null "bound of the global gradient L2 norm (null: no clipping)"
        key "early_stopping.patience" IntegerKind true Null "epochs without a better test accuracy before stopping (null: never)"
        key "checkpoint.dir" TextKind true Null "directory of the per-epoch checkpoint (null: none)"
-       key "checkpoint.resume" BooleanKind false (ConfigValue.Boolean false) "continue from the checkpoint in checkpoint.dir" |]
+       key "checkpoint.resume" BooleanKind false (ConfigValue.Boolean false) "continue from the checkpoint in checkpoint.dir"
+       key "calibration.mode" (ChoiceKind [| "silent-layers"; "every-layer"; "none" |]) false (Text "silent-layers") "how a fresh network's weights are scaled before the first epoch: silent layers only, every layer (LSUV), or not at all"
+       key "calibration.rate" RealKind false (Real defaultCalibrationRate) "target firing rate of a calibrated layer, spikes per neuron and step in (0, 1)" |]
 
 // The TrainerSettings fields and the configuration keys they come from, to name the key in range errors.
 let private keyOfSetting =
     dict [ "Epochs", "epochs"; "BatchSize", "batch_size"; "LearningRate", "optimizer.lr"; "ClipGradientNorm", "clip_grad_norm"
            "EarlyStoppingPatience", "early_stopping.patience"; "Resume", "checkpoint.resume"; "minimum", "schedule.min_lr"
-           "every", "schedule.every"; "factor", "schedule.factor" ]
+           "every", "schedule.every"; "factor", "schedule.factor"; "Calibration", "calibration.rate" ]
 
 // The same range error, naming the configuration key and where its value came from.
 let private renamed (config: Map<string, ConfigEntry>) (e: ArgumentException) (key: string) : exn =
@@ -67,6 +75,11 @@ let trainerSettings (config: Map<string, ConfigEntry>) : Training.TrainerSetting
         | "cosine" -> Training.Cosine (Config.real config "schedule.min_lr")
         | "step" -> Training.StepDecay (Config.integer config "schedule.every", Config.real config "schedule.factor")
         | _ -> Training.Constant
+    let calibration =
+        match Config.text config "calibration.mode" with
+        | "none" -> Modules.NoCalibration
+        | "every-layer" -> Modules.EveryLayer (Config.real config "calibration.rate")
+        | _ -> Modules.SilentLayers (Config.real config "calibration.rate")
     let settings =
         { Training.TrainerSettings.Default with
             Epochs = Config.integer config "epochs"
@@ -78,7 +91,8 @@ let trainerSettings (config: Map<string, ConfigEntry>) : Training.TrainerSetting
             ClipGradientNorm = Config.optionalReal config "clip_grad_norm"
             EarlyStoppingPatience = Config.optionalInteger config "early_stopping.patience"
             CheckpointDirectory = Config.optionalText config "checkpoint.dir"
-            Resume = Config.boolean config "checkpoint.resume" }
+            Resume = Config.boolean config "checkpoint.resume"
+            Calibration = calibration }
     let rename (e: ArgumentException) (key: string) : exn = renamed config e key
     // Check the ranges here, where the keys are known, rather than in the middle of training.
     try
@@ -106,6 +120,8 @@ let trainerSettings (config: Map<string, ConfigEntry>) : Training.TrainerSetting
         | Training.Sgd (m, _) when not (m >= 0.0 && m < 1.0) ->
             raise (renamed config (ArgumentException ($"must lie in [0, 1), got {m}", "x")) "optimizer.momentum")
         | _ -> ()
+        // The trainer's own checks for what is left (the calibration rate), named by key through keyOfSetting.
+        Training.validateTrainer settings
     with :? ArgumentException as e when not (isNull e.ParamName) && keyOfSetting.ContainsKey e.ParamName ->
         raise (rename e keyOfSetting.[e.ParamName])
     settings

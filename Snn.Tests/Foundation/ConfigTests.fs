@@ -139,6 +139,26 @@ let tests =
             expectInvalid (fun () -> bad [ "checkpoint.resume=true" ]) [ "key 'checkpoint.resume'"; "checkpoint.dir" ] |> ignore
             expectInvalid (fun () -> TrainConfig.lifNeuron (Config.resolve schema [ Config.overrides schema [ "neuron.tau_mem=0" ] ]) 1.0) [ "key 'neuron.tau_mem'" ] |> ignore
         }
+        test "the calibration keys choose the trainer's calibrated initialisation; a rate outside (0, 1) names its key" {
+            let settings sets = TrainConfig.trainerSettings (Config.resolve schema [ Config.overrides schema sets ])
+            Expect.equal (settings []).Calibration Training.TrainerSettings.Default.Calibration "by default the trainer's own"
+            Expect.equal (settings [ "calibration.mode=none" ]).Calibration Modules.NoCalibration "switched off"
+            Expect.equal (settings [ "calibration.mode=every-layer"; "calibration.rate=0.05" ]).Calibration (Modules.EveryLayer 0.05) "LSUV"
+            Expect.equal (settings [ "calibration.rate=0.005" ]).Calibration (Modules.SilentLayers 0.005) "silent layers at another rate"
+            let e = expectInvalid (fun () -> settings [ "calibration.rate=1.5" ]) [ "--set calibration.rate=1.5: key 'calibration.rate'"; "(0, 1)" ]
+            Expect.equal (e :?> ArgumentException).ParamName "calibration.rate" "ParamName is the key"
+            // Through the command: the uncalibrated run logs no calibrated initialisation, the default one does.
+            inTemporaryFolder (fun folder ->
+                let train (name: string) (sets: string list) =
+                    let code, _, err =
+                        runSnn ([ "train"; "--epochs"; "1"; "--train-samples"; "16"; "--test-samples"; "8"; "--frames"; "6"; "--hidden"; "16"
+                                  "--batch-size"; "16"; "--threads"; "1"; "--out"; Path.Combine (folder, name) ]
+                                @ [ for s in sets do yield! [ "--set"; s ] ])
+                    Expect.equal code 0 $"exit code (stderr: {err})"
+                    err
+                Expect.stringContains (train "default" []) "calibrated initialisation: fc1" "the default run calibrates its silent layers"
+                Expect.isFalse ((train "uncalibrated" [ "calibration.mode=none" ]).Contains "calibrated initialisation") "calibration.mode=none leaves the weights alone")
+        }
         test "snn train --config FILE --set KEY=VALUE --print-config prints the merged configuration as JSON" {
             let path = temporaryFile "run.json" json
             try
