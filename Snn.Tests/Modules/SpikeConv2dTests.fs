@@ -51,19 +51,19 @@ let tests =
         for o in [ 64; 19 ] do
             for inputGrad in [ false; true ] do
                 test $"sparse path = libtorch conv2d, 3 x 3, padding 1 ({o} outputs, input gradient {inputGrad})" {
-                    agrees 5 6 o 9 11 3 1 true 0.12 inputGrad
+                    agrees 5 8 o 9 11 3 1 true 0.12 inputGrad
                 }
         test "more than 64 input channels (two mask words, the second partly used)" {
             agrees 3 70 64 6 5 3 1 true 0.1 true
         }
         test "kernel 5 with padding 2, kernel 3 without padding, and no bias" {
             agrees 4 3 16 10 8 5 2 false 0.2 true
-            agrees 4 3 16 10 8 3 0 true 0.2 true
+            agrees 4 9 16 10 8 3 0 true 0.2 true
             agrees 2 4 8 7 7 5 1 true 0.3 false
         }
         test "an input without any spike gives the bias and no weight gradient" {
-            let fast, dense = pair 4 8 3 1 true sparse
-            let x = torch.zeros ([| 2L; 4L; 5L; 5L |])
+            let fast, dense = pair 8 8 3 1 true sparse
+            let x = torch.zeros ([| 2L; 8L; 5L; 5L |])
             let yf, wf, bf, _ = gradients fast fast.Weight fast.Bias x false
             Expect.isTrue fast.LastCallSparse "the sparse path ran"
             let yd, wd, bd, _ = gradients dense dense.weight dense.bias x false
@@ -82,11 +82,11 @@ let tests =
             Expect.equal shared serial "the same bits with one thread and with all cores"
         }
         test "non-binary, NaN or too active input takes the dense convolution" {
-            let fast, dense = pair 3 8 3 1 true { sparse with SparseActivityThreshold = 0.3 }
+            let fast, dense = pair 8 8 3 1 true { sparse with SparseActivityThreshold = 0.3 }
             torch.manual_seed 7L |> ignore
-            let spikes = torch.bernoulli (torch.zeros ([| 2L; 3L; 6L; 6L |]) + 0.1)
+            let spikes = torch.bernoulli (torch.zeros ([| 2L; 8L; 6L; 6L |]) + 0.1)
             let counts = spikes * 2.0f
-            let dense50 = torch.bernoulli (torch.zeros ([| 2L; 3L; 6L; 6L |]) + 0.5)
+            let dense50 = torch.bernoulli (torch.zeros ([| 2L; 8L; 6L; 6L |]) + 0.5)
             for x, name in [ counts, "event counts"; dense50, "activity 0.5" ] do
                 let yf, wf, _, _ = gradients fast fast.Weight fast.Bias x true
                 Expect.isFalse fast.LastCallSparse $"{name}: the dense path ran"
@@ -100,9 +100,9 @@ let tests =
             Expect.isTrue (fast.forward spikes |> ignore; fast.LastCallSparse) "the same layer takes binary spikes sparsely again"
         }
         test "a retained graph keeps the masks for a second backward pass" {
-            let fast, dense = pair 4 16 3 1 true sparse
+            let fast, dense = pair 8 16 3 1 true sparse
             torch.manual_seed 8L |> ignore
-            let x = torch.bernoulli (torch.zeros ([| 3L; 4L; 7L; 7L |]) + 0.2)
+            let x = torch.bernoulli (torch.zeros ([| 3L; 8L; 7L; 7L |]) + 0.2)
             let y = fast.forward x
             Expect.isTrue fast.LastCallSparse "the sparse path ran"
             let loss = (y * y).sum ()
@@ -110,7 +110,7 @@ let tests =
             let first = values fast.Weight.grad
             fast.Weight.grad <- null
             // Other calls reuse the pooled arrays in between.
-            for _ in 1 .. 3 do (fast.forward (torch.bernoulli (torch.zeros ([| 3L; 4L; 7L; 7L |]) + 0.3))).Dispose ()
+            for _ in 1 .. 3 do (fast.forward (torch.bernoulli (torch.zeros ([| 3L; 8L; 7L; 7L |]) + 0.3))).Dispose ()
             Diff.backward loss
             Expect.equal (values fast.Weight.grad) first "the same weight gradient from the second pass"
             let yd = dense.forward x
@@ -137,10 +137,17 @@ let tests =
             Expect.throws (fun () -> SparseConv2d.apply x m2 (torch.zeros ([| 4L; 2L; 3L; 3L |])) null |> ignore) "channels differ"
             Expect.throws (fun () -> SparseConv2d.apply (torch.zeros ([| 1L; 3L; 4L; 5L |])) m2 w null |> ignore) "masks of another shape"
         }
-        test "stride 2 takes the dense convolution" {
-            let fast = new SpikeConv2d("conv", 2, 4, 3, 2, 1, true, sparse)
-            let y = fast.forward (torch.bernoulli (torch.zeros ([| 1L; 2L; 8L; 8L |]) + 0.1))
-            Expect.isFalse fast.LastCallSparse "dense"
+        test "stride 2, and windows of fewer than MinimumSparseWindow inputs, take the dense convolution" {
+            let strided = new SpikeConv2d("conv", 8, 4, 3, 2, 1, true, sparse)
+            let y = strided.forward (torch.bernoulli (torch.zeros ([| 1L; 8L; 8L; 8L |]) + 0.1))
+            Expect.isFalse strided.LastCallSparse "stride 2: dense"
             Expect.equal y.shape [| 1L; 4L; 4L; 4L |] "strided output"
+            Expect.isLessThan (7 * 3 * 3) SpikeConv2d.MinimumSparseWindow "7 channels x 3 x 3 is below the minimum"
+            let narrow = new SpikeConv2d("conv", 7, 4, 3, 1, 1, true, sparse)
+            narrow.forward (torch.bernoulli (torch.zeros ([| 1L; 7L; 8L; 8L |]) + 0.1)) |> ignore
+            Expect.isFalse narrow.LastCallSparse "7 x 3 x 3 inputs per window: dense"
+            let wide = new SpikeConv2d("conv", 8, 4, 3, 1, 1, true, sparse)
+            wide.forward (torch.bernoulli (torch.zeros ([| 1L; 8L; 8L; 8L |]) + 0.1)) |> ignore
+            Expect.isTrue wide.LastCallSparse "8 x 3 x 3 inputs per window: sparse"
         }
     ]
