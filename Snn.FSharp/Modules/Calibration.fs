@@ -56,10 +56,11 @@ module Calibration =
 
     let private isSynapseModule (m: torch.nn.Module) =
         match m with
-        | :? TorchSharp.Modules.Linear | :? TorchSharp.Modules.Conv2d | :? SpikeLinear -> true
+        | :? TorchSharp.Modules.Linear | :? TorchSharp.Modules.Conv2d | :? SpikeLinear | :? SpikeConv2d -> true
         | _ -> false
 
-    /// Whether a chain layer is a synapse layer (Linear, Conv2d or SpikeLinear, possibly in `TimeDistributed`).
+    /// Whether a chain layer is a synapse layer (Linear, Conv2d, SpikeLinear or SpikeConv2d, possibly in
+    /// `TimeDistributed`).
     let private isSynapses (m: torch.nn.Module) =
         match m with
         | :? TimeDistributed as t -> isSynapseModule t.Inner

@@ -43,6 +43,17 @@ type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, s
     /// 0.72-0.82x the dense convolution's speed, 8 × 3 × 3 = 72 1.25x, 16 × 9 = 144 1.36x, 64 × 9 = 576 1.6-2.2x.
     static member MinimumSparseWindow = 64
 
+    /// Input channels C.
+    member _.InChannels = inChannels
+    /// Output channels O.
+    member _.OutChannels = outChannels
+    /// Kernel size k (square).
+    member _.KernelSize = kernel
+    /// Stride (both directions).
+    member _.Stride = stride
+    /// Zero padding in pixels (both directions).
+    member _.Padding = padding
+
     /// The weight W [O; C; k; k].
     member _.Weight : Tensor = weight
     /// The bias b [O] (null without bias).

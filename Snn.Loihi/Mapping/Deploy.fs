@@ -97,6 +97,14 @@ let private linear (name: string) (inShape: int[]) (weight: Tensor) (bias: Tenso
     if count <> inputs then refuse name $"takes {inputs} inputs but the layer before gives {count}"
     { Name = name; Connection = FloatDense (inputs, weightsOf weight); OutShape = [| outputs |]; Bias = biasOf bias }
 
+/// The synapses of a convolution with geometry g over input [C; H; W], weights [O; C; kh; kw] and bias [O] (or null).
+let private convolution (name: string) (inShape: int[]) (g: ConvGeometry) (weight: Tensor) (bias: Tensor) : Synapses =
+    if g.InChannels <> inShape.[0] then refuse name $"takes {g.InChannels} channels but the layer before gives {inShape.[0]}"
+    // One bias per output channel, shared by its H' × W' neurons.
+    let perNeuron (b: float[]) = Array.init (g.OutChannels * g.OutHeight * g.OutWidth) (fun k -> b.[k / (g.OutHeight * g.OutWidth)])
+    { Name = name; Connection = FloatConv (g, weightsOf weight); OutShape = [| g.OutChannels; g.OutHeight; g.OutWidth |]
+      Bias = biasOf bias |> Option.map perNeuron }
+
 let private conv (name: string) (inShape: int[]) (c: TorchSharp.Modules.Conv2d) : Synapses =
     if inShape.Length <> 3 then refuse name $"is a convolution but its input is not [C; H; W] (shape %A{inShape})"
     if c.padding_mode <> PaddingModes.Zeros then refuse name "only zero padding maps onto Loihi's convolution"
@@ -106,11 +114,15 @@ let private conv (name: string) (inShape: int[]) (c: TorchSharp.Modules.Conv2d) 
           KernelHeight = int c.kernel_size.[0]; KernelWidth = int c.kernel_size.[1]
           StrideH = int c.stride.[0]; StrideW = int c.stride.[1]; PaddingH = int c.padding.[0]; PaddingW = int c.padding.[1]
           DilationH = int c.dilation.[0]; DilationW = int c.dilation.[1]; Groups = int c.groups }
-    if g.InChannels <> inShape.[0] then refuse name $"takes {g.InChannels} channels but the layer before gives {inShape.[0]}"
-    // One bias per output channel, shared by its H' × W' neurons.
-    let perNeuron (b: float[]) = Array.init (g.OutChannels * g.OutHeight * g.OutWidth) (fun k -> b.[k / (g.OutHeight * g.OutWidth)])
-    { Name = name; Connection = FloatConv (g, weightsOf c.weight); OutShape = [| g.OutChannels; g.OutHeight; g.OutWidth |]
-      Bias = biasOf c.bias |> Option.map perNeuron }
+    convolution name inShape g c.weight c.bias
+
+let private spikeConv (name: string) (inShape: int[]) (c: SpikeConv2d) : Synapses =
+    if inShape.Length <> 3 then refuse name $"is a convolution but its input is not [C; H; W] (shape %A{inShape})"
+    let g =
+        { InChannels = c.InChannels; InHeight = inShape.[1]; InWidth = inShape.[2]; OutChannels = c.OutChannels
+          KernelHeight = c.KernelSize; KernelWidth = c.KernelSize; StrideH = c.Stride; StrideW = c.Stride
+          PaddingH = c.Padding; PaddingW = c.Padding; DilationH = 1; DilationW = 1; Groups = 1 }
+    convolution name inShape g c.Weight c.Bias
 
 /// The layers of a module in the order they run: containers are opened, `TimeDistributed` unwrapped, and every
 /// module Snn knows as one step of a chain (synapses, neurons, identities at inference) kept whole.
@@ -121,7 +133,7 @@ let rec private leaves (prefix: string) (m: torch.nn.Module) : (string * torch.n
         if prefix = "" then own else $"{prefix}.{own}"
     match m with
     | :? TimeDistributed as t -> [ prefix, t.Inner :> torch.nn.Module ]
-    | :? NeuronLayer | :? LifLayer | :? SpikeLinear | :? TorchSharp.Modules.Linear | :? TorchSharp.Modules.Conv2d -> [ prefix, m ]
+    | :? NeuronLayer | :? LifLayer | :? SpikeLinear | :? SpikeConv2d | :? TorchSharp.Modules.Linear | :? TorchSharp.Modules.Conv2d -> [ prefix, m ]
     | _ ->
         // A facade wrapper can hold its layer twice (registered as "core" and found again in its field): once is enough.
         let seen = Collections.Generic.HashSet<torch.nn.Module> (HashIdentity.Reference)
@@ -170,6 +182,7 @@ let toFloatNetwork (inputShape: int[]) (model: torch.nn.Module) : FloatNetwork =
             let p = dict [ for struct (n, t) in l.named_parameters () -> n, t :> Tensor ]
             addSynapses name (fun () -> linear name shape p.["weight"] (if p.ContainsKey "bias" then p.["bias"] else null))
         | :? TorchSharp.Modules.Conv2d as c -> addSynapses name (fun () -> conv name shape c)
+        | :? SpikeConv2d as c -> addSynapses name (fun () -> spikeConv name shape c)
         | :? LifLayer as l -> addNeurons name (lif name l.Neuron l.Neuron.VThreshold)
         | :? ModulatedLifLayer as l -> addNeurons name (lif name l.Neuron (thresholdOf name l l.Neuron.VThreshold))
         | :? IfLayer as l -> addNeurons name (integrateAndFire name l.Neuron (thresholdOf name l l.Neuron.VThreshold))

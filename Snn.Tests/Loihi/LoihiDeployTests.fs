@@ -102,6 +102,23 @@ let tests =
             let compared = compareWithFloatModel network [| toFloat64Array c; toFloat64Array o |] 12 (toFloat64Array x)
             Expect.isGreaterThan compared 0 "some spikes compared"
         }
+        test "a SpikeConv2d maps like the torch Conv2d with the same weights" {
+            let neuron = { IfParameters.Default with VThreshold = 0.8 }
+            let chain (conv: torch.nn.Module<Tensor, Tensor>) =
+                new SpikingSequential ("chain", [| new TimeDistributed ("conv", conv); new IfLayer ("neurons", neuron) |])
+            let spiking = new SpikeConv2d ("conv", 8, 3, 3, 1, 1, true, SpikeLinearOptions.Default)
+            let plain = torch.nn.Conv2d (8L, 3L, 3L, padding = 1L)
+            let copyWeights () =
+                use _ = torch.no_grad ()
+                plain.weight.copy_ spiking.Weight |> ignore
+                plain.bias.copy_ spiking.Bias |> ignore
+            copyWeights ()
+            let fromSpiking = Deploy.toFloatNetwork [| 8; 5; 6 |] (chain spiking)
+            let fromPlain = Deploy.toFloatNetwork [| 8; 5; 6 |] (chain plain)
+            Expect.equal (fromSpiking.Layers |> Array.map (fun l -> l.Count)) [| 240; 90 |] "input 8x5x6, conv 3x5x6"
+            Expect.equal fromSpiking.Layers.[1].Incoming fromPlain.Layers.[1].Incoming "the same connection"
+            Expect.equal fromSpiking.Layers.[1].Bias fromPlain.Layers.[1].Bias "the same biases"
+        }
         test "the quantized DenseSnn runs on the emulator and classifies like its float model" {
             torch.manual_seed 3L |> ignore
             use model = new DenseSnn(6, 12, 4, { LifParameters.Default with TauMem = 20.0; Dt = 10.0 }, 6.0)
