@@ -85,9 +85,9 @@ module internal SparseConvKernel =
     ///
     /// With AVX-512, 8 pixels of a row are done at once and without branches: for each channel of a mask word, the
     /// lanes of the 8 values that are not 0 are widened to 64 bits and contribute the channel's bit, so the 8 words
-    /// are built in one register and stored once. A branch per spike instead cost more than the rest of the
-    /// convolution's forward pass at 1 % activity (measured). Pixels left over at the end of a row take the scalar
-    /// loop.
+    /// are built in one register and stored once. On W2's second-layer input ([128; 64; 24; 24], 5-10 % active)
+    /// this takes 0.73-0.75 ms, against 2.5-2.7 ms with a branch per spike. Pixels left over at the end of a row
+    /// take the scalar loop.
     let private maskImage (x: nativeptr<float32>) (masks: nativeptr<uint64>) (channels: int) (h: int) (w: int) (padding: int) (n: int) : int64 =
         let words = (channels + 63) / 64
         let gridWidth = w + 2 * padding
@@ -256,8 +256,9 @@ module internal SparseConvKernel =
     /// Adds image n's part of ∂L/∂W to `partial` [C; kh; kw; O]. The output gradient of the image is first written
     /// pixel-major into `padded`, a grid of (GridHeight + kh - 1) × (GridWidth + kw - 1) O-wide rows whose border
     /// stays 0, so every kernel position of every active input reads a row without a bounds check (outputs
-    /// outside the image read the border). The active inputs are listed per channel (`entries`, as grid offsets),
-    /// and each (channel, kernel position) sums its rows in registers before one update of `partial`.
+    /// outside the image read the border). The active inputs are listed per channel (`entries`, as grid offsets,
+    /// ascending), and for each band of grid rows each (channel, kernel position) sums its rows in registers before
+    /// one update of `partial`.
     let private weightGradImage (m: SpikeMasks) (masks: nativeptr<uint64>) (gy: nativeptr<float32>) (padded: nativeptr<float32>)
                                 (starts: int[]) (entries: int[]) (partial: nativeptr<float32>) (outputs: int) (kh: int) (kw: int) (n: int) =
         let words, gridHeight, gridWidth = m.Words, m.GridHeight, m.GridWidth
