@@ -38,9 +38,10 @@ type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, s
 
     /// The fewest inputs per output window (C·k²) for which the sparse path runs. Each output costs the sparse
     /// path a fixed amount besides its sums (its initial value, the change of layout into libtorch's planes), so a
-    /// layer with few products per output gains nothing from skipping most of them: measured with W2's shapes
-    /// (bench `sparse-conv-threshold`, forward + weight gradient at 10 % activity), 2 channels × 3 × 3 = 18 ran
-    /// 0.72-0.82x the dense convolution's speed, 8 × 3 × 3 = 72 1.25x, 16 × 9 = 144 1.36x, 64 × 9 = 576 1.6-2.2x.
+    /// layer with few products per output gains little from skipping most of them. Measured with W2's shapes
+    /// (bench `sparse-conv-threshold`, forward + weight gradient at 10 % activity, against libtorch's convolution):
+    /// 2 channels × 3 × 3 = 18 inputs per window 0.59-0.82x, 8 × 9 = 72 1.15x, 16 × 9 = 144 1.05x, 64 × 9 = 576
+    /// 1.82x.
     static member MinimumSparseWindow = 64
 
     /// Input channels C.

@@ -26,9 +26,10 @@ let measure () =
         printfn $"activity {activity,5:F2}: sparse {s.Median,7:F2} ms   dense fp32 {d.Median,7:F2} ms   ratio {d.Median / s.Median:F2}"
     printfn $"sparse is faster up to activity {crossover:F2} (forward + weight gradient, [800; 2312] -> 512)"
 
-/// The same for the sparse binary convolution on W2's first two layers ([T·B = 128; 2; 48; 48] and [128; 64; 24; 24]
-/// spikes → 64 channels, 3 × 3, padding 1): forward + weight gradient, and the forward alone, per path and input
-/// activity.
+/// The same for the sparse binary convolution on W2's first two layers' shapes ([T·B = 128; 2; 48; 48] and
+/// [128; 64; 24; 24] spikes → 64 channels, 3 × 3, padding 1) and two narrower inputs (8 and 16 channels): forward +
+/// weight gradient, and the forward alone, per path and input activity. A layer with fewer than
+/// `SpikeConv2d.MinimumSparseWindow` inputs per window takes the dense path in both columns (the line says so).
 let measureConv () =
     for channels, size in [ 2, 48; 8, 24; 16, 24; 64, 24 ] do
         torch.manual_seed 0L |> ignore
@@ -49,5 +50,6 @@ let measureConv () =
             let s, d = time 3 15 (train sparseLayer), time 3 15 (train denseLayer)
             let sf, df = time 3 15 (infer sparseLayer), time 3 15 (infer denseLayer)
             if s.Median < d.Median then crossover <- activity
-            printfn $"[128; {channels}; {size}; {size}] activity {activity,5:F2}: forward + weight gradient sparse {s.Median,7:F2} ms  dense {d.Median,7:F2} ms  ratio {d.Median / s.Median:F2}; forward sparse {sf.Median,6:F2} dense {df.Median,6:F2} ms"
+            let path = if sparseLayer.LastCallSparse then "" else " (both dense: too few inputs per window)"
+            printfn $"[128; {channels}; {size}; {size}] activity {activity,5:F2}: forward + weight gradient sparse {s.Median,7:F2} ms  dense {d.Median,7:F2} ms  ratio {d.Median / s.Median:F2}; forward sparse {sf.Median,6:F2} dense {df.Median,6:F2} ms{path}"
         printfn $"[128; {channels}; {size}; {size}]: sparse is faster up to activity {crossover:F2} (forward + weight gradient -> 64 channels, 3 x 3)"
