@@ -18,7 +18,7 @@ module internal Bf16Support =
                 && (let flags = IO.File.ReadAllText path in flags.Contains " avx512_bf16" || flags.Contains " amx_bf16")
             with :? IO.IOException | :? UnauthorizedAccessException -> false)
 
-/// Which levers a `SpikeLinear` uses.
+/// Which levers a `SpikeLinear` (and a `SpikeConv2d`, whose sparse path has its own conditions there) uses.
 type SpikeLinearOptions =
     { /// For float32 input on the CPU (binary spikes or event counts), accumulate only the weight columns of
       /// nonzero inputs (forward and weight gradient) when the fraction of nonzeros is at most

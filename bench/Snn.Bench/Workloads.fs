@@ -35,7 +35,7 @@ type Levers =
       KernelThreads: bool
       /// Run the kernels' work items on libtorch's OpenMP threads (else .NET's thread pool).
       OpenMpTeam: bool
-      /// Sparse binary input accumulation in the Linear layers.
+      /// Sparse binary input accumulation in the Linear and convolution layers (`SpikeLinear`, `SpikeConv2d`).
       Sparse: bool
       /// Activity above which the sparse path falls back to the dense GEMM.
       SparseThreshold: float
