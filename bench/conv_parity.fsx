@@ -1,0 +1,209 @@
+// Accuracy parity of the sparse convolution (issue 17's condition for a default lever): a W2-shaped network
+// (three blocks [SpikeConv2d 3×3 → 64, BatchNorm2dLayer, LifLayer, MaxPool2x2Layer], Flatten, Linear → 10, LIF;
+// W2's neuron) trained by the library's classifier loop (`Trainer.train`) with the convolutions' sparse path on
+// (`SpikeLinearOptions.Default`) or off (`SpikeLinearOptions.Dense`, exactly torch's conv2d), everything else equal:
+// same seed, same initial weights, same batches. Per run: the final test accuracy, how many training batches each
+// convolution ran on the sparse path (`LastCallSparse` after each forward), the input activity of each convolution,
+// the firing rates and the seconds per epoch. A measurement, not a test:
+//   dotnet fsi build.fsx build
+//   dotnet fsi bench/conv_parity.fsx run <moving-patterns|event-fashion-mnist> <on|off> <seeds, e.g. 0,1,2> <epochs> <train> <test> <T> <results.jsonl>
+//   dotnet fsi bench/conv_parity.fsx summary <results.jsonl> [more.jsonl ...]
+// One intra-op thread per process (torch.set_num_threads 1), so two runs can share a 2-core machine.
+#load "../examples/shared/references.fsx"
+
+open System
+open System.IO
+open System.Text.Json
+open TorchSharp
+open Snn
+open Snn.Modules
+open Snn.Neurons
+
+type Tensor = torch.Tensor
+
+/// What one convolution saw during a run: forward calls in training mode and how many of them took the sparse path,
+/// the summed fraction of non-zero inputs over those calls, and the same counts in evaluation mode.
+type ConvRecord =
+    { Name: string
+      /// Inputs per output window, C·k² (the sparse path needs at least `SpikeConv2d.MinimumSparseWindow`).
+      Window: int
+      TrainCalls: int
+      TrainSparse: int
+      MeanActivity: float
+      MaxActivity: float
+      EvalCalls: int
+      EvalSparse: int }
+
+/// The firing rate (spikes per neuron and step) of one neuron layer.
+type LayerRate = { Layer: string; Rate: float }
+
+/// One training run.
+type RunRecord =
+    { Dataset: string
+      Sparse: bool
+      Seed: int
+      Epochs: int
+      Train: int
+      Test: int
+      Frames: int
+      FinalTestAccuracy: float
+      BestTestAccuracy: float
+      TestAccuracies: float[]
+      TrainLosses: float[]
+      /// Mean wall seconds of an epoch (training and the test evaluation after it).
+      SecondsPerEpoch: float
+      Convolutions: ConvRecord[]
+      /// Firing rate of every neuron layer before the trainer's calibration and after training (64 training samples).
+      RatesAtInit: LayerRate[]
+      RatesAtEnd: LayerRate[]
+      Log: string[] }
+
+/// A SpikeConv2d (3×3, stride 1, padding 1) that counts, after every forward call, whether the call ran the sparse
+/// path (`LastCallSparse`) and how active its input was.
+type CountingConv(name: string, inChannels: int, outChannels: int, options: SpikeLinearOptions) =
+    inherit SpikeConv2d(name, inChannels, outChannels, 3, options)
+    let mutable trainCalls, trainSparse, evalCalls, evalSparse = 0, 0, 0, 0
+    let mutable activitySum, activityMax = 0.0, 0.0
+    override this.forward (x: Tensor) : Tensor =
+        let y = base.forward x
+        if this.training then
+            let activity = (use nonZero = x.count_nonzero () in float (nonZero.ToInt64 ())) / float (x.numel ())
+            trainCalls <- trainCalls + 1
+            if this.LastCallSparse then trainSparse <- trainSparse + 1
+            activitySum <- activitySum + activity
+            activityMax <- max activityMax activity
+        else
+            evalCalls <- evalCalls + 1
+            if this.LastCallSparse then evalSparse <- evalSparse + 1
+        y
+    member _.Record : ConvRecord =
+        { Name = name; Window = inChannels * 9; TrainCalls = trainCalls; TrainSparse = trainSparse
+          MeanActivity = (if trainCalls = 0 then nan else activitySum / float trainCalls); MaxActivity = activityMax
+          EvalCalls = evalCalls; EvalSparse = evalSparse }
+
+/// W2's neuron: v += (x - v)/2, threshold 1, hard reset, sigmoid(4) surrogate.
+let neuron = { LifParameters.Default with TauMem = 2.0; Dt = 1.0; Scheme = ForwardEuler; Surrogate = Sigmoid 4.0 }
+
+/// The W2-shaped network for frames [T; B; 2·size·size] (OFF plane, then ON, each size × size): the frames are
+/// unflattened to [2; size; size], three conv blocks halve the size three times (floor), the read-out Linear is a
+/// plain torch Linear in both modes, so only the convolutions differ between the runs.
+let build (options: SpikeLinearOptions) (size: int) : SpikingSequential * CountingConv[] =
+    let convs = [| for l in 0 .. 2 -> new CountingConv($"conv{l}", (if l = 0 then 2 else 64), 64, options) |]
+    let side = size / 2 / 2 / 2
+    let net =
+        new SpikingSequential("conv-parity", [|
+            yield torch.nn.Unflatten (1L, [| 2L; int64 size; int64 size |]) :> torch.nn.Module<Tensor, Tensor>
+            for l in 0 .. 2 do
+                yield convs.[l] :> torch.nn.Module<Tensor, Tensor>
+                yield new BatchNorm2dLayer($"bn{l}", 64)
+                yield new LifLayer($"lif{l}", neuron, Fused)
+                yield new MaxPool2x2Layer($"pool{l}")
+            yield torch.nn.Flatten ()
+            yield TimeLayers.linear "fc" (64 * side * side) 10
+            yield new LifLayer("lif_out", neuron, Fused) |])
+    net, convs
+
+/// Train and test frames [N; T; 2·size·size] with labels, and the sensor size, as `snn train` loads them (moving
+/// patterns: event counts of the stream `seed`; event Fashion-MNIST: binary spikes, the first images of each split).
+let load (dataset: string) (seed: int) (frames: int) (train: int) (test: int) =
+    match dataset with
+    | "moving-patterns" ->
+        let settings = Data.MovingPatterns.Settings.Default
+        let tr, te = Data.MovingPatterns.trainTest settings frames seed train test
+        (tr.Frames, tr.Labels), (te.Frames, te.Labels), settings.Size
+    | "event-fashion-mnist" ->
+        match TmSnnSetup.eventFashionMnist Data.ImageSets.defaultFashionMnistFolder frames train test with
+        | Ok d -> (d.TrainFrames, d.TrainClasses), (d.TestFrames, d.TestClasses), Data.DvsEmulator.Settings.Default.SensorSize
+        | Error message -> failwith message
+    | other -> failwithf "dataset: '%s' is neither moving-patterns nor event-fashion-mnist" other
+
+let run (dataset: string) (sparse: bool) (seeds: int[]) (epochs: int) (train: int) (test: int) (frames: int) (output: string) =
+    torch.set_num_threads 1
+    Allocator.keepFreedMemory () |> ignore
+    Allocator.releaseBeforeSteps <- true
+    let options = if sparse then SpikeLinearOptions.Default else SpikeLinearOptions.Dense
+    // Fashion-MNIST's frames do not depend on the seed: load them once.
+    let fixedData = if dataset = "moving-patterns" then None else Some (load dataset 0 frames train test)
+    for seed in seeds do
+        let clock = Diagnostics.Stopwatch.StartNew ()
+        let (trainX, trainY), (testX, testY), size = match fixedData with Some d -> d | None -> load dataset seed frames train test
+        let prepared = clock.Elapsed.TotalSeconds
+        torch.manual_seed (int64 seed) |> ignore
+        let net, convs = build options size
+        let log = ResizeArray<string> ()
+        let settings =
+            { Training.TrainerSettings.Default with
+                Epochs = epochs; BatchSize = 32; LearningRate = 1e-3; Seed = seed
+                Log = fun line -> log.Add line; printfn "   log: %s" line }
+        use probe = Data.Dataset.batchOf trainX [| 0L .. 63L |]
+        let rates () = (Calibration.firingRates net probe).Value |> Array.map (fun (n, r) -> { Layer = n; Rate = r })
+        let describe (rates: LayerRate[]) = rates |> Array.map (fun r -> $"{r.Layer} {r.Rate:F3}") |> String.concat ", "
+        let ratesAtInit = rates ()
+        printfn "== %s, sparse %b, seed %d: %d train / %d test, T = %d, %dx%d (data in %.1f s)" dataset sparse seed train test frames size size prepared
+        printfn "   rates at initialisation: %s" (describe ratesAtInit)
+        let history =
+            Trainer.train net settings (trainX, trainY) (testX, testY)
+                (fun e -> printfn "   epoch %d: loss %.4f, train %.1f %%, test %.1f %%, %.1f s" e.Epoch e.TrainLoss (100.0 * e.TrainAccuracy) (100.0 * e.TestAccuracy) e.Seconds)
+                Threading.CancellationToken.None
+        let ratesAtEnd = rates ()
+        let entries = history.Entries
+        let record =
+            { Dataset = dataset; Sparse = sparse; Seed = seed; Epochs = epochs; Train = train; Test = test; Frames = frames
+              FinalTestAccuracy = (Array.last entries).TestAccuracy
+              BestTestAccuracy = entries |> Array.map (fun e -> e.TestAccuracy) |> Array.max
+              TestAccuracies = entries |> Array.map (fun e -> e.TestAccuracy)
+              TrainLosses = entries |> Array.map (fun e -> e.TrainLoss)
+              SecondsPerEpoch = entries |> Array.averageBy (fun e -> e.Seconds)
+              Convolutions = convs |> Array.map (fun c -> c.Record)
+              RatesAtInit = ratesAtInit; RatesAtEnd = ratesAtEnd; Log = log.ToArray () }
+        for c in record.Convolutions do
+            printfn "   %s (window %d): sparse in %d of %d training calls, %d of %d evaluation calls; input activity mean %.4f, max %.4f"
+                c.Name c.Window c.TrainSparse c.TrainCalls c.EvalSparse c.EvalCalls c.MeanActivity c.MaxActivity
+        printfn "   rates after training: %s" (describe ratesAtEnd)
+        printfn "   final test accuracy %.2f %%, %.1f s per epoch" (100.0 * record.FinalTestAccuracy) record.SecondsPerEpoch
+        File.AppendAllText (output, JsonSerializer.Serialize record + "\n")
+        net.Dispose ()
+        if fixedData.IsNone then
+            for t in [ trainX; trainY; testX; testY ] do t.Dispose ()
+
+// ---- summary ----------------------------------------------------------------------------------------------------
+
+let mean (xs: float[]) = Array.average xs
+let std (xs: float[]) = if xs.Length < 2 then nan else sqrt ((xs |> Array.sumBy (fun x -> (x - mean xs) ** 2.0)) / float (xs.Length - 1))
+
+let summary (files: string list) =
+    let records =
+        [| for f in files do
+             for line in File.ReadAllLines f do
+                 if not (String.IsNullOrWhiteSpace line) then yield JsonSerializer.Deserialize<RunRecord> line |]
+    printfn "| dataset | sparse | seeds | test accuracy (%%) mean ± std | per seed | s / epoch | sparse training calls (conv1, conv2) | input activity (conv1, conv2) |"
+    printfn "|---|---|---|---|---|---|---|---|"
+    for (dataset, sparse), runs in records |> Array.groupBy (fun r -> r.Dataset, r.Sparse) |> Array.sortBy fst do
+        let runs = runs |> Array.sortBy (fun r -> r.Seed)
+        let acc = runs |> Array.map (fun r -> 100.0 * r.FinalTestAccuracy)
+        let conv i (f: ConvRecord -> string) = runs |> Array.map (fun r -> f r.Convolutions.[i]) |> String.concat " / "
+        let calls (c: ConvRecord) = $"{c.TrainSparse}/{c.TrainCalls}"
+        let activity (c: ConvRecord) = $"{c.MeanActivity:F3}"
+        printfn "| %s | %s | %s | %.2f ± %.2f | %s | %.1f | %s; %s | %s; %s |" dataset (if sparse then "on" else "off")
+            (runs |> Array.map (fun r -> string r.Seed) |> String.concat ",") (mean acc) (std acc)
+            (acc |> Array.map (sprintf "%.1f") |> String.concat ", ") (runs |> Array.averageBy (fun r -> r.SecondsPerEpoch))
+            (conv 1 calls) (conv 2 calls) (conv 1 activity) (conv 2 activity)
+    printfn ""
+    printfn "| dataset | paired seeds | on − off per seed (points) | mean ± standard error |"
+    printfn "|---|---|---|---|"
+    for dataset, runs in records |> Array.groupBy (fun r -> r.Dataset) |> Array.sortBy fst do
+        let find sparse seed = runs |> Array.tryFind (fun r -> r.Sparse = sparse && r.Seed = seed)
+        let pairs =
+            runs |> Array.map (fun r -> r.Seed) |> Array.distinct |> Array.sort
+            |> Array.choose (fun s -> match find true s, find false s with Some a, Some b -> Some (s, 100.0 * (a.FinalTestAccuracy - b.FinalTestAccuracy)) | _ -> None)
+        let d = pairs |> Array.map snd
+        if d.Length > 0 then
+            printfn "| %s | %s | %s | %+.2f ± %.2f |" dataset (pairs |> Array.map (fst >> string) |> String.concat ",")
+                (d |> Array.map (sprintf "%+.1f") |> String.concat ", ") (mean d) (std d / sqrt (float d.Length))
+
+match fsi.CommandLineArgs |> Array.toList |> List.tail with
+| [ "run"; dataset; mode; seeds; epochs; train; test; frames; output ] ->
+    let sparse = match mode with "on" -> true | "off" -> false | other -> failwithf "mode: '%s' is neither on nor off" other
+    run dataset sparse (seeds.Split ',' |> Array.map int) (int epochs) (int train) (int test) (int frames) output
+| "summary" :: files when not files.IsEmpty -> summary files
+| _ -> eprintfn "usage: conv_parity.fsx run <dataset> <on|off> <seeds> <epochs> <train> <test> <T> <results.jsonl> | summary <results.jsonl>..."
