@@ -171,35 +171,44 @@ let run (dataset: string) (sparse: bool) (seeds: int[]) (epochs: int) (train: in
 let mean (xs: float[]) = Array.average xs
 let std (xs: float[]) = if xs.Length < 2 then nan else sqrt ((xs |> Array.sumBy (fun x -> (x - mean xs) ** 2.0)) / float (xs.Length - 1))
 
+/// Per dataset: final test accuracy with the sparse path off and on (mean ± std over seeds), the paired differences
+/// on − off per seed with their mean ± standard error, side by side; then what the convolutions of the runs with the
+/// sparse path on saw (sparse calls and input activity, summed or ranged over seeds).
 let summary (files: string list) =
     let records =
         [| for f in files do
              for line in File.ReadAllLines f do
                  if not (String.IsNullOrWhiteSpace line) then yield JsonSerializer.Deserialize<RunRecord> line |]
-    printfn "| dataset | sparse | seeds | test accuracy (%%) mean ± std | per seed | s / epoch | sparse training calls (conv1, conv2) | input activity (conv1, conv2) |"
-    printfn "|---|---|---|---|---|---|---|---|"
-    for (dataset, sparse), runs in records |> Array.groupBy (fun r -> r.Dataset, r.Sparse) |> Array.sortBy fst do
-        let runs = runs |> Array.sortBy (fun r -> r.Seed)
-        let acc = runs |> Array.map (fun r -> 100.0 * r.FinalTestAccuracy)
-        let conv i (f: ConvRecord -> string) = runs |> Array.map (fun r -> f r.Convolutions.[i]) |> String.concat " / "
-        let calls (c: ConvRecord) = $"{c.TrainSparse}/{c.TrainCalls}"
-        let activity (c: ConvRecord) = $"{c.MeanActivity:F3}"
-        printfn "| %s | %s | %s | %.2f ± %.2f | %s | %.1f | %s; %s | %s; %s |" dataset (if sparse then "on" else "off")
-            (runs |> Array.map (fun r -> string r.Seed) |> String.concat ",") (mean acc) (std acc)
-            (acc |> Array.map (sprintf "%.1f") |> String.concat ", ") (runs |> Array.averageBy (fun r -> r.SecondsPerEpoch))
-            (conv 1 calls) (conv 2 calls) (conv 1 activity) (conv 2 activity)
-    printfn ""
-    printfn "| dataset | paired seeds | on − off per seed (points) | mean ± standard error |"
-    printfn "|---|---|---|---|"
-    for dataset, runs in records |> Array.groupBy (fun r -> r.Dataset) |> Array.sortBy fst do
+    let byDataset = records |> Array.groupBy (fun r -> r.Dataset) |> Array.sortBy fst
+    let percent (r: RunRecord) = 100.0 * r.FinalTestAccuracy
+    let meanStd (runs: RunRecord[]) =
+        let a = runs |> Array.map percent
+        let perSeed = runs |> Array.map (fun r -> $"{percent r:F1}") |> String.concat " "
+        $"{mean a:F2} ± {std a:F2} ({perSeed})"
+    printfn "| dataset | seeds | sparse off: test accuracy %% | sparse on: test accuracy %% | on − off per seed (points) | on − off mean ± s.e. | s / epoch off, on (mean) |"
+    printfn "|---|---|---|---|---|---|---|"
+    for dataset, runs in byDataset do
+        let seeds = runs |> Array.map (fun r -> r.Seed) |> Array.distinct |> Array.sort
         let find sparse seed = runs |> Array.tryFind (fun r -> r.Sparse = sparse && r.Seed = seed)
-        let pairs =
-            runs |> Array.map (fun r -> r.Seed) |> Array.distinct |> Array.sort
-            |> Array.choose (fun s -> match find true s, find false s with Some a, Some b -> Some (s, 100.0 * (a.FinalTestAccuracy - b.FinalTestAccuracy)) | _ -> None)
-        let d = pairs |> Array.map snd
-        if d.Length > 0 then
-            printfn "| %s | %s | %s | %+.2f ± %.2f |" dataset (pairs |> Array.map (fst >> string) |> String.concat ",")
-                (d |> Array.map (sprintf "%+.1f") |> String.concat ", ") (mean d) (std d / sqrt (float d.Length))
+        let paired = seeds |> Array.choose (fun s -> match find false s, find true s with Some off, Some on -> Some (off, on) | _ -> None)
+        let offs, ons = Array.map fst paired, Array.map snd paired
+        let d = paired |> Array.map (fun (off, on) -> percent on - percent off)
+        if paired.Length > 0 then
+            printfn "| %s | %s | %s | %s | %s | %+.2f ± %.2f | %.0f, %.0f |" dataset (paired |> Array.map (fun (o, _) -> string o.Seed) |> String.concat ",")
+                (meanStd offs) (meanStd ons) (d |> Array.map (sprintf "%+.1f") |> String.concat " ") (mean d) (std d / sqrt (float d.Length))
+                (offs |> Array.averageBy (fun r -> r.SecondsPerEpoch)) (ons |> Array.averageBy (fun r -> r.SecondsPerEpoch))
+    printfn ""
+    printfn "| dataset | sparse | convolution (inputs per window) | training calls on the sparse path | evaluation calls on the sparse path | input activity per training call, mean (max) over seeds |"
+    printfn "|---|---|---|---|---|---|"
+    for dataset, runs in byDataset do
+        for sparse, group in runs |> Array.groupBy (fun r -> r.Sparse) |> Array.sortBy fst do
+            for i in 0 .. group.[0].Convolutions.Length - 1 do
+                let cs = group |> Array.map (fun r -> r.Convolutions.[i])
+                let activity = cs |> Array.map (fun c -> $"{c.MeanActivity:F3}") |> String.concat " "
+                printfn "| %s | %s | %s (%d) | %d / %d | %d / %d | %s (%.3f) |" dataset (if sparse then "on" else "off") cs.[0].Name cs.[0].Window
+                    (cs |> Array.sumBy (fun c -> c.TrainSparse)) (cs |> Array.sumBy (fun c -> c.TrainCalls))
+                    (cs |> Array.sumBy (fun c -> c.EvalSparse)) (cs |> Array.sumBy (fun c -> c.EvalCalls))
+                    activity (cs |> Array.map (fun c -> c.MaxActivity) |> Array.max)
 
 match fsi.CommandLineArgs |> Array.toList |> List.tail with
 | [ "run"; dataset; mode; seeds; epochs; train; test; frames; output ] ->
