@@ -153,9 +153,6 @@ module internal BatchNormKernel =
         let image = int (x.numel () / int64 (n * channels))
         let xp = NativePtr.ofNativeInt<float32> (Raw.address x)
         let yp = NativePtr.ofNativeInt<float32> (Raw.address y)
-        let planes = n * channels
-        // At least 4096 values per work item, and a few items per core (finer items cost more in scheduling).
-        let per = max (max 1 (4096 / max 1 image)) ((planes + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount))
         let body (p0: int) (p1: int) =
             for plane in p0 .. p1 - 1 do
                 let c = plane % channels
@@ -169,7 +166,7 @@ module internal BatchNormKernel =
                 while i < image do
                     NativePtr.set ys i (MathF.FusedMultiplyAdd (NativePtr.get xs i, a, b))
                     i <- i + 1
-        Workers.forRanges planes per body
+        Workers.forPlanes (n * channels) image body
 
     /// Lane 0 of libtorch's 8-lane horizontal reduction: lanes i and i ^ 4, then ^ 2, then ^ 1 added.
     let inline private across (v: V8) : float32 =
@@ -198,18 +195,11 @@ module internal BatchNormKernel =
                 s <- s + dy
                 d <- Vector256.FusedMultiplyAdd (Vector256.Load (NativePtr.add xs i) - mv, dy, d)
                 i <- i + V8.Count
-            if i < image then
-                // The tail updates the first image - i lanes only.
-                let sl = Array.zeroCreate<float32> V8.Count
-                let dl = Array.zeroCreate<float32> V8.Count
-                s.CopyTo sl
-                d.CopyTo dl
-                for l in 0 .. image - i - 1 do
-                    let dy = NativePtr.get dys (i + l)
-                    sl.[l] <- sl.[l] + dy
-                    dl.[l] <- MathF.FusedMultiplyAdd (NativePtr.get xs (i + l) - mean, dy, dl.[l])
-                s <- Vector256.Create<float32> sl
-                d <- Vector256.Create<float32> dl
+            // The tail updates the first image - i lanes only.
+            for l in 0 .. image - i - 1 do
+                let dy = NativePtr.get dys (i + l)
+                s <- s.WithElement (l, s.GetElement l + dy)
+                d <- d.WithElement (l, MathF.FusedMultiplyAdd (NativePtr.get xs (i + l) - mean, dy, d.GetElement l))
             struct (across s, across d)
 
     /// ∂L/∂x into gx and, per channel, Σ dy and Σ (x - mean)·dy (double) into sums and dots, from x, dy [N; C; image].
@@ -249,8 +239,7 @@ module internal BatchNormKernel =
                     let t = MathF.FusedMultiplyAdd (-(NativePtr.get xs i - m), k, NativePtr.get dys i - g)
                     NativePtr.set gs i (t * istd * w)
                     i <- i + 1
-        if channels <= 1 then channel 0
-        else Workers.forEach channels channel
+        Workers.forEach channels channel
 
 /// What the backward pass of `BatchNorm2dFunction` needs besides x: the batch statistics and the weight (1 without).
 type internal BatchNormSaved = { Mean: float32[]; Invstd: float32[]; Weight: float32[] }

@@ -55,13 +55,10 @@ module internal CuLifKernel =
                  (gradZ: Tensor) (h: Tensor) (gradX: Tensor) =
         let gp, hp, xp = address gradZ, address h, address gradX
         let total = steps * neurons
-        let chunk = chunkSize neurons
-        Workers.forEach ((neurons + chunk - 1) / chunk) (fun c ->
+        forChunks neurons (fun j0 j1 ->
             let gs = view gp total
             let hs = view hp total
             let xs = view xp total
-            let j0 = c * chunk
-            let j1 = min neurons (j0 + chunk)
             use deltaVLease = Scratch.rent (j1 - j0) 0.0f
             let deltaV = deltaVLease.Values
             use deltaILease = Scratch.rent (j1 - j0) 0.0f

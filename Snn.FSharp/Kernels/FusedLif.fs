@@ -165,14 +165,10 @@ module internal LifKernel =
                  (gradZ: Tensor) (h: Tensor) (gradX: Tensor) =
         let gp, hp, xp = address gradZ, address h, address gradX
         let total = steps * neurons
-        let chunk = chunkSize neurons
-        let chunks = (neurons + chunk - 1) / chunk
-        Workers.forEach chunks (fun c ->
+        forChunks neurons (fun j0 j1 ->
             let gs = view gp total
             let hs = view hp total
             let xs = view xp total
-            let j0 = c * chunk
-            let j1 = min neurons (j0 + chunk)
             use deltaLease = Scratch.rent (j1 - j0) 0.0f
             let delta = deltaLease.Values
             for t in steps - 1 .. -1 .. 0 do

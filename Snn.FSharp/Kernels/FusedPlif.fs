@@ -26,13 +26,10 @@ module internal PlifKernel =
     let forward (spec: FusedLifSpec) (k: float32[]) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) =
         let xp, hp, zp = address x, address h, address z
         let total = steps * neurons
-        let chunk = chunkSize neurons
-        Workers.forEach ((neurons + chunk - 1) / chunk) (fun c ->
+        forChunks neurons (fun j0 j1 ->
             let xs = view xp total
             let hs = view hp total
             let zs = view zp total
-            let j0 = c * chunk
-            let j1 = min neurons (j0 + chunk)
             use vLease = Scratch.rent (j1 - j0) spec.VRest
             let v = vLease.Values
             for t in 0 .. steps - 1 do

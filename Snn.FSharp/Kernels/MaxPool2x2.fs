@@ -37,11 +37,6 @@ module internal MaxPoolKernel =
     let private interleaveLow = Vector512.Create (0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
     let private interleaveHigh = interleaveLow + Vector512.Create 8
 
-    /// Runs `body p0 p1` over ranges of planes, one per core (planes of at least 4096 outputs per item).
-    let private forPlanes (planes: int) (outputsPerPlane: int) (body: int -> int -> unit) =
-        let per = max 1 (max (4096 / max 1 outputsPerPlane) ((planes + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount)))
-        Workers.forRanges planes per body
-
     /// The scalar rule for one window: value and position of the first maximum (NaN wins).
     let inline private window (a: float32) (b: float32) (c: float32) (d: float32) : struct (float32 * byte) =
         let mutable m, k = a, 0uy
@@ -123,14 +118,14 @@ module internal MaxPoolKernel =
         let h, w = int x.shape.[x.shape.Length - 2], int x.shape.[x.shape.Length - 1]
         let planes = int (x.numel () / int64 (h * w))
         let xp, yp, kp = pointer<float32> x, pointer<float32> y, pointer<byte> choice
-        forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> forwardPlanes xp yp kp h w p0 p1)
+        Workers.forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> forwardPlanes xp yp kp h w p0 p1)
 
     /// Writes ∂L/∂x into gx [..., H, W] from ∂L/∂y and the choices (contiguous).
     let backward (gy: Tensor) (choice: Tensor) (gx: Tensor) =
         let h, w = int gx.shape.[gx.shape.Length - 2], int gx.shape.[gx.shape.Length - 1]
         let planes = int (gx.numel () / int64 (h * w))
         let gp, kp, xp = pointer<float32> gy, pointer<byte> choice, pointer<float32> gx
-        forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> backwardPlanes gp kp xp h w p0 p1)
+        Workers.forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> backwardPlanes gp kp xp h w p0 p1)
 
 /// The 2 × 2 max pooling as an autograd function: apply (x [..., H, W] float32 on the CPU) → y [..., H/2, W/2].
 type MaxPool2x2Function() =

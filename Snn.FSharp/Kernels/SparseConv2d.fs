@@ -259,9 +259,9 @@ module internal SparseConvKernel =
     /// stays 0, so every kernel position of every active input reads a row without a bounds check (outputs
     /// outside the image read the border). The active inputs are listed per channel (`entries`, as grid offsets,
     /// ascending), and for each band of grid rows each (channel, kernel position) sums its rows in registers before
-    /// one update of `partial`.
+    /// one update of `partial`. `starts` and `next` are the work item's scratch (C + 1 values each).
     let private weightGradImage (m: SpikeMasks) (masks: nativeptr<uint64>) (gy: nativeptr<float32>) (padded: nativeptr<float32>)
-                                (starts: int[]) (entries: int[]) (partial: nativeptr<float32>) (outputs: int) (kh: int) (kw: int) (n: int) =
+                                (starts: int[]) (next: int[]) (entries: int[]) (partial: nativeptr<float32>) (outputs: int) (kh: int) (kw: int) (n: int) =
         let words, gridHeight, gridWidth = m.Words, m.GridHeight, m.GridWidth
         let oh, ow = gridHeight - kh + 1, gridWidth - kw + 1
         let paddedWidth = gridWidth + kw - 1
@@ -282,7 +282,7 @@ module internal SparseConvKernel =
                     starts.[c + 1] <- starts.[c + 1] + 1
                     bits <- bits &&& (bits - 1UL)
         for c in 0 .. channels - 1 do starts.[c + 1] <- starts.[c + 1] + starts.[c]
-        let next = Array.copy starts
+        Array.blit starts 0 next 0 (channels + 1)
         for q in 0 .. gridHeight * gridWidth - 1 do
             let gridRow, gridColumn = q / gridWidth, q % gridWidth
             for word in 0 .. words - 1 do
@@ -354,15 +354,17 @@ module internal SparseConvKernel =
         Workers.forEach groups (fun g ->
             use padded = Scratch.rent paddedSize 0.0f
             let starts = ArrayPool<int>.Shared.Rent (m.Channels + 1)
+            let next = ArrayPool<int>.Shared.Rent (m.Channels + 1)
             let entries = ArrayPool<int>.Shared.Rent (max 1 (m.Channels * m.GridHeight * m.GridWidth))
             try
                 use pp = fixed padded.Values
                 use mp = fixed masks
                 use partial = fixed values
                 for n in g * perGroup .. min m.Images (g * perGroup + perGroup) - 1 do
-                    weightGradImage m mp gp pp starts entries (NativePtr.add partial (g * size)) outputs kh kw n
+                    weightGradImage m mp gp pp starts next entries (NativePtr.add partial (g * size)) outputs kh kw n
             finally
                 ArrayPool<int>.Shared.Return starts
+                ArrayPool<int>.Shared.Return next
                 ArrayPool<int>.Shared.Return entries)
         GC.KeepAlive gy
         let rp = pointer result

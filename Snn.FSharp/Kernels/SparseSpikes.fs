@@ -374,17 +374,17 @@ module internal SparseKernel =
         GC.KeepAlive restOut
 
 /// The sparse linear layer as an autograd function: apply (x [M; K] float32, W [N; K], b [N] or null, SpikeRows
-/// of x, whether x needs a gradient, whether the function owns the rows) → y [M; N]. Owned rows are disposed after
-/// the backward pass; a second backward pass through the same graph compresses the saved x again.
+/// of x, whether x needs a gradient, whether the function owns the rows) → y [M; N]. It keeps the rows, not x, for
+/// the backward pass (as the sparse convolution keeps its masks): owned rows are disposed by a backward pass that
+/// frees the graph, and a retained graph keeps them for the next pass.
 type SparseBinaryLinearFunction() =
     inherit torch.autograd.SingleTensorFunction<SparseBinaryLinearFunction>()
 
     /// The autograd node's name.
     override _.Name = "SnnSparseBinaryLinear"
 
-    /// y = b + Σ over active inputs of x_mk · W's columns; saves x, W and the compressed rows.
+    /// y = b + Σ over active inputs of x_mk · W's columns; saves W and the compressed rows.
     override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
-        let x = (vars.[0] :?> Tensor).detach ()
         let weight = (vars.[1] :?> Tensor).detach ()
         let bias = vars.[2] :?> Tensor
         let rows = vars.[3] :?> SpikeRows
@@ -395,7 +395,7 @@ type SparseBinaryLinearFunction() =
         // The kernel reads raw addresses, which do not keep a tensor alive: the bias copy must outlive it (the weights
         // are read from the packed copies `gather` keeps alive itself).
         GC.KeepAlive biasValues
-        ctx.save_for_backward (Collections.Generic.List [ weight; x ])
+        ctx.save_for_backward (Collections.Generic.List [ weight ])
         ctx.save_data ("rows", box rows)
         ctx.save_data ("inputGrad", vars.[4])
         ctx.save_data ("ownsRows", vars.[5])
@@ -406,19 +406,15 @@ type SparseBinaryLinearFunction() =
     override _.backward (ctx: torch.autograd.AutogradContext, gradY: Tensor) : Collections.Generic.List<Tensor> =
         // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
         Diff.CallbackErrors.guard "SnnSparseBinaryLinear" 6 (fun () ->
-            let saved = ctx.get_saved_variables ()
-            let weight = saved.[0]
-            let owned = ctx.get_data "ownsRows" :?> bool
-            let rows =
-                match ctx.get_data "rows" :?> SpikeRows with
-                | r when r.Disposed -> (SparseKernel.rowsWithin infinity (saved.[1].contiguous ())).Value
-                | r -> r
+            let weight = ctx.get_saved_variables().[0]
+            let rows = ctx.get_data "rows" :?> SpikeRows
+            if rows.Disposed then invalidOp "the compressed rows were already released (by their owner or a backward pass that freed the graph)"
             let g = gradY.contiguous ()
             let gradW = torch.empty ([| weight.shape.[0]; int64 rows.Width |], dtype = torch.float32)
             (use columns = SparseKernel.transpose rows
              SparseKernel.gather columns g null gradW true)
             GC.KeepAlive g
-            if owned then (rows :> IDisposable).Dispose ()
+            if (ctx.get_data "ownsRows" :?> bool) && FunctionHandles.freesGraph () then (rows :> IDisposable).Dispose ()
             let gradX = if ctx.get_data "inputGrad" :?> bool then g.mm weight else null
             let gradB = if ctx.get_data "bias" :?> bool then g.sum ([| 0L |]) else null
             // One gradient per argument of apply: the compressed rows and the flags get none.
@@ -455,7 +451,7 @@ module SparseSpikes =
         checkedApply x active weight bias false
 
     /// `linear` that takes over the rows: they are disposed once nothing can read them any more (right away when
-    /// the result needs no gradient, else after the backward pass).
+    /// the result needs no gradient, else by the backward pass that frees the graph).
     let internal linearOwning (x: Tensor) (active: SpikeRows) (weight: Tensor) (bias: Tensor) : Tensor =
         let y = checkedApply x active weight bias true
         if not y.requires_grad then (active :> IDisposable).Dispose ()

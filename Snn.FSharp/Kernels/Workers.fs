@@ -17,10 +17,10 @@ open System.Threading.Tasks
 open TorchSharp
 
 /// How the fused kernels use the CPU (process-wide switches, so benchmarks and users can compare; `Vectorised` and
-/// `Parallel` on by default, `OpenMpTeam` off). The vectorised loops give bit-identical spikes and, except for surrogates that need exp (sigmoid,
-/// Gaussian, piecewise-exponential, SLAYER), bit-identical gradients; with exp the vectorised exponential may
-/// differ from the scalar one by a few units in the last place (relative error below 1e-6); both run the one formula
-/// of `SurrogateDerivatives.formula`.
+/// `Parallel` on by default, `OpenMpTeam` off). The vectorised loops give bit-identical spikes and, except for
+/// surrogates that need exp (sigmoid, Gaussian, piecewise-exponential, SLAYER), bit-identical gradients; with exp the
+/// vectorised exponential may differ from the scalar one by a few units in the last place (relative error below
+/// 1e-6); both run the one formula of `SurrogateDerivatives.formula`.
 type FusedKernelSettings private () =
     /// Run the IF/LIF loops with SIMD vectors over neurons (System.Numerics.Vector); the scalar loop otherwise.
     static member val Vectorised = true with get, set
@@ -28,9 +28,9 @@ type FusedKernelSettings private () =
     static member val Parallel = true with get, set
     /// Run the parallel work items on libtorch's OpenMP threads where the process can reach them (see `Workers`);
     /// on .NET's thread pool otherwise. Off by default in the library, on in the `snn` process and the benchmarks,
-    /// where one thread drives TorchSharp. In the test process, where test threads come and go and each one that calls
-    /// a kernel becomes the master of its own OpenMP team, 2 of 16 runs of the kernel tests on a loaded machine
-    /// (load average 5-19) died of a segmentation fault (0 of 12 under gdb on a quieter one); the cause is not found.
+    /// where one thread drives TorchSharp and it was measured. The kernel tests on a loaded machine have died of a
+    /// segmentation fault (and given wrong values) in a few runs both with the switch on and with it off, so the
+    /// switch is not known to cause them; the cause is not found (bench/RESULTS.md, round 9).
     static member val OpenMpTeam = false with get, set
 
 /// The items of one parallel call, shared by the threads that run them.
@@ -113,3 +113,10 @@ module internal Workers =
         let items = (count + per - 1) / per
         if items <= 1 then body 0 count
         else forEach items (fun i -> body (i * per) (min count (i * per + per)))
+
+    /// Runs `body p0 p1` over ranges of `planes` planes of `valuesPerPlane` values each, for the elementwise passes
+    /// over [N; C; H; W] (pooling, batch norm): at least 4096 values per item, and about four items per core (finer
+    /// items cost more in scheduling than they balance).
+    let forPlanes (planes: int) (valuesPerPlane: int) (body: int -> int -> unit) =
+        let perCore = (planes + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount)
+        forRanges planes (max (4096 / max 1 valuesPerPlane) perCore) body

@@ -94,6 +94,9 @@ let tests =
         test "a wrong channel count is refused with the parameter's name" {
             use fused = new BatchNorm2dLayer("bn", 3)
             let e = Expect.throwsC (fun () -> fused.forward (torch.zeros (2L, 4L, 3L, 3L)) |> ignore) id
-            Expect.stringContains e.Message "x" "names the parameter"
+            match e with
+            | :? ArgumentException as a -> Expect.equal a.ParamName "x" "names the parameter"
+            | other -> failtest $"expected an ArgumentException, got {other.GetType().Name}: {other.Message}"
+            Expect.stringContains e.Message "[N; 3; H; W]" "says what shape it takes"
         }
     ]

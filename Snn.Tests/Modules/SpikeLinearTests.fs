@@ -89,15 +89,14 @@ let tests =
             allClose 1e-5 xd xf "input gradient"
         }
         test "a second backward pass through the same graph gives the same weight gradient" {
-            // The layer's compressed rows go back to their pool after the first pass; the second compresses the
-            // saved input again.
+            // The first pass retains the graph, so the layer keeps its compressed rows for the second.
             let fast, _ = pair 301 300 sparse
             torch.manual_seed 10L |> ignore
             let x = torch.bernoulli (torch.zeros ([| 50L; 301L |]) + 0.1)
             let loss = (fast.forward x * torch.linspace (-1.0, 1.0, 300L)).sum ()
             Expect.isTrue fast.LastCallSparse "the sparse path ran"
             let first = Diff.gradients [| loss |] None [| fast.Weight |] true false
-            // Another input in between rents the pooled arrays the first pass returned, and overwrites them.
+            // Another input in between rents and returns pooled arrays; the kept rows must not be among them.
             let noGradForward () =
                 use _ = torch.no_grad ()
                 fast.forward (torch.bernoulli (torch.zeros ([| 50L; 301L |]) + 0.1)) |> ignore

@@ -109,9 +109,6 @@ let private probe (w: Workload) (levers: Levers) (steps: int) =
 
 /// Runs the probe of a named workload (w1, w2, w3) over `steps` training steps (at least 2).
 let run (name: string) (levers: Levers) (steps: int) =
-    FusedKernelSettings.Vectorised <- levers.Simd
-    FusedKernelSettings.Parallel <- levers.KernelThreads
-    FusedKernelSettings.OpenMpTeam <- levers.OpenMpTeam
     match name with
     | "w1" -> probe w1 levers (max 2 steps)
     | "w2" -> probe w2 levers (max 2 steps)

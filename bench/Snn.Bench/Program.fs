@@ -96,8 +96,8 @@ let main argv =
     if not levers.SmallBlockCaches then Allocator.restartWithSmallBlockTunables () |> ignore
     let leverArguments = argv |> Array.filter (fun a -> not (List.contains a chosen)) |> List.ofArray
     let kept = levers.KeepFreedMemory && Allocator.keepFreedMemory ()
-    // Every benchmark, not only the workloads: the kernels share the cores with libtorch's OpenMP threads.
-    FusedKernelSettings.OpenMpTeam <- levers.OpenMpTeam
+    // Once for every benchmark (the `kernels` comparison switches them itself and restores them).
+    levers.ApplyKernelSettings ()
     let chosen = if chosen.IsEmpty then [ "all" ] else chosen
     if chosen <> [ "all" ] then
         let threads = torch.get_num_threads ()

@@ -74,6 +74,12 @@ type Levers =
         let onOff b = if b then "on" else "off"
         $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
 
+    /// Sets the fused kernels' process-wide switches (`FusedKernelSettings`) to these levers.
+    member l.ApplyKernelSettings () =
+        FusedKernelSettings.Vectorised <- l.Simd
+        FusedKernelSettings.Parallel <- l.KernelThreads
+        FusedKernelSettings.OpenMpTeam <- l.OpenMpTeam
+
     /// The Linear options of these levers.
     member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
 
@@ -287,9 +293,6 @@ let names = [ "w1"; "w1-inference"; "w2"; "w3" ]
 
 /// Sets the process-wide levers (allocator policy, kernel loops) and runs the named workload.
 let run (name: string) (levers: Levers) =
-    FusedKernelSettings.Vectorised <- levers.Simd
-    FusedKernelSettings.Parallel <- levers.KernelThreads
-    FusedKernelSettings.OpenMpTeam <- levers.OpenMpTeam
     match name with
     | "w1" -> runWorkload w1 false levers
     | "w1-inference" -> runWorkload w1 true levers
@@ -302,9 +305,6 @@ let run (name: string) (levers: Levers) =
 /// warm-ups, and µs per sample and time step. Run it on an idle machine (load average < 1): the figures of a loaded
 /// one measure the load.
 let scaling (levers: Levers) =
-    FusedKernelSettings.Vectorised <- levers.Simd
-    FusedKernelSettings.Parallel <- levers.KernelThreads
-    FusedKernelSettings.OpenMpTeam <- levers.OpenMpTeam
     let load = try (IO.File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "unknown"
     printfn $"scaling: load average {load} at the start (meaningful below 1)"
     let cases : (string * (int -> torch.nn.Module<Tensor, Tensor>) * int64 * int64 * (Tensor -> Tensor -> Tensor)) list =
