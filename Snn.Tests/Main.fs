@@ -15,6 +15,7 @@ let private all =
         DynamicsTests.tests
         MaxPool2x2Tests.tests
         BatchNorm2dTests.tests
+        BatchNormLifPoolTests.tests
         WorkersTests.tests
         SpikeLinearTests.tests
         SpikeConv2dTests.tests

@@ -176,7 +176,7 @@ module internal BatchNormKernel =
         v.ToScalar ()
 
     /// Σ8 dy and Σ8 (x - mean)·dy over one plane of `image` values, in libtorch's `reduce_all` order.
-    let private planeSums (xs: nativeptr<float32>) (dys: nativeptr<float32>) (image: int) (mean: float32) : struct (float32 * float32) =
+    let planeSums (xs: nativeptr<float32>) (dys: nativeptr<float32>) (image: int) (mean: float32) : struct (float32 * float32) =
         if image < V8.Count then
             let mutable s = NativePtr.get dys 0
             let mutable d = (NativePtr.get xs 0 - mean) * NativePtr.get dys 0
@@ -202,11 +202,33 @@ module internal BatchNormKernel =
                 d <- d.WithElement (l, MathF.FusedMultiplyAdd (NativePtr.get xs (i + l) - mean, dy, d.GetElement l))
             struct (across s, across d)
 
+    /// ∂L/∂x of channel c's planes into gp from x, dy [N; C; image] and the channel's sums s = Σ dy and
+    /// d = Σ (x - mean)·dy (gp may be dyp: each value is read before it is written).
+    let channelInputGradient (xp: nativeptr<float32>) (dyp: nativeptr<float32>) (gp: nativeptr<float32>) (n: int) (channels: int)
+                             (image: int) (c: int) (mean: float32) (istd: float32) (w: float32) (s: float) (d: float) =
+        let count = n * image
+        let k = float32 d * istd * istd / float32 count
+        let g = float32 (s / float count)
+        let mv, kv, gv, iv, wv = Vector512.Create mean, Vector512.Create k, Vector512.Create g, Vector512.Create istd, Vector512.Create w
+        // Last plane first: the planes the sums read last are still in the cache.
+        for b in n - 1 .. -1 .. 0 do
+            let at = (b * channels + c) * image
+            let xs, dys, gs = NativePtr.add xp at, NativePtr.add dyp at, NativePtr.add gp at
+            let mutable i = 0
+            while i + W.Count <= image do
+                let centred = Vector512.Load (NativePtr.add xs i) - mv
+                let t = Vector512.FusedMultiplyAdd (-centred, kv, Vector512.Load (NativePtr.add dys i) - gv)
+                Vector512.Store (t * iv * wv, NativePtr.add gs i)
+                i <- i + W.Count
+            while i < image do
+                let t = MathF.FusedMultiplyAdd (-(NativePtr.get xs i - mean), k, NativePtr.get dys i - g)
+                NativePtr.set gs i (t * istd * w)
+                i <- i + 1
+
     /// ∂L/∂x into gx and, per channel, Σ dy and Σ (x - mean)·dy (double) into sums and dots, from x, dy [N; C; image].
     let backward (x: Tensor) (dy: Tensor) (mean: float32[]) (invstd: float32[]) (weight: float32[]) (gx: Tensor) (sums: float[]) (dots: float[]) =
         let n, channels = int x.shape.[0], int x.shape.[1]
         let image = int (x.numel () / int64 (n * channels))
-        let count = n * image
         let xp = NativePtr.ofNativeInt<float32> (Raw.address x)
         let dyp = NativePtr.ofNativeInt<float32> (Raw.address dy)
         let gp = NativePtr.ofNativeInt<float32> (Raw.address gx)
@@ -221,28 +243,39 @@ module internal BatchNormKernel =
                 d <- d + float pd
             sums.[c] <- s
             dots.[c] <- d
-            let istd, w = invstd.[c], weight.[c]
-            let k = float32 d * istd * istd / float32 count
-            let g = float32 (s / float count)
-            let mv, kv, gv, iv, wv = Vector512.Create m, Vector512.Create k, Vector512.Create g, Vector512.Create istd, Vector512.Create w
-            // Last plane first: the planes the sums read last are still in the cache.
-            for b in n - 1 .. -1 .. 0 do
-                let at = (b * channels + c) * image
-                let xs, dys, gs = NativePtr.add xp at, NativePtr.add dyp at, NativePtr.add gp at
-                let mutable i = 0
-                while i + W.Count <= image do
-                    let centred = Vector512.Load (NativePtr.add xs i) - mv
-                    let t = Vector512.FusedMultiplyAdd (-centred, kv, Vector512.Load (NativePtr.add dys i) - gv)
-                    Vector512.Store (t * iv * wv, NativePtr.add gs i)
-                    i <- i + W.Count
-                while i < image do
-                    let t = MathF.FusedMultiplyAdd (-(NativePtr.get xs i - m), k, NativePtr.get dys i - g)
-                    NativePtr.set gs i (t * istd * w)
-                    i <- i + 1
+            channelInputGradient xp dyp gp n channels image c m invstd.[c] weight.[c] s d
         Workers.forEach channels channel
 
 /// What the backward pass of `BatchNorm2dFunction` needs besides x: the batch statistics and the weight (1 without).
 type internal BatchNormSaved = { Mean: float32[]; Invstd: float32[]; Weight: float32[] }
+
+/// The parts of a training-mode batch normalisation around its passes over x, shared by `BatchNorm2dFunction` and
+/// the fused block (`BatchNormLifPoolFunction`).
+module internal BatchNormForward =
+
+    /// The batch statistics of x [N; C; ...] (updating the running estimates when given) and the map they give,
+    /// y = fma(x, α, β) per channel: (saved statistics and weight, α, β).
+    let prepare (x: Tensor) (weight: Tensor) (bias: Tensor) (runningMean: Tensor) (runningVar: Tensor) (momentum: float) (eps: float) =
+        let channels = int x.shape.[1]
+        let count = int (x.numel () / int64 channels)
+        let mean, squares = Array.zeroCreate<float32> channels, Array.zeroCreate<float32> channels
+        BatchNormKernel.statistics x mean squares
+        let invstd = Array.init channels (fun c -> BatchNormKernel.invstd squares.[c] count eps)
+        if not (isNull runningMean) then
+            use _ = torch.no_grad ()
+            BatchNormKernel.updateRunning momentum count mean squares runningMean runningVar
+        let w = if isNull weight then Array.create channels 1.0f else Tensors.toArray weight
+        let b = if isNull bias then Array.zeroCreate channels else Tensors.toArray bias
+        let alpha = Array.init channels (fun c -> invstd.[c] * w.[c])
+        let beta = Array.init channels (fun c -> MathF.FusedMultiplyAdd (-mean.[c], alpha.[c], b.[c]))
+        { Mean = mean; Invstd = invstd; Weight = w }, alpha, beta
+
+    /// ∂L/∂weight = float32 (d · invstd) and ∂L/∂bias = float32 s from the channels' sums (null where the layer has
+    /// no such parameter).
+    let parameterGradients (hasWeight: bool) (hasBias: bool) (saved: BatchNormSaved) (sums: float[]) (dots: float[]) : Tensor * Tensor =
+        let gw = if hasWeight then torch.tensor (Array.init sums.Length (fun c -> float32 (dots.[c] * float saved.Invstd.[c]))) else null
+        let gb = if hasBias then torch.tensor (Array.map float32 sums) else null
+        gw, gb
 
 /// Training-mode batch normalisation as an autograd function: apply (x [N; C; H; W] contiguous float32 on the CPU,
 /// weight or null, bias or null, running_mean or null, running_var or null, momentum: float, eps: float) → y.
@@ -259,18 +292,7 @@ type BatchNorm2dFunction() =
         let weight, bias = vars.[1] :?> Tensor, vars.[2] :?> Tensor
         let runningMean, runningVar = vars.[3] :?> Tensor, vars.[4] :?> Tensor
         let momentum, eps = vars.[5] :?> float, vars.[6] :?> float
-        let channels = int x.shape.[1]
-        let count = int (x.numel () / int64 channels)
-        let mean, squares = Array.zeroCreate<float32> channels, Array.zeroCreate<float32> channels
-        BatchNormKernel.statistics x mean squares
-        let invstd = Array.init channels (fun c -> BatchNormKernel.invstd squares.[c] count eps)
-        if not (isNull runningMean) then
-            use _ = torch.no_grad ()
-            BatchNormKernel.updateRunning momentum count mean squares runningMean runningVar
-        let w = if isNull weight then Array.create channels 1.0f else Tensors.toArray weight
-        let b = if isNull bias then Array.zeroCreate channels else Tensors.toArray bias
-        let alpha = Array.init channels (fun c -> invstd.[c] * w.[c])
-        let beta = Array.init channels (fun c -> MathF.FusedMultiplyAdd (-mean.[c], alpha.[c], b.[c]))
+        let saved, alpha, beta = BatchNormForward.prepare x weight bias runningMean runningVar momentum eps
         let y = torch.empty_like x
         // TorchSharp reads y when apply returns; libtorch keeps it as the output.
         FunctionHandles.releaseLater [ y ]
@@ -280,7 +302,7 @@ type BatchNorm2dFunction() =
         // Kept for the backward pass and freed by it (a saved variable would live until the step's scope ends).
         ctx.save_data ("x", KeptForBackward x)
         FunctionHandles.shrinkOutputCache ctx
-        ctx.save_data ("saved", box { Mean = mean; Invstd = invstd; Weight = w })
+        ctx.save_data ("saved", box saved)
         ctx.save_data ("affine", box (not (isNull weight), not (isNull bias)))
         y
 
@@ -303,8 +325,7 @@ type BatchNorm2dFunction() =
             GC.KeepAlive dy
             kept.Release ()
             FunctionHandles.releaseLater [ gx ]
-            let gw = if hasWeight then torch.tensor (Array.init channels (fun c -> float32 (dots.[c] * float saved.Invstd.[c]))) else null
-            let gb = if hasBias then torch.tensor (Array.map float32 sums) else null
+            let gw, gb = BatchNormForward.parameterGradients hasWeight hasBias saved sums dots
             Collections.Generic.List [ gx; gw; gb; null; null; null; null ])
 
 /// Running batch normalisation over [N; C; H; W].

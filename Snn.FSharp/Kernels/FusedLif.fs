@@ -207,7 +207,7 @@ module internal LifVectorKernel =
     let inline private store (v: V) (p: nativeptr<float32>) (i: int) = Vector.Store (v, NativePtr.add p i)
 
     /// The scalar step of one neuron (the tail), identical to `LifKernel.forward`.
-    let inline private scalarCharge (spec: FusedLifSpec) (vk: float32) (xk: float32) =
+    let inline scalarCharge (spec: FusedLifSpec) (vk: float32) (xk: float32) =
         match spec.Charge with
         | ExactLeak -> ((vk - spec.VRest) * spec.Beta + xk * spec.Gain) + spec.VRest
         | EulerLeak step -> vk + ((vk - spec.VRest) * -1.0f + xk) * step
@@ -250,9 +250,9 @@ module internal LifVectorKernel =
                 NativePtr.set sp j (reset spec hk zk)
         nan || not (Vector.EqualsAll (equal, Vector<int>.AllBitsSet))
 
-    /// Forward over neurons [j0, j1) of every step: `forwardLoop` specialised to the spec's charge and reset.
-    let private forwardChunk (spec: FusedLifSpec) (steps: int) (neurons: int) (xp: nativeptr<float32>)
-                             (hp: nativeptr<float32>) (zp: nativeptr<float32>) (j0: int) (j1: int) : bool =
+    /// `body charge next` with the spec's charge h = charge v x and reset v' = next h z as inlined functions (one
+    /// specialisation of the loop per charge and reset rule, so the loop body carries no branch on the spec).
+    let inline specialise (spec: FusedLifSpec) ([<InlineIfLambda>] body: (V -> V -> V) -> (V -> V -> V) -> 'r) : 'r =
         let vRest, beta, gain, theta, vReset = V spec.VRest, V spec.Beta, V spec.Gain, V spec.Threshold, V spec.VReset
         let minusOne = V -1.0f
         let inline hard (h: V) (z: V) = h * (V.One - z) + vReset * z
@@ -261,19 +261,24 @@ module internal LifVectorKernel =
         let inline exact (v: V) (x: V) = ((v - vRest) * beta + x * gain) + vRest
         let inline integrate (v: V) (x: V) = v + x
         match spec.Charge, spec.Reset with
-        | ExactLeak, Hard -> forwardLoop exact hard spec steps neurons xp hp zp j0 j1
-        | ExactLeak, Soft -> forwardLoop exact soft spec steps neurons xp hp zp j0 j1
-        | ExactLeak, NoReset -> forwardLoop exact keep spec steps neurons xp hp zp j0 j1
+        | ExactLeak, Hard -> body exact hard
+        | ExactLeak, Soft -> body exact soft
+        | ExactLeak, NoReset -> body exact keep
         | EulerLeak k, reset ->
             let euler = V k
             let inline leak (v: V) (x: V) = v + ((v - vRest) * minusOne + x) * euler
             match reset with
-            | Hard -> forwardLoop leak hard spec steps neurons xp hp zp j0 j1
-            | Soft -> forwardLoop leak soft spec steps neurons xp hp zp j0 j1
-            | NoReset -> forwardLoop leak keep spec steps neurons xp hp zp j0 j1
-        | Integrate, Hard -> forwardLoop integrate hard spec steps neurons xp hp zp j0 j1
-        | Integrate, Soft -> forwardLoop integrate soft spec steps neurons xp hp zp j0 j1
-        | Integrate, NoReset -> forwardLoop integrate keep spec steps neurons xp hp zp j0 j1
+            | Hard -> body leak hard
+            | Soft -> body leak soft
+            | NoReset -> body leak keep
+        | Integrate, Hard -> body integrate hard
+        | Integrate, Soft -> body integrate soft
+        | Integrate, NoReset -> body integrate keep
+
+    /// Forward over neurons [j0, j1) of every step: `forwardLoop` specialised to the spec's charge and reset.
+    let private forwardChunk (spec: FusedLifSpec) (steps: int) (neurons: int) (xp: nativeptr<float32>)
+                             (hp: nativeptr<float32>) (zp: nativeptr<float32>) (j0: int) (j1: int) : bool =
+        specialise spec (fun charge next -> forwardLoop charge next spec steps neurons xp hp zp j0 j1)
 
     /// Backward over neurons [j0, j1), from the last step to the first.
     let private backwardChunk (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32)

@@ -65,7 +65,7 @@ module internal MaxPoolKernel =
                 row top (NativePtr.add top w) (NativePtr.add pooled at) (NativePtr.add choice at) vectorised
 
     /// y and the choices k for planes [p0, p1).
-    let private forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
+    let forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
                               (h: int) (w: int) (p0: int) (p1: int) =
         let wo = w / 2
         forWindowRows x y choice h w p0 p1 (fun r0 r1 yo ko vectorised ->
@@ -92,7 +92,7 @@ module internal MaxPoolKernel =
 
     /// ∂L/∂x for planes [p0, p1): every element of each window written once (the gradient or 0); rows and columns
     /// outside every window (odd H or W) are left to the caller's zero fill.
-    let private backwardPlanes (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
+    let backwardPlanes (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
                                (h: int) (w: int) (p0: int) (p1: int) =
         let wo = w / 2
         forWindowRows gx gy choice h w p0 p1 (fun r0 r1 go ko vectorised ->

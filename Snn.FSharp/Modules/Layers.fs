@@ -80,6 +80,14 @@ type BatchNorm2dLayer(name: string, channels: int, eps: float, momentum: float, 
     member _.RunningMean : Tensor = runningMean
     /// The running (unbiased) variance [C].
     member _.RunningVar : Tensor = runningVar
+    /// The number of training-mode calls so far (a scalar int64 buffer, as torch's).
+    member _.BatchesTracked : Tensor = batchesTracked
+    /// The channels C.
+    member _.Channels = channels
+    /// ε added to the variance.
+    member _.Eps = eps
+    /// The fraction μ_B by which each training-mode call moves the running estimates.
+    member _.Momentum = momentum
 
     /// Normalises x [N; C; H; W] with the batch statistics (training, updating the running estimates) or the
     /// running estimates (evaluation).

@@ -56,6 +56,9 @@ type Levers =
       /// W2's batch normalisation through the fused kernel (`BatchNorm2dLayer`, the library's, bit for bit libtorch's)
       /// or libtorch's BatchNorm2d.
       FusedBn: bool
+      /// W2's BatchNorm → LIF → pooling as one fused block (`BatchNormLifPool`, the same bits as the three fused
+      /// layers) instead of three layers; needs the fused batch norm and pooling.
+      FusedBlock: bool
       /// The library's Adam (TorchSharp's with the fused step of the same bits) instead of TorchSharp's own.
       FusedAdam: bool
       /// Also print the median time of each phase of the training step (release, forward and loss, backward,
@@ -67,12 +70,12 @@ type Levers =
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = SpikeLinearOptions.Default.Sparse
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
-          SmallBlockCaches = false; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedBn = true; FusedAdam = true; Phases = false }
+          SmallBlockCaches = false; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedBn = true; FusedBlock = true; FusedAdam = true; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-block {onOff l.FusedBlock}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
 
     /// Sets the fused kernels' process-wide switches (`FusedKernelSettings`) to these levers.
     member l.ApplyKernelSettings () =
@@ -106,6 +109,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--release-unreachable" :: v :: tail -> go { levers with ReleaseUnreachable = onOff "release-unreachable" v } rest tail
         | "--fused-pool" :: v :: tail -> go { levers with FusedPool = onOff "fused-pool" v } rest tail
         | "--fused-bn" :: v :: tail -> go { levers with FusedBn = onOff "fused-bn" v } rest tail
+        | "--fused-block" :: v :: tail -> go { levers with FusedBlock = onOff "fused-block" v } rest tail
         | "--fused-adam" :: v :: tail -> go { levers with FusedAdam = onOff "fused-adam" v } rest tail
         | "--phases" :: v :: tail -> go { levers with Phases = onOff "phases" v } rest tail
         | "--device" :: v :: tail ->
@@ -165,9 +169,12 @@ let private w2Net (levers: Levers) =
     new SpikingSequential("W2", [|
         for l in 0 .. 2 do
             yield (new SpikeConv2d($"conv{l}", (if l = 0 then 2 else 64), 64, 3, levers.LinearOptions)).Scale 8.0 :> torch.nn.Module<Tensor, Tensor>
-            yield (if levers.FusedBn then new BatchNorm2dLayer($"bn{l}", 64) :> torch.nn.Module<Tensor, Tensor> else torch.nn.BatchNorm2d 64L)
-            yield new LifLayer($"lif{l}", neuron, levers.Kernel)
-            yield (if levers.FusedPool then new MaxPool2x2Layer($"pool{l}") :> torch.nn.Module<Tensor, Tensor> else torch.nn.MaxPool2d 2L)
+            if levers.FusedBlock && levers.FusedBn && levers.FusedPool then
+                yield new BatchNormLifPool($"block{l}", 64, neuron, levers.Kernel)
+            else
+                yield (if levers.FusedBn then new BatchNorm2dLayer($"bn{l}", 64) :> torch.nn.Module<Tensor, Tensor> else torch.nn.BatchNorm2d 64L)
+                yield new LifLayer($"lif{l}", neuron, levers.Kernel)
+                yield (if levers.FusedPool then new MaxPool2x2Layer($"pool{l}") :> torch.nn.Module<Tensor, Tensor> else torch.nn.MaxPool2d 2L)
         yield torch.nn.Flatten ()
         yield linear levers "fc" (64 * 6 * 6) 10
         yield new LifLayer("lif_out", neuron, levers.Kernel) |])
