@@ -51,40 +51,69 @@ module internal MaxPoolKernel =
         let replace = Vector512.GreaterThan (v, m) ||| Vector512.OnesComplement (Vector512.Equals (v, v))
         struct (Vector512.ConditionalSelect (replace, v, m), Vector512.ConditionalSelect (Vector512.AsInt32 replace, Vector512.Create position, k))
 
-    /// Calls `row top bottom pooled choices vectorised` for every row of windows of planes [p0, p1): the window row's
-    /// two rows of the H × W planes at `full`, its row of the ⌊H/2⌋ × ⌊W/2⌋ planes at `pooled` and `choice`, and how
-    /// many of its ⌊W/2⌋ windows the AVX-512 loop takes (a multiple of 16; 0 without AVX-512).
+    /// Calls `row top bottom pooled choices` for every row of windows of planes [p0, p1): the window row's two rows
+    /// of the H × W planes at `full`, and its row of the ⌊H/2⌋ × ⌊W/2⌋ planes at `pooled` and `choice`.
     let inline private forWindowRows (full: nativeptr<float32>) (pooled: nativeptr<float32>) (choice: nativeptr<byte>)
-                                     (h: int) (w: int) (p0: int) (p1: int) row =
+                                     (h: int) (w: int) (p0: int) (p1: int) ([<InlineIfLambda>] row) =
         let ho, wo = h / 2, w / 2
-        let vectorised = if Avx512F.IsSupported then wo / 16 * 16 else 0
         for p in p0 .. p1 - 1 do
             for i in 0 .. ho - 1 do
                 let top = NativePtr.add full (p * h * w + 2 * i * w)
                 let at = (p * ho + i) * wo
-                row top (NativePtr.add top w) (NativePtr.add pooled at) (NativePtr.add choice at) vectorised
+                row top (NativePtr.add top w) (NativePtr.add pooled at) (NativePtr.add choice at)
+
+    /// Covers the `wo` windows of a row: `wide j` takes windows j .. j + 15, `narrow j` windows j .. j + 7 (AVX-512),
+    /// `scalar j` window j. A last block that would run past the row starts earlier instead and redoes a few windows,
+    /// which writes the same values again; rows under 8 windows (or without AVX-512) run the scalar rule.
+    let inline private forBlocks (wo: int) ([<InlineIfLambda>] wide: int -> unit) ([<InlineIfLambda>] narrow: int -> unit)
+                                 ([<InlineIfLambda>] scalar: int -> unit) =
+        if not Avx512F.IsSupported || wo < 8 then
+            for j in 0 .. wo - 1 do scalar j
+        elif wo < 16 then
+            narrow 0
+            if wo > 8 then narrow (wo - 8)
+        else
+            let mutable j = 0
+            while j + 16 <= wo do
+                wide j
+                j <- j + 16
+            if j < wo then wide (wo - 16)
+
+    /// The first maximum of the 16 windows whose top rows start at r0 and bottom rows at r1 (32 values each), from
+    /// the even and odd values of two vectors per row.
+    let inline private maxima (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
+        let top0, top1 = Vector512.Load r0, Vector512.Load (NativePtr.add r0 16)
+        let bottom0, bottom1 = Vector512.Load r1, Vector512.Load (NativePtr.add r1 16)
+        struct (Avx512F.PermuteVar16x32x2 (top0, evens, top1), I.Zero)
+        |> later 1 (Avx512F.PermuteVar16x32x2 (top0, odds, top1))
+        |> later 2 (Avx512F.PermuteVar16x32x2 (bottom0, evens, bottom1))
+        |> later 3 (Avx512F.PermuteVar16x32x2 (bottom0, odds, bottom1))
+
+    /// The same for 8 windows (16 values per row) in the low 8 lanes.
+    let inline private maxima8 (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
+        let top, bottom = Vector512.Load r0, Vector512.Load r1
+        struct (Avx512F.PermuteVar16x32 (top, evens), I.Zero)
+        |> later 1 (Avx512F.PermuteVar16x32 (top, odds))
+        |> later 2 (Avx512F.PermuteVar16x32 (bottom, evens))
+        |> later 3 (Avx512F.PermuteVar16x32 (bottom, odds))
 
     /// y and the choices k for planes [p0, p1).
     let forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
-                              (h: int) (w: int) (p0: int) (p1: int) =
-        let wo = w / 2
-        forWindowRows x y choice h w p0 p1 (fun r0 r1 yo ko vectorised ->
-                let mutable j = 0
-                while j < vectorised do
-                    let top0, top1 = Vector512.Load (NativePtr.add r0 (2 * j)), Vector512.Load (NativePtr.add r0 (2 * j + 16))
-                    let bottom0, bottom1 = Vector512.Load (NativePtr.add r1 (2 * j)), Vector512.Load (NativePtr.add r1 (2 * j + 16))
-                    let struct (m, k) =
-                        struct (Avx512F.PermuteVar16x32x2 (top0, evens, top1), I.Zero)
-                        |> later 1 (Avx512F.PermuteVar16x32x2 (top0, odds, top1))
-                        |> later 2 (Avx512F.PermuteVar16x32x2 (bottom0, evens, bottom1))
-                        |> later 3 (Avx512F.PermuteVar16x32x2 (bottom0, odds, bottom1))
+                      (h: int) (w: int) (p0: int) (p1: int) =
+        forWindowRows x y choice h w p0 p1 (fun r0 r1 yo ko ->
+            forBlocks (w / 2)
+                (fun j ->
+                    let struct (m, k) = maxima (NativePtr.add r0 (2 * j)) (NativePtr.add r1 (2 * j))
                     Vector512.Store (m, NativePtr.add yo j)
-                    Vector128.Store (Avx512F.ConvertToVector128Byte k, NativePtr.add ko j)
-                    j <- j + 16
-                for j in vectorised .. wo - 1 do
+                    Vector128.Store (Avx512F.ConvertToVector128Byte k, NativePtr.add ko j))
+                (fun j ->
+                    let struct (m, k) = maxima8 (NativePtr.add r0 (2 * j)) (NativePtr.add r1 (2 * j))
+                    Vector256.Store (m.GetLower (), NativePtr.add yo j)
+                    Vector64.Store ((Avx512F.ConvertToVector128Byte k).GetLower (), NativePtr.add ko j))
+                (fun j ->
                     let struct (m, k) = window (NativePtr.get r0 (2 * j)) (NativePtr.get r0 (2 * j + 1)) (NativePtr.get r1 (2 * j)) (NativePtr.get r1 (2 * j + 1))
                     NativePtr.set yo j m
-                    NativePtr.set ko j k)
+                    NativePtr.set ko j k))
 
     /// The gradient g where the window chose `position`, else 0.
     let inline private routed (position: int) (k: I) (g: W) =
@@ -93,25 +122,30 @@ module internal MaxPoolKernel =
     /// ∂L/∂x for planes [p0, p1): every element of each window written once (the gradient or 0); rows and columns
     /// outside every window (odd H or W) are left to the caller's zero fill.
     let backwardPlanes (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
-                               (h: int) (w: int) (p0: int) (p1: int) =
-        let wo = w / 2
-        forWindowRows gx gy choice h w p0 p1 (fun r0 r1 go ko vectorised ->
-                let mutable j = 0
-                while j < vectorised do
+                       (h: int) (w: int) (p0: int) (p1: int) =
+        forWindowRows gx gy choice h w p0 p1 (fun r0 r1 go ko ->
+            forBlocks (w / 2)
+                (fun j ->
                     let g = Vector512.Load (NativePtr.add go j)
                     let k = Avx512F.ConvertToVector512Int32 (Vector128.Load (NativePtr.add ko j))
                     let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
                     Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow, b), NativePtr.add r0 (2 * j))
                     Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveHigh, b), NativePtr.add r0 (2 * j + 16))
                     Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow, d), NativePtr.add r1 (2 * j))
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveHigh, d), NativePtr.add r1 (2 * j + 16))
-                    j <- j + 16
-                for j in vectorised .. wo - 1 do
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveHigh, d), NativePtr.add r1 (2 * j + 16)))
+                (fun j ->
+                    // 8 gradients and choices in the low lanes; the interleaved low halves are the 16 values per row.
+                    let g = Vector512.Create (Vector256.Load (NativePtr.add go j), Vector256<float32>.Zero)
+                    let k = Avx512F.ConvertToVector512Int32 (Vector128.CreateScalar(NativePtr.read (NativePtr.ofNativeInt<uint64> (NativePtr.toNativeInt (NativePtr.add ko j)))).AsByte ())
+                    let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow, b), NativePtr.add r0 (2 * j))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow, d), NativePtr.add r1 (2 * j)))
+                (fun j ->
                     let g, k = NativePtr.get go j, NativePtr.get ko j
                     NativePtr.set r0 (2 * j) (if k = 0uy then g else 0.0f)
                     NativePtr.set r0 (2 * j + 1) (if k = 1uy then g else 0.0f)
                     NativePtr.set r1 (2 * j) (if k = 2uy then g else 0.0f)
-                    NativePtr.set r1 (2 * j + 1) (if k = 3uy then g else 0.0f))
+                    NativePtr.set r1 (2 * j + 1) (if k = 3uy then g else 0.0f)))
 
     /// Pools a contiguous float32 x [..., H, W] into y [..., H/2, W/2] (contiguous) and the choices (uint8, same shape).
     let forward (x: Tensor) (y: Tensor) (choice: Tensor) =

@@ -30,8 +30,9 @@ let private agrees (x: torch.Tensor) =
 
 let tests =
     testList "MaxPool2x2" [
-        // W = 48: 24 outputs per row, 16 through the vector path and 8 through the scalar tail; W = 7: odd, tail only.
-        for shape in [ [| 3L; 5L; 6L; 48L |]; [| 2L; 3L; 7L; 9L |]; [| 4L; 10L; 66L |] ] do
+        // Windows per row: 24 (W = 48: a 16-window block, then one that redoes 8), 33 (two blocks and one from 17),
+        // 12 (8-window blocks at 0 and 4), 8 (one 8-window block, W odd), 4 (scalar only).
+        for shape in [ [| 3L; 5L; 6L; 48L |]; [| 4L; 10L; 66L |]; [| 2L; 3L; 6L; 24L |]; [| 3L; 5L; 17L |]; [| 2L; 3L; 7L; 9L |] ] do
             test $"binary spikes (ties everywhere) = max_pool2d, shape %A{shape}" {
                 torch.manual_seed 11L |> ignore
                 let g = agrees (torch.bernoulli (torch.zeros shape + 0.4))
