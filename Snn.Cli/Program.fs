@@ -77,15 +77,16 @@ let run argv =
         | :? ArguParseException as e -> CliErrors.refuse (parseErrorLine e)
         | e -> CliErrors.report e
 
-/// The process's entry point. It first restarts the process with glibc's small-block caches off
-/// (`Allocator.restartWithSmallBlockTunables`: in the W2 benchmark, peak memory fell by a third; set GLIBC_TUNABLES
-/// yourself to choose otherwise). Only here does one thread drive TorchSharp for the whole process, so undisposed
+/// The process's entry point. It first restarts the process with glibc's small-block caches off (in the W2
+/// benchmark, peak memory fell by a third; set GLIBC_TUNABLES yourself to choose otherwise) and, on AVX-512 CPUs,
+/// 512-bit `Vector<T>` for the neuron kernels (set DOTNET_MaxVectorTBitWidth yourself to choose otherwise), both
+/// through `Allocator.restartTuned`. Only here does one thread drive TorchSharp for the whole process, so undisposed
 /// handles are freed before every training step (`Allocator.releaseBeforeSteps`; in the W3 benchmark, peak memory fell
 /// from 941 to 391 MB). `run` alone leaves both off: in a process where other threads use TorchSharp (a parallel
 /// test run), the collection may finalize a scalar another thread is still passing to libtorch.
 [<EntryPoint>]
 let main argv =
-    Snn.Allocator.restartWithSmallBlockTunables () |> ignore
+    Snn.Allocator.restartTuned true true |> ignore
     Snn.Allocator.releaseBeforeSteps <- true
     // One thread drives TorchSharp here, so the kernels may share libtorch's OpenMP team (FusedKernelSettings).
     Snn.FusedKernelSettings.OpenMpTeam <- true

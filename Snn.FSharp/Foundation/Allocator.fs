@@ -42,7 +42,7 @@ let keepFreedMemory () : bool =
 /// the next step's activations no longer fit and the heap grows at the top. W2's step needs about 300 MB of heap at
 /// its peak, yet its heap grew to 1.1-1.4 GB with the caches and to 0.7-0.8 GB without them (bench `memory w2 12`;
 /// peak resident memory of the timed benchmark 1253-1441 MB against 753-1095 MB; bench/RESULTS.md, round 8). glibc
-/// reads tunables only when a process starts, so `restartWithSmallBlockTunables` re-executes the process with them.
+/// reads tunables only when a process starts, so `restartTuned` re-executes the process with them.
 let smallBlockTunables : (string * string) list = [ "glibc.malloc.tcache_count", "0"; "glibc.malloc.mxfast", "0" ]
 
 /// The GLIBC_TUNABLES value that adds `smallBlockTunables` to `existing` (null or empty when unset), keeping every
@@ -63,12 +63,38 @@ let private isGlibc () : bool =
     OperatingSystem.IsLinux ()
     && (try Native.gnu_get_libc_version () <> 0n with :? DllNotFoundException | :? EntryPointNotFoundException -> false)
 
-/// Re-executes this process (same executable, arguments and process id) with `smallBlockTunables` added to
-/// GLIBC_TUNABLES, unless it already runs with them or the C library is not glibc; returns false then, and also
+/// The environment variable that sets the width of `System.Numerics.Vector<T>`, which the runtime reads only at start.
+let vectorWidthVariable = "DOTNET_MaxVectorTBitWidth"
+
+/// The Vector<T> width setting to add for 512-bit vectors where the CPU runs them (AVX-512) and the runtime gives
+/// Vector<T> fewer bits (256 unless told otherwise); None when nothing needs adding or the variable is already set
+/// (the user's own choice wins).
+///
+/// Why: the neuron kernels loop over `Vector<float32>`, 8 lanes by default even on AVX-512 CPUs; with 16 lanes the
+/// W2 training step took 152 ms against 160-168 ms (bench/RESULTS.md, round 10). The results are the same: the
+/// kernels' arithmetic is per lane, and the test suite passes at either width.
+let wideVectorSetting () : (string * string) option =
+    if Runtime.Intrinsics.Vector512.IsHardwareAccelerated && Numerics.Vector<float32>.Count < 16
+       && String.IsNullOrEmpty (Environment.GetEnvironmentVariable vectorWidthVariable) then
+        Some (vectorWidthVariable, "512")
+    else None
+
+/// Re-executes this process (same executable, arguments and process id) with the settings a process reads only
+/// when it starts: `smallBlockTunables` added to GLIBC_TUNABLES (when `smallBlocks` and the C library is glibc) and
+/// 512-bit Vector<T> (`wideVectorSetting`, when `wideVectors`). Returns false when nothing needs adding, and also
 /// when the re-execution fails (the process goes on as it is). Call it first thing in an entry point, before any
 /// work that must not happen twice: the arguments are read back from /proc/self/cmdline.
-let restartWithSmallBlockTunables () : bool =
-    if smallBlockTunablesSet () || not (isGlibc ()) then false
+let restartTuned (smallBlocks: bool) (wideVectors: bool) : bool =
+    let changes =
+        [ if smallBlocks && isGlibc () then
+            match withSmallBlockTunables (Environment.GetEnvironmentVariable "GLIBC_TUNABLES") with
+            | Some tunables -> yield "GLIBC_TUNABLES", tunables
+            | None -> ()
+          if wideVectors && OperatingSystem.IsLinux () then
+            match wideVectorSetting () with
+            | Some setting -> yield setting
+            | None -> () ]
+    if changes.IsEmpty then false
     else
         let cmdline = "/proc/self/cmdline"
         let arguments =
@@ -77,18 +103,19 @@ let restartWithSmallBlockTunables () : bool =
             with :? IO.IOException | :? UnauthorizedAccessException -> [||]
         // The file ends with a NUL, so the split leaves one empty string at the end.
         let arguments = if arguments.Length > 0 && arguments.[arguments.Length - 1] = "" then arguments.[.. arguments.Length - 2] else arguments
-        match withSmallBlockTunables (Environment.GetEnvironmentVariable "GLIBC_TUNABLES"), Environment.ProcessPath with
-        | Some tunables, path when arguments.Length > 0 && not (String.IsNullOrEmpty path) ->
+        let path = Environment.ProcessPath
+        if arguments.Length = 0 || String.IsNullOrEmpty path then false
+        else
+            let changed = changes |> List.map fst |> Set.ofList
             let environment =
                 [| for entry in Environment.GetEnvironmentVariables () |> Seq.cast<Collections.DictionaryEntry> do
-                     if string entry.Key <> "GLIBC_TUNABLES" then yield $"{entry.Key}={entry.Value}"
-                   yield $"GLIBC_TUNABLES={tunables}"
+                     if not (changed.Contains (string entry.Key)) then yield $"{entry.Key}={entry.Value}"
+                   for name, value in changes do yield $"{name}={value}"
                    yield null |]
             Console.Out.Flush ()
             Console.Error.Flush ()
             Native.execve (path, Array.append arguments [| null |], environment) |> ignore
             false
-        | _ -> false
 
 /// Frees the native memory of TorchSharp objects that became unreachable without being disposed (handles that only
 /// their finalizers release). Call it once per training step, outside the step's dispose scope.

@@ -93,7 +93,7 @@ let private allWorkloads (leverArguments: string list) =
 let main argv =
     let levers, chosen = Workloads.parseLevers (List.ofArray argv)
     // Before anything else: a restart runs this entry point again from the start.
-    if not levers.SmallBlockCaches then Allocator.restartWithSmallBlockTunables () |> ignore
+    Allocator.restartTuned (not levers.SmallBlockCaches) levers.WideVectors |> ignore
     let leverArguments = argv |> Array.filter (fun a -> not (List.contains a chosen)) |> List.ofArray
     let kept = levers.KeepFreedMemory && Allocator.keepFreedMemory ()
     // Once for every benchmark (the `kernels` comparison switches them itself and restores them).

@@ -46,6 +46,9 @@ type Levers =
       /// glibc's caches of freed small blocks (tcache, fast bins) stay on; off (the default, as in `snn`) restarts
       /// the process with `Allocator.smallBlockTunables`.
       SmallBlockCaches: bool
+      /// 512-bit `Vector<T>` for the neuron kernels where the CPU has AVX-512 (restarts the process with
+      /// DOTNET_MaxVectorTBitWidth=512, as `snn` does); off keeps the runtime's default (256 bits).
+      WideVectors: bool
       /// Free undisposed TorchSharp handles before every step (`Allocator.releaseUnreachable`, as the library's
       /// training loop does); off shows the heap growth it prevents.
       ReleaseUnreachable: bool
@@ -70,12 +73,12 @@ type Levers =
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = SpikeLinearOptions.Default.Sparse
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
-          SmallBlockCaches = false; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedBn = true; FusedBlock = true; FusedAdam = true; Phases = false }
+          SmallBlockCaches = false; WideVectors = true; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedBn = true; FusedBlock = true; FusedAdam = true; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-block {onOff l.FusedBlock}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, wide-vectors {onOff l.WideVectors} ({Numerics.Vector<float32>.Count} lanes), release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-block {onOff l.FusedBlock}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
 
     /// Sets the fused kernels' process-wide switches (`FusedKernelSettings`) to these levers.
     member l.ApplyKernelSettings () =
@@ -106,6 +109,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
         | "--small-block-caches" :: v :: tail -> go { levers with SmallBlockCaches = onOff "small-block-caches" v } rest tail
+        | "--wide-vectors" :: v :: tail -> go { levers with WideVectors = onOff "wide-vectors" v } rest tail
         | "--release-unreachable" :: v :: tail -> go { levers with ReleaseUnreachable = onOff "release-unreachable" v } rest tail
         | "--fused-pool" :: v :: tail -> go { levers with FusedPool = onOff "fused-pool" v } rest tail
         | "--fused-bn" :: v :: tail -> go { levers with FusedBn = onOff "fused-bn" v } rest tail
