@@ -142,9 +142,15 @@ module internal BatchNormLifPoolKernel =
                 let hs, dys = NativePtr.add charged (t * n), NativePtr.add gp at
                 let mutable j = 0
                 while j < full do
-                    let dh = LifVectorKernel.chargeGradientVector spec derivative theta vReset minusTheta (load hs j) (load deltas j) (load gradZ j)
-                    store (gainV * dh) dys j
-                    store (betaV * dh) deltas j
+                    let delta, gz = load deltas j, load gradZ j
+                    // Neurons that no window chose at this step or later (most of them: the pooling passes the gradient
+                    // to one neuron of four) have ∂L/∂h = +0 exactly (h is finite, the forward pass checked it), so
+                    // their surrogate derivative is skipped.
+                    if Vector.EqualsAll (delta, V.Zero) && Vector.EqualsAll (gz, V.Zero) then store V.Zero dys j
+                    else
+                        let dh = LifVectorKernel.chargeGradientVector spec derivative theta vReset minusTheta (load hs j) delta gz
+                        store (gainV * dh) dys j
+                        store (betaV * dh) deltas j
                     j <- j + V.Count
                 for j in full .. n - 1 do
                     let dh = chargeGradient spec scalarDerivative (NativePtr.get hs j) (NativePtr.get deltas j) (NativePtr.get gradZ j)
