@@ -11,8 +11,10 @@ open Snn.Tensors
 
 /// Conv2d [N; C; H; W] → [N; O; H'; W'] (H' = ⌊(H + 2·padding - kernel) / stride⌋ + 1) with the levers of
 /// `SpikeLinearOptions`: binary float32 input on the CPU at most `SparseActivityThreshold` active runs the sparse
-/// kernel (stride 1, padding ≤ kernel - 1, at least `MinimumSparseWindow` inputs per window; `SparseConv2d`), other
-/// input the dense convolution (in bfloat16 with `Bf16`). `Options` can be changed between calls.
+/// kernel (stride 1, padding ≤ kernel - 1, at least `MinimumSparseWindow` inputs per window; `SparseConv2d`); with
+/// `Direct`, float32 CPU input with at most `DirectConv2d.maximumWindow` inputs per window runs the direct kernel
+/// (stride 1, AVX-512); other input the dense convolution (in bfloat16 with `Bf16`). `Options` can be changed between
+/// calls.
 type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, stride: int, padding: int, bias: bool, options: SpikeLinearOptions) as this =
     inherit torch.nn.Module<Tensor, Tensor>(name)
     do
@@ -63,6 +65,8 @@ type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, s
     member val Options = options with get, set
     /// Whether the last call ran the sparse path (for benchmarks and tests).
     member val LastCallSparse = false with get, set
+    /// Whether the last call ran the direct kernel (for benchmarks and tests).
+    member val LastCallDirect = false with get, set
 
     /// Multiplies weight and bias by `gain` (spiking layers fed by sparse spikes need larger weights to fire).
     member this.Scale (gain: float) : SpikeConv2d =
@@ -80,10 +84,13 @@ type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, s
             if o.Sparse && inChannels * kernel * kernel >= SpikeConv2d.MinimumSparseWindow && SparseConv2d.supports x kernel stride padding then
                 SparseConv2d.masksWithin o.SparseActivityThreshold padding x
             else None
+        let direct = masks.IsNone && o.Direct && not o.Bf16 && DirectConv2d.supports x kernel stride padding
         this.LastCallSparse <- masks.IsSome
+        this.LastCallDirect <- direct
         let strides, paddings = [| int64 stride; int64 stride |], [| int64 padding; int64 padding |]
         match masks with
         | Some m -> SparseConv2d.apply x m weight biasParameter
+        | None when direct -> DirectConv2d.apply x weight biasParameter padding
         | None when o.Bf16 && x.dtype = torch.float32 ->
             let product = torch.nn.functional.conv2d (x.``to`` torch.bfloat16, weight.``to`` torch.bfloat16, strides = strides, padding = paddings)
             let y = product.``to`` torch.float32

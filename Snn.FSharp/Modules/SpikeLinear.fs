@@ -29,15 +29,19 @@ type SpikeLinearOptions =
       /// Run the dense GEMMs (forward and both gradients) in bfloat16 with float32 accumulation; the weights stay
       /// float32 (the master copy Adam updates) and the output is float32. Rounds weights and activations to 8
       /// mantissa bits, so it can change accuracy.
-      Bf16: bool }
+      Bf16: bool
+      /// `SpikeConv2d` only: float32 CPU convolutions with few inputs per window (C·k² ≤ 32, e.g. a DVS network's
+      /// 2-channel first layer) run the library's direct kernel (`DirectConv2d`) instead of libtorch's; the same
+      /// maths, summed in another order.
+      Direct: bool }
 
     /// The measured crossover of the sparse path on a 2-core AVX-512 machine (bench `sparse-threshold`, forward +
     /// weight gradient of W1's first layer: sparse 3.7x faster at 1 % activity, 1.5x at 10 %, 1.36x at 15 %, 0.83x
     /// at 20 %).
     static member DefaultSparseActivityThreshold = 0.15
 
-    /// Dense float32, exactly `torch.nn.Linear`.
-    static member Dense = { Sparse = false; SparseActivityThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false }
+    /// Dense float32, exactly `torch.nn.Linear` (and libtorch's convolution).
+    static member Dense = { Sparse = false; SparseActivityThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false; Direct = false }
 
     /// Whether this CPU runs bfloat16 dot products natively (Linux: the `avx512_bf16` or `amx_bf16` flag in
     /// /proc/cpuinfo). Without them oneDNN emulates bfloat16 and the lever is slower than float32.
@@ -46,8 +50,9 @@ type SpikeLinearOptions =
     /// The default levers plus bfloat16 GEMMs where the CPU runs them natively.
     static member Fast = { SpikeLinearOptions.Default with Bf16 = SpikeLinearOptions.NativeBf16 }
 
-    /// The default levers: float32, with the sparse path for input at most 15 % active (`Dense` otherwise). The
-    /// sparse path sums the same products in another order, so results agree with `Dense` to float32 rounding;
+    /// The default levers: float32, with the sparse path for input at most 15 % active (`Dense` otherwise) and the
+    /// direct convolution for few inputs per window. Both sum the same products in another order, so results agree
+    /// with `Dense` to float32 rounding;
     /// bench/RESULTS.md, round 8, has its speed (W1 training 16-17 against 24-27 ms per step) and its accuracy
     /// against `Dense` over seeds.
     ///
@@ -57,7 +62,7 @@ type SpikeLinearOptions =
     /// project is measured on they were slower than float32 (W1 training step 54 against 33 ms, W3 78 against 49 ms,
     /// W1 inference 18.5 against 12.7 ms), so they stay a lever (`Fast`, `--bf16 auto|on`) until a CPU runs them
     /// faster (bench/RESULTS.md, "bf16 decision").
-    static member Default = { SpikeLinearOptions.Dense with Sparse = true }
+    static member Default = { SpikeLinearOptions.Dense with Sparse = true; Direct = true }
 
 /// Linear layer y = x Wᵀ + b ([..., K] → [..., N]) with optional sparse-spike and bfloat16 paths (see
 /// `SpikeLinearOptions`); `Options` can be changed between calls.

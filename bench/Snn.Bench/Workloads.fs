@@ -41,6 +41,9 @@ type Levers =
       SparseThreshold: float
       /// bfloat16 GEMMs / convolutions with float32 master weights.
       Bf16: bool
+      /// W2's first convolution (2 channels × 3 × 3 per window) through the library's direct kernel (`SpikeConv2d`'s
+      /// `Direct`) instead of libtorch's.
+      Direct: bool
       /// glibc keeps freed memory in the process (mallopt), instead of re-mapping large blocks every step.
       KeepFreedMemory: bool
       /// glibc's caches of freed small blocks (tcache, fast bins) stay on; off (the default, as in `snn`) restarts
@@ -72,13 +75,13 @@ type Levers =
     /// measures dense float32; the kernels on libtorch's OpenMP team, as in the `snn` process).
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = SpikeLinearOptions.Default.Sparse
-          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; KeepFreedMemory = true
+          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; Direct = SpikeLinearOptions.Default.Direct; KeepFreedMemory = true
           SmallBlockCaches = false; WideVectors = true; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedBn = true; FusedBlock = true; FusedAdam = true; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, wide-vectors {onOff l.WideVectors} ({Numerics.Vector<float32>.Count} lanes), release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-block {onOff l.FusedBlock}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, direct {onOff l.Direct}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, wide-vectors {onOff l.WideVectors} ({Numerics.Vector<float32>.Count} lanes), release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-block {onOff l.FusedBlock}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
 
     /// Sets the fused kernels' process-wide switches (`FusedKernelSettings`) to these levers.
     member l.ApplyKernelSettings () =
@@ -87,7 +90,7 @@ type Levers =
         FusedKernelSettings.OpenMpTeam <- l.OpenMpTeam
 
     /// The Linear options of these levers.
-    member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16 }
+    member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16; Direct = l.Direct }
 
 /// Parses `--lever value` pairs; returns the levers and the remaining arguments.
 let parseLevers (args: string list) : Levers * string list =
@@ -107,6 +110,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--sparse" :: v :: tail -> go { levers with Sparse = onOff "sparse" v } rest tail
         | "--sparse-threshold" :: v :: tail -> go { levers with SparseThreshold = float v } rest tail
         | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
+        | "--direct" :: v :: tail -> go { levers with Direct = onOff "direct" v } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
         | "--small-block-caches" :: v :: tail -> go { levers with SmallBlockCaches = onOff "small-block-caches" v } rest tail
         | "--wide-vectors" :: v :: tail -> go { levers with WideVectors = onOff "wide-vectors" v } rest tail

@@ -1,0 +1,308 @@
+/// A dense 2-D convolution for layers with few inputs per output window (C·k² ≤ 32: the 2-channel event frames that
+/// enter a DVS network), forward and weight gradient straight from libtorch's [N; C; H; W] layout.
+///
+/// For x [N; C; H; W], W [O; C; k; k], bias b [O], stride 1 and zero padding p, with output positions q = (y, x) of an
+/// Ho × Wo plane (Ho = H + 2p - k + 1) and window rows r = (c, ky, kx):
+///
+///     X_n[r, q] = x[n, c, y + ky - p, x + kx - p]   (0 outside the image: one image's im2col tile, R × Ho·Wo)
+///     y[n, o, q] = b_o + Σ_r W[o, r] X_n[r, q]
+///     ∂L/∂W[o, r] = Σ_n Σ_q ∂L/∂y[n, o, q] X_n[r, q],   ∂L/∂b_o = Σ_n Σ_q ∂L/∂y[n, o, q]
+///     ∂L/∂x = conv_transpose2d(∂L/∂y, W, padding p)     (libtorch's, only when x needs it)
+///
+/// Why: for such a layer oneDNN computes in its blocked layout and reorders the output (forward) and the output
+/// gradient (weight gradient) between it and libtorch's planes; in W2's first layer ([128; 2; 48; 48] → 64) the
+/// reorders took longer than the convolutions. Here one image's tile (R rows of Ho·Wo values, in L2) is built from the
+/// input, and each output vector of 16 positions takes R aligned loads shared by 8 output channels (forward); the
+/// weight gradient holds 4 channels × 3 rows of sums (and the 4 bias sums) in registers while it runs through the
+/// positions. Every sum has a fixed order (weight gradient: fixed groups of images, added in group order), so the
+/// results do not depend on the thread count; they agree with libtorch's convolution to float32 rounding.
+namespace Snn
+
+#nowarn "9"
+
+open System
+open System.Runtime.Intrinsics
+open System.Runtime.Intrinsics.X86
+open Microsoft.FSharp.NativeInterop
+open TorchSharp
+open Snn.Tensors
+
+/// Raw loops of the direct convolution (AVX-512).
+module internal DirectConvKernel =
+
+    type private W = Vector512<float32>
+
+    let inline private pointer (t: Tensor) : nativeptr<float32> = NativePtr.ofNativeInt (Raw.address t)
+
+    /// The geometry of one call.
+    [<Struct>]
+    type Geometry =
+        { Images: int; Channels: int; Height: int; Width: int; Outputs: int; Kernel: int; Padding: int }
+        member g.OutHeight = g.Height + 2 * g.Padding - g.Kernel + 1
+        member g.OutWidth = g.Width + 2 * g.Padding - g.Kernel + 1
+        /// Output positions per plane, Ho·Wo.
+        member g.Positions = g.OutHeight * g.OutWidth
+        /// Window rows C·k².
+        member g.Rows = g.Channels * g.Kernel * g.Kernel
+        /// The length of a tile row: the positions rounded up to whole vectors (zeros past the last position).
+        member g.RowLength = (g.Positions + 15) / 16 * 16
+
+    /// `length` float32 values at `at` cleared.
+    let inline private clear (at: nativeptr<float32>) (length: int) = Span<float32>(NativePtr.toVoidPtr at, length).Clear ()
+
+    /// Writes image n's tile X_n (`rows` rows of `RowLength` values; rows past C·k² are zero) to `tile`.
+    let private columns (g: Geometry) (xp: nativeptr<float32>) (n: int) (rows: int) (tile: nativeptr<float32>) =
+        let k, p, ho, wo = g.Kernel, g.Padding, g.OutHeight, g.OutWidth
+        for r in 0 .. rows - 1 do
+            let row = NativePtr.add tile (r * g.RowLength)
+            if r >= g.Rows then clear row g.RowLength
+            else
+                let c, ky, kx = r / (k * k), r / k % k, r % k
+                // Positions x with 0 <= x + kx - p < W.
+                let x0, x1 = max 0 (p - kx), min wo (g.Width + p - kx)
+                for y in 0 .. ho - 1 do
+                    let target = NativePtr.add row (y * wo)
+                    let sy = y + ky - p
+                    if sy < 0 || sy >= g.Height || x1 <= x0 then clear target wo
+                    else
+                        let source = NativePtr.add xp (((n * g.Channels + c) * g.Height + sy) * g.Width + x0 + kx - p)
+                        clear target x0
+                        Span<float32>(NativePtr.toVoidPtr source, x1 - x0).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add target x0), x1 - x0))
+                        clear (NativePtr.add target x1) (wo - x1)
+                clear (NativePtr.add row g.Positions) (g.RowLength - g.Positions)
+
+    /// The vector positions of a plane: whole vectors, then (when the positions are not whole vectors) one that
+    /// ends at the last position and redoes a few (writing the same values again); at least 16 positions.
+    let inline private forVectors (positions: int) ([<InlineIfLambda>] body: int -> unit) =
+        let mutable q = 0
+        while q + 16 <= positions do
+            body q
+            q <- q + 16
+        if q < positions then body (positions - 16)
+
+    /// y [N; O; Ho; Wo] from x, the weights [O; C·k²] and the bias (zeros without one).
+    let forward (g: Geometry) (x: Tensor) (weight: float32[]) (bias: float32[]) (y: Tensor) =
+        let xp, yp = pointer x, pointer y
+        let rows, plane = g.Rows, g.Positions
+        Workers.forEach g.Images (fun n ->
+            use tileLease = Scratch.rent (rows * g.RowLength) 0.0f
+            use tile = fixed tileLease.Values
+            use wp = fixed weight
+            columns g xp n rows tile
+            let planes = NativePtr.add yp (n * g.Outputs * plane)
+            let full = g.Outputs / 8 * 8
+            for o0 in 0 .. 8 .. full - 1 do
+                let ws = NativePtr.add wp (o0 * rows)
+                let at k = NativePtr.add planes ((o0 + k) * plane)
+                forVectors plane (fun q ->
+                    let mutable a0, a1, a2, a3 = Vector512.Create bias.[o0], Vector512.Create bias.[o0 + 1], Vector512.Create bias.[o0 + 2], Vector512.Create bias.[o0 + 3]
+                    let mutable a4, a5, a6, a7 = Vector512.Create bias.[o0 + 4], Vector512.Create bias.[o0 + 5], Vector512.Create bias.[o0 + 6], Vector512.Create bias.[o0 + 7]
+                    for r in 0 .. rows - 1 do
+                        let v = Vector512.Load (NativePtr.add tile (r * g.RowLength + q))
+                        let w = NativePtr.add ws r
+                        a0 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w 0), a0)
+                        a1 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w rows), a1)
+                        a2 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (2 * rows)), a2)
+                        a3 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (3 * rows)), a3)
+                        a4 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (4 * rows)), a4)
+                        a5 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (5 * rows)), a5)
+                        a6 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (6 * rows)), a6)
+                        a7 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (7 * rows)), a7)
+                    Vector512.Store (a0, NativePtr.add (at 0) q)
+                    Vector512.Store (a1, NativePtr.add (at 1) q)
+                    Vector512.Store (a2, NativePtr.add (at 2) q)
+                    Vector512.Store (a3, NativePtr.add (at 3) q)
+                    Vector512.Store (a4, NativePtr.add (at 4) q)
+                    Vector512.Store (a5, NativePtr.add (at 5) q)
+                    Vector512.Store (a6, NativePtr.add (at 6) q)
+                    Vector512.Store (a7, NativePtr.add (at 7) q))
+            // The last O mod 8 channels one at a time.
+            for o in full .. g.Outputs - 1 do
+                let ws = NativePtr.add wp (o * rows)
+                forVectors plane (fun q ->
+                    let mutable a = Vector512.Create bias.[o]
+                    for r in 0 .. rows - 1 do
+                        a <- Vector512.FusedMultiplyAdd (Vector512.Load (NativePtr.add tile (r * g.RowLength + q)), Vector512.Create (NativePtr.get ws r), a)
+                    Vector512.Store (a, NativePtr.add planes (o * plane + q))))
+
+    /// Groups of images whose weight-gradient sums run in one work item each (at most 8, so that the partial sums
+    /// take little memory), added in group order.
+    let private imageGroups (images: int) = min images 8
+
+    /// ∂L/∂W [O; C·k²] and ∂L/∂b [O] from x and ∂L/∂y [N; O; Ho; Wo] (contiguous).
+    let weightGrad (g: Geometry) (x: Tensor) (gy: Tensor) (gw: float32[]) (gb: float32[]) =
+        let xp, gp = pointer x, pointer gy
+        let rows, plane = g.Rows, g.Positions
+        // Rows in whole groups of 3 (zero rows past C·k²).
+        let tileRows = (rows + 2) / 3 * 3
+        let size = g.Outputs * (rows + 1)
+        let groups = imageGroups g.Images
+        let perGroup = (g.Images + groups - 1) / groups
+        use partials = Scratch.rent (groups * size) 0.0f
+        let values = partials.Values
+        Workers.forEach groups (fun group ->
+            use tileLease = Scratch.rent (tileRows * g.RowLength) 0.0f
+            // The output gradient of one image with its planes padded to whole vectors (only when they are not).
+            use paddedLease = Scratch.rent (if plane % 16 = 0 then 0 else g.Outputs * g.RowLength) 0.0f
+            use tile = fixed tileLease.Values
+            use padded = fixed paddedLease.Values
+            use partial = fixed values
+            let sums = NativePtr.add partial (group * size)
+            let full = g.Outputs / 4 * 4
+            for n in group * perGroup .. min g.Images (group * perGroup + perGroup) - 1 do
+                columns g xp n tileRows tile
+                let gradient, stride =
+                    if plane % 16 = 0 then NativePtr.add gp (n * g.Outputs * plane), plane
+                    else
+                        for o in 0 .. g.Outputs - 1 do
+                            let source = Span<float32> (NativePtr.toVoidPtr (NativePtr.add gp ((n * g.Outputs + o) * plane)), plane)
+                            source.CopyTo (Span<float32> (NativePtr.toVoidPtr (NativePtr.add padded (o * g.RowLength)), plane))
+                        padded, g.RowLength
+                let vectors = g.RowLength / 16
+                for o0 in 0 .. 4 .. full - 1 do
+                    let g0, g1 = NativePtr.add gradient (o0 * stride), NativePtr.add gradient ((o0 + 1) * stride)
+                    let g2, g3 = NativePtr.add gradient ((o0 + 2) * stride), NativePtr.add gradient ((o0 + 3) * stride)
+                    for r0 in 0 .. 3 .. tileRows - 1 do
+                        let x0, x1, x2 = NativePtr.add tile (r0 * g.RowLength), NativePtr.add tile ((r0 + 1) * g.RowLength), NativePtr.add tile ((r0 + 2) * g.RowLength)
+                        let mutable s00, s01, s02, s10, s11, s12 = W.Zero, W.Zero, W.Zero, W.Zero, W.Zero, W.Zero
+                        let mutable s20, s21, s22, s30, s31, s32 = W.Zero, W.Zero, W.Zero, W.Zero, W.Zero, W.Zero
+                        let mutable b0, b1, b2, b3 = W.Zero, W.Zero, W.Zero, W.Zero
+                        for i in 0 .. vectors - 1 do
+                            let q = i * 16
+                            let d0, d1 = Vector512.Load (NativePtr.add g0 q), Vector512.Load (NativePtr.add g1 q)
+                            let d2, d3 = Vector512.Load (NativePtr.add g2 q), Vector512.Load (NativePtr.add g3 q)
+                            let v0, v1, v2 = Vector512.Load (NativePtr.add x0 q), Vector512.Load (NativePtr.add x1 q), Vector512.Load (NativePtr.add x2 q)
+                            s00 <- Vector512.FusedMultiplyAdd (d0, v0, s00)
+                            s01 <- Vector512.FusedMultiplyAdd (d0, v1, s01)
+                            s02 <- Vector512.FusedMultiplyAdd (d0, v2, s02)
+                            s10 <- Vector512.FusedMultiplyAdd (d1, v0, s10)
+                            s11 <- Vector512.FusedMultiplyAdd (d1, v1, s11)
+                            s12 <- Vector512.FusedMultiplyAdd (d1, v2, s12)
+                            s20 <- Vector512.FusedMultiplyAdd (d2, v0, s20)
+                            s21 <- Vector512.FusedMultiplyAdd (d2, v1, s21)
+                            s22 <- Vector512.FusedMultiplyAdd (d2, v2, s22)
+                            s30 <- Vector512.FusedMultiplyAdd (d3, v0, s30)
+                            s31 <- Vector512.FusedMultiplyAdd (d3, v1, s31)
+                            s32 <- Vector512.FusedMultiplyAdd (d3, v2, s32)
+                            if r0 = 0 then
+                                b0 <- b0 + d0
+                                b1 <- b1 + d1
+                                b2 <- b2 + d2
+                                b3 <- b3 + d3
+                        // Slot r of channel o: window row r < rows, or the bias at r = rows; rows past C·k² are dropped.
+                        let slot (o: int) (r: int) (s: W) =
+                            let at = NativePtr.add sums (o * (rows + 1) + r)
+                            NativePtr.write at (NativePtr.read at + Vector512.Sum s)
+                        let add (o: int) (r: int) (s: W) = if r < rows then slot o r s
+                        add o0 r0 s00
+                        add o0 (r0 + 1) s01
+                        add o0 (r0 + 2) s02
+                        add (o0 + 1) r0 s10
+                        add (o0 + 1) (r0 + 1) s11
+                        add (o0 + 1) (r0 + 2) s12
+                        add (o0 + 2) r0 s20
+                        add (o0 + 2) (r0 + 1) s21
+                        add (o0 + 2) (r0 + 2) s22
+                        add (o0 + 3) r0 s30
+                        add (o0 + 3) (r0 + 1) s31
+                        add (o0 + 3) (r0 + 2) s32
+                        if r0 = 0 then
+                            slot o0 rows b0
+                            slot (o0 + 1) rows b1
+                            slot (o0 + 2) rows b2
+                            slot (o0 + 3) rows b3
+                // The last O mod 4 channels one row at a time.
+                for o in full .. g.Outputs - 1 do
+                    let go = NativePtr.add gradient (o * stride)
+                    for r in 0 .. rows do
+                        let xs = NativePtr.add tile (r * g.RowLength)
+                        let mutable s = W.Zero
+                        for i in 0 .. vectors - 1 do
+                            let d = Vector512.Load (NativePtr.add go (i * 16))
+                            s <- if r = rows then s + d else Vector512.FusedMultiplyAdd (d, Vector512.Load (NativePtr.add xs (i * 16)), s)
+                        let at = NativePtr.add sums (o * (rows + 1) + r)
+                        NativePtr.write at (NativePtr.read at + Vector512.Sum s))
+        for o in 0 .. g.Outputs - 1 do
+            for r in 0 .. rows do
+                let mutable total = values.[o * (rows + 1) + r]
+                for group in 1 .. groups - 1 do total <- total + values.[group * size + o * (rows + 1) + r]
+                if r < rows then gw.[o * rows + r] <- total else gb.[o] <- total
+        GC.KeepAlive x
+        GC.KeepAlive gy
+
+/// The direct convolution as an autograd function: apply (x [N; C; H; W] float32 contiguous, W [O; C; k; k], b [O] or
+/// null, padding, whether x needs a gradient) → y [N; O; Ho; Wo]. Keeps x for the weight gradient (freed by a
+/// graph-freeing backward pass).
+type DirectConv2dFunction() =
+    inherit torch.autograd.SingleTensorFunction<DirectConv2dFunction>()
+
+    /// The autograd node's name.
+    override _.Name = "SnnDirectConv2d"
+
+    /// y = b + Σ_r W[o, r] X[r, q] per image.
+    override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
+        let x = (vars.[0] :?> Tensor).detach ()
+        let weight = (vars.[1] :?> Tensor).detach ()
+        let bias = vars.[2] :?> Tensor
+        let padding = vars.[3] :?> int
+        let geometry : DirectConvKernel.Geometry =
+            { Images = int x.shape.[0]; Channels = int x.shape.[1]; Height = int x.shape.[2]; Width = int x.shape.[3]
+              Outputs = int weight.shape.[0]; Kernel = int weight.shape.[2]; Padding = padding }
+        let y = torch.empty ([| x.shape.[0]; weight.shape.[0]; int64 geometry.OutHeight; int64 geometry.OutWidth |], dtype = torch.float32)
+        // TorchSharp reads y when apply returns; libtorch keeps it as the output.
+        FunctionHandles.releaseLater [ y ]
+        let biasValues = if isNull (box bias) then Array.zeroCreate geometry.Outputs else Tensors.toArray bias
+        DirectConvKernel.forward geometry x (Tensors.toArray weight) biasValues y
+        GC.KeepAlive x
+        ctx.save_data ("x", KeptForBackward x)
+        ctx.save_for_backward (Collections.Generic.List [ weight ])
+        FunctionHandles.shrinkOutputCache ctx
+        ctx.save_data ("geometry", box geometry)
+        ctx.save_data ("flags", box (not (isNull (box bias)), vars.[4] :?> bool))
+        y
+
+    /// ∂L/∂x (conv_transpose2d, when x needs it), ∂L/∂W, ∂L/∂b.
+    override _.backward (ctx: torch.autograd.AutogradContext, gradY: Tensor) : Collections.Generic.List<Tensor> =
+        // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
+        Diff.CallbackErrors.guard "SnnDirectConv2d" 5 (fun () ->
+            FunctionHandles.release ()
+            use gradY = gradY
+            let kept = ctx.get_data "x" :?> KeptForBackward
+            let x = kept.Tensor
+            use weight = ctx.get_saved_variables().[0]
+            let geometry = ctx.get_data "geometry" :?> DirectConvKernel.Geometry
+            let hasBias, inputGrad = ctx.get_data "flags" :?> bool * bool
+            use g = gradY.contiguous ()
+            let gw, gb = Array.zeroCreate<float32> (geometry.Outputs * geometry.Rows), Array.zeroCreate<float32> geometry.Outputs
+            DirectConvKernel.weightGrad geometry x g gw gb
+            kept.Release ()
+            let gradW = torch.tensor(gw).reshape (weight.shape)
+            let gradB = if hasBias then torch.tensor gb else null
+            let gradX =
+                if inputGrad then torch.nn.functional.conv_transpose2d (g, weight, padding = [| int64 geometry.Padding; int64 geometry.Padding |])
+                else null
+            FunctionHandles.releaseLater [ gradX; gradW; gradB ]
+            Collections.Generic.List [ gradX; gradW; gradB; null; null ])
+
+/// Running the direct convolution.
+[<RequireQualifiedAccess>]
+module DirectConv2d =
+
+    /// The most inputs per window (C·k²) the direct kernel takes: its forward loop loads every window row once per
+    /// 16 positions and 8 channels, which pays where the rows are few; above that libtorch's convolution is used.
+    let maximumWindow = 32
+
+    /// Whether the direct kernel runs x [N; C; H; W] with a square kernel: float32 contiguous CPU input, AVX-512,
+    /// stride 1, at most `maximumWindow` inputs per window, padding below the kernel size and at least 16 output
+    /// positions per plane.
+    let supports (x: Tensor) (kernel: int) (stride: int) (padding: int) =
+        Avx512F.IsSupported && x.dim () = 4L && x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.is_contiguous ()
+        && stride = 1 && padding < kernel && int x.shape.[1] * kernel * kernel <= maximumWindow
+        && (x.shape.[2] + 2L * int64 padding - int64 kernel + 1L) * (x.shape.[3] + 2L * int64 padding - int64 kernel + 1L) >= 16L
+        && x.shape.[0] > 0L && x.numel () <= int64 Int32.MaxValue
+
+    /// conv2d (x, weight, bias, stride 1, padding) through the direct kernel (`supports` must hold).
+    let apply (x: Tensor) (weight: Tensor) (bias: Tensor) (padding: int) : Tensor =
+        let y = DirectConv2dFunction.apply (x, weight, bias, box padding, box x.requires_grad)
+        FunctionHandles.release ()
+        y
