@@ -24,7 +24,8 @@ open TorchSharp
 type FusedKernelSettings private () =
     /// Run the IF/LIF loops with SIMD vectors over neurons (System.Numerics.Vector); the scalar loop otherwise.
     static member val Vectorised = true with get, set
-    /// Split the neurons across the cores (time stays sequential within each neuron); one thread otherwise.
+    /// Split the kernels' work across the cores (for the neuron kernels, neurons: time stays sequential within each
+    /// neuron); one thread otherwise.
     static member val Parallel = true with get, set
     /// Run the parallel work items on libtorch's OpenMP threads where the process can reach them (see `Workers`);
     /// on .NET's thread pool otherwise. Off by default in the library, on in the `snn` process and the benchmarks,
@@ -91,10 +92,13 @@ module internal Workers =
     /// Whether `forEach` runs on libtorch's OpenMP team (else on .NET's thread pool).
     let onOpenMpTeam () = FusedKernelSettings.OpenMpTeam && gompParallel.Value.IsSome
 
-    /// Runs body 0 .. body (items - 1), in parallel over libtorch's intra-op threads (or as many .NET pool threads);
-    /// rethrows the first exception of an item after all items have run.
+    /// Runs body 0 .. body (items - 1), in parallel over libtorch's intra-op threads (or as many .NET pool threads),
+    /// or in order on the calling thread when `FusedKernelSettings.Parallel` is off; rethrows the first exception of
+    /// an item after all items have run.
     let forEach (items: int) (body: int -> unit) =
         if items = 1 then body 0
+        elif items > 1 && not FusedKernelSettings.Parallel then
+            for item in 0 .. items - 1 do body item
         elif items > 1 then
             let job = WorkerJob (items, body)
             let threads = min items (torch.get_num_threads ())
