@@ -292,14 +292,20 @@ module DirectConv2d =
     /// 16 positions and 8 channels, which pays where the rows are few; above that libtorch's convolution is used.
     let maximumWindow = 32
 
-    /// Whether the direct kernel runs x [N; C; H; W] with a square kernel: float32 contiguous CPU input, AVX-512,
-    /// stride 1, at most `maximumWindow` inputs per window, padding below the kernel size and at least 16 output
-    /// positions per plane.
-    let supports (x: Tensor) (kernel: int) (stride: int) (padding: int) =
+    /// The most values of one image's tile (C·k² rows of Ho·Wo positions): 16 MB per work item; larger planes go to
+    /// libtorch.
+    let private maximumTile = 4L <<< 20
+
+    /// Whether the direct kernel runs x [N; C; H; W] into `outputs` channels with a square kernel: float32 contiguous
+    /// CPU input, AVX-512, stride 1, at most `maximumWindow` inputs per window, padding below the kernel size, at
+    /// least 16 output positions per plane, and input, output and tile sizes the kernel's 32-bit offsets reach.
+    let supports (x: Tensor) (outputs: int) (kernel: int) (stride: int) (padding: int) =
+        let positions = (x.shape.[2] + 2L * int64 padding - int64 kernel + 1L) * (x.shape.[3] + 2L * int64 padding - int64 kernel + 1L)
         Avx512F.IsSupported && x.dim () = 4L && x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.is_contiguous ()
         && stride = 1 && padding < kernel && int x.shape.[1] * kernel * kernel <= maximumWindow
-        && (x.shape.[2] + 2L * int64 padding - int64 kernel + 1L) * (x.shape.[3] + 2L * int64 padding - int64 kernel + 1L) >= 16L
-        && x.shape.[0] > 0L && x.numel () <= int64 Int32.MaxValue
+        && positions >= 16L && x.shape.[0] > 0L && x.numel () <= int64 Int32.MaxValue
+        && x.shape.[0] * int64 outputs * positions <= int64 Int32.MaxValue
+        && int64 (x.shape.[1] * int64 kernel * int64 kernel + 2L) * (positions + 15L) <= maximumTile
 
     /// conv2d (x, weight, bias, stride 1, padding) through the direct kernel (`supports` must hold).
     let apply (x: Tensor) (weight: Tensor) (bias: Tensor) (padding: int) : Tensor =

@@ -84,7 +84,7 @@ type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, s
             if o.Sparse && inChannels * kernel * kernel >= SpikeConv2d.MinimumSparseWindow && SparseConv2d.supports x kernel stride padding then
                 SparseConv2d.masksWithin o.SparseActivityThreshold padding x
             else None
-        let direct = masks.IsNone && o.Direct && not o.Bf16 && DirectConv2d.supports x kernel stride padding
+        let direct = masks.IsNone && o.Direct && not o.Bf16 && DirectConv2d.supports x outChannels kernel stride padding
         this.LastCallSparse <- masks.IsSome
         this.LastCallDirect <- direct
         let strides, paddings = [| int64 stride; int64 stride |], [| int64 padding; int64 padding |]
