@@ -71,8 +71,9 @@ let vectorWidthVariable = "DOTNET_MaxVectorTBitWidth"
 /// (the user's own choice wins).
 ///
 /// Why: the neuron kernels loop over `Vector<float32>`, 8 lanes by default even on AVX-512 CPUs; with 16 lanes the
-/// W2 training step took 152 ms against 160-168 ms (bench/RESULTS.md, round 10). The results are the same: the
-/// kernels' arithmetic is per lane, and the test suite passes at either width.
+/// W2 training step took 142.8 / 147.9 ms against 148.9 / 152.2 ms (bench/RESULTS.md, round 10). The results are the
+/// same: the kernels' arithmetic is per lane (a 2-epoch `snn train` wrote the same weights bit for bit), and the test
+/// suite passes at either width.
 let wideVectorSetting () : (string * string) option =
     if Runtime.Intrinsics.Vector512.IsHardwareAccelerated && Numerics.Vector<float32>.Count < 16
        && String.IsNullOrEmpty (Environment.GetEnvironmentVariable vectorWidthVariable) then
