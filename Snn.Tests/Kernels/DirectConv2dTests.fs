@@ -10,39 +10,15 @@ open Snn.Tests.Assertions
 
 let private direct = { SpikeLinearOptions.Dense with Direct = true }
 
-/// Output, ∂/∂W, ∂/∂b and (when asked) ∂/∂x of Σ r·y for fixed random r.
-let private gradients (layer: torch.nn.Module<torch.Tensor, torch.Tensor>) (weight: torch.Tensor) (bias: torch.Tensor) (x: torch.Tensor) (inputGrad: bool) =
-    weight.grad <- null
-    if not (isNull bias) then bias.grad <- null
-    let leaf = if inputGrad then x.detach().requires_grad_ true else x
-    let y = layer.forward leaf
-    let r = torch.rand (y.shape, generator = new torch.Generator (5UL)) - 0.5f
-    Diff.backward ((y * r).sum ())
-    values y, values weight.grad, (if isNull bias then [||] else values bias.grad), (if inputGrad then values leaf.grad else [||])
-
 /// A SpikeConv2d with the direct kernel and a torch Conv2d holding the same weights.
-let private pair (inputs: int) (outputs: int) (kernel: int) (padding: int) (bias: bool) =
-    torch.manual_seed 3L |> ignore
-    let fast = new SpikeConv2d("conv", inputs, outputs, kernel, 1, padding, bias, direct)
-    let reference = torch.nn.Conv2d (int64 inputs, int64 outputs, int64 kernel, padding = int64 padding, bias = bias)
-    use _ = torch.no_grad ()
-    reference.weight.copy_ fast.Weight |> ignore
-    if bias then reference.bias.copy_ fast.Bias |> ignore
-    fast, reference
+let private pair = conv2dPair direct
 
 /// Compares the direct kernel with libtorch on random input [N; C; H; W].
 let private agrees (n: int) (c: int) (o: int) (h: int) (w: int) (kernel: int) (padding: int) (bias: bool) (inputGrad: bool) =
-    let fast, reference = pair c o kernel padding bias
+    let layers = pair c o kernel padding bias
     torch.manual_seed 4L |> ignore
     let x = torch.randn ([| int64 n; int64 c; int64 h; int64 w |])
-    let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x inputGrad
-    Expect.isTrue fast.LastCallDirect "the direct kernel ran"
-    let yd, wd, bd, xd = gradients reference reference.weight (if bias then reference.bias else null) x inputGrad
-    Expect.equal yf.Length yd.Length "output size"
-    allClose 1e-4 yd yf "output"
-    allClose 1e-3 wd wf "weight gradient"
-    allClose 1e-3 bd bf "bias gradient"
-    allClose 1e-4 xd xf "input gradient"
+    convolutionMatches layers x inputGrad (fun l -> l.LastCallDirect) "direct kernel" 1e-4 1e-3 |> ignore
 
 let tests =
     testList "DirectConv2d" [
@@ -66,8 +42,8 @@ let tests =
                 let x = torch.randn ([| 20L; 2L; 12L; 16L |])
                 let serial =
                     FusedKernelSettings.Parallel <- false
-                    try gradients fast fast.Weight fast.Bias x false finally FusedKernelSettings.Parallel <- true
-                Expect.equal (gradients fast fast.Weight fast.Bias x false) serial "the same bits with one thread and with all cores"
+                    try outputAndGradients fast fast.Weight fast.Bias x false finally FusedKernelSettings.Parallel <- true
+                Expect.equal (outputAndGradients fast fast.Weight fast.Bias x false) serial "the same bits with one thread and with all cores"
             }
             test "a retained graph keeps x for a second backward pass" {
                 let fast, _ = pair 2 8 3 1 true

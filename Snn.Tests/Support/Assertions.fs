@@ -16,6 +16,42 @@ let allClose (tolerance: float) (expected: float[]) (actual: float[]) (message: 
 /// The elements of a tensor as floats.
 let values (t: Tensor) : float[] = toFloat64Array t
 
+/// A layer's output and the gradients of Σ r·y (fixed random r) for its weight, its bias (empty when null) and, when
+/// `inputGrad`, its input x (else empty): what the kernel tests compare with libtorch's layer holding the same weights.
+let outputAndGradients (layer: TorchSharp.torch.nn.Module<Tensor, Tensor>) (weight: Tensor) (bias: Tensor) (x: Tensor) (inputGrad: bool) =
+    weight.grad <- null
+    if not (isNull bias) then bias.grad <- null
+    let leaf = if inputGrad then x.detach().requires_grad_ true else x
+    let y = layer.forward leaf
+    let r = TorchSharp.torch.rand (y.shape, generator = new TorchSharp.torch.Generator (5UL)) - 0.5f
+    Snn.Diff.backward ((y * r).sum ())
+    values y, values weight.grad, (if isNull bias then [||] else values bias.grad), (if inputGrad then values leaf.grad else [||])
+
+/// A SpikeConv2d with `options` (stride 1) and a torch Conv2d holding the same weights.
+let conv2dPair (options: Snn.Modules.SpikeLinearOptions) (inputs: int) (outputs: int) (kernel: int) (padding: int) (bias: bool) =
+    TorchSharp.torch.manual_seed 3L |> ignore
+    let fast = new Snn.Modules.SpikeConv2d("conv", inputs, outputs, kernel, 1, padding, bias, options)
+    let reference = TorchSharp.torch.nn.Conv2d (int64 inputs, int64 outputs, int64 kernel, padding = int64 padding, bias = bias)
+    use _ = TorchSharp.torch.no_grad ()
+    reference.weight.copy_ fast.Weight |> ignore
+    if bias then reference.bias.copy_ fast.Bias |> ignore
+    fast, reference
+
+/// Asserts that a `conv2dPair` gives the same output and input gradient (within `tolerance`) and weight and bias
+/// gradients (within `sumTolerance`) on x, and that the SpikeConv2d's call took the path `ran` tells (`path` names
+/// it); returns libtorch's weight gradient.
+let convolutionMatches (fast: Snn.Modules.SpikeConv2d, reference: TorchSharp.Modules.Conv2d) (x: Tensor) (inputGrad: bool)
+                       (ran: Snn.Modules.SpikeConv2d -> bool) (path: string) (tolerance: float) (sumTolerance: float) =
+    let yf, wf, bf, xf = outputAndGradients fast fast.Weight fast.Bias x inputGrad
+    Expect.isTrue (ran fast) $"the {path} ran"
+    let yd, wd, bd, xd = outputAndGradients reference reference.weight (if isNull fast.Bias then null else reference.bias) x inputGrad
+    Expect.equal yf.Length yd.Length "output size"
+    allClose tolerance yd yf "output"
+    allClose sumTolerance wd wf "weight gradient"
+    allClose sumTolerance bd bf "bias gradient"
+    allClose tolerance xd xf "input gradient"
+    wd
+
 /// A float64 tensor of the given shape from row-major values.
 let shaped (shape: int64[]) (data: float[]) : Tensor = TorchSharp.torch.tensor(data).reshape shape
 
