@@ -66,7 +66,7 @@ module internal BatchNormLifPoolKernel =
         let n = image shape
         let full = n / V.Count * V.Count
         let av, bv, theta = V alpha, V beta, V spec.Threshold
-        for j in 0 .. n - 1 do NativePtr.set state j spec.VRest
+        Span<float32>(NativePtr.toVoidPtr state, n).Fill spec.VRest
         let mutable equal = Vector<int>.AllBitsSet
         let mutable nan = false
         for t in 0 .. shape.Steps - 1 do
@@ -134,7 +134,7 @@ module internal BatchNormLifPoolKernel =
                 steps charge next spec shape xp alpha.[c] beta.[c] state b c
                     (fun t j h _ -> store h charged (t * n + j)) (fun t j h _ -> NativePtr.set charged (t * n + j) h) ignore)
             |> ignore
-            for j in 0 .. n - 1 do NativePtr.set deltas j 0.0f
+            Span<float32>(NativePtr.toVoidPtr deltas, n).Clear ()
             for t in shape.Steps - 1 .. -1 .. 0 do
                 let at = plane shape t b c
                 let pooledAt = pooledPlane shape t b c
