@@ -13,14 +13,15 @@
 /// gradient (weight gradient) between it and libtorch's planes; in W2's first layer ([128; 2; 48; 48] → 64) the
 /// reorders took longer than the convolutions. Here one image's tile (R rows of Ho·Wo values, in L2) is built from the
 /// input, and each output vector of 16 positions takes R aligned loads shared by 8 output channels (forward); the
-/// weight gradient holds 4 channels × 3 rows of sums (and the 4 bias sums) in registers while it runs through the
-/// positions. Every sum has a fixed order (weight gradient: fixed groups of images, added in group order), so the
+/// weight gradient holds 4 channels × 3 rows of sums in registers while it runs through the positions, the bias
+/// being the weight of an extra tile row of ones. Every sum has a fixed order (weight gradient: fixed groups of images, added in group order), so the
 /// results do not depend on the thread count; they agree with libtorch's convolution to float32 rounding.
 namespace Snn
 
 #nowarn "9"
 
 open System
+open System.Buffers
 open System.Runtime.Intrinsics
 open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
@@ -50,12 +51,17 @@ module internal DirectConvKernel =
     /// `length` float32 values at `at` cleared.
     let inline private clear (at: nativeptr<float32>) (length: int) = Span<float32>(NativePtr.toVoidPtr at, length).Clear ()
 
-    /// Writes image n's tile X_n (`rows` rows of `RowLength` values; rows past C·k² are zero) to `tile`.
+    /// Writes image n's tile X_n to `tile`: `rows` rows of `RowLength` values, zero past the last position. Rows
+    /// r < C·k² are the window rows; row C·k², when asked for, holds 1 at every position (the constant input whose
+    /// weight is the bias); rows after it are zero.
     let private columns (g: Geometry) (xp: nativeptr<float32>) (n: int) (rows: int) (tile: nativeptr<float32>) =
         let k, p, ho, wo = g.Kernel, g.Padding, g.OutHeight, g.OutWidth
         for r in 0 .. rows - 1 do
             let row = NativePtr.add tile (r * g.RowLength)
-            if r >= g.Rows then clear row g.RowLength
+            if r = g.Rows then
+                Span<float32>(NativePtr.toVoidPtr row, g.Positions).Fill 1.0f
+                clear (NativePtr.add row g.Positions) (g.RowLength - g.Positions)
+            elif r > g.Rows then clear row g.RowLength
             else
                 let c, ky, kx = r / (k * k), r / k % k, r % k
                 // Positions x with 0 <= x + kx - p < W.
@@ -85,8 +91,9 @@ module internal DirectConvKernel =
         let xp, yp = pointer x, pointer y
         let rows, plane = g.Rows, g.Positions
         Workers.forEach g.Images (fun n ->
-            use tileLease = Scratch.rent (rows * g.RowLength) 0.0f
-            use tile = fixed tileLease.Values
+            // Not cleared: `columns` writes every value.
+            let tileValues = ArrayPool<float32>.Shared.Rent (rows * g.RowLength)
+            use tile = fixed tileValues
             use wp = fixed weight
             columns g xp n rows tile
             let planes = NativePtr.add yp (n * g.Outputs * plane)
@@ -123,33 +130,31 @@ module internal DirectConvKernel =
                     let mutable a = Vector512.Create bias.[o]
                     for r in 0 .. rows - 1 do
                         a <- Vector512.FusedMultiplyAdd (Vector512.Load (NativePtr.add tile (r * g.RowLength + q)), Vector512.Create (NativePtr.get ws r), a)
-                    Vector512.Store (a, NativePtr.add planes (o * plane + q))))
+                    Vector512.Store (a, NativePtr.add planes (o * plane + q)))
+            ArrayPool<float32>.Shared.Return tileValues)
 
-    /// Groups of images whose weight-gradient sums run in one work item each (at most 8, so that the partial sums
-    /// take little memory), added in group order.
-    let private imageGroups (images: int) = min images 8
-
-    /// ∂L/∂W [O; C·k²] and ∂L/∂b [O] from x and ∂L/∂y [N; O; Ho; Wo] (contiguous).
-    let weightGrad (g: Geometry) (x: Tensor) (gy: Tensor) (gw: float32[]) (gb: float32[]) =
+    /// ∂L/∂W and ∂L/∂b from x and ∂L/∂y [N; O; Ho; Wo] (contiguous) into `sums` [O; C·k² + 1]: per channel o the
+    /// window rows' sums, then the bias's (the weight of the tile's row of ones), summed over fixed groups of images
+    /// (`Workers.sumOverImageGroups`).
+    let weightGrad (g: Geometry) (x: Tensor) (gy: Tensor) (sums: nativeptr<float32>) =
         let xp, gp = pointer x, pointer gy
-        let rows, plane = g.Rows, g.Positions
-        // Rows in whole groups of 3 (zero rows past C·k²).
+        let rows, plane = g.Rows + 1, g.Positions
+        // Rows in whole groups of 3 (zero rows after the row of ones).
         let tileRows = (rows + 2) / 3 * 3
-        let size = g.Outputs * (rows + 1)
-        let groups = imageGroups g.Images
-        let perGroup = (g.Images + groups - 1) / groups
-        use partials = Scratch.rent (groups * size) 0.0f
-        let values = partials.Values
-        Workers.forEach groups (fun group ->
+        Workers.sumOverImageGroups g.Images (g.Outputs * rows) sums (fun partial n0 n1 ->
             use tileLease = Scratch.rent (tileRows * g.RowLength) 0.0f
             // The output gradient of one image with its planes padded to whole vectors (only when they are not).
             use paddedLease = Scratch.rent (if plane % 16 = 0 then 0 else g.Outputs * g.RowLength) 0.0f
             use tile = fixed tileLease.Values
             use padded = fixed paddedLease.Values
-            use partial = fixed values
-            let sums = NativePtr.add partial (group * size)
+            // Adds a register of sums to slot r of channel o; the zero rows past the row of ones have no slot.
+            let add (o: int) (r: int) (s: W) =
+                if r < rows then
+                    let at = NativePtr.add partial (o * rows + r)
+                    NativePtr.write at (NativePtr.read at + Vector512.Sum s)
             let full = g.Outputs / 4 * 4
-            for n in group * perGroup .. min g.Images (group * perGroup + perGroup) - 1 do
+            let vectors = g.RowLength / 16
+            for n in n0 .. n1 - 1 do
                 columns g xp n tileRows tile
                 let gradient, stride =
                     if plane % 16 = 0 then NativePtr.add gp (n * g.Outputs * plane), plane
@@ -158,7 +163,6 @@ module internal DirectConvKernel =
                             let source = Span<float32> (NativePtr.toVoidPtr (NativePtr.add gp ((n * g.Outputs + o) * plane)), plane)
                             source.CopyTo (Span<float32> (NativePtr.toVoidPtr (NativePtr.add padded (o * g.RowLength)), plane))
                         padded, g.RowLength
-                let vectors = g.RowLength / 16
                 for o0 in 0 .. 4 .. full - 1 do
                     let g0, g1 = NativePtr.add gradient (o0 * stride), NativePtr.add gradient ((o0 + 1) * stride)
                     let g2, g3 = NativePtr.add gradient ((o0 + 2) * stride), NativePtr.add gradient ((o0 + 3) * stride)
@@ -166,7 +170,6 @@ module internal DirectConvKernel =
                         let x0, x1, x2 = NativePtr.add tile (r0 * g.RowLength), NativePtr.add tile ((r0 + 1) * g.RowLength), NativePtr.add tile ((r0 + 2) * g.RowLength)
                         let mutable s00, s01, s02, s10, s11, s12 = W.Zero, W.Zero, W.Zero, W.Zero, W.Zero, W.Zero
                         let mutable s20, s21, s22, s30, s31, s32 = W.Zero, W.Zero, W.Zero, W.Zero, W.Zero, W.Zero
-                        let mutable b0, b1, b2, b3 = W.Zero, W.Zero, W.Zero, W.Zero
                         for i in 0 .. vectors - 1 do
                             let q = i * 16
                             let d0, d1 = Vector512.Load (NativePtr.add g0 q), Vector512.Load (NativePtr.add g1 q)
@@ -184,16 +187,6 @@ module internal DirectConvKernel =
                             s30 <- Vector512.FusedMultiplyAdd (d3, v0, s30)
                             s31 <- Vector512.FusedMultiplyAdd (d3, v1, s31)
                             s32 <- Vector512.FusedMultiplyAdd (d3, v2, s32)
-                            if r0 = 0 then
-                                b0 <- b0 + d0
-                                b1 <- b1 + d1
-                                b2 <- b2 + d2
-                                b3 <- b3 + d3
-                        // Slot r of channel o: window row r < rows, or the bias at r = rows; rows past C·k² are dropped.
-                        let slot (o: int) (r: int) (s: W) =
-                            let at = NativePtr.add sums (o * (rows + 1) + r)
-                            NativePtr.write at (NativePtr.read at + Vector512.Sum s)
-                        let add (o: int) (r: int) (s: W) = if r < rows then slot o r s
                         add o0 r0 s00
                         add o0 (r0 + 1) s01
                         add o0 (r0 + 2) s02
@@ -206,27 +199,15 @@ module internal DirectConvKernel =
                         add (o0 + 3) r0 s30
                         add (o0 + 3) (r0 + 1) s31
                         add (o0 + 3) (r0 + 2) s32
-                        if r0 = 0 then
-                            slot o0 rows b0
-                            slot (o0 + 1) rows b1
-                            slot (o0 + 2) rows b2
-                            slot (o0 + 3) rows b3
                 // The last O mod 4 channels one row at a time.
                 for o in full .. g.Outputs - 1 do
                     let go = NativePtr.add gradient (o * stride)
-                    for r in 0 .. rows do
+                    for r in 0 .. rows - 1 do
                         let xs = NativePtr.add tile (r * g.RowLength)
                         let mutable s = W.Zero
                         for i in 0 .. vectors - 1 do
-                            let d = Vector512.Load (NativePtr.add go (i * 16))
-                            s <- if r = rows then s + d else Vector512.FusedMultiplyAdd (d, Vector512.Load (NativePtr.add xs (i * 16)), s)
-                        let at = NativePtr.add sums (o * (rows + 1) + r)
-                        NativePtr.write at (NativePtr.read at + Vector512.Sum s))
-        for o in 0 .. g.Outputs - 1 do
-            for r in 0 .. rows do
-                let mutable total = values.[o * (rows + 1) + r]
-                for group in 1 .. groups - 1 do total <- total + values.[group * size + o * (rows + 1) + r]
-                if r < rows then gw.[o * rows + r] <- total else gb.[o] <- total
+                            s <- Vector512.FusedMultiplyAdd (Vector512.Load (NativePtr.add go (i * 16)), Vector512.Load (NativePtr.add xs (i * 16)), s)
+                        add o r s)
         GC.KeepAlive x
         GC.KeepAlive gy
 
@@ -273,11 +254,14 @@ type DirectConv2dFunction() =
             let geometry = ctx.get_data "geometry" :?> DirectConvKernel.Geometry
             let hasBias, inputGrad = ctx.get_data "flags" :?> bool * bool
             use g = gradY.contiguous ()
-            let gw, gb = Array.zeroCreate<float32> (geometry.Outputs * geometry.Rows), Array.zeroCreate<float32> geometry.Outputs
-            DirectConvKernel.weightGrad geometry x g gw gb
+            // Per output channel: the window rows' sums, then the bias's.
+            let rows = geometry.Rows
+            let sums = Array.zeroCreate<float32> (geometry.Outputs * (rows + 1))
+            (use sp = fixed sums
+             DirectConvKernel.weightGrad geometry x g sp)
             kept.Release ()
-            let gradW = torch.tensor(gw).reshape (weight.shape)
-            let gradB = if hasBias then torch.tensor gb else null
+            let gradW = torch.tensor(Array.init (geometry.Outputs * rows) (fun i -> sums.[i / rows * (rows + 1) + i % rows])).reshape (weight.shape)
+            let gradB = if hasBias then torch.tensor (Array.init geometry.Outputs (fun o -> sums.[o * (rows + 1) + rows])) else null
             let gradX =
                 if inputGrad then torch.nn.functional.conv_transpose2d (g, weight, padding = [| int64 geometry.Padding; int64 geometry.Padding |])
                 else null

@@ -250,10 +250,6 @@ module internal SparseConvKernel =
         GC.KeepAlive bias
         GC.KeepAlive y
 
-    /// Images per work item of the weight gradient: a fixed split that depends on N only, so the partial sums, and
-    /// the order they are added in, are the same whatever the number of threads.
-    let private imageGroups (images: int) = min images 8
-
     /// Adds image n's part of ∂L/∂W to `partial` [C; kh; kw; O]. The output gradient of the image is first written
     /// pixel-major into `padded`, a grid of (GridHeight + kh - 1) × (GridWidth + kw - 1) O-wide rows whose border
     /// stays 0, so every kernel position of every active input reads a row without a bounds check (outputs
@@ -338,20 +334,13 @@ module internal SparseConvKernel =
                                     for o in full .. outputs - 1 do NativePtr.set target o (NativePtr.get target o + NativePtr.get p o)
 
     /// ∂L/∂W as [C·kh·kw; O] (the packed layout; the caller transposes it to [O; C; kh; kw]) from the masks and
-    /// ∂L/∂y [N; O; OH; OW] (contiguous): each group of images sums into its own partial, and the partials are added
-    /// in group order.
+    /// ∂L/∂y [N; O; OH; OW] (contiguous), summed over fixed groups of images (`Workers.sumOverImageGroups`).
     let weightGrad (m: SpikeMasks) (gy: Tensor) (result: Tensor) (kh: int) (kw: int) =
         let outputs = int gy.shape.[1]
-        let rows = m.Channels * kh * kw
-        let size = rows * outputs
-        let groups = imageGroups m.Images
-        let perGroup = (m.Images + groups - 1) / max 1 groups
-        use partials = Scratch.rent (groups * size) 0.0f
         let paddedSize = (m.GridHeight + kh - 1) * (m.GridWidth + kw - 1) * outputs
         let gp = pointer gy
         let masks = m.Masks
-        let values = partials.Values
-        Workers.forEach groups (fun g ->
+        Workers.sumOverImageGroups m.Images (m.Channels * kh * kw * outputs) (pointer result) (fun partial n0 n1 ->
             use padded = Scratch.rent paddedSize 0.0f
             let starts = ArrayPool<int>.Shared.Rent (m.Channels + 1)
             let next = ArrayPool<int>.Shared.Rent (m.Channels + 1)
@@ -359,20 +348,13 @@ module internal SparseConvKernel =
             try
                 use pp = fixed padded.Values
                 use mp = fixed masks
-                use partial = fixed values
-                for n in g * perGroup .. min m.Images (g * perGroup + perGroup) - 1 do
-                    weightGradImage m mp gp pp starts next entries (NativePtr.add partial (g * size)) outputs kh kw n
+                for n in n0 .. n1 - 1 do
+                    weightGradImage m mp gp pp starts next entries partial outputs kh kw n
             finally
                 ArrayPool<int>.Shared.Return starts
                 ArrayPool<int>.Shared.Return next
                 ArrayPool<int>.Shared.Return entries)
         GC.KeepAlive gy
-        let rp = pointer result
-        Workers.forRanges size (max 4096 (size / (4 * Environment.ProcessorCount) + 1)) (fun i0 i1 ->
-            for i in i0 .. i1 - 1 do
-                let mutable sum = values.[i]
-                for g in 1 .. groups - 1 do sum <- sum + values.[g * size + i]
-                NativePtr.set rp i sum)
         GC.KeepAlive result
 
 /// The sparse convolution as an autograd function: apply (x [N; C; H; W] float32 binary, W [O; C; kh; kw], b [O]

@@ -9,11 +9,14 @@
 /// from a shared counter, so a thread that the host machine slows down takes fewer of them.
 namespace Snn
 
+#nowarn "9"
+
 open System
 open System.IO
 open System.Runtime.InteropServices
 open System.Threading
 open System.Threading.Tasks
+open Microsoft.FSharp.NativeInterop
 open TorchSharp
 
 /// How the fused kernels use the CPU (process-wide switches, so benchmarks and users can compare; `Vectorised` and
@@ -124,3 +127,21 @@ module internal Workers =
     let forPlanes (planes: int) (valuesPerPlane: int) (body: int -> int -> unit) =
         let perCore = (planes + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount)
         forRanges planes (max (4096 / max 1 valuesPerPlane) perCore) body
+
+    /// Sums over the images of a batch whose bits must not depend on the number of threads (the convolutions' weight
+    /// gradients): the images are cut into min(N, 8) fixed groups, `body partial n0 n1` adds images [n0, n1) into its
+    /// group's own `size` partial sums (zero on entry), the groups run in parallel, and then
+    /// result[i] = Σ_g partial_g[i], added in group order.
+    let sumOverImageGroups (images: int) (size: int) (result: nativeptr<float32>) (body: nativeptr<float32> -> int -> int -> unit) =
+        let groups = min images 8
+        let perGroup = (images + groups - 1) / max 1 groups
+        use partials = Scratch.rent (groups * size) 0.0f
+        let values = partials.Values
+        forEach groups (fun g ->
+            use partial = fixed values
+            body (NativePtr.add partial (g * size)) (g * perGroup) (min images (g * perGroup + perGroup)))
+        forRanges size (max 4096 (size / (4 * Environment.ProcessorCount) + 1)) (fun i0 i1 ->
+            for i in i0 .. i1 - 1 do
+                let mutable sum = values.[i]
+                for g in 1 .. groups - 1 do sum <- sum + values.[g * size + i]
+                NativePtr.set result i sum)
