@@ -77,15 +77,6 @@ module internal DirectConvKernel =
                         clear (NativePtr.add target x1) (wo - x1)
                 clear (NativePtr.add row g.Positions) (g.RowLength - g.Positions)
 
-    /// The vector positions of a plane: whole vectors, then (when the positions are not whole vectors) one that
-    /// ends at the last position and redoes a few (writing the same values again); at least 16 positions.
-    let inline private forVectors (positions: int) ([<InlineIfLambda>] body: int -> unit) =
-        let mutable q = 0
-        while q + 16 <= positions do
-            body q
-            q <- q + 16
-        if q < positions then body (positions - 16)
-
     /// y [N; O; Ho; Wo] from x, the weights [O; C·k²] and the bias (zeros without one).
     let forward (g: Geometry) (x: Tensor) (weight: float32[]) (bias: float32[]) (y: Tensor) =
         let xp, yp = pointer x, pointer y
@@ -101,7 +92,7 @@ module internal DirectConvKernel =
             for o0 in 0 .. 8 .. full - 1 do
                 let ws = NativePtr.add wp (o0 * rows)
                 let at k = NativePtr.add planes ((o0 + k) * plane)
-                forVectors plane (fun q ->
+                Raw.forOverlappingBlocks plane 16 (fun q ->
                     let mutable a0, a1, a2, a3 = Vector512.Create bias.[o0], Vector512.Create bias.[o0 + 1], Vector512.Create bias.[o0 + 2], Vector512.Create bias.[o0 + 3]
                     let mutable a4, a5, a6, a7 = Vector512.Create bias.[o0 + 4], Vector512.Create bias.[o0 + 5], Vector512.Create bias.[o0 + 6], Vector512.Create bias.[o0 + 7]
                     for r in 0 .. rows - 1 do
@@ -126,7 +117,7 @@ module internal DirectConvKernel =
             // The last O mod 8 channels one at a time.
             for o in full .. g.Outputs - 1 do
                 let ws = NativePtr.add wp (o * rows)
-                forVectors plane (fun q ->
+                Raw.forOverlappingBlocks plane 16 (fun q ->
                     let mutable a = Vector512.Create bias.[o]
                     for r in 0 .. rows - 1 do
                         a <- Vector512.FusedMultiplyAdd (Vector512.Load (NativePtr.add tile (r * g.RowLength + q)), Vector512.Create (NativePtr.get ws r), a)
