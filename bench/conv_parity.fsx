@@ -2,8 +2,8 @@
 // (three blocks [SpikeConv2d 3×3 → 64, BatchNorm2dLayer, LifLayer, MaxPool2x2Layer], Flatten, Linear → 10, LIF;
 // W2's neuron) trained by the library's classifier loop (`Trainer.train`) with the convolutions' own kernels on
 // (`SpikeLinearOptions.Default`: the sparse path for the spike input of the second and third convolutions, and since
-// round 10 the direct kernel for the first) or off (`SpikeLinearOptions.Dense`, exactly torch's conv2d), everything
-// else equal:
+// round 10 the direct weight gradient for the first) or off (`SpikeLinearOptions.Dense`, exactly torch's conv2d),
+// everything else equal:
 // same seed, same initial weights, same batches. Per run: the final test accuracy, how many training batches each
 // convolution ran on the sparse path (`LastCallSparse` after each forward), the input activity of each convolution,
 // the firing rates and the seconds per epoch. A measurement, not a test:

@@ -1,27 +1,26 @@
-/// A dense 2-D convolution for layers with few inputs per output window (C·k² ≤ 32: the 2-channel event frames that
-/// enter a DVS network), forward and weight gradient straight from libtorch's [N; C; H; W] layout.
+/// The weight gradient of a 2-D convolution with few inputs per output window (C·k² ≤ 72, e.g. the 2-channel event
+/// frames that enter a DVS network) straight from libtorch's [N; C; H; W] layout; the forward pass and the input
+/// gradient stay libtorch's.
 ///
 /// For x [N; C; H; W], W [O; C; k; k], bias b [O], stride 1 and zero padding p, with output positions q = (y, x) of an
 /// Ho × Wo plane (Ho = H + 2p - k + 1) and window rows r = (c, ky, kx):
 ///
 ///     X_n[r, q] = x[n, c, y + ky - p, x + kx - p]   (0 outside the image: one image's im2col tile, R × Ho·Wo)
-///     y[n, o, q] = b_o + Σ_r W[o, r] X_n[r, q]
-///     ∂L/∂W[o, r] = Σ_n Σ_q ∂L/∂y[n, o, q] X_n[r, q],   ∂L/∂b_o = Σ_n Σ_q ∂L/∂y[n, o, q]
-///     ∂L/∂x = conv_transpose2d(∂L/∂y, W, padding p)     (libtorch's, only when x needs it)
+///     ∂L/∂W[o, r] = Σ_n Σ_q ∂L/∂y[n, o, q] X_n[r, q],   ∂L/∂b_o = Σ_n Σ_q ∂L/∂y[n, o, q]   (b: the weight of a row of 1s)
+///     y = conv2d(x, W, b),   ∂L/∂x = conv_transpose2d(∂L/∂y, W, padding p)                   (libtorch's)
 ///
-/// Why: for such a layer oneDNN computes in its blocked layout and reorders the output (forward) and the output
-/// gradient (weight gradient) between it and libtorch's planes; in W2's first layer ([128; 2; 48; 48] → 64) the
-/// reorders took longer than the convolutions. Here one image's tile (R rows of Ho·Wo values, in L2) is built from the
-/// input, and each output vector of 16 positions takes R aligned loads shared by 8 output channels (forward); the
-/// weight gradient holds 4 channels × 3 rows of sums in registers while it runs through the positions, the bias
-/// being the weight of an extra tile row of ones. Every sum has a fixed order (weight gradient: fixed groups of images, added in group order), so the
-/// results do not depend on the thread count; they agree with libtorch's convolution to float32 rounding.
+/// Why: for such a layer oneDNN computes the weight gradient in its blocked layout, after reordering the whole output
+/// gradient from libtorch's planes (W2's first layer, [128; 2; 48; 48] → 64: 5.8 ms of gradient and 7.0 ms of
+/// reorder). Here one image's tile (R rows of Ho·Wo values, in L2) is built from the input, and the kernel holds 4
+/// channels × 3 rows of sums in registers while it runs through the positions. A direct forward pass was tried as
+/// well and was slower than libtorch's from 18 inputs per window on (bench `direct-conv-threshold`, round 10).
+/// Every sum has a fixed order (fixed groups of images, added in group order), so the results do not depend on the
+/// thread count; they agree with libtorch's to float32 rounding.
 namespace Snn
 
 #nowarn "9"
 
 open System
-open System.Buffers
 open System.Runtime.Intrinsics
 open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
@@ -52,8 +51,8 @@ module internal DirectConvKernel =
     let inline private clear (at: nativeptr<float32>) (length: int) = Span<float32>(NativePtr.toVoidPtr at, length).Clear ()
 
     /// Writes image n's tile X_n to `tile`: `rows` rows of `RowLength` values, zero past the last position. Rows
-    /// r < C·k² are the window rows; row C·k², when asked for, holds 1 at every position (the constant input whose
-    /// weight is the bias); rows after it are zero.
+    /// r < C·k² are the window rows; row C·k² holds 1 at every position (the constant input whose weight is the
+    /// bias); rows after it are zero.
     let private columns (g: Geometry) (xp: nativeptr<float32>) (n: int) (rows: int) (tile: nativeptr<float32>) =
         let k, p, ho, wo = g.Kernel, g.Padding, g.OutHeight, g.OutWidth
         for r in 0 .. rows - 1 do
@@ -76,53 +75,6 @@ module internal DirectConvKernel =
                         Span<float32>(NativePtr.toVoidPtr source, x1 - x0).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add target x0), x1 - x0))
                         clear (NativePtr.add target x1) (wo - x1)
                 clear (NativePtr.add row g.Positions) (g.RowLength - g.Positions)
-
-    /// y [N; O; Ho; Wo] from x, the weights [O; C·k²] and the bias (zeros without one).
-    let forward (g: Geometry) (x: Tensor) (weight: float32[]) (bias: float32[]) (y: Tensor) =
-        let xp, yp = pointer x, pointer y
-        let rows, plane = g.Rows, g.Positions
-        Workers.forEach g.Images (fun n ->
-            // Not cleared: `columns` writes every value.
-            let tileValues = ArrayPool<float32>.Shared.Rent (rows * g.RowLength)
-            use tile = fixed tileValues
-            use wp = fixed weight
-            columns g xp n rows tile
-            let planes = NativePtr.add yp (n * g.Outputs * plane)
-            let full = g.Outputs / 8 * 8
-            for o0 in 0 .. 8 .. full - 1 do
-                let ws = NativePtr.add wp (o0 * rows)
-                let at k = NativePtr.add planes ((o0 + k) * plane)
-                Raw.forOverlappingBlocks plane 16 (fun q ->
-                    let mutable a0, a1, a2, a3 = Vector512.Create bias.[o0], Vector512.Create bias.[o0 + 1], Vector512.Create bias.[o0 + 2], Vector512.Create bias.[o0 + 3]
-                    let mutable a4, a5, a6, a7 = Vector512.Create bias.[o0 + 4], Vector512.Create bias.[o0 + 5], Vector512.Create bias.[o0 + 6], Vector512.Create bias.[o0 + 7]
-                    for r in 0 .. rows - 1 do
-                        let v = Vector512.Load (NativePtr.add tile (r * g.RowLength + q))
-                        let w = NativePtr.add ws r
-                        a0 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w 0), a0)
-                        a1 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w rows), a1)
-                        a2 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (2 * rows)), a2)
-                        a3 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (3 * rows)), a3)
-                        a4 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (4 * rows)), a4)
-                        a5 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (5 * rows)), a5)
-                        a6 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (6 * rows)), a6)
-                        a7 <- Vector512.FusedMultiplyAdd (v, Vector512.Create (NativePtr.get w (7 * rows)), a7)
-                    Vector512.Store (a0, NativePtr.add (at 0) q)
-                    Vector512.Store (a1, NativePtr.add (at 1) q)
-                    Vector512.Store (a2, NativePtr.add (at 2) q)
-                    Vector512.Store (a3, NativePtr.add (at 3) q)
-                    Vector512.Store (a4, NativePtr.add (at 4) q)
-                    Vector512.Store (a5, NativePtr.add (at 5) q)
-                    Vector512.Store (a6, NativePtr.add (at 6) q)
-                    Vector512.Store (a7, NativePtr.add (at 7) q))
-            // The last O mod 8 channels one at a time.
-            for o in full .. g.Outputs - 1 do
-                let ws = NativePtr.add wp (o * rows)
-                Raw.forOverlappingBlocks plane 16 (fun q ->
-                    let mutable a = Vector512.Create bias.[o]
-                    for r in 0 .. rows - 1 do
-                        a <- Vector512.FusedMultiplyAdd (Vector512.Load (NativePtr.add tile (r * g.RowLength + q)), Vector512.Create (NativePtr.get ws r), a)
-                    Vector512.Store (a, NativePtr.add planes (o * plane + q)))
-            ArrayPool<float32>.Shared.Return tileValues)
 
     /// ∂L/∂W and ∂L/∂b from x and ∂L/∂y [N; O; Ho; Wo] (contiguous) into `sums` [O; C·k² + 1]: per channel o the
     /// window rows' sums, then the bias's (the weight of the tile's row of ones), summed over fixed groups of images
@@ -202,16 +154,16 @@ module internal DirectConvKernel =
         GC.KeepAlive x
         GC.KeepAlive gy
 
-/// The direct convolution as an autograd function: apply (x [N; C; H; W] float32 contiguous, W [O; C; k; k], b [O] or
-/// null, padding, whether x needs a gradient) → y [N; O; Ho; Wo]. Keeps x for the weight gradient (freed by a
-/// graph-freeing backward pass).
+/// The convolution with the direct weight gradient as an autograd function: apply (x [N; C; H; W] float32
+/// contiguous, W [O; C; k; k], b [O] or null, padding, whether x needs a gradient) → y [N; O; Ho; Wo]. Keeps x for
+/// the weight gradient (freed by a graph-freeing backward pass).
 type DirectConv2dFunction() =
     inherit torch.autograd.SingleTensorFunction<DirectConv2dFunction>()
 
     /// The autograd node's name.
     override _.Name = "SnnDirectConv2d"
 
-    /// y = b + Σ_r W[o, r] X[r, q] per image.
+    /// libtorch's convolution (its forward pass is the faster one, see the file header).
     override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
         let x = (vars.[0] :?> Tensor).detach ()
         let weight = (vars.[1] :?> Tensor).detach ()
@@ -220,12 +172,10 @@ type DirectConv2dFunction() =
         let geometry : DirectConvKernel.Geometry =
             { Images = int x.shape.[0]; Channels = int x.shape.[1]; Height = int x.shape.[2]; Width = int x.shape.[3]
               Outputs = int weight.shape.[0]; Kernel = int weight.shape.[2]; Padding = padding }
-        let y = torch.empty ([| x.shape.[0]; weight.shape.[0]; int64 geometry.OutHeight; int64 geometry.OutWidth |], dtype = torch.float32)
+        use detachedBias = if isNull (box bias) then null else bias.detach ()
+        let y = torch.nn.functional.conv2d (x, weight, detachedBias, padding = [| int64 padding; int64 padding |])
         // TorchSharp reads y when apply returns; libtorch keeps it as the output.
         FunctionHandles.releaseLater [ y ]
-        let biasValues = if isNull (box bias) then Array.zeroCreate geometry.Outputs else Tensors.toArray bias
-        DirectConvKernel.forward geometry x (Tensors.toArray weight) biasValues y
-        GC.KeepAlive x
         ctx.save_data ("x", KeptForBackward x)
         ctx.save_for_backward (Collections.Generic.List [ weight ])
         FunctionHandles.shrinkOutputCache ctx
@@ -263,26 +213,27 @@ type DirectConv2dFunction() =
 [<RequireQualifiedAccess>]
 module DirectConv2d =
 
-    /// The most inputs per window (C·k²) the direct kernel takes: its forward loop loads every window row once per
-    /// 16 positions and 8 channels, which pays where the rows are few; above that libtorch's convolution is used.
-    let maximumWindow = 32
+    /// The most inputs per window (C·k²) the direct weight gradient takes. Measured (bench `direct-conv-threshold`,
+    /// [128; C; 48; 48] → 64, 3 × 3, forward + weight gradient against libtorch's, three runs): 9 inputs 1.10-1.24x,
+    /// 18 0.95-1.14x, 27 1.01-1.03x, 36 1.38-1.47x, 54 1.21-1.27x, 72 1.09-1.20x; wider windows were not measured.
+    let maximumWindow = 72
 
     /// The most values of one image's tile (C·k² rows of Ho·Wo positions): 16 MB per work item; larger planes go to
     /// libtorch.
     let private maximumTile = 4L <<< 20
 
-    /// Whether the direct kernel runs x [N; C; H; W] into `outputs` channels with a square kernel: float32 contiguous
-    /// CPU input, AVX-512, stride 1, at most `maximumWindow` inputs per window, padding below the kernel size, at
-    /// least 16 output positions per plane, and input, output and tile sizes the kernel's 32-bit offsets reach.
+    /// Whether the direct weight gradient runs x [N; C; H; W] into `outputs` channels with a square kernel: float32
+    /// contiguous CPU input, AVX-512, stride 1, at most `maximumWindow` inputs per window, padding below the kernel
+    /// size, and input, output and tile sizes the kernel's 32-bit offsets reach.
     let supports (x: Tensor) (outputs: int) (kernel: int) (stride: int) (padding: int) =
         let positions = (x.shape.[2] + 2L * int64 padding - int64 kernel + 1L) * (x.shape.[3] + 2L * int64 padding - int64 kernel + 1L)
         Avx512F.IsSupported && x.dim () = 4L && x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.is_contiguous ()
         && stride = 1 && padding < kernel && int x.shape.[1] * kernel * kernel <= maximumWindow
-        && positions >= 16L && x.shape.[0] > 0L && x.numel () <= int64 Int32.MaxValue
+        && positions > 0L && x.shape.[0] > 0L && x.numel () <= int64 Int32.MaxValue
         && x.shape.[0] * int64 outputs * positions <= int64 Int32.MaxValue
         && int64 (x.shape.[1] * int64 kernel * int64 kernel + 2L) * (positions + 15L) <= maximumTile
 
-    /// conv2d (x, weight, bias, stride 1, padding) through the direct kernel (`supports` must hold).
+    /// conv2d (x, weight, bias, stride 1, padding) with the direct weight gradient (`supports` must hold).
     let apply (x: Tensor) (weight: Tensor) (bias: Tensor) (padding: int) : Tensor =
         let y = DirectConv2dFunction.apply (x, weight, bias, box padding, box x.requires_grad)
         FunctionHandles.release ()

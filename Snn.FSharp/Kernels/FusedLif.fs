@@ -87,16 +87,6 @@ module internal Raw =
         forChunks neurons (fun j0 j1 -> found.[j0 / chunk] <- body j0 j1)
         Array.contains true found
 
-    /// `body i` for i = 0, width, 2·width, ... over `count` ≥ `width` items, in whole blocks; when count is not a
-    /// multiple of width, the last block starts at count - width instead and redoes a few items. For loops whose
-    /// items are independent and written once each (the same value twice), this replaces a scalar tail.
-    let inline forOverlappingBlocks (count: int) (width: int) ([<InlineIfLambda>] body: int -> unit) =
-        let mutable i = 0
-        while i + width <= count do
-            body i
-            i <- i + width
-        if i < count then body (count - width)
-
     /// The error of a NaN input, raised after a forward kernel found one (the kernels check the input as they read
     /// it, instead of a separate pass over the whole tensor).
     let nanInput () : 'a = invalidArg "inputs" "contains NaN"

@@ -69,8 +69,15 @@ module internal MaxPoolKernel =
                                  ([<InlineIfLambda>] scalar: int -> unit) =
         if not Avx512F.IsSupported || wo < 8 then
             for j in 0 .. wo - 1 do scalar j
-        elif wo < 16 then Raw.forOverlappingBlocks wo 8 narrow
-        else Raw.forOverlappingBlocks wo 16 wide
+        elif wo < 16 then
+            narrow 0
+            if wo > 8 then narrow (wo - 8)
+        else
+            let mutable j = 0
+            while j + 16 <= wo do
+                wide j
+                j <- j + 16
+            if j < wo then wide (wo - 16)
 
     /// The first maximum of the 16 windows whose top rows start at r0 and bottom rows at r1 (32 values each), from
     /// the even and odd values of two vectors per row.

@@ -12,8 +12,8 @@ open Snn.Tensors
 /// Conv2d [N; C; H; W] → [N; O; H'; W'] (H' = ⌊(H + 2·padding - kernel) / stride⌋ + 1) with the levers of
 /// `SpikeLinearOptions`: binary float32 input on the CPU at most `SparseActivityThreshold` active runs the sparse
 /// kernel (stride 1, padding ≤ kernel - 1, at least `MinimumSparseWindow` inputs per window; `SparseConv2d`); with
-/// `Direct`, float32 CPU input with at most `DirectConv2d.maximumWindow` inputs per window runs the direct kernel
-/// (stride 1, AVX-512); other input the dense convolution (in bfloat16 with `Bf16`). `Options` can be changed between
+/// `Direct`, float32 CPU input with at most `DirectConv2d.maximumWindow` inputs per window takes its weight gradient
+/// from the direct kernel (stride 1, AVX-512); other input the dense convolution (in bfloat16 with `Bf16`). `Options` can be changed between
 /// calls.
 type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, stride: int, padding: int, bias: bool, options: SpikeLinearOptions) as this =
     inherit torch.nn.Module<Tensor, Tensor>(name)
@@ -65,7 +65,7 @@ type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, s
     member val Options = options with get, set
     /// Whether the last call ran the sparse path (for benchmarks and tests).
     member val LastCallSparse = false with get, set
-    /// Whether the last call ran the direct kernel (for benchmarks and tests).
+    /// Whether the last call took the direct weight gradient (for benchmarks and tests).
     member val LastCallDirect = false with get, set
 
     /// Multiplies weight and bias by `gain` (spiking layers fed by sparse spikes need larger weights to fire).

@@ -53,3 +53,23 @@ let measureConv () =
             let path = if sparseLayer.LastCallSparse then "" else " (both dense: too few inputs per window)"
             printfn $"[128; {channels}; {size}; {size}] activity {activity,5:F2}: forward + weight gradient sparse {s.Median,7:F2} ms  dense {d.Median,7:F2} ms  ratio {d.Median / s.Median:F2}; forward sparse {sf.Median,6:F2} dense {df.Median,6:F2} ms{path}"
         printfn $"[128; {channels}; {size}; {size}]: sparse is faster up to activity {crossover:F2} (forward + weight gradient -> 64 channels, 3 x 3)"
+
+/// The window size up to which the direct weight gradient (`DirectConv2d`) beats libtorch's: forward + weight
+/// gradient of [128; C; 48; 48] → 64 channels, 3 × 3, padding 1 (W2's first layer at C = 2) for C·9 = 9 .. 72 inputs
+/// per window, with a dense output gradient. Both forward passes are libtorch's, so the difference is the weight
+/// gradient's. The direct kernel is called on every size here, also above `DirectConv2d.maximumWindow`, which this
+/// measurement sets.
+let measureDirectConv () =
+    for channels in [ 1; 2; 3; 4; 6; 8 ] do
+        torch.manual_seed 0L |> ignore
+        use layer = new SpikeConv2d("conv", channels, 64, 3, SpikeLinearOptions.Dense)
+        let x = torch.bernoulli (torch.zeros ([| 128L; int64 channels; 48L; 48L |]) + 0.1)
+        let direct (x: torch.Tensor) = DirectConv2d.apply x layer.Weight layer.Bias 1
+        // A dense output gradient, as a network gives (the gradient of a plain sum is one broadcast value).
+        let r = torch.randn ([| 128L; 64L; 48L; 48L |])
+        let train (forward: torch.Tensor -> torch.Tensor) () =
+            use scope = torch.NewDisposeScope ()
+            layer.zero_grad ()
+            Diff.backward ((forward x * r).sum ())
+        let d, l = time 3 15 (train direct), time 3 15 (train layer.forward)
+        printfn $"[128; {channels}; 48; 48] -> 64, {channels * 9} inputs per window: forward + weight gradient direct {d.Median,7:F2} ms  libtorch {l.Median,7:F2} ms  ratio {l.Median / d.Median:F2}"

@@ -41,8 +41,8 @@ type Levers =
       SparseThreshold: float
       /// bfloat16 GEMMs / convolutions with float32 master weights.
       Bf16: bool
-      /// W2's first convolution (2 channels × 3 × 3 per window) through the library's direct kernel (`SpikeConv2d`'s
-      /// `Direct`) instead of libtorch's.
+      /// W2's first convolution (2 channels × 3 × 3 per window) takes its weight gradient from the library's direct
+      /// kernel (`SpikeConv2d`'s `Direct`) instead of libtorch's.
       Direct: bool
       /// glibc keeps freed memory in the process (mallopt), instead of re-mapping large blocks every step.
       KeepFreedMemory: bool
