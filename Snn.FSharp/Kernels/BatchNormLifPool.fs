@@ -143,9 +143,9 @@ module internal BatchNormLifPoolKernel =
                 let mutable j = 0
                 while j < full do
                     let delta, gz = load deltas j, load gradZ j
-                    // Neurons that no window chose at this step or later (most of them: the pooling passes the gradient
-                    // to one neuron of four) have ∂L/∂h = +0 exactly (h is finite, the forward pass checked it), so
-                    // their surrogate derivative is skipped.
+                    // Neurons that no window chose at this step or later have ∂L/∂h = +0 exactly (h is finite, the
+                    // forward pass checked it), so a vector of them skips the surrogate derivative; the pooling passes
+                    // the gradient to one neuron of four, and in W2 about half the vectors skip.
                     if Vector.EqualsAll (delta, V.Zero) && Vector.EqualsAll (gz, V.Zero) then store V.Zero dys j
                     else
                         let dh = LifVectorKernel.chargeGradientVector spec derivative theta vReset minusTheta (load hs j) delta gz
