@@ -3,12 +3,13 @@
 // W2's neuron) trained by the library's classifier loop (`Trainer.train`) with the convolutions' own kernels on
 // (`SpikeLinearOptions.Default`: the sparse path for the spike input of the second and third convolutions, and since
 // round 10 the direct weight gradient for the first) or off (`SpikeLinearOptions.Dense`, exactly torch's conv2d),
-// everything else equal:
+// everything else equal; or "fused": the "on" network whose first convolution, batch norm, LIF and pooling run as one
+// fused node (`ConvBatchNormLifPool`, round 11; its conv is not counted), paired with the "off" runs in the summary:
 // same seed, same initial weights, same batches. Per run: the final test accuracy, how many training batches each
 // convolution ran on the sparse path (`LastCallSparse` after each forward), the input activity of each convolution,
 // the firing rates and the seconds per epoch. A measurement, not a test:
 //   dotnet fsi build.fsx build
-//   dotnet fsi bench/conv_parity.fsx run <moving-patterns|event-fashion-mnist> <on|off> <seeds, e.g. 0,1,2> <epochs> <train> <test> <T> <results.jsonl>
+//   dotnet fsi bench/conv_parity.fsx run <moving-patterns|event-fashion-mnist> <on|off|fused> <seeds, e.g. 0,1,2> <epochs> <train> <test> <T> <results.jsonl>
 //   dotnet fsi bench/conv_parity.fsx summary <results.jsonl> [more.jsonl ...]
 // One intra-op thread per process (torch.set_num_threads 1), so two runs can share a 2-core machine.
 #load "../examples/shared/references.fsx"
@@ -43,6 +44,8 @@ type LayerRate = { Layer: string; Rate: float }
 type RunRecord =
     { Dataset: string
       Sparse: bool
+      /// The first block ran as one fused node (mode "fused").
+      InputBlock: bool
       Seed: int
       Epochs: int
       Train: int
@@ -92,21 +95,26 @@ let neuron = { LifParameters.Default with TauMem = 2.0; Dt = 1.0; Scheme = Forwa
 /// The W2-shaped network for frames [T; B; 2·size·size] (OFF plane, then ON, each size × size): the frames are
 /// unflattened to [2; size; size], three conv blocks halve the size three times (floor), the read-out Linear is a
 /// plain torch Linear in both modes, so only the convolutions differ between the runs.
-let build (options: SpikeLinearOptions) (size: int) : SpikingSequential * CountingConv[] =
-    let convs = [| for l in 0 .. 2 -> new CountingConv($"conv{l}", (if l = 0 then 2 else 64), 64, options) |]
+let build (options: SpikeLinearOptions) (inputBlock: bool) (size: int) : SpikingSequential * SpikeConv2d[] * CountingConv[] =
+    let first = if inputBlock then Some (new ConvBatchNormLifPool("block0", 2, 64, 3, neuron, Fused, options)) else None
+    let convs = [| for l in (if inputBlock then 1 else 0) .. 2 -> new CountingConv($"conv{l}", (if l = 0 then 2 else 64), 64, options) |]
     let side = size / 2 / 2 / 2
     let net =
         new SpikingSequential("conv-parity", [|
             yield torch.nn.Unflatten (1L, [| 2L; int64 size; int64 size |]) :> torch.nn.Module<Tensor, Tensor>
-            for l in 0 .. 2 do
-                yield convs.[l] :> torch.nn.Module<Tensor, Tensor>
+            match first with Some block -> yield block | None -> ()
+            for conv in convs do
+                let l = conv.Record.Name.Substring 4
+                yield conv :> torch.nn.Module<Tensor, Tensor>
                 yield new BatchNorm2dLayer($"bn{l}", 64)
                 yield new LifLayer($"lif{l}", neuron, Fused)
                 yield new MaxPool2x2Layer($"pool{l}")
             yield torch.nn.Flatten ()
             yield TimeLayers.linear "fc" (64 * side * side) 10
             yield new LifLayer("lif_out", neuron, Fused) |])
-    net, convs
+    let all = [| match first with Some block -> yield block.Conv | None -> ()
+                 for c in convs -> c :> SpikeConv2d |]
+    net, all, convs
 
 /// Train and test frames [N; T; 2·size·size] with labels, and the sensor size, as `snn train` loads them (moving
 /// patterns: event counts of the stream `seed`; event Fashion-MNIST: binary spikes, the first images of each split).
@@ -122,7 +130,7 @@ let load (dataset: string) (seed: int) (frames: int) (train: int) (test: int) =
         | Error message -> failwith message
     | other -> failwithf "dataset: '%s' is neither moving-patterns nor event-fashion-mnist" other
 
-let run (dataset: string) (sparse: bool) (seeds: int[]) (epochs: int) (train: int) (test: int) (frames: int) (output: string) =
+let run (dataset: string) (sparse: bool) (inputBlock: bool) (seeds: int[]) (epochs: int) (train: int) (test: int) (frames: int) (output: string) =
     torch.set_num_threads 1
     Allocator.keepFreedMemory () |> ignore
     Allocator.releaseBeforeSteps <- true
@@ -134,7 +142,7 @@ let run (dataset: string) (sparse: bool) (seeds: int[]) (epochs: int) (train: in
         let (trainX, trainY), (testX, testY), size = match fixedData with Some d -> d | None -> load dataset seed frames train test
         let prepared = clock.Elapsed.TotalSeconds
         torch.manual_seed (int64 seed) |> ignore
-        let net, convs = build options size
+        let net, allConvs, convs = build options inputBlock size
         let log = ResizeArray<string> ()
         let settings =
             { Training.TrainerSettings.Default with
@@ -144,19 +152,19 @@ let run (dataset: string) (sparse: bool) (seeds: int[]) (epochs: int) (train: in
         let rates () = (Calibration.firingRates net probe).Value |> Array.map (fun (n, r) -> { Layer = n; Rate = r })
         let describe (rates: LayerRate[]) = rates |> Array.map (fun r -> $"{r.Layer} {r.Rate:F3}") |> String.concat ", "
         let ratesAtInit = rates ()
-        printfn "== %s, sparse %b, seed %d: %d train / %d test, T = %d, %dx%d (data in %.1f s)" dataset sparse seed train test frames size size prepared
+        printfn "== %s, sparse %b, input block %b, seed %d: %d train / %d test, T = %d, %dx%d (data in %.1f s)" dataset sparse inputBlock seed train test frames size size prepared
         printfn "   rates at initialisation: %s" (describe ratesAtInit)
         let history =
             Trainer.train net settings (trainX, trainY) (testX, testY)
                 (fun e -> printfn "   epoch %d: loss %.4f, train %.1f %%, test %.1f %%, %.1f s" e.Epoch e.TrainLoss (100.0 * e.TrainAccuracy) (100.0 * e.TestAccuracy) e.Seconds)
                 Threading.CancellationToken.None
         let ratesAtEnd = rates ()
-        for c in convs do c.Options <- (if sparse then SpikeLinearOptions.Dense else SpikeLinearOptions.Default)
+        for c in allConvs do c.Options <- (if sparse then SpikeLinearOptions.Dense else SpikeLinearOptions.Default)
         let otherPath = Training.evaluate net settings.BatchSize testX testY
-        for c in convs do c.Options <- options
+        for c in allConvs do c.Options <- options
         let entries = history.Entries
         let record =
-            { Dataset = dataset; Sparse = sparse; Seed = seed; Epochs = epochs; Train = train; Test = test; Frames = frames
+            { Dataset = dataset; Sparse = sparse; InputBlock = inputBlock; Seed = seed; Epochs = epochs; Train = train; Test = test; Frames = frames
               FinalTestAccuracy = (Array.last entries).TestAccuracy
               BestTestAccuracy = entries |> Array.map (fun e -> e.TestAccuracy) |> Array.max
               OtherPathTestAccuracy = otherPath
@@ -229,7 +237,8 @@ let summary (files: string list) =
 
 match fsi.CommandLineArgs |> Array.toList |> List.tail with
 | [ "run"; dataset; mode; seeds; epochs; train; test; frames; output ] ->
-    let sparse = match mode with "on" -> true | "off" -> false | other -> failwithf "mode: '%s' is neither on nor off" other
-    run dataset sparse (seeds.Split ',' |> Array.map int) (int epochs) (int train) (int test) (int frames) output
+    let sparse, inputBlock =
+        match mode with "on" -> true, false | "off" -> false, false | "fused" -> true, true | other -> failwithf "mode: '%s' is not on, off or fused" other
+    run dataset sparse inputBlock (seeds.Split ',' |> Array.map int) (int epochs) (int train) (int test) (int frames) output
 | "summary" :: files when not files.IsEmpty -> summary files
-| _ -> eprintfn "usage: conv_parity.fsx run <dataset> <on|off> <seeds> <epochs> <train> <test> <T> <results.jsonl> | summary <results.jsonl>..."
+| _ -> eprintfn "usage: conv_parity.fsx run <dataset> <on|off|fused> <seeds> <epochs> <train> <test> <T> <results.jsonl> | summary <results.jsonl>..."

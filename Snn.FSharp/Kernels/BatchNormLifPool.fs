@@ -41,28 +41,28 @@ module internal BatchNormLifPoolKernel =
 
     type private V = Vector<float32>
 
-    let inline private load (p: nativeptr<float32>) (i: int) : V = Vector.Load (NativePtr.add p i)
-    let inline private store (v: V) (p: nativeptr<float32>) (i: int) = Vector.Store (v, NativePtr.add p i)
+    let inline internal load (p: nativeptr<float32>) (i: int) : V = Vector.Load (NativePtr.add p i)
+    let inline internal store (v: V) (p: nativeptr<float32>) (i: int) = Vector.Store (v, NativePtr.add p i)
 
     /// The shape of one call: T steps, B samples, C channels, planes of H × W = `image` values.
     [<Struct>]
     type Shape = { Steps: int; Batch: int; Channels: int; Height: int; Width: int }
 
-    let inline private image (s: Shape) = s.Height * s.Width
+    let inline internal image (s: Shape) = s.Height * s.Width
 
     /// The offset of plane (t·B + b, c) in x, and of its pooled plane in o.
     let inline private plane (s: Shape) (t: int) (b: int) (c: int) = ((t * s.Batch + b) * s.Channels + c) * image s
-    let inline private pooledPlane (s: Shape) (t: int) (b: int) (c: int) = ((t * s.Batch + b) * s.Channels + c) * (image s / 4)
+    let inline internal pooledPlane (s: Shape) (t: int) (b: int) (c: int) = ((t * s.Batch + b) * s.Channels + c) * (image s / 4)
 
-    /// Runs the T steps of neuron plane (b, c) from rest: `visit t h z` after each step's charge h and spikes z (the
-    /// vector part through `charge` / `next`, the scalar tail through `Raw`), with y = fma(x, α, β) as the input;
-    /// state holds v (`image` values). True when some y is NaN.
-    let inline private steps ([<InlineIfLambda>] charge: V -> V -> V) ([<InlineIfLambda>] next: V -> V -> V)
-                             (spec: FusedLifSpec) (shape: Shape) (xp: nativeptr<float32>) (alpha: float32) (beta: float32)
-                             (state: nativeptr<float32>) (b: int) (c: int)
-                             ([<InlineIfLambda>] visitVector: int -> int -> V -> V -> unit)
-                             ([<InlineIfLambda>] visitScalar: int -> int -> float32 -> float32 -> unit)
-                             ([<InlineIfLambda>] stepDone: int -> unit) : bool =
+    /// Runs the T steps of one neuron plane from rest: `visit t h z` after each step's charge h and spikes z (the
+    /// vector part through `charge` / `next`, the scalar tail through `Raw`), with y = fma(x, α, β) as the input,
+    /// x the `image` values at `input t`; state holds v (`image` values). True when some y is NaN.
+    let inline internal steps ([<InlineIfLambda>] charge: V -> V -> V) ([<InlineIfLambda>] next: V -> V -> V)
+                              (spec: FusedLifSpec) (shape: Shape) ([<InlineIfLambda>] input: int -> nativeptr<float32>)
+                              (alpha: float32) (beta: float32) (state: nativeptr<float32>)
+                              ([<InlineIfLambda>] visitVector: int -> int -> V -> V -> unit)
+                              ([<InlineIfLambda>] visitScalar: int -> int -> float32 -> float32 -> unit)
+                              ([<InlineIfLambda>] stepDone: int -> unit) : bool =
         let n = image shape
         let full = n / V.Count * V.Count
         let av, bv, theta = V alpha, V beta, V spec.Threshold
@@ -70,7 +70,7 @@ module internal BatchNormLifPoolKernel =
         let mutable equal = Vector<int>.AllBitsSet
         let mutable nan = false
         for t in 0 .. shape.Steps - 1 do
-            let xs = NativePtr.add xp (plane shape t b c)
+            let xs = input t
             let mutable j = 0
             while j < full do
                 let y = Vector.FusedMultiplyAdd (load xs j, av, bv)
@@ -90,6 +90,29 @@ module internal BatchNormLifPoolKernel =
             stepDone t
         nan || not (Vector.EqualsAll (equal, Vector<int>.AllBitsSet))
 
+    /// One step back through the neurons of a plane of n: from the charges h, ∂L/∂z (gradZ) and ∂L/∂v of the step
+    /// after (deltas, replaced by this step's), ∂L/∂y into dys.
+    let internal stepBack (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (n: int)
+                          (hs: nativeptr<float32>) (gradZ: nativeptr<float32>) (deltas: nativeptr<float32>) (dys: nativeptr<float32>) =
+        let full = n / V.Count * V.Count
+        let theta, vReset, minusTheta, betaV, gainV = V spec.Threshold, V spec.VReset, V -spec.Threshold, V spec.Beta, V spec.Gain
+        let mutable j = 0
+        while j < full do
+            let delta, gz = load deltas j, load gradZ j
+            // Neurons that no window chose at this step or later have ∂L/∂h = +0 exactly (h is finite, the forward
+            // pass checked it), so a vector of them skips the surrogate derivative; the pooling passes the gradient
+            // to one neuron of four, and in W2 about half the vectors skip.
+            if Vector.EqualsAll (delta, V.Zero) && Vector.EqualsAll (gz, V.Zero) then store V.Zero dys j
+            else
+                let dh = LifVectorKernel.chargeGradientVector spec derivative theta vReset minusTheta (load hs j) delta gz
+                store (gainV * dh) dys j
+                store (betaV * dh) deltas j
+            j <- j + V.Count
+        for j in full .. n - 1 do
+            let dh = chargeGradient spec scalarDerivative (NativePtr.get hs j) (NativePtr.get deltas j) (NativePtr.get gradZ j)
+            NativePtr.set dys j (spec.Gain * dh)
+            NativePtr.set deltas j (spec.Beta * dh)
+
     /// Forward of channel c: the pooled spikes o and the choices k of every plane; true when some y is NaN.
     let private forwardChannel (spec: FusedLifSpec) (shape: Shape) (xp: nativeptr<float32>) (op: nativeptr<float32>)
                                (kp: nativeptr<byte>) (alpha: float32) (beta: float32) (c: int) : bool =
@@ -105,7 +128,7 @@ module internal BatchNormLifPoolKernel =
                 MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width 0 1
             let found =
                 LifVectorKernel.specialise spec (fun charge next ->
-                    steps charge next spec shape xp alpha beta state b c
+                    steps charge next spec shape (fun t -> NativePtr.add xp (plane shape t b c)) alpha beta state
                         (fun _ j _ z -> store z zs j) (fun _ j _ z -> NativePtr.set zs j z) pool)
             nan <- nan || found
         nan
@@ -115,7 +138,6 @@ module internal BatchNormLifPoolKernel =
                                 (xp: nativeptr<float32>) (gop: nativeptr<float32>) (kp: nativeptr<byte>) (gp: nativeptr<float32>)
                                 (saved: BatchNormSaved) (alpha: float32[]) (beta: float32[]) (sums: float[]) (dots: float[]) (c: int) =
         let n = image shape
-        let full = n / V.Count * V.Count
         let planes = shape.Steps * shape.Batch
         use stateLease = Scratch.rent n 0.0f
         use chargedLease = Scratch.rent (shape.Steps * n) 0.0f
@@ -126,12 +148,11 @@ module internal BatchNormLifPoolKernel =
         use deltas = fixed deltaLease.Values
         use gradZ = fixed gradZLease.Values
         let planeS, planeD = Array.zeroCreate<float32> planes, Array.zeroCreate<float32> planes
-        let theta, vReset, minusTheta, betaV, gainV = V spec.Threshold, V spec.VReset, V -spec.Threshold, V spec.Beta, V spec.Gain
         let mean = saved.Mean.[c]
         for b in 0 .. shape.Batch - 1 do
             // The charges h of every step, recomputed from x (the input was checked for NaN by the forward pass).
             LifVectorKernel.specialise spec (fun charge next ->
-                steps charge next spec shape xp alpha.[c] beta.[c] state b c
+                steps charge next spec shape (fun t -> NativePtr.add xp (plane shape t b c)) alpha.[c] beta.[c] state
                     (fun t j h _ -> store h charged (t * n + j)) (fun t j h _ -> NativePtr.set charged (t * n + j) h) ignore)
             |> ignore
             Span<float32>(NativePtr.toVoidPtr deltas, n).Clear ()
@@ -139,23 +160,8 @@ module internal BatchNormLifPoolKernel =
                 let at = plane shape t b c
                 let pooledAt = pooledPlane shape t b c
                 MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width 0 1
-                let hs, dys = NativePtr.add charged (t * n), NativePtr.add gp at
-                let mutable j = 0
-                while j < full do
-                    let delta, gz = load deltas j, load gradZ j
-                    // Neurons that no window chose at this step or later have ∂L/∂h = +0 exactly (h is finite, the
-                    // forward pass checked it), so a vector of them skips the surrogate derivative; the pooling passes
-                    // the gradient to one neuron of four, and in W2 about half the vectors skip.
-                    if Vector.EqualsAll (delta, V.Zero) && Vector.EqualsAll (gz, V.Zero) then store V.Zero dys j
-                    else
-                        let dh = LifVectorKernel.chargeGradientVector spec derivative theta vReset minusTheta (load hs j) delta gz
-                        store (gainV * dh) dys j
-                        store (betaV * dh) deltas j
-                    j <- j + V.Count
-                for j in full .. n - 1 do
-                    let dh = chargeGradient spec scalarDerivative (NativePtr.get hs j) (NativePtr.get deltas j) (NativePtr.get gradZ j)
-                    NativePtr.set dys j (spec.Gain * dh)
-                    NativePtr.set deltas j (spec.Beta * dh)
+                let dys = NativePtr.add gp at
+                stepBack spec derivative scalarDerivative n (NativePtr.add charged (t * n)) gradZ deltas dys
                 let struct (s, d) = BatchNormKernel.planeSums (NativePtr.add xp at) dys n mean
                 planeS.[t * shape.Batch + b] <- s
                 planeD.[t * shape.Batch + b] <- d

@@ -40,9 +40,16 @@ type BatchNormLifPool(name: string, channels: int, neuron: LifParameters, kernel
     /// The pooling.
     member _.Pool = pool
 
+    /// The fused kernel's LIF parameters (None where it does not run these neurons).
+    member internal _.Spec = spec
+
+    /// Whether the block runs fused kernels in its present mode: training, the vectorised fused kernel, neurons it
+    /// runs (the input's shape and device decide the rest).
+    member this.FusedMode : bool = this.training && kernel = Fused && spec.IsSome && FusedKernelSettings.Vectorised
+
     /// Whether the next call on x runs the fused kernel (see the type's description).
     member this.Fuses (x: Tensor) : bool =
-        this.training && kernel = Fused && spec.IsSome && FusedKernelSettings.Vectorised
+        this.FusedMode
         && x.dim () = 5L && Dynamics.fusedRuns x.device_type x.dtype && x.is_contiguous ()
         && x.shape.[0] > 0L && x.shape.[3] % 2L = 0L && x.shape.[4] % 2L = 0L
         && (use merged = x.flatten (0L, 1L) in BatchNorm2d.fusable merged bn.Weight bn.Bias bn.RunningMean bn.RunningVar)

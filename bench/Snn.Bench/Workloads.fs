@@ -65,6 +65,9 @@ type Levers =
       /// W2's BatchNorm → LIF → pooling as one fused block (`BatchNormLifPool`, the same bits as the three fused
       /// layers) instead of three layers; needs the fused batch norm and pooling.
       FusedBlock: bool
+      /// W2's first convolution, batch norm, LIF and pooling as one fused node (`ConvBatchNormLifPool`) that never writes
+      /// the convolution's output (needs the fused block and the direct lever).
+      FusedInputBlock: bool
       /// The library's Adam (TorchSharp's with the fused step of the same bits) instead of TorchSharp's own.
       FusedAdam: bool
       /// Also print the median time of each phase of the training step (release, forward and loss, backward,
@@ -76,12 +79,12 @@ type Levers =
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = SpikeLinearOptions.Default.Sparse
           SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; Direct = SpikeLinearOptions.Default.Direct; KeepFreedMemory = true
-          SmallBlockCaches = false; WideVectors = true; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedBn = true; FusedBlock = true; FusedAdam = true; Phases = false }
+          SmallBlockCaches = false; WideVectors = true; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedBn = true; FusedBlock = true; FusedInputBlock = true; FusedAdam = true; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, direct {onOff l.Direct}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, wide-vectors {onOff l.WideVectors} ({Numerics.Vector<float32>.Count} lanes), release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-block {onOff l.FusedBlock}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, direct {onOff l.Direct}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, wide-vectors {onOff l.WideVectors} ({Numerics.Vector<float32>.Count} lanes), release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-block {onOff l.FusedBlock}, fused-input-block {onOff l.FusedInputBlock}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
 
     /// Sets the fused kernels' process-wide switches (`FusedKernelSettings`) to these levers.
     member l.ApplyKernelSettings () =
@@ -118,6 +121,7 @@ let parseLevers (args: string list) : Levers * string list =
         | "--fused-pool" :: v :: tail -> go { levers with FusedPool = onOff "fused-pool" v } rest tail
         | "--fused-bn" :: v :: tail -> go { levers with FusedBn = onOff "fused-bn" v } rest tail
         | "--fused-block" :: v :: tail -> go { levers with FusedBlock = onOff "fused-block" v } rest tail
+        | "--fused-input-block" :: v :: tail -> go { levers with FusedInputBlock = onOff "fused-input-block" v } rest tail
         | "--fused-adam" :: v :: tail -> go { levers with FusedAdam = onOff "fused-adam" v } rest tail
         | "--phases" :: v :: tail -> go { levers with Phases = onOff "phases" v } rest tail
         | "--device" :: v :: tail ->
@@ -176,6 +180,11 @@ type private W3Net(levers: Levers, steps: int) as this =
 let private w2Net (levers: Levers) =
     new SpikingSequential("W2", [|
         for l in 0 .. 2 do
+          if l = 0 && levers.FusedInputBlock && levers.Direct && levers.FusedBlock && levers.FusedBn && levers.FusedPool then
+            let first = new ConvBatchNormLifPool("layer0", 2, 64, 3, neuron, levers.Kernel, levers.LinearOptions)
+            first.Conv.Scale 8.0 |> ignore
+            yield first
+          else
             yield (new SpikeConv2d($"conv{l}", (if l = 0 then 2 else 64), 64, 3, levers.LinearOptions)).Scale 8.0 :> torch.nn.Module<Tensor, Tensor>
             if levers.FusedBlock && levers.FusedBn && levers.FusedPool then
                 yield new BatchNormLifPool($"block{l}", 64, neuron, levers.Kernel)

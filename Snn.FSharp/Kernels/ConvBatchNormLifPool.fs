@@ -1,0 +1,425 @@
+/// A network's first convolution, its batch normalisation, LIF neurons and 2 × 2 max pooling as one autograd node
+/// that never writes the convolution's output: the first block of every DVS network (2-channel event frames →
+/// Conv2d → BatchNorm2d → LIF → MaxPool2d), whose input needs no gradient.
+///
+/// For input x [T·B; C; H; W] (no gradient), W [O; C; k; k], conv bias b, stride 1, zero padding p, and window rows
+/// r = (c, ky, kx) of the im2col columns X_n[r, q] of image n at output position q (Ho = H + 2p - k + 1, M = T·B·Ho·Wo
+/// positions per channel o):
+///
+///     u_o = W_o · X + b_o                                         the convolution, recomputed where it is needed
+///     G = Σ_n X_n X_nᵀ,  g = Σ_n X_n 1                            the input's Gram matrix and column sums
+///     Σ u_o = W_o · g + M b_o,   Σ u_o² = W_o G W_oᵀ + 2 b_o W_o · g + M b_o²        (double)
+///     mean = Σ u / M,  var = Σ u² / M - mean²,  α = γ / √(var + ε),  y = α (u - mean) + β,  then LIF and pooling
+///
+/// so batch norm's statistics come from G, a (C·k² + 1)² matrix, instead of a pass over u. Backward, with
+/// dy = ∂L/∂y from the LIF recurrence (as in `BatchNormLifPoolKernel`) and, per channel, s = Σ dy and a = Σ_n X_n dy
+/// (one sum per window row, taken while the plane's dy is in cache):
+///
+///     d = Σ (u - mean) dy = W_o · a + (b_o - mean) s
+///     ∂L/∂u = α (dy - s / M - (u - mean) d / (M (var + ε)))                               (batch norm's backward)
+///     ∂L/∂W_o = Σ ∂L/∂u · X = α (a - (s / M) g - d / (M (var + ε)) (G W_oᵀ + b_o g - mean g))
+///     ∂L/∂b_o = Σ ∂L/∂u = 0 exactly (batch norm removes any shift),   ∂L/∂γ = d / √(var + ε),   ∂L/∂β = s
+///
+/// Why: in W2 the first convolution's output u is 75 MB ([128; 64; 48; 48]), and run as layers it is written by the
+/// convolution (and reordered by oneDNN), read twice for the statistics, once by the block's forward pass, once more
+/// by its backward pass, then ∂L/∂u is written, rewritten by batch norm's input gradient and read by the weight
+/// gradient. Here nothing of u's size reaches memory: one image (C planes of the padded input, 20 KB in W2) sits in
+/// L1 while a work item computes u one plane at a time, k² · C products per value.
+///
+/// The convolution runs on the padded input's own row pitch P = W + 2p: position q = (y, x) is value y·P + x of a
+/// padded output plane whose last 2p columns of every row are discarded, so every window row r is the input read at
+/// one fixed offset, and each sum is a dot product over contiguous memory. The statistics and gradients are sums in
+/// another order than libtorch's convolution and batch norm, so they agree with the separate layers to float32
+/// rounding, not bit for bit (a neuron whose charge lies within rounding of the threshold may spike in one and not
+/// the other). Sums have a fixed order (images, channels, planes in turn), so the results do not depend on the
+/// thread count.
+namespace Snn
+
+#nowarn "9"
+
+open System
+open System.Numerics
+open Microsoft.FSharp.NativeInterop
+open TorchSharp
+open Snn.Tensors
+
+/// Raw loops of the fused first block over the padded input (see the file's description).
+module internal ConvBatchNormLifPoolKernel =
+
+    open Raw
+    open BatchNormLifPoolKernel
+
+    type private V = Vector<float32>
+
+    /// Positions computed per pass of the convolution: four vectors, four independent sums.
+    let private block = 4 * V.Count
+
+    /// The geometry of one call: T steps, B samples, C input channels of H × W, O output channels, kernel k, padding
+    /// p; the padded input has `Rows` rows of `Pitch` = W + 2p values per channel (H + 2p, and more at the bottom so
+    /// that a pass's last block reads inside the image).
+    [<Struct>]
+    type Geometry =
+        { Steps: int; Batch: int; InChannels: int; Height: int; Width: int; Channels: int; Kernel: int; Padding: int; Rows: int }
+        member g.Pitch = g.Width + 2 * g.Padding
+        member g.OutHeight = g.Height + 2 * g.Padding - g.Kernel + 1
+        member g.OutWidth = g.Width + 2 * g.Padding - g.Kernel + 1
+        /// Window rows C·k².
+        member g.Taps = g.InChannels * g.Kernel * g.Kernel
+        /// Values of one padded input image.
+        member g.ImageSize = g.InChannels * g.Rows * g.Pitch
+        /// Values of a padded output plane, Ho·P, rounded up to whole blocks (the sums run over all of them).
+        member g.Span = (g.OutHeight * g.Pitch + block - 1) / block * block
+        /// The block's shape over the output planes.
+        member g.Shape : Shape = { Steps = g.Steps; Batch = g.Batch; Channels = g.Channels; Height = g.OutHeight; Width = g.OutWidth }
+
+    /// Rows below the image's last padded row that the last block's reads can reach.
+    let extraRows (kernel: int) (pitch: int) = (block + kernel + pitch - 2) / pitch
+
+    /// The offset of window row r = (c, ky, kx) in the padded image.
+    let offsets (g: Geometry) = Array.init g.Taps (fun r ->
+        let c, ky, kx = r / (g.Kernel * g.Kernel), r / g.Kernel % g.Kernel, r % g.Kernel
+        (c * g.Rows + ky) * g.Pitch + kx)
+
+    /// 1 at the padded output plane's valid positions (x < Wo on the first Ho rows), 0 elsewhere.
+    let validMask (g: Geometry) = Array.init g.Span (fun i -> if i < g.OutHeight * g.Pitch && i % g.Pitch < g.OutWidth then 1.0f else 0.0f)
+
+    /// out[r - first] = Σ_i a[i] · xs[i + offsets[r]] over the `span` values of a, for rows first .. last - 1
+    /// (float32, six rows at a time sharing the loads of a, four vectors' sums per row until the end).
+    let private dots (a: nativeptr<float32>) (xs: nativeptr<float32>) (offsets: int[]) (first: int) (last: int) (span: int) (out: Span<float32>) =
+        let mutable next = first
+        while next < last do
+            let r0 = next
+            // Rows past `last` read row r0 again and are dropped.
+            let at k = NativePtr.add xs offsets.[if r0 + k < last then r0 + k else r0]
+            let p0, p1, p2, p3, p4, p5 = at 0, at 1, at 2, at 3, at 4, at 5
+            let mutable s0, s1, s2, s3, s4, s5 = V.Zero, V.Zero, V.Zero, V.Zero, V.Zero, V.Zero
+            let mutable i = 0
+            while i < span do
+                let av = load a i
+                s0 <- Vector.FusedMultiplyAdd (av, load p0 i, s0)
+                s1 <- Vector.FusedMultiplyAdd (av, load p1 i, s1)
+                s2 <- Vector.FusedMultiplyAdd (av, load p2 i, s2)
+                s3 <- Vector.FusedMultiplyAdd (av, load p3 i, s3)
+                s4 <- Vector.FusedMultiplyAdd (av, load p4 i, s4)
+                s5 <- Vector.FusedMultiplyAdd (av, load p5 i, s5)
+                i <- i + V.Count
+            let kept = last - r0
+            out.[r0 - first] <- Vector.Sum s0
+            if kept > 1 then out.[r0 - first + 1] <- Vector.Sum s1
+            if kept > 2 then out.[r0 - first + 2] <- Vector.Sum s2
+            if kept > 3 then out.[r0 - first + 3] <- Vector.Sum s3
+            if kept > 4 then out.[r0 - first + 4] <- Vector.Sum s4
+            if kept > 5 then out.[r0 - first + 5] <- Vector.Sum s5
+            next <- r0 + 6
+
+    /// Image n's G and g as one (C·k² + 1)² matrix (row and column C·k² hold g and the count Ho·Wo), float32 sums
+    /// within the image, into `gram` (double, row-major).
+    let private imageGram (g: Geometry) (offsets: int[]) (mask: float32[]) (xp: nativeptr<float32>) (n: int) (gram: float[]) =
+        let taps = g.Taps
+        let xs = NativePtr.add xp (n * g.ImageSize)
+        use rowLease = Scratch.rent g.Span 0.0f
+        use row = fixed rowLease.Values
+        use maskPin = fixed mask
+        let sums = Array.zeroCreate<float32> taps
+        for r in 0 .. taps - 1 do
+            // Row r at the valid positions only, so that every product below counts valid positions alone.
+            let xr = NativePtr.add xs offsets.[r]
+            let mutable i = 0
+            while i < g.Span do
+                store (load xr i * load maskPin i) row i
+                i <- i + V.Count
+            dots row xs offsets r taps g.Span (Span<float32> (sums, 0, taps - r))
+            for l in r .. taps - 1 do
+                gram.[r * (taps + 1) + l] <- float sums.[l - r]
+                gram.[l * (taps + 1) + r] <- float sums.[l - r]
+            let mutable total = V.Zero
+            let mutable i = 0
+            while i < g.Span do
+                total <- total + load row i
+                i <- i + V.Count
+            gram.[r * (taps + 1) + taps] <- float (Vector.Sum total)
+            gram.[taps * (taps + 1) + r] <- float (Vector.Sum total)
+        gram.[taps * (taps + 1) + taps] <- float (g.OutHeight * g.OutWidth)
+
+    /// G and g over all images (each image's in float32, added in image order in double).
+    let gram (g: Geometry) (xpad: Tensor) : float[] =
+        let offsets, mask = offsets g, validMask g
+        let xp = NativePtr.ofNativeInt<float32> (address xpad)
+        let size = (g.Taps + 1) * (g.Taps + 1)
+        let images = g.Steps * g.Batch
+        let parts = Array.init images (fun _ -> Array.zeroCreate<float> size)
+        Workers.forEach images (fun n -> imageGram g offsets mask xp n parts.[n])
+        let total = Array.zeroCreate<float> size
+        for part in parts do
+            for i in 0 .. size - 1 do total.[i] <- total.[i] + part.[i]
+        total
+
+    /// u of channel o for image n without the bias, into the dense Ho × Wo plane `dense`, through `padded` (Span
+    /// values on the input's pitch).
+    let private convolve (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
+                         (n: int) (padded: nativeptr<float32>) (dense: nativeptr<float32>) =
+        let xs = NativePtr.add xp (n * g.ImageSize)
+        let mutable i = 0
+        while i < g.Span do
+            let mutable s0, s1, s2, s3 = V.Zero, V.Zero, V.Zero, V.Zero
+            for r in 0 .. offsets.Length - 1 do
+                let w = V (NativePtr.get weights r)
+                let p = NativePtr.add xs (i + offsets.[r])
+                s0 <- Vector.FusedMultiplyAdd (w, load p 0, s0)
+                s1 <- Vector.FusedMultiplyAdd (w, load p V.Count, s1)
+                s2 <- Vector.FusedMultiplyAdd (w, load p (2 * V.Count), s2)
+                s3 <- Vector.FusedMultiplyAdd (w, load p (3 * V.Count), s3)
+            store s0 padded i
+            store s1 padded (i + V.Count)
+            store s2 padded (i + 2 * V.Count)
+            store s3 padded (i + 3 * V.Count)
+            i <- i + block
+        let wo = g.OutWidth
+        for y in 0 .. g.OutHeight - 1 do
+            Span<float32>(NativePtr.toVoidPtr (NativePtr.add padded (y * g.Pitch)), wo).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add dense (y * wo)), wo))
+
+    /// Forward of channel o: pooled spikes and choices of every plane; true when some y is NaN.
+    let private forwardChannel (spec: FusedLifSpec) (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
+                               (op: nativeptr<float32>) (kp: nativeptr<byte>) (alpha: float32) (beta: float32) (o: int) : bool =
+        let shape = g.Shape
+        let n = image shape
+        use paddedLease = Scratch.rent g.Span 0.0f
+        use denseLease = Scratch.rent n 0.0f
+        use stateLease = Scratch.rent n 0.0f
+        use spikesLease = Scratch.rent n 0.0f
+        use padded = fixed paddedLease.Values
+        use dense = fixed denseLease.Values
+        use state = fixed stateLease.Values
+        use zs = fixed spikesLease.Values
+        let w = NativePtr.add weights (o * g.Taps)
+        let mutable nan = false
+        for b in 0 .. g.Batch - 1 do
+            let input t =
+                convolve g offsets xp w (t * g.Batch + b) padded dense
+                dense
+            let pool t =
+                let at = pooledPlane shape t b o
+                MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width 0 1
+            let found =
+                LifVectorKernel.specialise spec (fun charge next ->
+                    steps charge next spec shape input alpha beta state
+                        (fun _ j _ z -> store z zs j) (fun _ j _ z -> NativePtr.set zs j z) pool)
+            nan <- nan || found
+        nan
+
+    /// Backward of channel o: s = Σ dy into sums.[o] and a = Σ_n X_n dy into rows (C·k² values from o·C·k²).
+    let private backwardChannel (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (g: Geometry)
+                                (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>) (gop: nativeptr<float32>)
+                                (kp: nativeptr<byte>) (alpha: float32) (beta: float32) (sums: float[]) (rows: float[]) (o: int) =
+        let shape = g.Shape
+        let n = image shape
+        let wo = g.OutWidth
+        use paddedLease = Scratch.rent g.Span 0.0f
+        use denseLease = Scratch.rent n 0.0f
+        use stateLease = Scratch.rent n 0.0f
+        use chargedLease = Scratch.rent (shape.Steps * n) 0.0f
+        use deltaLease = Scratch.rent n 0.0f
+        use gradZLease = Scratch.rent n 0.0f
+        use dyLease = Scratch.rent n 0.0f
+        use padded = fixed paddedLease.Values
+        use dense = fixed denseLease.Values
+        use state = fixed stateLease.Values
+        use charged = fixed chargedLease.Values
+        use deltas = fixed deltaLease.Values
+        use gradZ = fixed gradZLease.Values
+        use dys = fixed dyLease.Values
+        let w = NativePtr.add weights (o * g.Taps)
+        let planeRows = Array.zeroCreate<float32> g.Taps
+        let mutable s = 0.0
+        let a = Array.zeroCreate<float> g.Taps
+        for b in 0 .. g.Batch - 1 do
+            // The charges h of every step, recomputed from the input (checked for NaN by the forward pass).
+            let input t =
+                convolve g offsets xp w (t * g.Batch + b) padded dense
+                dense
+            LifVectorKernel.specialise spec (fun charge next ->
+                steps charge next spec shape input alpha beta state
+                    (fun t j h _ -> store h charged (t * n + j)) (fun t j h _ -> NativePtr.set charged (t * n + j) h) ignore)
+            |> ignore
+            Span<float32>(NativePtr.toVoidPtr deltas, n).Clear ()
+            // The padded plane holds dy on the input's pitch, zero at the discarded positions.
+            Span<float32>(NativePtr.toVoidPtr padded, g.Span).Clear ()
+            for t in shape.Steps - 1 .. -1 .. 0 do
+                let pooledAt = pooledPlane shape t b o
+                MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width 0 1
+                stepBack spec derivative scalarDerivative n (NativePtr.add charged (t * n)) gradZ deltas dys
+                let mutable total = V.Zero
+                let mutable j = 0
+                while j + V.Count <= n do
+                    total <- total + load dys j
+                    j <- j + V.Count
+                let mutable plane = Vector.Sum total
+                for tail in j .. n - 1 do plane <- plane + NativePtr.get dys tail
+                s <- s + float plane
+                for y in 0 .. shape.Height - 1 do
+                    Span<float32>(NativePtr.toVoidPtr (NativePtr.add dys (y * wo)), wo).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add padded (y * g.Pitch)), wo))
+                dots padded (NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)) offsets 0 g.Taps g.Span (Span<float32> planeRows)
+                for r in 0 .. g.Taps - 1 do a.[r] <- a.[r] + float planeRows.[r]
+        sums.[o] <- s
+        Array.blit a 0 rows (o * g.Taps) g.Taps
+
+    /// Pooled spikes o and choices k of the padded input (see `Geometry`) with the map y = fma(u, α, β) per channel
+    /// (β holding the conv bias); true when some y is NaN.
+    let forward (spec: FusedLifSpec) (g: Geometry) (xpad: Tensor) (weight: float32[]) (alpha: float32[]) (beta: float32[])
+                (o: Tensor) (k: Tensor) : bool =
+        let offsets = offsets g
+        let xp, op = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address o)
+        let kp = NativePtr.ofNativeInt<byte> (address k)
+        use wp = fixed weight
+        let found = Array.zeroCreate<bool> g.Channels
+        Workers.forEach g.Channels (fun c -> found.[c] <- forwardChannel spec g offsets xp wp op kp alpha.[c] beta.[c] c)
+        Array.contains true found
+
+    /// Per channel, s = Σ dy (into sums) and a = Σ_n X_n dy (into rows, [O; C·k²]) from ∂L/∂o and the choices.
+    let backward (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (g: Geometry) (xpad: Tensor)
+                 (weight: float32[]) (gradO: Tensor) (k: Tensor) (alpha: float32[]) (beta: float32[]) (sums: float[]) (rows: float[]) =
+        let offsets = offsets g
+        let xp, gop = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address gradO)
+        let kp = NativePtr.ofNativeInt<byte> (address k)
+        use wp = fixed weight
+        Workers.forEach g.Channels (fun c ->
+            backwardChannel spec derivative scalarDerivative g offsets xp wp gop kp alpha.[c] beta.[c] sums rows c)
+
+/// What the backward pass needs of a call's statistics (double): per channel mean, var + ε, γ, the conv weight and
+/// bias, α and β, and the input's Gram matrix.
+type internal ConvBlockSaved =
+    { Geometry: ConvBatchNormLifPoolKernel.Geometry
+      Spec: FusedLifSpec
+      Weight: float32[]
+      ConvBias: float[]
+      Mean: float[]
+      /// var + ε.
+      VarEps: float[]
+      Gamma: float[]
+      Alpha: float32[]
+      Beta: float32[]
+      Gram: float[]
+      HasConvBias: bool
+      HasGamma: bool
+      HasBeta: bool }
+
+/// The fused first block as an autograd function: apply (x [T·B; C; H; W] contiguous float32 on the CPU without
+/// gradient, steps T, conv weight [O; C; k; k], conv bias or null, padding: int, bn weight or null, bn bias or null,
+/// running_mean or null, running_var or null, momentum: float, eps: float, spec: FusedLifSpec) → pooled spikes
+/// [T·B; O; Ho/2; Wo/2] (Ho, Wo even). Training-mode batch norm (updates the running estimates in place);
+/// gradients for the conv weight and bias and the bn weight and bias.
+type ConvBatchNormLifPoolFunction() =
+    inherit torch.autograd.SingleTensorFunction<ConvBatchNormLifPoolFunction>()
+
+    /// The autograd node's name.
+    override _.Name = "SnnConvBatchNormLifPool"
+
+    /// Pads the input, takes the statistics from its Gram matrix, runs the block; keeps the padded input and choices.
+    override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
+        let x = (vars.[0] :?> Tensor).detach ()
+        let steps = vars.[1] :?> int
+        let convWeight, convBias, padding = vars.[2] :?> Tensor, vars.[3] :?> Tensor, vars.[4] :?> int
+        let gamma, betaBn = vars.[5] :?> Tensor, vars.[6] :?> Tensor
+        let runningMean, runningVar = vars.[7] :?> Tensor, vars.[8] :?> Tensor
+        let momentum, eps = vars.[9] :?> float, vars.[10] :?> float
+        let spec = vars.[11] :?> FusedLifSpec
+        let kernel = int convWeight.shape.[2]
+        let pitch = int x.shape.[3] + 2 * padding
+        let extra = ConvBatchNormLifPoolKernel.extraRows kernel pitch
+        let g : ConvBatchNormLifPoolKernel.Geometry =
+            { Steps = steps; Batch = int x.shape.[0] / steps; InChannels = int x.shape.[1]; Height = int x.shape.[2]; Width = int x.shape.[3]
+              Channels = int convWeight.shape.[0]; Kernel = kernel; Padding = padding; Rows = int x.shape.[2] + 2 * padding + extra }
+        let xpad = (torch.nn.functional.pad (x, [| int64 padding; int64 padding; int64 padding; int64 (padding + extra) |], PaddingModes.Zeros, 0.0)).contiguous ()
+        let gram = ConvBatchNormLifPoolKernel.gram g xpad
+        let weight = Tensors.toArray (convWeight.detach().contiguous ())
+        let channels, taps = g.Channels, g.Taps
+        let bias = if isNull convBias then Array.zeroCreate channels else Tensors.toArray convBias |> Array.map float
+        let gammaValues = if isNull gamma then Array.create channels 1.0 else Tensors.toArray gamma |> Array.map float
+        let betaValues = if isNull betaBn then Array.zeroCreate channels else Tensors.toArray betaBn |> Array.map float
+        let count = float (g.Steps * g.Batch * g.OutHeight * g.OutWidth)
+        let at r l = gram.[r * (taps + 1) + l]
+        let mean, variance = Array.zeroCreate<float> channels, Array.zeroCreate<float> channels
+        for o in 0 .. channels - 1 do
+            let w r = float weight.[o * taps + r]
+            // Σ u = W·g + M b and Σ u² = W G Wᵀ + 2 b W·g + M b², from the Gram matrix.
+            let mutable wg, wgw = 0.0, 0.0
+            for r in 0 .. taps - 1 do
+                wg <- wg + w r * at r taps
+                let mutable row = 0.0
+                for l in 0 .. taps - 1 do row <- row + at r l * w l
+                wgw <- wgw + w r * row
+            let sum = wg + count * bias.[o]
+            let squares = wgw + 2.0 * bias.[o] * wg + count * bias.[o] * bias.[o]
+            mean.[o] <- sum / count
+            variance.[o] <- max 0.0 (squares / count - mean.[o] * mean.[o])
+        if not (isNull runningMean) then
+            use _ = torch.no_grad ()
+            BatchNormKernel.updateRunning momentum (int count) (Array.map float32 mean)
+                (Array.map (fun v -> float32 (v * count)) variance) runningMean runningVar
+        let alpha = Array.init channels (fun o -> float32 (gammaValues.[o] / sqrt (variance.[o] + eps)))
+        // y = α (u + b - mean) + β with the conv bias folded into β.
+        let beta = Array.init channels (fun o -> float32 (float alpha.[o] * (bias.[o] - mean.[o]) + betaValues.[o]))
+        let pooled = [| x.shape.[0]; int64 channels; int64 (g.OutHeight / 2); int64 (g.OutWidth / 2) |]
+        let o = torch.empty (pooled, dtype = torch.float32)
+        let choice = torch.empty (pooled, dtype = torch.uint8)
+        // TorchSharp reads o and choice when apply returns; libtorch keeps what it needs of them.
+        FunctionHandles.releaseLater [ o; choice ]
+        let nan = ConvBatchNormLifPoolKernel.forward spec g xpad weight alpha beta o choice
+        // The kernels read raw addresses, which do not keep a tensor alive.
+        GC.KeepAlive xpad
+        if nan then Raw.nanInput ()
+        // Kept for the backward pass and freed by it.
+        ctx.save_data ("x", KeptForBackward xpad)
+        ctx.save_for_backward (Collections.Generic.List [ choice ])
+        FunctionHandles.shrinkOutputCache ctx
+        ctx.save_data ("saved", box
+            { Geometry = g; Spec = spec; Weight = weight; ConvBias = bias; Mean = mean
+              VarEps = Array.map (fun v -> v + eps) variance; Gamma = gammaValues; Alpha = alpha; Beta = beta; Gram = gram
+              HasConvBias = not (isNull convBias); HasGamma = not (isNull gamma); HasBeta = not (isNull betaBn) })
+        o
+
+    /// Gradients of the conv weight and bias and the bn weight and bias (none for x).
+    override _.backward (ctx: torch.autograd.AutogradContext, gradO: Tensor) : Collections.Generic.List<Tensor> =
+        // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
+        Diff.CallbackErrors.guard "SnnConvBatchNormLifPool" 12 (fun () ->
+            FunctionHandles.release ()
+            use gradO = gradO
+            let kept = ctx.get_data "x" :?> KeptForBackward
+            let xpad = kept.Tensor
+            use choice = ctx.get_saved_variables().[0]
+            let saved = ctx.get_data "saved" :?> ConvBlockSaved
+            let g, spec = saved.Geometry, saved.Spec
+            let channels, taps = g.Channels, g.Taps
+            let derivative = (SurrogateDerivatives.scalar spec.Surrogate).Value
+            let vectorDerivative = (SurrogateDerivatives.vector spec.Surrogate).Value
+            use go = gradO.contiguous ()
+            let sums, rows = Array.zeroCreate<float> channels, Array.zeroCreate<float> (channels * taps)
+            ConvBatchNormLifPoolKernel.backward spec vectorDerivative derivative g xpad saved.Weight go choice saved.Alpha saved.Beta sums rows
+            GC.KeepAlive xpad
+            GC.KeepAlive go
+            GC.KeepAlive choice
+            kept.Release ()
+            let count = float (g.Steps * g.Batch * g.OutHeight * g.OutWidth)
+            let at r l = saved.Gram.[r * (taps + 1) + l]
+            let gradWeight = Array.zeroCreate<float32> (channels * taps)
+            let dots = Array.zeroCreate<float> channels
+            for o in 0 .. channels - 1 do
+                let w r = float saved.Weight.[o * taps + r]
+                let a r = rows.[o * taps + r]
+                let s, b, mean, varEps = sums.[o], saved.ConvBias.[o], saved.Mean.[o], saved.VarEps.[o]
+                // d = Σ (u - mean) dy = W·a + (b - mean) s.
+                let mutable d = (b - mean) * s
+                for r in 0 .. taps - 1 do d <- d + w r * a r
+                dots.[o] <- d
+                let scale = saved.Gamma.[o] / sqrt varEps
+                let k = d / (count * varEps)
+                for r in 0 .. taps - 1 do
+                    // Σ (u - mean) X_r = (G Wᵀ)_r + (b - mean) g_r.
+                    let mutable centred = (b - mean) * at r taps
+                    for l in 0 .. taps - 1 do centred <- centred + at r l * w l
+                    gradWeight.[o * taps + r] <- float32 (scale * (a r - s / count * at r taps - k * centred))
+            let gw = torch.tensor (gradWeight, ReadOnlySpan<int64> [| int64 channels; int64 g.InChannels; int64 g.Kernel; int64 g.Kernel |])
+            let gb = if saved.HasConvBias then torch.zeros ([| int64 channels |]) else null
+            let gGamma = if saved.HasGamma then torch.tensor (Array.init channels (fun o -> float32 (dots.[o] / sqrt saved.VarEps.[o]))) else null
+            let gBeta = if saved.HasBeta then torch.tensor (Array.map float32 sums) else null
+            Collections.Generic.List [ null; null; gw; gb; null; gGamma; gBeta; null; null; null; null; null ])

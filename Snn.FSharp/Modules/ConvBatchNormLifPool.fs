@@ -1,0 +1,80 @@
+/// The first block of a DVS network, Conv2d → BatchNorm2d → LIF → 2 × 2 max pooling, as one time-aware layer run by
+/// the fused kernel of Kernels/ConvBatchNormLifPool.fs where it can and by its layers otherwise.
+namespace Snn.Modules
+
+open System
+open TorchSharp
+open Snn
+open Snn.Neurons
+open Snn.Tensors
+
+/// Conv2d (k × k, stride 1, padding k / 2, with bias) → BatchNorm2d → LIF neurons over time → 2 × 2 max pooling:
+/// [T; B; C; H; W] → spikes [T; B; O; H'/2; W'/2], the block that takes a DVS network's event frames (SpikingJelly's
+/// `Conv2d, BatchNorm2d, LIFNode, MaxPool2d` at the input).
+///
+/// Its children are "conv" (a `SpikeConv2d`, state dict keys conv.weight, conv.bias) and "block" (a
+/// `BatchNormLifPool`: block.bn.*), and `ILayerChain` lists the conv, the batch norm, the neurons and the pooling.
+/// Where the block itself fuses (training, the fused kernel, see `BatchNormLifPool`), the input needs no gradient
+/// (it is the data), the conv's `Direct` lever is on (`SpikeLinearOptions.Default`; `Dense` keeps libtorch's
+/// layers), the input is float32 contiguous on the CPU and H', W' are even, one autograd node
+/// (`ConvBatchNormLifPoolFunction`) runs all four without writing the convolution's output: batch norm's statistics
+/// come from the input's Gram matrix, the convolution is recomputed one plane at a time where it is needed. Its
+/// results agree with the layers' to float32 rounding (not bit for bit), the conv bias gets a zero gradient (batch
+/// norm removes any shift) and no forward hook of the children runs. Otherwise the conv and the block run in turn.
+type ConvBatchNormLifPool(name: string, inChannels: int, channels: int, kernel: int, neuron: LifParameters, kernelKind: Kernel, options: SpikeLinearOptions) as this =
+    inherit TimeModule(name)
+    let conv = new SpikeConv2d("conv", inChannels, channels, kernel, options)
+    let block = new BatchNormLifPool("block", channels, neuron, kernelKind)
+    do
+        this.register_module ("conv", conv)
+        this.register_module ("block", block)
+
+    /// The most inputs per window (C·k²) the fused path takes; larger windows run the layers.
+    static member MaximumWindow = DirectConv2d.maximumWindow
+
+    /// The convolution.
+    member _.Conv = conv
+    /// Batch norm, neurons and pooling.
+    member _.Block = block
+
+    /// Whether the next call on x runs the fused kernel (see the type's description).
+    member this.Fuses (x: Tensor) : bool =
+        let bn = block.BatchNorm
+        let ok (t: Tensor) = isNull t || (t.dtype = torch.float32 && t.device_type = DeviceType.CPU && t.is_contiguous ())
+        let outHeight, outWidth = x.shape.[3] + 2L * int64 conv.Padding - int64 kernel + 1L, x.shape.[4] + 2L * int64 conv.Padding - int64 kernel + 1L
+        block.FusedMode && conv.Options.Direct && not conv.Options.Bf16 && not x.requires_grad
+        && x.dim () = 5L && x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.is_contiguous ()
+        && x.shape.[0] > 0L && x.shape.[1] > 0L && conv.Stride = 1 && inChannels * kernel * kernel <= ConvBatchNormLifPool.MaximumWindow
+        && outHeight > 0L && outWidth > 0L && outHeight % 2L = 0L && outWidth % 2L = 0L && outHeight * outWidth > 1L
+        && x.numel () <= int64 Int32.MaxValue / 2L && x.shape.[0] * x.shape.[1] * int64 channels * outHeight * outWidth <= int64 Int32.MaxValue
+        && ok conv.Weight && ok conv.Bias && ok bn.Weight && ok bn.Bias && ok bn.RunningMean && ok bn.RunningVar
+
+    /// Spikes [T; B; O; H'/2; W'/2] of input x [T; B; C; H; W].
+    override this.forward (x: Tensor) : Tensor =
+        this.CheckTimeFirst (x, 5)
+        if x.dim () <> 5L || x.shape.[2] <> int64 inChannels then invalidArg "x" $"must be [T; B; {inChannels}; H; W], got shape %A{x.shape}"
+        let t, b = x.shape.[0], x.shape.[1]
+        let merged = x.flatten (0L, 1L)
+        if this.Fuses x then
+            let bn = block.BatchNorm
+            do
+                use _ = torch.no_grad ()
+                bn.BatchesTracked.add_ (1L.ToScalar ()) |> ignore
+            let pooled =
+                ConvBatchNormLifPoolFunction.apply (merged, box (int t), conv.Weight, conv.Bias, box conv.Padding, bn.Weight, bn.Bias,
+                                                    bn.RunningMean, bn.RunningVar, box bn.Momentum, box bn.Eps, box block.Spec.Value)
+            FunctionHandles.release ()
+            releaseConsumed merged pooled
+            let output = pooled.unflatten (0L, [| t; b |])
+            releaseConsumed pooled output
+            output
+        else
+            let currents = conv.call merged
+            releaseConsumed merged currents
+            let timed = currents.unflatten (0L, [| t; b |])
+            releaseConsumed currents timed
+            block.call timed
+
+    /// The conv, batch norm, neurons and pooling, in the order forward runs them.
+    interface ILayerChain with
+        member _.Chain = [| conv; block.BatchNorm; block.Neurons; block.Pool |]
