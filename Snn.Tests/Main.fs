@@ -16,6 +16,7 @@ let private all =
         MaxPool2x2Tests.tests
         BatchNorm2dTests.tests
         BatchNormLifPoolTests.tests
+        ConvBatchNormLifPoolTests.tests
         DirectConv2dTests.tests
         WorkersTests.tests
         SpikeLinearTests.tests
