@@ -51,7 +51,7 @@ module internal ConvBatchNormLifPoolKernel =
 
     type private V = Vector<float32>
 
-    /// Positions computed per pass of the convolution: four vectors, four independent sums.
+    /// Positions computed per pass of the convolution: four vectors (of each of four channels).
     let private block = 4 * V.Count
 
     /// The geometry of one call: T steps, B samples, C input channels of H × W, O output channels, kernel k, padding
@@ -154,71 +154,151 @@ module internal ConvBatchNormLifPoolKernel =
             for i in 0 .. size - 1 do total.[i] <- total.[i] + part.[i]
         total
 
-    /// u of channel o for image n without the bias, into the dense Ho × Wo plane `dense`, through `padded` (Span
-    /// values on the input's pitch).
-    let private convolve (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
-                         (n: int) (padded: nativeptr<float32>) (dense: nativeptr<float32>) =
-        let xs = NativePtr.add xp (n * g.ImageSize)
-        let mutable i = 0
-        while i < g.Span do
-            let mutable s0, s1, s2, s3 = V.Zero, V.Zero, V.Zero, V.Zero
-            for r in 0 .. offsets.Length - 1 do
-                let w = V (NativePtr.get weights r)
-                let p = NativePtr.add xs (i + offsets.[r])
-                s0 <- Vector.FusedMultiplyAdd (w, load p 0, s0)
-                s1 <- Vector.FusedMultiplyAdd (w, load p V.Count, s1)
-                s2 <- Vector.FusedMultiplyAdd (w, load p (2 * V.Count), s2)
-                s3 <- Vector.FusedMultiplyAdd (w, load p (3 * V.Count), s3)
-            store s0 padded i
-            store s1 padded (i + V.Count)
-            store s2 padded (i + 2 * V.Count)
-            store s3 padded (i + 3 * V.Count)
-            i <- i + block
-        let wo = g.OutWidth
-        for y in 0 .. g.OutHeight - 1 do
-            Span<float32>(NativePtr.toVoidPtr (NativePtr.add padded (y * g.Pitch)), wo).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add dense (y * wo)), wo))
+    /// Output channels per work item: each input value loaded by the convolution and by the weight-gradient sums
+    /// serves all of them (one 512-bit load spanning two cache lines costs as much as two multiply-adds).
+    let private group = 4
 
-    /// Forward of channel o: pooled spikes and choices of every plane; true when some y is NaN.
-    let private forwardChannel (spec: FusedLifSpec) (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
-                               (op: nativeptr<float32>) (kp: nativeptr<byte>) (alpha: float32) (beta: float32) (o: int) : bool =
+    /// u without the bias of channels c0 .. c0 + count - 1 (count ≤ `group`) for the T images of sample b, into
+    /// `dense` (plane (k·T + t) for channel c0 + k, step t), through `padded` (`group` planes of Span values on the
+    /// input's pitch). Four channels × four vectors of sums: per window row, four loads and four broadcasts feed
+    /// sixteen multiply-adds.
+    let private convolveGroup (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
+                              (c0: int) (count: int) (b: int) (padded: nativeptr<float32>) (dense: nativeptr<float32>) =
+        let taps = offsets.Length
+        let n = g.OutHeight * g.OutWidth
+        let wo = g.OutWidth
+        use offs = fixed offsets
+        let l = V.Count
+        // Channels past `count` repeat the last one and are dropped.
+        let weightsOf k = NativePtr.add weights ((c0 + min k (count - 1)) * taps)
+        let w0, w1, w2, w3 = weightsOf 0, weightsOf 1, weightsOf 2, weightsOf 3
+        let p0, p1, p2, p3 = padded, NativePtr.add padded g.Span, NativePtr.add padded (2 * g.Span), NativePtr.add padded (3 * g.Span)
+        for t in 0 .. g.Steps - 1 do
+            let xs = NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)
+            let mutable i = 0
+            while i < g.Span do
+                let mutable a0, a1, a2, a3 = V.Zero, V.Zero, V.Zero, V.Zero
+                let mutable b0, b1, b2, b3 = V.Zero, V.Zero, V.Zero, V.Zero
+                let mutable c0v, c1, c2, c3 = V.Zero, V.Zero, V.Zero, V.Zero
+                let mutable d0, d1, d2, d3 = V.Zero, V.Zero, V.Zero, V.Zero
+                let at = NativePtr.add xs i
+                for r in 0 .. taps - 1 do
+                    let p = NativePtr.add at (NativePtr.get offs r)
+                    let x0, x1, x2, x3 = load p 0, load p l, load p (2 * l), load p (3 * l)
+                    let u0 = V (NativePtr.get w0 r)
+                    a0 <- Vector.FusedMultiplyAdd (u0, x0, a0)
+                    a1 <- Vector.FusedMultiplyAdd (u0, x1, a1)
+                    a2 <- Vector.FusedMultiplyAdd (u0, x2, a2)
+                    a3 <- Vector.FusedMultiplyAdd (u0, x3, a3)
+                    let u1 = V (NativePtr.get w1 r)
+                    b0 <- Vector.FusedMultiplyAdd (u1, x0, b0)
+                    b1 <- Vector.FusedMultiplyAdd (u1, x1, b1)
+                    b2 <- Vector.FusedMultiplyAdd (u1, x2, b2)
+                    b3 <- Vector.FusedMultiplyAdd (u1, x3, b3)
+                    let u2 = V (NativePtr.get w2 r)
+                    c0v <- Vector.FusedMultiplyAdd (u2, x0, c0v)
+                    c1 <- Vector.FusedMultiplyAdd (u2, x1, c1)
+                    c2 <- Vector.FusedMultiplyAdd (u2, x2, c2)
+                    c3 <- Vector.FusedMultiplyAdd (u2, x3, c3)
+                    let u3 = V (NativePtr.get w3 r)
+                    d0 <- Vector.FusedMultiplyAdd (u3, x0, d0)
+                    d1 <- Vector.FusedMultiplyAdd (u3, x1, d1)
+                    d2 <- Vector.FusedMultiplyAdd (u3, x2, d2)
+                    d3 <- Vector.FusedMultiplyAdd (u3, x3, d3)
+                store a0 p0 i; store a1 p0 (i + l); store a2 p0 (i + 2 * l); store a3 p0 (i + 3 * l)
+                store b0 p1 i; store b1 p1 (i + l); store b2 p1 (i + 2 * l); store b3 p1 (i + 3 * l)
+                store c0v p2 i; store c1 p2 (i + l); store c2 p2 (i + 2 * l); store c3 p2 (i + 3 * l)
+                store d0 p3 i; store d1 p3 (i + l); store d2 p3 (i + 2 * l); store d3 p3 (i + 3 * l)
+                i <- i + block
+            for k in 0 .. count - 1 do
+                let source, target = NativePtr.add padded (k * g.Span), NativePtr.add dense ((k * g.Steps + t) * n)
+                for y in 0 .. g.OutHeight - 1 do
+                    Span<float32>(NativePtr.toVoidPtr (NativePtr.add source (y * g.Pitch)), wo).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add target (y * wo)), wo))
+
+    /// out[k·taps + r] += Σ_i dy_k[i] · xs[i + offsets[r]] for the `group` planes dy_k (Span values each, on the
+    /// input's pitch, zero at discarded positions) and every window row r: four channels × three rows of sums,
+    /// float32 within the plane, added to out in double. Channels past `count` repeat the last one and are dropped.
+    let private rowSums (g: Geometry) (offsets: int[]) (dys: nativeptr<float32>) (count: int) (xs: nativeptr<float32>) (out: float[]) =
+        let taps = offsets.Length
+        let dyOf k = NativePtr.add dys (min k (count - 1) * g.Span)
+        let y0, y1, y2, y3 = dyOf 0, dyOf 1, dyOf 2, dyOf 3
+        let mutable next = 0
+        while next < taps do
+            let r0 = next
+            // Rows past the last read row r0 again and are dropped.
+            let at j = NativePtr.add xs offsets.[if r0 + j < taps then r0 + j else r0]
+            let q0, q1, q2 = at 0, at 1, at 2
+            let mutable a0, a1, a2 = V.Zero, V.Zero, V.Zero
+            let mutable b0, b1, b2 = V.Zero, V.Zero, V.Zero
+            let mutable c0, c1, c2 = V.Zero, V.Zero, V.Zero
+            let mutable d0, d1, d2 = V.Zero, V.Zero, V.Zero
+            let mutable i = 0
+            while i < g.Span do
+                let x0, x1, x2 = load q0 i, load q1 i, load q2 i
+                let e0 = load y0 i
+                a0 <- Vector.FusedMultiplyAdd (e0, x0, a0)
+                a1 <- Vector.FusedMultiplyAdd (e0, x1, a1)
+                a2 <- Vector.FusedMultiplyAdd (e0, x2, a2)
+                let e1 = load y1 i
+                b0 <- Vector.FusedMultiplyAdd (e1, x0, b0)
+                b1 <- Vector.FusedMultiplyAdd (e1, x1, b1)
+                b2 <- Vector.FusedMultiplyAdd (e1, x2, b2)
+                let e2 = load y2 i
+                c0 <- Vector.FusedMultiplyAdd (e2, x0, c0)
+                c1 <- Vector.FusedMultiplyAdd (e2, x1, c1)
+                c2 <- Vector.FusedMultiplyAdd (e2, x2, c2)
+                let e3 = load y3 i
+                d0 <- Vector.FusedMultiplyAdd (e3, x0, d0)
+                d1 <- Vector.FusedMultiplyAdd (e3, x1, d1)
+                d2 <- Vector.FusedMultiplyAdd (e3, x2, d2)
+                i <- i + V.Count
+            let put k j (v: V) = if k < count && r0 + j < taps then out.[k * taps + r0 + j] <- out.[k * taps + r0 + j] + float (Vector.Sum v)
+            put 0 0 a0; put 0 1 a1; put 0 2 a2
+            put 1 0 b0; put 1 1 b1; put 1 2 b2
+            put 2 0 c0; put 2 1 c1; put 2 2 c2
+            put 3 0 d0; put 3 1 d1; put 3 2 d2
+            next <- r0 + 3
+
+    /// Forward of channels c0 .. c0 + count - 1: pooled spikes and choices of every plane; true when some y is NaN.
+    let private forwardGroup (spec: FusedLifSpec) (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
+                             (op: nativeptr<float32>) (kp: nativeptr<byte>) (alpha: float32[]) (beta: float32[]) (c0: int) (count: int) : bool =
         let shape = g.Shape
         let n = image shape
-        use paddedLease = Scratch.rent g.Span 0.0f
-        use denseLease = Scratch.rent n 0.0f
+        use paddedLease = Scratch.rent (group * g.Span) 0.0f
+        use denseLease = Scratch.rent (group * g.Steps * n) 0.0f
         use stateLease = Scratch.rent n 0.0f
         use spikesLease = Scratch.rent n 0.0f
         use padded = fixed paddedLease.Values
         use dense = fixed denseLease.Values
         use state = fixed stateLease.Values
         use zs = fixed spikesLease.Values
-        let w = NativePtr.add weights (o * g.Taps)
         let mutable nan = false
         for b in 0 .. g.Batch - 1 do
-            let input t =
-                convolve g offsets xp w (t * g.Batch + b) padded dense
-                dense
-            let pool t =
-                let at = pooledPlane shape t b o
-                MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width 0 1
-            let found =
-                LifVectorKernel.specialise spec (fun charge next ->
-                    steps charge next spec shape input alpha beta state
-                        (fun _ j _ z -> store z zs j) (fun _ j _ z -> NativePtr.set zs j z) pool)
-            nan <- nan || found
+            convolveGroup g offsets xp weights c0 count b padded dense
+            for k in 0 .. count - 1 do
+                let o = c0 + k
+                let pool t =
+                    let at = pooledPlane shape t b o
+                    MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width 0 1
+                let found =
+                    LifVectorKernel.specialise spec (fun charge next ->
+                        steps charge next spec shape (fun t -> NativePtr.add dense ((k * g.Steps + t) * n)) alpha.[o] beta.[o] state
+                            (fun _ j _ z -> store z zs j) (fun _ j _ z -> NativePtr.set zs j z) pool)
+                nan <- nan || found
         nan
 
-    /// Backward of channel o: s = Σ dy into sums.[o] and a = Σ_n X_n dy into rows (C·k² values from o·C·k²).
-    let private backwardChannel (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (g: Geometry)
-                                (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>) (gop: nativeptr<float32>)
-                                (kp: nativeptr<byte>) (alpha: float32) (beta: float32) (sums: float[]) (rows: float[]) (o: int) =
+    /// Backward of channels c0 .. c0 + count - 1: s = Σ dy into sums and a = Σ_n X_n dy into rows ([O; C·k²]).
+    let private backwardGroup (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (g: Geometry)
+                              (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>) (gop: nativeptr<float32>)
+                              (kp: nativeptr<byte>) (alpha: float32[]) (beta: float32[]) (sums: float[]) (rows: float[]) (c0: int) (count: int) =
         let shape = g.Shape
         let n = image shape
         let wo = g.OutWidth
-        use paddedLease = Scratch.rent g.Span 0.0f
-        use denseLease = Scratch.rent n 0.0f
+        use paddedLease = Scratch.rent (group * g.Span) 0.0f
+        use denseLease = Scratch.rent (group * g.Steps * n) 0.0f
         use stateLease = Scratch.rent n 0.0f
-        use chargedLease = Scratch.rent (shape.Steps * n) 0.0f
-        use deltaLease = Scratch.rent n 0.0f
+        use chargedLease = Scratch.rent (group * g.Steps * n) 0.0f
+        use deltaLease = Scratch.rent (group * n) 0.0f
         use gradZLease = Scratch.rent n 0.0f
         use dyLease = Scratch.rent n 0.0f
         use padded = fixed paddedLease.Values
@@ -228,40 +308,45 @@ module internal ConvBatchNormLifPoolKernel =
         use deltas = fixed deltaLease.Values
         use gradZ = fixed gradZLease.Values
         use dys = fixed dyLease.Values
-        let w = NativePtr.add weights (o * g.Taps)
-        let planeRows = Array.zeroCreate<float32> g.Taps
-        let mutable s = 0.0
-        let a = Array.zeroCreate<float> g.Taps
+        let s = Array.zeroCreate<float> count
+        let a = Array.zeroCreate<float> (count * g.Taps)
         for b in 0 .. g.Batch - 1 do
             // The charges h of every step, recomputed from the input (checked for NaN by the forward pass).
-            let input t =
-                convolve g offsets xp w (t * g.Batch + b) padded dense
-                dense
-            LifVectorKernel.specialise spec (fun charge next ->
-                steps charge next spec shape input alpha beta state
-                    (fun t j h _ -> store h charged (t * n + j)) (fun t j h _ -> NativePtr.set charged (t * n + j) h) ignore)
-            |> ignore
-            Span<float32>(NativePtr.toVoidPtr deltas, n).Clear ()
-            // The padded plane holds dy on the input's pitch, zero at the discarded positions.
-            Span<float32>(NativePtr.toVoidPtr padded, g.Span).Clear ()
+            convolveGroup g offsets xp weights c0 count b padded dense
+            for k in 0 .. count - 1 do
+                let o = c0 + k
+                LifVectorKernel.specialise spec (fun charge next ->
+                    steps charge next spec shape (fun t -> NativePtr.add dense ((k * g.Steps + t) * n)) alpha.[o] beta.[o] state
+                        (fun t j h _ -> store h charged ((k * g.Steps + t) * n + j))
+                        (fun t j h _ -> NativePtr.set charged ((k * g.Steps + t) * n + j) h) ignore)
+                |> ignore
+            Span<float32>(NativePtr.toVoidPtr deltas, group * n).Clear ()
+            // The padded planes hold dy on the input's pitch, zero at the discarded positions.
+            Span<float32>(NativePtr.toVoidPtr padded, group * g.Span).Clear ()
             for t in shape.Steps - 1 .. -1 .. 0 do
-                let pooledAt = pooledPlane shape t b o
-                MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width 0 1
-                stepBack spec derivative scalarDerivative n (NativePtr.add charged (t * n)) gradZ deltas dys
-                let mutable total = V.Zero
-                let mutable j = 0
-                while j + V.Count <= n do
-                    total <- total + load dys j
-                    j <- j + V.Count
-                let mutable plane = Vector.Sum total
-                for tail in j .. n - 1 do plane <- plane + NativePtr.get dys tail
-                s <- s + float plane
-                for y in 0 .. shape.Height - 1 do
-                    Span<float32>(NativePtr.toVoidPtr (NativePtr.add dys (y * wo)), wo).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add padded (y * g.Pitch)), wo))
-                dots padded (NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)) offsets 0 g.Taps g.Span (Span<float32> planeRows)
-                for r in 0 .. g.Taps - 1 do a.[r] <- a.[r] + float planeRows.[r]
-        sums.[o] <- s
-        Array.blit a 0 rows (o * g.Taps) g.Taps
+                for k in 0 .. count - 1 do
+                    let pooledAt = pooledPlane shape t b (c0 + k)
+                    MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width 0 1
+                    stepBack spec derivative scalarDerivative n (NativePtr.add charged ((k * g.Steps + t) * n)) gradZ (NativePtr.add deltas (k * n)) dys
+                    let mutable total = V.Zero
+                    let mutable j = 0
+                    while j + V.Count <= n do
+                        total <- total + load dys j
+                        j <- j + V.Count
+                    let mutable plane = Vector.Sum total
+                    for tail in j .. n - 1 do plane <- plane + NativePtr.get dys tail
+                    s.[k] <- s.[k] + float plane
+                    let target = NativePtr.add padded (k * g.Span)
+                    for y in 0 .. shape.Height - 1 do
+                        Span<float32>(NativePtr.toVoidPtr (NativePtr.add dys (y * wo)), wo).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add target (y * g.Pitch)), wo))
+                rowSums g offsets padded count (NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)) a
+        for k in 0 .. count - 1 do
+            sums.[c0 + k] <- s.[k]
+            Array.blit a (k * g.Taps) rows ((c0 + k) * g.Taps) g.Taps
+
+    /// Runs `body c0 count` over the groups of output channels, in parallel.
+    let private forGroups (g: Geometry) (body: int -> int -> unit) =
+        Workers.forEach ((g.Channels + group - 1) / group) (fun item -> let c0 = item * group in body c0 (min group (g.Channels - c0)))
 
     /// Pooled spikes o and choices k of the padded input (see `Geometry`) with the map y = fma(u, α, β) per channel
     /// (β holding the conv bias); true when some y is NaN.
@@ -272,7 +357,7 @@ module internal ConvBatchNormLifPoolKernel =
         let kp = NativePtr.ofNativeInt<byte> (address k)
         use wp = fixed weight
         let found = Array.zeroCreate<bool> g.Channels
-        Workers.forEach g.Channels (fun c -> found.[c] <- forwardChannel spec g offsets xp wp op kp alpha.[c] beta.[c] c)
+        forGroups g (fun c0 count -> found.[c0] <- forwardGroup spec g offsets xp wp op kp alpha beta c0 count)
         Array.contains true found
 
     /// Per channel, s = Σ dy (into sums) and a = Σ_n X_n dy (into rows, [O; C·k²]) from ∂L/∂o and the choices.
@@ -282,8 +367,7 @@ module internal ConvBatchNormLifPoolKernel =
         let xp, gop = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address gradO)
         let kp = NativePtr.ofNativeInt<byte> (address k)
         use wp = fixed weight
-        Workers.forEach g.Channels (fun c ->
-            backwardChannel spec derivative scalarDerivative g offsets xp wp gop kp alpha.[c] beta.[c] sums rows c)
+        forGroups g (fun c0 count -> backwardGroup spec derivative scalarDerivative g offsets xp wp gop kp alpha beta sums rows c0 count)
 
 /// What the backward pass needs of a call's statistics (double): per channel mean, var + ε, γ, the conv weight and
 /// bias, α and β, and the input's Gram matrix.

@@ -46,7 +46,10 @@ type ConvBatchNormLifPool(name: string, inChannels: int, channels: int, kernel: 
         && x.dim () = 5L && x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.is_contiguous ()
         && x.shape.[0] > 0L && x.shape.[1] > 0L && conv.Stride = 1 && inChannels * kernel * kernel <= ConvBatchNormLifPool.MaximumWindow
         && outHeight > 0L && outWidth > 0L && outHeight % 2L = 0L && outWidth % 2L = 0L && outHeight * outWidth > 1L
-        && x.numel () <= int64 Int32.MaxValue / 2L && x.shape.[0] * x.shape.[1] * int64 channels * outHeight * outWidth <= int64 Int32.MaxValue
+        && (let pitch = x.shape.[4] + 2L * int64 conv.Padding
+            let rows = x.shape.[3] + 2L * int64 conv.Padding + int64 (ConvBatchNormLifPoolKernel.extraRows kernel (int (min pitch 65536L)))
+            x.shape.[0] * x.shape.[1] * x.shape.[2] * rows * pitch <= int64 Int32.MaxValue)
+        && x.shape.[0] * x.shape.[1] * int64 channels * outHeight * outWidth <= int64 Int32.MaxValue
         && ok conv.Weight && ok conv.Bias && ok bn.Weight && ok bn.Bias && ok bn.RunningMean && ok bn.RunningVar
 
     /// Spikes [T; B; O; H'/2; W'/2] of input x [T; B; C; H; W].
