@@ -54,6 +54,19 @@ type BatchNormLifPool(name: string, channels: int, neuron: LifParameters, kernel
         && x.shape.[0] > 0L && x.shape.[3] % 2L = 0L && x.shape.[4] % 2L = 0L
         && (use merged = x.flatten (0L, 1L) in BatchNorm2d.fusable merged bn.Weight bn.Bias bn.RunningMean bn.RunningVar)
 
+    /// Counts a batch on bn, runs `apply` (one fused autograd node over merged [T·B; ...]) and returns its output as
+    /// [T; B; ...], releasing the handles in between (as `SpikingSequential` does).
+    static member internal RunFused (bn: BatchNorm2dLayer) (t: int64) (b: int64) (merged: Tensor) (apply: unit -> Tensor) : Tensor =
+        do
+            use _ = torch.no_grad ()
+            bn.BatchesTracked.add_ (1L.ToScalar ()) |> ignore
+        let pooled = apply ()
+        FunctionHandles.release ()
+        releaseConsumed merged pooled
+        let output = pooled.unflatten (0L, [| t; b |])
+        releaseConsumed pooled output
+        output
+
     /// Spikes [T; B; C; H/2; W/2] of input currents x [T; B; C; H; W].
     override this.forward (x: Tensor) : Tensor =
         this.CheckTimeFirst (x, 5)
@@ -61,17 +74,9 @@ type BatchNormLifPool(name: string, channels: int, neuron: LifParameters, kernel
         let t, b = x.shape.[0], x.shape.[1]
         let merged = x.flatten (0L, 1L)
         if this.Fuses x then
-            do
-                use _ = torch.no_grad ()
-                bn.BatchesTracked.add_ (1L.ToScalar ()) |> ignore
-            let pooled =
+            BatchNormLifPool.RunFused bn t b merged (fun () ->
                 BatchNormLifPoolFunction.apply (merged, box (int t), bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar,
-                                                box momentum, box eps, box spec.Value)
-            FunctionHandles.release ()
-            releaseConsumed merged pooled
-            let output = pooled.unflatten (0L, [| t; b |])
-            releaseConsumed pooled output
-            output
+                                                box momentum, box eps, box spec.Value))
         else
             // Each intermediate handle is released once the next layer has consumed it (as `SpikingSequential` does).
             let normalised = bn.call merged

@@ -60,17 +60,9 @@ type ConvBatchNormLifPool(name: string, inChannels: int, channels: int, kernel: 
         let merged = x.flatten (0L, 1L)
         if this.Fuses x then
             let bn = block.BatchNorm
-            do
-                use _ = torch.no_grad ()
-                bn.BatchesTracked.add_ (1L.ToScalar ()) |> ignore
-            let pooled =
+            BatchNormLifPool.RunFused bn t b merged (fun () ->
                 ConvBatchNormLifPoolFunction.apply (merged, box (int t), conv.Weight, conv.Bias, box conv.Padding, bn.Weight, bn.Bias,
-                                                    bn.RunningMean, bn.RunningVar, box bn.Momentum, box bn.Eps, box block.Spec.Value)
-            FunctionHandles.release ()
-            releaseConsumed merged pooled
-            let output = pooled.unflatten (0L, [| t; b |])
-            releaseConsumed pooled output
-            output
+                                                    bn.RunningMean, bn.RunningVar, box bn.Momentum, box bn.Eps, box block.Spec.Value))
         else
             let currents = conv.call merged
             releaseConsumed merged currents

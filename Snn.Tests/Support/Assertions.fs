@@ -13,6 +13,12 @@ let allClose (tolerance: float) (expected: float[]) (actual: float[]) (message: 
         if not (abs (expected.[i] - actual.[i]) <= tolerance) then
             failtestf "%s: element %d is %g, expected %g (tolerance %g)" message i actual.[i] expected.[i] tolerance
 
+/// The ArgumentException that f throws (the test fails if it throws another exception or none).
+let argumentError (f: unit -> unit) : System.ArgumentException =
+    match Expect.throwsC f id with
+    | :? System.ArgumentException as a -> a
+    | other -> failtest $"expected an ArgumentException, got {other.GetType().Name}: {other.Message}"
+
 /// The elements of a tensor as floats.
 let values (t: Tensor) : float[] = toFloat64Array t
 

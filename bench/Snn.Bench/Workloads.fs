@@ -65,8 +65,8 @@ type Levers =
       /// W2's BatchNorm → LIF → pooling as one fused block (`BatchNormLifPool`, the same bits as the three fused
       /// layers) instead of three layers; needs the fused batch norm and pooling.
       FusedBlock: bool
-      /// W2's first convolution, batch norm, LIF and pooling as one fused node (`ConvBatchNormLifPool`) that never writes
-      /// the convolution's output (needs the fused block and the direct lever).
+      /// W2's first convolution, batch norm, LIF and pooling as one fused node (`ConvBatchNormLifPool`) that never
+      /// writes the convolution's output (needs the fused block and the direct lever).
       FusedInputBlock: bool
       /// The library's Adam (TorchSharp's with the fused step of the same bits) instead of TorchSharp's own.
       FusedAdam: bool
@@ -176,7 +176,8 @@ type private W3Net(levers: Levers, steps: int) as this =
         this.register_module ("readout", readout)
     override _.forward (x: Tensor) = x |> body.call |> fc.call |> readout.call
 
-/// W2: three times [Conv3×3 → 64, BatchNorm, LIF, MaxPool 2], flatten, Linear 2304 → 10, LIF.
+/// W2: three times [Conv3×3 → 64, BatchNorm, LIF, MaxPool 2], flatten, Linear 2304 → 10, LIF. The first block is one
+/// `ConvBatchNormLifPool` (children conv, block) with the fused input block, else a `SpikeConv2d` and the block.
 let private w2Net (levers: Levers) =
     new SpikingSequential("W2", [|
         for l in 0 .. 2 do
