@@ -8,8 +8,11 @@
 /// arrays stay mapped from step to step; measured in bench/RESULTS.md, "Pooled kernel state".
 namespace Snn
 
+#nowarn "9"
+
 open System
 open System.Buffers
+open Microsoft.FSharp.NativeInterop
 
 /// A pooled array that the kernel owns until it is disposed (it may be longer than asked for).
 [<Struct>]
@@ -26,3 +29,9 @@ module internal Scratch =
         let values = ArrayPool<float32>.Shared.Rent (max 1 n)
         Span<float32>(values, 0, n).Fill value
         new ScratchLease (values)
+
+    /// The first value at or after p that starts a cache line (64 bytes): p plus 0-15 values. Pooled arrays are only
+    /// 8- or 16-byte aligned, and a 512-bit load that spans two lines costs two; a buffer rented 16 values longer
+    /// holds its n values from here.
+    let alignedToCacheLine (p: nativeptr<float32>) : nativeptr<float32> =
+        NativePtr.add p (int ((64L - int64 (NativePtr.toNativeInt p) % 64L) % 64L) / 4)

@@ -341,15 +341,18 @@ module internal SparseConvKernel =
         let gp = pointer gy
         let masks = m.Masks
         Workers.sumOverImageGroups m.Images (m.Channels * kh * kw * outputs) (pointer result) (fun partial n0 n1 ->
-            use padded = Scratch.rent paddedSize 0.0f
+            // 16 values more, so that the grid can start a cache line and its pixel rows (O values) are whole lines:
+            // conv2's weight gradient 14.6-17.4 → 12.1-13.0 ms at 12 % activity (fsi, W2's shapes, two threads).
+            use padded = Scratch.rent (paddedSize + 16) 0.0f
             let starts = ArrayPool<int>.Shared.Rent (m.Channels + 1)
             let next = ArrayPool<int>.Shared.Rent (m.Channels + 1)
             let entries = ArrayPool<int>.Shared.Rent (max 1 (m.Channels * m.GridHeight * m.GridWidth))
             try
                 use pp = fixed padded.Values
                 use mp = fixed masks
+                let aligned = Scratch.alignedToCacheLine pp
                 for n in n0 .. n1 - 1 do
-                    weightGradImage m mp gp pp starts next entries partial outputs kh kw n
+                    weightGradImage m mp gp aligned starts next entries partial outputs kh kw n
             finally
                 ArrayPool<int>.Shared.Return starts
                 ArrayPool<int>.Shared.Return next

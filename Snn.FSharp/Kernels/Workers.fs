@@ -135,13 +135,15 @@ module internal Workers =
     let sumOverImageGroups (images: int) (size: int) (result: nativeptr<float32>) (body: nativeptr<float32> -> int -> int -> unit) =
         let groups = min images 8
         let perGroup = (images + groups - 1) / max 1 groups
-        use partials = Scratch.rent (groups * size) 0.0f
+        // Each group's sums start on a 64-byte boundary, so that whole-vector updates never span two cache lines.
+        let stride = (size + 15) / 16 * 16
+        use partials = Scratch.rent (groups * stride + 16) 0.0f
         let values = partials.Values
-        forEach groups (fun g ->
-            use partial = fixed values
-            body (NativePtr.add partial (g * size)) (g * perGroup) (min images (g * perGroup + perGroup)))
+        use pinned = fixed values
+        let start = int (NativePtr.toNativeInt (Scratch.alignedToCacheLine pinned) - NativePtr.toNativeInt pinned) / 4
+        forEach groups (fun g -> body (NativePtr.add pinned (start + g * stride)) (g * perGroup) (min images (g * perGroup + perGroup)))
         forRanges size (max 4096 (size / (4 * Environment.ProcessorCount) + 1)) (fun i0 i1 ->
             for i in i0 .. i1 - 1 do
-                let mutable sum = values.[i]
-                for g in 1 .. groups - 1 do sum <- sum + values.[g * size + i]
+                let mutable sum = values.[start + i]
+                for g in 1 .. groups - 1 do sum <- sum + values.[start + g * stride + i]
                 NativePtr.set result i sum)
