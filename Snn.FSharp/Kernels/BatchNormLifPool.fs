@@ -92,8 +92,8 @@ module internal BatchNormLifPoolKernel =
 
     /// One step back through the neurons of a plane of n: from the charges h, ∂L/∂z (gradZ) and ∂L/∂v of the step
     /// after (deltas, replaced by this step's), ∂L/∂y into dys.
-    let internal stepBack (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (n: int)
-                          (hs: nativeptr<float32>) (gradZ: nativeptr<float32>) (deltas: nativeptr<float32>) (dys: nativeptr<float32>) =
+    let inline private stepBackWith (spec: FusedLifSpec) ([<InlineIfLambda>] derivative: V -> V) (scalarDerivative: float32 -> float32) (n: int)
+                                    (hs: nativeptr<float32>) (gradZ: nativeptr<float32>) (deltas: nativeptr<float32>) (dys: nativeptr<float32>) =
         let full = n / V.Count * V.Count
         let theta, vReset, minusTheta, betaV, gainV = V spec.Threshold, V spec.VReset, V -spec.Threshold, V spec.Beta, V spec.Gain
         let mutable j = 0
@@ -112,6 +112,14 @@ module internal BatchNormLifPoolKernel =
             let dh = chargeGradient spec scalarDerivative (NativePtr.get hs j) (NativePtr.get deltas j) (NativePtr.get gradZ j)
             NativePtr.set dys j (spec.Gain * dh)
             NativePtr.set deltas j (spec.Beta * dh)
+
+    /// `stepBackWith` with the spec's surrogate derivative inlined into the loop (one copy per family; a call per
+    /// vector cost about a tenth of the block's backward pass, bench/RESULTS.md round 11).
+    let internal stepBack (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (n: int) (hs: nativeptr<float32>)
+                          (gradZ: nativeptr<float32>) (deltas: nativeptr<float32>) (dys: nativeptr<float32>) =
+        SurrogateDerivatives.formulaThen Unchecked.defaultof<Lanes> spec.Surrogate
+            (fun derivative -> stepBackWith spec derivative scalarDerivative n hs gradZ deltas dys)
+            (fun () -> invalidOp "the fused kernels run no ASGL surrogate")
 
     /// Forward of channel c: the pooled spikes o and the choices k of every plane; true when some y is NaN.
     let private forwardChannel (spec: FusedLifSpec) (shape: Shape) (xp: nativeptr<float32>) (op: nativeptr<float32>)
@@ -134,7 +142,7 @@ module internal BatchNormLifPoolKernel =
         nan
 
     /// Backward of channel c: ∂L/∂x of its planes into gp, its Σ dy and Σ (x - mean)·dy (double) into sums and dots.
-    let private backwardChannel (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (shape: Shape)
+    let private backwardChannel (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (shape: Shape)
                                 (xp: nativeptr<float32>) (gop: nativeptr<float32>) (kp: nativeptr<byte>) (gp: nativeptr<float32>)
                                 (saved: BatchNormSaved) (alpha: float32[]) (beta: float32[]) (sums: float[]) (dots: float[]) (c: int) =
         let n = image shape
@@ -161,7 +169,7 @@ module internal BatchNormLifPoolKernel =
                 let pooledAt = pooledPlane shape t b c
                 MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width 0 1
                 let dys = NativePtr.add gp at
-                stepBack spec derivative scalarDerivative n (NativePtr.add charged (t * n)) gradZ deltas dys
+                stepBack spec scalarDerivative n (NativePtr.add charged (t * n)) gradZ deltas dys
                 let struct (s, d) = BatchNormKernel.planeSums (NativePtr.add xp at) dys n mean
                 planeS.[t * shape.Batch + b] <- s
                 planeD.[t * shape.Batch + b] <- d
@@ -183,12 +191,12 @@ module internal BatchNormLifPoolKernel =
         Array.contains true found
 
     /// ∂L/∂x into gx and the per-channel sums Σ dy, Σ (x - mean)·dy from ∂L/∂o, x and the choices.
-    let backward (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (shape: Shape) (x: Tensor)
+    let backward (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (shape: Shape) (x: Tensor)
                  (gradO: Tensor) (k: Tensor) (saved: BatchNormSaved) (alpha: float32[]) (beta: float32[]) (gx: Tensor)
                  (sums: float[]) (dots: float[]) =
         let xp, gop, gp = NativePtr.ofNativeInt<float32> (address x), NativePtr.ofNativeInt<float32> (address gradO), NativePtr.ofNativeInt<float32> (address gx)
         let kp = NativePtr.ofNativeInt<byte> (address k)
-        Workers.forEach shape.Channels (backwardChannel spec derivative scalarDerivative shape xp gop kp gp saved alpha beta sums dots)
+        Workers.forEach shape.Channels (backwardChannel spec scalarDerivative shape xp gop kp gp saved alpha beta sums dots)
 
 /// The fused block as an autograd function: apply (x [T·B; C; H; W] contiguous float32 on the CPU with H, W even,
 /// steps T, weight or null, bias or null, running_mean or null, running_var or null, momentum: float, eps: float,
@@ -240,11 +248,10 @@ type BatchNormLifPoolFunction() =
             let saved, alpha, beta, shape, spec = ctx.get_data "saved" :?> BatchNormSaved * float32[] * float32[] * BatchNormLifPoolKernel.Shape * FusedLifSpec
             let hasWeight, hasBias = ctx.get_data "affine" :?> bool * bool
             let derivative = (SurrogateDerivatives.scalar spec.Surrogate).Value
-            let vectorDerivative = (SurrogateDerivatives.vector spec.Surrogate).Value
             use g = gradO.contiguous ()
             let gx = torch.empty_like x
             let sums, dots = Array.zeroCreate<float> shape.Channels, Array.zeroCreate<float> shape.Channels
-            BatchNormLifPoolKernel.backward spec vectorDerivative derivative shape x g choice saved alpha beta gx sums dots
+            BatchNormLifPoolKernel.backward spec derivative shape x g choice saved alpha beta gx sums dots
             GC.KeepAlive x
             GC.KeepAlive g
             GC.KeepAlive choice

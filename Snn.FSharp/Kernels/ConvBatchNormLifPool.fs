@@ -292,7 +292,7 @@ module internal ConvBatchNormLifPoolKernel =
         nan
 
     /// Backward of channels c0 .. c0 + count - 1: s = Σ dy into sums and a = Σ_n X_n dy into rows ([O; C·k²]).
-    let private backwardGroup (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (g: Geometry)
+    let private backwardGroup (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (g: Geometry)
                               (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>) (gop: nativeptr<float32>)
                               (kp: nativeptr<byte>) (alpha: float32[]) (beta: float32[]) (sums: float[]) (rows: float[]) (c0: int) (count: int) =
         let shape = g.Shape
@@ -331,7 +331,7 @@ module internal ConvBatchNormLifPoolKernel =
                 for k in 0 .. count - 1 do
                     let pooledAt = pooledPlane shape t b (c0 + k)
                     MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width 0 1
-                    stepBack spec derivative scalarDerivative n (NativePtr.add charged ((k * g.Steps + t) * n)) gradZ (NativePtr.add deltas (k * n)) dys
+                    stepBack spec scalarDerivative n (NativePtr.add charged ((k * g.Steps + t) * n)) gradZ (NativePtr.add deltas (k * n)) dys
                     let mutable total = V.Zero
                     let mutable j = 0
                     while j + V.Count <= n do
@@ -365,13 +365,13 @@ module internal ConvBatchNormLifPoolKernel =
         Array.contains true found
 
     /// Per channel, s = Σ dy (into sums) and a = Σ_n X_n dy (into rows, [O; C·k²]) from ∂L/∂o and the choices.
-    let backward (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (g: Geometry) (xpad: Tensor)
+    let backward (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (g: Geometry) (xpad: Tensor)
                  (weight: float32[]) (gradO: Tensor) (k: Tensor) (alpha: float32[]) (beta: float32[]) (sums: float[]) (rows: float[]) =
         let offsets = offsets g
         let xp, gop = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address gradO)
         let kp = NativePtr.ofNativeInt<byte> (address k)
         use wp = fixed weight
-        forGroups g (fun c0 count -> backwardGroup spec derivative scalarDerivative g offsets xp wp gop kp alpha beta sums rows c0 count)
+        forGroups g (fun c0 count -> backwardGroup spec scalarDerivative g offsets xp wp gop kp alpha beta sums rows c0 count)
 
 /// What the backward pass needs of a call's statistics (double): per channel mean, var + ε, γ, the conv weight and
 /// bias, α and β, and the input's Gram matrix.
@@ -479,10 +479,9 @@ type ConvBatchNormLifPoolFunction() =
             let g, spec = saved.Geometry, saved.Spec
             let channels, taps = g.Channels, g.Taps
             let derivative = (SurrogateDerivatives.scalar spec.Surrogate).Value
-            let vectorDerivative = (SurrogateDerivatives.vector spec.Surrogate).Value
             use go = gradO.contiguous ()
             let sums, rows = Array.zeroCreate<float> channels, Array.zeroCreate<float> (channels * taps)
-            ConvBatchNormLifPoolKernel.backward spec vectorDerivative derivative g xpad saved.Weight go choice saved.Alpha saved.Beta sums rows
+            ConvBatchNormLifPoolKernel.backward spec derivative g xpad saved.Weight go choice saved.Alpha saved.Beta sums rows
             GC.KeepAlive xpad
             GC.KeepAlive go
             GC.KeepAlive choice

@@ -191,7 +191,7 @@ module internal LifVectorKernel =
 
     /// `Raw.chargeGradient` on a vector of neurons: δ ∂R/∂h + (∂L/∂z + δ ∂R/∂z) s'(h - θ), with θ, v_reset and -θ
     /// broadcast once by the caller.
-    let inline chargeGradientVector (spec: FusedLifSpec) (derivative: Vector<float32> -> Vector<float32>) (theta: Vector<float32>)
+    let inline chargeGradientVector (spec: FusedLifSpec) ([<InlineIfLambda>] derivative: Vector<float32> -> Vector<float32>) (theta: Vector<float32>)
                                     (vReset: Vector<float32>) (minusTheta: Vector<float32>) (h: Vector<float32>)
                                     (delta: Vector<float32>) (gradZ: Vector<float32>) : Vector<float32> =
         let one, zero = Vector<float32>.One, Vector<float32>.Zero
@@ -281,9 +281,9 @@ module internal LifVectorKernel =
         specialise spec (fun charge next -> forwardLoop charge next spec steps neurons xp hp zp j0 j1)
 
     /// Backward over neurons [j0, j1), from the last step to the first.
-    let private backwardChunk (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32)
-                              (steps: int) (neurons: int) (gp: nativeptr<float32>) (hp: nativeptr<float32>)
-                              (op: nativeptr<float32>) (j0: int) (j1: int) =
+    let inline private backwardLoop (spec: FusedLifSpec) ([<InlineIfLambda>] derivative: V -> V) (scalarDerivative: float32 -> float32)
+                                    (steps: int) (neurons: int) (gp: nativeptr<float32>) (hp: nativeptr<float32>)
+                                    (op: nativeptr<float32>) (j0: int) (j1: int) =
         let width = V.Count
         let n = j1 - j0
         let full = n / width * width
@@ -308,6 +308,14 @@ module internal LifVectorKernel =
                 NativePtr.set op (row + j) (spec.Gain * dh)
                 NativePtr.set dp j (spec.Beta * dh)
 
+    /// `backwardLoop` with the spec's surrogate derivative inlined into the loop (one copy per family; a call per
+    /// vector cost about a tenth of the fused block's backward pass, bench/RESULTS.md round 11).
+    let private backwardChunk (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (steps: int) (neurons: int)
+                              (gp: nativeptr<float32>) (hp: nativeptr<float32>) (op: nativeptr<float32>) (j0: int) (j1: int) =
+        SurrogateDerivatives.formulaThen Unchecked.defaultof<Lanes> spec.Surrogate
+            (fun derivative -> backwardLoop spec derivative scalarDerivative steps neurons gp hp op j0 j1)
+            (fun () -> invalidOp "the fused kernels run no ASGL surrogate")
+
     /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N]; true when x holds a NaN.
     let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) : bool =
         let xp, hp, zp = address x, address h, address z
@@ -315,11 +323,11 @@ module internal LifVectorKernel =
             forwardChunk spec steps neurons (NativePtr.ofNativeInt xp) (NativePtr.ofNativeInt hp) (NativePtr.ofNativeInt zp) j0 j1)
 
     /// Backward: from ∂L/∂z [T; N] and the saved h [T; N], writes ∂L/∂x [T; N].
-    let backward (spec: FusedLifSpec) (derivative: V -> V) (scalarDerivative: float32 -> float32) (steps: int)
+    let backward (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (steps: int)
                  (neurons: int) (gradZ: Tensor) (h: Tensor) (gradX: Tensor) =
         let gp, hp, op = address gradZ, address h, address gradX
         forChunks neurons (fun j0 j1 ->
-            backwardChunk spec derivative scalarDerivative steps neurons (NativePtr.ofNativeInt gp) (NativePtr.ofNativeInt hp)
+            backwardChunk spec scalarDerivative steps neurons (NativePtr.ofNativeInt gp) (NativePtr.ofNativeInt hp)
                 (NativePtr.ofNativeInt op) j0 j1)
 
 /// The fused IF/LIF recurrence as a TorchSharp autograd function: apply (x [T; ...] float32 contiguous, spec).
@@ -365,10 +373,9 @@ type FusedLifFunction() =
             use g = gradZ.contiguous ()
             let gradX = torch.empty_like h
             FunctionHandles.releaseLater [ gradX ]
-            match SurrogateDerivatives.vector spec.Surrogate with
-            | Some vectorDerivative when FusedKernelSettings.Vectorised ->
-                LifVectorKernel.backward spec vectorDerivative derivative steps neurons g h gradX
-            | _ -> LifKernel.backward spec derivative steps neurons g h gradX
+            if FusedKernelSettings.Vectorised && (SurrogateDerivatives.vector spec.Surrogate).IsSome then
+                LifVectorKernel.backward spec derivative steps neurons g h gradX
+            else LifKernel.backward spec derivative steps neurons g h gradX
             // The kernels read raw addresses, which do not keep a tensor alive: g and h must outlive them.
             GC.KeepAlive g
             GC.KeepAlive h

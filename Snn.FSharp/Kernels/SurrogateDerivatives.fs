@@ -58,8 +58,8 @@ module SurrogateDerivatives =
     let inline private broadcast (_: ^W) (c: float32) : ^T =
         (^W : (static member Broadcast : float32 * ^T -> ^T) (c, Unchecked.defaultof< ^T>))
 
-    /// s'(x) of every family with scalar parameters, on the lane type ^T of the witness `w` (None for ASGL). The
-    /// constants are rounded to float32 (and broadcast) once, outside the returned function:
+    /// s'(x) of every family with scalar parameters, on the lane type ^T of the witness `w`, given to `found`
+    /// (`none ()` for ASGL). The constants are rounded to float32 (and broadcast) once, outside the function:
     ///
     ///     sigmoid(α)         α e (1 - e),  e = 1 / (1 + exp(-α x))
     ///     atan(α)            (α/2) / (1 + (π/2 α x)²)
@@ -70,42 +70,48 @@ module SurrogateDerivatives =
     ///     Gaussian(σ)        exp(-x² / (2σ²)) / (σ √(2π))
     ///     piecewise exp(α)   (α/2) exp(-α|x|)
     ///     SLAYER(τ, s)       s/(2τ) exp(-|x|/τ)
-    let inline formula (w: ^W) (surrogate: Surrogate) : (^T -> ^T) option =
+    ///
+    /// `found` gets the formula as a lambda, so a kernel loop inlined into `found` runs it inline, without a call per
+    /// vector.
+    let inline formulaThen (w: ^W) (surrogate: Surrogate) ([<InlineIfLambda>] found: (^T -> ^T) -> 'r) (none: unit -> 'r) : 'r =
         let inline lift (c: float32) : ^T = broadcast w c
         let one, zero = lift 1.0f, lift 0.0f
         match surrogate with
         | Sigmoid alpha ->
             let a, minusA = lift (float32 alpha), lift (-(float32 alpha))
-            Some (fun (x: ^T) -> let e = one / (one + expOf w (minusA * x)) in a * e * (one - e))
+            found (fun (x: ^T) -> let e = one / (one + expOf w (minusA * x)) in a * e * (one - e))
         | ATan alpha ->
             let k, half = lift (float32 (Math.PI / 2.0 * alpha)), lift (float32 (alpha / 2.0))
-            Some (fun (x: ^T) -> let z = k * x in half / (one + z * z))
+            found (fun (x: ^T) -> let z = k * x in half / (one + z * z))
         | FastSigmoid alpha ->
             let a, two = lift (float32 alpha), lift 2.0f
-            Some (fun (x: ^T) -> let d = one + a * absOf w x in a / (two * d * d))
+            found (fun (x: ^T) -> let d = one + a * absOf w x in a / (two * d * d))
         | SuperSpike beta ->
             let b = lift (float32 beta)
-            Some (fun (x: ^T) -> let d = one + b * absOf w x in one / (d * d))
+            found (fun (x: ^T) -> let d = one + b * absOf w x in one / (d * d))
         | Triangle width ->
             let wl = lift (float32 width)
-            Some (fun (x: ^T) -> maxOf w zero (one - absOf w x / wl) / wl)
+            found (fun (x: ^T) -> maxOf w zero (one - absOf w x / wl) / wl)
         | Rectangle width ->
             let w32 = float32 width
             let half, height = lift (w32 / 2.0f), lift (1.0f / w32)
-            Some (fun (x: ^T) -> selectLess w (absOf w x) half height zero)
+            found (fun (x: ^T) -> selectLess w (absOf w x) half height zero)
         | Gaussian sigma ->
             let s32 = float32 sigma
             let denominator = lift (2.0f * s32 * s32)
             let norm = lift (float32 (1.0 / (sigma * Math.Sqrt (2.0 * Math.PI))))
-            Some (fun (x: ^T) -> norm * expOf w (-x * x / denominator))
+            found (fun (x: ^T) -> norm * expOf w (-x * x / denominator))
         | PiecewiseExp alpha ->
             let a = float32 alpha
             let scale, minusA = lift (a / 2.0f), lift (-a)
-            Some (fun (x: ^T) -> scale * expOf w (minusA * absOf w x))
+            found (fun (x: ^T) -> scale * expOf w (minusA * absOf w x))
         | SlayerExp (tau, scale) ->
             let t, k = lift (float32 tau), lift (float32 (scale / (2.0 * tau)))
-            Some (fun (x: ^T) -> k * expOf w (-(absOf w x) / t))
-        | Asgl _ -> None
+            found (fun (x: ^T) -> k * expOf w (-(absOf w x) / t))
+        | Asgl _ -> none ()
+
+    /// s'(x) as a function on the lane type ^T of the witness `w` (None for ASGL).
+    let inline formula (w: ^W) (surrogate: Surrogate) : (^T -> ^T) option = formulaThen w surrogate Some (fun () -> None)
 
     /// s'(x) on one float32 (None for ASGL).
     let scalar (surrogate: Surrogate) : (float32 -> float32) option = formula Unchecked.defaultof<Lanes> surrogate
