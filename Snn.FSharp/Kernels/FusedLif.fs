@@ -373,7 +373,7 @@ type FusedLifFunction() =
             use g = gradZ.contiguous ()
             let gradX = torch.empty_like h
             FunctionHandles.releaseLater [ gradX ]
-            if FusedKernelSettings.Vectorised && (SurrogateDerivatives.vector spec.Surrogate).IsSome then
+            if FusedKernelSettings.Vectorised then
                 LifVectorKernel.backward spec derivative steps neurons g h gradX
             else LifKernel.backward spec derivative steps neurons g h gradX
             // The kernels read raw addresses, which do not keep a tensor alive: g and h must outlive them.
