@@ -250,16 +250,14 @@ module internal BatchNormKernel =
 type internal BatchNormSaved = { Mean: float32[]; Invstd: float32[]; Weight: float32[] }
 
 /// The parts of a training-mode batch normalisation around its passes over x, shared by `BatchNorm2dFunction` and
-/// the fused block (`BatchNormLifPoolFunction`).
+/// the fused blocks (`BatchNormLifPoolFunction`, `ConvBatchNormLifPoolFunction`).
 module internal BatchNormForward =
 
-    /// The batch statistics of x [N; C; ...] (updating the running estimates when given) and the map they give,
-    /// y = fma(x, α, β) per channel: (saved statistics and weight, α, β).
-    let prepare (x: Tensor) (weight: Tensor) (bias: Tensor) (runningMean: Tensor) (runningVar: Tensor) (momentum: float) (eps: float) =
-        let channels = int x.shape.[1]
-        let count = int (x.numel () / int64 channels)
-        let mean, squares = Array.zeroCreate<float32> channels, Array.zeroCreate<float32> channels
-        BatchNormKernel.statistics x mean squares
+    /// The map y = fma(x, α, β) per channel from batch statistics (per channel the mean and S = Σ (x - mean)² of
+    /// `count` values), updating the running estimates when given: (saved statistics and weight, α, β).
+    let fromStatistics (mean: float32[]) (squares: float32[]) (count: int) (weight: Tensor) (bias: Tensor)
+                       (runningMean: Tensor) (runningVar: Tensor) (momentum: float) (eps: float) =
+        let channels = mean.Length
         let invstd = Array.init channels (fun c -> BatchNormKernel.invstd squares.[c] count eps)
         if not (isNull runningMean) then
             use _ = torch.no_grad ()
@@ -269,6 +267,15 @@ module internal BatchNormForward =
         let alpha = Array.init channels (fun c -> invstd.[c] * w.[c])
         let beta = Array.init channels (fun c -> MathF.FusedMultiplyAdd (-mean.[c], alpha.[c], b.[c]))
         { Mean = mean; Invstd = invstd; Weight = w }, alpha, beta
+
+    /// The batch statistics of x [N; C; ...] (updating the running estimates when given) and the map they give,
+    /// y = fma(x, α, β) per channel: (saved statistics and weight, α, β).
+    let prepare (x: Tensor) (weight: Tensor) (bias: Tensor) (runningMean: Tensor) (runningVar: Tensor) (momentum: float) (eps: float) =
+        let channels = int x.shape.[1]
+        let count = int (x.numel () / int64 channels)
+        let mean, squares = Array.zeroCreate<float32> channels, Array.zeroCreate<float32> channels
+        BatchNormKernel.statistics x mean squares
+        fromStatistics mean squares count weight bias runningMean runningVar momentum eps
 
     /// ∂L/∂weight = float32 (d · invstd) and ∂L/∂bias = float32 s from the channels' sums (null where the layer has
     /// no such parameter).

@@ -373,23 +373,23 @@ module internal ConvBatchNormLifPoolKernel =
         use wp = fixed weight
         forGroups g (fun c0 count -> backwardGroup spec scalarDerivative g offsets xp wp gop kp alpha beta sums rows c0 count)
 
-/// What the backward pass needs of a call's statistics (double): per channel mean, var + ε, γ, the conv weight and
-/// bias, α and β, and the input's Gram matrix.
+/// What the backward pass needs of a call besides the padded input and the choices.
 type internal ConvBlockSaved =
     { Geometry: ConvBatchNormLifPoolKernel.Geometry
       Spec: FusedLifSpec
       Weight: float32[]
       ConvBias: float[]
+      /// The channels' mean of u (double; the float32 one is in `Statistics`).
       Mean: float[]
-      /// var + ε.
-      VarEps: float[]
-      Gamma: float[]
+      /// (G Wᵀ) per channel and window row, [O; C·k²].
+      GramWeights: float[]
+      Statistics: BatchNormSaved
       Alpha: float32[]
       Beta: float32[]
       Gram: float[]
       HasConvBias: bool
-      HasGamma: bool
-      HasBeta: bool }
+      /// Whether batch norm has a weight and a bias.
+      Affine: bool * bool }
 
 /// The fused first block as an autograd function: apply (x [T·B; C; H; W] contiguous float32 on the CPU without
 /// gradient, steps T, conv weight [O; C; k; k], conv bias or null, padding: int, bn weight or null, bn bias or null,
@@ -422,31 +422,30 @@ type ConvBatchNormLifPoolFunction() =
         let weight = Tensors.toArray (convWeight.detach().contiguous ())
         let channels, taps = g.Channels, g.Taps
         let bias = if isNull convBias then Array.zeroCreate channels else Tensors.toArray convBias |> Array.map float
-        let gammaValues = if isNull gamma then Array.create channels 1.0 else Tensors.toArray gamma |> Array.map float
-        let betaValues = if isNull betaBn then Array.zeroCreate channels else Tensors.toArray betaBn |> Array.map float
-        let count = float (g.Steps * g.Batch * g.OutHeight * g.OutWidth)
+        let count = g.Steps * g.Batch * g.OutHeight * g.OutWidth
         let at r l = gram.[r * (taps + 1) + l]
-        let mean, variance = Array.zeroCreate<float> channels, Array.zeroCreate<float> channels
+        // (G Wᵀ) per channel and window row: for Σ u² here and for the weight gradient.
+        let gramWeights = Array.init (channels * taps) (fun i ->
+            let o, r = i / taps, i % taps
+            let mutable sum = 0.0
+            for l in 0 .. taps - 1 do sum <- sum + at r l * float weight.[o * taps + l]
+            sum)
+        let mean, squares = Array.zeroCreate<float> channels, Array.zeroCreate<float32> channels
         for o in 0 .. channels - 1 do
-            let w r = float weight.[o * taps + r]
             // Σ u = W·g + M b and Σ u² = W G Wᵀ + 2 b W·g + M b², from the Gram matrix.
             let mutable wg, wgw = 0.0, 0.0
             for r in 0 .. taps - 1 do
-                wg <- wg + w r * at r taps
-                let mutable row = 0.0
-                for l in 0 .. taps - 1 do row <- row + at r l * w l
-                wgw <- wgw + w r * row
-            let sum = wg + count * bias.[o]
-            let squares = wgw + 2.0 * bias.[o] * wg + count * bias.[o] * bias.[o]
-            mean.[o] <- sum / count
-            variance.[o] <- max 0.0 (squares / count - mean.[o] * mean.[o])
-        if not (isNull runningMean) then
-            use _ = torch.no_grad ()
-            BatchNormKernel.updateRunning momentum (int count) (Array.map float32 mean)
-                (Array.map (fun v -> float32 (v * count)) variance) runningMean runningVar
-        let alpha = Array.init channels (fun o -> float32 (gammaValues.[o] / sqrt (variance.[o] + eps)))
-        // y = α (u + b - mean) + β with the conv bias folded into β.
-        let beta = Array.init channels (fun o -> float32 (float alpha.[o] * (bias.[o] - mean.[o]) + betaValues.[o]))
+                let w = float weight.[o * taps + r]
+                wg <- wg + w * at r taps
+                wgw <- wgw + w * gramWeights.[o * taps + r]
+            let m = float count
+            mean.[o] <- (wg + m * bias.[o]) / m
+            // S = Σ (u - mean)² = Σ u² - M mean².
+            squares.[o] <- float32 (max 0.0 (wgw + 2.0 * bias.[o] * wg + m * bias.[o] * bias.[o] - m * mean.[o] * mean.[o]))
+        let statistics, alpha, betaOfU =
+            BatchNormForward.fromStatistics (Array.map float32 mean) squares count gamma betaBn runningMean runningVar momentum eps
+        // The kernel's u leaves the conv bias out: y = α (u + b) + β = fma(u, α, fma(b, α, β)).
+        let beta = Array.init channels (fun o -> MathF.FusedMultiplyAdd (float32 bias.[o], alpha.[o], betaOfU.[o]))
         let pooled = [| x.shape.[0]; int64 channels; int64 (g.OutHeight / 2); int64 (g.OutWidth / 2) |]
         let o = torch.empty (pooled, dtype = torch.float32)
         let choice = torch.empty (pooled, dtype = torch.uint8)
@@ -461,9 +460,9 @@ type ConvBatchNormLifPoolFunction() =
         ctx.save_for_backward (Collections.Generic.List [ choice ])
         FunctionHandles.shrinkOutputCache ctx
         ctx.save_data ("saved", box
-            { Geometry = g; Spec = spec; Weight = weight; ConvBias = bias; Mean = mean
-              VarEps = Array.map (fun v -> v + eps) variance; Gamma = gammaValues; Alpha = alpha; Beta = beta; Gram = gram
-              HasConvBias = not (isNull convBias); HasGamma = not (isNull gamma); HasBeta = not (isNull betaBn) })
+            { Geometry = g; Spec = spec; Weight = weight; ConvBias = bias; Mean = mean; GramWeights = gramWeights
+              Statistics = statistics; Alpha = alpha; Beta = beta; Gram = gram; HasConvBias = not (isNull convBias)
+              Affine = (not (isNull gamma), not (isNull betaBn)) })
         o
 
     /// Gradients of the conv weight and bias and the bn weight and bias (none for x).
@@ -493,20 +492,20 @@ type ConvBatchNormLifPoolFunction() =
             for o in 0 .. channels - 1 do
                 let w r = float saved.Weight.[o * taps + r]
                 let a r = rows.[o * taps + r]
-                let s, b, mean, varEps = sums.[o], saved.ConvBias.[o], saved.Mean.[o], saved.VarEps.[o]
+                let s, b, mean = sums.[o], saved.ConvBias.[o], saved.Mean.[o]
+                let invstd = float saved.Statistics.Invstd.[o]
                 // d = Σ (u - mean) dy = W·a + (b - mean) s.
                 let mutable d = (b - mean) * s
                 for r in 0 .. taps - 1 do d <- d + w r * a r
                 dots.[o] <- d
-                let scale = saved.Gamma.[o] / sqrt varEps
-                let k = d / (count * varEps)
+                let scale = float saved.Statistics.Weight.[o] * invstd
+                let k = d * invstd * invstd / count
                 for r in 0 .. taps - 1 do
                     // Σ (u - mean) X_r = (G Wᵀ)_r + (b - mean) g_r.
-                    let mutable centred = (b - mean) * at r taps
-                    for l in 0 .. taps - 1 do centred <- centred + at r l * w l
+                    let centred = saved.GramWeights.[o * taps + r] + (b - mean) * at r taps
                     gradWeight.[o * taps + r] <- float32 (scale * (a r - s / count * at r taps - k * centred))
             let gw = torch.tensor (gradWeight, ReadOnlySpan<int64> [| int64 channels; int64 g.InChannels; int64 g.Kernel; int64 g.Kernel |])
             let gb = if saved.HasConvBias then torch.zeros ([| int64 channels |]) else null
-            let gGamma = if saved.HasGamma then torch.tensor (Array.init channels (fun o -> float32 (dots.[o] / sqrt saved.VarEps.[o]))) else null
-            let gBeta = if saved.HasBeta then torch.tensor (Array.map float32 sums) else null
+            let hasGamma, hasBeta = saved.Affine
+            let gGamma, gBeta = BatchNormForward.parameterGradients hasGamma hasBeta saved.Statistics sums dots
             Collections.Generic.List [ null; null; gw; gb; null; gGamma; gBeta; null; null; null; null; null ])
