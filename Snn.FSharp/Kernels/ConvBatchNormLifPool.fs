@@ -87,6 +87,10 @@ module internal ConvBatchNormLifPoolKernel =
     /// 1 at the padded output plane's valid positions (x < Wo on the first Ho rows), 0 elsewhere.
     let validMask (g: Geometry) = Array.init g.Span (fun i -> if i < g.OutHeight * g.Pitch && i % g.Pitch < g.OutWidth then 1.0f else 0.0f)
 
+    /// xs at the offset of window row r, or of row `fallback` when r is past `last` (a pass's unused sums).
+    let inline private rowAt (xs: nativeptr<float32>) (offsets: int[]) (r: int) (last: int) (fallback: int) =
+        NativePtr.add xs offsets.[if r < last then r else fallback]
+
     /// out[r - first] = Σ_i a[i] · xs[i + offsets[r]] over the `span` values of a, for rows first .. last - 1
     /// (float32, six rows at a time sharing the loads of a): the Gram matrix's products.
     let private dots (a: nativeptr<float32>) (xs: nativeptr<float32>) (offsets: int[]) (first: int) (last: int) (span: int) (out: Span<float32>) =
@@ -94,8 +98,8 @@ module internal ConvBatchNormLifPoolKernel =
         while next < last do
             let r0 = next
             // Rows past `last` read row r0 again and are dropped.
-            let at k = NativePtr.add xs offsets.[if r0 + k < last then r0 + k else r0]
-            let p0, p1, p2, p3, p4, p5 = at 0, at 1, at 2, at 3, at 4, at 5
+            let p0, p1, p2 = rowAt xs offsets r0 last r0, rowAt xs offsets (r0 + 1) last r0, rowAt xs offsets (r0 + 2) last r0
+            let p3, p4, p5 = rowAt xs offsets (r0 + 3) last r0, rowAt xs offsets (r0 + 4) last r0, rowAt xs offsets (r0 + 5) last r0
             let mutable s0, s1, s2, s3, s4, s5 = V.Zero, V.Zero, V.Zero, V.Zero, V.Zero, V.Zero
             let mutable i = 0
             while i < span do
@@ -219,6 +223,10 @@ module internal ConvBatchNormLifPoolKernel =
                 for y in 0 .. g.OutHeight - 1 do
                     Span<float32>(NativePtr.toVoidPtr (NativePtr.add source (y * g.Pitch)), wo).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add target (y * wo)), wo))
 
+    /// out[k·taps + r0 + j] += the lanes of v, for a kept channel k and window row r0 + j.
+    let inline private addSum (out: float[]) (taps: int) (count: int) (r0: int) (k: int) (j: int) (v: V) =
+        if k < count && r0 + j < taps then out.[k * taps + r0 + j] <- out.[k * taps + r0 + j] + float (Vector.Sum v)
+
     /// out[k·taps + r] += Σ_i dy_k[i] · xs[i + offsets[r]] for the `group` planes dy_k (Span values each, on the
     /// input's pitch, zero at discarded positions) and every window row r: four channels × three rows of sums,
     /// float32 within the plane, added to out in double. Channels past `count` repeat the last one and are dropped.
@@ -230,8 +238,7 @@ module internal ConvBatchNormLifPoolKernel =
         while next < taps do
             let r0 = next
             // Rows past the last read row r0 again and are dropped.
-            let at j = NativePtr.add xs offsets.[if r0 + j < taps then r0 + j else r0]
-            let q0, q1, q2 = at 0, at 1, at 2
+            let q0, q1, q2 = rowAt xs offsets r0 taps r0, rowAt xs offsets (r0 + 1) taps r0, rowAt xs offsets (r0 + 2) taps r0
             let mutable a0, a1, a2 = V.Zero, V.Zero, V.Zero
             let mutable b0, b1, b2 = V.Zero, V.Zero, V.Zero
             let mutable c0, c1, c2 = V.Zero, V.Zero, V.Zero
@@ -256,11 +263,10 @@ module internal ConvBatchNormLifPoolKernel =
                 d1 <- Vector.FusedMultiplyAdd (e3, x1, d1)
                 d2 <- Vector.FusedMultiplyAdd (e3, x2, d2)
                 i <- i + V.Count
-            let put k j (v: V) = if k < count && r0 + j < taps then out.[k * taps + r0 + j] <- out.[k * taps + r0 + j] + float (Vector.Sum v)
-            put 0 0 a0; put 0 1 a1; put 0 2 a2
-            put 1 0 b0; put 1 1 b1; put 1 2 b2
-            put 2 0 c0; put 2 1 c1; put 2 2 c2
-            put 3 0 d0; put 3 1 d1; put 3 2 d2
+            addSum out taps count r0 0 0 a0; addSum out taps count r0 0 1 a1; addSum out taps count r0 0 2 a2
+            addSum out taps count r0 1 0 b0; addSum out taps count r0 1 1 b1; addSum out taps count r0 1 2 b2
+            addSum out taps count r0 2 0 c0; addSum out taps count r0 2 1 c1; addSum out taps count r0 2 2 c2
+            addSum out taps count r0 3 0 d0; addSum out taps count r0 3 1 d1; addSum out taps count r0 3 2 d2
             next <- r0 + 3
 
     /// Forward of channels c0 .. c0 + count - 1: pooled spikes and choices of every plane; true when some y is NaN.
