@@ -16,7 +16,8 @@ open Snn.Tensors
 /// `BatchNormLifPool`: block.bn.*), and `ILayerChain` lists the conv, the batch norm, the neurons and the pooling.
 /// Where the block itself fuses (training, the fused kernel, see `BatchNormLifPool`), the input needs no gradient
 /// (it is the data), the conv's `Direct` lever is on (`SpikeLinearOptions.Default`; `Dense` keeps libtorch's
-/// layers), the input is float32 contiguous on the CPU and H', W' are even, one autograd node
+/// layers), the input is float32 contiguous on the CPU, H', W' are even and the window has at most `MaximumWindow`
+/// inputs, one autograd node
 /// (`ConvBatchNormLifPoolFunction`) runs all four without writing the convolution's output: batch norm's statistics
 /// come from the input's Gram matrix, the convolution is recomputed one plane at a time where it is needed. Its
 /// results agree with the layers' to float32 rounding (not bit for bit), the conv bias gets a zero gradient (batch
@@ -29,8 +30,12 @@ type ConvBatchNormLifPool(name: string, inChannels: int, channels: int, kernel: 
         this.register_module ("conv", conv)
         this.register_module ("block", block)
 
-    /// The most inputs per window (C·k²) the fused path takes; larger windows run the layers.
-    static member MaximumWindow = DirectConv2d.maximumWindow
+    /// The most inputs per window (C·k²) the fused path takes; larger windows run the layers, whose cost does not
+    /// grow with the window as the fused node's recomputed convolution does. Measured (bench `input-block-threshold`,
+    /// W2's first block with C·9 inputs per window, forward + backward, layers / fused): 9 inputs
+    /// 1.29-1.34x, 18 1.20-1.25x, 36 0.97-1.02x, 54 0.88-0.90x, 72 0.73-0.74x (three runs). At 36 the two take the same time and
+    /// the fused node still saves the convolution's output. Settable, so that the benchmark can measure past it.
+    static member val MaximumWindow = 36 with get, set
 
     /// The convolution.
     member _.Conv = conv

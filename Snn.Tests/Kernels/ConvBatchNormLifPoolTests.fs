@@ -90,7 +90,7 @@ let tests =
             let one = try once () finally FusedKernelSettings.Parallel <- true
             for a, b in List.zip all one do Expect.sequenceEqual b a "same bits"
         }
-        test "evaluation mode, an input that needs a gradient, Dense, odd outputs and the reference kernel run the layers" {
+        test "evaluation mode, an input that needs a gradient, Dense, odd outputs, the reference kernel and wide windows run the layers" {
             let x = events [| 2L; 2L; 2L; 8L; 8L |] 0.3f
             let fused, layers = pair w2Neuron 2 4 3 8.0
             Expect.isFalse (fused.Fuses (x.detach().requires_grad_ true)) "an input that needs a gradient does not fuse"
@@ -105,6 +105,8 @@ let tests =
             Expect.equal (odd.forward (events [| 2L; 2L; 2L; 7L; 8L |] 0.3f)).shape [| 2L; 2L; 4L; 3L; 4L |] "odd height pools like MaxPool2d"
             let reference = new ConvBatchNormLifPool("reference", 2, 4, 3, w2Neuron, Reference, SpikeLinearOptions.Default)
             Expect.isFalse (reference.Fuses x) "the reference kernel does not fuse"
+            let wide = new ConvBatchNormLifPool("wide", 5, 4, 3, w2Neuron, Fused, SpikeLinearOptions.Default)
+            Expect.isFalse (wide.Fuses (events [| 2L; 2L; 5L; 8L; 8L |] 0.3f)) "45 inputs per window (over MaximumWindow) do not fuse"
         }
         test "NaN input is rejected naming NaN; a wrong channel count names x" {
             let fused, _ = pair w2Neuron 2 4 3 8.0

@@ -9,7 +9,8 @@
 /// - all (the default): every workload, each in its own process so that peak resident memory is per workload.
 /// - sparse-threshold: the sparse binary Linear against the dense GEMM over input activities (the crossover);
 ///   sparse-conv-threshold: the same for the sparse binary convolution against oneDNN's.
-///   direct-conv-threshold: the direct convolution against oneDNN's by inputs per window.
+///   direct-conv-threshold: the direct convolution against oneDNN's by inputs per window;
+///   input-block-threshold: the fused input block against its layers by inputs per window.
 /// - memory w1|w2|w3 [steps]: where the workload's resident memory goes (see MemoryProbe.fs).
 /// - scaling: ms per training step of W1 and W3 for T in {25, 100, 300} and batch in {16, 64, 256} (idle machine).
 module Snn.Bench.Program
@@ -117,11 +118,12 @@ let main argv =
         | "sparse-threshold" -> SparseThreshold.measure ()
         | "sparse-conv-threshold" -> SparseThreshold.measureConv ()
         | "direct-conv-threshold" -> SparseThreshold.measureDirectConv ()
+        | "input-block-threshold" -> SparseThreshold.measureInputBlock ()
         | "scaling" -> Workloads.scaling levers
         | "hypergradient" -> HypergradientBench.run ()
         | "memory" -> ()
         | workload when List.contains workload Workloads.names -> Workloads.run workload levers
-        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, hypergradient, memory, scaling, slice, kernels, kernels-fused, sparse-threshold, sparse-conv-threshold, direct-conv-threshold)" other (String.Join (", ", Workloads.names)); exit 2
+        | other -> eprintfn "unknown benchmark '%s' (known: all, %s, hypergradient, memory, scaling, slice, kernels, kernels-fused, sparse-threshold, sparse-conv-threshold, direct-conv-threshold, input-block-threshold)" other (String.Join (", ", Workloads.names)); exit 2
     if chosen <> [ "all" ] then
         peakResidentMb () |> Option.iter (fun mb -> printfn $"peak resident memory: {mb:F0} MB")
     0

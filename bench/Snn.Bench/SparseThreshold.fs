@@ -73,3 +73,34 @@ let measureDirectConv () =
             Diff.backward ((forward x * r).sum ())
         let d, l = time 3 15 (train direct), time 3 15 (train layer.forward)
         printfn $"[128; {channels}; 48; 48] -> 64, {channels * 9} inputs per window: forward + weight gradient direct {d.Median,7:F2} ms  libtorch {l.Median,7:F2} ms  ratio {l.Median / d.Median:F2}"
+
+/// The window size up to which the fused input block (`ConvBatchNormLifPool`) beats its layers (`SpikeConv2d` with
+/// the direct weight gradient, then `BatchNormLifPool`): forward + backward of W2's first block ([T = 8; B = 16; C;
+/// 48; 48] Bernoulli(0.1) frames → 64 channels, 3 × 3, W2's neuron) for C·9 = 9 .. 72 inputs per window, with a dense
+/// gradient of the pooled spikes. The fused node runs at every size here (`ConvBatchNormLifPool.MaximumWindow` is
+/// raised for the measurement, which sets it).
+let measureInputBlock () =
+    let limit = ConvBatchNormLifPool.MaximumWindow
+    ConvBatchNormLifPool.MaximumWindow <- 72
+    try
+        for channels in [ 1; 2; 4; 6; 8 ] do
+            torch.manual_seed 0L |> ignore
+            use fused = new ConvBatchNormLifPool("block", channels, 64, 3, Workloads.neuron, Fused, SpikeLinearOptions.Default)
+            fused.Conv.Scale 8.0 |> ignore
+            use conv = new SpikeConv2d("conv", channels, 64, 3, SpikeLinearOptions.Default)
+            use block = new BatchNormLifPool("block", 64, Workloads.neuron, Fused)
+            do
+                use _ = torch.no_grad ()
+                conv.Weight.copy_ fused.Conv.Weight |> ignore
+                conv.Bias.copy_ fused.Conv.Bias |> ignore
+            use layers = new SpikingSequential("layers", [| conv :> torch.nn.Module<torch.Tensor, torch.Tensor>; block |])
+            let x = torch.bernoulli (torch.zeros ([| 8L; 16L; int64 channels; 48L; 48L |]) + 0.1)
+            let r = torch.randn ([| 8L; 16L; 64L; 24L; 24L |])
+            if not (fused.Fuses x) then failwith $"the fused node does not run at {channels * 9} inputs per window"
+            let train (m: torch.nn.Module<torch.Tensor, torch.Tensor>) () =
+                use scope = torch.NewDisposeScope ()
+                m.zero_grad ()
+                Diff.backward ((m.forward x * r).sum ())
+            let f, l = time 3 15 (train fused), time 3 15 (train layers)
+            printfn $"[8; 16; {channels}; 48; 48] -> 64, {channels * 9} inputs per window: forward + backward fused {f.Median,7:F2} ms  layers {l.Median,7:F2} ms  ratio {l.Median / f.Median:F2}"
+    finally ConvBatchNormLifPool.MaximumWindow <- limit
