@@ -13,8 +13,8 @@ open Snn.Tensors
 /// `SpikeLinearOptions`: binary float32 input on the CPU at most `SparseActivityThreshold` active runs the sparse
 /// kernel (stride 1, padding ≤ kernel - 1, at least `MinimumSparseWindow` inputs per window; `SparseConv2d`); with
 /// `Direct`, float32 CPU input with at most `DirectConv2d.maximumWindow` inputs per window takes its weight gradient
-/// from the direct kernel (stride 1, AVX-512); other input the dense convolution (in bfloat16 with `Bf16`). `Options` can be changed between
-/// calls.
+/// from the direct kernel (stride 1, AVX-512); other input the dense convolution (in bfloat16 with `Bf16`).
+/// `Options` can be changed between calls.
 type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, stride: int, padding: int, bias: bool, options: SpikeLinearOptions) as this =
     inherit torch.nn.Module<Tensor, Tensor>(name)
     do

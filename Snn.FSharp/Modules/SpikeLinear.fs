@@ -30,9 +30,10 @@ type SpikeLinearOptions =
       /// float32 (the master copy Adam updates) and the output is float32. Rounds weights and activations to 8
       /// mantissa bits, so it can change accuracy.
       Bf16: bool
-      /// `SpikeConv2d` only: float32 CPU convolutions with few inputs per window (C·k² ≤ 72, e.g. a DVS network's
+      /// Convolutions only: float32 CPU convolutions with few inputs per window (C·k² ≤ 72, e.g. a DVS network's
       /// 2-channel first layer) take their weight gradient from the library's direct kernel (`DirectConv2d`) instead
-      /// of libtorch's; the same maths, summed in another order.
+      /// of libtorch's, and `ConvBatchNormLifPool` fuses its convolution with the block after it; the same maths,
+      /// summed in another order.
       Direct: bool }
 
     /// The measured crossover of the sparse path on a 2-core AVX-512 machine (bench `sparse-threshold`, forward +
@@ -51,10 +52,9 @@ type SpikeLinearOptions =
     static member Fast = { SpikeLinearOptions.Default with Bf16 = SpikeLinearOptions.NativeBf16 }
 
     /// The default levers: float32, with the sparse path for input at most 15 % active (`Dense` otherwise) and the
-    /// direct weight gradient for few inputs per window. Both sum the same products in another order, so results agree
-    /// with `Dense` to float32 rounding;
-    /// bench/RESULTS.md, round 8, has its speed (W1 training 16-17 against 24-27 ms per step) and its accuracy
-    /// against `Dense` over seeds.
+    /// direct kernels for few inputs per window. They sum the same products in another order, so results agree with
+    /// `Dense` to float32 rounding; bench/RESULTS.md has their speed (round 8: W1 training 16-17 against 24-27 ms per
+    /// step) and their accuracy against `Dense` over seeds (rounds 8, 10 and 11).
     ///
     /// bfloat16 GEMMs stay off: they keep accuracy (final test accuracy of `snn train`'s default run -0.23 points on
     /// moving patterns, 98.72 ± 0.92 % against 98.95 ± 0.52 %, and -0.25 on event Fashion-MNIST, 84.87 ± 0.95 %

@@ -41,8 +41,8 @@ type Levers =
       SparseThreshold: float
       /// bfloat16 GEMMs / convolutions with float32 master weights.
       Bf16: bool
-      /// W2's first convolution (2 channels × 3 × 3 per window) takes its weight gradient from the library's direct
-      /// kernel (`SpikeConv2d`'s `Direct`) instead of libtorch's.
+      /// The library's direct kernels for W2's first convolution (2 channels × 3 × 3 per window; `SpikeConv2d`'s
+      /// `Direct`): its weight gradient, or with the fused input block the whole block as one node.
       Direct: bool
       /// glibc keeps freed memory in the process (mallopt), instead of re-mapping large blocks every step.
       KeepFreedMemory: bool
@@ -65,8 +65,8 @@ type Levers =
       /// W2's BatchNorm → LIF → pooling as one fused block (`BatchNormLifPool`, the same bits as the three fused
       /// layers) instead of three layers; needs the fused batch norm and pooling.
       FusedBlock: bool
-      /// W2's first convolution, batch norm, LIF and pooling as one fused node (`ConvBatchNormLifPool`) that never
-      /// writes the convolution's output (needs the fused block and the direct lever).
+      /// W2's first convolution, batch norm, LIF and pooling as one `ConvBatchNormLifPool` (needs the fused block);
+      /// the layer fuses them into one node that never writes the convolution's output when the direct lever is on.
       FusedInputBlock: bool
       /// The library's Adam (TorchSharp's with the fused step of the same bits) instead of TorchSharp's own.
       FusedAdam: bool
@@ -181,7 +181,7 @@ type private W3Net(levers: Levers, steps: int) as this =
 let private w2Net (levers: Levers) =
     new SpikingSequential("W2", [|
         for l in 0 .. 2 do
-          if l = 0 && levers.FusedInputBlock && levers.Direct && levers.FusedBlock && levers.FusedBn && levers.FusedPool then
+          if l = 0 && levers.FusedInputBlock && levers.FusedBlock && levers.FusedBn && levers.FusedPool then
             let first = new ConvBatchNormLifPool("layer0", 2, 64, 3, neuron, levers.Kernel, levers.LinearOptions)
             first.Conv.Scale 8.0 |> ignore
             yield first
