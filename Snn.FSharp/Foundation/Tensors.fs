@@ -18,6 +18,12 @@ let scalar (value: float32) : Tensor = torch.tensor (value)
 /// A float32 tensor with the given values, shaped as given.
 let ofArray (shape: int64[]) (values: float32[]) : Tensor = torch.tensor(values).reshape (shape)
 
+/// Whether t is a contiguous float32 tensor in CPU memory: what the fused kernels read through raw addresses.
+let isCpuFloat32Contiguous (t: Tensor) : bool = t.dtype = torch.float32 && t.device_type = DeviceType.CPU && t.is_contiguous ()
+
+/// Whether each of `tensors` is null (an absent parameter) or `isCpuFloat32Contiguous`.
+let contiguousCpuFloat32OrNull (tensors: Tensor list) : bool = tensors |> List.forall (fun t -> isNull t || isCpuFloat32Contiguous t)
+
 /// The values of a tensor, flattened in row-major order, as float32.
 let toArray (t: Tensor) : float32[] =
     use flat = t.detach().reshape(-1L).``to``(torch.float32).cpu ()

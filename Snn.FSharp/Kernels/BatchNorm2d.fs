@@ -342,10 +342,9 @@ module BatchNorm2d =
     /// Whether the fused training kernel gives libtorch's bits for this call: float32 contiguous CPU tensors,
     /// H·W > 1 (libtorch sends H·W = 1 through its channels-last kernel) and more than one value per channel.
     let fusable (x: Tensor) (weight: Tensor) (bias: Tensor) (runningMean: Tensor) (runningVar: Tensor) =
-        let ok (t: Tensor) = isNull t || (t.dtype = torch.float32 && t.device_type = DeviceType.CPU && t.is_contiguous ())
-        x.dim () = 4L && x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.is_contiguous ()
+        x.dim () = 4L && isCpuFloat32Contiguous x
         && x.shape.[2] * x.shape.[3] > 1L && x.shape.[0] > 0L && x.numel () <= int64 Int32.MaxValue
-        && ok weight && ok bias && ok runningMean && ok runningVar && (isNull runningMean = isNull runningVar)
+        && contiguousCpuFloat32OrNull [ weight; bias; runningMean; runningVar ] && (isNull runningMean = isNull runningVar)
 
     /// torch.nn.functional.batch_norm (x, runningMean, runningVar, weight, bias, training, momentum, eps): the fused
     /// kernel in training mode where `fusable`, libtorch's operator otherwise.

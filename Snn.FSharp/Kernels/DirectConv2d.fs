@@ -227,7 +227,7 @@ module DirectConv2d =
     /// size, and input, output and tile sizes the kernel's 32-bit offsets reach.
     let supports (x: Tensor) (outputs: int) (kernel: int) (stride: int) (padding: int) =
         let positions = (x.shape.[2] + 2L * int64 padding - int64 kernel + 1L) * (x.shape.[3] + 2L * int64 padding - int64 kernel + 1L)
-        Avx512F.IsSupported && x.dim () = 4L && x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.is_contiguous ()
+        Avx512F.IsSupported && x.dim () = 4L && isCpuFloat32Contiguous x
         && stride = 1 && padding < kernel && int x.shape.[1] * kernel * kernel <= maximumWindow
         && positions > 0L && x.shape.[0] > 0L && x.numel () <= int64 Int32.MaxValue
         && x.shape.[0] * int64 outputs * positions <= int64 Int32.MaxValue

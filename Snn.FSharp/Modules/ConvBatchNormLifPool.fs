@@ -45,17 +45,18 @@ type ConvBatchNormLifPool(name: string, inChannels: int, channels: int, kernel: 
     /// Whether the next call on x runs the fused kernel (see the type's description).
     member this.Fuses (x: Tensor) : bool =
         let bn = block.BatchNorm
-        let ok (t: Tensor) = isNull t || (t.dtype = torch.float32 && t.device_type = DeviceType.CPU && t.is_contiguous ())
-        let outHeight, outWidth = x.shape.[3] + 2L * int64 conv.Padding - int64 kernel + 1L, x.shape.[4] + 2L * int64 conv.Padding - int64 kernel + 1L
+        let p = int64 conv.Padding
         block.FusedMode && conv.Options.Direct && not conv.Options.Bf16 && not x.requires_grad
-        && x.dim () = 5L && x.dtype = torch.float32 && x.device_type = DeviceType.CPU && x.is_contiguous ()
-        && x.shape.[0] > 0L && x.shape.[1] > 0L && conv.Stride = 1 && inChannels * kernel * kernel <= ConvBatchNormLifPool.MaximumWindow
-        && outHeight > 0L && outWidth > 0L && outHeight % 2L = 0L && outWidth % 2L = 0L && outHeight * outWidth > 1L
-        && (let pitch = x.shape.[4] + 2L * int64 conv.Padding
-            let rows = x.shape.[3] + 2L * int64 conv.Padding + int64 (ConvBatchNormLifPoolKernel.extraRows kernel (int (min pitch 65536L)))
-            x.shape.[0] * x.shape.[1] * x.shape.[2] * rows * pitch <= int64 Int32.MaxValue)
-        && x.shape.[0] * x.shape.[1] * int64 channels * outHeight * outWidth <= int64 Int32.MaxValue
-        && ok conv.Weight && ok conv.Bias && ok bn.Weight && ok bn.Bias && ok bn.RunningMean && ok bn.RunningVar
+        && x.dim () = 5L && isCpuFloat32Contiguous x && x.shape.[0] > 0L && x.shape.[1] > 0L
+        && conv.Stride = 1 && inChannels * kernel * kernel <= ConvBatchNormLifPool.MaximumWindow
+        && contiguousCpuFloat32OrNull [ conv.Weight; conv.Bias; bn.Weight; bn.Bias; bn.RunningMean; bn.RunningVar ]
+        && (let outHeight, outWidth = x.shape.[3] + 2L * p - int64 kernel + 1L, x.shape.[4] + 2L * p - int64 kernel + 1L
+            let pitch = x.shape.[4] + 2L * p
+            let rows = x.shape.[3] + 2L * p + int64 (ConvBatchNormLifPoolKernel.extraRows kernel (int (min pitch 65536L)))
+            outHeight > 0L && outWidth > 0L && outHeight % 2L = 0L && outWidth % 2L = 0L && outHeight * outWidth > 1L
+            // The kernels' 32-bit offsets reach the padded input and the output planes.
+            && x.shape.[0] * x.shape.[1] * x.shape.[2] * rows * pitch <= int64 Int32.MaxValue
+            && x.shape.[0] * x.shape.[1] * int64 channels * outHeight * outWidth <= int64 Int32.MaxValue)
 
     /// Spikes [T; B; O; H'/2; W'/2] of input x [T; B; C; H; W].
     override this.forward (x: Tensor) : Tensor =

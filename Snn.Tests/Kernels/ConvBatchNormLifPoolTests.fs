@@ -102,6 +102,7 @@ let tests =
                 Expect.sequenceEqual (values (fused.forward x)) (values (layers.forward x)) "evaluation = the layers"
             let odd = new ConvBatchNormLifPool("odd", 2, 4, 3, w2Neuron, Fused, SpikeLinearOptions.Default)
             Expect.isFalse (odd.Fuses (events [| 2L; 2L; 2L; 7L; 8L |] 0.3f)) "an odd output height does not fuse"
+            Expect.isFalse (odd.Fuses (torch.zeros ([| 4L; 2L; 8L; 8L |]))) "an input that is not time-first [T; B; C; H; W] does not fuse"
             Expect.equal (odd.forward (events [| 2L; 2L; 2L; 7L; 8L |] 0.3f)).shape [| 2L; 2L; 4L; 3L; 4L |] "odd height pools like MaxPool2d"
             let reference = new ConvBatchNormLifPool("reference", 2, 4, 3, w2Neuron, Reference, SpikeLinearOptions.Default)
             Expect.isFalse (reference.Fuses x) "the reference kernel does not fuse"
