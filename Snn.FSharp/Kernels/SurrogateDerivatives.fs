@@ -6,12 +6,14 @@
 /// The formulas are generic over the lane type through F# inline member constraints on a witness type (`Lanes`):
 /// + - * / and unary minus are the lane type's own operators, and abs, exp, max, a compare-and-select and the
 /// broadcast of a constant are `Lanes` overloads. Both instantiations therefore run the same operations in the
-/// same order, so they round identically in float32, except exp: the float32 lane uses MathF.Exp and the vector
-/// lane Vector.Exp, which may differ by a few units in the last place (see `FusedKernelSettings`).
+/// same order, so they round identically in float32, exp included: `expOf` is written here once over the same lane
+/// operations (a float32 polynomial, inlined into the loops), because .NET's Vector.Exp is a call per vector that
+/// widens to float64 and spills every vector register of the caller's loop, and it differs from MathF.Exp.
 namespace Snn
 
 open System
 open System.Numerics
+open System.Runtime.CompilerServices
 
 /// The lane operations of the generic surrogate formulas, one overload per lane type (float32, Vector<float32>).
 /// Used as a witness by `SurrogateDerivatives.formula`, never instantiated.
@@ -21,14 +23,30 @@ type Lanes private () =
     static member inline AbsOf (x: float32) : float32 = abs x
     /// |x| per lane.
     static member inline AbsOf (x: Vector<float32>) : Vector<float32> = Vector.Abs x
-    /// e^x of one float32 (MathF.Exp).
-    static member inline ExpOf (x: float32) : float32 = MathF.Exp x
-    /// e^x per lane (Vector.Exp).
-    static member inline ExpOf (x: Vector<float32>) : Vector<float32> = Vector.Exp x
     /// max(a, b) of two float32 (F# max).
     static member inline MaxOf (a: float32, b: float32) : float32 = max a b
     /// max(a, b) per lane (Vector.Max).
     static member inline MaxOf (a: Vector<float32>, b: Vector<float32>) : Vector<float32> = Vector.Max (a, b)
+    /// x clamped to [lo, hi], NaN kept (MathF.Max and MathF.Min propagate NaN).
+    static member inline ClampOf (x: float32, lo: float32, hi: float32) : float32 = MathF.Min (MathF.Max (x, lo), hi)
+    /// x clamped to [lo, hi] per lane, NaN kept (Vector.Max and Vector.Min propagate NaN).
+    static member inline ClampOf (x: Vector<float32>, lo: Vector<float32>, hi: Vector<float32>) : Vector<float32> =
+        Vector.Min (Vector.Max (x, lo), hi)
+    /// a·b + c, rounded once.
+    static member inline FusedMultiplyAddOf (a: float32, b: float32, c: float32) : float32 = MathF.FusedMultiplyAdd (a, b, c)
+    /// a·b + c per lane, rounded once.
+    static member inline FusedMultiplyAddOf (a: Vector<float32>, b: Vector<float32>, c: Vector<float32>) : Vector<float32> =
+        Vector.FusedMultiplyAdd (a, b, c)
+    /// x rounded to the nearest integer, ties to even.
+    static member inline RoundOf (x: float32) : float32 = MathF.Round x
+    /// x rounded to the nearest integer per lane, ties to even.
+    static member inline RoundOf (x: Vector<float32>) : Vector<float32> = Vector.Round x
+    /// 2^(n - 1) for an integral n in [-125, 128] (its exponent field written directly), +0 for n = -126, and 1 for
+    /// NaN (float-to-int conversion gives 0 for NaN).
+    static member inline HalfPowerOfTwoOf (n: float32) : float32 = BitConverter.Int32BitsToSingle ((int n + 126) <<< 23)
+    /// 2^(n - 1) per lane (see the float32 overload).
+    static member inline HalfPowerOfTwoOf (n: Vector<float32>) : Vector<float32> =
+        Vector.AsVectorSingle (Vector.ShiftLeft (Vector.ConvertToInt32 n + Vector<int> 126, 23))
     /// `whenLess` if a < b, else `otherwise`.
     static member inline SelectLess (a: float32, b: float32, whenLess: float32, otherwise: float32) : float32 =
         if a < b then whenLess else otherwise
@@ -41,22 +59,70 @@ type Lanes private () =
     /// The constant c in every lane (the second argument only selects the lane type).
     static member inline Broadcast (c: float32, _: Vector<float32>) : Vector<float32> = Vector<float32> c
 
+/// The lane operations of `Lanes` as functions of a witness `w` (F# member constraints), and e^x written once over
+/// them.
+module LaneMath =
+
+    /// |x| through the witness `w`.
+    let inline absOf (_: ^W) (x: ^T) : ^T = (^W : (static member AbsOf : ^T -> ^T) x)
+    /// max(a, b) through the witness `w`.
+    let inline maxOf (_: ^W) (a: ^T) (b: ^T) : ^T = (^W : (static member MaxOf : ^T * ^T -> ^T) (a, b))
+    /// `whenLess` where a < b, else `otherwise`, through the witness `w`.
+    let inline selectLess (_: ^W) (a: ^T) (b: ^T) (whenLess: ^T) (otherwise: ^T) : ^T =
+        (^W : (static member SelectLess : ^T * ^T * ^T * ^T -> ^T) (a, b, whenLess, otherwise))
+    /// The float32 constant c in the lane type ^T, through the witness `w`.
+    let inline broadcast (_: ^W) (c: float32) : ^T =
+        (^W : (static member Broadcast : float32 * ^T -> ^T) (c, Unchecked.defaultof< ^T>))
+
+    /// x clamped to [lo, hi] through the witness `w`.
+    let inline clampOf (_: ^W) (x: ^T) (lo: ^T) (hi: ^T) : ^T = (^W : (static member ClampOf : ^T * ^T * ^T -> ^T) (x, lo, hi))
+    /// a·b + c, rounded once, through the witness `w`.
+    let inline fmaOf (_: ^W) (a: ^T) (b: ^T) (c: ^T) : ^T = (^W : (static member FusedMultiplyAddOf : ^T * ^T * ^T -> ^T) (a, b, c))
+    /// x rounded to the nearest integer (ties to even) through the witness `w`.
+    let inline roundOf (_: ^W) (x: ^T) : ^T = (^W : (static member RoundOf : ^T -> ^T) x)
+    /// 2^(n - 1) for an integral n through the witness `w`.
+    let inline halfPowerOfTwoOf (_: ^W) (n: ^T) : ^T = (^W : (static member HalfPowerOfTwoOf : ^T -> ^T) n)
+
+    /// e^x on the lane type ^T of the witness `w`, in float32 (Cody-Waite reduction and Cephes' degree-5 polynomial):
+    ///
+    ///     x' = min(max(x, -87), 89),  n = round(x' / ln 2),  r = x' - n ln 2   (ln 2 in two parts, |r| ≤ ln 2 / 2)
+    ///     e^r ≈ 1 + r + r² P(r),   e^x = (2 e^r) · 2^(n - 1)
+    ///
+    /// Within 2 units in the last place of the exact value for x in [-86.9, 88.72]; +∞ from ln(float32 max) up, +0
+    /// below -87 (where e^x is under 1.7e-38: no subnormals), NaN for NaN. Scaling by 2^(n - 1) after doubling keeps
+    /// the power of two a normal float32 over the whole range, so the product overflows and rounds as e^x itself.
+    let inline exponential (w: ^W) (x: ^T) : ^T =
+        let inline lift (c: float32) : ^T = broadcast w c
+        let clamped = clampOf w x (lift -87.0f) (lift 89.0f)
+        let n = roundOf w (clamped * lift 1.44269504088896341f)
+        let r = fmaOf w n (lift -0.693359375f) clamped
+        let r = fmaOf w n (lift 2.12194440e-4f) r
+        let mutable p = fmaOf w (lift 1.9875691500e-4f) r (lift 1.3981999507e-3f)
+        p <- fmaOf w p r (lift 8.3334519073e-3f)
+        p <- fmaOf w p r (lift 4.1665795894e-2f)
+        p <- fmaOf w p r (lift 1.6666665459e-1f)
+        p <- fmaOf w p r (lift 5.0000001201e-1f)
+        let e = fmaOf w p (r * r) (r + lift 1.0f)
+        (e + e) * halfPowerOfTwoOf w n
+
+/// e^x on both lane types: `LaneMath.exponential`, inlined by the JIT into the loop that calls it (the F# lambdas of
+/// `SurrogateDerivatives.formulaThen` stay small enough for F# to inline them only while exp is a call).
+type Lanes with
+    /// e^x of one float32.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member ExpOf (x: float32) : float32 = LaneMath.exponential Unchecked.defaultof<Lanes> x
+    /// e^x per lane.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member ExpOf (x: Vector<float32>) : Vector<float32> = LaneMath.exponential Unchecked.defaultof<Lanes> x
+
 /// Each surrogate family's derivative s'(x), written once over the lane type (see the file header), and its scalar
 /// and SIMD instantiations for the fused kernels. ASGL has none: its width is a tensor.
 module SurrogateDerivatives =
 
-    /// |x| through the witness `w`.
-    let inline private absOf (_: ^W) (x: ^T) : ^T = (^W : (static member AbsOf : ^T -> ^T) x)
-    /// e^x through the witness `w`.
+    open LaneMath
+
+    /// e^x through the witness `w` (`Lanes.ExpOf`).
     let inline private expOf (_: ^W) (x: ^T) : ^T = (^W : (static member ExpOf : ^T -> ^T) x)
-    /// max(a, b) through the witness `w`.
-    let inline private maxOf (_: ^W) (a: ^T) (b: ^T) : ^T = (^W : (static member MaxOf : ^T * ^T -> ^T) (a, b))
-    /// `whenLess` where a < b, else `otherwise`, through the witness `w`.
-    let inline private selectLess (_: ^W) (a: ^T) (b: ^T) (whenLess: ^T) (otherwise: ^T) : ^T =
-        (^W : (static member SelectLess : ^T * ^T * ^T * ^T -> ^T) (a, b, whenLess, otherwise))
-    /// The float32 constant c in the lane type ^T, through the witness `w`.
-    let inline private broadcast (_: ^W) (c: float32) : ^T =
-        (^W : (static member Broadcast : float32 * ^T -> ^T) (c, Unchecked.defaultof< ^T>))
 
     /// s'(x) of every family with scalar parameters, on the lane type ^T of the witness `w`, given to `found`
     /// (`none ()` for ASGL). The constants are rounded to float32 (and broadcast) once, outside the function:

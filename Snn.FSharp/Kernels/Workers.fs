@@ -20,10 +20,8 @@ open Microsoft.FSharp.NativeInterop
 open TorchSharp
 
 /// How the fused kernels use the CPU (process-wide switches, so benchmarks and users can compare; `Vectorised` and
-/// `Parallel` on by default, `OpenMpTeam` off). The vectorised loops give bit-identical spikes and, except for
-/// surrogates that need exp (sigmoid, Gaussian, piecewise-exponential, SLAYER), bit-identical gradients; with exp the
-/// vectorised exponential may differ from the scalar one by a few units in the last place (relative error below
-/// 1e-6); both run the one formula of `SurrogateDerivatives.formula`.
+/// `Parallel` on by default, `OpenMpTeam` off). The vectorised loops give bit-identical spikes and gradients: both
+/// run the one formula of `SurrogateDerivatives.formula`, exp included.
 type FusedKernelSettings private () =
     /// Run the IF/LIF loops with SIMD vectors over neurons (System.Numerics.Vector); the scalar loop otherwise.
     static member val Vectorised = true with get, set
