@@ -95,19 +95,20 @@ module internal BatchNormLifPoolKernel =
     let inline private stepBackWith (spec: FusedLifSpec) ([<InlineIfLambda>] derivative: V -> V) (scalarDerivative: float32 -> float32) (n: int)
                                     (hs: nativeptr<float32>) (gradZ: nativeptr<float32>) (deltas: nativeptr<float32>) (dys: nativeptr<float32>) =
         let full = n / V.Count * V.Count
-        let theta, vReset, minusTheta, betaV, gainV = V spec.Threshold, V spec.VReset, V -spec.Threshold, V spec.Beta, V spec.Gain
-        let mutable j = 0
-        while j < full do
-            let delta, gz = load deltas j, load gradZ j
-            // Neurons that no window chose at this step or later have ∂L/∂h = +0 exactly (h is finite, the forward
-            // pass checked it), so a vector of them skips the surrogate derivative; the pooling passes the gradient
-            // to one neuron of four, and in W2 about half the vectors skip.
-            if Vector.EqualsAll (delta, V.Zero) && Vector.EqualsAll (gz, V.Zero) then store V.Zero dys j
-            else
-                let dh = LifVectorKernel.chargeGradientVector spec derivative theta vReset minusTheta (load hs j) delta gz
-                store (gainV * dh) dys j
-                store (betaV * dh) deltas j
-            j <- j + V.Count
+        let betaV, gainV = V spec.Beta, V spec.Gain
+        LifVectorKernel.withChargeGradient spec derivative (fun chargeGradientOf ->
+            let mutable j = 0
+            while j < full do
+                let delta, gz = load deltas j, load gradZ j
+                // Neurons that no window chose at this step or later have ∂L/∂h = +0 exactly (h is finite, the
+                // forward pass checked it), so a vector of them skips the surrogate derivative; the pooling passes
+                // the gradient to one neuron of four, and in W2 about half the vectors skip.
+                if Vector.EqualsAll (delta, V.Zero) && Vector.EqualsAll (gz, V.Zero) then store V.Zero dys j
+                else
+                    let dh = chargeGradientOf (load hs j) delta gz
+                    store (gainV * dh) dys j
+                    store (betaV * dh) deltas j
+                j <- j + V.Count)
         for j in full .. n - 1 do
             let dh = chargeGradient spec scalarDerivative (NativePtr.get hs j) (NativePtr.get deltas j) (NativePtr.get gradZ j)
             NativePtr.set dys j (spec.Gain * dh)

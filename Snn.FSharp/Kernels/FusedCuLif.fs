@@ -154,27 +154,24 @@ module internal CuLifVectorKernel =
         let deltaI = deltaILease.Values
         use dvp = fixed deltaV
         use dip = fixed deltaI
-        let theta, vReset, beta, gain, a = V spec.Threshold, V spec.VReset, V spec.Beta, V spec.Gain, V alpha
-        let minusTheta = V -spec.Threshold
-        for t in steps - 1 .. -1 .. 0 do
-            let row = t * neurons + j0
-            let mutable j = 0
-            while j < full do
-                let h = load hp (row + j)
-                let delta = load dvp j
-                let gradZ = load gp (row + j)
-                let dh = chargeGradientVector spec derivative theta vReset minusTheta h delta gradZ
-                let di = gain * dh + a * load dip j
-                store di op (row + j)
-                store di dip j
-                store (beta * dh) dvp j
-                j <- j + width
-            for j in full .. n - 1 do
-                let dh = chargeGradient spec scalarDerivative (NativePtr.get hp (row + j)) (NativePtr.get dvp j) (NativePtr.get gp (row + j))
-                let di = spec.Gain * dh + alpha * NativePtr.get dip j
-                NativePtr.set op (row + j) di
-                NativePtr.set dip j di
-                NativePtr.set dvp j (spec.Beta * dh)
+        let beta, gain, a = V spec.Beta, V spec.Gain, V alpha
+        LifVectorKernel.withChargeGradient spec derivative (fun chargeGradientOf ->
+            for t in steps - 1 .. -1 .. 0 do
+                let row = t * neurons + j0
+                let mutable j = 0
+                while j < full do
+                    let dh = chargeGradientOf (load hp (row + j)) (load dvp j) (load gp (row + j))
+                    let di = gain * dh + a * load dip j
+                    store di op (row + j)
+                    store di dip j
+                    store (beta * dh) dvp j
+                    j <- j + width
+                for j in full .. n - 1 do
+                    let dh = chargeGradient spec scalarDerivative (NativePtr.get hp (row + j)) (NativePtr.get dvp j) (NativePtr.get gp (row + j))
+                    let di = spec.Gain * dh + alpha * NativePtr.get dip j
+                    NativePtr.set op (row + j) di
+                    NativePtr.set dip j di
+                    NativePtr.set dvp j (spec.Beta * dh))
 
     /// Backward: from ∂L/∂z [T; N] and the saved h [T; N], writes ∂L/∂x [T; N].
     let backward (spec: FusedLifSpec) (alpha: float32) (derivative: V -> V) (scalarDerivative: float32 -> float32)

@@ -189,19 +189,21 @@ module internal LifVectorKernel =
 
     type private V = Vector<float32>
 
-    /// `Raw.chargeGradient` on a vector of neurons: δ ∂R/∂h + (∂L/∂z + δ ∂R/∂z) s'(h - θ), with θ, v_reset and -θ
-    /// broadcast once by the caller.
-    let inline chargeGradientVector (spec: FusedLifSpec) ([<InlineIfLambda>] derivative: Vector<float32> -> Vector<float32>) (theta: Vector<float32>)
-                                    (vReset: Vector<float32>) (minusTheta: Vector<float32>) (h: Vector<float32>)
-                                    (delta: Vector<float32>) (gradZ: Vector<float32>) : Vector<float32> =
+    /// `Raw.chargeGradient` on a vector of neurons, δ ∂R/∂h + (∂L/∂z + δ ∂R/∂z) s'(h - θ), given to `body` as
+    /// `gradient h δ ∂L/∂z` with the reset rule chosen here, once, instead of per vector inside the caller's loop.
+    /// Each rule keeps `Raw.chargeGradient`'s operations (a detached reset multiplies δ by 0 as it does), so the SIMD
+    /// lanes and the scalar tails round alike.
+    let inline withChargeGradient (spec: FusedLifSpec) ([<InlineIfLambda>] derivative: Vector<float32> -> Vector<float32>)
+                                  ([<InlineIfLambda>] body: (Vector<float32> -> Vector<float32> -> Vector<float32> -> Vector<float32>) -> 'r) : 'r =
         let one, zero = Vector<float32>.One, Vector<float32>.Zero
-        let z = Vector.ConditionalSelect (Vector.GreaterThanOrEqual (h, theta), one, zero)
-        let dvdh, dvdz =
-            match spec.Reset with
-            | Hard -> one - z, (if spec.DetachReset then zero else vReset - h)
-            | Soft -> one, (if spec.DetachReset then zero else minusTheta)
-            | NoReset -> one, zero
-        delta * dvdh + (gradZ + delta * dvdz) * derivative (h - theta)
+        let theta, vReset, minusTheta = Vector<float32> spec.Threshold, Vector<float32> spec.VReset, Vector<float32> -spec.Threshold
+        let inline spikeOf (h: Vector<float32>) = Vector.ConditionalSelect (Vector.GreaterThanOrEqual (h, theta), one, zero)
+        match spec.Reset, spec.DetachReset with
+        | Hard, false -> body (fun h delta gradZ -> delta * (one - spikeOf h) + (gradZ + delta * (vReset - h)) * derivative (h - theta))
+        | Hard, true -> body (fun h delta gradZ -> delta * (one - spikeOf h) + (gradZ + delta * zero) * derivative (h - theta))
+        | Soft, false -> body (fun h delta gradZ -> delta * one + (gradZ + delta * minusTheta) * derivative (h - theta))
+        | Soft, true -> body (fun h delta gradZ -> delta * one + (gradZ + delta * zero) * derivative (h - theta))
+        | NoReset, _ -> body (fun h delta gradZ -> delta * one + (gradZ + delta * zero) * derivative (h - theta))
 
     let inline private load (p: nativeptr<float32>) (i: int) : V = Vector.Load (NativePtr.add p i)
     let inline private store (v: V) (p: nativeptr<float32>) (i: int) = Vector.Store (v, NativePtr.add p i)
@@ -290,23 +292,20 @@ module internal LifVectorKernel =
         use deltasLease = Scratch.rent n 0.0f
         let deltas = deltasLease.Values
         use dp = fixed deltas
-        let theta, vReset, beta, gain = V spec.Threshold, V spec.VReset, V spec.Beta, V spec.Gain
-        let minusTheta = V -spec.Threshold
-        for t in steps - 1 .. -1 .. 0 do
-            let row = t * neurons + j0
-            let mutable j = 0
-            while j < full do
-                let h = load hp (row + j)
-                let delta = load dp j
-                let gradZ = load gp (row + j)
-                let dh = chargeGradientVector spec derivative theta vReset minusTheta h delta gradZ
-                store (gain * dh) op (row + j)
-                store (beta * dh) dp j
-                j <- j + width
-            for j in full .. n - 1 do
-                let dh = chargeGradient spec scalarDerivative (NativePtr.get hp (row + j)) (NativePtr.get dp j) (NativePtr.get gp (row + j))
-                NativePtr.set op (row + j) (spec.Gain * dh)
-                NativePtr.set dp j (spec.Beta * dh)
+        let beta, gain = V spec.Beta, V spec.Gain
+        withChargeGradient spec derivative (fun chargeGradientOf ->
+            for t in steps - 1 .. -1 .. 0 do
+                let row = t * neurons + j0
+                let mutable j = 0
+                while j < full do
+                    let dh = chargeGradientOf (load hp (row + j)) (load dp j) (load gp (row + j))
+                    store (gain * dh) op (row + j)
+                    store (beta * dh) dp j
+                    j <- j + width
+                for j in full .. n - 1 do
+                    let dh = chargeGradient spec scalarDerivative (NativePtr.get hp (row + j)) (NativePtr.get dp j) (NativePtr.get gp (row + j))
+                    NativePtr.set op (row + j) (spec.Gain * dh)
+                    NativePtr.set dp j (spec.Beta * dh))
 
     /// `backwardLoop` with the spec's surrogate derivative inlined into the loop (one copy per family; a call per
     /// vector cost about a tenth of the fused block's backward pass, bench/RESULTS.md round 11).
