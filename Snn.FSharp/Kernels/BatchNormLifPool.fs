@@ -134,7 +134,7 @@ module internal BatchNormLifPoolKernel =
         for b in 0 .. shape.Batch - 1 do
             let pool t =
                 let at = pooledPlane shape t b c
-                MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width 0 1
+                MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width shape.Width 0 1
             let found =
                 LifVectorKernel.specialise spec (fun charge next ->
                     steps charge next spec shape (fun t -> NativePtr.add xp (plane shape t b c)) alpha beta state
@@ -168,7 +168,7 @@ module internal BatchNormLifPoolKernel =
             for t in shape.Steps - 1 .. -1 .. 0 do
                 let at = plane shape t b c
                 let pooledAt = pooledPlane shape t b c
-                MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width 0 1
+                MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width shape.Width 0 1
                 let dys = NativePtr.add gp at
                 stepBack spec scalarDerivative n (NativePtr.add charged (t * n)) gradZ deltas dys
                 let struct (s, d) = BatchNormKernel.planeSums (NativePtr.add xp at) dys n mean

@@ -26,13 +26,16 @@
 /// gradient. Here nothing of u's size reaches memory: a work item takes four output channels of one sample, and while
 /// one image (C planes of the padded input, 20 KB in W2) sits in L1 it computes u of the four channels, k² · C
 /// products per value, each input load serving all four (a 512-bit load that spans two cache lines, as most of these
-/// do, costs as much as two multiply-adds). The T steps of the four planes (295 KB in W2) stay in L2 for the neurons.
+/// do, costs as much as two multiply-adds). The T steps of the four planes (311 KB in W2) stay in L2 for the neurons.
 /// In W2 (bench, `--fused-input-block`, round 11) the step fell from 139-143 to 127 ms and its peak memory from 455-498
 /// to 326-385 MB.
 ///
 /// The convolution runs on the padded input's own row pitch P = W + 2p: position q = (y, x) is value y·P + x of a
 /// padded output plane whose last 2p columns of every row are discarded, so every window row r is the input read at
-/// one fixed offset, and each sum is a dot product over contiguous memory. The statistics and gradients are sums in
+/// one fixed offset, and each sum is a dot product over contiguous memory. The neurons run on that pitch too (the
+/// discarded positions are finite, never pooled, and get ∂L/∂z = 0, so their dy is 0 as the weight-gradient sums
+/// need): copying each plane row by row to the output's width and dy back cost about a fifth of the block (first
+/// block of W2, two threads: forward 14.4 → 10.8-11.7 ms, backward 29.8 → 24.0-24.3 ms, bench/RESULTS.md round 12). The statistics and gradients are sums in
 /// another order than libtorch's convolution and batch norm, so they agree with the separate layers to float32
 /// rounding, not bit for bit (a neuron whose charge lies within rounding of the threshold may spike in one and not
 /// the other). Sums have a fixed order (images, channels, planes in turn), so the results do not depend on the
@@ -73,8 +76,11 @@ module internal ConvBatchNormLifPoolKernel =
         member g.ImageSize = g.InChannels * g.Rows * g.Pitch
         /// Values of a padded output plane, Ho·P, rounded up to whole blocks (the sums run over all of them).
         member g.Span = (g.OutHeight * g.Pitch + block - 1) / block * block
-        /// The block's shape over the output planes.
+        /// The block's shape over the output planes (the pooled planes' offsets).
         member g.Shape : Shape = { Steps = g.Steps; Batch = g.Batch; Channels = g.Channels; Height = g.OutHeight; Width = g.OutWidth }
+        /// The neurons' planes on the input's pitch: Ho rows of P values, whose last 2p of each row are discarded
+        /// positions that run through the neurons too (finite, never pooled, ∂L/∂z = 0 there).
+        member g.PitchShape : Shape = { g.Shape with Width = g.Pitch }
 
     /// Rows below the image's last padded row that the last block's reads can reach.
     let extraRows (kernel: int) (pitch: int) = (block + kernel + pitch - 2) / pitch
@@ -167,22 +173,21 @@ module internal ConvBatchNormLifPoolKernel =
     let private group = 4
 
     /// u without the bias of channels c0 .. c0 + count - 1 (count ≤ `group`) for the T images of sample b, into
-    /// `dense` (plane (k·T + t) for channel c0 + k, step t), through `padded` (`group` planes of Span values on the
-    /// input's pitch). Four channels × four vectors of sums: per window row, four loads and four broadcasts feed
-    /// sixteen multiply-adds.
+    /// `planes` (plane (k·T + t), Span values on the input's pitch, for channel c0 + k and step t; `group` channels'
+    /// room). Four channels × four vectors of sums: per window row, four loads and four broadcasts feed sixteen
+    /// multiply-adds.
     let private convolveGroup (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
-                              (c0: int) (count: int) (b: int) (padded: nativeptr<float32>) (dense: nativeptr<float32>) =
+                              (c0: int) (count: int) (b: int) (planes: nativeptr<float32>) =
         let taps = offsets.Length
-        let n = g.OutHeight * g.OutWidth
-        let wo = g.OutWidth
         use offs = fixed offsets
         let l = V.Count
         // Channels past `count` repeat the last one and are dropped.
         let weightsOf k = NativePtr.add weights ((c0 + min k (count - 1)) * taps)
         let w0, w1, w2, w3 = weightsOf 0, weightsOf 1, weightsOf 2, weightsOf 3
-        let p0, p1, p2, p3 = padded, NativePtr.add padded g.Span, NativePtr.add padded (2 * g.Span), NativePtr.add padded (3 * g.Span)
         for t in 0 .. g.Steps - 1 do
             let xs = NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)
+            let planeOf k = NativePtr.add planes ((k * g.Steps + t) * g.Span)
+            let p0, p1, p2, p3 = planeOf 0, planeOf 1, planeOf 2, planeOf 3
             let mutable i = 0
             while i < g.Span do
                 let mutable a0, a1, a2, a3 = V.Zero, V.Zero, V.Zero, V.Zero
@@ -218,10 +223,6 @@ module internal ConvBatchNormLifPoolKernel =
                 store c0v p2 i; store c1 p2 (i + l); store c2 p2 (i + 2 * l); store c3 p2 (i + 3 * l)
                 store d0 p3 i; store d1 p3 (i + l); store d2 p3 (i + 2 * l); store d3 p3 (i + 3 * l)
                 i <- i + block
-            for k in 0 .. count - 1 do
-                let source, target = NativePtr.add padded (k * g.Span), NativePtr.add dense ((k * g.Steps + t) * n)
-                for y in 0 .. g.OutHeight - 1 do
-                    Span<float32>(NativePtr.toVoidPtr (NativePtr.add source (y * g.Pitch)), wo).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add target (y * wo)), wo))
 
     /// out[k·taps + r0 + j] += the lanes of v, for a kept channel k and window row r0 + j.
     let inline private addSum (out: float[]) (taps: int) (count: int) (r0: int) (k: int) (j: int) (v: V) =
@@ -272,27 +273,25 @@ module internal ConvBatchNormLifPoolKernel =
     /// Forward of channels c0 .. c0 + count - 1: pooled spikes and choices of every plane; true when some y is NaN.
     let private forwardGroup (spec: FusedLifSpec) (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
                              (op: nativeptr<float32>) (kp: nativeptr<byte>) (alpha: float32[]) (beta: float32[]) (c0: int) (count: int) : bool =
-        let shape = g.Shape
-        let n = image shape
-        use paddedLease = Scratch.rent (group * g.Span) 0.0f
-        use denseLease = Scratch.rent (group * g.Steps * n) 0.0f
+        let shape, neurons = g.Shape, g.PitchShape
+        let n = image neurons
+        use planesLease = Scratch.rent (group * g.Steps * g.Span) 0.0f
         use stateLease = Scratch.rent n 0.0f
         use spikesLease = Scratch.rent n 0.0f
-        use padded = fixed paddedLease.Values
-        use dense = fixed denseLease.Values
+        use planes = fixed planesLease.Values
         use state = fixed stateLease.Values
         use zs = fixed spikesLease.Values
         let mutable nan = false
         for b in 0 .. g.Batch - 1 do
-            convolveGroup g offsets xp weights c0 count b padded dense
+            convolveGroup g offsets xp weights c0 count b planes
             for k in 0 .. count - 1 do
                 let o = c0 + k
                 let pool t =
                     let at = pooledPlane shape t b o
-                    MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width 0 1
+                    MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width g.Pitch 0 1
                 let found =
                     LifVectorKernel.specialise spec (fun charge next ->
-                        steps charge next spec shape (fun t -> NativePtr.add dense ((k * g.Steps + t) * n)) alpha.[o] beta.[o] state
+                        steps charge next spec neurons (fun t -> NativePtr.add planes ((k * g.Steps + t) * g.Span)) alpha.[o] beta.[o] state
                             (fun _ j _ z -> store z zs j) (fun _ j _ z -> NativePtr.set zs j z) pool)
                 nan <- nan || found
         nan
@@ -301,18 +300,17 @@ module internal ConvBatchNormLifPoolKernel =
     let private backwardGroup (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (g: Geometry)
                               (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>) (gop: nativeptr<float32>)
                               (kp: nativeptr<byte>) (alpha: float32[]) (beta: float32[]) (sums: float[]) (rows: float[]) (c0: int) (count: int) =
-        let shape = g.Shape
-        let n = image shape
-        let wo = g.OutWidth
-        use paddedLease = Scratch.rent (group * g.Span) 0.0f
-        use denseLease = Scratch.rent (group * g.Steps * n) 0.0f
+        let shape, neurons = g.Shape, g.PitchShape
+        let n = image neurons
+        use planesLease = Scratch.rent (group * g.Steps * g.Span) 0.0f
         use stateLease = Scratch.rent n 0.0f
         use chargedLease = Scratch.rent (group * g.Steps * n) 0.0f
         use deltaLease = Scratch.rent (group * n) 0.0f
+        // Zero at the discarded positions (the pooling's backward pass never writes them), so dy is 0 there.
         use gradZLease = Scratch.rent n 0.0f
-        use dyLease = Scratch.rent n 0.0f
-        use padded = fixed paddedLease.Values
-        use dense = fixed denseLease.Values
+        // dy of the `group` channels at one step on the input's pitch, zero past Ho·P.
+        use dyLease = Scratch.rent (group * g.Span) 0.0f
+        use planes = fixed planesLease.Values
         use state = fixed stateLease.Values
         use charged = fixed chargedLease.Values
         use deltas = fixed deltaLease.Values
@@ -322,34 +320,30 @@ module internal ConvBatchNormLifPoolKernel =
         let a = Array.zeroCreate<float> (count * g.Taps)
         for b in 0 .. g.Batch - 1 do
             // The charges h of every step, recomputed from the input (checked for NaN by the forward pass).
-            convolveGroup g offsets xp weights c0 count b padded dense
+            convolveGroup g offsets xp weights c0 count b planes
             for k in 0 .. count - 1 do
                 let o = c0 + k
                 LifVectorKernel.specialise spec (fun charge next ->
-                    steps charge next spec shape (fun t -> NativePtr.add dense ((k * g.Steps + t) * n)) alpha.[o] beta.[o] state
+                    steps charge next spec neurons (fun t -> NativePtr.add planes ((k * g.Steps + t) * g.Span)) alpha.[o] beta.[o] state
                         (fun t j h _ -> store h charged ((k * g.Steps + t) * n + j))
                         (fun t j h _ -> NativePtr.set charged ((k * g.Steps + t) * n + j) h) ignore)
                 |> ignore
             Span<float32>(NativePtr.toVoidPtr deltas, group * n).Clear ()
-            // The padded planes hold dy on the input's pitch, zero at the discarded positions.
-            Span<float32>(NativePtr.toVoidPtr padded, group * g.Span).Clear ()
             for t in shape.Steps - 1 .. -1 .. 0 do
                 for k in 0 .. count - 1 do
                     let pooledAt = pooledPlane shape t b (c0 + k)
-                    MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width 0 1
-                    stepBack spec scalarDerivative n (NativePtr.add charged ((k * g.Steps + t) * n)) gradZ (NativePtr.add deltas (k * n)) dys
+                    MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width g.Pitch 0 1
+                    let dy = NativePtr.add dys (k * g.Span)
+                    stepBack spec scalarDerivative n (NativePtr.add charged ((k * g.Steps + t) * n)) gradZ (NativePtr.add deltas (k * n)) dy
                     let mutable total = V.Zero
                     let mutable j = 0
                     while j + V.Count <= n do
-                        total <- total + load dys j
+                        total <- total + load dy j
                         j <- j + V.Count
                     let mutable plane = Vector.Sum total
-                    for tail in j .. n - 1 do plane <- plane + NativePtr.get dys tail
+                    for tail in j .. n - 1 do plane <- plane + NativePtr.get dy tail
                     s.[k] <- s.[k] + float plane
-                    let target = NativePtr.add padded (k * g.Span)
-                    for y in 0 .. shape.Height - 1 do
-                        Span<float32>(NativePtr.toVoidPtr (NativePtr.add dys (y * wo)), wo).CopyTo (Span<float32>(NativePtr.toVoidPtr (NativePtr.add target (y * g.Pitch)), wo))
-                rowSums g offsets padded count (NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)) a
+                rowSums g offsets dys count (NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)) a
         for k in 0 .. count - 1 do
             sums.[c0 + k] <- s.[k]
             Array.blit a (k * g.Taps) rows ((c0 + k) * g.Taps) g.Taps

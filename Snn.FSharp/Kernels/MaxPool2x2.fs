@@ -52,15 +52,16 @@ module internal MaxPoolKernel =
         struct (Vector512.ConditionalSelect (replace, v, m), Vector512.ConditionalSelect (Vector512.AsInt32 replace, Vector512.Create position, k))
 
     /// Calls `row top bottom pooled choices` for every row of windows of planes [p0, p1): the window row's two rows
-    /// of the H × W planes at `full`, and its row of the ⌊H/2⌋ × ⌊W/2⌋ planes at `pooled` and `choice`.
+    /// of the H × W planes at `full` (rows `pitch` ≥ W values apart, planes H·pitch), and its row of the contiguous
+    /// ⌊H/2⌋ × ⌊W/2⌋ planes at `pooled` and `choice`.
     let inline private forWindowRows (full: nativeptr<float32>) (pooled: nativeptr<float32>) (choice: nativeptr<byte>)
-                                     (h: int) (w: int) (p0: int) (p1: int) ([<InlineIfLambda>] row) =
+                                     (h: int) (w: int) (pitch: int) (p0: int) (p1: int) ([<InlineIfLambda>] row) =
         let ho, wo = h / 2, w / 2
         for p in p0 .. p1 - 1 do
             for i in 0 .. ho - 1 do
-                let top = NativePtr.add full (p * h * w + 2 * i * w)
+                let top = NativePtr.add full (p * h * pitch + 2 * i * pitch)
                 let at = (p * ho + i) * wo
-                row top (NativePtr.add top w) (NativePtr.add pooled at) (NativePtr.add choice at)
+                row top (NativePtr.add top pitch) (NativePtr.add pooled at) (NativePtr.add choice at)
 
     /// Covers the `wo` windows of a row: `wide j` takes windows j .. j + 15, `narrow j` windows j .. j + 7 (AVX-512),
     /// `scalar j` window j. A last block that would run past the row starts earlier instead and redoes a few windows,
@@ -97,10 +98,10 @@ module internal MaxPoolKernel =
         |> later 2 (Avx512F.PermuteVar16x32 (bottom, evens))
         |> later 3 (Avx512F.PermuteVar16x32 (bottom, odds))
 
-    /// y and the choices k for planes [p0, p1).
+    /// y and the choices k for planes [p0, p1) of x (rows `pitch` values apart, see `forWindowRows`).
     let forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
-                      (h: int) (w: int) (p0: int) (p1: int) =
-        forWindowRows x y choice h w p0 p1 (fun r0 r1 yo ko ->
+                      (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+        forWindowRows x y choice h w pitch p0 p1 (fun r0 r1 yo ko ->
             forBlocks (w / 2)
                 (fun j ->
                     let struct (m, k) = maxima (NativePtr.add r0 (2 * j)) (NativePtr.add r1 (2 * j))
@@ -119,11 +120,12 @@ module internal MaxPoolKernel =
     let inline private routed (position: int) (k: I) (g: W) =
         Vector512.ConditionalSelect (Vector512.AsSingle (Vector512.Equals (k, Vector512.Create position)), g, W.Zero)
 
-    /// ∂L/∂x for planes [p0, p1): every element of each window written once (the gradient or 0); rows and columns
-    /// outside every window (odd H or W) are left to the caller's zero fill.
+    /// ∂L/∂x for planes [p0, p1) of gx (rows `pitch` values apart): every element of each window written once (the
+    /// gradient or 0); rows and columns outside every window (odd H or W, the rest of a pitch) are left to the
+    /// caller's zero fill.
     let backwardPlanes (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
-                       (h: int) (w: int) (p0: int) (p1: int) =
-        forWindowRows gx gy choice h w p0 p1 (fun r0 r1 go ko ->
+                       (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+        forWindowRows gx gy choice h w pitch p0 p1 (fun r0 r1 go ko ->
             forBlocks (w / 2)
                 (fun j ->
                     let g = Vector512.Load (NativePtr.add go j)
@@ -152,14 +154,14 @@ module internal MaxPoolKernel =
         let h, w = int x.shape.[x.shape.Length - 2], int x.shape.[x.shape.Length - 1]
         let planes = int (x.numel () / int64 (h * w))
         let xp, yp, kp = pointer<float32> x, pointer<float32> y, pointer<byte> choice
-        Workers.forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> forwardPlanes xp yp kp h w p0 p1)
+        Workers.forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> forwardPlanes xp yp kp h w w p0 p1)
 
     /// Writes ∂L/∂x into gx [..., H, W] from ∂L/∂y and the choices (contiguous).
     let backward (gy: Tensor) (choice: Tensor) (gx: Tensor) =
         let h, w = int gx.shape.[gx.shape.Length - 2], int gx.shape.[gx.shape.Length - 1]
         let planes = int (gx.numel () / int64 (h * w))
         let gp, kp, xp = pointer<float32> gy, pointer<byte> choice, pointer<float32> gx
-        Workers.forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> backwardPlanes gp kp xp h w p0 p1)
+        Workers.forPlanes planes (h / 2 * (w / 2)) (fun p0 p1 -> backwardPlanes gp kp xp h w w p0 p1)
 
 /// The 2 × 2 max pooling as an autograd function: apply (x [..., H, W] float32 on the CPU) → y [..., H/2, W/2].
 type MaxPool2x2Function() =
