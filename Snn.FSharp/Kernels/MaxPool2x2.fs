@@ -31,11 +31,13 @@ module internal MaxPoolKernel =
     let inline private pointer<'T when 'T: unmanaged> (t: Tensor) : nativeptr<'T> = NativePtr.ofNativeInt (Raw.address t)
 
     /// Lane indices that gather the even (0, 2, .., 30) and odd (1, 3, .., 31) floats of two vectors, and that
-    /// interleave two vectors' lanes (a0 b0 a1 b1 ..) into their low and high halves.
-    let private evens = Vector512.Create (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
-    let private odds = evens + I.One
-    let private interleaveLow = Vector512.Create (0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
-    let private interleaveHigh = interleaveLow + Vector512.Create 8
+    /// interleave two vectors' lanes (a0 b0 a1 b1 ..) into their low and high halves. Constants built in place
+    /// (the JIT loads them from the method's data): as static fields, every row of windows checked the module's
+    /// initialisation, and the call on that path made the loop keep its vectors on the stack.
+    let inline private evens () = Vector512.Create (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+    let inline private odds () = Vector512.Create (1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+    let inline private interleaveLow () = Vector512.Create (0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+    let inline private interleaveHigh () = Vector512.Create (8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 
     /// The scalar rule for one window: value and position of the first maximum (NaN wins).
     let inline private window (a: float32) (b: float32) (c: float32) (d: float32) : struct (float32 * byte) =
@@ -85,18 +87,18 @@ module internal MaxPoolKernel =
     let inline private maxima (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
         let top0, top1 = Vector512.Load r0, Vector512.Load (NativePtr.add r0 16)
         let bottom0, bottom1 = Vector512.Load r1, Vector512.Load (NativePtr.add r1 16)
-        struct (Avx512F.PermuteVar16x32x2 (top0, evens, top1), I.Zero)
-        |> later 1 (Avx512F.PermuteVar16x32x2 (top0, odds, top1))
-        |> later 2 (Avx512F.PermuteVar16x32x2 (bottom0, evens, bottom1))
-        |> later 3 (Avx512F.PermuteVar16x32x2 (bottom0, odds, bottom1))
+        struct (Avx512F.PermuteVar16x32x2 (top0, evens (), top1), I.Zero)
+        |> later 1 (Avx512F.PermuteVar16x32x2 (top0, odds (), top1))
+        |> later 2 (Avx512F.PermuteVar16x32x2 (bottom0, evens (), bottom1))
+        |> later 3 (Avx512F.PermuteVar16x32x2 (bottom0, odds (), bottom1))
 
     /// The same for 8 windows (16 values per row) in the low 8 lanes.
     let inline private maxima8 (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
         let top, bottom = Vector512.Load r0, Vector512.Load r1
-        struct (Avx512F.PermuteVar16x32 (top, evens), I.Zero)
-        |> later 1 (Avx512F.PermuteVar16x32 (top, odds))
-        |> later 2 (Avx512F.PermuteVar16x32 (bottom, evens))
-        |> later 3 (Avx512F.PermuteVar16x32 (bottom, odds))
+        struct (Avx512F.PermuteVar16x32 (top, evens ()), I.Zero)
+        |> later 1 (Avx512F.PermuteVar16x32 (top, odds ()))
+        |> later 2 (Avx512F.PermuteVar16x32 (bottom, evens ()))
+        |> later 3 (Avx512F.PermuteVar16x32 (bottom, odds ()))
 
     /// y and the choices k for planes [p0, p1) of x (rows `pitch` values apart, see `forWindowRows`).
     let forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
@@ -131,17 +133,17 @@ module internal MaxPoolKernel =
                     let g = Vector512.Load (NativePtr.add go j)
                     let k = Avx512F.ConvertToVector512Int32 (Vector128.Load (NativePtr.add ko j))
                     let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow, b), NativePtr.add r0 (2 * j))
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveHigh, b), NativePtr.add r0 (2 * j + 16))
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow, d), NativePtr.add r1 (2 * j))
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveHigh, d), NativePtr.add r1 (2 * j + 16)))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow (), b), NativePtr.add r0 (2 * j))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveHigh (), b), NativePtr.add r0 (2 * j + 16))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow (), d), NativePtr.add r1 (2 * j))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveHigh (), d), NativePtr.add r1 (2 * j + 16)))
                 (fun j ->
                     // 8 gradients and choices in the low lanes; the interleaved low halves are the 16 values per row.
                     let g = Vector512.Create (Vector256.Load (NativePtr.add go j), Vector256<float32>.Zero)
                     let k = Avx512F.ConvertToVector512Int32 (Vector128.CreateScalar(NativePtr.read (NativePtr.ofNativeInt<uint64> (NativePtr.toNativeInt (NativePtr.add ko j)))).AsByte ())
                     let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow, b), NativePtr.add r0 (2 * j))
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow, d), NativePtr.add r1 (2 * j)))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow (), b), NativePtr.add r0 (2 * j))
+                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow (), d), NativePtr.add r1 (2 * j)))
                 (fun j ->
                     let g, k = NativePtr.get go j, NativePtr.get ko j
                     NativePtr.set r0 (2 * j) (if k = 0uy then g else 0.0f)
