@@ -22,8 +22,8 @@
 /// Work items are channels: batch norm's backward needs a channel's sums over all its planes before its input
 /// gradient, and each plane's sums are kept and added in libtorch's order (plane n = t·B + b, in order), so the bits
 /// are those of the separate layers. The LIF loops run `Vector<float32>` lanes like `LifVectorKernel`; a plane whose
-/// size is not a multiple of the lane count runs its last values through the scalar code, whose exp-based surrogate
-/// derivatives may differ from the vector ones in the last place (see `FusedKernelSettings`).
+/// size is not a multiple of the lane count runs its last values through the scalar code, which rounds alike
+/// (`SurrogateDerivatives`).
 namespace Snn
 
 #nowarn "9"
