@@ -34,12 +34,12 @@
 /// padded output plane whose last 2p columns of every row are discarded, so every window row r is the input read at
 /// one fixed offset, and each sum is a dot product over contiguous memory. The neurons run on that pitch too (the
 /// discarded positions are finite, never pooled, and get ∂L/∂z = 0, so their dy is 0 as the weight-gradient sums
-/// need): copying each plane row by row to the output's width and dy back cost about a fifth of the block (first
-/// block of W2, two threads: forward 14.4 → 10.8-11.7 ms, backward 29.8 → 24.0-24.3 ms, bench/RESULTS.md round 12). The statistics and gradients are sums in
-/// another order than libtorch's convolution and batch norm, so they agree with the separate layers to float32
-/// rounding, not bit for bit (a neuron whose charge lies within rounding of the threshold may spike in one and not
-/// the other). Sums have a fixed order (images, channels, planes in turn), so the results do not depend on the
-/// thread count.
+/// need): copying each plane row by row to the output's width and dy back cost about a fifth of the block (W2's first
+/// block, two threads: forward 14.4-16.4 → 10.8-11.7 ms, backward 29.3-32.6 → 24.0-24.3 ms, bench/RESULTS.md round
+/// 12). The statistics and gradients are sums in another order than libtorch's convolution and batch norm, so they
+/// agree with the separate layers to float32 rounding, not bit for bit (a neuron whose charge lies within rounding of
+/// the threshold may spike in one and not the other). Sums have a fixed order (images, channels, planes in turn), so
+/// the results do not depend on the thread count.
 namespace Snn
 
 #nowarn "9"

@@ -6,9 +6,10 @@
 /// The formulas are generic over the lane type through F# inline member constraints on a witness type (`Lanes`):
 /// + - * / and unary minus are the lane type's own operators, and abs, exp, max, a compare-and-select and the
 /// broadcast of a constant are `Lanes` overloads. Both instantiations therefore run the same operations in the
-/// same order, so they round identically in float32, exp included: `expOf` is written here once over the same lane
-/// operations (a float32 polynomial, inlined into the loops), because .NET's Vector.Exp is a call per vector that
-/// widens to float64 and spills every vector register of the caller's loop, and it differs from MathF.Exp.
+/// same order, so they round identically in float32, exp included: e^x is written here once over the same lane
+/// operations (`LaneMath.exponential`, a float32 polynomial that the JIT inlines into the loops), because .NET's
+/// Vector.Exp is a call per vector that widens to float64 and makes the caller's loop keep its vectors on the stack,
+/// and it rounds differently from MathF.Exp.
 namespace Snn
 
 open System
@@ -92,9 +93,10 @@ module LaneMath =
     ///     x' = min(max(x, -87), 89),  n = round(x' / ln 2),  r = x' - n ln 2   (ln 2 in two parts, |r| ≤ ln 2 / 2)
     ///     e^r ≈ 1 + r + r² P(r),   e^x = (2 e^r) · 2^(n - 1)
     ///
-    /// Within 2 units in the last place of the exact value for x in [-86.9, 88.72]; +∞ from ln(float32 max) up, +0
-    /// below -87 (where e^x is under 1.7e-38: no subnormals), NaN for NaN. Scaling by 2^(n - 1) after doubling keeps
-    /// the power of two a normal float32 over the whole range, so the product overflows and rounds as e^x itself.
+    /// Within 1.2 units in the last place of the exact value for x in [-86.9, 88.72] (measured on 1.1 million float32
+    /// values; the tests allow 2, MathF.Exp is within 0.5); +∞ from ln(float32 max) up, +0 below about -87 (where e^x
+    /// is under 1.7e-38: no subnormals), NaN for NaN. Scaling by 2^(n - 1) after doubling keeps the power of two a
+    /// normal float32 over the whole range, so the product overflows and rounds as e^x itself.
     let inline exponential (w: ^W) (x: ^T) : ^T =
         let inline lift (c: float32) : ^T = broadcast w c
         let clamped = clampOf w x (lift -87.0f) (lift 89.0f)
@@ -109,8 +111,9 @@ module LaneMath =
         let e = fmaOf w p (r * r) (r + lift 1.0f)
         (e + e) * halfPowerOfTwoOf w n
 
-/// e^x on both lane types: `LaneMath.exponential`, inlined by the JIT into the loop that calls it (the F# lambdas of
-/// `SurrogateDerivatives.formulaThen` stay small enough for F# to inline them only while exp is a call).
+/// e^x on both lane types: `LaneMath.exponential`, inlined by the JIT into the loop that calls it. F# inlines the
+/// lambdas of `SurrogateDerivatives.formulaThen` into the kernel loops only while they are small, so for F# exp stays
+/// a call (with the polynomial written into the lambda, F# compiled it as a method called per vector).
 type Lanes with
     /// e^x of one float32.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
