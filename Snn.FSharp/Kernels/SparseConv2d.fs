@@ -255,9 +255,10 @@ module internal SparseConvKernel =
     /// stays 0, so every kernel position of every active input reads a row without a bounds check (outputs
     /// outside the image read the border). The active inputs are listed per channel (`entries`, as grid offsets,
     /// ascending), and for each band of grid rows each (channel, kernel position) sums its rows in registers before
-    /// one update of `partial`. `starts` and `next` are the work item's scratch (C + 1 values each).
+    /// one update of `partial`. `ends` and `next` are the work item's scratch (C values each), `entries` C times the
+    /// grid's cells.
     let private weightGradImage (m: SpikeMasks) (masks: nativeptr<uint64>) (gy: nativeptr<float32>) (padded: nativeptr<float32>)
-                                (starts: int[]) (next: int[]) (entries: int[]) (partial: nativeptr<float32>) (outputs: int) (kh: int) (kw: int) (n: int) =
+                                (ends: int[]) (next: int[]) (entries: int[]) (partial: nativeptr<float32>) (outputs: int) (kh: int) (kw: int) (n: int) =
         let words, gridHeight, gridWidth = m.Words, m.GridHeight, m.GridWidth
         let oh, ow = gridHeight - kh + 1, gridWidth - kw + 1
         let paddedWidth = gridWidth + kw - 1
@@ -267,19 +268,13 @@ module internal SparseConvKernel =
         for i in 0 .. oh - 1 do
             for j in 0 .. ow - 1 do
                 gatherStrided (NativePtr.add planes (i * ow + j)) (oh * ow) outputs (NativePtr.add padded (((i + kh - 1) * paddedWidth + j + kw - 1) * outputs))
-        // The active inputs per channel, by a counting sort over the image's grid.
+        // The active inputs per channel, in one pass over the image's grid: channel c's grid offsets go, ascending,
+        // to its own bucket entries[c·cells ..]. A counting sort's extra pass over the masks doubled this part (conv2
+        // of W2: 3.9 against 1.8-2.0 ms of CPU time per step, bench/RESULTS.md round 12).
         let image = NativePtr.add masks (n * gridHeight * gridWidth * words)
-        Array.Clear (starts, 0, channels + 1)
-        for q in 0 .. gridHeight * gridWidth - 1 do
-            for word in 0 .. words - 1 do
-                let mutable bits = NativePtr.get image (q * words + word)
-                while bits <> 0UL do
-                    let c = word * 64 + BitOperations.TrailingZeroCount bits
-                    starts.[c + 1] <- starts.[c + 1] + 1
-                    bits <- bits &&& (bits - 1UL)
-        for c in 0 .. channels - 1 do starts.[c + 1] <- starts.[c + 1] + starts.[c]
-        Array.blit starts 0 next 0 (channels + 1)
-        for q in 0 .. gridHeight * gridWidth - 1 do
+        let cells = gridHeight * gridWidth
+        for c in 0 .. channels - 1 do next.[c] <- c * cells
+        for q in 0 .. cells - 1 do
             let gridRow, gridColumn = q / gridWidth, q % gridWidth
             for word in 0 .. words - 1 do
                 let mutable bits = NativePtr.get image (q * words + word)
@@ -288,19 +283,21 @@ module internal SparseConvKernel =
                     entries.[next.[c]] <- gridRow * paddedWidth + gridColumn
                     next.[c] <- next.[c] + 1
                     bits <- bits &&& (bits - 1UL)
+        // ends.[c]: the end of channel c's bucket; next.[c] walks it band by band.
+        Array.blit next 0 ends 0 channels
+        for c in 0 .. channels - 1 do next.[c] <- c * cells
         let fast = registers outputs
         let full = outputs / V.Count * V.Count
         // Bands of `band` grid rows: a band's inputs read band + kh - 1 rows of the padded gradient (28 KB for W2's
         // second layer), which stay in L1 over all its channels and kernel positions; summing each channel over the
         // whole image instead read the 200 KB padded image from L2 for every input (measured slower).
         let band = 2
-        Array.blit starts 0 next 0 channels
         for firstRow in 0 .. band .. gridHeight - 1 do
             let bandEnd = (firstRow + band) * paddedWidth
             for c in 0 .. channels - 1 do
                 let e0 = next.[c]
                 let mutable e1 = e0
-                while e1 < starts.[c + 1] && entries.[e1] < bandEnd do e1 <- e1 + 1
+                while e1 < ends.[c] && entries.[e1] < bandEnd do e1 <- e1 + 1
                 next.[c] <- e1
                 if e1 > e0 then
                     for ky in 0 .. kh - 1 do
@@ -344,17 +341,17 @@ module internal SparseConvKernel =
             // 16 values more, so that the grid can start a cache line and its pixel rows (O values) are whole lines:
             // conv2's weight gradient 14.6-17.4 → 12.1-13.0 ms at 12 % activity (fsi, W2's shapes, two threads).
             use padded = Scratch.rent (paddedSize + 16) 0.0f
-            let starts = ArrayPool<int>.Shared.Rent (m.Channels + 1)
-            let next = ArrayPool<int>.Shared.Rent (m.Channels + 1)
+            let ends = ArrayPool<int>.Shared.Rent m.Channels
+            let next = ArrayPool<int>.Shared.Rent m.Channels
             let entries = ArrayPool<int>.Shared.Rent (max 1 (m.Channels * m.GridHeight * m.GridWidth))
             try
                 use pp = fixed padded.Values
                 use mp = fixed masks
                 let aligned = Scratch.alignedToCacheLine pp
                 for n in n0 .. n1 - 1 do
-                    weightGradImage m mp gp aligned starts next entries partial outputs kh kw n
+                    weightGradImage m mp gp aligned ends next entries partial outputs kh kw n
             finally
-                ArrayPool<int>.Shared.Return starts
+                ArrayPool<int>.Shared.Return ends
                 ArrayPool<int>.Shared.Return next
                 ArrayPool<int>.Shared.Return entries)
         GC.KeepAlive gy
