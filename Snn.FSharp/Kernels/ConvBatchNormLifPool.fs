@@ -46,6 +46,8 @@ namespace Snn
 
 open System
 open System.Numerics
+open System.Runtime.Intrinsics
+open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
 open Snn.Tensors
@@ -95,8 +97,9 @@ module internal ConvBatchNormLifPoolKernel =
             i <- i + block
         Vector.Sum ((s0 + s1) + (s2 + s3))
 
-    /// Rows below the image's last padded row that the last block's reads can reach.
-    let extraRows (kernel: int) (pitch: int) = (block + kernel + pitch - 2) / pitch
+    /// Rows below the image's last padded row that the last block's reads can reach (one vector more for the
+    /// 3 × 3 weight-gradient sums, which read ahead).
+    let extraRows (kernel: int) (pitch: int) = (block + 16 + kernel + pitch - 2) / pitch
 
     /// The offset of window row r = (c, ky, kx) in the padded image.
     let offsets (g: Geometry) = Array.init g.Taps (fun r ->
@@ -279,6 +282,57 @@ module internal ConvBatchNormLifPoolKernel =
             addSum out taps count r0 3 0 d0; addSum out taps count r0 3 1 d1; addSum out taps count r0 3 2 d2
             next <- r0 + 3
 
+    /// `rowSums` for a 3 × 3 kernel with 512-bit vectors: the three window rows (c, ky, 0..2) of one input row are
+    /// that row read at i, i + 1 and i + 2, so one load per 16 positions, shifted by `valignd` against the next 16
+    /// values, gives all three; the generic loop loads each at its own offset, and most of those loads span two
+    /// cache lines. The same sums in the same order as `rowSums` with 16 lanes. W2's first block, backward: 23.2-24.8
+    /// → 22.1-22.9 ms (two threads, alternating builds, bench/RESULTS.md round 12). Reads up to one vector past the
+    /// span (`extraRows` leaves room).
+    let private rowSums3 (g: Geometry) (dys: nativeptr<float32>) (count: int) (xs: nativeptr<float32>) (out: float[]) =
+        let taps = g.Taps
+        let dyOf k = NativePtr.add dys (min k (count - 1) * g.Span)
+        let y0, y1, y2, y3 = dyOf 0, dyOf 1, dyOf 2, dyOf 3
+        let inline wide (p: nativeptr<float32>) (i: int) = Vector512.Load (NativePtr.add p i)
+        for c in 0 .. g.InChannels - 1 do
+            for ky in 0 .. 2 do
+                let r0 = (c * 3 + ky) * 3
+                let q = NativePtr.add xs ((c * g.Rows + ky) * g.Pitch)
+                let mutable a0, a1, a2 = Vector512<float32>.Zero, Vector512<float32>.Zero, Vector512<float32>.Zero
+                let mutable b0, b1, b2 = Vector512<float32>.Zero, Vector512<float32>.Zero, Vector512<float32>.Zero
+                let mutable c0, c1, c2 = Vector512<float32>.Zero, Vector512<float32>.Zero, Vector512<float32>.Zero
+                let mutable d0, d1, d2 = Vector512<float32>.Zero, Vector512<float32>.Zero, Vector512<float32>.Zero
+                let mutable current = wide q 0
+                let mutable i = 0
+                while i < g.Span do
+                    let following = wide q (i + 16)
+                    let x0 = current
+                    let x1 = Vector512.AsSingle (Avx512F.AlignRight32 (Vector512.AsInt32 following, Vector512.AsInt32 current, 1uy))
+                    let x2 = Vector512.AsSingle (Avx512F.AlignRight32 (Vector512.AsInt32 following, Vector512.AsInt32 current, 2uy))
+                    let e0 = wide y0 i
+                    a0 <- Avx512F.FusedMultiplyAdd (e0, x0, a0)
+                    a1 <- Avx512F.FusedMultiplyAdd (e0, x1, a1)
+                    a2 <- Avx512F.FusedMultiplyAdd (e0, x2, a2)
+                    let e1 = wide y1 i
+                    b0 <- Avx512F.FusedMultiplyAdd (e1, x0, b0)
+                    b1 <- Avx512F.FusedMultiplyAdd (e1, x1, b1)
+                    b2 <- Avx512F.FusedMultiplyAdd (e1, x2, b2)
+                    let e2 = wide y2 i
+                    c0 <- Avx512F.FusedMultiplyAdd (e2, x0, c0)
+                    c1 <- Avx512F.FusedMultiplyAdd (e2, x1, c1)
+                    c2 <- Avx512F.FusedMultiplyAdd (e2, x2, c2)
+                    let e3 = wide y3 i
+                    d0 <- Avx512F.FusedMultiplyAdd (e3, x0, d0)
+                    d1 <- Avx512F.FusedMultiplyAdd (e3, x1, d1)
+                    d2 <- Avx512F.FusedMultiplyAdd (e3, x2, d2)
+                    current <- following
+                    i <- i + 16
+                let inline add (k: int) (j: int) (v: Vector512<float32>) =
+                    if k < count then out.[k * taps + r0 + j] <- out.[k * taps + r0 + j] + float (Vector512.Sum v)
+                add 0 0 a0; add 0 1 a1; add 0 2 a2
+                add 1 0 b0; add 1 1 b1; add 1 2 b2
+                add 2 0 c0; add 2 1 c1; add 2 2 c2
+                add 3 0 d0; add 3 1 d1; add 3 2 d2
+
     /// Forward of channels c0 .. c0 + count - 1: pooled spikes and choices of every plane; true when some y is NaN.
     let private forwardGroup (spec: FusedLifSpec) (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
                              (op: nativeptr<float32>) (kp: nativeptr<byte>) (alpha: float32[]) (beta: float32[]) (c0: int) (count: int) : bool =
@@ -327,6 +381,7 @@ module internal ConvBatchNormLifPoolKernel =
         use dys = fixed dyLease.Values
         let s = Array.zeroCreate<float> count
         let a = Array.zeroCreate<float> (count * g.Taps)
+        let threeByThree = g.Kernel = 3 && Vector512.IsHardwareAccelerated
         for b in 0 .. g.Batch - 1 do
             // The charges h of every step, recomputed from the input (checked for NaN by the forward pass).
             convolveGroup g offsets xp weights c0 count b planes
@@ -345,7 +400,8 @@ module internal ConvBatchNormLifPoolKernel =
                     let dy = NativePtr.add dys (k * g.Span)
                     stepBack spec scalarDerivative n (NativePtr.add charged ((k * g.Steps + t) * n)) gradZ (NativePtr.add deltas (k * n)) dy
                     s.[k] <- s.[k] + float (spanSum dy g.Span)
-                rowSums g offsets dys count (NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)) a
+                let xs = NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)
+                if threeByThree then rowSums3 g dys count xs a else rowSums g offsets dys count xs a
         for k in 0 .. count - 1 do
             sums.[c0 + k] <- s.[k]
             Array.blit a (k * g.Taps) rows ((c0 + k) * g.Taps) g.Taps
