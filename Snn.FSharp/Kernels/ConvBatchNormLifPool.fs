@@ -113,58 +113,58 @@ module internal ConvBatchNormLifPoolKernel =
     let inline private rowAt (xs: nativeptr<float32>) (offsets: int[]) (r: int) (last: int) (fallback: int) =
         NativePtr.add xs offsets.[if r < last then r else fallback]
 
-    /// out[r - first] = Σ_i a[i] · xs[i + offsets[r]] over the `span` values of a, for rows first .. last - 1
-    /// (float32, six rows at a time sharing the loads of a): the Gram matrix's products.
-    let private dots (a: nativeptr<float32>) (xs: nativeptr<float32>) (offsets: int[]) (first: int) (last: int) (span: int) (out: Span<float32>) =
-        let mutable next = first
-        while next < last do
-            let r0 = next
-            // Rows past `last` read row r0 again and are dropped.
-            let p0, p1, p2 = rowAt xs offsets r0 last r0, rowAt xs offsets (r0 + 1) last r0, rowAt xs offsets (r0 + 2) last r0
-            let p3, p4, p5 = rowAt xs offsets (r0 + 3) last r0, rowAt xs offsets (r0 + 4) last r0, rowAt xs offsets (r0 + 5) last r0
-            let mutable s0, s1, s2, s3, s4, s5 = V.Zero, V.Zero, V.Zero, V.Zero, V.Zero, V.Zero
-            let mutable i = 0
-            while i < span do
-                let av = load a i
-                s0 <- Vector.FusedMultiplyAdd (av, load p0 i, s0)
-                s1 <- Vector.FusedMultiplyAdd (av, load p1 i, s1)
-                s2 <- Vector.FusedMultiplyAdd (av, load p2 i, s2)
-                s3 <- Vector.FusedMultiplyAdd (av, load p3 i, s3)
-                s4 <- Vector.FusedMultiplyAdd (av, load p4 i, s4)
-                s5 <- Vector.FusedMultiplyAdd (av, load p5 i, s5)
-                i <- i + V.Count
-            let kept = last - r0
-            out.[r0 - first] <- Vector.Sum s0
-            if kept > 1 then out.[r0 - first + 1] <- Vector.Sum s1
-            if kept > 2 then out.[r0 - first + 2] <- Vector.Sum s2
-            if kept > 3 then out.[r0 - first + 3] <- Vector.Sum s3
-            if kept > 4 then out.[r0 - first + 4] <- Vector.Sum s4
-            if kept > 5 then out.[r0 - first + 5] <- Vector.Sum s5
-            next <- r0 + 6
-
     /// Image n's G and g as one (C·k² + 1)² matrix (row and column C·k² hold g and the count Ho·Wo), float32 sums
-    /// within the image, into `gram` (double, row-major).
+    /// within the image, into `gram` (double, row-major). The columns are the window rows X_l (the image at offset
+    /// l) and, last, the valid-position mask, whose products give g; a pass takes three masked rows a_r = X_r · mask
+    /// against six columns, eighteen sums sharing each load, over the upper triangle l ≥ r. One masked row against
+    /// six columns, stored first, took a load per product: first block forward 10.3-11.1 → 9.6-10.4 ms (alternating
+    /// builds, bench/RESULTS.md round 12).
     let private imageGram (g: Geometry) (offsets: int[]) (mask: float32[]) (xp: nativeptr<float32>) (n: int) (gram: float[]) =
         let taps = g.Taps
         let xs = NativePtr.add xp (n * g.ImageSize)
-        use rowLease = Scratch.rent g.Span 0.0f
-        use row = fixed rowLease.Values
         use maskPin = fixed mask
-        let sums = Array.zeroCreate<float32> taps
-        for r in 0 .. taps - 1 do
-            // Row r at the valid positions only, so that every product below counts valid positions alone.
-            let xr = NativePtr.add xs offsets.[r]
-            let mutable i = 0
-            while i < g.Span do
-                store (load xr i * load maskPin i) row i
-                i <- i + V.Count
-            dots row xs offsets r taps g.Span (Span<float32> (sums, 0, taps - r))
-            for l in r .. taps - 1 do
-                gram.[r * (taps + 1) + l] <- float sums.[l - r]
-                gram.[l * (taps + 1) + r] <- float sums.[l - r]
-            let total = spanSum row g.Span
-            gram.[r * (taps + 1) + taps] <- float total
-            gram.[taps * (taps + 1) + r] <- float total
+        // Column l: window row l, or the mask for l = taps; past taps, the mask again (dropped).
+        let column l = if l < taps then NativePtr.add xs offsets.[l] else maskPin
+        let rowOf r = NativePtr.add xs offsets.[min r (taps - 1)]
+        let mutable r0 = 0
+        while r0 < taps do
+            let x0, x1, x2 = rowOf r0, rowOf (r0 + 1), rowOf (r0 + 2)
+            let mutable l0 = r0
+            while l0 <= taps do
+                let q0, q1, q2 = column l0, column (l0 + 1), column (l0 + 2)
+                let q3, q4, q5 = column (l0 + 3), column (l0 + 4), column (l0 + 5)
+                let mutable s00, s01, s02, s03, s04, s05 = V.Zero, V.Zero, V.Zero, V.Zero, V.Zero, V.Zero
+                let mutable s10, s11, s12, s13, s14, s15 = V.Zero, V.Zero, V.Zero, V.Zero, V.Zero, V.Zero
+                let mutable s20, s21, s22, s23, s24, s25 = V.Zero, V.Zero, V.Zero, V.Zero, V.Zero, V.Zero
+                let mutable i = 0
+                while i < g.Span do
+                    let m = load maskPin i
+                    let a0, a1, a2 = load x0 i * m, load x1 i * m, load x2 i * m
+                    let c0 = load q0 i
+                    s00 <- Vector.FusedMultiplyAdd (a0, c0, s00); s10 <- Vector.FusedMultiplyAdd (a1, c0, s10); s20 <- Vector.FusedMultiplyAdd (a2, c0, s20)
+                    let c1 = load q1 i
+                    s01 <- Vector.FusedMultiplyAdd (a0, c1, s01); s11 <- Vector.FusedMultiplyAdd (a1, c1, s11); s21 <- Vector.FusedMultiplyAdd (a2, c1, s21)
+                    let c2 = load q2 i
+                    s02 <- Vector.FusedMultiplyAdd (a0, c2, s02); s12 <- Vector.FusedMultiplyAdd (a1, c2, s12); s22 <- Vector.FusedMultiplyAdd (a2, c2, s22)
+                    let c3 = load q3 i
+                    s03 <- Vector.FusedMultiplyAdd (a0, c3, s03); s13 <- Vector.FusedMultiplyAdd (a1, c3, s13); s23 <- Vector.FusedMultiplyAdd (a2, c3, s23)
+                    let c4 = load q4 i
+                    s04 <- Vector.FusedMultiplyAdd (a0, c4, s04); s14 <- Vector.FusedMultiplyAdd (a1, c4, s14); s24 <- Vector.FusedMultiplyAdd (a2, c4, s24)
+                    let c5 = load q5 i
+                    s05 <- Vector.FusedMultiplyAdd (a0, c5, s05); s15 <- Vector.FusedMultiplyAdd (a1, c5, s15); s25 <- Vector.FusedMultiplyAdd (a2, c5, s25)
+                    i <- i + V.Count
+                // Entry (r, l) for a kept row r < taps and column r ≤ l ≤ taps, mirrored.
+                let inline put (k: int) (j: int) (v: V) =
+                    let r, l = r0 + k, l0 + j
+                    if r < taps && l <= taps && l >= r then
+                        let value = float (Vector.Sum v)
+                        gram.[r * (taps + 1) + l] <- value
+                        gram.[l * (taps + 1) + r] <- value
+                put 0 0 s00; put 0 1 s01; put 0 2 s02; put 0 3 s03; put 0 4 s04; put 0 5 s05
+                put 1 0 s10; put 1 1 s11; put 1 2 s12; put 1 3 s13; put 1 4 s14; put 1 5 s15
+                put 2 0 s20; put 2 1 s21; put 2 2 s22; put 2 3 s23; put 2 4 s24; put 2 5 s25
+                l0 <- l0 + 6
+            r0 <- r0 + 3
         gram.[taps * (taps + 1) + taps] <- float (g.OutHeight * g.OutWidth)
 
     /// Image n of x [T·B; C; H; W] (contiguous) into the padded layout at xp: a zero border of p, `Rows` rows of
