@@ -92,11 +92,11 @@ module internal BatchNormLifPoolKernel =
 
     /// One step back through the neurons of a plane of n: from the charges h, ∂L/∂z (gradZ) and ∂L/∂v of the step
     /// after (deltas, replaced by this step's), ∂L/∂y into dys.
-    let inline private stepBackWith (spec: FusedLifSpec) ([<InlineIfLambda>] derivative: V -> V) (scalarDerivative: float32 -> float32) (n: int)
-                                    (hs: nativeptr<float32>) (gradZ: nativeptr<float32>) (deltas: nativeptr<float32>) (dys: nativeptr<float32>) =
+    let internal stepBack (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (n: int) (hs: nativeptr<float32>)
+                          (gradZ: nativeptr<float32>) (deltas: nativeptr<float32>) (dys: nativeptr<float32>) =
         let full = n / V.Count * V.Count
         let betaV, gainV = V spec.Beta, V spec.Gain
-        LifVectorKernel.withChargeGradient spec derivative (fun chargeGradientOf ->
+        LifVectorKernel.withChargeGradient spec (fun chargeGradientOf ->
             let mutable j = 0
             while j < full do
                 let delta, gz = load deltas j, load gradZ j
@@ -113,14 +113,6 @@ module internal BatchNormLifPoolKernel =
             let dh = chargeGradient spec scalarDerivative (NativePtr.get hs j) (NativePtr.get deltas j) (NativePtr.get gradZ j)
             NativePtr.set dys j (spec.Gain * dh)
             NativePtr.set deltas j (spec.Beta * dh)
-
-    /// `stepBackWith` with the spec's surrogate derivative inlined into the loop (one copy per family; a call per
-    /// vector cost about a tenth of the block's backward pass, bench/RESULTS.md round 11).
-    let internal stepBack (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (n: int) (hs: nativeptr<float32>)
-                          (gradZ: nativeptr<float32>) (deltas: nativeptr<float32>) (dys: nativeptr<float32>) =
-        SurrogateDerivatives.formulaThen Unchecked.defaultof<Lanes> spec.Surrogate
-            (fun derivative -> stepBackWith spec derivative scalarDerivative n hs gradZ deltas dys)
-            (fun () -> invalidOp "the fused kernels run no ASGL surrogate")
 
     /// Forward of channel c: the pooled spikes o and the choices k of every plane; true when some y is NaN.
     let private forwardChannel (spec: FusedLifSpec) (shape: Shape) (xp: nativeptr<float32>) (op: nativeptr<float32>)

@@ -142,7 +142,7 @@ module internal CuLifVectorKernel =
 
     /// Backward over neurons [j0, j1), from the last step to the first: ∂L/∂h as for LIF, then
     /// ∂L/∂i_t = (1 - β) ∂L/∂h_t + α δi_{t+1} = ∂L/∂x_t and δv_{t-1} = β ∂L/∂h_t.
-    let private backwardChunk (spec: FusedLifSpec) (alpha: float32) (derivative: V -> V) (scalarDerivative: float32 -> float32)
+    let private backwardChunk (spec: FusedLifSpec) (alpha: float32) (scalarDerivative: float32 -> float32)
                               (steps: int) (neurons: int) (gp: nativeptr<float32>) (hp: nativeptr<float32>)
                               (op: nativeptr<float32>) (j0: int) (j1: int) =
         let width = V.Count
@@ -155,7 +155,7 @@ module internal CuLifVectorKernel =
         use dvp = fixed deltaV
         use dip = fixed deltaI
         let beta, gain, a = V spec.Beta, V spec.Gain, V alpha
-        LifVectorKernel.withChargeGradient spec derivative (fun chargeGradientOf ->
+        LifVectorKernel.withChargeGradient spec (fun chargeGradientOf ->
             for t in steps - 1 .. -1 .. 0 do
                 let row = t * neurons + j0
                 let mutable j = 0
@@ -174,11 +174,11 @@ module internal CuLifVectorKernel =
                     NativePtr.set dvp j (spec.Beta * dh))
 
     /// Backward: from ∂L/∂z [T; N] and the saved h [T; N], writes ∂L/∂x [T; N].
-    let backward (spec: FusedLifSpec) (alpha: float32) (derivative: V -> V) (scalarDerivative: float32 -> float32)
+    let backward (spec: FusedLifSpec) (alpha: float32) (scalarDerivative: float32 -> float32)
                  (steps: int) (neurons: int) (gradZ: Tensor) (h: Tensor) (gradX: Tensor) =
         let gp, hp, op = address gradZ, address h, address gradX
         forChunks neurons (fun j0 j1 ->
-            backwardChunk spec alpha derivative scalarDerivative steps neurons (NativePtr.ofNativeInt gp)
+            backwardChunk spec alpha scalarDerivative steps neurons (NativePtr.ofNativeInt gp)
                 (NativePtr.ofNativeInt hp) (NativePtr.ofNativeInt op) j0 j1)
 
 /// The fused current-based LIF recurrence as a TorchSharp autograd function: apply (x [T; ...] float32, spec, α).
@@ -226,10 +226,8 @@ type FusedCuLifFunction() =
             let gradX = torch.empty_like h
             FunctionHandles.releaseLater [ gradX ]
             use g = gradZ.contiguous ()
-            match SurrogateDerivatives.vector spec.Surrogate with
-            | Some vectorDerivative when FusedKernelSettings.Vectorised ->
-                CuLifVectorKernel.backward spec alpha vectorDerivative derivative steps neurons g h gradX
-            | _ -> CuLifKernel.backward spec alpha derivative steps neurons g h gradX
+            if FusedKernelSettings.Vectorised then CuLifVectorKernel.backward spec alpha derivative steps neurons g h gradX
+            else CuLifKernel.backward spec alpha derivative steps neurons g h gradX
             // The kernels read raw addresses, which do not keep a tensor alive: g and h must outlive them.
             GC.KeepAlive g
             GC.KeepAlive h

@@ -190,20 +190,25 @@ module internal LifVectorKernel =
     type private V = Vector<float32>
 
     /// `Raw.chargeGradient` on a vector of neurons, δ ∂R/∂h + (∂L/∂z + δ ∂R/∂z) s'(h - θ), given to `body` as
-    /// `gradient h δ ∂L/∂z` with the reset rule chosen here, once, instead of per vector inside the caller's loop.
-    /// Each rule keeps `Raw.chargeGradient`'s operations (a detached reset multiplies δ by 0 as it does), so the SIMD
-    /// lanes and the scalar tails round alike.
-    let inline withChargeGradient (spec: FusedLifSpec) ([<InlineIfLambda>] derivative: Vector<float32> -> Vector<float32>)
+    /// `gradient h δ ∂L/∂z` with the spec's surrogate derivative and reset rule chosen here, once, so that the
+    /// caller's loop runs them inline: a call per vector cost about a tenth of the fused block's backward pass
+    /// (bench/RESULTS.md round 11), a jump table per vector for the reset rule came on top (round 12). Each rule keeps
+    /// `Raw.chargeGradient`'s operations (a detached reset multiplies δ by 0 as it does), so the SIMD lanes and the
+    /// scalar tails round alike. One specialisation of `body` per surrogate family and reset rule.
+    let inline withChargeGradient (spec: FusedLifSpec)
                                   ([<InlineIfLambda>] body: (Vector<float32> -> Vector<float32> -> Vector<float32> -> Vector<float32>) -> 'r) : 'r =
-        let one, zero = Vector<float32>.One, Vector<float32>.Zero
-        let theta, vReset, minusTheta = Vector<float32> spec.Threshold, Vector<float32> spec.VReset, Vector<float32> -spec.Threshold
-        let inline spikeOf (h: Vector<float32>) = Vector.ConditionalSelect (Vector.GreaterThanOrEqual (h, theta), one, zero)
-        match spec.Reset, spec.DetachReset with
-        | Hard, false -> body (fun h delta gradZ -> delta * (one - spikeOf h) + (gradZ + delta * (vReset - h)) * derivative (h - theta))
-        | Hard, true -> body (fun h delta gradZ -> delta * (one - spikeOf h) + (gradZ + delta * zero) * derivative (h - theta))
-        | Soft, false -> body (fun h delta gradZ -> delta * one + (gradZ + delta * minusTheta) * derivative (h - theta))
-        | Soft, true -> body (fun h delta gradZ -> delta * one + (gradZ + delta * zero) * derivative (h - theta))
-        | NoReset, _ -> body (fun h delta gradZ -> delta * one + (gradZ + delta * zero) * derivative (h - theta))
+        SurrogateDerivatives.formulaThen Unchecked.defaultof<Lanes> spec.Surrogate
+            (fun derivative ->
+                let one, zero = Vector<float32>.One, Vector<float32>.Zero
+                let theta, vReset, minusTheta = Vector<float32> spec.Threshold, Vector<float32> spec.VReset, Vector<float32> -spec.Threshold
+                let inline spikeOf (h: Vector<float32>) = Vector.ConditionalSelect (Vector.GreaterThanOrEqual (h, theta), one, zero)
+                match spec.Reset, spec.DetachReset with
+                | Hard, false -> body (fun h delta gradZ -> delta * (one - spikeOf h) + (gradZ + delta * (vReset - h)) * derivative (h - theta))
+                | Hard, true -> body (fun h delta gradZ -> delta * (one - spikeOf h) + (gradZ + delta * zero) * derivative (h - theta))
+                | Soft, false -> body (fun h delta gradZ -> delta * one + (gradZ + delta * minusTheta) * derivative (h - theta))
+                | Soft, true -> body (fun h delta gradZ -> delta * one + (gradZ + delta * zero) * derivative (h - theta))
+                | NoReset, _ -> body (fun h delta gradZ -> delta * one + (gradZ + delta * zero) * derivative (h - theta)))
+            (fun () -> invalidOp "the fused kernels run no ASGL surrogate")
 
     let inline private load (p: nativeptr<float32>) (i: int) : V = Vector.Load (NativePtr.add p i)
     let inline private store (v: V) (p: nativeptr<float32>) (i: int) = Vector.Store (v, NativePtr.add p i)
@@ -283,9 +288,8 @@ module internal LifVectorKernel =
         specialise spec (fun charge next -> forwardLoop charge next spec steps neurons xp hp zp j0 j1)
 
     /// Backward over neurons [j0, j1), from the last step to the first.
-    let inline private backwardLoop (spec: FusedLifSpec) ([<InlineIfLambda>] derivative: V -> V) (scalarDerivative: float32 -> float32)
-                                    (steps: int) (neurons: int) (gp: nativeptr<float32>) (hp: nativeptr<float32>)
-                                    (op: nativeptr<float32>) (j0: int) (j1: int) =
+    let private backwardChunk (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (steps: int) (neurons: int)
+                              (gp: nativeptr<float32>) (hp: nativeptr<float32>) (op: nativeptr<float32>) (j0: int) (j1: int) =
         let width = V.Count
         let n = j1 - j0
         let full = n / width * width
@@ -293,7 +297,7 @@ module internal LifVectorKernel =
         let deltas = deltasLease.Values
         use dp = fixed deltas
         let beta, gain = V spec.Beta, V spec.Gain
-        withChargeGradient spec derivative (fun chargeGradientOf ->
+        withChargeGradient spec (fun chargeGradientOf ->
             for t in steps - 1 .. -1 .. 0 do
                 let row = t * neurons + j0
                 let mutable j = 0
@@ -306,14 +310,6 @@ module internal LifVectorKernel =
                     let dh = chargeGradient spec scalarDerivative (NativePtr.get hp (row + j)) (NativePtr.get dp j) (NativePtr.get gp (row + j))
                     NativePtr.set op (row + j) (spec.Gain * dh)
                     NativePtr.set dp j (spec.Beta * dh))
-
-    /// `backwardLoop` with the spec's surrogate derivative inlined into the loop (one copy per family; a call per
-    /// vector cost about a tenth of the fused block's backward pass, bench/RESULTS.md round 11).
-    let private backwardChunk (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (steps: int) (neurons: int)
-                              (gp: nativeptr<float32>) (hp: nativeptr<float32>) (op: nativeptr<float32>) (j0: int) (j1: int) =
-        SurrogateDerivatives.formulaThen Unchecked.defaultof<Lanes> spec.Surrogate
-            (fun derivative -> backwardLoop spec derivative scalarDerivative steps neurons gp hp op j0 j1)
-            (fun () -> invalidOp "the fused kernels run no ASGL surrogate")
 
     /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N]; true when x holds a NaN.
     let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) : bool =
