@@ -97,9 +97,9 @@ module internal ConvBatchNormLifPoolKernel =
             i <- i + block
         Vector.Sum ((s0 + s1) + (s2 + s3))
 
-    /// Rows below the image's last padded row that the last block's reads can reach (one vector more for the
-    /// 3 × 3 weight-gradient sums, which read ahead).
-    let extraRows (kernel: int) (pitch: int) = (block + 16 + kernel + pitch - 2) / pitch
+    /// Rows below the image's last padded row that the last block's reads can reach (one 512-bit vector more for the
+    /// 3 × 3 weight-gradient sums, `rowSums3`, which read ahead).
+    let extraRows (kernel: int) (pitch: int) = (block + Vector512<float32>.Count + kernel + pitch - 2) / pitch
 
     /// The offset of window row r = (c, ky, kx) in the padded image.
     let offsets (g: Geometry) = Array.init g.Taps (fun r ->
@@ -308,6 +308,7 @@ module internal ConvBatchNormLifPoolKernel =
         let taps = g.Taps
         let dyOf k = NativePtr.add dys (min k (count - 1) * g.Span)
         let y0, y1, y2, y3 = dyOf 0, dyOf 1, dyOf 2, dyOf 3
+        let lanes = Vector512<float32>.Count
         let inline wide (p: nativeptr<float32>) (i: int) = Vector512.Load (NativePtr.add p i)
         for c in 0 .. g.InChannels - 1 do
             for ky in 0 .. 2 do
@@ -320,7 +321,7 @@ module internal ConvBatchNormLifPoolKernel =
                 let mutable current = wide q 0
                 let mutable i = 0
                 while i < g.Span do
-                    let following = wide q (i + 16)
+                    let following = wide q (i + lanes)
                     let x0 = current
                     let x1 = Vector512.AsSingle (Avx512F.AlignRight32 (Vector512.AsInt32 following, Vector512.AsInt32 current, 1uy))
                     let x2 = Vector512.AsSingle (Avx512F.AlignRight32 (Vector512.AsInt32 following, Vector512.AsInt32 current, 2uy))
@@ -341,7 +342,7 @@ module internal ConvBatchNormLifPoolKernel =
                     d1 <- Avx512F.FusedMultiplyAdd (e3, x1, d1)
                     d2 <- Avx512F.FusedMultiplyAdd (e3, x2, d2)
                     current <- following
-                    i <- i + 16
+                    i <- i + lanes
                 let inline add (k: int) (j: int) (v: Vector512<float32>) =
                     if k < count then out.[k * taps + r0 + j] <- out.[k * taps + r0 + j] + float (Vector512.Sum v)
                 add 0 0 a0; add 0 1 a1; add 0 2 a2
