@@ -6,7 +6,7 @@
 /// r = (c, ky, kx) of the im2col columns X_n[r, q] of image n at output position q (Ho = H + 2p - k + 1, M = T·B·Ho·Wo
 /// positions per channel o):
 ///
-///     u_o = W_o · X + b_o                                         the convolution, recomputed where it is needed
+///     u_o = W_o · X + b_o                                         the convolution, one plane at a time
 ///     G = Σ_n X_n X_nᵀ,  g = Σ_n X_n 1                            the input's Gram matrix and column sums
 ///     Σ u_o = W_o · g + M b_o,   Σ u_o² = W_o G W_oᵀ + 2 b_o W_o · g + M b_o²        (double)
 ///     mean = Σ u / M,  var = Σ u² / M - mean²,  α = γ / √(var + ε),  y = α (u - mean) + β,  then LIF and pooling
@@ -23,12 +23,15 @@
 /// Why: in W2 the first convolution's output u is 75 MB ([128; 64; 48; 48]), and run as layers it is written by the
 /// convolution (and reordered by oneDNN), read twice for the statistics, once by the block's forward pass, once more
 /// by its backward pass, then ∂L/∂u is written, rewritten by batch norm's input gradient and read by the weight
-/// gradient. Here nothing of u's size reaches memory: a work item takes four output channels of one sample, and while
-/// one image (C planes of the padded input, 20 KB in W2) sits in L1 it computes u of the four channels, k² · C
+/// gradient. Here one array of u's size reaches memory, once: a work item takes four output channels of one sample, and
+/// while one image (C planes of the padded input, 20 KB in W2) sits in L1 it computes u of the four channels, k² · C
 /// products per value, each input load serving all four (a 512-bit load that spans two cache lines, as most of these
-/// do, costs as much as two multiply-adds). The T steps of the four planes (311 KB in W2) stay in L2 for the neurons.
-/// In W2 (bench, `--fused-input-block`, round 11) the step fell from 139-143 to 127 ms and its peak memory from 455-498
-/// to 326-385 MB.
+/// do, costs as much as two multiply-adds). The T steps of the four planes (311 KB in W2) stay in L2 for the neurons,
+/// whose charges h go to memory in streaming stores for the backward pass, which reads each once. In W2 (bench,
+/// `--fused-input-block`, round 11) the step fell from 139-143 to 127 ms and its peak memory from 455-498 to 326-385
+/// MB. Round 11 recomputed the convolution and the neurons in the backward pass instead of keeping h: that took 12.7
+/// of its 40 ms of CPU time; keeping h costs 1-2 ms in the forward pass and 60-80 MB of peak memory (bench/RESULTS.md
+/// round 13).
 ///
 /// The convolution runs on the padded input's own row pitch P = W + 2p: position q = (y, x) is value y·P + x of a
 /// padded output plane whose last 2p columns of every row are discarded, so every window row r is the input read at
@@ -200,6 +203,20 @@ module internal ConvBatchNormLifPoolKernel =
     /// serves all of them (one 512-bit load spanning two cache lines costs as much as two multiply-adds).
     let private group = 4
 
+    /// Whether the charges (planes of n at hp) take streaming stores: 512-bit vectors on 64-byte aligned planes.
+    let private streams (hp: nativeptr<float32>) (n: int) =
+        Vector<float32>.Count = Vector512<float32>.Count && Vector512.IsHardwareAccelerated
+        && NativePtr.toNativeInt hp % 64n = 0n && n % Vector512<float32>.Count = 0
+
+    /// Stores the charges h at hs + i, past the caches when `streaming`: the backward pass reads them long after they
+    /// would have left the cache, and a streaming store does not first read the line it overwrites (W2's first block,
+    /// fsi, two threads: forward 14.2-16.5 ms with plain stores, 10.6-11.2 ms streaming).
+    let inline private keep (streaming: bool) (h: Vector<float32>) (hs: nativeptr<float32>) (i: int) =
+        if streaming then Vector512.StoreAlignedNonTemporal (h.AsVector512 (), NativePtr.add hs i) else store h hs i
+
+    /// The offset of channel o of sample b in the saved charges, [B; O; T; Ho·P] (a channel's T planes in a row).
+    let chargesAt (g: Geometry) (b: int) (o: int) = (b * g.Channels + o) * g.Steps * image g.PitchShape
+
     /// u without the bias of channels c0 .. c0 + count - 1 (count ≤ `group`) for the T images of sample b, into
     /// `planes` (plane (k·T + t), Span values on the input's pitch, for channel c0 + k and step t; `group` channels'
     /// room). Four channels × four vectors of sums: per window row, four loads and four broadcasts feed sixteen
@@ -352,9 +369,11 @@ module internal ConvBatchNormLifPoolKernel =
 
     /// Forward of channels c0 .. c0 + count - 1: pooled spikes and choices of every plane; true when some y is NaN.
     let private forwardGroup (spec: FusedLifSpec) (g: Geometry) (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>)
-                             (op: nativeptr<float32>) (kp: nativeptr<byte>) (alpha: float32[]) (beta: float32[]) (c0: int) (count: int) : bool =
+                             (op: nativeptr<float32>) (kp: nativeptr<byte>) (hp: nativeptr<float32>) (alpha: float32[]) (beta: float32[])
+                             (c0: int) (count: int) : bool =
         let shape, neurons = g.Shape, g.PitchShape
         let n = image neurons
+        let streaming = streams hp n
         use planesLease = Scratch.rent (group * g.Steps * g.Span) 0.0f
         use stateLease = Scratch.rent n 0.0f
         use spikesLease = Scratch.rent n 0.0f
@@ -371,51 +390,43 @@ module internal ConvBatchNormLifPoolKernel =
                     MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width g.Pitch 0 1
                 let found =
                     LifVectorKernel.specialise spec (fun charge next ->
+                        let hs = NativePtr.add hp (chargesAt g b o)
                         steps charge next spec neurons (fun t -> NativePtr.add planes ((k * g.Steps + t) * g.Span)) alpha.[o] beta.[o] state
-                            (fun _ j _ z -> store z zs j) (fun _ j _ z -> NativePtr.set zs j z) pool)
+                            (fun t j h z -> store z zs j; keep streaming h hs (t * n + j))
+                            (fun t j h z -> NativePtr.set zs j z; NativePtr.set hs (t * n + j) h) pool)
                 nan <- nan || found
+        // Streaming stores are weakly ordered: make them visible before the work item ends.
+        if streaming then Sse.StoreFence ()
         nan
 
-    /// Backward of channels c0 .. c0 + count - 1: s = Σ dy into sums and a = Σ_n X_n dy into rows ([O; C·k²]).
+    /// Backward of channels c0 .. c0 + count - 1 from the saved charges hp: s = Σ dy into sums and a = Σ_n X_n dy into
+    /// rows ([O; C·k²]).
     let private backwardGroup (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (g: Geometry)
-                              (offsets: int[]) (xp: nativeptr<float32>) (weights: nativeptr<float32>) (gop: nativeptr<float32>)
-                              (kp: nativeptr<byte>) (alpha: float32[]) (beta: float32[]) (sums: float[]) (rows: float[]) (c0: int) (count: int) =
+                              (xp: nativeptr<float32>) (gop: nativeptr<float32>) (kp: nativeptr<byte>) (hp: nativeptr<float32>)
+                              (sums: float[]) (rows: float[]) (c0: int) (count: int) =
         let shape, neurons = g.Shape, g.PitchShape
         let n = image neurons
-        use planesLease = Scratch.rent (group * g.Steps * g.Span) 0.0f
-        use stateLease = Scratch.rent n 0.0f
-        use chargedLease = Scratch.rent (group * g.Steps * n) 0.0f
         use deltaLease = Scratch.rent (group * n) 0.0f
         // Zero at the discarded positions (the pooling's backward pass never writes them), so dy is 0 there.
         use gradZLease = Scratch.rent n 0.0f
         // dy of the `group` channels at one step on the input's pitch, zero past Ho·P.
         use dyLease = Scratch.rent (group * g.Span) 0.0f
-        use planes = fixed planesLease.Values
-        use state = fixed stateLease.Values
-        use charged = fixed chargedLease.Values
         use deltas = fixed deltaLease.Values
         use gradZ = fixed gradZLease.Values
         use dys = fixed dyLease.Values
         let s = Array.zeroCreate<float> count
         let a = Array.zeroCreate<float> (count * g.Taps)
+        let offsets = offsets g
         let threeByThree = g.Kernel = 3 && Vector512.IsHardwareAccelerated
         for b in 0 .. g.Batch - 1 do
-            // The charges h of every step, recomputed from the input (checked for NaN by the forward pass).
-            convolveGroup g offsets xp weights c0 count b planes
-            for k in 0 .. count - 1 do
-                let o = c0 + k
-                LifVectorKernel.specialise spec (fun charge next ->
-                    steps charge next spec neurons (fun t -> NativePtr.add planes ((k * g.Steps + t) * g.Span)) alpha.[o] beta.[o] state
-                        (fun t j h _ -> store h charged ((k * g.Steps + t) * n + j))
-                        (fun t j h _ -> NativePtr.set charged ((k * g.Steps + t) * n + j) h) ignore)
-                |> ignore
             Span<float32>(NativePtr.toVoidPtr deltas, group * n).Clear ()
             for t in shape.Steps - 1 .. -1 .. 0 do
                 for k in 0 .. count - 1 do
                     let pooledAt = pooledPlane shape t b (c0 + k)
                     MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width g.Pitch 0 1
                     let dy = NativePtr.add dys (k * g.Span)
-                    stepBack spec scalarDerivative n (NativePtr.add charged ((k * g.Steps + t) * n)) gradZ (NativePtr.add deltas (k * n)) dy
+                    let hs = NativePtr.add hp (chargesAt g b (c0 + k) + t * n)
+                    stepBack spec scalarDerivative n hs gradZ (NativePtr.add deltas (k * n)) dy
                     s.[k] <- s.[k] + float (spanSum dy g.Span)
                 let xs = NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)
                 if threeByThree then rowSums3 g dys count xs a else rowSums g offsets dys count xs a
@@ -427,26 +438,25 @@ module internal ConvBatchNormLifPoolKernel =
     let private forGroups (g: Geometry) (body: int -> int -> unit) =
         Workers.forEach ((g.Channels + group - 1) / group) (fun item -> let c0 = item * group in body c0 (min group (g.Channels - c0)))
 
-    /// Pooled spikes o and choices k of the padded input (see `Geometry`) with the map y = fma(u, α, β) per channel
-    /// (β holding the conv bias); true when some y is NaN.
+    /// Pooled spikes o, choices k and charges h ([B; O; T; Ho·P], see `chargesAt`) of the padded input (see
+    /// `Geometry`) with the map y = fma(u, α, β) per channel (β holding the conv bias); true when some y is NaN.
     let forward (spec: FusedLifSpec) (g: Geometry) (xpad: Tensor) (weight: float32[]) (alpha: float32[]) (beta: float32[])
-                (o: Tensor) (k: Tensor) : bool =
+                (o: Tensor) (k: Tensor) (h: Tensor) : bool =
         let offsets = offsets g
-        let xp, op = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address o)
+        let xp, op, hp = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address o), NativePtr.ofNativeInt<float32> (address h)
         let kp = NativePtr.ofNativeInt<byte> (address k)
         use wp = fixed weight
         let found = Array.zeroCreate<bool> g.Channels
-        forGroups g (fun c0 count -> found.[c0] <- forwardGroup spec g offsets xp wp op kp alpha beta c0 count)
+        forGroups g (fun c0 count -> found.[c0] <- forwardGroup spec g offsets xp wp op kp hp alpha beta c0 count)
         Array.contains true found
 
-    /// Per channel, s = Σ dy (into sums) and a = Σ_n X_n dy (into rows, [O; C·k²]) from ∂L/∂o and the choices.
+    /// Per channel, s = Σ dy (into sums) and a = Σ_n X_n dy (into rows, [O; C·k²]) from ∂L/∂o, the choices and the
+    /// charges.
     let backward (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (g: Geometry) (xpad: Tensor)
-                 (weight: float32[]) (gradO: Tensor) (k: Tensor) (alpha: float32[]) (beta: float32[]) (sums: float[]) (rows: float[]) =
-        let offsets = offsets g
+                 (gradO: Tensor) (k: Tensor) (h: Tensor) (sums: float[]) (rows: float[]) =
         let xp, gop = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address gradO)
-        let kp = NativePtr.ofNativeInt<byte> (address k)
-        use wp = fixed weight
-        forGroups g (fun c0 count -> backwardGroup spec scalarDerivative g offsets xp wp gop kp alpha beta sums rows c0 count)
+        let kp, hp = NativePtr.ofNativeInt<byte> (address k), NativePtr.ofNativeInt<float32> (address h)
+        forGroups g (fun c0 count -> backwardGroup spec scalarDerivative g xp gop kp hp sums rows c0 count)
 
 /// What the backward pass needs of a call besides the padded input and the choices.
 type internal ConvBlockSaved =
@@ -459,8 +469,6 @@ type internal ConvBlockSaved =
       /// (G Wᵀ) per channel and window row, [O; C·k²].
       GramWeights: float[]
       Statistics: BatchNormSaved
-      Alpha: float32[]
-      Beta: float32[]
       Gram: float[]
       HasConvBias: bool
       /// Whether batch norm has a weight and a bias.
@@ -528,17 +536,23 @@ type ConvBatchNormLifPoolFunction() =
         let choice = torch.empty (pooled, dtype = torch.uint8)
         // TorchSharp reads o and choice when apply returns; libtorch keeps what it needs of them.
         FunctionHandles.releaseLater [ o; choice ]
-        let nan = ConvBatchNormLifPoolKernel.forward spec g xpad weight alpha beta o choice
+        let charges = torch.empty ([| int64 g.Batch * int64 channels * int64 g.Steps * int64 (g.OutHeight * g.Pitch) |], dtype = torch.float32)
+        let nan = ConvBatchNormLifPoolKernel.forward spec g xpad weight alpha beta o choice charges
         // The kernels read raw addresses, which do not keep a tensor alive.
         GC.KeepAlive xpad
-        if nan then Raw.nanInput ()
+        GC.KeepAlive charges
+        if nan then
+            xpad.Dispose ()
+            charges.Dispose ()
+            Raw.nanInput ()
         // Kept for the backward pass and freed by it.
         ctx.save_data ("x", KeptForBackward xpad)
+        ctx.save_data ("h", KeptForBackward charges)
         ctx.save_for_backward (Collections.Generic.List [ choice ])
         FunctionHandles.shrinkOutputCache ctx
         ctx.save_data ("saved", box
             { Geometry = g; Spec = spec; Weight = weight; ConvBias = bias; Mean = mean; GramWeights = gramWeights
-              Statistics = statistics; Alpha = alpha; Beta = beta; Gram = gram; HasConvBias = not (isNull convBias)
+              Statistics = statistics; Gram = gram; HasConvBias = not (isNull convBias)
               Affine = (not (isNull gamma), not (isNull betaBn)) })
         o
 
@@ -557,11 +571,14 @@ type ConvBatchNormLifPoolFunction() =
             let derivative = (SurrogateDerivatives.scalar spec.Surrogate).Value
             use go = gradO.contiguous ()
             let sums, rows = Array.zeroCreate<float> channels, Array.zeroCreate<float> (channels * taps)
-            ConvBatchNormLifPoolKernel.backward spec derivative g xpad saved.Weight go choice saved.Alpha saved.Beta sums rows
+            let keptCharges = ctx.get_data "h" :?> KeptForBackward
+            ConvBatchNormLifPoolKernel.backward spec derivative g xpad go choice keptCharges.Tensor sums rows
             GC.KeepAlive xpad
             GC.KeepAlive go
             GC.KeepAlive choice
+            GC.KeepAlive keptCharges
             kept.Release ()
+            keptCharges.Release ()
             let count = float (g.Steps * g.Batch * g.OutHeight * g.OutWidth)
             let at r l = saved.Gram.[r * (taps + 1) + l]
             let gradWeight = Array.zeroCreate<float32> (channels * taps)

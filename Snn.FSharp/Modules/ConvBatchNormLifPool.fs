@@ -18,8 +18,8 @@ open Snn.Tensors
 /// (it is the data), the conv's `Direct` lever is on (`SpikeLinearOptions.Default`; `Dense` keeps libtorch's
 /// layers), the input is float32 contiguous on the CPU, H', W' are even and the window has at most `MaximumWindow`
 /// inputs, one autograd node (`ConvBatchNormLifPoolFunction`) runs all four without writing the convolution's
-/// output: batch norm's statistics come from the input's Gram matrix, the convolution is recomputed one plane at a
-/// time where it is needed. Its results agree with the layers' to float32 rounding (not bit for bit), the conv bias
+/// output: batch norm's statistics come from the input's Gram matrix, the convolution runs one plane at a time and
+/// only the neurons' charges are kept for the backward pass. Its results agree with the layers' to float32 rounding (not bit for bit), the conv bias
 /// gets a zero gradient (batch norm removes any shift) and no forward hook of the children runs. Otherwise the conv
 /// and the block run in turn.
 type ConvBatchNormLifPool(name: string, inChannels: int, channels: int, kernel: int, neuron: LifParameters, kernelKind: Kernel, options: SpikeLinearOptions) as this =
@@ -30,13 +30,13 @@ type ConvBatchNormLifPool(name: string, inChannels: int, channels: int, kernel: 
         this.register_module ("conv", conv)
         this.register_module ("block", block)
 
-    /// The most inputs per window (C·k²) the fused path takes; larger windows run the layers, whose cost does not
-    /// grow with the window as the fused node's recomputed convolution does. Measured (bench `input-block-threshold`,
-    /// W2's first block with C·9 inputs per window, forward + backward, layers / fused): 9 inputs 1.29-1.34x, 18
-    /// 1.20-1.25x, 36 0.97-1.02x, 54 0.88-0.90x, 72 0.73-0.74x (three runs, round 11). At 36 the two take the same
-    /// time and the fused node still saves the convolution's output. Settable, so that the benchmark can measure past
-    /// it.
-    static member val MaximumWindow = 36 with get, set
+    /// The most inputs per window (C·k²) the fused path takes; larger windows run the layers, whose cost grows more
+    /// slowly with the window than the fused node's per-plane convolution. Measured (bench `input-block-threshold`,
+    /// W2's first block with C·9 inputs per window, forward + backward, layers / fused, two runs, round 13): 9 inputs
+    /// 1.88-2.14x, 18 1.44-1.78x, 36 1.44-1.59x, 54 1.20-1.28x, 72 0.98-1.11x, 90 0.86-0.96x, 108 0.75-0.78x, 144
+    /// 0.58-0.61x. At 72 the two take about the same time and the fused node still saves the convolution's output.
+    /// Settable, so that the benchmark can measure past it.
+    static member val MaximumWindow = 72 with get, set
 
     /// The convolution.
     member _.Conv = conv

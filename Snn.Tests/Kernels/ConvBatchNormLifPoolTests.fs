@@ -106,8 +106,10 @@ let tests =
             Expect.equal (odd.forward (events [| 2L; 2L; 2L; 7L; 8L |] 0.3f)).shape [| 2L; 2L; 4L; 3L; 4L |] "odd height pools like MaxPool2d"
             let reference = new ConvBatchNormLifPool("reference", 2, 4, 3, w2Neuron, Reference, SpikeLinearOptions.Default)
             Expect.isFalse (reference.Fuses x) "the reference kernel does not fuse"
-            let wide = new ConvBatchNormLifPool("wide", 5, 4, 3, w2Neuron, Fused, SpikeLinearOptions.Default)
-            Expect.isFalse (wide.Fuses (events [| 2L; 2L; 5L; 8L; 8L |] 0.3f)) "45 inputs per window (over MaximumWindow) do not fuse"
+            let widest = new ConvBatchNormLifPool("widest", 8, 4, 3, w2Neuron, Fused, SpikeLinearOptions.Default)
+            Expect.isTrue (widest.Fuses (events [| 2L; 2L; 8L; 8L; 8L |] 0.3f)) "72 inputs per window (MaximumWindow) fuse"
+            let wide = new ConvBatchNormLifPool("wide", 9, 4, 3, w2Neuron, Fused, SpikeLinearOptions.Default)
+            Expect.isFalse (wide.Fuses (events [| 2L; 2L; 9L; 8L; 8L |] 0.3f)) "81 inputs per window (over MaximumWindow) do not fuse"
         }
         test "NaN input is rejected naming NaN; a wrong channel count names x" {
             let fused, _ = pair w2Neuron 2 4 3 8.0

@@ -76,14 +76,14 @@ let measureDirectConv () =
 
 /// The window size up to which the fused input block (`ConvBatchNormLifPool`) beats its layers (`SpikeConv2d` with
 /// the direct weight gradient, then `BatchNormLifPool`): forward + backward of W2's first block ([T = 8; B = 16; C;
-/// 48; 48] Bernoulli(0.1) frames → 64 channels, 3 × 3, W2's neuron) for C·9 = 9 .. 72 inputs per window, with a dense
+/// 48; 48] Bernoulli(0.1) frames → 64 channels, 3 × 3, W2's neuron) for C·9 = 9 .. 144 inputs per window, with a dense
 /// gradient of the pooled spikes. The fused node runs at every size here (`ConvBatchNormLifPool.MaximumWindow` is
 /// raised for the measurement, which sets it).
 let measureInputBlock () =
     let limit = ConvBatchNormLifPool.MaximumWindow
-    ConvBatchNormLifPool.MaximumWindow <- 72
+    ConvBatchNormLifPool.MaximumWindow <- 144
     try
-        for channels in [ 1; 2; 4; 6; 8 ] do
+        for channels in [ 1; 2; 4; 6; 8; 10; 12; 16 ] do
             torch.manual_seed 0L |> ignore
             use fused = new ConvBatchNormLifPool("block", channels, 64, 3, Workloads.neuron, Fused, SpikeLinearOptions.Default)
             fused.Conv.Scale 8.0 |> ignore
