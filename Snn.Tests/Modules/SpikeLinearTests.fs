@@ -106,6 +106,24 @@ let tests =
             Expect.equal differing 0 "weight gradient elements that differ between the passes"
             Expect.isTrue (values first.[0] |> Array.exists (fun g -> g <> 0.0)) "the gradient is not trivially zero"
         }
+        for activity in [ 0.05; 0.3; 0.9 ] do
+            test $"compressed rows list every nonzero entry in order, NaN as nonzero and -0 as zero (activity {activity})" {
+                // 301 columns: 18 groups of 16, then 8, then 5 (every packing width and the scalar tail).
+                torch.manual_seed 7L |> ignore
+                let x = torch.bernoulli (torch.zeros ([| 9L; 301L |]) + activity) * torch.randint (1L, 4L, [| 9L; 301L |])
+                x.[2, 17] <- torch.tensor System.Single.NaN
+                x.[4, 300] <- torch.tensor -0.0f
+                x.[4, 299] <- torch.tensor 0.0f
+                let dense = Array.init 9 (fun r -> Array.init 301 (fun c -> x.[r, c].item<float32> ()))
+                use rows = (SparseSpikes.rows x).Value
+                let expected = [| for r in 0 .. 8 do for c in 0 .. 300 do if dense.[r].[c] <> 0.0f then yield r, c |]
+                Expect.equal rows.Entries expected.Length "one entry per nonzero input"
+                let listed = [| for r in 0 .. 8 do for e in rows.RowStart.[r] .. rows.RowStart.[r + 1] - 1 do yield r, rows.Columns.[e] |]
+                Expect.sequenceEqual listed expected "rows and columns, ascending"
+                for e in 0 .. rows.Entries - 1 do
+                    let r, c = expected.[e]
+                    Expect.isTrue (rows.Values.[e].Equals dense.[r].[c]) $"value of entry ({r}, {c})"
+            }
         test "rows handed to SparseSpikes.linear stay the caller's; rows that are disposed are refused" {
             let fast, _ = pair 40 10 sparse
             let x = torch.bernoulli (torch.zeros ([| 8L; 40L |]) + 0.2)
