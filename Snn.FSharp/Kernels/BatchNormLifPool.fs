@@ -126,7 +126,7 @@ module internal BatchNormLifPoolKernel =
         for b in 0 .. shape.Batch - 1 do
             let pool t =
                 let at = pooledPlane shape t b c
-                MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width shape.Width 0 1
+                MaxPoolKernel.forwardSpikePlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width shape.Width 0 1
             let found =
                 LifVectorKernel.specialise spec (fun charge next ->
                     steps charge next spec shape (fun t -> NativePtr.add xp (plane shape t b c)) alpha beta state

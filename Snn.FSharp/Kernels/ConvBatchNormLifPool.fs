@@ -387,7 +387,7 @@ module internal ConvBatchNormLifPoolKernel =
                 let o = c0 + k
                 let pool t =
                     let at = pooledPlane shape t b o
-                    MaxPoolKernel.forwardPlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width g.Pitch 0 1
+                    MaxPoolKernel.forwardSpikePlanes zs (NativePtr.add op at) (NativePtr.add kp at) shape.Height shape.Width g.Pitch 0 1
                 let found =
                     LifVectorKernel.specialise spec (fun charge next ->
                         let hs = NativePtr.add hp (chargesAt g b o)

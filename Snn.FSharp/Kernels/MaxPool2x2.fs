@@ -48,9 +48,9 @@ module internal MaxPoolKernel =
         struct (m, k)
 
     /// The vector rule for the window position `position` with values v: it replaces the running maximum m (and
-    /// its position k) where v is greater or NaN.
-    let inline private later (position: int) (v: W) (struct (m: W, k: I)) : struct (W * I) =
-        let replace = Vector512.GreaterThan (v, m) ||| Vector512.OnesComplement (Vector512.Equals (v, v))
+    /// its position k) where v is greater or (unless `spikes`: the values are 0 or 1, never NaN) NaN.
+    let inline private later (spikes: bool) (position: int) (v: W) (struct (m: W, k: I)) : struct (W * I) =
+        let replace = if spikes then Vector512.GreaterThan (v, m) else Vector512.GreaterThan (v, m) ||| Vector512.OnesComplement (Vector512.Equals (v, v))
         struct (Vector512.ConditionalSelect (replace, v, m), Vector512.ConditionalSelect (Vector512.AsInt32 replace, Vector512.Create position, k))
 
     /// Calls `row top bottom pooled choices` for every row of windows of planes [p0, p1): the window row's two rows
@@ -84,39 +84,48 @@ module internal MaxPoolKernel =
 
     /// The first maximum of the 16 windows whose top rows start at r0 and bottom rows at r1 (32 values each), from
     /// the even and odd values of two vectors per row.
-    let inline private maxima (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
+    let inline private maxima (spikes: bool) (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
         let top0, top1 = Vector512.Load r0, Vector512.Load (NativePtr.add r0 16)
         let bottom0, bottom1 = Vector512.Load r1, Vector512.Load (NativePtr.add r1 16)
         struct (Avx512F.PermuteVar16x32x2 (top0, evens (), top1), I.Zero)
-        |> later 1 (Avx512F.PermuteVar16x32x2 (top0, odds (), top1))
-        |> later 2 (Avx512F.PermuteVar16x32x2 (bottom0, evens (), bottom1))
-        |> later 3 (Avx512F.PermuteVar16x32x2 (bottom0, odds (), bottom1))
+        |> later spikes 1 (Avx512F.PermuteVar16x32x2 (top0, odds (), top1))
+        |> later spikes 2 (Avx512F.PermuteVar16x32x2 (bottom0, evens (), bottom1))
+        |> later spikes 3 (Avx512F.PermuteVar16x32x2 (bottom0, odds (), bottom1))
 
     /// The same for 8 windows (16 values per row) in the low 8 lanes.
-    let inline private maxima8 (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
+    let inline private maxima8 (spikes: bool) (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
         let top, bottom = Vector512.Load r0, Vector512.Load r1
         struct (Avx512F.PermuteVar16x32 (top, evens ()), I.Zero)
-        |> later 1 (Avx512F.PermuteVar16x32 (top, odds ()))
-        |> later 2 (Avx512F.PermuteVar16x32 (bottom, evens ()))
-        |> later 3 (Avx512F.PermuteVar16x32 (bottom, odds ()))
+        |> later spikes 1 (Avx512F.PermuteVar16x32 (top, odds ()))
+        |> later spikes 2 (Avx512F.PermuteVar16x32 (bottom, evens ()))
+        |> later spikes 3 (Avx512F.PermuteVar16x32 (bottom, odds ()))
 
-    /// y and the choices k for planes [p0, p1) of x (rows `pitch` values apart, see `forWindowRows`).
-    let forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
-                      (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+    /// y and the choices k for planes [p0, p1) of x (rows `pitch` values apart, see `forWindowRows`); `spikes` when
+    /// every value of x is 0 or 1 (a LIF layer's output), which drops the NaN test (the same results for such x).
+    let inline private pool (spikes: bool) (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
+                            (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
         forWindowRows x y choice h w pitch p0 p1 (fun r0 r1 yo ko ->
             forBlocks (w / 2)
                 (fun j ->
-                    let struct (m, k) = maxima (NativePtr.add r0 (2 * j)) (NativePtr.add r1 (2 * j))
+                    let struct (m, k) = maxima spikes (NativePtr.add r0 (2 * j)) (NativePtr.add r1 (2 * j))
                     Vector512.Store (m, NativePtr.add yo j)
                     Vector128.Store (Avx512F.ConvertToVector128Byte k, NativePtr.add ko j))
                 (fun j ->
-                    let struct (m, k) = maxima8 (NativePtr.add r0 (2 * j)) (NativePtr.add r1 (2 * j))
+                    let struct (m, k) = maxima8 spikes (NativePtr.add r0 (2 * j)) (NativePtr.add r1 (2 * j))
                     Vector256.Store (m.GetLower (), NativePtr.add yo j)
                     Vector64.Store ((Avx512F.ConvertToVector128Byte k).GetLower (), NativePtr.add ko j))
                 (fun j ->
                     let struct (m, k) = window (NativePtr.get r0 (2 * j)) (NativePtr.get r0 (2 * j + 1)) (NativePtr.get r1 (2 * j)) (NativePtr.get r1 (2 * j + 1))
                     NativePtr.set yo j m
                     NativePtr.set ko j k))
+
+    /// y and the choices k for planes [p0, p1) of x (rows `pitch` values apart, see `forWindowRows`).
+    let forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>) (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+        pool false x y choice h w pitch p0 p1
+
+    /// `forwardPlanes` for spikes: every value of x is 0 or 1.
+    let forwardSpikePlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>) (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+        pool true x y choice h w pitch p0 p1
 
     /// The gradient g where the window chose `position`, else 0.
     let inline private routed (position: int) (k: I) (g: W) =
