@@ -214,7 +214,10 @@ module internal ConvBatchNormLifPoolKernel =
     let inline private keep (streaming: bool) (h: Vector<float32>) (hs: nativeptr<float32>) (i: int) =
         if streaming then Vector512.StoreAlignedNonTemporal (h.AsVector512 (), NativePtr.add hs i) else store h hs i
 
-    /// The offset of channel o of sample b in the saved charges, [B; O; T; Ho·P] (a channel's T planes in a row).
+    /// The offset of channel o of sample b in the saved charges, [B; O; T; Ho·P] with the steps last to first: the
+    /// backward pass then reads each channel's T planes at rising addresses, which the hardware prefetcher follows
+    /// (first block backward 15.9-17.9 against 16.9-18.1 ms with the steps in order, fsi; an explicit prefetch of the
+    /// next plane cost more than it saved).
     let chargesAt (g: Geometry) (b: int) (o: int) = (b * g.Channels + o) * g.Steps * image g.PitchShape
 
     /// u without the bias of channels c0 .. c0 + count - 1 (count ≤ `group`) for the T images of sample b, into
@@ -392,8 +395,8 @@ module internal ConvBatchNormLifPoolKernel =
                     LifVectorKernel.specialise spec (fun charge next ->
                         let hs = NativePtr.add hp (chargesAt g b o)
                         steps charge next spec neurons (fun t -> NativePtr.add planes ((k * g.Steps + t) * g.Span)) alpha.[o] beta.[o] state
-                            (fun t j h z -> store z zs j; keep streaming h hs (t * n + j))
-                            (fun t j h z -> NativePtr.set zs j z; NativePtr.set hs (t * n + j) h) pool)
+                            (fun t j h z -> store z zs j; keep streaming h hs ((g.Steps - 1 - t) * n + j))
+                            (fun t j h z -> NativePtr.set zs j z; NativePtr.set hs ((g.Steps - 1 - t) * n + j) h) pool)
                 nan <- nan || found
         // Streaming stores are weakly ordered: make them visible before the work item ends.
         if streaming then Sse.StoreFence ()
@@ -425,7 +428,7 @@ module internal ConvBatchNormLifPoolKernel =
                     let pooledAt = pooledPlane shape t b (c0 + k)
                     MaxPoolKernel.backwardPlanes (NativePtr.add gop pooledAt) (NativePtr.add kp pooledAt) gradZ shape.Height shape.Width g.Pitch 0 1
                     let dy = NativePtr.add dys (k * g.Span)
-                    let hs = NativePtr.add hp (chargesAt g b (c0 + k) + t * n)
+                    let hs = NativePtr.add hp (chargesAt g b (c0 + k) + (g.Steps - 1 - t) * n)
                     stepBack spec scalarDerivative n hs gradZ (NativePtr.add deltas (k * n)) dy
                     s.[k] <- s.[k] + float (spanSum dy g.Span)
                 let xs = NativePtr.add xp ((t * g.Batch + b) * g.ImageSize)
@@ -438,8 +441,8 @@ module internal ConvBatchNormLifPoolKernel =
     let private forGroups (g: Geometry) (body: int -> int -> unit) =
         Workers.forEach ((g.Channels + group - 1) / group) (fun item -> let c0 = item * group in body c0 (min group (g.Channels - c0)))
 
-    /// Pooled spikes o, choices k and charges h ([B; O; T; Ho·P], see `chargesAt`) of the padded input (see
-    /// `Geometry`) with the map y = fma(u, α, β) per channel (β holding the conv bias); true when some y is NaN.
+    /// Pooled spikes o, choices k and charges h ([B; O; T; Ho·P], steps reversed, see `chargesAt`) of the padded input
+    /// (see `Geometry`) with the map y = fma(u, α, β) per channel (β holding the conv bias); true when some y is NaN.
     let forward (spec: FusedLifSpec) (g: Geometry) (xpad: Tensor) (weight: float32[]) (alpha: float32[]) (beta: float32[])
                 (o: Tensor) (k: Tensor) (h: Tensor) : bool =
         let offsets = offsets g
