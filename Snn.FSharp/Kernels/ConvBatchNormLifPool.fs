@@ -376,7 +376,9 @@ module internal ConvBatchNormLifPoolKernel =
                              (c0: int) (count: int) : bool =
         let shape, neurons = g.Shape, g.PitchShape
         let n = image neurons
-        let streaming = streams hp n
+        // No charges to keep when no backward pass can follow (hp null).
+        let keeping = not (NativePtr.isNullPtr hp)
+        let streaming = keeping && streams hp n
         use planesLease = Scratch.rent (group * g.Steps * g.Span) 0.0f
         use stateLease = Scratch.rent n 0.0f
         use spikesLease = Scratch.rent n 0.0f
@@ -395,8 +397,12 @@ module internal ConvBatchNormLifPoolKernel =
                     LifVectorKernel.specialise spec (fun charge next ->
                         let hs = NativePtr.add hp (chargesAt g b o)
                         steps charge next spec neurons (fun t -> NativePtr.add planes ((k * g.Steps + t) * g.Span)) alpha.[o] beta.[o] state
-                            (fun t j h z -> store z zs j; keep streaming h hs ((g.Steps - 1 - t) * n + j))
-                            (fun t j h z -> NativePtr.set zs j z; NativePtr.set hs ((g.Steps - 1 - t) * n + j) h) pool)
+                            (fun t j h z ->
+                                store z zs j
+                                if keeping then keep streaming h hs ((g.Steps - 1 - t) * n + j))
+                            (fun t j h z ->
+                                NativePtr.set zs j z
+                                if keeping then NativePtr.set hs ((g.Steps - 1 - t) * n + j) h) pool)
                 nan <- nan || found
         // Streaming stores are weakly ordered: make them visible before the work item ends.
         if streaming then Sse.StoreFence ()
@@ -441,12 +447,14 @@ module internal ConvBatchNormLifPoolKernel =
     let private forGroups (g: Geometry) (body: int -> int -> unit) =
         Workers.forEach ((g.Channels + group - 1) / group) (fun item -> let c0 = item * group in body c0 (min group (g.Channels - c0)))
 
-    /// Pooled spikes o, choices k and charges h ([B; O; T; Ho·P], steps reversed, see `chargesAt`) of the padded input
-    /// (see `Geometry`) with the map y = fma(u, α, β) per channel (β holding the conv bias); true when some y is NaN.
+    /// Pooled spikes o, choices k and charges h ([B; O; T; Ho·P], steps reversed, see `chargesAt`; none when h is
+    /// null) of the padded input (see `Geometry`) with the map y = fma(u, α, β) per channel (β holding the conv bias);
+    /// true when some y is NaN.
     let forward (spec: FusedLifSpec) (g: Geometry) (xpad: Tensor) (weight: float32[]) (alpha: float32[]) (beta: float32[])
                 (o: Tensor) (k: Tensor) (h: Tensor) : bool =
         let offsets = offsets g
-        let xp, op, hp = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address o), NativePtr.ofNativeInt<float32> (address h)
+        let xp, op = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address o)
+        let hp = if isNull h then NativePtr.nullPtr else NativePtr.ofNativeInt<float32> (address h)
         let kp = NativePtr.ofNativeInt<byte> (address k)
         use wp = fixed weight
         let found = Array.zeroCreate<bool> g.Channels
@@ -479,9 +487,9 @@ type internal ConvBlockSaved =
 
 /// The fused first block as an autograd function: apply (x [T·B; C; H; W] contiguous float32 on the CPU without
 /// gradient, steps T, conv weight [O; C; k; k], conv bias or null, padding: int, bn weight or null, bn bias or null,
-/// running_mean or null, running_var or null, momentum: float, eps: float, spec: FusedLifSpec) → pooled spikes
-/// [T·B; O; Ho/2; Wo/2] (Ho, Wo even). Training-mode batch norm (updates the running estimates in place);
-/// gradients for the conv weight and bias and the bn weight and bias.
+/// running_mean or null, running_var or null, momentum: float, eps: float, spec: FusedLifSpec, whether a backward
+/// pass can follow: bool) → pooled spikes [T·B; O; Ho/2; Wo/2] (Ho, Wo even). Training-mode batch norm (updates the
+/// running estimates in place); gradients for the conv weight and bias and the bn weight and bias.
 type ConvBatchNormLifPoolFunction() =
     inherit torch.autograd.SingleTensorFunction<ConvBatchNormLifPoolFunction>()
 
@@ -497,6 +505,7 @@ type ConvBatchNormLifPoolFunction() =
         let runningMean, runningVar = vars.[7] :?> Tensor, vars.[8] :?> Tensor
         let momentum, eps = vars.[9] :?> float, vars.[10] :?> float
         let spec = vars.[11] :?> FusedLifSpec
+        let backwardFollows = vars.[12] :?> bool
         let kernel = int convWeight.shape.[2]
         let pitch = int x.shape.[3] + 2 * padding
         let extra = ConvBatchNormLifPoolKernel.extraRows kernel pitch
@@ -539,18 +548,23 @@ type ConvBatchNormLifPoolFunction() =
         let choice = torch.empty (pooled, dtype = torch.uint8)
         // TorchSharp reads o and choice when apply returns; libtorch keeps what it needs of them.
         FunctionHandles.releaseLater [ o; choice ]
-        let charges = torch.empty ([| int64 g.Batch * int64 channels * int64 g.Steps * int64 (g.OutHeight * g.Pitch) |], dtype = torch.float32)
+        // The charges (78 MB in W2) only when a backward pass can follow: without one, they would wait for the
+        // garbage collector, which does not see their size.
+        let charges =
+            if backwardFollows then torch.empty ([| int64 g.Batch * int64 channels * int64 g.Steps * int64 (g.OutHeight * g.Pitch) |], dtype = torch.float32)
+            else null
         let nan = ConvBatchNormLifPoolKernel.forward spec g xpad weight alpha beta o choice charges
         // The kernels read raw addresses, which do not keep a tensor alive.
         GC.KeepAlive xpad
         GC.KeepAlive charges
-        if nan then
+        if nan || not backwardFollows then
             xpad.Dispose ()
-            charges.Dispose ()
-            Raw.nanInput ()
+            if backwardFollows then charges.Dispose ()
+        if nan then Raw.nanInput ()
         // Kept for the backward pass and freed by it.
-        ctx.save_data ("x", KeptForBackward xpad)
-        ctx.save_data ("h", KeptForBackward charges)
+        if backwardFollows then
+            ctx.save_data ("x", KeptForBackward xpad)
+            ctx.save_data ("h", KeptForBackward charges)
         ctx.save_for_backward (Collections.Generic.List [ choice ])
         FunctionHandles.shrinkOutputCache ctx
         ctx.save_data ("saved", box
@@ -562,7 +576,7 @@ type ConvBatchNormLifPoolFunction() =
     /// Gradients of the conv weight and bias and the bn weight and bias (none for x).
     override _.backward (ctx: torch.autograd.AutogradContext, gradO: Tensor) : Collections.Generic.List<Tensor> =
         // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
-        Diff.CallbackErrors.guard "SnnConvBatchNormLifPool" 12 (fun () ->
+        Diff.CallbackErrors.guard "SnnConvBatchNormLifPool" 13 (fun () ->
             FunctionHandles.release ()
             use gradO = gradO
             let kept = ctx.get_data "x" :?> KeptForBackward
@@ -605,4 +619,4 @@ type ConvBatchNormLifPoolFunction() =
             let gb = if saved.HasConvBias then torch.zeros ([| int64 channels |]) else null
             let hasGamma, hasBeta = saved.Affine
             let gGamma, gBeta = BatchNormForward.parameterGradients hasGamma hasBeta saved.Statistics sums dots
-            Collections.Generic.List [ null; null; gw; gb; null; gGamma; gBeta; null; null; null; null; null ])
+            Collections.Generic.List [ null; null; gw; gb; null; gGamma; gBeta; null; null; null; null; null; null ])

@@ -120,11 +120,13 @@ module internal MaxPoolKernel =
                     NativePtr.set ko j k))
 
     /// y and the choices k for planes [p0, p1) of x (rows `pitch` values apart, see `forWindowRows`).
-    let forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>) (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+    let forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
+                      (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
         pool false x y choice h w pitch p0 p1
 
     /// `forwardPlanes` for spikes: every value of x is 0 or 1.
-    let forwardSpikePlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>) (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+    let forwardSpikePlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
+                           (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
         pool true x y choice h w pitch p0 p1
 
     /// The gradient g where the window chose `position`, else 0.

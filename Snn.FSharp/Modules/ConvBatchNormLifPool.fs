@@ -67,9 +67,13 @@ type ConvBatchNormLifPool(name: string, inChannels: int, channels: int, kernel: 
         let merged = x.flatten (0L, 1L)
         if this.Fuses x then
             let bn = block.BatchNorm
+            // Whether a backward pass can follow (the node's forward runs without gradient mode, so it is decided here).
+            let backwardFollows =
+                torch.is_grad_enabled () && [ conv.Weight; conv.Bias; bn.Weight; bn.Bias ] |> List.exists (fun p -> not (isNull p) && p.requires_grad)
             BatchNormLifPool.RunFused bn t b merged (fun () ->
                 ConvBatchNormLifPoolFunction.apply (merged, box (int t), conv.Weight, conv.Bias, box conv.Padding, bn.Weight, bn.Bias,
-                                                    bn.RunningMean, bn.RunningVar, box bn.Momentum, box bn.Eps, box block.Spec.Value))
+                                                    bn.RunningMean, bn.RunningVar, box bn.Momentum, box bn.Eps, box block.Spec.Value,
+                                                    box backwardFollows))
         else
             let currents = conv.call merged
             releaseConsumed merged currents

@@ -82,6 +82,16 @@ let tests =
             torch.manual_seed 7L |> ignore
             agrees { lif with Reset = Soft; DetachReset = true } 4 6 3 3.0 ((torch.randint (4L, [| 3L; 2L; 4L; 12L; 8L |])).float ())
         }
+        test "without gradient mode the fused node gives the same spikes (and keeps nothing for a backward pass)" {
+            let x = events [| 3L; 2L; 2L; 12L; 12L |] 0.3f
+            let fused, _ = pair w2Neuron 2 6 3 8.0
+            let withGradient = values (fused.forward x)
+            let without =
+                use _ = torch.no_grad ()
+                Expect.isTrue (fused.Fuses x) "the fused kernel runs in training mode without gradients"
+                values (fused.forward x)
+            Expect.sequenceEqual without withGradient "the same spikes"
+        }
         test "the results do not depend on the number of threads" {
             let x = events [| 3L; 2L; 2L; 12L; 12L |] 0.3f
             let once () =
