@@ -30,8 +30,8 @@
 /// whose charges h go to memory in streaming stores for the backward pass, which reads each once. In W2 (bench,
 /// `--fused-input-block`, round 11) the step fell from 139-143 to 127 ms and its peak memory from 455-498 to 326-385
 /// MB. Round 11 recomputed the convolution and the neurons in the backward pass instead of keeping h: that took 12.7
-/// of its 40 ms of CPU time; keeping h costs 1-2 ms in the forward pass and 60-80 MB of peak memory (bench/RESULTS.md
-/// round 13).
+/// of its 40 ms of CPU time; keeping h costs 1-2 ms in the forward pass and raised W2's peak memory from 366-384 to
+/// 414-444 MB (bench/RESULTS.md round 13).
 ///
 /// The convolution runs on the padded input's own row pitch P = W + 2p: position q = (y, x) is value y·P + x of a
 /// padded output plane whose last 2p columns of every row are discarded, so every window row r is the input read at
