@@ -46,9 +46,9 @@ module internal BatchNormKernel =
     /// Channels whose sums run side by side in one work item (the 8 double lanes of an AVX-512 register).
     let private group = 8
 
-    /// Runs `body c0 c1` over groups of `group` channels, in parallel (on libtorch's OpenMP team, see `Workers`).
+    /// Runs `body c0 c1` over ranges of two groups of channels, in parallel (on libtorch's OpenMP team, see `Workers`).
     let private forChannelGroups (channels: int) (body: int -> int -> unit) =
-        Workers.forRanges channels group body
+        Workers.forRanges channels (2 * group) body
 
     /// Columns of the 8 × 8 block whose rows are r0 .. r7: column j holds r0[j] .. r7[j].
     let inline private transpose (r0: V8) (r1: V8) (r2: V8) (r3: V8) (r4: V8) (r5: V8) (r6: V8) (r7: V8) =
@@ -65,38 +65,60 @@ module internal BatchNormKernel =
                 Avx.Permute2x128 (u0, u4, 0x31uy), Avx.Permute2x128 (u1, u5, 0x31uy),
                 Avx.Permute2x128 (u2, u6, 0x31uy), Avx.Permute2x128 (u3, u7, 0x31uy))
 
-    /// Per channel c0 .. c0 + 7 (one double lane each) Σ f(x) over the channel's values in libtorch's order
-    /// (n, then h·w), f(x) = x or the float32 square (x - mean_c)², into sums. Blocks of 8 values of the 8
-    /// channels are transposed so that each addition takes the next value of all 8 channels at once.
-    let private sums8 (x: nativeptr<float32>) (n: int) (channels: int) (image: int) (c0: int) (squared: bool) (mean: float32[]) (sums: float[]) =
-        let mv = if squared then Vector256.Create (mean.[c0], mean.[c0 + 1], mean.[c0 + 2], mean.[c0 + 3], mean.[c0 + 4], mean.[c0 + 5], mean.[c0 + 6], mean.[c0 + 7]) else V8.Zero
-        let inline term (column: V8) = if squared then (let d = column - mv in Avx512F.ConvertToVector512Double (d * d)) else Avx512F.ConvertToVector512Double column
-        let mutable acc = Vector512<float>.Zero
+    /// The 8 channels' means at c0 as a vector (zero when not `squared`).
+    let inline private means (squared: bool) (mean: float32[]) (c0: int) =
+        if squared then Vector256.Create (mean.[c0], mean.[c0 + 1], mean.[c0 + 2], mean.[c0 + 3], mean.[c0 + 4], mean.[c0 + 5], mean.[c0 + 6], mean.[c0 + 7])
+        else V8.Zero
+
+    /// f(column) in double lanes: the value, or its float32 square deviation from the mean mv.
+    let inline private term (squared: bool) (mv: V8) (column: V8) =
+        if squared then (let d = column - mv in Avx512F.ConvertToVector512Double (d * d)) else Avx512F.ConvertToVector512Double column
+
+    /// acc plus f of the 8 values at q of 8 channel planes (`image` apart), value by value in order.
+    let inline private addBlock (squared: bool) (mv: V8) (image: int) (q: nativeptr<float32>) (acc: Vector512<float>) =
+        let struct (k0, k1, k2, k3, k4, k5, k6, k7) =
+            transpose (Vector256.Load q) (Vector256.Load (NativePtr.add q image)) (Vector256.Load (NativePtr.add q (2 * image)))
+                      (Vector256.Load (NativePtr.add q (3 * image))) (Vector256.Load (NativePtr.add q (4 * image)))
+                      (Vector256.Load (NativePtr.add q (5 * image))) (Vector256.Load (NativePtr.add q (6 * image)))
+                      (Vector256.Load (NativePtr.add q (7 * image)))
+        let term = term squared mv
+        acc + term k0 + term k1 + term k2 + term k3 + term k4 + term k5 + term k6 + term k7
+
+    /// acc plus f of value i of 8 channel planes at p (`image` apart).
+    let inline private addValue (squared: bool) (mv: V8) (image: int) (p: nativeptr<float32>) (i: int) (acc: Vector512<float>) =
+        let at k = NativePtr.get p (k * image + i)
+        acc + term squared mv (Vector256.Create (at 0, at 1, at 2, at 3, at 4, at 5, at 6, at 7))
+
+    /// Per channel c0 .. c0 + 7, and with `pair` c0 + 8 .. c0 + 15 too (one double lane each), Σ f(x) over the
+    /// channel's values in libtorch's order (n, then h·w), f(x) = x or the float32 square (x - mean_c)², into sums.
+    /// Blocks of 8 values of 8 channels are transposed so that each addition takes the next value of all 8 channels
+    /// at once. Each lane's sum is one chain of dependent additions (the order libtorch's bits need), so a lone group
+    /// waits on the adder's latency; a pair runs two independent chains side by side (W2's blocks 1 and 2, forward
+    /// with the statistics, fsi: 3.50-3.67 and 1.52-1.66 ms against 3.75-4.62 and 1.74-1.99 one group at a time).
+    let inline private channelSums (pair: bool) (x: nativeptr<float32>) (n: int) (channels: int) (image: int) (c0: int)
+                                   (squared: bool) (mean: float32[]) (sums: float[]) =
+        let mv0 = means squared mean c0
+        let mv1 = if pair then means squared mean (c0 + 8) else V8.Zero
+        let mutable acc0 = Vector512<float>.Zero
+        let mutable acc1 = Vector512<float>.Zero
         let body = image - image % 8
         for b in 0 .. n - 1 do
-            let p = NativePtr.add x ((b * channels + c0) * image)
+            let p0 = NativePtr.add x ((b * channels + c0) * image)
+            let p1 = NativePtr.add p0 (8 * image)
             let mutable i = 0
             while i < body do
-                let q = NativePtr.add p i
-                let struct (k0, k1, k2, k3, k4, k5, k6, k7) =
-                    transpose (Vector256.Load q) (Vector256.Load (NativePtr.add q image)) (Vector256.Load (NativePtr.add q (2 * image)))
-                              (Vector256.Load (NativePtr.add q (3 * image))) (Vector256.Load (NativePtr.add q (4 * image)))
-                              (Vector256.Load (NativePtr.add q (5 * image))) (Vector256.Load (NativePtr.add q (6 * image)))
-                              (Vector256.Load (NativePtr.add q (7 * image)))
-                acc <- acc + term k0
-                acc <- acc + term k1
-                acc <- acc + term k2
-                acc <- acc + term k3
-                acc <- acc + term k4
-                acc <- acc + term k5
-                acc <- acc + term k6
-                acc <- acc + term k7
+                acc0 <- addBlock squared mv0 image (NativePtr.add p0 i) acc0
+                if pair then acc1 <- addBlock squared mv1 image (NativePtr.add p1 i) acc1
                 i <- i + 8
             while i < image do
-                let at k = NativePtr.get p (k * image + i)
-                acc <- acc + term (Vector256.Create (at 0, at 1, at 2, at 3, at 4, at 5, at 6, at 7))
+                acc0 <- addValue squared mv0 image p0 i acc0
+                if pair then acc1 <- addValue squared mv1 image p1 i acc1
                 i <- i + 1
-        for k in 0 .. 7 do sums.[c0 + k] <- acc.GetElement k
+        for k in 0 .. 7 do sums.[c0 + k] <- acc0.GetElement k
+        if pair then for k in 0 .. 7 do sums.[c0 + 8 + k] <- acc1.GetElement k
+
+    let private sums8 x n channels image c0 squared mean sums = channelSums false x n channels image c0 squared mean sums
+    let private sums16 x n channels image c0 squared mean sums = channelSums true x n channels image c0 squared mean sums
 
     /// The per-channel statistics of x [N; C; image]: mean and the float32 sum of squared deviations S, each
     /// channel's sums in libtorch's order (8 channels at a time with AVX-512; otherwise, and for a last group of
@@ -108,13 +130,15 @@ module internal BatchNormKernel =
         let xp = NativePtr.ofNativeInt<float32> (Raw.address x)
         let sums = Array.zeroCreate<float> channels
         forChannelGroups channels (fun c0 c1 ->
-            if c1 - c0 = group && Avx512F.IsSupported then
-                sums8 xp n channels image c0 false mean sums
-                for c in c0 .. c1 - 1 do mean.[c] <- float32 (sums.[c] / count)
-                sums8 xp n channels image c0 true mean sums
-                for c in c0 .. c1 - 1 do squares.[c] <- float32 sums.[c]
-            else
-                for c in c0 .. c1 - 1 do
+            let mutable c = c0
+            while c < c1 do
+                let width = if Avx512F.IsSupported && c + 2 * group <= c1 then 2 * group elif Avx512F.IsSupported && c + group <= c1 then group else 1
+                if width > 1 then
+                    (if width = 2 * group then sums16 else sums8) xp n channels image c false mean sums
+                    for k in c .. c + width - 1 do mean.[k] <- float32 (sums.[k] / count)
+                    (if width = 2 * group then sums16 else sums8) xp n channels image c true mean sums
+                    for k in c .. c + width - 1 do squares.[k] <- float32 sums.[k]
+                else
                     let mutable s = 0.0
                     for b in 0 .. n - 1 do
                         let p = NativePtr.add xp ((b * channels + c) * image)
@@ -127,7 +151,8 @@ module internal BatchNormKernel =
                         for i in 0 .. image - 1 do
                             let d = NativePtr.get p i - m
                             q <- q + float (d * d)
-                    squares.[c] <- float32 q)
+                    squares.[c] <- float32 q
+                c <- c + width)
 
     /// invstd = float32 (1 / √(double (S / M) + ε)) (0 when both are 0, as libtorch's InvStd).
     let invstd (squares: float32) (count: int) (eps: float) : float32 =
