@@ -134,9 +134,10 @@ module internal BatchNormKernel =
             while c < c1 do
                 let width = if Avx512F.IsSupported && c + 2 * group <= c1 then 2 * group elif Avx512F.IsSupported && c + group <= c1 then group else 1
                 if width > 1 then
-                    (if width = 2 * group then sums16 else sums8) xp n channels image c false mean sums
+                    let sumsOf = if width = 2 * group then sums16 else sums8
+                    sumsOf xp n channels image c false mean sums
                     for k in c .. c + width - 1 do mean.[k] <- float32 (sums.[k] / count)
-                    (if width = 2 * group then sums16 else sums8) xp n channels image c true mean sums
+                    sumsOf xp n channels image c true mean sums
                     for k in c .. c + width - 1 do squares.[k] <- float32 sums.[k]
                 else
                     let mutable s = 0.0

@@ -220,6 +220,9 @@ module internal ConvBatchNormLifPoolKernel =
     /// next plane cost more than it saved).
     let chargesAt (g: Geometry) (b: int) (o: int) = (b * g.Channels + o) * g.Steps * image g.PitchShape
 
+    /// The number of saved charges, B·O·T·Ho·P.
+    let chargeCount (g: Geometry) = int64 g.Batch * int64 g.Channels * int64 g.Steps * int64 (image g.PitchShape)
+
     /// u without the bias of channels c0 .. c0 + count - 1 (count ≤ `group`) for the T images of sample b, into
     /// `planes` (plane (k·T + t), Span values on the input's pitch, for channel c0 + k and step t; `group` channels'
     /// room). Four channels × four vectors of sums: per window row, four loads and four broadcasts feed sixteen
@@ -272,9 +275,9 @@ module internal ConvBatchNormLifPoolKernel =
                 store d0 p3 i; store d1 p3 (i + l); store d2 p3 (i + 2 * l); store d3 p3 (i + 3 * l)
                 i <- i + block
 
-    /// out[k·taps + r0 + j] += the lanes of v, for a kept channel k and window row r0 + j.
-    let inline private addSum (out: float[]) (taps: int) (count: int) (r0: int) (k: int) (j: int) (v: V) =
-        if k < count && r0 + j < taps then out.[k * taps + r0 + j] <- out.[k * taps + r0 + j] + float (Vector.Sum v)
+    /// out[k·taps + r0 + j] += sum (a vector's lanes added), for a kept channel k and window row r0 + j.
+    let inline private addSum (out: float[]) (taps: int) (count: int) (r0: int) (k: int) (j: int) (sum: float32) =
+        if k < count && r0 + j < taps then out.[k * taps + r0 + j] <- out.[k * taps + r0 + j] + float sum
 
     /// out[k·taps + r] += Σ_i dy_k[i] · xs[i + offsets[r]] for the `group` planes dy_k (Span values each, on the
     /// input's pitch, zero at discarded positions) and every window row r: four channels × three rows of sums,
@@ -312,10 +315,11 @@ module internal ConvBatchNormLifPoolKernel =
                 d1 <- Vector.FusedMultiplyAdd (e3, x1, d1)
                 d2 <- Vector.FusedMultiplyAdd (e3, x2, d2)
                 i <- i + V.Count
-            addSum out taps count r0 0 0 a0; addSum out taps count r0 0 1 a1; addSum out taps count r0 0 2 a2
-            addSum out taps count r0 1 0 b0; addSum out taps count r0 1 1 b1; addSum out taps count r0 1 2 b2
-            addSum out taps count r0 2 0 c0; addSum out taps count r0 2 1 c1; addSum out taps count r0 2 2 c2
-            addSum out taps count r0 3 0 d0; addSum out taps count r0 3 1 d1; addSum out taps count r0 3 2 d2
+            let inline add k j (v: V) = addSum out taps count r0 k j (Vector.Sum v)
+            add 0 0 a0; add 0 1 a1; add 0 2 a2
+            add 1 0 b0; add 1 1 b1; add 1 2 b2
+            add 2 0 c0; add 2 1 c1; add 2 2 c2
+            add 3 0 d0; add 3 1 d1; add 3 2 d2
             next <- r0 + 3
 
     /// `rowSums` for a 3 × 3 kernel with 512-bit vectors: the three window rows (c, ky, 0..2) of one input row are
@@ -363,8 +367,7 @@ module internal ConvBatchNormLifPoolKernel =
                     d2 <- Avx512F.FusedMultiplyAdd (e3, x2, d2)
                     current <- following
                     i <- i + lanes
-                let inline add (k: int) (j: int) (v: Vector512<float32>) =
-                    if k < count then out.[k * taps + r0 + j] <- out.[k * taps + r0 + j] + float (Vector512.Sum v)
+                let inline add k j (v: Vector512<float32>) = addSum out taps count r0 k j (Vector512.Sum v)
                 add 0 0 a0; add 0 1 a1; add 0 2 a2
                 add 1 0 b0; add 1 1 b1; add 1 2 b2
                 add 2 0 c0; add 2 1 c1; add 2 2 c2
@@ -411,8 +414,8 @@ module internal ConvBatchNormLifPoolKernel =
     /// Backward of channels c0 .. c0 + count - 1 from the saved charges hp: s = Σ dy into sums and a = Σ_n X_n dy into
     /// rows ([O; C·k²]).
     let private backwardGroup (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (g: Geometry)
-                              (xp: nativeptr<float32>) (gop: nativeptr<float32>) (kp: nativeptr<byte>) (hp: nativeptr<float32>)
-                              (sums: float[]) (rows: float[]) (c0: int) (count: int) =
+                              (offsets: int[]) (xp: nativeptr<float32>) (gop: nativeptr<float32>) (kp: nativeptr<byte>)
+                              (hp: nativeptr<float32>) (sums: float[]) (rows: float[]) (c0: int) (count: int) =
         let shape, neurons = g.Shape, g.PitchShape
         let n = image neurons
         use deltaLease = Scratch.rent (group * n) 0.0f
@@ -425,7 +428,6 @@ module internal ConvBatchNormLifPoolKernel =
         use dys = fixed dyLease.Values
         let s = Array.zeroCreate<float> count
         let a = Array.zeroCreate<float> (count * g.Taps)
-        let offsets = offsets g
         let threeByThree = g.Kernel = 3 && Vector512.IsHardwareAccelerated
         for b in 0 .. g.Batch - 1 do
             Span<float32>(NativePtr.toVoidPtr deltas, group * n).Clear ()
@@ -465,9 +467,10 @@ module internal ConvBatchNormLifPoolKernel =
     /// charges.
     let backward (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (g: Geometry) (xpad: Tensor)
                  (gradO: Tensor) (k: Tensor) (h: Tensor) (sums: float[]) (rows: float[]) =
+        let offsets = offsets g
         let xp, gop = NativePtr.ofNativeInt<float32> (address xpad), NativePtr.ofNativeInt<float32> (address gradO)
         let kp, hp = NativePtr.ofNativeInt<byte> (address k), NativePtr.ofNativeInt<float32> (address h)
-        forGroups g (fun c0 count -> backwardGroup spec scalarDerivative g xp gop kp hp sums rows c0 count)
+        forGroups g (fun c0 count -> backwardGroup spec scalarDerivative g offsets xp gop kp hp sums rows c0 count)
 
 /// What the backward pass needs of a call besides the padded input and the choices.
 type internal ConvBlockSaved =
@@ -551,8 +554,7 @@ type ConvBatchNormLifPoolFunction() =
         // The charges (78 MB in W2) only when a backward pass can follow: without one, they would wait for the
         // garbage collector, which does not see their size.
         let charges =
-            if backwardFollows then torch.empty ([| int64 g.Batch * int64 channels * int64 g.Steps * int64 (g.OutHeight * g.Pitch) |], dtype = torch.float32)
-            else null
+            if backwardFollows then torch.empty ([| ConvBatchNormLifPoolKernel.chargeCount g |], dtype = torch.float32) else null
         let nan = ConvBatchNormLifPoolKernel.forward spec g xpad weight alpha beta o choice charges
         // The kernels read raw addresses, which do not keep a tensor alive.
         GC.KeepAlive xpad

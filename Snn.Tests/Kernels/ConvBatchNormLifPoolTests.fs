@@ -82,7 +82,7 @@ let tests =
             torch.manual_seed 7L |> ignore
             agrees { lif with Reset = Soft; DetachReset = true } 4 6 3 3.0 ((torch.randint (4L, [| 3L; 2L; 4L; 12L; 8L |])).float ())
         }
-        test "without gradient mode the fused node gives the same spikes (and keeps nothing for a backward pass)" {
+        test "without gradient mode (no charges kept) the fused node runs and gives the same spikes" {
             let x = events [| 3L; 2L; 2L; 12L; 12L |] 0.3f
             let fused, _ = pair w2Neuron 2 6 3 8.0
             let withGradient = values (fused.forward x)
