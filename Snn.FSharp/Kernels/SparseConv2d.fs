@@ -288,10 +288,14 @@ module internal SparseConvKernel =
         for c in 0 .. channels - 1 do next.[c] <- c * cells
         let fast = registers outputs
         let full = outputs / V.Count * V.Count
-        // Bands of `band` grid rows: a band's inputs read band + kh - 1 rows of the padded gradient (28 KB for W2's
-        // second layer), which stay in L1 over all its channels and kernel positions; summing each channel over the
-        // whole image instead read the 200 KB padded image from L2 for every input (measured slower).
-        let band = 2
+        // Bands of 8 grid rows: a band's inputs read band + kh - 1 rows of the padded gradient (66 KB for W2's second
+        // layer, mostly in L1) over all its channels and kernel positions, and each (channel, position) adds its sum
+        // to `partial` (147 KB, in L2) once per band. Narrower bands kept those rows in L1 but updated `partial` more
+        // often: bands of 2 rows took 9.1-9.4 ms for that layer's weight gradient at 10 % activity, bands of 8
+        // 7.5-7.9 ms, and W2's third layer 3.2-3.3 against 2.3-2.4 ms (fsi, alternating; bench/RESULTS.md round 14).
+        // Bands of 13 rows or the whole image were no faster; summing each channel over the whole image reads the
+        // 200 KB padded image from L2 for every input.
+        let band = 8
         for firstRow in 0 .. band .. gridHeight - 1 do
             let bandEnd = (firstRow + band) * paddedWidth
             for c in 0 .. channels - 1 do
