@@ -289,7 +289,7 @@ module internal SparseConvKernel =
         let fast = registers outputs
         let full = outputs / V.Count * V.Count
         // Bands of 8 grid rows: a band's inputs read band + kh - 1 rows of the padded gradient (66 KB for W2's second
-        // layer, mostly in L1) over all its channels and kernel positions, and each (channel, position) adds its sum
+        // layer, L1 holds 48 KB) over all its channels and kernel positions, and each (channel, position) adds its sum
         // to `partial` (147 KB, in L2) once per band. Narrower bands kept those rows in L1 but updated `partial` more
         // often: bands of 2 rows took 9.1-9.4 ms for that layer's weight gradient at 10 % activity, bands of 8
         // 7.5-7.9 ms, and W2's third layer 3.2-3.3 against 2.3-2.4 ms (fsi, alternating; bench/RESULTS.md round 14).
