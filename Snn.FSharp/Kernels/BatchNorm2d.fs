@@ -117,6 +117,7 @@ module internal BatchNormKernel =
         for k in 0 .. 7 do sums.[c0 + k] <- acc0.GetElement k
         if pair then for k in 0 .. 7 do sums.[c0 + 8 + k] <- acc1.GetElement k
 
+    // One compiled copy of `channelSums` per width, so that `pair` is a constant inside each loop.
     let private sums8 x n channels image c0 squared mean sums = channelSums false x n channels image c0 squared mean sums
     let private sums16 x n channels image c0 squared mean sums = channelSums true x n channels image c0 squared mean sums
 

@@ -19,9 +19,10 @@ open Snn.Tensors
 /// layers), the input is float32 contiguous on the CPU, H', W' are even and the window has at most `MaximumWindow`
 /// inputs, one autograd node (`ConvBatchNormLifPoolFunction`) runs all four without writing the convolution's
 /// output: batch norm's statistics come from the input's Gram matrix, the convolution runs one plane at a time and
-/// only the neurons' charges are kept for the backward pass. Its results agree with the layers' to float32 rounding
-/// (not bit for bit), the conv bias gets a zero gradient (batch norm removes any shift) and no forward hook of the
-/// children runs. Otherwise the conv and the block run in turn.
+/// the backward pass reads the neurons' charges (kept with the padded input and the pooling's choices) instead of
+/// the convolution's output. Its results agree with the layers' to float32 rounding (not bit for bit), the conv bias
+/// gets a zero gradient (batch norm removes any shift) and no forward hook of the children runs. Otherwise the conv
+/// and the block run in turn.
 type ConvBatchNormLifPool(name: string, inChannels: int, channels: int, kernel: int, neuron: LifParameters, kernelKind: Kernel, options: SpikeLinearOptions) as this =
     inherit TimeModule(name)
     let conv = new SpikeConv2d("conv", inChannels, channels, kernel, options)
