@@ -53,6 +53,17 @@ module internal MaxPoolKernel =
         let replace = if spikes then Vector512.GreaterThan (v, m) else Vector512.GreaterThan (v, m) ||| Vector512.OnesComplement (Vector512.Equals (v, v))
         struct (Vector512.ConditionalSelect (replace, v, m), Vector512.ConditionalSelect (Vector512.AsInt32 replace, Vector512.Create position, k))
 
+    /// Whether the vector paths run: AVX-512 with its byte and 128-bit forms (masked byte loads and stores).
+    let inline private vectors () = Avx512BW.VL.IsSupported
+
+    /// The 16 lane numbers, as int32 and as bytes.
+    let inline private lanes () = Vector512.Create (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    let inline private byteLanes () = Vector128.Create (0uy, 1uy, 2uy, 3uy, 4uy, 5uy, 6uy, 7uy, 8uy, 9uy, 10uy, 11uy, 12uy, 13uy, 14uy, 15uy)
+
+    /// The masks of the first n lanes (n ≤ 16; none for n ≤ 0) of float32 and of byte vectors.
+    let inline private first (n: int) : W = Vector512.AsSingle (Vector512.LessThan (lanes (), Vector512.Create n))
+    let inline private firstBytes (n: int) : Vector128<byte> = Vector128.LessThan (byteLanes (), Vector128.Create (byte (max 0 n)))
+
     /// Calls `row top bottom pooled choices` for every row of windows of planes [p0, p1): the window row's two rows
     /// of the H × W planes at `full` (rows `pitch` ≥ W values apart, planes H·pitch), and its row of the contiguous
     /// ⌊H/2⌋ × ⌊W/2⌋ planes at `pooled` and `choice`.
@@ -66,88 +77,161 @@ module internal MaxPoolKernel =
                 row top (NativePtr.add top pitch) (NativePtr.add pooled at) (NativePtr.add choice at)
 
     /// Covers the `wo` windows of a row: `wide j` takes windows j .. j + 15, `narrow j` windows j .. j + 7 (AVX-512),
-    /// `scalar j` window j. A last block that would run past the row starts earlier instead and redoes a few windows,
-    /// which writes the same values again; rows under 8 windows (or without AVX-512) run the scalar rule.
+    /// `scalar j` window j. Wide blocks run while they fit, then a narrow one if it fits; a last block that would run
+    /// past the row starts earlier instead and redoes a few windows, which writes the same values again (W2's first
+    /// pooling, 24 windows per row, runs blocks at 0 and 16; its second, 12 windows, narrow ones at 0 and 4). Rows
+    /// under 8 windows (or without AVX-512) run the scalar rule. (Loops and branches without `else`: with an if-else
+    /// here, F# moved each row's body into a function called once per row.)
     let inline private forBlocks (wo: int) ([<InlineIfLambda>] wide: int -> unit) ([<InlineIfLambda>] narrow: int -> unit)
                                  ([<InlineIfLambda>] scalar: int -> unit) =
-        if not Avx512F.IsSupported || wo < 8 then
-            for j in 0 .. wo - 1 do scalar j
-        elif wo < 16 then
-            narrow 0
-            if wo > 8 then narrow (wo - 8)
-        else
-            let mutable j = 0
-            while j + 16 <= wo do
-                wide j
-                j <- j + 16
-            if j < wo then wide (wo - 16)
+        let vector = vectors () && wo >= 8
+        let mutable j = 0
+        while vector && j + 16 <= wo do
+            wide j
+            j <- j + 16
+        if vector && j + 8 <= wo then
+            narrow j
+            j <- j + 8
+        if vector && j < wo then narrow (wo - 8)
+        while not vector && j < wo do
+            scalar j
+            j <- j + 1
 
-    /// The first maximum of the 16 windows whose top rows start at r0 and bottom rows at r1 (32 values each), from
-    /// the even and odd values of two vectors per row.
-    let inline private maxima (spikes: bool) (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
-        let top0, top1 = Vector512.Load r0, Vector512.Load (NativePtr.add r0 16)
-        let bottom0, bottom1 = Vector512.Load r1, Vector512.Load (NativePtr.add r1 16)
-        struct (Avx512F.PermuteVar16x32x2 (top0, evens (), top1), I.Zero)
-        |> later spikes 1 (Avx512F.PermuteVar16x32x2 (top0, odds (), top1))
-        |> later spikes 2 (Avx512F.PermuteVar16x32x2 (bottom0, evens (), bottom1))
-        |> later spikes 3 (Avx512F.PermuteVar16x32x2 (bottom0, odds (), bottom1))
+    /// Whether rows of `wo` windows go two at a time (`forRowPairs`): 4 ≤ wo < 8, where one row fills less than half
+    /// of a block (W2's third pooling, 6 windows per row, ran the scalar rule: 0.8-0.9 ms per step each way).
+    let inline private paired (wo: int) = vectors () && wo >= 4 && wo < 8
 
-    /// The same for 8 windows (16 values per row) in the low 8 lanes.
-    let inline private maxima8 (spikes: bool) (r0: nativeptr<float32>) (r1: nativeptr<float32>) : struct (W * I) =
-        let top, bottom = Vector512.Load r0, Vector512.Load r1
-        struct (Avx512F.PermuteVar16x32 (top, evens ()), I.Zero)
-        |> later spikes 1 (Avx512F.PermuteVar16x32 (top, odds ()))
-        |> later spikes 2 (Avx512F.PermuteVar16x32 (bottom, evens ()))
-        |> later spikes 3 (Avx512F.PermuteVar16x32 (bottom, odds ()))
+    /// For each lane l of a pair block, the index of its window's column 2j in two vectors (the first row of
+    /// windows' input row in lanes 0-15, the second's in 16-31): lane l < wo holds window l of the first row, lane
+    /// wo ≤ l < 2·wo window l - wo of the second; lanes from 2·wo on are neither loaded nor stored.
+    let inline private pairColumns (wo: int) : I =
+        let l = lanes ()
+        Vector512.ConditionalSelect (Vector512.LessThan (l, Vector512.Create wo), l + l, l + l + Vector512.Create (16 - 2 * wo))
 
-    /// y and the choices k for planes [p0, p1) of x (rows `pitch` values apart, see `forWindowRows`); `spikes` when
-    /// every value of x is 0 or 1 (a LIF layer's output), which drops the NaN test (the same results for such x).
-    let inline private pool (spikes: bool) (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
-                            (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+    /// Calls `pair top pooled choices` for every two rows of windows of planes [p0, p1) (the first row's top input
+    /// row at `top`, the four input rows `pitch` apart; their 2·wo outputs at `pooled` and `choices`), and `row top
+    /// bottom pooled choices` for a last row of windows without a partner (⌊H/2⌋ odd).
+    let inline private forRowPairs (full: nativeptr<float32>) (pooled: nativeptr<float32>) (choice: nativeptr<byte>)
+                                   (h: int) (w: int) (pitch: int) (p0: int) (p1: int)
+                                   ([<InlineIfLambda>] pair) ([<InlineIfLambda>] row) =
+        let ho, wo = h / 2, w / 2
+        for p in p0 .. p1 - 1 do
+            let mutable i = 0
+            while i + 2 <= ho do
+                let at = (p * ho + i) * wo
+                pair (NativePtr.add full (p * h * pitch + 2 * i * pitch)) (NativePtr.add pooled at) (NativePtr.add choice at)
+                i <- i + 2
+            if i < ho then
+                let top = NativePtr.add full (p * h * pitch + 2 * i * pitch)
+                let at = (p * ho + i) * wo
+                row top (NativePtr.add top pitch) (NativePtr.add pooled at) (NativePtr.add choice at)
+
+    /// The first maximum of 16 windows, lane by lane, from their values at the four window positions.
+    let inline private maxima (spikes: bool) (topLeft: W) (topRight: W) (bottomLeft: W) (bottomRight: W) : struct (W * I) =
+        struct (topLeft, I.Zero) |> later spikes 1 topRight |> later spikes 2 bottomLeft |> later spikes 3 bottomRight
+
+    /// The first maximum of the 16 windows whose 32 top values are top0, top1 and bottom values bottom0, bottom1.
+    let inline private blockMaxima (spikes: bool) (top0: W) (top1: W) (bottom0: W) (bottom1: W) : struct (W * I) =
+        maxima spikes (Avx512F.PermuteVar16x32x2 (top0, evens (), top1)) (Avx512F.PermuteVar16x32x2 (top0, odds (), top1))
+                      (Avx512F.PermuteVar16x32x2 (bottom0, evens (), bottom1)) (Avx512F.PermuteVar16x32x2 (bottom0, odds (), bottom1))
+
+    /// The scalar rule for window j of a row (top input row r0, bottom r1): its maximum and choice at yo, ko.
+    let inline private windowAt (r0: nativeptr<float32>) (r1: nativeptr<float32>) (yo: nativeptr<float32>) (ko: nativeptr<byte>) (j: int) =
+        let struct (m, k) = window (NativePtr.get r0 (2 * j)) (NativePtr.get r0 (2 * j + 1)) (NativePtr.get r1 (2 * j)) (NativePtr.get r1 (2 * j + 1))
+        NativePtr.set yo j m
+        NativePtr.set ko j k
+
+    /// y and the choices k for planes [p0, p1) of x (rows `pitch` values apart, see `forWindowRows`), a row of
+    /// windows at a time; `spikes` when every value of x is 0 or 1 (a LIF layer's output), which drops the NaN test
+    /// (the same results for such x).
+    let inline private poolRows (spikes: bool) (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
+                                (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+        let wo = w / 2
         forWindowRows x y choice h w pitch p0 p1 (fun r0 r1 yo ko ->
-            forBlocks (w / 2)
+            forBlocks wo
                 (fun j ->
-                    let struct (m, k) = maxima spikes (NativePtr.add r0 (2 * j)) (NativePtr.add r1 (2 * j))
+                    let r0, r1 = NativePtr.add r0 (2 * j), NativePtr.add r1 (2 * j)
+                    let struct (m, k) = blockMaxima spikes (Vector512.Load r0) (Vector512.Load (NativePtr.add r0 16)) (Vector512.Load r1) (Vector512.Load (NativePtr.add r1 16))
                     Vector512.Store (m, NativePtr.add yo j)
                     Vector128.Store (Avx512F.ConvertToVector128Byte k, NativePtr.add ko j))
                 (fun j ->
-                    let struct (m, k) = maxima8 spikes (NativePtr.add r0 (2 * j)) (NativePtr.add r1 (2 * j))
+                    // 8 windows: the 16 values of each input row in one vector, the maxima in the low 8 lanes.
+                    let top, bottom = Vector512.Load (NativePtr.add r0 (2 * j)), Vector512.Load (NativePtr.add r1 (2 * j))
+                    let struct (m, k) =
+                        maxima spikes (Avx512F.PermuteVar16x32 (top, evens ())) (Avx512F.PermuteVar16x32 (top, odds ()))
+                                      (Avx512F.PermuteVar16x32 (bottom, evens ())) (Avx512F.PermuteVar16x32 (bottom, odds ()))
                     Vector256.Store (m.GetLower (), NativePtr.add yo j)
                     Vector64.Store ((Avx512F.ConvertToVector128Byte k).GetLower (), NativePtr.add ko j))
-                (fun j ->
-                    let struct (m, k) = window (NativePtr.get r0 (2 * j)) (NativePtr.get r0 (2 * j + 1)) (NativePtr.get r1 (2 * j)) (NativePtr.get r1 (2 * j + 1))
-                    NativePtr.set yo j m
-                    NativePtr.set ko j k))
+                (fun j -> windowAt r0 r1 yo ko j))
+
+    /// The same two rows of windows at a time (`paired`).
+    let inline private poolPairs (spikes: bool) (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
+                                 (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+        let wo = w / 2
+        let evens = pairColumns wo
+        let odds = evens + I.One
+        let inputs, outputs = first (2 * wo), firstBytes (2 * wo)
+        forRowPairs x y choice h w pitch p0 p1
+            (fun top yo ko ->
+                let row r = Avx512F.MaskLoad (NativePtr.add top (r * pitch), inputs, W.Zero)
+                let top0, bottom0, top1, bottom1 = row 0, row 1, row 2, row 3
+                let struct (m, k) =
+                    maxima spikes (Avx512F.PermuteVar16x32x2 (top0, evens, top1)) (Avx512F.PermuteVar16x32x2 (top0, odds, top1))
+                                  (Avx512F.PermuteVar16x32x2 (bottom0, evens, bottom1)) (Avx512F.PermuteVar16x32x2 (bottom0, odds, bottom1))
+                Avx512F.MaskStore (yo, inputs, m)
+                Avx512BW.VL.MaskStore (ko, outputs, Avx512F.ConvertToVector128Byte k))
+            (fun r0 r1 yo ko -> for j in 0 .. wo - 1 do windowAt r0 r1 yo ko j)
+
+    // One compiled loop each: an if-else around the inlined loops made F# move each row's body into a function.
+    let private valueRows x y choice h w pitch p0 p1 = poolRows false x y choice h w pitch p0 p1
+    let private spikeRows x y choice h w pitch p0 p1 = poolRows true x y choice h w pitch p0 p1
+    let private valuePairs x y choice h w pitch p0 p1 = poolPairs false x y choice h w pitch p0 p1
+    let private spikePairs x y choice h w pitch p0 p1 = poolPairs true x y choice h w pitch p0 p1
 
     /// y and the choices k for planes [p0, p1) of x (rows `pitch` values apart, see `forWindowRows`).
     let forwardPlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
                       (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
-        pool false x y choice h w pitch p0 p1
+        if paired (w / 2) then valuePairs x y choice h w pitch p0 p1 else valueRows x y choice h w pitch p0 p1
 
     /// `forwardPlanes` for spikes: every value of x is 0 or 1.
     let forwardSpikePlanes (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
                            (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
-        pool true x y choice h w pitch p0 p1
+        if paired (w / 2) then spikePairs x y choice h w pitch p0 p1 else spikeRows x y choice h w pitch p0 p1
 
     /// The gradient g where the window chose `position`, else 0.
     let inline private routed (position: int) (k: I) (g: W) =
         Vector512.ConditionalSelect (Vector512.AsSingle (Vector512.Equals (k, Vector512.Create position)), g, W.Zero)
 
-    /// ∂L/∂x for planes [p0, p1) of gx (rows `pitch` values apart): every element of each window written once (the
-    /// gradient or 0); rows and columns outside every window (odd H or W, the rest of a pitch) are left to the
-    /// caller's zero fill.
-    let backwardPlanes (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
-                       (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+    /// The gradients of the 32 top and 32 bottom values of 16 windows (two vectors per row) from the windows'
+    /// gradients g and choices k: each window's gradient at its choice, 0 at its other three positions.
+    let inline private blockGradients (g: W) (k: I) : struct (W * W * W * W) =
+        let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
+        struct (Avx512F.PermuteVar16x32x2 (a, interleaveLow (), b), Avx512F.PermuteVar16x32x2 (a, interleaveHigh (), b),
+                Avx512F.PermuteVar16x32x2 (c, interleaveLow (), d), Avx512F.PermuteVar16x32x2 (c, interleaveHigh (), d))
+
+    /// The scalar rule for window j of a row (top input row r0, bottom r1): its gradient at its choice, 0 elsewhere.
+    let inline private routeAt (r0: nativeptr<float32>) (r1: nativeptr<float32>) (go: nativeptr<float32>) (ko: nativeptr<byte>) (j: int) =
+        let g, k = NativePtr.get go j, NativePtr.get ko j
+        NativePtr.set r0 (2 * j) (if k = 0uy then g else 0.0f)
+        NativePtr.set r0 (2 * j + 1) (if k = 1uy then g else 0.0f)
+        NativePtr.set r1 (2 * j) (if k = 2uy then g else 0.0f)
+        NativePtr.set r1 (2 * j + 1) (if k = 3uy then g else 0.0f)
+
+    /// ∂L/∂x for planes [p0, p1) of gx (rows `pitch` values apart), a row of windows at a time.
+    let private backwardRows (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
+                             (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+        let wo = w / 2
         forWindowRows gx gy choice h w pitch p0 p1 (fun r0 r1 go ko ->
-            forBlocks (w / 2)
+            forBlocks wo
                 (fun j ->
                     let g = Vector512.Load (NativePtr.add go j)
                     let k = Avx512F.ConvertToVector512Int32 (Vector128.Load (NativePtr.add ko j))
-                    let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow (), b), NativePtr.add r0 (2 * j))
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveHigh (), b), NativePtr.add r0 (2 * j + 16))
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow (), d), NativePtr.add r1 (2 * j))
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveHigh (), d), NativePtr.add r1 (2 * j + 16)))
+                    let struct (top0, top1, bottom0, bottom1) = blockGradients g k
+                    let r0, r1 = NativePtr.add r0 (2 * j), NativePtr.add r1 (2 * j)
+                    Vector512.Store (top0, r0)
+                    Vector512.Store (top1, NativePtr.add r0 16)
+                    Vector512.Store (bottom0, r1)
+                    Vector512.Store (bottom1, NativePtr.add r1 16))
                 (fun j ->
                     // 8 gradients and choices in the low lanes; the interleaved low halves are the 16 values per row.
                     let g = Vector512.Create (Vector256.Load (NativePtr.add go j), Vector256<float32>.Zero)
@@ -155,12 +239,33 @@ module internal MaxPoolKernel =
                     let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
                     Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow (), b), NativePtr.add r0 (2 * j))
                     Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow (), d), NativePtr.add r1 (2 * j)))
-                (fun j ->
-                    let g, k = NativePtr.get go j, NativePtr.get ko j
-                    NativePtr.set r0 (2 * j) (if k = 0uy then g else 0.0f)
-                    NativePtr.set r0 (2 * j + 1) (if k = 1uy then g else 0.0f)
-                    NativePtr.set r1 (2 * j) (if k = 2uy then g else 0.0f)
-                    NativePtr.set r1 (2 * j + 1) (if k = 3uy then g else 0.0f)))
+                (fun j -> routeAt r0 r1 go ko j))
+
+    /// The same two rows of windows at a time (`paired`).
+    let private backwardPairs (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
+                              (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+        let wo = w / 2
+        let inputs, outputs = first (2 * wo), firstBytes (2 * wo)
+        // The second row of windows is lanes wo .. 2·wo - 1: its input rows interleave from lane wo on.
+        let second = interleaveLow () + Vector512.Create wo
+        forRowPairs gx gy choice h w pitch p0 p1
+            (fun top go ko ->
+                let g = Avx512F.MaskLoad (go, inputs, W.Zero)
+                let k = Avx512F.ConvertToVector512Int32 (Avx512BW.VL.MaskLoad (ko, outputs, Vector128<byte>.Zero))
+                let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
+                let store r (v: W) = Avx512F.MaskStore (NativePtr.add top (r * pitch), inputs, v)
+                store 0 (Avx512F.PermuteVar16x32x2 (a, interleaveLow (), b))
+                store 1 (Avx512F.PermuteVar16x32x2 (c, interleaveLow (), d))
+                store 2 (Avx512F.PermuteVar16x32x2 (a, second, b))
+                store 3 (Avx512F.PermuteVar16x32x2 (c, second, d)))
+            (fun r0 r1 go ko -> for j in 0 .. wo - 1 do routeAt r0 r1 go ko j)
+
+    /// ∂L/∂x for planes [p0, p1) of gx (rows `pitch` values apart): every element of each window written once (the
+    /// gradient or 0); rows and columns outside every window (odd H or W, the rest of a pitch) are left to the
+    /// caller's zero fill.
+    let backwardPlanes (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
+                       (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
+        if paired (w / 2) then backwardPairs gy choice gx h w pitch p0 p1 else backwardRows gy choice gx h w pitch p0 p1
 
     /// Pools a contiguous float32 x [..., H, W] into y [..., H/2, W/2] (contiguous) and the choices (uint8, same shape).
     let forward (x: Tensor) (y: Tensor) (choice: Tensor) =

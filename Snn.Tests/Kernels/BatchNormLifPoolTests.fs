@@ -83,6 +83,9 @@ let tests =
         test "rare spikes (whole vectors of neurons get no gradient, whose surrogate is skipped) bit for bit" {
             agreesShifted -1.2f 0.0 { lif with Scheme = ForwardEuler; Surrogate = Sigmoid 4.0 } [| 6L; 3L; 4L; 8L; 32L |]
         }
+        test "W2's third block (12 x 12 planes, pooled two rows of windows at a time) bit for bit" {
+            agrees 0.0 { lif with Scheme = ForwardEuler; Surrogate = Sigmoid 4.0 } [| 3L; 2L; 4L; 12L; 12L |]
+        }
         test "planes that are not whole vectors: the scalar tail (sigmoid within rounding)" {
             agrees 1e-6 { lif with Surrogate = Sigmoid 4.0 } [| 3L; 2L; 3L; 6L; 6L |]
             agrees 0.0 lif [| 3L; 2L; 3L; 2L; 2L |]

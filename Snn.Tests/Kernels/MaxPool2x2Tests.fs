@@ -30,9 +30,11 @@ let private agrees (x: torch.Tensor) =
 
 let tests =
     testList "MaxPool2x2" [
-        // Windows per row: 24 (W = 48: a 16-window block, then one that redoes 8), 33 (two blocks and one from 17),
-        // 12 (8-window blocks at 0 and 4), 8 (one 8-window block, W odd), 4 (scalar only).
-        for shape in [ [| 3L; 5L; 6L; 48L |]; [| 4L; 10L; 66L |]; [| 2L; 3L; 6L; 24L |]; [| 3L; 5L; 17L |]; [| 2L; 3L; 7L; 9L |] ] do
+        // Windows per row: 24 (W = 48: a 16-window block, then an 8-window one), 33 (two blocks and an 8-window one
+        // from 25), 12 (8-window blocks at 0 and 4), 8 (one 8-window block, W odd), 6 (rows in pairs, W2's third
+        // pooling), 7 (one pair, then a row alone: H and W odd), 4 (one pair, then a row alone), 3 (scalar only).
+        for shape in [ [| 3L; 5L; 6L; 48L |]; [| 4L; 10L; 66L |]; [| 2L; 3L; 6L; 24L |]; [| 3L; 5L; 17L |]; [| 2L; 3L; 12L; 12L |]
+                       [| 2L; 5L; 15L |]; [| 2L; 3L; 7L; 9L |]; [| 2L; 3L; 6L; 7L |] ] do
             test $"binary spikes (ties everywhere) = max_pool2d, shape %A{shape}" {
                 torch.manual_seed 11L |> ignore
                 let g = agrees (torch.bernoulli (torch.zeros shape + 0.4))
