@@ -29,6 +29,18 @@ let private pair (inputs: int) (outputs: int) (options: SpikeLinearOptions) =
 
 let private sparse = { SpikeLinearOptions.Dense with Sparse = true; SparseActivityThreshold = 1.0 }
 
+/// Asserts that compressed rows list every nonzero entry of x [M; K] (float32) in order, with its value.
+let private expectRows (rows: SpikeRows) (x: torch.Tensor) =
+    let m, k = int x.shape.[0], int x.shape.[1]
+    let dense = Array.init m (fun r -> Array.init k (fun c -> x.[r, c].item<float32> ()))
+    let expected = [| for r in 0 .. m - 1 do for c in 0 .. k - 1 do if dense.[r].[c] <> 0.0f then yield r, c |]
+    Expect.equal rows.Entries expected.Length "one entry per nonzero input"
+    let listed = [| for r in 0 .. m - 1 do for e in rows.RowStart.[r] .. rows.RowStart.[r + 1] - 1 do yield r, rows.Columns.[e] |]
+    Expect.sequenceEqual listed expected "rows and columns, ascending"
+    for e in 0 .. rows.Entries - 1 do
+        let r, c = expected.[e]
+        Expect.isTrue (rows.Values.[e].Equals dense.[r].[c]) $"value of entry ({r}, {c})"
+
 let tests =
     testList "SpikeLinear" [
         for activity in [ 0.05; 0.15 ] do
@@ -114,15 +126,24 @@ let tests =
                 x.[2, 17] <- torch.tensor System.Single.NaN
                 x.[4, 300] <- torch.tensor -0.0f
                 x.[4, 299] <- torch.tensor 0.0f
-                let dense = Array.init 9 (fun r -> Array.init 301 (fun c -> x.[r, c].item<float32> ()))
                 use rows = (SparseSpikes.rows x).Value
-                let expected = [| for r in 0 .. 8 do for c in 0 .. 300 do if dense.[r].[c] <> 0.0f then yield r, c |]
-                Expect.equal rows.Entries expected.Length "one entry per nonzero input"
-                let listed = [| for r in 0 .. 8 do for e in rows.RowStart.[r] .. rows.RowStart.[r + 1] - 1 do yield r, rows.Columns.[e] |]
-                Expect.sequenceEqual listed expected "rows and columns, ascending"
-                for e in 0 .. rows.Entries - 1 do
-                    let r, c = expected.[e]
-                    Expect.isTrue (rows.Values.[e].Equals dense.[r].[c]) $"value of entry ({r}, {c})"
+                expectRows rows x
+            }
+        // 40 rows: three work items of 16, 16 and 8 rows, each compressing into its own stretch in one pass.
+        for name, density in [ "evenly sparse", (fun _ -> 0.1); "evenly dense", (fun _ -> 0.8)
+                               "one item dense, the whole sparse", (fun r -> if r < 16 then 0.9 else 0.0)
+                               "at the threshold", (fun r -> if r < 20 then 0.9 else 0.0) ] do
+            test $"rows within an activity of 0.45 are the counted rows or none: {name}" {
+                torch.manual_seed 8L |> ignore
+                let p = (torch.tensor (Array.init 40 (fun r -> float32 (density r)))).unsqueeze 1L
+                let x = torch.bernoulli (p.expand (40L, 301L))
+                let activity = x.count_nonzero().item<int64> () |> float |> fun n -> n / (40.0 * 301.0)
+                match SparseSpikes.rowsWithin 0.45 x with
+                | Some rows ->
+                    Expect.isLessThanOrEqual activity 0.45 "rows only within the activity"
+                    use rows = rows
+                    expectRows rows x
+                | None -> Expect.isGreaterThan activity 0.45 "none only above the activity"
             }
         test "rows handed to SparseSpikes.linear stay the caller's; rows that are disposed are refused" {
             let fast, _ = pair 40 10 sparse
