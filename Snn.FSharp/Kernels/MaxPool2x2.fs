@@ -98,7 +98,7 @@ module internal MaxPoolKernel =
             j <- j + 1
 
     /// Whether rows of `wo` windows go two at a time (`forRowPairs`): 4 ≤ wo < 8, where one row fills less than half
-    /// of a block (W2's third pooling, 6 windows per row, ran the scalar rule: 0.8-0.9 ms per step each way).
+    /// of a block (W2's third pooling, 6 windows per row, ran the scalar rule: 0.8-0.9 ms of a core per step each way).
     let inline private paired (wo: int) = vectors () && wo >= 4 && wo < 8
 
     /// For each lane l of a pair block, the index of its window's column 2j in two vectors (the first row of
