@@ -239,13 +239,16 @@ module internal SparseKernel =
             ArrayPool<float32>.Shared.Return stretchValues
 
     /// The compressed rows of a contiguous float32 matrix [M; K] when at most `maxActivity` of its entries are
-    /// nonzero, else None. Below an activity of 1/2, in one pass (`rowsInOnePass`) where it decides; otherwise the
-    /// entries are counted first, so a dense matrix costs one counting pass only, and then written.
-    let rowsWithin (maxActivity: float) (x: Tensor) : SpikeRows option =
+    /// nonzero, else None. Below an activity of 1/2, in one pass (`rowsInOnePass`) where it decides, unless
+    /// `likelyDense` (the caller's last matrix was above maxActivity: an x just above it would pay most of a writing
+    /// pass before the counting one); otherwise the entries are counted first, so a dense matrix costs one counting
+    /// pass only, and then written.
+    let rowsWithin (maxActivity: float) (likelyDense: bool) (x: Tensor) : SpikeRows option =
         let rows, columns = int x.shape.[0], int x.shape.[1]
         let xp = pointer x
         let onePass =
-            if maxActivity >= 0.0 && maxActivity < 0.5 && rows > 0 && columns > 0 then rowsInOnePass maxActivity xp rows columns
+            if not likelyDense && maxActivity >= 0.0 && maxActivity < 0.5 && rows > 0 && columns > 0 then
+                rowsInOnePass maxActivity xp rows columns
             else None
         match onePass with
         | Some decided -> decided
@@ -527,15 +530,19 @@ type SparseBinaryLinearFunction() =
 [<RequireQualifiedAccess>]
 module SparseSpikes =
 
-    /// The compressed rows of x [M; K] (float32, CPU) when at most `maxActivity` of its entries are nonzero, else
-    /// None (also for other dtypes and devices). Dispose them when done (their arrays go back to a pool).
-    let rowsWithin (maxActivity: float) (x: Tensor) : SpikeRows option =
+    /// `rowsWithin`, told whether x is likely above maxActivity (as the last input of the same layer was): then the
+    /// entries are counted before anything is written.
+    let internal rowsWithinExpecting (likelyDense: bool) (maxActivity: float) (x: Tensor) : SpikeRows option =
         if isNull (box x) then nullArg "x"
         if x.dim () <> 2L then invalidArg "x" $"must be a matrix [M; K], got shape %A{x.shape}"
         if x.dtype <> torch.float32 || x.device_type <> DeviceType.CPU then None
         else
             use c = x.detach().contiguous ()
-            SparseKernel.rowsWithin maxActivity c
+            SparseKernel.rowsWithin maxActivity likelyDense c
+
+    /// The compressed rows of x [M; K] (float32, CPU) when at most `maxActivity` of its entries are nonzero, else
+    /// None (also for other dtypes and devices). Dispose them when done (their arrays go back to a pool).
+    let rowsWithin (maxActivity: float) (x: Tensor) : SpikeRows option = rowsWithinExpecting false maxActivity x
 
     /// The compressed rows of x [M; K] (float32, CPU), else None.
     let rows (x: Tensor) : SpikeRows option = rowsWithin infinity x

@@ -80,6 +80,9 @@ type SpikeLinear(name: string, inputs: int, outputs: int, options: SpikeLinearOp
     do
         this.register_parameter ("weight", weight)
         this.register_parameter ("bias", bias)
+    // Whether the last input on the sparse lever was above the activity threshold: the next one is then counted
+    // before anything is written (`SparseSpikes.rowsWithinExpecting`).
+    let mutable aboveThreshold = false
 
     /// The weight W [N; K].
     member _.Weight : Tensor = weight
@@ -106,7 +109,9 @@ type SpikeLinear(name: string, inputs: int, outputs: int, options: SpikeLinearOp
         let o = this.Options
         let active =
             if o.Sparse && x.dtype = torch.float32 && x.device_type = DeviceType.CPU then
-                SparseSpikes.rowsWithin o.SparseActivityThreshold flat
+                let rows = SparseSpikes.rowsWithinExpecting aboveThreshold o.SparseActivityThreshold flat
+                aboveThreshold <- rows.IsNone
+                rows
             else None
         this.LastCallSparse <- active.IsSome
         let y =

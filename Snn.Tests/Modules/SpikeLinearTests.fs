@@ -165,6 +165,12 @@ let tests =
             let busy = torch.ones ([| 3L; 16L |])
             allClose 1e-5 (values (dense.forward busy)) (values (fast.forward busy)) "all-ones input"
             Expect.isFalse fast.LastCallSparse "activity 1 is above the threshold"
+            // After a call above the threshold the next input is counted first; a sparse one still runs sparse.
+            let spikes = torch.zeros ([| 3L; 16L |])
+            spikes.[0, 3] <- torch.tensor 1.0f
+            spikes.[2, 15] <- torch.tensor 1.0f
+            allClose 1e-6 (values (dense.forward spikes)) (values (fast.forward spikes)) "sparse input after a dense one"
+            Expect.isTrue fast.LastCallSparse "sparse input after a dense one"
         }
         test "bf16 path: float32 output and float32 gradients close to the dense layer" {
             let fast, dense = pair 64 32 { SpikeLinearOptions.Dense with Bf16 = true }
