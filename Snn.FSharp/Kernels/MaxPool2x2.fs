@@ -80,8 +80,9 @@ module internal MaxPoolKernel =
     /// `scalar j` window j. Wide blocks run while they fit, then a narrow one if it fits; a last block that would run
     /// past the row starts earlier instead and redoes a few windows, which writes the same values again (W2's first
     /// pooling, 24 windows per row, runs blocks at 0 and 16; its second, 12 windows, narrow ones at 0 and 4). Rows
-    /// under 8 windows (or without AVX-512) run the scalar rule. (Loops and branches without `else`: with an if-else
-    /// here, F# moved each row's body into a function called once per row.)
+    /// under 8 windows (or without AVX-512) run the scalar rule; the pooling takes rows of 4-7 windows in pairs
+    /// instead (`paired`). (Loops and branches without `else`: with an if-else here, F# moved each row's body into
+    /// a function called once per row.)
     let inline private forBlocks (wo: int) ([<InlineIfLambda>] wide: int -> unit) ([<InlineIfLambda>] narrow: int -> unit)
                                  ([<InlineIfLambda>] scalar: int -> unit) =
         let vector = vectors () && wo >= 8
