@@ -60,9 +60,9 @@ module internal MaxPoolKernel =
     let inline private lanes () = Vector512.Create (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
     let inline private byteLanes () = Vector128.Create (0uy, 1uy, 2uy, 3uy, 4uy, 5uy, 6uy, 7uy, 8uy, 9uy, 10uy, 11uy, 12uy, 13uy, 14uy, 15uy)
 
-    /// The masks of the first n lanes (n ≤ 16; none for n ≤ 0) of float32 and of byte vectors.
+    /// The masks of the first n lanes (0 ≤ n ≤ 16) of float32 and of byte vectors.
     let inline private first (n: int) : W = Vector512.AsSingle (Vector512.LessThan (lanes (), Vector512.Create n))
-    let inline private firstBytes (n: int) : Vector128<byte> = Vector128.LessThan (byteLanes (), Vector128.Create (byte (max 0 n)))
+    let inline private firstBytes (n: int) : Vector128<byte> = Vector128.LessThan (byteLanes (), Vector128.Create (byte n))
 
     /// Calls `row top bottom pooled choices` for every row of windows of planes [p0, p1): the window row's two rows
     /// of the H × W planes at `full` (rows `pitch` ≥ W values apart, planes H·pitch), and its row of the contiguous
@@ -131,10 +131,11 @@ module internal MaxPoolKernel =
     let inline private maxima (spikes: bool) (topLeft: W) (topRight: W) (bottomLeft: W) (bottomRight: W) : struct (W * I) =
         struct (topLeft, I.Zero) |> later spikes 1 topRight |> later spikes 2 bottomLeft |> later spikes 3 bottomRight
 
-    /// The first maximum of the 16 windows whose 32 top values are top0, top1 and bottom values bottom0, bottom1.
-    let inline private blockMaxima (spikes: bool) (top0: W) (top1: W) (bottom0: W) (bottom1: W) : struct (W * I) =
-        maxima spikes (Avx512F.PermuteVar16x32x2 (top0, evens (), top1)) (Avx512F.PermuteVar16x32x2 (top0, odds (), top1))
-                      (Avx512F.PermuteVar16x32x2 (bottom0, evens (), bottom1)) (Avx512F.PermuteVar16x32x2 (bottom0, odds (), bottom1))
+    /// The first maximum of 16 windows whose top values lie in top0, top1 and bottom values in bottom0, bottom1 (two
+    /// vectors per input row, lanes 0-31): window l's left values at index lefts[l], its right ones at rights[l].
+    let inline private blockMaxima (spikes: bool) (lefts: I) (rights: I) (top0: W) (top1: W) (bottom0: W) (bottom1: W) : struct (W * I) =
+        maxima spikes (Avx512F.PermuteVar16x32x2 (top0, lefts, top1)) (Avx512F.PermuteVar16x32x2 (top0, rights, top1))
+                      (Avx512F.PermuteVar16x32x2 (bottom0, lefts, bottom1)) (Avx512F.PermuteVar16x32x2 (bottom0, rights, bottom1))
 
     /// The scalar rule for window j of a row (top input row r0, bottom r1): its maximum and choice at yo, ko.
     let inline private windowAt (r0: nativeptr<float32>) (r1: nativeptr<float32>) (yo: nativeptr<float32>) (ko: nativeptr<byte>) (j: int) =
@@ -152,7 +153,9 @@ module internal MaxPoolKernel =
             forBlocks wo
                 (fun j ->
                     let r0, r1 = NativePtr.add r0 (2 * j), NativePtr.add r1 (2 * j)
-                    let struct (m, k) = blockMaxima spikes (Vector512.Load r0) (Vector512.Load (NativePtr.add r0 16)) (Vector512.Load r1) (Vector512.Load (NativePtr.add r1 16))
+                    let struct (m, k) =
+                        blockMaxima spikes (evens ()) (odds ()) (Vector512.Load r0) (Vector512.Load (NativePtr.add r0 16))
+                                    (Vector512.Load r1) (Vector512.Load (NativePtr.add r1 16))
                     Vector512.Store (m, NativePtr.add yo j)
                     Vector128.Store (Avx512F.ConvertToVector128Byte k, NativePtr.add ko j))
                 (fun j ->
@@ -169,18 +172,16 @@ module internal MaxPoolKernel =
     let inline private poolPairs (spikes: bool) (x: nativeptr<float32>) (y: nativeptr<float32>) (choice: nativeptr<byte>)
                                  (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
         let wo = w / 2
-        let evens = pairColumns wo
-        let odds = evens + I.One
-        let inputs, outputs = first (2 * wo), firstBytes (2 * wo)
+        let lefts = pairColumns wo
+        let rights = lefts + I.One
+        // The 2·wo lanes a pair block loads from each input row and stores of the outputs, as floats and as bytes.
+        let floats, bytes = first (2 * wo), firstBytes (2 * wo)
         forRowPairs x y choice h w pitch p0 p1
             (fun top yo ko ->
-                let row r = Avx512F.MaskLoad (NativePtr.add top (r * pitch), inputs, W.Zero)
-                let top0, bottom0, top1, bottom1 = row 0, row 1, row 2, row 3
-                let struct (m, k) =
-                    maxima spikes (Avx512F.PermuteVar16x32x2 (top0, evens, top1)) (Avx512F.PermuteVar16x32x2 (top0, odds, top1))
-                                  (Avx512F.PermuteVar16x32x2 (bottom0, evens, bottom1)) (Avx512F.PermuteVar16x32x2 (bottom0, odds, bottom1))
-                Avx512F.MaskStore (yo, inputs, m)
-                Avx512BW.VL.MaskStore (ko, outputs, Avx512F.ConvertToVector128Byte k))
+                let row r = Avx512F.MaskLoad (NativePtr.add top (r * pitch), floats, W.Zero)
+                let struct (m, k) = blockMaxima spikes lefts rights (row 0) (row 2) (row 1) (row 3)
+                Avx512F.MaskStore (yo, floats, m)
+                Avx512BW.VL.MaskStore (ko, bytes, Avx512F.ConvertToVector128Byte k))
             (fun r0 r1 yo ko -> for j in 0 .. wo - 1 do windowAt r0 r1 yo ko j)
 
     // One compiled loop each: an if-else around the inlined loops made F# move each row's body into a function.
@@ -203,12 +204,15 @@ module internal MaxPoolKernel =
     let inline private routed (position: int) (k: I) (g: W) =
         Vector512.ConditionalSelect (Vector512.AsSingle (Vector512.Equals (k, Vector512.Create position)), g, W.Zero)
 
-    /// The gradients of the 32 top and 32 bottom values of 16 windows (two vectors per row) from the windows'
+    /// The gradients of 16 windows' four positions (top left, top right, bottom left, bottom right) from the windows'
     /// gradients g and choices k: each window's gradient at its choice, 0 at its other three positions.
-    let inline private blockGradients (g: W) (k: I) : struct (W * W * W * W) =
-        let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
-        struct (Avx512F.PermuteVar16x32x2 (a, interleaveLow (), b), Avx512F.PermuteVar16x32x2 (a, interleaveHigh (), b),
-                Avx512F.PermuteVar16x32x2 (c, interleaveLow (), d), Avx512F.PermuteVar16x32x2 (c, interleaveHigh (), d))
+    let inline private routes (g: W) (k: I) : struct (W * W * W * W) =
+        struct (routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g)
+
+    /// 16 values of an input row from the routed gradients of its windows' left (a) and right (b) positions, picked
+    /// by `order` from a in lanes 0-15 and b in 16-31: interleaveLow gives a0 b0 a1 b1 .. a7 b7, interleaveHigh the
+    /// same from lane 8 on.
+    let inline private interleaved (order: I) (a: W) (b: W) = Avx512F.PermuteVar16x32x2 (a, order, b)
 
     /// The scalar rule for window j of a row (top input row r0, bottom r1): its gradient at its choice, 0 elsewhere.
     let inline private routeAt (r0: nativeptr<float32>) (r1: nativeptr<float32>) (go: nativeptr<float32>) (ko: nativeptr<byte>) (j: int) =
@@ -227,38 +231,39 @@ module internal MaxPoolKernel =
                 (fun j ->
                     let g = Vector512.Load (NativePtr.add go j)
                     let k = Avx512F.ConvertToVector512Int32 (Vector128.Load (NativePtr.add ko j))
-                    let struct (top0, top1, bottom0, bottom1) = blockGradients g k
+                    let struct (a, b, c, d) = routes g k
                     let r0, r1 = NativePtr.add r0 (2 * j), NativePtr.add r1 (2 * j)
-                    Vector512.Store (top0, r0)
-                    Vector512.Store (top1, NativePtr.add r0 16)
-                    Vector512.Store (bottom0, r1)
-                    Vector512.Store (bottom1, NativePtr.add r1 16))
+                    Vector512.Store (interleaved (interleaveLow ()) a b, r0)
+                    Vector512.Store (interleaved (interleaveHigh ()) a b, NativePtr.add r0 16)
+                    Vector512.Store (interleaved (interleaveLow ()) c d, r1)
+                    Vector512.Store (interleaved (interleaveHigh ()) c d, NativePtr.add r1 16))
                 (fun j ->
                     // 8 gradients and choices in the low lanes; the interleaved low halves are the 16 values per row.
                     let g = Vector512.Create (Vector256.Load (NativePtr.add go j), Vector256<float32>.Zero)
                     let k = Avx512F.ConvertToVector512Int32 (Vector128.CreateScalar(NativePtr.read (NativePtr.ofNativeInt<uint64> (NativePtr.toNativeInt (NativePtr.add ko j)))).AsByte ())
-                    let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (a, interleaveLow (), b), NativePtr.add r0 (2 * j))
-                    Vector512.Store (Avx512F.PermuteVar16x32x2 (c, interleaveLow (), d), NativePtr.add r1 (2 * j)))
+                    let struct (a, b, c, d) = routes g k
+                    Vector512.Store (interleaved (interleaveLow ()) a b, NativePtr.add r0 (2 * j))
+                    Vector512.Store (interleaved (interleaveLow ()) c d, NativePtr.add r1 (2 * j)))
                 (fun j -> routeAt r0 r1 go ko j))
 
     /// The same two rows of windows at a time (`paired`).
     let private backwardPairs (gy: nativeptr<float32>) (choice: nativeptr<byte>) (gx: nativeptr<float32>)
                               (h: int) (w: int) (pitch: int) (p0: int) (p1: int) =
         let wo = w / 2
-        let inputs, outputs = first (2 * wo), firstBytes (2 * wo)
+        // The 2·wo lanes of the windows' gradients and choices, and of each input row's values, as floats and bytes.
+        let floats, bytes = first (2 * wo), firstBytes (2 * wo)
         // The second row of windows is lanes wo .. 2·wo - 1: its input rows interleave from lane wo on.
         let second = interleaveLow () + Vector512.Create wo
         forRowPairs gx gy choice h w pitch p0 p1
             (fun top go ko ->
-                let g = Avx512F.MaskLoad (go, inputs, W.Zero)
-                let k = Avx512F.ConvertToVector512Int32 (Avx512BW.VL.MaskLoad (ko, outputs, Vector128<byte>.Zero))
-                let a, b, c, d = routed 0 k g, routed 1 k g, routed 2 k g, routed 3 k g
-                let store r (v: W) = Avx512F.MaskStore (NativePtr.add top (r * pitch), inputs, v)
-                store 0 (Avx512F.PermuteVar16x32x2 (a, interleaveLow (), b))
-                store 1 (Avx512F.PermuteVar16x32x2 (c, interleaveLow (), d))
-                store 2 (Avx512F.PermuteVar16x32x2 (a, second, b))
-                store 3 (Avx512F.PermuteVar16x32x2 (c, second, d)))
+                let g = Avx512F.MaskLoad (go, floats, W.Zero)
+                let k = Avx512F.ConvertToVector512Int32 (Avx512BW.VL.MaskLoad (ko, bytes, Vector128<byte>.Zero))
+                let struct (a, b, c, d) = routes g k
+                let store r (v: W) = Avx512F.MaskStore (NativePtr.add top (r * pitch), floats, v)
+                store 0 (interleaved (interleaveLow ()) a b)
+                store 1 (interleaved (interleaveLow ()) c d)
+                store 2 (interleaved second a b)
+                store 3 (interleaved second c d))
             (fun r0 r1 go ko -> for j in 0 .. wo - 1 do routeAt r0 r1 go ko j)
 
     /// ∂L/∂x for planes [p0, p1) of gx (rows `pitch` values apart): every element of each window written once (the
