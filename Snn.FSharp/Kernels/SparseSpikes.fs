@@ -172,17 +172,17 @@ module internal SparseKernel =
         for r in r0 .. r1 - 1 do
             compressRow (NativePtr.add xp (r * columns)) columns ip vp permutations rowStart.[r] rowStart.[r + 1] |> ignore
 
-    /// Compresses rows [r0, r1) one after the other into indices and values from `start` on, within `capacity`
-    /// entries, with each row's count into `counts`; false when they need more.
+    /// Compresses rows [r0, r1) one after the other into indices and values from `start` on, before `limit`, with
+    /// each row's count into `counts`; false when they need more room.
     let private fillStretch (xp: nativeptr<float32>) (columns: int) (counts: int[]) (indices: int[]) (values: float32[])
-                            (start: int) (capacity: int) (r0: int) (r1: int) : bool =
+                            (start: int) (limit: int) (r0: int) (r1: int) : bool =
         use permutations = fixed packingPermutations
         use ip = fixed indices
         use vp = fixed values
         let mutable at = start
         let mutable r = r0
         while r < r1 && at >= 0 do
-            let next = compressRow (NativePtr.add xp (r * columns)) columns ip vp permutations at (start + capacity)
+            let next = compressRow (NativePtr.add xp (r * columns)) columns ip vp permutations at limit
             if next >= 0 then counts.[r] <- next - at
             at <- next
             r <- r + 1
@@ -207,11 +207,11 @@ module internal SparseKernel =
     let private rowsInOnePass (maxActivity: float) (xp: nativeptr<float32>) (rows: int) (columns: int) : SpikeRows option option =
         let per = rowsPerItem rows
         let items = (rows + per - 1) / per
-        let capacity item =
-            let r0, r1 = item * per, min rows (item * per + per)
-            int (Math.Ceiling (maxActivity * float (r1 - r0) * float columns)) + 16
+        // Item i's stretch is [starts[i], starts[i + 1]): room for maxActivity of its entries and one whole vector.
         let starts = Array.zeroCreate<int> (items + 1)
-        for item in 0 .. items - 1 do starts.[item + 1] <- starts.[item] + capacity item
+        for item in 0 .. items - 1 do
+            let itemRows = min rows (item * per + per) - item * per
+            starts.[item + 1] <- starts.[item] + int (Math.Ceiling (maxActivity * float itemRows * float columns)) + 16
         let counts = Array.zeroCreate<int> rows
         let stretchIndices = ArrayPool<int>.Shared.Rent (max 1 starts.[items])
         let stretchValues = ArrayPool<float32>.Shared.Rent (max 1 starts.[items])
@@ -219,7 +219,7 @@ module internal SparseKernel =
             let fits = Array.zeroCreate<bool> items
             forRows rows (fun r0 r1 ->
                 let item = r0 / per
-                fits.[item] <- fillStretch xp columns counts stretchIndices stretchValues starts.[item] (capacity item) r0 r1)
+                fits.[item] <- fillStretch xp columns counts stretchIndices stretchValues starts.[item] starts.[item + 1] r0 r1)
             if not (Array.forall id fits) then None
             else
                 let rowStart = Array.zeroCreate<int> (rows + 1)

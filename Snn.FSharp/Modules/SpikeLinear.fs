@@ -80,9 +80,6 @@ type SpikeLinear(name: string, inputs: int, outputs: int, options: SpikeLinearOp
     do
         this.register_parameter ("weight", weight)
         this.register_parameter ("bias", bias)
-    // Whether the last input on the sparse lever was above the activity threshold: the next one is then counted
-    // before anything is written (`SparseSpikes.rowsWithinExpecting`).
-    let mutable aboveThreshold = false
 
     /// The weight W [N; K].
     member _.Weight : Tensor = weight
@@ -90,7 +87,8 @@ type SpikeLinear(name: string, inputs: int, outputs: int, options: SpikeLinearOp
     member _.Bias : Tensor = bias
     /// The levers of the next calls.
     member val Options = options with get, set
-    /// Whether the last call ran the sparse path (for benchmarks and tests).
+    /// Whether the last call ran the sparse path (for benchmarks and tests; when it did not, the next call counts
+    /// its input's nonzeros before compressing it, see `SparseSpikes.rowsWithinExpecting`).
     member val LastCallSparse = false with get, set
 
     /// Multiplies weight and bias by `gain` (spiking layers fed by sparse spikes need larger weights to fire).
@@ -109,9 +107,8 @@ type SpikeLinear(name: string, inputs: int, outputs: int, options: SpikeLinearOp
         let o = this.Options
         let active =
             if o.Sparse && x.dtype = torch.float32 && x.device_type = DeviceType.CPU then
-                let rows = SparseSpikes.rowsWithinExpecting aboveThreshold o.SparseActivityThreshold flat
-                aboveThreshold <- rows.IsNone
-                rows
+                // After an input that did not run sparse, the next is counted before anything is written.
+                SparseSpikes.rowsWithinExpecting (not this.LastCallSparse) o.SparseActivityThreshold flat
             else None
         this.LastCallSparse <- active.IsSome
         let y =
