@@ -71,7 +71,7 @@ let tests =
         test "= Conv2d, BatchNorm2d, LIF, MaxPool2x2: W2's first block (2 channels, 3 × 3, binary frames)" {
             agrees w2Neuron 2 8 3 8.0 (events [| 4L; 3L; 2L; 16L; 16L |] 0.2f)
         }
-        test "= the layers: W2's width (24 windows per row, the vector pooling with its overlapping last block), windows with several spikes" {
+        test "= the layers: W2's width (24 windows per row: a 16-window block and an 8-window one), windows with several spikes" {
             agrees w2Neuron 2 4 3 12.0 (events [| 2L; 2L; 2L; 48L; 48L |] 0.4f)
         }
         test "= the layers: one channel, 5 × 5, planes that are not whole vectors, real-valued input, ATan" {
