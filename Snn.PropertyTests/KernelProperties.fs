@@ -23,7 +23,7 @@ let private poolCases =
 
 /// Binary spikes at `activity`, or normal real values when it is 1.
 let private input (shape: int64[]) (seed: int) (activity: float) =
-    let g = new torch.Generator (uint64 seed)
+    use g = new torch.Generator (uint64 seed)
     if activity >= 1.0 then torch.randn (shape, generator = g)
     else torch.bernoulli (torch.zeros shape + activity, generator = g)
 
@@ -31,7 +31,8 @@ let private input (shape: int64[]) (seed: int) (activity: float) =
 let private run (pool: torch.Tensor -> torch.Tensor) (x: torch.Tensor) (seed: int) =
     let leaf = x.detach().requires_grad_ true
     let y = pool leaf
-    let r = torch.randn (y.shape, generator = new torch.Generator (uint64 seed + 1UL))
+    use generator = new torch.Generator (uint64 seed + 1UL)
+    let r = torch.randn (y.shape, generator = generator)
     Diff.backward ((y * r).sum ())
     y.detach (), leaf.grad.detach (), r
 
@@ -59,7 +60,8 @@ let tests =
             Prop.forAll (Gen.zip3 (Gen.choose (1, 300)) (Gen.choose (1, 300)) (Gen.choose (0, 1_000_000)) |> Arb.fromGen) (fun (inputs, outputs, seed) ->
                 torch.manual_seed (int64 seed) |> ignore
                 let sparse = new SpikeLinear("fc", inputs, outputs, { SpikeLinearOptions.Dense with Sparse = true; SparseActivityThreshold = 1.0 })
-                let x = torch.bernoulli (torch.zeros ([| 24L; int64 inputs |]) + 0.1, generator = new torch.Generator (uint64 seed))
+                use generator = new torch.Generator (uint64 seed)
+                let x = torch.bernoulli (torch.zeros ([| 24L; int64 inputs |]) + 0.1, generator = generator)
                 let y = sparse.forward x
                 Diff.backward (y.sum ())
                 let ySparse, gSparse = y.detach (), sparse.Weight.grad.detach().clone ()

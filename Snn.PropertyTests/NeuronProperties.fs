@@ -27,7 +27,7 @@ let private lifCases =
     } |> Arb.fromGen
 
 let private randomInput (seed: int) (steps: int) (scale: float) =
-    let generator = new torch.Generator (uint64 seed)
+    use generator = new torch.Generator (uint64 seed)
     (torch.rand ([| int64 steps; 1L; 4L |], dtype = torch.float64, generator = generator) - 0.3) * scale
 
 /// Membrane potentials [T; B; N] of a run (record every state's V).
@@ -40,7 +40,8 @@ let tests =
     testList "neurons" [
         testPropertyWithConfig config "with zero input the potential decays monotonically to rest and never spikes" <|
             Prop.forAll lifCases (fun (p, steps, seed) ->
-                let v0 = (torch.rand ([| 1L; 4L |], dtype = torch.float64, generator = new torch.Generator (uint64 seed)) * 2.0 - 1.0) * p.VThreshold * 0.99
+                use generator = new torch.Generator (uint64 seed)
+                let v0 = (torch.rand ([| 1L; 4L |], dtype = torch.float64, generator = generator) * 2.0 - 1.0) * p.VThreshold * 0.99
                 let state = { Lif.initialState p v0 with V = v0 }
                 let vs = Collections.Generic.List<float[]> ()
                 let spikes, _ = Neuron.runRecorded (Lif.step p) (fun _ s -> vs.Add (values s.V)) state (torch.zeros ([| int64 steps; 1L; 4L |], dtype = torch.float64))
@@ -125,7 +126,8 @@ let fusedTests =
     testPropertyWithConfig { config with maxTest = 60 } "the fused LIF kernel equals the pure step (values and gradients)" <|
         Prop.forAll cases (fun (p, steps, seed) ->
             let x = (randomInput seed steps 4.0).``to`` torch.float32
-            let weights = torch.rand (x.shape, generator = new torch.Generator (uint64 seed + 1UL))
+            use generator = new torch.Generator (uint64 seed + 1UL)
+            let weights = torch.rand (x.shape, generator = generator)
             let run kernel =
                 let leaf = x.detach().requires_grad_ true
                 let z = Dynamics.lif kernel p leaf

@@ -42,7 +42,7 @@ let private dependence = Gen.elements [ Plasticity.Additive; Plasticity.Multipli
 
 /// Random spike trains and a weight within the bounds of `p`.
 let private draw (t: Trains) (p: Plasticity.StdpParameters) =
-    let g = new torch.Generator (uint64 t.Seed)
+    use g = new torch.Generator (uint64 t.Seed)
     let spikes (n: int) = torch.rand([| int64 t.Steps; int64 t.Batch; int64 n |], generator = g).lt(t.Density.ToScalar ()).``to``(torch.float32)
     let pre, post = spikes t.Inputs, spikes t.Outputs
     let w = torch.rand ([| int64 t.Outputs; int64 t.Inputs |], generator = g) * (p.WeightMax - p.WeightMin) + p.WeightMin
@@ -85,7 +85,7 @@ let tests =
         testPropertyWithConfig config "stabilised first-spike STDP keeps one winner's kernel in [0, 1] without clamping" <|
             Prop.forAll (Arb.fromGen (Gen.zip3 (Gen.choose (0, 1_000_000)) (floatIn 0.0 1.0) (floatIn 0.0 1.0))) (fun (seed, ltp, ltd) ->
                 use _ = torch.NewDisposeScope ()
-                let g = new torch.Generator (uint64 seed)
+                use g = new torch.Generator (uint64 seed)
                 let w = torch.rand ([| 3L; 2L; 3L; 3L |], generator = g)
                 let pre = (torch.rand ([| 1L; 2L; 5L; 5L |], generator = g) * 9.0).floor ()
                 let post = (torch.rand ([| 1L; 3L; 5L; 5L |], generator = g) * 8.0).floor ()

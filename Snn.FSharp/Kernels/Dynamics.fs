@@ -52,9 +52,11 @@ module Dynamics =
         if inputs.dtype <> torch.float32 then invalidArg "inputs" $"the fused kernel runs float32 tensors, got {inputs.dtype}"
         if inputs.device_type <> DeviceType.CPU then invalidArg "inputs" "the fused kernel runs on the CPU"
         // NaN inputs are rejected by the kernel itself as it reads them (no separate pass over the tensor).
-        let spikes = FusedLifFunction.apply (inputs, box spec)
-        FunctionHandles.release ()
-        spikes
+        if not (torch.is_grad_enabled () && inputs.requires_grad) then FusedLifInference.spikes spec inputs
+        else
+            let spikes = FusedLifFunction.apply (inputs, box spec)
+            FunctionHandles.release ()
+            spikes
 
     /// LIF spikes [T; B; ...] from rest with the chosen kernel; `Fused` falls back to the reference when the
     /// parameters or dtype need it (refractory period, conductance input, ASGL, non-float32 input).

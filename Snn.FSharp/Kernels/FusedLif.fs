@@ -131,13 +131,15 @@ module internal LifKernel =
 
     open Raw
 
-    /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N]; true when x holds a NaN.
+    /// Forward: writes the charged potentials h [T; N] (unless h is null: no backward pass will read them) and the
+    /// spikes z [T; N]; true when x holds a NaN.
     let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) : bool =
-        let xp, hp, zp = address x, address h, address z
+        let keep = not (isNull (box h))
+        let xp, hp, zp = address x, (if keep then address h else 0n), address z
         let total = steps * neurons
         anyChunk neurons (fun j0 j1 ->
             let xs = view xp total
-            let hs = view hp total
+            let hs = view hp (if keep then total else 0)
             let zs = view zp total
             use vLease = Scratch.rent (j1 - j0) spec.VRest
             let v = vLease.Values
@@ -155,7 +157,7 @@ module internal LifKernel =
                         | EulerLeak step -> vk + ((vk - spec.VRest) * -1.0f + xk) * step
                         | Integrate -> vk + xk
                     let zk = spike spec hk
-                    hs.[k] <- hk
+                    if keep then hs.[k] <- hk
                     zs.[k] <- zk
                     v.[j - j0] <- reset spec hk zk
             nan)
@@ -222,9 +224,9 @@ module internal LifVectorKernel =
 
     /// Forward over neurons [j0, j1) of every step with the charge h = charge v x and the reset v' = next h z given
     /// as inlined functions, so the loop body carries no branch on the spec; true when x holds a NaN (checked as x is
-    /// read: x ≠ x only for NaN).
+    /// read: x ≠ x only for NaN). The charges h are stored only when `keep` (a branch that always goes the same way).
     let inline private forwardLoop ([<InlineIfLambda>] charge: V -> V -> V) ([<InlineIfLambda>] next: V -> V -> V)
-                                   (spec: FusedLifSpec) (steps: int) (neurons: int) (xp: nativeptr<float32>)
+                                   (spec: FusedLifSpec) (steps: int) (neurons: int) (xp: nativeptr<float32>) (keep: bool)
                                    (hp: nativeptr<float32>) (zp: nativeptr<float32>) (j0: int) (j1: int) : bool =
         let width = V.Count
         let n = j1 - j0
@@ -243,7 +245,7 @@ module internal LifVectorKernel =
                 equal <- Vector.BitwiseAnd (equal, Vector.Equals (x, x))
                 let h = charge (load sp j) x
                 let z = Vector.ConditionalSelect (Vector.GreaterThanOrEqual (h, theta), V.One, V.Zero)
-                store h hp (row + j)
+                if keep then store h hp (row + j)
                 store z zp (row + j)
                 store (next h z) sp j
                 j <- j + width
@@ -252,7 +254,7 @@ module internal LifVectorKernel =
                 nan <- nan || Single.IsNaN xk
                 let hk = scalarCharge spec (NativePtr.get sp j) xk
                 let zk = spike spec hk
-                NativePtr.set hp (row + j) hk
+                if keep then NativePtr.set hp (row + j) hk
                 NativePtr.set zp (row + j) zk
                 NativePtr.set sp j (reset spec hk zk)
         nan || not (Vector.EqualsAll (equal, Vector<int>.AllBitsSet))
@@ -283,9 +285,9 @@ module internal LifVectorKernel =
         | Integrate, NoReset -> body integrate keep
 
     /// Forward over neurons [j0, j1) of every step: `forwardLoop` specialised to the spec's charge and reset.
-    let private forwardChunk (spec: FusedLifSpec) (steps: int) (neurons: int) (xp: nativeptr<float32>)
+    let private forwardChunk (spec: FusedLifSpec) (steps: int) (neurons: int) (xp: nativeptr<float32>) (keep: bool)
                              (hp: nativeptr<float32>) (zp: nativeptr<float32>) (j0: int) (j1: int) : bool =
-        specialise spec (fun charge next -> forwardLoop charge next spec steps neurons xp hp zp j0 j1)
+        specialise spec (fun charge next -> forwardLoop charge next spec steps neurons xp keep hp zp j0 j1)
 
     /// Backward over neurons [j0, j1), from the last step to the first.
     let private backwardChunk (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (steps: int) (neurons: int)
@@ -311,11 +313,13 @@ module internal LifVectorKernel =
                     NativePtr.set op (row + j) (spec.Gain * dh)
                     NativePtr.set dp j (spec.Beta * dh))
 
-    /// Forward: writes the charged potentials h [T; N] and the spikes z [T; N]; true when x holds a NaN.
+    /// Forward: writes the charged potentials h [T; N] (unless h is null) and the spikes z [T; N]; true when x
+    /// holds a NaN.
     let forward (spec: FusedLifSpec) (steps: int) (neurons: int) (x: Tensor) (h: Tensor) (z: Tensor) : bool =
-        let xp, hp, zp = address x, address h, address z
+        let keep = not (isNull (box h))
+        let xp, hp, zp = address x, (if keep then address h else 0n), address z
         anyChunk neurons (fun j0 j1 ->
-            forwardChunk spec steps neurons (NativePtr.ofNativeInt xp) (NativePtr.ofNativeInt hp) (NativePtr.ofNativeInt zp) j0 j1)
+            forwardChunk spec steps neurons (NativePtr.ofNativeInt xp) keep (NativePtr.ofNativeInt hp) (NativePtr.ofNativeInt zp) j0 j1)
 
     /// Backward: from ∂L/∂z [T; N] and the saved h [T; N], writes ∂L/∂x [T; N].
     let backward (spec: FusedLifSpec) (scalarDerivative: float32 -> float32) (steps: int)
@@ -377,3 +381,23 @@ type FusedLifFunction() =
             kept.Release ()
             // One gradient per argument of apply: the spec gets none.
             Collections.Generic.List [ gradX; null ])
+
+/// The fused IF/LIF recurrence where no backward pass can follow: in no-gradient mode, or for an input that needs no
+/// gradient (the recurrence has no parameters).
+module internal FusedLifInference =
+
+    /// Spikes z [T; ...] of x [T; ...] (float32, CPU). The charged potentials, which only a backward pass reads, are
+    /// never written: in W1's inference the kernel's stores of them were a third of its memory traffic.
+    let spikes (spec: FusedLifSpec) (x: Tensor) : Tensor =
+        let steps, neurons = Raw.layout x
+        use xc = x.contiguous ()
+        let z = torch.empty_like xc
+        let nan =
+            if FusedKernelSettings.Vectorised then LifVectorKernel.forward spec steps neurons xc null z
+            else LifKernel.forward spec steps neurons xc null z
+        // The kernels read raw addresses, which do not keep a tensor alive: the contiguous input must outlive them.
+        GC.KeepAlive xc
+        if nan then
+            z.Dispose ()
+            Raw.nanInput ()
+        z

@@ -30,9 +30,10 @@ type FusedKernelSettings private () =
     static member val Parallel = true with get, set
     /// Run the parallel work items on libtorch's OpenMP threads where the process can reach them (see `Workers`);
     /// on .NET's thread pool otherwise. Off by default in the library, on in the `snn` process and the benchmarks,
-    /// where one thread drives TorchSharp and it was measured. The kernel tests on a loaded machine have died of a
-    /// segmentation fault (and given wrong values) in a few runs both with the switch on and with it off, so the
-    /// switch is not known to cause them; the cause is not found (bench/RESULTS.md, round 9).
+    /// where one thread drives TorchSharp and it was measured. The kernel tests that died of a segmentation fault
+    /// (or gave wrong values) in a few runs, with the switch on and off, do so with no fused kernel at all: the
+    /// collector finalizes TorchSharp temporaries (implicit Scalars, generators passed inline, intermediate tensors)
+    /// while the native call that reads them still runs (bench/RESULTS.md, round 16).
     static member val OpenMpTeam = false with get, set
 
 /// The items of one parallel call, shared by the threads that run them.

@@ -166,6 +166,9 @@ type StdpNetwork(settings: StdpNetworkSettings) as this =
         init [| int64 (settings.Decision.Classes * settings.Decision.FeaturesPerClass); int64 c; int64 h; int64 w |]
     let trained = torch.zeros ([| 1L |], dtype = torch.int64)
     do
+        // Disposed only after the last draw: a generator the collector finalized during a draw would be freed while
+        // libtorch reads it.
+        generator.Dispose ()
         convWeights |> Array.iteri (fun i w -> this.register_parameter ($"conv{i}", w))
         this.register_parameter ("decision", decisionWeight)
         this.register_buffer ("trained", trained)

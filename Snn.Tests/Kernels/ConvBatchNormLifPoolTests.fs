@@ -34,7 +34,8 @@ let private pair (neuron: LifParameters) (inChannels: int) (channels: int) (kern
 let private run (block: ConvBatchNormLifPool) (x: Tensor) =
     for p in block.parameters () do p.grad <- null
     let y = block.forward x
-    let r = torch.rand (y.shape, generator = new torch.Generator (9UL)) - 0.5f
+    use generator = new torch.Generator (9UL)
+    let r = torch.rand (y.shape, generator = generator) - 0.5f
     Diff.backward ((y * r).sum ())
     let bn = block.Block.BatchNorm
     [ "output", values y; "conv weight gradient", values block.Conv.Weight.grad; "bn weight gradient", values bn.Weight.grad

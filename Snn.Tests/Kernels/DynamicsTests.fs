@@ -13,7 +13,11 @@ let private inputs (seed: int64) =
 
 /// Spikes and ∂(Σ w·z)/∂x of a runner, with fixed random weights w so every spike's gradient matters.
 let private run (runner: torch.Tensor -> torch.Tensor) (x: torch.Tensor) =
-    let w = (torch.rand (x.shape, generator = new torch.Generator (7UL))) - 0.5f
+    use scope = torch.NewDisposeScope ()
+    // A generator passed inline would be garbage the moment its handle is read: its finalizer could free it while
+    // libtorch still draws from it (heap corruption). `use` keeps it alive to the end of the draw.
+    use generator = new torch.Generator (7UL)
+    let w = (torch.rand (x.shape, generator = generator)) - 0.5f
     let leaf = x.detach().requires_grad_ true
     let z = runner leaf
     Diff.backward ((z * w).sum ())
@@ -57,6 +61,25 @@ let private vectorTests =
                         Expect.equal zv zr "spikes = reference"
                         allClose 1e-5 gr gv "gradients = reference"
                     }
+        for vectorised in [ true; false ] do
+            test $"LIF and IF where no backward pass follows (no-gradient mode, or an input that needs none), vectorised {vectorised}: the spikes of the recording path" {
+                torch.manual_seed 14L |> ignore
+                // 5003 neurons: two parallel chunks, the second with a tail.
+                let x = torch.rand ([| 9L; 3L; 5003L |]) * 2.5f - 0.3f
+                for name, runner in [ "LIF", Dynamics.lif Fused { LifParameters.Default with TauMem = 2.0; Scheme = ForwardEuler; VReset = -0.1 }
+                                      "IF", Dynamics.ifNeuron Fused { IfParameters.Default with Reset = Soft } ] do
+                    let recorded, _ = withSettings vectorised true (fun () -> run runner x)
+                    let plain = withSettings vectorised true (fun () -> runner x)
+                    let noGrad =
+                        withSettings vectorised true (fun () ->
+                            use _ = torch.no_grad ()
+                            runner (x.detach().requires_grad_ true))
+                    Expect.isGreaterThan (Array.sum recorded) 0.0 $"{name}: the input makes neurons fire"
+                    Expect.equal (values plain) recorded $"{name}: an input without gradient"
+                    Expect.equal (values noGrad) recorded $"{name}: no-gradient mode"
+                    Expect.isFalse plain.requires_grad $"{name}: nothing recorded for an input without gradient"
+                    Expect.isFalse noGrad.requires_grad $"{name}: nothing recorded in no-gradient mode"
+            }
         test "IF and exact-leak LIF on [T; B; N] with a tail: SIMD + cores = scalar loop" {
             torch.manual_seed 12L |> ignore
             let x = torch.rand ([| 9L; 7L; 611L |]) * 2.0f - 0.2f
@@ -200,7 +223,8 @@ let tests =
                     let p = { PlifParameters.Default with InitialTau = 3.0; Reset = reset }
                     let w0 = torch.zeros (shape) + float32 (Plif.initialWeight p)
                     let x = inputs 6L
-                    let weights = (torch.rand (x.shape, generator = new torch.Generator (9UL))) - 0.5f
+                    use generator = new torch.Generator (9UL)
+                    let weights = (torch.rand (x.shape, generator = generator)) - 0.5f
                     let run kernel =
                         let w = w0.detach().requires_grad_ true
                         let leaf = x.detach().requires_grad_ true
@@ -229,7 +253,8 @@ let tests =
             // check then fails inside the custom function's backward callback, which used to kill the process.
             let p = PlifParameters.Default
             use w = torch.tensor(float32 (Plif.initialWeight p)).requires_grad_ true
-            use x = (torch.rand ([| 6L; 2L; 4L |], generator = new torch.Generator (3UL)) * 3.0f).requires_grad_ true
+            use generator = new torch.Generator (3UL)
+            use x = (torch.rand ([| 6L; 2L; 4L |], generator = generator) * 3.0f).requires_grad_ true
             let z = Dynamics.plif Fused p w x
             let bump () =
                 use _ = torch.no_grad ()

@@ -12,7 +12,8 @@ open Snn.Tests.Assertions
 let private run (pool: torch.Tensor -> torch.Tensor) (x: torch.Tensor) =
     let leaf = x.detach().requires_grad_ true
     let y = pool leaf
-    let r = torch.rand (y.shape, generator = new torch.Generator (7UL), dtype = y.dtype) - 0.5
+    use generator = new torch.Generator (7UL)
+    let r = torch.rand (y.shape, generator = generator, dtype = y.dtype) - 0.5
     Diff.backward ((y * r).sum ())
     y.detach().clone (), leaf.grad.clone ()
 

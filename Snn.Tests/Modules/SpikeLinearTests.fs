@@ -13,7 +13,8 @@ let private gradients (layer: torch.nn.Module<torch.Tensor, torch.Tensor>) (weig
     bias.grad <- null
     let leaf = if inputGrad then x.detach().requires_grad_ true else x
     let y = layer.forward leaf
-    let r = torch.rand (y.shape, generator = new torch.Generator (5UL)) - 0.5f
+    use generator = new torch.Generator (5UL)
+    let r = torch.rand (y.shape, generator = generator) - 0.5f
     Diff.backward ((y * r).sum ())
     values y, values weight.grad, values bias.grad, (if inputGrad then values leaf.grad else [||])
 

@@ -54,7 +54,7 @@ let tests =
         }
         test "conv2d pair STDP with a kernel as large as the input equals dense STDP on the flattened input" {
             use _ = torch.NewDisposeScope ()
-            let gen = new torch.Generator (3UL)
+            use gen = new torch.Generator (3UL)
             let bernoulli (shape: int64[]) = torch.rand(shape, generator = gen).lt((0.3).ToScalar ()).``to``(torch.float32)
             let pre = bernoulli [| 12L; 2L; 3L; 4L; 4L |]
             let post = bernoulli [| 12L; 2L; 5L; 1L; 1L |]
@@ -82,7 +82,7 @@ let tests =
         }
         test "R-STDP: reward +1 equals STDP, -1 equals anti-STDP, 0 changes nothing" {
             use _ = torch.NewDisposeScope ()
-            let gen = new torch.Generator (11UL)
+            use gen = new torch.Generator (11UL)
             let w = torch.rand ([| 4L; 2L; 3L; 3L |], generator = gen)
             let pre = (torch.rand ([| 3L; 2L; 6L; 6L |], generator = gen) * 8.0).floor ()
             let post = (torch.rand ([| 3L; 4L; 6L; 6L |], generator = gen) * 7.0).floor ()

@@ -29,7 +29,8 @@ let outputAndGradients (layer: TorchSharp.torch.nn.Module<Tensor, Tensor>) (weig
     if not (isNull bias) then bias.grad <- null
     let leaf = if inputGrad then x.detach().requires_grad_ true else x
     let y = layer.forward leaf
-    let r = TorchSharp.torch.rand (y.shape, generator = new TorchSharp.torch.Generator (5UL)) - 0.5f
+    use generator = new TorchSharp.torch.Generator (5UL)
+    let r = TorchSharp.torch.rand (y.shape, generator = generator) - 0.5f
     Snn.Diff.backward ((y * r).sum ())
     values y, values weight.grad, (if isNull bias then [||] else values bias.grad), (if inputGrad then values leaf.grad else [||])
 

@@ -15,7 +15,7 @@ let tests =
     testList "Bilevel" [
         test "AuxiLearn on a spiking network raises the weight of a useful auxiliary task above that of a random one" {
             torch.manual_seed 3L |> ignore
-            let g = new torch.Generator (11UL)
+            use g = new torch.Generator (11UL)
             let spikes (b: int64) = (torch.rand ([| 8L; b; 6L |], generator = g)).lt(torch.tensor 0.4f).``to`` (torch.float32)
             // Main task: the busiest of input channels 0-2. Auxiliary 1 repeats it (useful); auxiliary 2 is noise (A4-like).
             let busiest (x: Tensor) = x.sum([| 0L |]).narrow(1L, 0L, 3L).argmax (1L)

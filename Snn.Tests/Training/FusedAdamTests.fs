@@ -27,7 +27,7 @@ let private agree (reference: Parameter[] -> torch.optim.Optimizer) (fused: Para
     let a = parameters 5L
     let b = copies a
     let oa, ob = reference a, fused b
-    let generator = new torch.Generator (9UL)
+    use generator = new torch.Generator (9UL)
     for step in 1 .. steps do
         for i in 0 .. a.Length - 1 do
             if step = 2 && i = a.Length - 1 then

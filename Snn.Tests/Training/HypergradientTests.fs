@@ -27,7 +27,7 @@ type private Quadratic =
         q.B.t().matmul (torch.linalg.solve (q.A, q.Minimiser phi - q.C)) + phi * q.Kappa
 
 let private quadratic (seed: int64) (n: int64) (m: int64) =
-    let g = new torch.Generator (uint64 seed)
+    use g = new torch.Generator (uint64 seed)
     let r (shape: int64[]) = torch.randn (shape, dtype = torch.float64, generator = g)
     let mm = r [| n; n |]
     { A = mm.matmul (mm.t ()) / float n + torch.eye (n, dtype = torch.float64); B = r [| n; m |]; C = r [| n |]; Kappa = 0.3 },
@@ -54,7 +54,7 @@ type private SmoothSnn =
         torch.nn.functional.cross_entropy (torch.nn.functional.linear (rates, w.[2], w.[3]), s.ValidMain)
 
 let private smoothSnn () =
-    let g = new torch.Generator (7UL)
+    use g = new torch.Generator (7UL)
     let spikes (b: int64) =
         let u = torch.rand ([| 4L; b; 5L |], dtype = torch.float64, generator = g)
         u.lt(torch.tensor 0.5).``to`` (torch.float64)
