@@ -2,11 +2,12 @@
 timed on the same machine in the same minutes (the machine's speed drifts by up to 30 % within minutes, so only
 alternating runs compare).
 
-Usage: python3 plain_pytorch.py w1|w1-inference|w2|w3 [per-step|at-once]
+Usage: python3 plain_pytorch.py w1|w1-inference|w2|w3 [per-step|at-once] [channels-last]
 
 - per-step: the layers run one time step at a time (x_t -> layer -> LIF state), as snnTorch does;
 - at-once (the default for W1 and W3): each layer runs over all T x B rows at once and only the LIF recurrence
-  loops over time, as SpikingJelly's multi-step mode does.
+  loops over time, as SpikingJelly's multi-step mode does;
+- channels-last (W2): the convolution weights in channels-last memory format, which oneDNN runs faster here.
 
 The workloads are `Snn.Bench`'s (bench/Snn.Bench/Workloads.fs): Bernoulli(0.1) input spikes in 4 pre-generated
 batches cycled, LIF v += (x - v) / 2 with threshold 1, hard reset to 0 and a sigmoid surrogate (alpha = 4), every
@@ -164,10 +165,13 @@ def main():
     name = sys.argv[1]
     build, shape, classes, loss_of, default_mode = WORKLOADS[name]
     mode = sys.argv[2] if len(sys.argv) > 2 else default_mode
+    channels_last = len(sys.argv) > 3 and sys.argv[3] == "channels-last"
     # Debian's build starts with one thread; the peers' figures use every core, as Snn does.
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
     torch.manual_seed(0)
     model = build(mode == "per-step")
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     batches = [(torch.bernoulli(torch.full(shape, 0.1)), torch.randint(classes, (shape[1],))) for _ in range(4)]
     k = 0
     if name == "w1-inference":
@@ -201,7 +205,8 @@ def main():
         step()
         times.append(1000.0 * (time.perf_counter() - start))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"plain PyTorch {torch.__version__} {name} ({mode}, {torch.get_num_threads()} threads): "
+    layout = ", channels-last" if channels_last else ""
+    print(f"plain PyTorch {torch.__version__} {name} ({mode}{layout}, {torch.get_num_threads()} threads): "
           f"median {statistics.median(times):.2f} ms  min {min(times):.2f}  max {max(times):.2f}; "
           f"first loss {first:.4f}; peak RSS {rss:.0f} MB")
 
