@@ -13,9 +13,10 @@ let private inputs (seed: int64) =
 
 /// Spikes and ∂(Σ w·z)/∂x of a runner, with fixed random weights w so every spike's gradient matters.
 let private run (runner: torch.Tensor -> torch.Tensor) (x: torch.Tensor) =
+    // TorchSharp objects are freed by their finalizers once unreachable, even while a native call still reads them
+    // (heap corruption, bench/RESULTS.md round 16): the scope holds every intermediate tensor until the values are
+    // read, and `use` keeps the generator alive to the end of the draw.
     use scope = torch.NewDisposeScope ()
-    // A generator passed inline would be garbage the moment its handle is read: its finalizer could free it while
-    // libtorch still draws from it (heap corruption). `use` keeps it alive to the end of the draw.
     use generator = new torch.Generator (7UL)
     let w = (torch.rand (x.shape, generator = generator)) - 0.5f
     let leaf = x.detach().requires_grad_ true
