@@ -52,7 +52,10 @@ module Dynamics =
         if inputs.dtype <> torch.float32 then invalidArg "inputs" $"the fused kernel runs float32 tensors, got {inputs.dtype}"
         if inputs.device_type <> DeviceType.CPU then invalidArg "inputs" "the fused kernel runs on the CPU"
         // NaN inputs are rejected by the kernel itself as it reads them (no separate pass over the tensor).
-        if not (torch.is_grad_enabled () && inputs.requires_grad) then FusedLifInference.spikes spec inputs
+        if not (torch.is_grad_enabled () && inputs.requires_grad) then
+            // No backward pass can follow (the recurrence has no parameters): spikes only, no autograd node.
+            use xc = inputs.contiguous ()
+            FusedLifForward.spikes spec xc null
         else
             let spikes = FusedLifFunction.apply (inputs, box spec)
             FunctionHandles.release ()

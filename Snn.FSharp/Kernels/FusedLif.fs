@@ -329,6 +329,25 @@ module internal LifVectorKernel =
             backwardChunk spec scalarDerivative steps neurons (NativePtr.ofNativeInt gp) (NativePtr.ofNativeInt hp)
                 (NativePtr.ofNativeInt op) j0 j1)
 
+/// The fused IF/LIF forward pass over a contiguous float32 input, through the loops `FusedKernelSettings` selects.
+module internal FusedLifForward =
+
+    /// Spikes z [T; ...] of xc [T; ...] in a fresh tensor, and the charged potentials into h [T; ...] unless h is null
+    /// (only a backward pass reads them: without one, their stores were a third of the kernel's memory traffic in W1's
+    /// inference). Raises the NaN error when xc holds a NaN.
+    let spikes (spec: FusedLifSpec) (xc: Tensor) (h: Tensor) : Tensor =
+        let steps, neurons = Raw.layout xc
+        let z = torch.empty_like xc
+        let nan =
+            if FusedKernelSettings.Vectorised then LifVectorKernel.forward spec steps neurons xc h z
+            else LifKernel.forward spec steps neurons xc h z
+        // The kernels read raw addresses, which do not keep a tensor alive: the input must outlive them.
+        GC.KeepAlive xc
+        if nan then
+            z.Dispose ()
+            Raw.nanInput ()
+        z
+
 /// The fused IF/LIF recurrence as a TorchSharp autograd function: apply (x [T; ...] float32 contiguous, spec).
 type FusedLifFunction() =
     inherit torch.autograd.SingleTensorFunction<FusedLifFunction>()
@@ -340,19 +359,12 @@ type FusedLifFunction() =
     override _.forward (ctx: torch.autograd.AutogradContext, vars: obj[]) : Tensor =
         let x = vars.[0] :?> Tensor
         let spec = vars.[1] :?> FusedLifSpec
-        let steps, neurons = Raw.layout x
         use detached = x.detach ()
         use xc = detached.contiguous ()
         let h = torch.empty_like xc
-        let z = torch.empty_like xc
+        let z = FusedLifForward.spikes spec xc h
         // TorchSharp reads z when apply returns; libtorch keeps it as the output.
         FunctionHandles.releaseLater [ z ]
-        let nan =
-            if FusedKernelSettings.Vectorised then LifVectorKernel.forward spec steps neurons xc h z
-            else LifKernel.forward spec steps neurons xc h z
-        // The kernels read raw addresses, which do not keep a tensor alive: the contiguous input must outlive them.
-        GC.KeepAlive xc
-        if nan then Raw.nanInput ()
         ctx.save_data ("h", KeptForBackward h)
         FunctionHandles.shrinkOutputCache ctx
         ctx.save_data ("spec", box spec)
@@ -381,23 +393,3 @@ type FusedLifFunction() =
             kept.Release ()
             // One gradient per argument of apply: the spec gets none.
             Collections.Generic.List [ gradX; null ])
-
-/// The fused IF/LIF recurrence where no backward pass can follow: in no-gradient mode, or for an input that needs no
-/// gradient (the recurrence has no parameters).
-module internal FusedLifInference =
-
-    /// Spikes z [T; ...] of x [T; ...] (float32, CPU). The charged potentials, which only a backward pass reads, are
-    /// never written: in W1's inference the kernel's stores of them were a third of its memory traffic.
-    let spikes (spec: FusedLifSpec) (x: Tensor) : Tensor =
-        let steps, neurons = Raw.layout x
-        use xc = x.contiguous ()
-        let z = torch.empty_like xc
-        let nan =
-            if FusedKernelSettings.Vectorised then LifVectorKernel.forward spec steps neurons xc null z
-            else LifKernel.forward spec steps neurons xc null z
-        // The kernels read raw addresses, which do not keep a tensor alive: the contiguous input must outlive them.
-        GC.KeepAlive xc
-        if nan then
-            z.Dispose ()
-            Raw.nanInput ()
-        z

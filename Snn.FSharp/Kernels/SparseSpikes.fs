@@ -188,6 +188,12 @@ module internal SparseKernel =
             r <- r + 1
         at >= 0
 
+    /// Each row's first entry from the rows' counts, and the total after the last (M + 1 values).
+    let private rowStarts (counts: int[]) =
+        let starts = Array.zeroCreate<int> (counts.Length + 1)
+        for r in 0 .. counts.Length - 1 do starts.[r + 1] <- starts.[r] + counts.[r]
+        starts
+
     /// The compressed rows from their starts (M + 1 values) and their written entries (indices, values).
     let private compressed (rows: int) (columns: int) (rowStart: int[]) (indices: int[]) (values: float32[]) =
         let nonzero = rowStart.[rows]
@@ -222,8 +228,7 @@ module internal SparseKernel =
                 fits.[item] <- fillStretch xp columns counts stretchIndices stretchValues starts.[item] starts.[item + 1] r0 r1)
             if not (Array.forall id fits) then None
             else
-                let rowStart = Array.zeroCreate<int> (rows + 1)
-                for r in 0 .. rows - 1 do rowStart.[r + 1] <- rowStart.[r] + counts.[r]
+                let rowStart = rowStarts counts
                 if tooDense maxActivity rows columns rowStart.[rows] then Some None
                 else
                     let nonzero = rowStart.[rows]
@@ -255,8 +260,7 @@ module internal SparseKernel =
         | None ->
             let counts = Array.zeroCreate<int> rows
             forRows rows (fun r0 r1 -> countRows xp columns counts r0 r1)
-            let rowStart = Array.zeroCreate<int> (rows + 1)
-            for r in 0 .. rows - 1 do rowStart.[r + 1] <- rowStart.[r] + counts.[r]
+            let rowStart = rowStarts counts
             let nonzero = rowStart.[rows]
             if tooDense maxActivity rows columns nonzero then None
             else

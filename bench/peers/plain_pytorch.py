@@ -45,7 +45,10 @@ class SigmoidSpike(torch.autograd.Function):
 
 
 def lif_step(v, x):
-    """One forward-Euler step of the LIF membrane from v: charge, spike, hard reset. Returns (spike, new v)."""
+    """One forward-Euler step of the LIF membrane from v (None: at rest): charge, spike, hard reset. Returns
+    (spike, new v)."""
+    if v is None:
+        v = torch.zeros_like(x)
     v = v + (x - v) / TAU
     spike = SigmoidSpike.apply(v - THRESHOLD)
     return spike, v * (1 - spike)
@@ -53,7 +56,7 @@ def lif_step(v, x):
 
 def lif_over_time(x):
     """[T, ...] input currents -> [T, ...] spikes, from rest."""
-    v = torch.zeros_like(x[0])
+    v = None
     out = []
     for t in range(x.shape[0]):
         s, v = lif_step(v, x[t])
@@ -88,7 +91,7 @@ class Stacked(nn.Module):
             h = x[t]
             for i, fc in enumerate(self.fcs):
                 c = fc(h)
-                h, vs[i] = lif_step(torch.zeros_like(c) if vs[i] is None else vs[i], c)
+                h, vs[i] = lif_step(vs[i], c)
             out.append(h)
         return torch.stack(out)
 
@@ -137,10 +140,10 @@ class W2Net(nn.Module):
             h = x[t]
             for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
                 c = bn(conv(h))
-                s, vs[i] = lif_step(torch.zeros_like(c) if vs[i] is None else vs[i], c)
+                s, vs[i] = lif_step(vs[i], c)
                 h = F.max_pool2d(s, 2)
             c = self.fc(h.flatten(1))
-            s, vs[3] = lif_step(torch.zeros_like(c) if vs[3] is None else vs[3], c)
+            s, vs[3] = lif_step(vs[3], c)
             out.append(s)
         return torch.stack(out)
 
