@@ -36,6 +36,7 @@ type TrainArgs =
     | Simd of on_off: string
     | Sparse of on_off: string
     | Bf16 of auto_on_off: string
+    | Bf16_Input_Gradient of auto_on_off: string
     | Device of name: string
 
     interface IArgParserTemplate with
@@ -64,6 +65,7 @@ type TrainArgs =
             | Simd _ -> "on (default) or off: SIMD loops in the fused kernels"
             | Sparse _ -> "on (default) or off: accumulate only the weights of active inputs where at most 15 % are active (same maths, sums in another order)"
             | Device _ -> "cpu (default) or cuda[:index]: where the model and its batches live (the fused kernels run on the CPU; elsewhere the reference path runs)"
+            | Bf16_Input_Gradient _ -> "auto (default: on where the CPU's bfloat16 dot products outrun float32, i.e. AMX or AVX-512 BF16 on AMD), on or off: the sparse layers' input gradients (dense products) in bfloat16 with float32 accumulation; forward pass and weight gradients stay float32 (see bench/RESULTS.md, round 17)"
             | Bf16 _ -> "off (default), on, or auto (on where the CPU has native bfloat16 dot products): bfloat16 GEMMs with float32 master weights; final accuracy within the seed spread of float32, but slower than float32 on the machine Snn is measured on (see bench/RESULTS.md, bf16 decision)"
 
 /// The configuration layer of the options given as flags (each with the flag as its source).
@@ -164,21 +166,25 @@ let run (args: ParseResults<TrainArgs>) : int =
         Console.Out.Write (Snn.Config.toJson TrainConfig.schema config)
         0
     | config ->
-        let lever (flag: TrainArgs) (fallback: bool) (value: string option) =
-            match value |> Option.map (fun v -> v.ToLowerInvariant ()) with
-            | None -> fallback
-            | Some "on" -> true
-            | Some "off" -> false
-            | Some other -> invalidArg "on_off" $"{flag}: '{other}' is neither on nor off"
-        FusedKernelSettings.Vectorised <- lever (Simd "") true (args.TryGetResult Simd)
-        // Default float32 with the sparse path (SpikeLinearOptions.Default); bf16 auto: bfloat16 where the CPU has native
-        // bfloat16 dot products.
-        let bf16 =
-            match args.TryGetResult Bf16 with
-            | None -> SpikeLinearOptions.Default.Bf16
-            | Some v when v.ToLowerInvariant () = "auto" -> SpikeLinearOptions.NativeBf16
-            | value -> lever (Bf16 "") false value
-        let linear = { SpikeLinearOptions.Default with Sparse = lever (Sparse "") SpikeLinearOptions.Default.Sparse (args.TryGetResult Sparse); Bf16 = bf16 }
+        // A lever flag's value: on or off, or with `auto` what this CPU runs fast (`NativeBf16`, `FasterBf16`); a flag
+        // not given keeps the library's default (SpikeLinearOptions.Default).
+        let lever (flag: string) (auto: bool option) (fallback: bool) (value: string option) =
+            match value |> Option.map (fun v -> v.ToLowerInvariant ()), auto with
+            | None, _ -> fallback
+            | Some "on", _ -> true
+            | Some "off", _ -> false
+            | Some "auto", Some onThisCpu -> onThisCpu
+            | Some other, _ ->
+                let allowed = if auto.IsSome then "auto, on or off" else "on or off"
+                invalidArg "on_off" $"{flag}: '{other}' is not {allowed}"
+        FusedKernelSettings.Vectorised <- lever "--simd" None true (args.TryGetResult Simd)
+        let linear =
+            { SpikeLinearOptions.Default with
+                Sparse = lever "--sparse" None SpikeLinearOptions.Default.Sparse (args.TryGetResult Sparse)
+                Bf16 = lever "--bf16" (Some SpikeLinearOptions.NativeBf16) SpikeLinearOptions.Default.Bf16 (args.TryGetResult Bf16)
+                Bf16InputGradient =
+                    lever "--bf16-input-gradient" (Some SpikeLinearOptions.FasterBf16) SpikeLinearOptions.Default.Bf16InputGradient
+                        (args.TryGetResult Bf16_Input_Gradient) }
         let folder = Vocabulary.runFolder "train" (Vocabulary.renamed "--out" "--report" (args.TryGetResult Out) (args.TryGetResult Report))
         // The run folder keeps the checkpoint unless the configuration names another place.
         let config =

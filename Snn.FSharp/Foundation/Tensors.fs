@@ -24,6 +24,15 @@ let isCpuFloat32Contiguous (t: Tensor) : bool = t.dtype = torch.float32 && t.dev
 /// Whether each of `tensors` is null (an absent parameter) or `isCpuFloat32Contiguous`.
 let contiguousCpuFloat32OrNull (tensors: Tensor list) : bool = tensors |> List.forall (fun t -> isNull t || isCpuFloat32Contiguous t)
 
+/// `product a b` with both float32 operands rounded to bfloat16 (8 mantissa bits) and the result back in float32:
+/// libtorch's bfloat16 GEMMs and convolutions accumulate in float32, so only the operands lose precision. The
+/// operands' copies are freed at once (a layer's activations and gradients are large).
+let inBfloat16 (product: Tensor -> Tensor -> Tensor) (a: Tensor) (b: Tensor) : Tensor =
+    use a16 = a.``to`` torch.bfloat16
+    use b16 = b.``to`` torch.bfloat16
+    use result = product a16 b16
+    result.``to`` torch.float32
+
 /// The values of a tensor, flattened in row-major order, as float32.
 let toArray (t: Tensor) : float32[] =
     use flat = t.detach().reshape(-1L).``to``(torch.float32).cpu ()

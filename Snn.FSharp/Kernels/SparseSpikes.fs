@@ -484,9 +484,9 @@ module internal SparseKernel =
         GC.KeepAlive restOut
 
 /// The sparse linear layer as an autograd function: apply (x [M; K] float32, W [N; K], b [N] or null, SpikeRows
-/// of x, whether x needs a gradient, whether the function owns the rows) → y [M; N]. It keeps the rows, not x, for
-/// the backward pass (as the sparse convolution keeps its masks): owned rows are disposed by a backward pass that
-/// frees the graph, and a retained graph keeps them for the next pass.
+/// of x, whether x needs a gradient, whether the function owns the rows, whether ∂L/∂x is computed in bfloat16) →
+/// y [M; N]. It keeps the rows, not x, for the backward pass (as the sparse convolution keeps its masks): owned rows
+/// are disposed by a backward pass that frees the graph, and a retained graph keeps them for the next pass.
 type SparseBinaryLinearFunction() =
     inherit torch.autograd.SingleTensorFunction<SparseBinaryLinearFunction>()
 
@@ -509,13 +509,14 @@ type SparseBinaryLinearFunction() =
         ctx.save_data ("rows", box rows)
         ctx.save_data ("inputGrad", vars.[4])
         ctx.save_data ("ownsRows", vars.[5])
+        ctx.save_data ("bf16InputGradient", vars.[6])
         ctx.save_data ("bias", box (not (isNull (box bias))))
         y
 
-    /// ∂L/∂W touches only the columns of active inputs; ∂L/∂x is a dense GEMM when x needs it.
+    /// ∂L/∂W touches only the columns of active inputs; ∂L/∂x is a dense GEMM (in bfloat16 if asked) when x needs it.
     override _.backward (ctx: torch.autograd.AutogradContext, gradY: Tensor) : Collections.Generic.List<Tensor> =
         // Exceptions must not escape into libtorch, which runs this callback (see Diff.CallbackErrors).
-        Diff.CallbackErrors.guard "SnnSparseBinaryLinear" 6 (fun () ->
+        Diff.CallbackErrors.guard "SnnSparseBinaryLinear" 7 (fun () ->
             let weight = ctx.get_saved_variables().[0]
             let rows = ctx.get_data "rows" :?> SpikeRows
             if rows.Disposed then invalidOp "the compressed rows were already released (by their owner or a backward pass that freed the graph)"
@@ -525,10 +526,13 @@ type SparseBinaryLinearFunction() =
              SparseKernel.gather columns g null gradW true)
             GC.KeepAlive g
             if (ctx.get_data "ownsRows" :?> bool) && FunctionHandles.freesGraph () then (rows :> IDisposable).Dispose ()
-            let gradX = if ctx.get_data "inputGrad" :?> bool then g.mm weight else null
+            let gradX =
+                if not (ctx.get_data "inputGrad" :?> bool) then null
+                elif ctx.get_data "bf16InputGradient" :?> bool then inBfloat16 (fun g16 w16 -> g16.mm w16) g weight
+                else g.mm weight
             let gradB = if ctx.get_data "bias" :?> bool then g.sum ([| 0L |]) else null
             // One gradient per argument of apply: the compressed rows and the flags get none.
-            Collections.Generic.List [ gradX; gradW; gradB; null; null; null ])
+            Collections.Generic.List [ gradX; gradW; gradB; null; null; null; null ])
 
 /// Running the sparse linear layer.
 [<RequireQualifiedAccess>]
@@ -551,22 +555,23 @@ module SparseSpikes =
     /// The compressed rows of x [M; K] (float32, CPU), else None.
     let rows (x: Tensor) : SpikeRows option = rowsWithin infinity x
 
-    let private checkedApply (x: Tensor) (active: SpikeRows) (weight: Tensor) (bias: Tensor) (owned: bool) =
+    let private checkedApply (x: Tensor) (active: SpikeRows) (weight: Tensor) (bias: Tensor) (bf16InputGradient: bool) (owned: bool) =
         if weight.dim () <> 2L || weight.shape.[1] <> int64 active.Width then
             invalidArg "weight" $"must be [N; {active.Width}], got shape %A{weight.shape}"
         if weight.dtype <> torch.float32 then invalidArg "weight" $"must be float32, got {weight.dtype}"
         if int64 active.Rows <> x.shape.[0] then invalidArg "active" $"describes {active.Rows} rows, x has {x.shape.[0]}"
         if active.Disposed then invalidArg "active" "was disposed"
-        SparseBinaryLinearFunction.apply (x, weight, bias, box active, box x.requires_grad, box owned)
+        SparseBinaryLinearFunction.apply (x, weight, bias, box active, box x.requires_grad, box owned, box bf16InputGradient)
 
     /// y = x Wᵀ + b for sparse x [M; K] given its compressed rows (from `rows`, still the caller's to dispose after
-    /// the backward pass); W [N; K] and b [N] (or null) float32. Differentiable in W, b and (densely) x.
-    let linear (x: Tensor) (active: SpikeRows) (weight: Tensor) (bias: Tensor) : Tensor =
-        checkedApply x active weight bias false
+    /// the backward pass); W [N; K] and b [N] (or null) float32. Differentiable in W, b and (densely) x, whose
+    /// gradient is computed in bfloat16 when `bf16InputGradient` (`SpikeLinearOptions.Bf16InputGradient`).
+    let linear (x: Tensor) (active: SpikeRows) (weight: Tensor) (bias: Tensor) (bf16InputGradient: bool) : Tensor =
+        checkedApply x active weight bias bf16InputGradient false
 
     /// `linear` that takes over the rows: they are disposed once nothing can read them any more (right away when
     /// the result needs no gradient, else by the backward pass that frees the graph).
-    let internal linearOwning (x: Tensor) (active: SpikeRows) (weight: Tensor) (bias: Tensor) : Tensor =
-        let y = checkedApply x active weight bias true
+    let internal linearOwning (x: Tensor) (active: SpikeRows) (weight: Tensor) (bias: Tensor) (bf16InputGradient: bool) : Tensor =
+        let y = checkedApply x active weight bias bf16InputGradient true
         if not y.requires_grad then (active :> IDisposable).Dispose ()
         y

@@ -89,10 +89,9 @@ type SpikeConv2d(name: string, inChannels: int, outChannels: int, kernel: int, s
         this.LastCallDirect <- direct
         let strides, paddings = [| int64 stride; int64 stride |], [| int64 padding; int64 padding |]
         match masks with
-        | Some m -> SparseConv2d.apply x m weight biasParameter
+        | Some m -> SparseConv2d.apply x m weight biasParameter o.Bf16InputGradient
         | None when direct -> DirectConv2d.apply x weight biasParameter padding
         | None when o.Bf16 && x.dtype = torch.float32 ->
-            let product = torch.nn.functional.conv2d (x.``to`` torch.bfloat16, weight.``to`` torch.bfloat16, strides = strides, padding = paddings)
-            let y = product.``to`` torch.float32
+            let y = inBfloat16 (fun x16 w16 -> torch.nn.functional.conv2d (x16, w16, strides = strides, padding = paddings)) x weight
             if bias then y + biasParameter.reshape (1L, -1L, 1L, 1L) else y
         | None -> torch.nn.functional.conv2d (x, weight, biasParameter, strides = strides, padding = paddings)

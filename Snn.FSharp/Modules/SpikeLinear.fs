@@ -8,15 +8,24 @@ open TorchSharp
 open Snn
 open Snn.Tensors
 
-/// Detection of native bfloat16 arithmetic, read once.
+/// Detection of native bfloat16 arithmetic, read once from /proc/cpuinfo (Linux; elsewhere neither holds).
 module internal Bf16Support =
-    let native =
+    let private cpuInfo =
         lazy (
             try
                 let path = "/proc/cpuinfo"
-                IO.File.Exists path
-                && (let flags = IO.File.ReadAllText path in flags.Contains " avx512_bf16" || flags.Contains " amx_bf16")
-            with :? IO.IOException | :? UnauthorizedAccessException -> false)
+                if IO.File.Exists path then IO.File.ReadAllText path else ""
+            with :? IO.IOException | :? UnauthorizedAccessException -> "")
+
+    let private has (flag: string) = cpuInfo.Force().Contains (" " + flag)
+
+    /// bfloat16 dot products in hardware: AVX-512 BF16 or AMX.
+    let native = lazy (has "avx512_bf16" || has "amx_bf16")
+
+    /// bfloat16 dot products that do more multiply-adds per cycle than float32 FMAs: AMX, or AVX-512 BF16 on AMD
+    /// (Zen 4 on: W2's input gradient 2x faster, bench/RESULTS.md round 17). Intel's AVX-512 BF16 without AMX does
+    /// not (round 8: a bfloat16 GEMM at half the float32 rate, the conversions on top).
+    let faster = lazy (has "amx_bf16" || (has "avx512_bf16" && cpuInfo.Force().Contains "AuthenticAMD"))
 
 /// Which levers a `SpikeLinear` (and a `SpikeConv2d`, whose sparse path has its own conditions there) uses.
 type SpikeLinearOptions =
@@ -30,6 +39,11 @@ type SpikeLinearOptions =
       /// float32 (the master copy Adam updates) and the output is float32. Rounds weights and activations to 8
       /// mantissa bits, so it can change accuracy.
       Bf16: bool
+      /// Compute the sparse path's input gradient ∂L/∂x = ∂L/∂y · W (for a convolution the transposed convolution
+      /// of ∂L/∂y with W), a dense product, in bfloat16 with float32 accumulation. The forward pass and the weight
+      /// and bias gradients stay float32; only this gradient's operands are rounded to 8 mantissa bits (relative
+      /// error about 2⁻⁸ per product).
+      Bf16InputGradient: bool
       /// Convolutions only: float32 CPU convolutions with few inputs per window (C·k² ≤ 72, e.g. a DVS network's
       /// 2-channel first layer) take their weight gradient from the library's direct kernel (`DirectConv2d`) instead
       /// of libtorch's, and `ConvBatchNormLifPool` fuses its convolution with the block after it; the same maths,
@@ -42,11 +56,17 @@ type SpikeLinearOptions =
     static member DefaultSparseActivityThreshold = 0.15
 
     /// Dense float32, exactly `torch.nn.Linear` (and libtorch's convolution).
-    static member Dense = { Sparse = false; SparseActivityThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false; Direct = false }
+    static member Dense =
+        { Sparse = false; SparseActivityThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = false
+          Bf16InputGradient = false; Direct = false }
 
     /// Whether this CPU runs bfloat16 dot products natively (Linux: the `avx512_bf16` or `amx_bf16` flag in
     /// /proc/cpuinfo). Without them oneDNN emulates bfloat16 and the lever is slower than float32.
     static member NativeBf16 : bool = Bf16Support.native.Force ()
+
+    /// Whether this CPU's bfloat16 dot products outrun its float32 FMAs (Linux: `amx_bf16`, or `avx512_bf16` on an
+    /// AMD CPU). There the bfloat16 input gradient is on by default.
+    static member FasterBf16 : bool = Bf16Support.faster.Force ()
 
     /// The default levers plus bfloat16 GEMMs where the CPU runs them natively.
     static member Fast = { SpikeLinearOptions.Default with Bf16 = SpikeLinearOptions.NativeBf16 }
@@ -62,7 +82,14 @@ type SpikeLinearOptions =
     /// project is measured on they were slower than float32 (W1 training step 54 against 33 ms, W3 78 against 49 ms,
     /// W1 inference 18.5 against 12.7 ms), so they stay a lever (`Fast`, `--bf16 auto|on`) until a CPU runs them
     /// faster (bench/RESULTS.md, "bf16 decision").
-    static member Default = { SpikeLinearOptions.Dense with Sparse = true; Direct = true }
+    ///
+    /// The sparse path's input gradient runs in bfloat16 where the CPU's bfloat16 dot products outrun float32
+    /// (`FasterBf16`). On the 2-core AMD machine of round 17 that takes W2's training step from 97-114 to 84-94 ms
+    /// (its second convolution's transposed convolution twice as fast), and final test accuracy stays inside the
+    /// seed spread, 3 seeds each, float32 → bfloat16 input gradient: W2's network on moving patterns 99.63 ± 0.15 →
+    /// 99.67 ± 0.21 % and on event Fashion-MNIST (6 seeds) 71.35 ± 1.03 → 72.62 ± 0.74 %; `snn train`'s default run
+    /// 97.73 ± 0.29 → 97.83 ± 0.55 % and 84.80 ± 0.90 → 84.83 ± 0.58 % (bench/RESULTS.md, round 17).
+    static member Default = { SpikeLinearOptions.Dense with Sparse = true; Direct = true; Bf16InputGradient = SpikeLinearOptions.FasterBf16 }
 
 /// Linear layer y = x Wᵀ + b ([..., K] → [..., N]) with optional sparse-spike and bfloat16 paths (see
 /// `SpikeLinearOptions`); `Options` can be changed between calls.
@@ -113,9 +140,8 @@ type SpikeLinear(name: string, inputs: int, outputs: int, options: SpikeLinearOp
         this.LastCallSparse <- active.IsSome
         let y =
             match active with
-            | Some rows -> SparseSpikes.linearOwning flat rows weight bias
+            | Some rows -> SparseSpikes.linearOwning flat rows weight bias o.Bf16InputGradient
             | None when o.Bf16 && x.dtype = torch.float32 ->
-                let product = torch.nn.functional.linear (flat.``to`` torch.bfloat16, weight.``to`` torch.bfloat16)
-                product.``to`` torch.float32 + bias
+                inBfloat16 (fun x16 w16 -> torch.nn.functional.linear (x16, w16)) flat weight + bias
             | None -> torch.nn.functional.linear (flat, weight, bias)
         y.reshape (Array.append leading [| int64 outputs |])

@@ -109,10 +109,19 @@ let tests =
             Expect.throws (fun () -> SparseConv2d.masksWithin 1.0 1 (torch.zeros ([| 3L; 4L |])) |> ignore) "not [N; C; H; W]"
             let w = torch.zeros ([| 4L; 3L; 3L; 3L |])
             use m1 = (SparseConv2d.masksWithin 1.0 3 x).Value
-            Expect.throws (fun () -> SparseConv2d.apply x m1 w null |> ignore) "padding 3 with a 3 x 3 kernel"
+            Expect.throws (fun () -> SparseConv2d.apply x m1 w null false |> ignore) "padding 3 with a 3 x 3 kernel"
             use m2 = (SparseConv2d.masksWithin 1.0 1 x).Value
-            Expect.throws (fun () -> SparseConv2d.apply x m2 (torch.zeros ([| 4L; 2L; 3L; 3L |])) null |> ignore) "channels differ"
-            Expect.throws (fun () -> SparseConv2d.apply (torch.zeros ([| 1L; 3L; 4L; 5L |])) m2 w null |> ignore) "masks of another shape"
+            Expect.throws (fun () -> SparseConv2d.apply x m2 (torch.zeros ([| 4L; 2L; 3L; 3L |])) null false |> ignore) "channels differ"
+            Expect.throws (fun () -> SparseConv2d.apply (torch.zeros ([| 1L; 3L; 4L; 5L |])) m2 w null false |> ignore) "masks of another shape"
+        }
+        test "Bf16InputGradient: the input gradient from bfloat16 operands, everything else float32" {
+            let fast, reference = pair 8 64 3 1 true { sparse with Bf16InputGradient = true }
+            torch.manual_seed 4L |> ignore
+            let x = torch.bernoulli (torch.zeros ([| 5L; 8L; 9L; 11L |]) + 0.12)
+            let _, xd, xf = convolutionOutputsMatch (fast, reference) x true (fun l -> l.LastCallSparse) "sparse path" 1e-4 1e-4
+            use gradY = outputGradient [| 5L; 64L; 9L; 11L |]
+            use product = Tensors.inBfloat16 (fun g w -> torch.nn.functional.conv_transpose2d (g, w, padding = [| 1L; 1L |])) gradY (fast.Weight.detach ())
+            bf16InputGradient product xd xf
         }
         test "stride 2, and windows of fewer than MinimumSparseWindow inputs, take the dense convolution" {
             let strided = new SpikeConv2d("conv", 8, 4, 3, 2, 1, true, sparse)

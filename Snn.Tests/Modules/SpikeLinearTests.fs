@@ -1,22 +1,12 @@
 /// The sparse-spike and bfloat16 paths of `SpikeLinear` against torch.nn.Linear with the same weights.
 module Snn.Tests.SpikeLinearTests
 
+open System.Text.RegularExpressions
 open Expecto
 open TorchSharp
 open Snn
 open Snn.Modules
 open Snn.Tests.Assertions
-
-/// Output, ∂/∂W, ∂/∂b and (when the input needs it) ∂/∂x of Σ r·y for fixed random r.
-let private gradients (layer: torch.nn.Module<torch.Tensor, torch.Tensor>) (weight: torch.Tensor) (bias: torch.Tensor) (x: torch.Tensor) (inputGrad: bool) =
-    weight.grad <- null
-    bias.grad <- null
-    let leaf = if inputGrad then x.detach().requires_grad_ true else x
-    let y = layer.forward leaf
-    use generator = new torch.Generator (5UL)
-    let r = torch.rand (y.shape, generator = generator) - 0.5f
-    Diff.backward ((y * r).sum ())
-    values y, values weight.grad, values bias.grad, (if inputGrad then values leaf.grad else [||])
 
 /// A SpikeLinear and a torch Linear holding the same weights.
 let private pair (inputs: int) (outputs: int) (options: SpikeLinearOptions) =
@@ -29,6 +19,18 @@ let private pair (inputs: int) (outputs: int) (options: SpikeLinearOptions) =
     fast, dense
 
 let private sparse = { SpikeLinearOptions.Dense with Sparse = true; SparseActivityThreshold = 1.0 }
+
+/// Asserts that a `pair` ran the sparse path on x and gives the dense layer's output and weight and bias gradients
+/// (within 1e-5); returns the dense layer's weight gradient, then the dense and the sparse input gradients (empty
+/// unless `inputGrad`).
+let private sparseOutputsMatch (fast: SpikeLinear, dense: TorchSharp.Modules.Linear) (x: torch.Tensor) (inputGrad: bool) =
+    let yf, wf, bf, xf = outputAndGradients fast fast.Weight fast.Bias x inputGrad
+    Expect.isTrue fast.LastCallSparse "the sparse path ran"
+    let yd, wd, bd, xd = outputAndGradients dense dense.weight dense.bias x inputGrad
+    allClose 1e-5 yd yf "output"
+    allClose 1e-5 wd wf "weight gradient"
+    allClose 1e-5 bd bf "bias gradient"
+    wd, xd, xf
 
 /// Asserts that compressed rows list every nonzero entry of x [M; K] (float32) in order, with its value.
 let private expectRows (rows: SpikeRows) (x: torch.Tensor) =
@@ -51,12 +53,7 @@ let tests =
                     let fast, dense = pair 37 19 sparse
                     torch.manual_seed 4L |> ignore
                     let x = torch.bernoulli (torch.zeros ([| 6L; 5L; 37L |]) + activity)
-                    let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x inputGrad
-                    Expect.isTrue fast.LastCallSparse "the sparse path ran"
-                    let yd, wd, bd, xd = gradients dense dense.weight dense.bias x inputGrad
-                    allClose 1e-5 yd yf "output"
-                    allClose 1e-5 wd wf "weight gradient"
-                    allClose 1e-5 bd bf "bias gradient"
+                    let wd, xd, xf = sparseOutputsMatch (fast, dense) x inputGrad
                     allClose 1e-5 xd xf "input gradient"
                     Expect.isTrue (wd |> Array.exists (fun g -> g <> 0.0)) "the weight gradient is not trivially zero"
                     Expect.isTrue (wd |> Array.exists (fun g -> g = 0.0)) "inactive inputs get no weight gradient"
@@ -69,9 +66,9 @@ let tests =
                 torch.manual_seed 9L |> ignore
                 let spikes = torch.bernoulli (torch.zeros ([| 6L; 40L; 301L |]) + 0.1)
                 let x = if counts then spikes * (torch.randint (3L, spikes.shape) + 1L).``to`` torch.float32 else spikes
-                let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x true
+                let yf, wf, bf, xf = outputAndGradients fast fast.Weight fast.Bias x true
                 Expect.isTrue fast.LastCallSparse "the sparse path ran"
-                let yd, wd, bd, xd = gradients dense dense.weight dense.bias x true
+                let yd, wd, bd, xd = outputAndGradients dense dense.weight dense.bias x true
                 allClose 1e-4 yd yf "output"
                 allClose 1e-4 wd wf "weight gradient"
                 allClose 1e-5 bd bf "bias gradient"
@@ -82,8 +79,8 @@ let tests =
             let x = torch.zeros ([| 4L; 20L |])
             x.[1L, 3L] <- torch.tensor 1.0f
             x.[3L, 19L] <- torch.tensor 1.0f
-            let yf, wf, bf, _ = gradients fast fast.Weight fast.Bias x false
-            let yd, wd, bd, _ = gradients dense dense.weight dense.bias x false
+            let yf, wf, bf, _ = outputAndGradients fast fast.Weight fast.Bias x false
+            let yd, wd, bd, _ = outputAndGradients dense dense.weight dense.bias x false
             Expect.isTrue fast.LastCallSparse "the sparse path ran"
             allClose 1e-6 yd yf "output"
             allClose 1e-6 wd wf "weight gradient"
@@ -93,9 +90,9 @@ let tests =
             let fast, dense = pair 29 11 sparse
             torch.manual_seed 8L |> ignore
             let x = torch.bernoulli (torch.zeros ([| 12L; 29L |]) + 0.1) * (torch.randint (3L, [| 12L; 29L |]) + 1L).``to`` torch.float32
-            let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x true
+            let yf, wf, bf, xf = outputAndGradients fast fast.Weight fast.Bias x true
             Expect.isTrue fast.LastCallSparse "the sparse path ran"
-            let yd, wd, bd, xd = gradients dense dense.weight dense.bias x true
+            let yd, wd, bd, xd = outputAndGradients dense dense.weight dense.bias x true
             allClose 1e-5 yd yf "output"
             allClose 1e-5 wd wf "weight gradient"
             allClose 1e-5 bd bf "bias gradient"
@@ -150,13 +147,13 @@ let tests =
             let fast, _ = pair 40 10 sparse
             let x = torch.bernoulli (torch.zeros ([| 8L; 40L |]) + 0.2)
             let rows = (SparseSpikes.rows x).Value
-            Diff.backward ((SparseSpikes.linear x rows fast.Weight fast.Bias).sum ())
+            Diff.backward ((SparseSpikes.linear x rows fast.Weight fast.Bias false).sum ())
             Expect.isFalse rows.Disposed "the caller's rows are not disposed by the backward pass"
             Expect.equal rows.Entries (int (x.count_nonzero().item<int64> ())) "one entry per nonzero input"
             (rows :> System.IDisposable).Dispose ()
             (rows :> System.IDisposable).Dispose ()
             Expect.isTrue rows.Disposed "disposed (twice, harmlessly)"
-            Expect.throwsT<System.ArgumentException> (fun () -> SparseSpikes.linear x rows fast.Weight fast.Bias |> ignore) "disposed rows"
+            Expect.throwsT<System.ArgumentException> (fun () -> SparseSpikes.linear x rows fast.Weight fast.Bias false |> ignore) "disposed rows"
         }
         test "dense analog input and activity above the threshold take the dense path" {
             let fast, dense = pair 16 8 { sparse with SparseActivityThreshold = 0.3 }
@@ -177,8 +174,8 @@ let tests =
             let fast, dense = pair 64 32 { SpikeLinearOptions.Dense with Bf16 = true }
             torch.manual_seed 6L |> ignore
             let x = torch.bernoulli (torch.zeros ([| 10L; 64L |]) + 0.3)
-            let yf, wf, bf, xf = gradients fast fast.Weight fast.Bias x true
-            let yd, wd, bd, xd = gradients dense dense.weight dense.bias x true
+            let yf, wf, bf, xf = outputAndGradients fast fast.Weight fast.Bias x true
+            let yd, wd, bd, xd = outputAndGradients dense dense.weight dense.bias x true
             Expect.equal fast.Weight.grad.dtype torch.float32 "master weights get float32 gradients"
             // bfloat16 keeps 8 mantissa bits: relative error up to ~2^-8 per rounding.
             allClose 0.05 yd yf "output"
@@ -186,13 +183,30 @@ let tests =
             allClose 1e-5 bd bf "bias gradient (float32)"
             allClose 0.02 xd xf "input gradient"
         }
-        test "the Fast options use bfloat16 exactly where the CPU reports native bfloat16" {
+        test "Bf16InputGradient: the input gradient from bfloat16 operands, everything else float32" {
+            let fast, dense = pair 64 32 { sparse with Bf16InputGradient = true }
+            torch.manual_seed 6L |> ignore
+            let x = torch.bernoulli (torch.zeros ([| 10L; 64L |]) + 0.1)
+            let _, xd, xf = sparseOutputsMatch (fast, dense) x true
+            use gradY = outputGradient [| 10L; 32L |]
+            use product = Tensors.inBfloat16 (fun g w -> g.mm w) gradY (fast.Weight.detach ())
+            bf16InputGradient product xd xf
+        }
+        test "the Fast options use bfloat16 exactly where the CPU reports native bfloat16, the default input gradients where it is faster" {
             let flags = if System.IO.File.Exists "/proc/cpuinfo" then System.IO.File.ReadAllText "/proc/cpuinfo" else ""
-            let native = System.Text.RegularExpressions.Regex.IsMatch (flags, @"\b(avx512_bf16|amx_bf16)\b")
+            let native = Regex.IsMatch (flags, @"\b(avx512_bf16|amx_bf16)\b")
             Expect.equal SpikeLinearOptions.NativeBf16 native "detection agrees with the CPU flags"
             Expect.equal SpikeLinearOptions.Fast { SpikeLinearOptions.Default with Bf16 = native } "Fast = Default plus native bfloat16"
+            // Faster than float32: AMX, or AVX-512 BF16 on AMD (bench/RESULTS.md round 17); there the input gradients
+            // of the sparse path run in bfloat16 by default.
+            let faster = Regex.IsMatch (flags, @"\bamx_bf16\b") || (Regex.IsMatch (flags, @"\bavx512_bf16\b") && flags.Contains "AuthenticAMD")
+            Expect.equal SpikeLinearOptions.FasterBf16 faster "FasterBf16 agrees with the CPU flags"
+            Expect.equal SpikeLinearOptions.Default.Bf16InputGradient faster "the default input gradient is bfloat16 exactly there"
             let code, _, err = runSnn [ "train"; "--bf16"; "maybe"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8" ]
             Expect.notEqual code 0 "an unknown lever value is refused"
             Expect.stringContains err "maybe" "the bad value is named"
+            let code, _, err = runSnn [ "train"; "--bf16-input-gradient"; "perhaps"; "--epochs"; "1"; "--train-samples"; "8"; "--test-samples"; "8" ]
+            Expect.notEqual code 0 "an unknown input-gradient lever value is refused"
+            Expect.stringContains err "perhaps" "the bad input-gradient value is named"
         }
     ]

@@ -22,6 +22,11 @@ let argumentError (f: unit -> unit) : System.ArgumentException =
 /// The elements of a tensor as floats.
 let values (t: Tensor) : float[] = toFloat64Array t
 
+/// ∂L/∂y of `outputAndGradients` for an output of this shape: its fixed random r.
+let outputGradient (shape: int64[]) : Tensor =
+    use generator = new TorchSharp.torch.Generator (5UL)
+    TorchSharp.torch.rand (shape, generator = generator) - 0.5f
+
 /// A layer's output and the gradients of Σ r·y (fixed random r) for its weight, its bias (empty when null) and, when
 /// `inputGrad`, its input x (else empty): what the kernel tests compare with libtorch's layer holding the same weights.
 let outputAndGradients (layer: TorchSharp.torch.nn.Module<Tensor, Tensor>) (weight: Tensor) (bias: Tensor) (x: Tensor) (inputGrad: bool) =
@@ -29,8 +34,7 @@ let outputAndGradients (layer: TorchSharp.torch.nn.Module<Tensor, Tensor>) (weig
     if not (isNull bias) then bias.grad <- null
     let leaf = if inputGrad then x.detach().requires_grad_ true else x
     let y = layer.forward leaf
-    use generator = new TorchSharp.torch.Generator (5UL)
-    let r = TorchSharp.torch.rand (y.shape, generator = generator) - 0.5f
+    use r = outputGradient y.shape
     Snn.Diff.backward ((y * r).sum ())
     values y, values weight.grad, (if isNull bias then [||] else values bias.grad), (if inputGrad then values leaf.grad else [||])
 
@@ -44,11 +48,11 @@ let conv2dPair (options: Snn.Modules.SpikeLinearOptions) (inputs: int) (outputs:
     if bias then reference.bias.copy_ fast.Bias |> ignore
     fast, reference
 
-/// Asserts that a `conv2dPair` gives the same output and input gradient (within `tolerance`) and weight and bias
-/// gradients (within `sumTolerance`) on x, and that the SpikeConv2d's call took the path `ran` tells (`path` names
-/// it); returns libtorch's weight gradient.
-let convolutionMatches (fast: Snn.Modules.SpikeConv2d, reference: TorchSharp.Modules.Conv2d) (x: Tensor) (inputGrad: bool)
-                       (ran: Snn.Modules.SpikeConv2d -> bool) (path: string) (tolerance: float) (sumTolerance: float) =
+/// Asserts that a `conv2dPair` gives the same output (within `tolerance`) and weight and bias gradients (within
+/// `sumTolerance`) on x, and that the SpikeConv2d's call took the path `ran` tells (`path` names it); returns
+/// libtorch's weight gradient, then libtorch's and the SpikeConv2d's input gradients (empty unless `inputGrad`).
+let convolutionOutputsMatch (fast: Snn.Modules.SpikeConv2d, reference: TorchSharp.Modules.Conv2d) (x: Tensor) (inputGrad: bool)
+                            (ran: Snn.Modules.SpikeConv2d -> bool) (path: string) (tolerance: float) (sumTolerance: float) =
     let yf, wf, bf, xf = outputAndGradients fast fast.Weight fast.Bias x inputGrad
     Expect.isTrue (ran fast) $"the {path} ran"
     let yd, wd, bd, xd = outputAndGradients reference reference.weight (if isNull fast.Bias then null else reference.bias) x inputGrad
@@ -56,8 +60,23 @@ let convolutionMatches (fast: Snn.Modules.SpikeConv2d, reference: TorchSharp.Mod
     allClose tolerance yd yf "output"
     allClose sumTolerance wd wf "weight gradient"
     allClose sumTolerance bd bf "bias gradient"
+    wd, xd, xf
+
+/// `convolutionOutputsMatch`, and the same input gradient within `tolerance`; returns libtorch's weight gradient.
+let convolutionMatches (layers: Snn.Modules.SpikeConv2d * TorchSharp.Modules.Conv2d) (x: Tensor) (inputGrad: bool)
+                       (ran: Snn.Modules.SpikeConv2d -> bool) (path: string) (tolerance: float) (sumTolerance: float) =
+    let wd, xd, xf = convolutionOutputsMatch layers x inputGrad ran path tolerance sumTolerance
     allClose tolerance xd xf "input gradient"
     wd
+
+/// Asserts that a layer's input gradient `actual` took the bfloat16 path: it equals `bf16Product` (the same dense
+/// product of the bfloat16-rounded ∂L/∂y and weights, computed by the test), differs from the float32 gradient
+/// `float32Gradient` and lies within bfloat16's rounding of it (2 % of its largest magnitude).
+let bf16InputGradient (bf16Product: Tensor) (float32Gradient: float[]) (actual: float[]) =
+    allClose 1e-6 (values bf16Product) actual "input gradient = the product of the bfloat16-rounded operands"
+    Expect.notEqual actual float32Gradient "the input gradient is not float32's"
+    let largest = float32Gradient |> Array.map abs |> Array.max
+    allClose (0.02 * largest) float32Gradient actual "input gradient within bfloat16 rounding of float32's"
 
 /// A float64 tensor of the given shape from row-major values.
 let shaped (shape: int64[]) (data: float[]) : Tensor = TorchSharp.torch.tensor(data).reshape shape

@@ -41,6 +41,8 @@ type Levers =
       SparseThreshold: float
       /// bfloat16 GEMMs / convolutions with float32 master weights.
       Bf16: bool
+      /// The sparse layers' input gradients in bfloat16 (`SpikeLinearOptions.Bf16InputGradient`).
+      Bf16InputGradient: bool
       /// The library's direct kernels for W2's first convolution (2 channels × 3 × 3 per window; `SpikeConv2d`'s
       /// `Direct`): its weight gradient, or with the fused input block the whole block as one node.
       Direct: bool
@@ -78,13 +80,14 @@ type Levers =
     /// measures dense float32; the kernels on libtorch's OpenMP team, as in the `snn` process).
     static member Default =
         { Kernel = Fused; Simd = true; KernelThreads = true; OpenMpTeam = true; Sparse = SpikeLinearOptions.Default.Sparse
-          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16; Direct = SpikeLinearOptions.Default.Direct; KeepFreedMemory = true
+          SparseThreshold = SpikeLinearOptions.DefaultSparseActivityThreshold; Bf16 = SpikeLinearOptions.Default.Bf16
+          Bf16InputGradient = SpikeLinearOptions.Default.Bf16InputGradient; Direct = SpikeLinearOptions.Default.Direct; KeepFreedMemory = true
           SmallBlockCaches = false; WideVectors = true; ReleaseUnreachable = true; Device = torch.CPU; FusedPool = true; FusedBn = true; FusedBlock = true; FusedInputBlock = true; FusedAdam = true; Phases = false }
 
     /// One line describing the levers.
     member l.Describe () =
         let onOff b = if b then "on" else "off"
-        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, direct {onOff l.Direct}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, wide-vectors {onOff l.WideVectors} ({Numerics.Vector<float32>.Count} lanes), release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-block {onOff l.FusedBlock}, fused-input-block {onOff l.FusedInputBlock}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
+        $"kernel {l.Kernel}, simd {onOff l.Simd}, kernel-threads {onOff l.KernelThreads}, openmp-team {onOff l.OpenMpTeam}, sparse {onOff l.Sparse} (<= {l.SparseThreshold}), bf16 {onOff l.Bf16}, bf16-input-gradient {onOff l.Bf16InputGradient}, direct {onOff l.Direct}, keep-freed-memory {onOff l.KeepFreedMemory}, small-block-caches {onOff l.SmallBlockCaches}, wide-vectors {onOff l.WideVectors} ({Numerics.Vector<float32>.Count} lanes), release-unreachable {onOff l.ReleaseUnreachable}, fused-pool {onOff l.FusedPool}, fused-bn {onOff l.FusedBn}, fused-block {onOff l.FusedBlock}, fused-input-block {onOff l.FusedInputBlock}, fused-adam {onOff l.FusedAdam}, device {l.Device}"
 
     /// Sets the fused kernels' process-wide switches (`FusedKernelSettings`) to these levers.
     member l.ApplyKernelSettings () =
@@ -93,7 +96,8 @@ type Levers =
         FusedKernelSettings.OpenMpTeam <- l.OpenMpTeam
 
     /// The Linear options of these levers.
-    member l.LinearOptions : SpikeLinearOptions = { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16; Direct = l.Direct }
+    member l.LinearOptions : SpikeLinearOptions =
+        { Sparse = l.Sparse; SparseActivityThreshold = l.SparseThreshold; Bf16 = l.Bf16; Bf16InputGradient = l.Bf16InputGradient; Direct = l.Direct }
 
 /// Parses `--lever value` pairs; returns the levers and the remaining arguments.
 let parseLevers (args: string list) : Levers * string list =
@@ -113,6 +117,8 @@ let parseLevers (args: string list) : Levers * string list =
         | "--sparse" :: v :: tail -> go { levers with Sparse = onOff "sparse" v } rest tail
         | "--sparse-threshold" :: v :: tail -> go { levers with SparseThreshold = float v } rest tail
         | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
+        | "--bf16-input-gradient" :: v :: tail ->
+            go { levers with Bf16InputGradient = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.FasterBf16 else onOff "bf16-input-gradient" v) } rest tail
         | "--direct" :: v :: tail -> go { levers with Direct = onOff "direct" v } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
         | "--small-block-caches" :: v :: tail -> go { levers with SmallBlockCaches = onOff "small-block-caches" v } rest tail

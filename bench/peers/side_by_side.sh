@@ -4,6 +4,8 @@
 #
 #   bash bench/peers/side_by_side.sh w1|w1-inference|w2|w3 [rounds]
 #
+# Before each run, probe.py prints how long a fixed matrix product takes: the machine switches between a fast and a
+# slow state, so only runs that met the same state compare.
 # Needs Debian's PyTorch (apt-get install python3-torch libopenblas0-pthread libjemalloc2) and the Release build of
 # bench/Snn.Bench. The peer runs in its fastest configuration for the workload, found by trying both ways of running
 # the layers, both OpenMP wait policies and both allocators (bench/RESULTS.md, round 16):
@@ -18,9 +20,12 @@ workload=${1:?workload: w1, w1-inference, w2 or w3}
 rounds=${2:-3}
 bench=bench/Snn.Bench/bin/Release/net10.0/Snn.Bench.dll
 jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 | head -n 1)
+# The machine's state before each run (probe.py: a fixed product, about 1.6x slower in the machine's slow state).
+probe() { OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/peers/probe.py 2>&1 | grep -v -i warn; }
 # peer "VAR=value ..." workload mode [channels-last]
-peer() { env $1 /usr/bin/python3 bench/peers/plain_pytorch.py "${@:2}" 2>&1 | grep -v -i warn; }
+peer() { probe; env $1 /usr/bin/python3 bench/peers/plain_pytorch.py "${@:2}" 2>&1 | grep -v -i warn; }
 for ((i = 1; i <= rounds; i++)); do
+  probe
   dotnet "$bench" "$workload" | grep -E 'median|peak' | sed -e 's/ (.*GFLOP[^)]*)//' -e 's/; peer .*//'
   case "$workload" in
     w1 | w1-inference) peer OMP_WAIT_POLICY=PASSIVE "$workload" at-once ;;
