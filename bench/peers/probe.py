@@ -1,7 +1,7 @@
 """The machine's speed right now: the median time of a fixed float32 matrix product (1024 x 1024 x 1024, libtorch,
 two threads) over 20 runs. The machine this project is measured on switches between a fast and a slow state that
-last tens of seconds (the same product takes about 1.6 times as long in the slow one), so `side_by_side.sh` prints
-this before each run to tell which state a run met.
+last tens of seconds (a fixed loop of float32 convolutions and products took 1.6 times as long in the slow one,
+bench/RESULTS.md round 17), so `side_by_side.sh` prints this before each run to tell which state a run met.
 
 Usage: python3 probe.py
 """

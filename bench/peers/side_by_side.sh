@@ -20,7 +20,7 @@ workload=${1:?workload: w1, w1-inference, w2 or w3}
 rounds=${2:-3}
 bench=bench/Snn.Bench/bin/Release/net10.0/Snn.Bench.dll
 jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 | head -n 1)
-# The machine's state before each run (probe.py: a fixed product, about 1.6x slower in the machine's slow state).
+# The machine's state before each run (probe.py: the time of a fixed float32 product).
 probe() { OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/peers/probe.py 2>&1 | grep -v -i warn; }
 # peer "VAR=value ..." workload mode [channels-last]
 peer() { probe; env $1 /usr/bin/python3 bench/peers/plain_pytorch.py "${@:2}" 2>&1 | grep -v -i warn; }
