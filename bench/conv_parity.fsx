@@ -5,11 +5,13 @@
 // round 10 the direct weight gradient for the first) or off (`SpikeLinearOptions.Dense`, exactly torch's conv2d),
 // everything else equal; or "fused": the "on" network whose first convolution, batch norm, LIF and pooling run as one
 // fused node (`ConvBatchNormLifPool`, round 11; its conv is not counted), paired with the "off" runs in the summary:
-// same seed, same initial weights, same batches. Per run: the final test accuracy, how many training batches each
+// same seed, same initial weights, same batches. `Default` computes the sparse layers' input gradients in bfloat16 where
+// `SpikeLinearOptions.FasterBf16` holds (round 17); "fused-float32" is "fused" with float32 input gradients (round
+// 17's float32 side). Per run: the final test accuracy, how many training batches each
 // convolution ran on the sparse path (`LastCallSparse` after each forward), the input activity of each convolution,
 // the firing rates and the seconds per epoch. A measurement, not a test:
 //   dotnet fsi build.fsx build
-//   dotnet fsi bench/conv_parity.fsx run <moving-patterns|event-fashion-mnist> <on|off|fused> <seeds, e.g. 0,1,2> <epochs> <train> <test> <T> <results.jsonl>
+//   dotnet fsi bench/conv_parity.fsx run <moving-patterns|event-fashion-mnist> <on|off|fused|fused-float32> <seeds, e.g. 0,1,2> <epochs> <train> <test> <T> <results.jsonl>
 //   dotnet fsi bench/conv_parity.fsx summary <results.jsonl> [more.jsonl ...]
 // One intra-op thread per process (torch.set_num_threads 1), so two runs can share a 2-core machine.
 #load "../examples/shared/references.fsx"
@@ -130,11 +132,14 @@ let load (dataset: string) (seed: int) (frames: int) (train: int) (test: int) =
         | Error message -> failwith message
     | other -> failwithf "dataset: '%s' is neither moving-patterns nor event-fashion-mnist" other
 
-let run (dataset: string) (sparse: bool) (inputBlock: bool) (seeds: int[]) (epochs: int) (train: int) (test: int) (frames: int) (output: string) =
+let run (dataset: string) (sparse: bool) (inputBlock: bool) (float32InputGradients: bool) (seeds: int[]) (epochs: int) (train: int) (test: int) (frames: int) (output: string) =
     torch.set_num_threads 1
     Allocator.keepFreedMemory () |> ignore
     Allocator.releaseBeforeSteps <- true
-    let options = if sparse then SpikeLinearOptions.Default else SpikeLinearOptions.Dense
+    let options =
+        if not sparse then SpikeLinearOptions.Dense
+        elif float32InputGradients then { SpikeLinearOptions.Default with Bf16InputGradient = false }
+        else SpikeLinearOptions.Default
     // Fashion-MNIST's frames do not depend on the seed: load them once.
     let fixedData = if dataset = "moving-patterns" then None else Some (load dataset 0 frames train test)
     for seed in seeds do
@@ -237,8 +242,13 @@ let summary (files: string list) =
 
 match fsi.CommandLineArgs |> Array.toList |> List.tail with
 | [ "run"; dataset; mode; seeds; epochs; train; test; frames; output ] ->
-    let sparse, inputBlock =
-        match mode with "on" -> true, false | "off" -> false, false | "fused" -> true, true | other -> failwithf "mode: '%s' is not on, off or fused" other
-    run dataset sparse inputBlock (seeds.Split ',' |> Array.map int) (int epochs) (int train) (int test) (int frames) output
+    let sparse, inputBlock, float32InputGradients =
+        match mode with
+        | "on" -> true, false, false
+        | "off" -> false, false, false
+        | "fused" -> true, true, false
+        | "fused-float32" -> true, true, true
+        | other -> failwithf "mode: '%s' is not on, off, fused or fused-float32" other
+    run dataset sparse inputBlock float32InputGradients (seeds.Split ',' |> Array.map int) (int epochs) (int train) (int test) (int frames) output
 | "summary" :: files when not files.IsEmpty -> summary files
-| _ -> eprintfn "usage: conv_parity.fsx run <dataset> <on|off|fused> <seeds> <epochs> <train> <test> <T> <results.jsonl> | summary <results.jsonl>..."
+| _ -> eprintfn "usage: conv_parity.fsx run <dataset> <on|off|fused|fused-float32> <seeds> <epochs> <train> <test> <T> <results.jsonl> | summary <results.jsonl>..."
