@@ -93,7 +93,12 @@ let private allWorkloads (leverArguments: string list) =
 
 [<EntryPoint>]
 let main argv =
-    let levers, chosen = Workloads.parseLevers (List.ofArray argv)
+    let levers, chosen =
+        // A mistyped lever is a one-line error, not a stack trace.
+        try Workloads.parseLevers (List.ofArray argv)
+        with e ->
+            eprintfn "Snn.Bench: %s" e.Message
+            exit 2
     // Before anything else: a restart runs this entry point again from the start.
     Allocator.restartTuned (not levers.SmallBlockCaches) levers.WideVectors |> ignore
     let leverArguments = argv |> Array.filter (fun a -> not (List.contains a chosen)) |> List.ofArray

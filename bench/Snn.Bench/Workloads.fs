@@ -106,6 +106,11 @@ let parseLevers (args: string list) : Levers * string list =
         | "on" | "true" | "1" -> true
         | "off" | "false" | "0" -> false
         | other -> failwithf "--%s takes on or off, got '%s'" name other
+    // auto: what this CPU runs fast.
+    let autoOnOff (name: string) (auto: bool) (value: string) =
+        if value.ToLowerInvariant () = "auto" then auto
+        else
+            try onOff name value with _ -> failwithf "--%s takes auto, on or off, got '%s'" name value
     let rec go (levers: Levers) (rest: string list) (args: string list) =
         match args with
         | "--kernel" :: v :: tail ->
@@ -115,10 +120,13 @@ let parseLevers (args: string list) : Levers * string list =
         | "--kernel-threads" :: v :: tail -> go { levers with KernelThreads = onOff "kernel-threads" v } rest tail
         | "--openmp-team" :: v :: tail -> go { levers with OpenMpTeam = onOff "openmp-team" v } rest tail
         | "--sparse" :: v :: tail -> go { levers with Sparse = onOff "sparse" v } rest tail
-        | "--sparse-threshold" :: v :: tail -> go { levers with SparseThreshold = float v } rest tail
-        | "--bf16" :: v :: tail -> go { levers with Bf16 = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.NativeBf16 else onOff "bf16" v) } rest tail
+        | "--sparse-threshold" :: v :: tail ->
+            match Double.TryParse (v, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
+            | true, p -> go { levers with SparseThreshold = p } rest tail
+            | _ -> failwithf "--sparse-threshold takes a number, got '%s'" v
+        | "--bf16" :: v :: tail -> go { levers with Bf16 = autoOnOff "bf16" SpikeLinearOptions.NativeBf16 v } rest tail
         | "--bf16-input-gradient" :: v :: tail ->
-            go { levers with Bf16InputGradient = (if v.ToLowerInvariant () = "auto" then SpikeLinearOptions.FasterBf16 else onOff "bf16-input-gradient" v) } rest tail
+            go { levers with Bf16InputGradient = autoOnOff "bf16-input-gradient" SpikeLinearOptions.FasterBf16 v } rest tail
         | "--direct" :: v :: tail -> go { levers with Direct = onOff "direct" v } rest tail
         | "--keep-freed-memory" :: v :: tail -> go { levers with KeepFreedMemory = onOff "keep-freed-memory" v } rest tail
         | "--small-block-caches" :: v :: tail -> go { levers with SmallBlockCaches = onOff "small-block-caches" v } rest tail
