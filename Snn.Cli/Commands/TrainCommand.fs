@@ -176,7 +176,7 @@ let run (args: ParseResults<TrainArgs>) : int =
             | Some "auto", Some onThisCpu -> onThisCpu
             | Some other, _ ->
                 let allowed = if auto.IsSome then "auto, on or off" else "on or off"
-                invalidArg "on_off" $"{flag}: '{other}' is not {allowed}"
+                invalidArg flag $"'{other}' is not {allowed}"
         FusedKernelSettings.Vectorised <- lever "--simd" None true (args.TryGetResult Simd)
         let linear =
             { SpikeLinearOptions.Default with
