@@ -85,10 +85,10 @@ type SpikeLinearOptions =
     ///
     /// The sparse path's input gradient runs in bfloat16 where the CPU's bfloat16 dot products outrun float32
     /// (`FasterBf16`). On the 2-core AMD machine of round 17 that takes W2's training step from 97-114 to 84-94 ms
-    /// (its second convolution's transposed convolution twice as fast), and final test accuracy stays inside the
-    /// seed spread, 3 seeds each, float32 → bfloat16 input gradient: W2's network on moving patterns 99.63 ± 0.15 →
-    /// 99.67 ± 0.21 % and on event Fashion-MNIST (6 seeds) 71.35 ± 1.03 → 72.62 ± 0.74 %; `snn train`'s default run
-    /// 97.73 ± 0.29 → 97.83 ± 0.55 % and 84.80 ± 0.90 → 84.83 ± 0.58 % (bench/RESULTS.md, round 17).
+    /// (its second convolution's transposed convolution twice as fast), and final test accuracy does not drop,
+    /// float32 → bfloat16 input gradient over seeds: W2's network on moving patterns 99.63 ± 0.15 → 99.67 ± 0.21 %
+    /// (3 seeds) and on event Fashion-MNIST 71.35 ± 1.03 → 72.62 ± 0.74 % (6 seeds); `snn train`'s default run
+    /// 97.73 ± 0.29 → 97.83 ± 0.55 % and 84.80 ± 0.90 → 84.83 ± 0.58 % (3 seeds each; bench/RESULTS.md, round 17).
     static member Default = { SpikeLinearOptions.Dense with Sparse = true; Direct = true; Bf16InputGradient = SpikeLinearOptions.FasterBf16 }
 
 /// Linear layer y = x Wᵀ + b ([..., K] → [..., N]) with optional sparse-spike and bfloat16 paths (see
