@@ -32,8 +32,7 @@ let private run (forward: Tensor -> Tensor) (weight: Tensor) (bias: Tensor) (run
     bias.grad <- null
     let leaf = x.detach().requires_grad_ true
     let y = forward leaf
-    use generator = new torch.Generator (9UL)
-    let r = torch.rand (y.shape, generator = generator) - 0.5f
+    let r = centredUniform 9UL torch.float32 y.shape
     Diff.backward ((y * r).sum ())
     [ "output", values y; "input gradient", values leaf.grad; "weight gradient", values weight.grad
       "bias gradient", values bias.grad; "running mean", values runningMean; "running variance", values runningVar ]

@@ -34,8 +34,7 @@ let private pair (neuron: LifParameters) (inChannels: int) (channels: int) (kern
 let private run (block: ConvBatchNormLifPool) (x: Tensor) =
     for p in block.parameters () do p.grad <- null
     let y = block.forward x
-    use generator = new torch.Generator (9UL)
-    let r = torch.rand (y.shape, generator = generator) - 0.5f
+    let r = centredUniform 9UL torch.float32 y.shape
     Diff.backward ((y * r).sum ())
     let bn = block.Block.BatchNorm
     [ "output", values y; "conv weight gradient", values block.Conv.Weight.grad; "bn weight gradient", values bn.Weight.grad

@@ -15,10 +15,9 @@ let private inputs (seed: int64) =
 let private run (runner: torch.Tensor -> torch.Tensor) (x: torch.Tensor) =
     // TorchSharp objects are freed by their finalizers once unreachable, even while a native call still reads them
     // (heap corruption, bench/RESULTS.md round 16): the scope holds every intermediate tensor until the values are
-    // read, and `use` keeps the generator alive to the end of the draw.
+    // read.
     use scope = torch.NewDisposeScope ()
-    use generator = new torch.Generator (7UL)
-    let w = (torch.rand (x.shape, generator = generator)) - 0.5f
+    let w = centredUniform 7UL torch.float32 x.shape
     let leaf = x.detach().requires_grad_ true
     let z = runner leaf
     Diff.backward ((z * w).sum ())
@@ -224,8 +223,7 @@ let tests =
                     let p = { PlifParameters.Default with InitialTau = 3.0; Reset = reset }
                     let w0 = torch.zeros (shape) + float32 (Plif.initialWeight p)
                     let x = inputs 6L
-                    use generator = new torch.Generator (9UL)
-                    let weights = (torch.rand (x.shape, generator = generator)) - 0.5f
+                    let weights = centredUniform 9UL torch.float32 x.shape
                     let run kernel =
                         let w = w0.detach().requires_grad_ true
                         let leaf = x.detach().requires_grad_ true

@@ -12,8 +12,7 @@ open Snn.Tests.Assertions
 let private run (pool: torch.Tensor -> torch.Tensor) (x: torch.Tensor) =
     let leaf = x.detach().requires_grad_ true
     let y = pool leaf
-    use generator = new torch.Generator (7UL)
-    let r = torch.rand (y.shape, generator = generator, dtype = y.dtype) - 0.5
+    let r = centredUniform 7UL y.dtype y.shape
     Diff.backward ((y * r).sum ())
     y.detach().clone (), leaf.grad.clone ()
 

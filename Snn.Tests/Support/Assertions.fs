@@ -22,10 +22,15 @@ let argumentError (f: unit -> unit) : System.ArgumentException =
 /// The elements of a tensor as floats.
 let values (t: Tensor) : float[] = toFloat64Array t
 
+/// Fixed random weights U(-0.5, 0.5) of this shape and dtype from their own generator: the r of the Σ r·y whose
+/// gradients the kernel tests compare, so every output's gradient matters. `use` keeps the generator alive to the
+/// end of the draw (a generator finalized during it is freed while libtorch reads it, bench/RESULTS.md round 16).
+let centredUniform (seed: uint64) (dtype: TorchSharp.torch.ScalarType) (shape: int64[]) : Tensor =
+    use generator = new TorchSharp.torch.Generator (seed)
+    TorchSharp.torch.rand (shape, generator = generator, dtype = dtype) - 0.5
+
 /// ∂L/∂y of `outputAndGradients` for an output of this shape: its fixed random r.
-let outputGradient (shape: int64[]) : Tensor =
-    use generator = new TorchSharp.torch.Generator (5UL)
-    TorchSharp.torch.rand (shape, generator = generator) - 0.5f
+let outputGradient (shape: int64[]) : Tensor = centredUniform 5UL TorchSharp.torch.float32 shape
 
 /// A layer's output and the gradients of Σ r·y (fixed random r) for its weight, its bias (empty when null) and, when
 /// `inputGrad`, its input x (else empty): what the kernel tests compare with libtorch's layer holding the same weights.

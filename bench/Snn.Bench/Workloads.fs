@@ -101,16 +101,15 @@ type Levers =
 
 /// Parses `--lever value` pairs; returns the levers and the remaining arguments.
 let parseLevers (args: string list) : Levers * string list =
-    let onOff (name: string) (value: string) =
-        match value.ToLowerInvariant () with
-        | "on" | "true" | "1" -> true
-        | "off" | "false" | "0" -> false
-        | other -> failwithf "--%s takes on or off, got '%s'" name other
-    // auto: what this CPU runs fast.
-    let autoOnOff (name: string) (auto: bool) (value: string) =
-        if value.ToLowerInvariant () = "auto" then auto
-        else
-            try onOff name value with _ -> failwithf "--%s takes auto, on or off, got '%s'" name value
+    // on or off, or for a lever with `auto` (Some choice) what this CPU runs fast.
+    let lever (name: string) (auto: bool option) (value: string) =
+        match value.ToLowerInvariant (), auto with
+        | ("on" | "true" | "1"), _ -> true
+        | ("off" | "false" | "0"), _ -> false
+        | "auto", Some choice -> choice
+        | other, _ -> failwithf "--%s takes %s, got '%s'" name (if auto.IsSome then "auto, on or off" else "on or off") other
+    let onOff (name: string) (value: string) = lever name None value
+    let autoOnOff (name: string) (auto: bool) (value: string) = lever name (Some auto) value
     let rec go (levers: Levers) (rest: string list) (args: string list) =
         match args with
         | "--kernel" :: v :: tail ->
